@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/catalog"
+	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/solver/trainer"
+)
+
+// trainSummary is what `beluga train --json` prints and result.json holds.
+type trainSummary struct {
+	JobID        string   `json:"job_id"`
+	Steps        int64    `json:"steps"`
+	ResumedFrom  int64    `json:"resumed_from"`
+	FinalDigest  string   `json:"final_digest"`
+	FinalLoss    float64  `json:"final_loss"`
+	TestAccuracy *float64 `json:"test_accuracy,omitempty"`
+	Seconds      float64  `json:"seconds"`
+	StepsPerSec  float64  `json:"steps_per_second"`
+	Kernel       string   `json:"kernel"`
+	Threads      int      `json:"threads"`
+}
+
+type trainFlags struct {
+	specPath, example, out, dataDir, kernelName string
+	resume, jsonOut, quiet                      bool
+	threads                                     int
+}
+
+func newTrainCmd() *cobra.Command {
+	var f trainFlags
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Run a job spec to completion on this machine",
+		Long: `Train runs a job spec to completion with the integer engine, keeping a
+checkpoint every checkpoint_interval steps in --out. Ctrl-C stops at a step
+boundary and saves a checkpoint; --resume continues from it to the same final
+digest as an uninterrupted run. Without --spec it runs the built-in example
+named by --example.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runTrain(c, &f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.specPath, "spec", "", "job spec file (JSON; - for standard input)")
+	fl.StringVar(&f.example, "example", catalog.ExampleSynthetic, "built-in example to run when --spec is not given: synthetic or fashion-mnist")
+	fl.StringVar(&f.out, "out", "", "output directory for spec.json, checkpoints/ and result.json (none: keep nothing)")
+	fl.StringVar(&f.dataDir, "data", "", "directory of IDX files for fashion-mnist/idx sources (default "+"/usr/share/datasets/fashion-mnist)")
+	fl.StringVar(&f.kernelName, "kernel", "", fmt.Sprintf("matrix kernel %q (default: fastest available)", kernel.Names()))
+	fl.IntVar(&f.threads, "threads", 0, "threads to use (default: all cores)")
+	fl.BoolVar(&f.resume, "resume", false, "continue from the newest checkpoint in --out")
+	fl.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of the summary")
+	fl.BoolVar(&f.quiet, "quiet", false, "no progress display")
+	return cmd
+}
+
+func runTrain(c *cobra.Command, f *trainFlags) error {
+	if f.resume && f.out == "" {
+		return &exitError{code: exitUsage, err: errors.New("--resume needs --out")}
+	}
+	var s *spec.Spec
+	var err error
+	if f.specPath != "" {
+		s, err = readSpec(f.specPath)
+	} else {
+		s, err = catalog.Example(f.example)
+	}
+	if err != nil {
+		return err
+	}
+	k := kernel.Best()
+	if f.kernelName != "" {
+		if k, err = kernel.ByName(f.kernelName); err != nil {
+			return err
+		}
+	}
+	threads := f.threads
+	if threads <= 0 {
+		threads = defaultThreads()
+	}
+	train, test, err := catalog.LoadData(s, f.dataDir)
+	if err != nil {
+		return err
+	}
+	stderr := c.ErrOrStderr()
+	id, _ := s.ID()
+	if !f.jsonOut {
+		fmt.Fprintf(stderr, "job %s: %s, %d steps of batch %d, kernel %s, %d threads\n", id, s.Name, s.Steps, s.BatchSize, k.Name(), threads)
+	}
+	ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	progress := newProgress(stderr, s.Steps, f.quiet)
+	res, err := trainer.Run(ctx, s, train, test, trainer.Options{
+		OutDir:   f.out,
+		Resume:   f.resume,
+		Engine:   []engine.Option{engine.WithKernel(k), engine.WithThreads(threads)},
+		Progress: progress.update,
+		Logf:     func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) },
+	})
+	progress.finish()
+	if errors.Is(err, trainer.ErrInterrupted) {
+		hint := ""
+		if f.out != "" {
+			hint = fmt.Sprintf("; checkpoint saved, continue with --resume --out %s", f.out)
+		}
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("%w%s", err, hint)}
+	}
+	if err != nil {
+		return err
+	}
+	sum := summarize(res, k.Name(), threads)
+	if f.out != "" {
+		data, _ := json.MarshalIndent(sum, "", "  ")
+		if err := os.WriteFile(filepath.Join(f.out, "result.json"), append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(c.OutOrStdout())
+		return enc.Encode(sum)
+	}
+	w := c.OutOrStdout()
+	fmt.Fprintf(w, "job          %s\n", sum.JobID)
+	fmt.Fprintf(w, "steps        %d (resumed from %d)\n", sum.Steps, sum.ResumedFrom)
+	fmt.Fprintf(w, "final digest %s\n", sum.FinalDigest)
+	fmt.Fprintf(w, "final loss   %.4f (mean of the last %d steps)\n", sum.FinalLoss, trainer.LossWindow)
+	if sum.TestAccuracy != nil {
+		fmt.Fprintf(w, "test acc.    %.4f (%d/%d)\n", *sum.TestAccuracy, res.TestCorrect, res.TestTotal)
+	}
+	fmt.Fprintf(w, "time         %.2f s (%.0f steps/s)\n", sum.Seconds, sum.StepsPerSec)
+	return nil
+}
+
+func summarize(res *trainer.Result, kernelName string, threads int) trainSummary {
+	sum := trainSummary{
+		JobID:       res.JobID.String(),
+		Steps:       res.Steps,
+		ResumedFrom: res.ResumedFrom,
+		FinalDigest: hex.EncodeToString(res.FinalDigest[:]),
+		FinalLoss:   float64(res.FinalLossQ16) / (1 << 16),
+		Seconds:     res.Elapsed.Seconds(),
+		Kernel:      kernelName,
+		Threads:     threads,
+	}
+	if ran := res.Steps - res.ResumedFrom; ran > 0 && sum.Seconds > 0 {
+		sum.StepsPerSec = float64(ran) / sum.Seconds
+	}
+	if res.TestTotal > 0 {
+		acc := float64(res.TestCorrect) / float64(res.TestTotal)
+		sum.TestAccuracy = &acc
+	}
+	return sum
+}
+
+// progress shows a bar on a terminal and a line every 10% elsewhere.
+type progress struct {
+	w      io.Writer
+	steps  int64
+	bar    *progressbar.ProgressBar
+	quiet  bool
+	next   int64
+	start  time.Time
+	first  int64
+	primed bool
+}
+
+func newProgress(w io.Writer, steps int64, quiet bool) *progress {
+	p := &progress{w: w, steps: steps, quiet: quiet, start: time.Now()}
+	if f, ok := w.(*os.File); ok && !quiet && term.IsTerminal(int(f.Fd())) {
+		p.bar = progressbar.NewOptions64(steps,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetDescription("training"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("steps"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	return p
+}
+
+func (p *progress) update(pr trainer.Progress) {
+	if p.quiet {
+		return
+	}
+	if !p.primed {
+		p.primed, p.first = true, pr.Step-1
+		p.next = pr.Step - 1 + max(1, (pr.Steps-pr.Step)/10)
+	}
+	loss := float64(pr.LossQ16) / (1 << 16)
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("training (loss %.3f)", loss))
+		_ = p.bar.Set64(pr.Step)
+		return
+	}
+	if pr.Step >= p.next || pr.Step == pr.Steps {
+		el := time.Since(p.start).Seconds()
+		rate := float64(pr.Step-p.first) / max(el, 1e-9)
+		eta := time.Duration(float64(pr.Steps-pr.Step)/max(rate, 1e-9)) * time.Second
+		fmt.Fprintf(p.w, "step %d/%d  loss %.3f  %.0f steps/s  ETA %s\n", pr.Step, pr.Steps, loss, rate, eta.Round(time.Second))
+		p.next += max(1, (pr.Steps-p.first)/10)
+	}
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+// defaultThreads is every core this process may use.
+func defaultThreads() int { return runtime.GOMAXPROCS(0) }

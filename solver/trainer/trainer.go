@@ -1,0 +1,294 @@
+// Package trainer runs a job to completion on the local machine: the
+// solver's training loop. It draws each step's batch, runs the engine,
+// keeps checkpoints every checkpoint_interval steps (and when interrupted),
+// resumes from the newest valid checkpoint, and evaluates the result.
+//
+// # Guarantees
+//
+// A run that is interrupted and resumed reaches the same final state digest
+// as one that was not: a checkpoint is the complete state (spec.State), the
+// batch of step t depends only on the seed and t, and checkpoints are
+// written atomically (temporary file, fsync, rename), so a crash leaves
+// either the old or the new file, never a torn one. A checkpoint that fails
+// its checksum or belongs to another job is skipped, never used.
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/beluga-compute/beluga/protocol/commit"
+	"github.com/beluga-compute/beluga/protocol/merkle"
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/engine"
+)
+
+// ErrInterrupted: the context ended the run early; a resumable checkpoint
+// was written.
+var ErrInterrupted = errors.New("trainer: interrupted")
+
+// Options control a run. The zero value trains without checkpoints.
+type Options struct {
+	// OutDir receives spec.json, checkpoints/ and result.json; empty keeps
+	// nothing on disk.
+	OutDir string
+	// Resume continues from the newest valid checkpoint in OutDir.
+	Resume bool
+	// Engine options (kernel, threads).
+	Engine []engine.Option
+	// Progress, if set, is called after every step.
+	Progress func(Progress)
+	// Now is the clock for timings (default time.Now).
+	Now func() time.Time
+	// Logf receives notices such as a skipped corrupt checkpoint (default:
+	// discarded).
+	Logf func(format string, args ...any)
+}
+
+// Progress reports one finished step.
+type Progress struct {
+	Step, Steps int64 // steps done, of the job's total
+	LossQ16     int64 // mean loss of this step's batch, Q16 nats
+}
+
+// Result summarises a finished run.
+type Result struct {
+	JobID       spec.JobID
+	Steps       int64
+	ResumedFrom int64 // step count of the checkpoint the run started from
+	FinalDigest merkle.Digest
+	// FinalLossQ16 is the mean training loss (Q16 nats) over the last
+	// LossWindow steps run by this process.
+	FinalLossQ16 int64
+	// TestCorrect of TestTotal test samples were classified correctly
+	// (TestTotal is 0 without a test split).
+	TestCorrect, TestTotal int
+	Elapsed                time.Duration // training only, this process
+}
+
+// LossWindow is how many final steps FinalLossQ16 averages.
+const LossWindow = 100
+
+// Run trains s on train to completion and evaluates on test (may be nil).
+func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts Options) (*Result, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	id, err := s.ID()
+	if err != nil {
+		return nil, err
+	}
+	if train.Len() != s.Data.Train.Count || train.Features() != s.Data.Train.Features {
+		return nil, fmt.Errorf("trainer: training set has %d samples of %d features, the spec says %d of %d",
+			train.Len(), train.Features(), s.Data.Train.Count, s.Data.Train.Features)
+	}
+	st := s.Init()
+	res := &Result{JobID: id}
+	if opts.OutDir != "" {
+		if err := prepareDir(opts.OutDir, s, opts.Resume); err != nil {
+			return nil, err
+		}
+		if opts.Resume {
+			if cp, err := latestCheckpoint(opts.OutDir, s, id, logf); err != nil {
+				return nil, err
+			} else if cp != nil {
+				st = cp
+			}
+		}
+	}
+	res.ResumedFrom = st.Step
+	eng, err := engine.New(s, st, opts.Engine...)
+	if err != nil {
+		return nil, err
+	}
+	sm := s.NewSampler()
+	B := s.BatchSize
+	idx := make([]int, B)
+	x := make([][]uint8, B)
+	y := make([]uint8, B)
+	var window []int64
+	start := now()
+	for st.Step < s.Steps {
+		if ctx.Err() != nil {
+			res.Elapsed = now().Sub(start)
+			if opts.OutDir != "" {
+				if err := saveCheckpoint(opts.OutDir, id, st); err != nil {
+					return nil, fmt.Errorf("%w at step %d, and saving its checkpoint failed: %v", ErrInterrupted, st.Step, err)
+				}
+			}
+			return res, fmt.Errorf("%w at step %d of %d", ErrInterrupted, st.Step, s.Steps)
+		}
+		sm.Batch(st.Step, idx)
+		for b, i := range idx {
+			x[b], y[b] = train.Sample(i)
+		}
+		loss, err := eng.Step(x, y)
+		if err != nil {
+			return nil, err
+		}
+		window = append(window, loss)
+		if len(window) > LossWindow {
+			window = window[1:]
+		}
+		if opts.OutDir != "" && st.Step%s.CheckpointInterval == 0 {
+			if err := saveCheckpoint(opts.OutDir, id, st); err != nil {
+				return nil, err
+			}
+		}
+		if opts.Progress != nil {
+			opts.Progress(Progress{Step: st.Step, Steps: s.Steps, LossQ16: loss / int64(B)})
+		}
+	}
+	res.Elapsed = now().Sub(start)
+	res.Steps = st.Step
+	var h commit.Hasher
+	h.Threads = 4
+	res.FinalDigest = h.StateDigest(id, st)
+	if len(window) > 0 {
+		var sum int64
+		for _, l := range window {
+			sum += l
+		}
+		res.FinalLossQ16 = sum / int64(len(window)*B)
+	}
+	if test != nil {
+		xs := make([][]uint8, test.Len())
+		for i := range xs {
+			xs[i], _ = test.Sample(i)
+		}
+		pred := make([]int, len(xs))
+		if err := eng.Predict(xs, pred); err != nil {
+			return nil, err
+		}
+		for i, p := range pred {
+			if _, label := test.Sample(i); p == int(label) {
+				res.TestCorrect++
+			}
+		}
+		res.TestTotal = len(xs)
+	}
+	if opts.OutDir != "" && st.Step%s.CheckpointInterval != 0 {
+		// Keep the final state too, so a verifier can open it.
+		if err := saveCheckpoint(opts.OutDir, id, st); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// prepareDir creates dir and writes spec.json; with resume it requires an
+// existing spec.json to describe the same job.
+func prepareDir(dir string, s *spec.Spec, resume bool) error {
+	if err := os.MkdirAll(filepath.Join(dir, "checkpoints"), 0o755); err != nil {
+		return fmt.Errorf("trainer: %w", err)
+	}
+	path := filepath.Join(dir, "spec.json")
+	if resume {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			prev, err := spec.Decode(data)
+			if err != nil {
+				return fmt.Errorf("trainer: %s: %w", path, err)
+			}
+			a, _ := prev.ID()
+			b, _ := s.ID()
+			if a != b {
+				return fmt.Errorf("trainer: %s holds job %s, not %s: refusing to resume another job", dir, a, b)
+			}
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("trainer: %w", err)
+		}
+	}
+	data, err := s.JSON()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, data)
+}
+
+// checkpointName is the file name of the checkpoint after step steps.
+func checkpointName(step int64) string { return fmt.Sprintf("step-%012d.ckpt", step) }
+
+func saveCheckpoint(dir string, id spec.JobID, st *spec.State) error {
+	path := filepath.Join(dir, "checkpoints", checkpointName(st.Step))
+	return writeAtomic(path, spec.MarshalCheckpoint(id, st))
+}
+
+// latestCheckpoint returns the newest checkpoint in dir that decodes, or nil
+// if there is none.
+func latestCheckpoint(dir string, s *spec.Spec, id spec.JobID, logf func(string, ...any)) (*spec.State, error) {
+	entries, err := os.ReadDir(filepath.Join(dir, "checkpoints"))
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	var steps []int64
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, "step-") || !strings.HasSuffix(name, ".ckpt") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(name, "step-"), ".ckpt"), 10, 64)
+		if err == nil && n >= 0 {
+			steps = append(steps, n)
+		}
+	}
+	slices.Sort(steps)
+	for i := len(steps) - 1; i >= 0; i-- {
+		path := filepath.Join(dir, "checkpoints", checkpointName(steps[i]))
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("trainer: %w", err)
+		}
+		st, err := s.UnmarshalCheckpoint(id, data)
+		if err != nil {
+			logf("skipping checkpoint %s: %v", path, err)
+			continue
+		}
+		if st.Step != steps[i] {
+			logf("skipping checkpoint %s: it holds step %d", path, st.Step)
+			continue
+		}
+		return st, nil
+	}
+	return nil, nil
+}
+
+// writeAtomic writes data to path so that a crash leaves the old file or
+// the new one, never part of either.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("trainer: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("trainer: write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("trainer: sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("trainer: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("trainer: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/beluga-compute/beluga/protocol/commit"
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/ref"
+)
+
+// randomSpec draws a small valid spec: random widths, depth, batch, formats
+// and learning rates, so the engine meets shapes the MLP never has (odd
+// widths, no relu, tiny batches, saturating formats).
+func randomSpec(r *rand.Rand) *spec.Spec {
+	for {
+		features := 1 + r.IntN(40)
+		classes := 2 + r.IntN(9)
+		var layers []spec.Layer
+		for range r.IntN(3) {
+			layers = append(layers, spec.Layer{Op: spec.OpLinear, Out: 1 + r.IntN(40)})
+			if r.IntN(4) > 0 {
+				layers = append(layers, spec.Layer{Op: spec.OpReLU})
+			}
+		}
+		layers = append(layers, spec.Layer{Op: spec.OpLinear, Out: classes})
+		n := spec.Numeric{
+			ActBits: 4 + r.IntN(9), ActFrac: r.IntN(12), WeightBits: 4 + r.IntN(9), WeightFrac: r.IntN(12),
+			GradBits: 3 + r.IntN(10), LogitBits: 6 + r.IntN(10), LogitFrac: r.IntN(12),
+		}
+		n.MasterFrac = max(8, n.ActFrac) + n.WeightFrac + r.IntN(10)
+		steps := int64(3 + r.IntN(5))
+		s := &spec.Spec{
+			Version: 1, Name: "random",
+			Model:   spec.Model{Layers: layers, Loss: spec.LossSoftmaxCrossEntropy},
+			Numeric: n,
+			Optimizer: spec.Optimizer{Kind: spec.OptimizerSGDMomentum, Momentum: spec.Ratio{Num: r.Int64N(1 << 15), Shift: 15},
+				LRShift: 20 + r.IntN(20), LR: []spec.LRPoint{{Step: 0, Value: r.Int64N(1 << 31)}, {Step: 2 + r.Int64N(5), Value: r.Int64N(1 << 31)}}},
+			Data: spec.Data{Source: spec.SourceSynthetic, Synthetic: &spec.SyntheticData{Seed: r.Uint64(), Train: 50 + r.IntN(50)},
+				Train: spec.DatasetRef{Root: fmt.Sprintf("%064x", 0), Features: features, Classes: classes}},
+			Seed: r.Uint64(), Steps: steps, BatchSize: 1 + r.IntN(37), CheckpointInterval: steps, DigestInterval: 1,
+			Audit: spec.Audit{CheatFractionPPM: 1, ConfidencePPM: 1},
+		}
+		s.Data.Train.Count = s.Data.Synthetic.Train
+		if s.Validate() == nil {
+			return s
+		}
+	}
+}
+
+func kernels(t *testing.T) []kernel.Kernel {
+	ks := []kernel.Kernel{kernel.Generic()}
+	if b := kernel.Best(); b.Name() != kernel.Generic().Name() {
+		ks = append(ks, b)
+	} else {
+		t.Logf("no SIMD kernel on this CPU/build: comparing the pure-Go kernel only")
+	}
+	return ks
+}
+
+// TestMatchesReference runs random specs with the reference and with the
+// engine under every kernel and thread count, comparing the loss and the
+// state digest after every step.
+func TestMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	iters := 40
+	if testing.Short() {
+		iters = 8
+	}
+	for it := range iters {
+		s := randomSpec(r)
+		ds, err := dataset.Synthetic(s.Data.Synthetic.Seed, s.Data.Train.Count, s.Data.Train.Features, s.Data.Train.Classes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := s.ID()
+		var h commit.Hasher
+		want := s.Init()
+		engines := map[string]*Engine{}
+		for _, k := range kernels(t) {
+			for _, threads := range []int{1, 2, 3} {
+				e, err := New(s, s.Init(), WithKernel(k), WithThreads(threads))
+				if err != nil {
+					t.Fatal(err)
+				}
+				engines[fmt.Sprintf("%s/%d", k.Name(), threads)] = e
+			}
+		}
+		sm := s.NewSampler()
+		idx := make([]int, s.BatchSize)
+		x := make([][]uint8, s.BatchSize)
+		y := make([]uint8, s.BatchSize)
+		for step := range s.Steps {
+			sm.Batch(step, idx)
+			for b, i := range idx {
+				x[b], y[b] = ds.Sample(i)
+			}
+			wantLoss, err := ref.Step(s, want, step, x, y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantDigest := h.StateDigest(id, want)
+			for name, e := range engines {
+				loss, err := e.Step(x, y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := h.StateDigest(id, e.State()); got != wantDigest || loss != wantLoss {
+					t.Fatalf("iteration %d (%+v, batch %d), step %d, %s: digest %x loss %d, reference %x loss %d",
+						it, s.Model.Layers, s.BatchSize, step, name, got[:6], loss, wantDigest[:6], wantLoss)
+				}
+			}
+		}
+		xs := make([][]uint8, ds.Len())
+		for i := range xs {
+			xs[i], _ = ds.Sample(i)
+		}
+		wantPred := ref.Predict(s, want, xs)
+		for name, e := range engines {
+			got := make([]int, len(xs))
+			if err := e.Predict(xs, got); err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				if got[i] != wantPred[i] {
+					t.Fatalf("iteration %d, %s: prediction %d is %d, reference %d", it, name, i, got[i], wantPred[i])
+				}
+			}
+		}
+	}
+}

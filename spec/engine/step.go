@@ -1,0 +1,269 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/fixed"
+	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/ref"
+)
+
+// forward runs the forward pass over the first m samples of x, leaving
+// every layer's input in l.in and the logits in e.logits (SPEC.md §8.3).
+func (e *Engine) forward(x [][]uint8, m int) {
+	first := &e.layers[0]
+	for b := range m {
+		row := first.in[b*first.ldIn : b*first.ldIn+first.plan.In]
+		for i, v := range x[b][:first.plan.In] {
+			row[i] = int16(v)
+		}
+	}
+	for j := range e.layers {
+		l := &e.layers[j]
+		out := l.plan.Out
+		e.gemm.Gemm(l.acc, out, l.in, l.ldIn, &l.fwd, m)
+		lo, hi, sh := -l.plan.OutMax, l.plan.OutMax, uint(l.plan.Shift)
+		if l.plan.Last {
+			for b := range m {
+				for o, a := range l.acc[b*out : b*out+out] {
+					e.logits[b*out+o] = int32(fixed.Clamp(fixed.RoundShift(int64(a)+int64(l.bq[o]), sh), lo, hi))
+				}
+			}
+			continue
+		}
+		next := &e.layers[j+1]
+		relu := l.plan.ReLU
+		e.parallel(m, func(b0, b1 int) {
+			for b := b0; b < b1; b++ {
+				dst := next.in[b*next.ldIn : b*next.ldIn+out]
+				for o, a := range l.acc[b*out : b*out+out] {
+					z := fixed.Clamp(fixed.RoundShift(int64(a)+int64(l.bq[o]), sh), lo, hi)
+					if relu && z < 0 {
+						z = 0
+					}
+					dst[o] = int16(z)
+				}
+			}
+		})
+	}
+}
+
+// Step applies the next step, number e.State().Step, to the batch x, y
+// (the samples the spec's Sampler names, in order) and returns its summed
+// loss in Q16 (SPEC.md §8).
+func (e *Engine) Step(x [][]uint8, y []uint8) (lossQ16 int64, err error) {
+	B := e.s.BatchSize
+	if len(x) != B || len(y) != B {
+		return 0, fmt.Errorf("engine: batch has %d samples and %d labels, want %d", len(x), len(y), B)
+	}
+	features, classes := e.layers[0].plan.In, e.p.Linear[len(e.p.Linear)-1].Out
+	for b := range x {
+		if len(x[b]) != features || int(y[b]) >= classes {
+			return 0, fmt.Errorf("engine: sample %d has %d features and label %d, want %d features and a label below %d", b, len(x[b]), y[b], features, classes)
+		}
+	}
+	t := e.st.Step
+	e.forward(x, B)
+	n := &e.s.Numeric
+
+	// Loss gradient into the last layer's g (SPEC.md §8.4).
+	last := &e.layers[len(e.layers)-1]
+	row := make([]int64, classes)
+	for b := range B {
+		for c := range classes {
+			row[c] = int64(e.logits[b*classes+c])
+		}
+		g, l := ref.LossGrad(n, row, int(y[b]))
+		lossQ16 += l
+		for c, v := range g {
+			last.g[b*last.ldOut+c] = int16(v)
+		}
+	}
+	last.gradEx = -n.GradBits
+
+	lr := e.s.Optimizer.LRAt(t)
+	for j := len(e.layers) - 1; j >= 0; j-- {
+		e.backward(j)
+		l := &e.layers[j]
+		e.update(j, lr, l.gradEx-l.plan.InFrac+n.MasterFrac)
+		e.updateBias(j, lr, l.gradEx+n.MasterFrac)
+		e.pack(j)
+	}
+	e.st.Step++
+	return lossQ16, nil
+}
+
+// backward computes layer j's parameter gradients and, unless j is the
+// first layer, the renormalised gradient of layer j-1 (SPEC.md §8.5).
+func (e *Engine) backward(j int) {
+	l := &e.layers[j]
+	B, in, out := e.s.BatchSize, l.plan.In, l.plan.Out
+	ldB := even(B)
+	// gT: out × B, the left operand of the weight gradient.
+	for b := range B {
+		for o, v := range l.g[b*l.ldOut : b*l.ldOut+out] {
+			e.gT[o*ldB+b] = v
+		}
+	}
+	if B != ldB {
+		for o := range out {
+			e.gT[o*ldB+B] = 0
+		}
+	}
+	for o := range out {
+		var s int64
+		for b := range B {
+			s += int64(l.g[b*l.ldOut+o])
+		}
+		l.db[o] = s
+	}
+	kernel.PackB(&l.act, l.in, B, in, l.ldIn)
+	e.gemm.Gemm(l.dw, in, e.gT, ldB, &l.act, out)
+	if l.plan.First {
+		return
+	}
+	e.gemm.Gemm(l.dx, in, l.g, l.ldOut, &l.bwd, B)
+	prev := &e.layers[j-1]
+	// Mask by the relu of layer j-1: its output, our input, is > 0 exactly
+	// where its pre-activation is.
+	var peak int64
+	if prev.plan.ReLU {
+		for b := range B {
+			act := l.in[b*l.ldIn : b*l.ldIn+in]
+			for i, v := range l.dx[b*in : b*in+in] {
+				if act[i] <= 0 {
+					l.dx[b*in+i] = 0
+					continue
+				}
+				peak = max(peak, int64(v), -int64(v))
+			}
+		}
+	} else {
+		for _, v := range l.dx {
+			peak = max(peak, int64(v), -int64(v))
+		}
+	}
+	n := &e.s.Numeric
+	sh := max(0, fixed.BitLen(peak)-n.GradBits)
+	gmax := e.p.GMax
+	for b := range B {
+		dst := prev.g[b*prev.ldOut : b*prev.ldOut+in]
+		for i, v := range l.dx[b*in : b*in+in] {
+			dst[i] = int16(fixed.Clamp(fixed.RoundShift(int64(v), uint(sh)), -gmax, gmax))
+		}
+	}
+	prev.gradEx = l.gradEx - n.WeightFrac + sh
+}
+
+// update applies SGD with momentum (SPEC.md §8.6) to layer j's weights,
+// whose gradient sums l.dw have exponent gk, and refreshes their quantised
+// copy in l.wq.
+func (e *Engine) update(j int, lr int64, gk int) {
+	l := &e.layers[j]
+	w, v := e.st.Layer(j, spec.TensorWeight), e.st.Layer(j, spec.TensorWeightMomentum)
+	c := e.updateConsts(lr, gk)
+	in := l.plan.In
+	e.parallel(l.plan.Out, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			r := o * in
+			c.apply(w[r:r+in], v[r:r+in], l.dw[r:r+in], l.wq[o*l.ldIn:o*l.ldIn+in], e.simd)
+		}
+	})
+}
+
+// updateConsts are the per-tensor constants of one update.
+type updateConsts struct {
+	lr, muNum, muHalf, mmax int64
+	muShift                 uint
+	// Gradient scaling: k ≥ 0 is a saturating left shift (rare), k < 0 a
+	// rounding right shift by rshift, rhalf = 2^(rshift-1).
+	k      int
+	rshift uint
+	rhalf  int64
+	// Quantisation of the updated weights.
+	qshift      uint
+	qhalf, wmax int64
+}
+
+func (e *Engine) updateConsts(lr int64, gk int) updateConsts {
+	o := &e.s.Optimizer
+	c := updateConsts{lr: lr, muNum: o.Momentum.Num, muShift: uint(o.Momentum.Shift), mmax: e.p.MasterMax, k: gk - o.LRShift}
+	c.muHalf = int64(1) << c.muShift >> 1
+	if c.k < 0 {
+		c.rshift = uint(min(-c.k, 62))
+		c.rhalf = int64(1) << c.rshift >> 1
+	}
+	c.qshift = uint(e.s.Numeric.MasterFrac - e.s.Numeric.WeightFrac)
+	c.qhalf = int64(1) << c.qshift >> 1
+	c.wmax = e.p.WMax
+	return c
+}
+
+// apply updates one row of master weights w and momenta v in place from its
+// gradient sums and writes the row's quantised weights to wq: the
+// reference's update and quantisation with the rounding shifts written out,
+// vectorised when simd is set.
+func (c *updateConsts) apply(w, v, grad []int32, wq []int16, simd bool) {
+	done := 0
+	if simd {
+		done = c.applyVec(w, v, grad, wq)
+	}
+	w, v, grad, wq = w[done:], v[done:len(w)], grad[done:len(w)], wq[done:len(w)]
+	for i := range w {
+		var u int64
+		if c.k >= 0 {
+			u = int64(fixed.Scale(int64(grad[i])*c.lr, c.k))
+		} else {
+			u = min(max((int64(grad[i])*c.lr+c.rhalf)>>c.rshift, math.MinInt32), math.MaxInt32)
+		}
+		vi := min(max((c.muNum*int64(v[i])+c.muHalf)>>c.muShift+u, math.MinInt32), math.MaxInt32)
+		v[i] = int32(vi)
+		wi := min(max(int64(w[i])-vi, -c.mmax), c.mmax)
+		w[i] = int32(wi)
+		wq[i] = int16(min(max((wi+c.qhalf)>>c.qshift, -c.wmax), c.wmax))
+	}
+}
+
+func (e *Engine) updateBias(j int, lr int64, gk int) {
+	l := &e.layers[j]
+	w, v := e.st.Layer(j, spec.TensorBias), e.st.Layer(j, spec.TensorBiasMomentum)
+	mu := e.s.Optimizer.Momentum
+	for i := range w {
+		u := fixed.Scale(l.db[i]*lr, gk-e.s.Optimizer.LRShift)
+		vi := fixed.Sat32(fixed.RoundShift(mu.Num*int64(v[i]), uint(mu.Shift)) + int64(u))
+		v[i] = vi
+		w[i] = int32(fixed.Clamp(int64(w[i])-int64(vi), -e.p.MasterMax, e.p.MasterMax))
+	}
+}
+
+// Predict writes the predicted class of each sample of x to out (SPEC.md
+// §8.7), BatchSize samples at a time.
+func (e *Engine) Predict(x [][]uint8, out []int) error {
+	if len(out) < len(x) {
+		return fmt.Errorf("engine: %d outputs for %d samples", len(out), len(x))
+	}
+	features := e.layers[0].plan.In
+	classes := e.p.Linear[len(e.p.Linear)-1].Out
+	for lo := 0; lo < len(x); lo += e.s.BatchSize {
+		chunk := x[lo:min(lo+e.s.BatchSize, len(x))]
+		for b, sample := range chunk {
+			if len(sample) != features {
+				return fmt.Errorf("engine: sample %d has %d features, want %d", lo+b, len(sample), features)
+			}
+		}
+		e.forward(chunk, len(chunk))
+		for b := range chunk {
+			best := 0
+			row := e.logits[b*classes : b*classes+classes]
+			for c, v := range row {
+				if v > row[best] {
+					best = c
+				}
+			}
+			out[lo+b] = best
+		}
+	}
+	return nil
+}
