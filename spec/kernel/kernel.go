@@ -19,8 +19,7 @@ type Kernel interface {
 	// value: it meets a zero padding row of B). Requirements, checked with
 	// a panic before anything is read or written: m ≥ 0, lda ≥ K,
 	// ldc ≥ N, len(a) ≥ (m-1)*lda + K rounded up to even, len(c) ≥
-	// (m-1)*ldc + N. Columns ≥ N of c are never written. c must not
-	// overlap a.
+	// (m-1)*ldc + N. Columns ≥ N of c are never written.
 	Gemm(c []int32, ldc int, a []int16, lda int, b *Packed, m int)
 }
 

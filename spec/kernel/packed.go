@@ -19,7 +19,8 @@ const ColumnAlign = 16
 //
 // The zero value is an empty 0×0 matrix. PackB and PackBTransposed reshape
 // their destination and reuse its storage when it is large enough, so one
-// Packed per layer serves every training step without allocating.
+// Packed per layer serves every training step without allocating. Gemm
+// only reads a Packed, so concurrent products may share one.
 type Packed struct {
 	data   []int16
 	k, n   int

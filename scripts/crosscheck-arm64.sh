@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Shows that linux/arm64 computes the same step digests as linux/amd64: the
+# conformance vectors (generated on amd64) are checked by an arm64 test
+# binary run under qemu-user, with the pure-Go kernels that arm64 uses.
+# Needs: apt-get install qemu-user
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v qemu-aarch64 >/dev/null || { echo "qemu-aarch64 not found: apt-get install qemu-user" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+GOARCH=arm64 CGO_ENABLED=0 go test -c -o "$tmp/conformance.arm64" ./spec/conformance
+GOARCH=arm64 CGO_ENABLED=0 go test -c -o "$tmp/engine.arm64" ./spec/engine
+(cd spec/conformance && qemu-aarch64 "$tmp/conformance.arm64" -test.run 'TestVectors' -test.short -test.v) | grep -E '^(=== RUN|--- |ok|PASS|FAIL)'
+(cd spec/engine && qemu-aarch64 "$tmp/engine.arm64" -test.run 'TestMatchesReference' -test.short) | tail -1
+echo "arm64: conformance vectors and engine-vs-reference pass"
