@@ -17,11 +17,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/spec/kernel"
-	"github.com/beluga-compute/beluga/solver/trainer"
 )
 
 // trainSummary is what `beluga train --json` prints and result.json holds.

@@ -59,7 +59,7 @@ func definitions(t *testing.T) map[string]*spec.Spec {
 		"saturating": base("saturating", 7, 4, 13,
 			[]spec.Layer{{Op: spec.OpLinear, Out: 9}, {Op: spec.OpLinear, Out: 5}, {Op: spec.OpReLU}, {Op: spec.OpLinear, Out: 4}},
 			spec.Numeric{ActBits: 5, ActFrac: 3, WeightBits: 5, WeightFrac: 4, MasterFrac: 12, GradBits: 4, LogitBits: 7, LogitFrac: 2},
-			6, 10, []spec.LRPoint{{Step: 0, Value: 1 << 29}, {Step: 5, Value: 1 << 31 - 1}}),
+			6, 10, []spec.LRPoint{{Step: 0, Value: 1 << 29}, {Step: 5, Value: 1<<31 - 1}}),
 		"example-synthetic": ex,
 	}
 }
