@@ -128,9 +128,16 @@ func sameShapes(a, b *spec.State) bool {
 // must not modify it.
 func (e *Engine) State() *spec.State { return e.st }
 
-// parallel runs fn over [0, n) split into e.threads contiguous ranges.
-func (e *Engine) parallel(n int, fn func(lo, hi int)) {
-	t := min(e.threads, n)
+// minShare is the least work (in elements) worth handing to another
+// goroutine: waking a parked thread costs ~100 µs on small VMs, about what
+// 200k element updates cost, so smaller loops run on the caller's thread.
+const minShare = 1 << 18
+
+// parallel runs fn over [0, n) split into up to e.threads contiguous
+// ranges, each of at least minShare elements when every index stands for
+// perIndex elements of work.
+func (e *Engine) parallel(n, perIndex int, fn func(lo, hi int)) {
+	t := min(e.threads, n*perIndex/minShare)
 	if t <= 1 {
 		fn(0, n)
 		return
@@ -153,7 +160,7 @@ func (e *Engine) quantize(j int) {
 	l := &e.layers[j]
 	w := e.st.Layer(j, spec.TensorWeight)
 	in := l.plan.In
-	e.parallel(l.plan.Out, func(lo, hi int) {
+	e.parallel(l.plan.Out, in, func(lo, hi int) {
 		for o := lo; o < hi; o++ {
 			e.quantizeRow(l.wq[o*l.ldIn:o*l.ldIn+in], w[o*in:o*in+in])
 		}

@@ -24,29 +24,43 @@ func (e *Engine) forward(x [][]uint8, m int) {
 		l := &e.layers[j]
 		out := l.plan.Out
 		e.gemm.Gemm(l.acc, out, l.in, l.ldIn, &l.fwd, m)
-		lo, hi, sh := -l.plan.OutMax, l.plan.OutMax, uint(l.plan.Shift)
+		lo, hi := -l.plan.OutMax, l.plan.OutMax
 		if l.plan.Last {
 			for b := range m {
-				for o, a := range l.acc[b*out : b*out+out] {
-					e.logits[b*out+o] = int32(fixed.Clamp(fixed.RoundShift(int64(a)+int64(l.bq[o]), sh), lo, hi))
-				}
+				requant32(e.logits[b*out:b*out+out], l.acc[b*out:b*out+out], l.bq, l.plan.Shift, lo, hi)
 			}
 			continue
 		}
+		if l.plan.ReLU {
+			lo = 0 // relu(clamp(z, -max, max)) = clamp(z, 0, max)
+		}
 		next := &e.layers[j+1]
-		relu := l.plan.ReLU
-		e.parallel(m, func(b0, b1 int) {
+		e.parallel(m, out, func(b0, b1 int) {
 			for b := b0; b < b1; b++ {
-				dst := next.in[b*next.ldIn : b*next.ldIn+out]
-				for o, a := range l.acc[b*out : b*out+out] {
-					z := fixed.Clamp(fixed.RoundShift(int64(a)+int64(l.bq[o]), sh), lo, hi)
-					if relu && z < 0 {
-						z = 0
-					}
-					dst[o] = int16(z)
-				}
+				requant16(next.in[b*next.ldIn:b*next.ldIn+out], l.acc[b*out:b*out+out], l.bq, l.plan.Shift, lo, hi)
 			}
 		})
+	}
+}
+
+// requant16 writes Clamp(RoundShift(acc + bias, sh), lo, hi) (SPEC.md §8.3)
+// with the rounding written out for the compiler.
+func requant16(dst []int16, acc, bias []int32, sh int, lo, hi int64) {
+	s := uint(sh) & 63
+	half := int64(1) << s >> 1
+	dst, bias = dst[:len(acc)], bias[:len(acc)]
+	for i, a := range acc {
+		dst[i] = int16(min(max((int64(a)+int64(bias[i])+half)>>s, lo), hi))
+	}
+}
+
+// requant32 is requant16 for the logits.
+func requant32(dst, acc, bias []int32, sh int, lo, hi int64) {
+	s := uint(sh) & 63
+	half := int64(1) << s >> 1
+	dst, bias = dst[:len(acc)], bias[:len(acc)]
+	for i, a := range acc {
+		dst[i] = int32(min(max((int64(a)+int64(bias[i])+half)>>s, lo), hi))
 	}
 }
 
@@ -146,15 +160,16 @@ func (e *Engine) backward(j int) {
 		}
 	}
 	n := &e.s.Numeric
-	sh := max(0, fixed.BitLen(peak)-n.GradBits)
+	sh := uint(max(0, fixed.BitLen(peak)-n.GradBits)) & 63
+	half := int64(1) << sh >> 1
 	gmax := e.p.GMax
 	for b := range B {
 		dst := prev.g[b*prev.ldOut : b*prev.ldOut+in]
 		for i, v := range l.dx[b*in : b*in+in] {
-			dst[i] = int16(fixed.Clamp(fixed.RoundShift(int64(v), uint(sh)), -gmax, gmax))
+			dst[i] = int16(min(max((int64(v)+half)>>sh, -gmax), gmax))
 		}
 	}
-	prev.gradEx = l.gradEx - n.WeightFrac + sh
+	prev.gradEx = l.gradEx - n.WeightFrac + int(sh)
 }
 
 // update applies SGD with momentum (SPEC.md §8.6) to layer j's weights,
@@ -165,7 +180,7 @@ func (e *Engine) update(j int, lr int64, gk int) {
 	w, v := e.st.Layer(j, spec.TensorWeight), e.st.Layer(j, spec.TensorWeightMomentum)
 	c := e.updateConsts(lr, gk)
 	in := l.plan.In
-	e.parallel(l.plan.Out, func(lo, hi int) {
+	e.parallel(l.plan.Out, in, func(lo, hi int) {
 		for o := lo; o < hi; o++ {
 			r := o * in
 			c.apply(w[r:r+in], v[r:r+in], l.dw[r:r+in], l.wq[o*l.ldIn:o*l.ldIn+in], e.simd)
