@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/commit"
 	"github.com/beluga-compute/beluga/protocol/merkle"
+	"github.com/beluga-compute/beluga/protocol/trace"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/engine"
@@ -51,6 +53,12 @@ type Options struct {
 	// Logf receives notices such as a skipped corrupt checkpoint (default:
 	// discarded).
 	Logf func(format string, args ...any)
+	// Commit computes the state digest every digest_interval steps and
+	// writes the trace (trace.txt in OutDir) and its root; the solver's
+	// commitment to the run. Hashing runs on HashThreads goroutines beside
+	// training (default 1).
+	Commit      bool
+	HashThreads int
 }
 
 // Progress reports one finished step.
@@ -72,6 +80,8 @@ type Result struct {
 	// (TestTotal is 0 without a test split).
 	TestCorrect, TestTotal int
 	Elapsed                time.Duration // training only, this process
+	// Trace is the committed trace (Commit runs only).
+	Trace *trace.Trace
 }
 
 // LossWindow is how many final steps FinalLossQ16 averages.
@@ -114,6 +124,33 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 	if err != nil {
 		return nil, err
 	}
+	var com *committer
+	if opts.Commit {
+		com = newCommitter(s, id, max(1, opts.HashThreads))
+		defer func() {
+			if com != nil {
+				com.close()
+			}
+		}()
+		if st.Step > 0 {
+			if com.entries, err = readPartialTrace(opts.OutDir, id, st.Step); err != nil {
+				return nil, err
+			}
+		}
+		if st.Step%s.DigestInterval == 0 && (len(com.entries) == 0 || com.entries[len(com.entries)-1].Step < st.Step) {
+			com.submit(st)
+		}
+	}
+	// checkpoint saves st; in commit runs the trace so far is saved first,
+	// so a resumed run finds every entry up to its checkpoint.
+	checkpoint := func() error {
+		if com != nil {
+			if err := writeTrace(filepath.Join(opts.OutDir, traceLogName), id, com.drain()); err != nil {
+				return err
+			}
+		}
+		return saveCheckpoint(opts.OutDir, id, st)
+	}
 	sm := s.NewSampler()
 	B := s.BatchSize
 	idx := make([]int, B)
@@ -125,7 +162,7 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		if ctx.Err() != nil {
 			res.Elapsed = now().Sub(start)
 			if opts.OutDir != "" {
-				if err := saveCheckpoint(opts.OutDir, id, st); err != nil {
+				if err := checkpoint(); err != nil {
 					return nil, fmt.Errorf("%w at step %d, and saving its checkpoint failed: %v", ErrInterrupted, st.Step, err)
 				}
 			}
@@ -143,8 +180,11 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		if len(window) > LossWindow {
 			window = window[1:]
 		}
+		if com != nil && (st.Step%s.DigestInterval == 0 || st.Step == s.Steps) {
+			com.submit(st)
+		}
 		if opts.OutDir != "" && st.Step%s.CheckpointInterval == 0 {
-			if err := saveCheckpoint(opts.OutDir, id, st); err != nil {
+			if err := checkpoint(); err != nil {
 				return nil, err
 			}
 		}
@@ -152,11 +192,22 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 			opts.Progress(Progress{Step: st.Step, Steps: s.Steps, LossQ16: loss / int64(B)})
 		}
 	}
+	if com != nil {
+		entries := com.close()
+		com = nil
+		res.Trace = &trace.Trace{Job: id, Entries: entries}
+		if err := res.Trace.Check(s); err != nil {
+			return nil, fmt.Errorf("trainer: internal error: %w", err)
+		}
+	}
 	res.Elapsed = now().Sub(start)
 	res.Steps = st.Step
-	var h commit.Hasher
-	h.Threads = 4
-	res.FinalDigest = h.StateDigest(id, st)
+	if res.Trace != nil {
+		res.FinalDigest = res.Trace.Entries[len(res.Trace.Entries)-1].Digest
+	} else {
+		h := commit.Hasher{Threads: runtime.GOMAXPROCS(0)}
+		res.FinalDigest = h.StateDigest(id, st)
+	}
 	if len(window) > 0 {
 		var sum int64
 		for _, l := range window {
@@ -183,6 +234,11 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 	if opts.OutDir != "" && st.Step%s.CheckpointInterval != 0 {
 		// Keep the final state too, so a verifier can open it.
 		if err := saveCheckpoint(opts.OutDir, id, st); err != nil {
+			return nil, err
+		}
+	}
+	if opts.OutDir != "" && res.Trace != nil {
+		if err := writeTrace(filepath.Join(opts.OutDir, traceName), id, res.Trace.Entries); err != nil {
 			return nil, err
 		}
 	}
@@ -232,6 +288,16 @@ func saveCheckpoint(dir string, id spec.JobID, st *spec.State) error {
 // latestCheckpoint returns the newest checkpoint in dir that decodes, or nil
 // if there is none.
 func latestCheckpoint(dir string, s *spec.Spec, id spec.JobID, logf func(string, ...any)) (*spec.State, error) {
+	return findCheckpoint(dir, s, id, s.Steps, logf)
+}
+
+// latestCheckpointAtMost is latestCheckpoint among steps ≤ upTo, silently
+// skipping bad files.
+func latestCheckpointAtMost(dir string, s *spec.Spec, id spec.JobID, upTo int64) (*spec.State, error) {
+	return findCheckpoint(dir, s, id, upTo, func(string, ...any) {})
+}
+
+func findCheckpoint(dir string, s *spec.Spec, id spec.JobID, upTo int64, logf func(string, ...any)) (*spec.State, error) {
 	entries, err := os.ReadDir(filepath.Join(dir, "checkpoints"))
 	if err != nil {
 		return nil, fmt.Errorf("trainer: %w", err)
@@ -243,7 +309,7 @@ func latestCheckpoint(dir string, s *spec.Spec, id spec.JobID, logf func(string,
 			continue
 		}
 		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(name, "step-"), ".ckpt"), 10, 64)
-		if err == nil && n >= 0 {
+		if err == nil && n >= 0 && n <= upTo {
 			steps = append(steps, n)
 		}
 	}
