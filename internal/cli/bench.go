@@ -33,6 +33,29 @@ func newBenchCmd() *cobra.Command {
 	f.IntSliceVar(&cfg.Threads, "threads", cfg.Threads, "thread counts to measure")
 	f.StringVar(&cfg.Python, "python", cfg.Python, "Python with torch for the peer")
 	f.BoolVar(&noPeer, "no-peer", false, "skip the PyTorch peer")
-	cmd.AddCommand(train)
+	cmd.AddCommand(train, newBenchCommitCmd())
+	return cmd
+}
+
+func newBenchCommitCmd() *cobra.Command {
+	cfg := bench.DefaultCommitConfig()
+	cmd := &cobra.Command{
+		Use:   "commit",
+		Short: "Commitment overhead: training with state digests every k steps vs without, batch 64–1024",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			rows, err := bench.Commit(c.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			bench.PrintCommit(c.OutOrStdout(), rows, cfg)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntSliceVar(&cfg.Batches, "batch", cfg.Batches, "batch sizes")
+	f.Int64SliceVar(&cfg.Intervals, "interval", cfg.Intervals, "digest intervals")
+	f.IntVar(&cfg.StepsAt64, "steps", cfg.StepsAt64, "timed steps at batch 64 (fewer for larger batches)")
+	f.IntVar(&cfg.Threads, "threads", cfg.Threads, "training threads")
 	return cmd
 }

@@ -32,6 +32,7 @@ type trainSummary struct {
 	FinalDigest  string   `json:"final_digest"`
 	FinalLoss    float64  `json:"final_loss"`
 	TestAccuracy *float64 `json:"test_accuracy,omitempty"`
+	TraceRoot    string   `json:"trace_root,omitempty"`
 	Seconds      float64  `json:"seconds"`
 	StepsPerSec  float64  `json:"steps_per_second"`
 	Kernel       string   `json:"kernel"`
@@ -40,7 +41,7 @@ type trainSummary struct {
 
 type trainFlags struct {
 	specPath, example, out, dataDir, kernelName string
-	resume, jsonOut, quiet                      bool
+	resume, jsonOut, quiet, commit              bool
 	threads                                     int
 }
 
@@ -67,12 +68,16 @@ named by --example.`,
 	fl.BoolVar(&f.resume, "resume", false, "continue from the newest checkpoint in --out")
 	fl.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of the summary")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress display")
+	fl.BoolVar(&f.commit, "commit", false, "commit a state digest every digest_interval steps and write the trace (trace.txt) for audits")
 	return cmd
 }
 
 func runTrain(c *cobra.Command, f *trainFlags) error {
 	if f.resume && f.out == "" {
 		return &exitError{code: exitUsage, err: errors.New("--resume needs --out")}
+	}
+	if f.commit && f.out == "" {
+		return &exitError{code: exitUsage, err: errors.New("--commit needs --out (the trace and checkpoints must be kept to serve audits)")}
 	}
 	var s *spec.Spec
 	var err error
@@ -111,6 +116,7 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 		Resume:   f.resume,
 		Engine:   []engine.Option{engine.WithKernel(k), engine.WithThreads(threads)},
 		Progress: progress.update,
+		Commit:   f.commit,
 		Logf:     func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) },
 	})
 	progress.finish()
@@ -139,6 +145,9 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 	fmt.Fprintf(w, "job          %s\n", sum.JobID)
 	fmt.Fprintf(w, "steps        %d (resumed from %d)\n", sum.Steps, sum.ResumedFrom)
 	fmt.Fprintf(w, "final digest %s\n", sum.FinalDigest)
+	if sum.TraceRoot != "" {
+		fmt.Fprintf(w, "trace root   %s (%d digests)\n", sum.TraceRoot, len(res.Trace.Entries))
+	}
 	fmt.Fprintf(w, "final loss   %.4f (mean of the last %d steps)\n", sum.FinalLoss, trainer.LossWindow)
 	if sum.TestAccuracy != nil {
 		fmt.Fprintf(w, "test acc.    %.4f (%d/%d)\n", *sum.TestAccuracy, res.TestCorrect, res.TestTotal)
@@ -160,6 +169,10 @@ func summarize(res *trainer.Result, kernelName string, threads int) trainSummary
 	}
 	if ran := res.Steps - res.ResumedFrom; ran > 0 && sum.Seconds > 0 {
 		sum.StepsPerSec = float64(ran) / sum.Seconds
+	}
+	if res.Trace != nil {
+		root := res.Trace.Root()
+		sum.TraceRoot = hex.EncodeToString(root[:])
 	}
 	if res.TestTotal > 0 {
 		acc := float64(res.TestCorrect) / float64(res.TestTotal)

@@ -1,0 +1,172 @@
+// Package audit is the verifier's replay audit: after a solver has
+// committed its trace root, public randomness picks segments of the run;
+// the verifier has the solver open the state at each segment's start,
+// checks it against the committed digest, replays the segment with the
+// spec's semantics and data, and compares the digest at its end.
+//
+// # Soundness
+//
+// The segments are drawn from a seed that hashes the trace root and a
+// beacon the solver could not know when it committed (protocol/challenge),
+// so the solver cannot place honest work where the samples will fall. A
+// replay uses only the verifier's own copy of the data, checked against the
+// spec's dataset commitment, and the spec's integer semantics, which every
+// conforming implementation computes bit for bit; any deviation the solver
+// made inside a sampled segment therefore shows as a digest mismatch. A
+// solver that cannot open a committed digest fails the segment too.
+package audit
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/beluga-compute/beluga/protocol/challenge"
+	"github.com/beluga-compute/beluga/protocol/commit"
+	"github.com/beluga-compute/beluga/protocol/merkle"
+	"github.com/beluga-compute/beluga/protocol/trace"
+	"github.com/beluga-compute/beluga/solver/trainer"
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/verifier/plan"
+)
+
+// Solver is what an audit needs from the solver: its committed trace and
+// openings of committed states.
+type Solver interface {
+	Trace(ctx context.Context) (*trace.Trace, error)
+	Open(ctx context.Context, step int64) (*spec.State, error)
+}
+
+var _ Solver = (*trainer.DirSolver)(nil)
+
+// Config is one audit.
+type Config struct {
+	Spec  *spec.Spec
+	Train *dataset.Dataset // the verifier's copy, checked against the spec
+	// Beacon is the public randomness published after the trace root.
+	Beacon []byte
+	// Samples is the number of segments to replay; 0 asks the planner for
+	// the count that meets the spec's audit policy.
+	Samples int
+	Engine  []engine.Option
+}
+
+// Verdicts.
+const (
+	Pass = "pass"
+	Fail = "fail"
+)
+
+// Report is the audit's outcome.
+type Report struct {
+	Verdict   string `json:"verdict"`
+	Job       string `json:"job_id"`
+	TraceRoot string `json:"trace_root"`
+	Beacon    string `json:"beacon"`
+	Segments  int    `json:"segments"`
+	Sampled   []int  `json:"sampled_segments"`
+	// StepsChecked counts the steps replayed and compared.
+	StepsChecked int64 `json:"steps_checked"`
+	// FirstBadStep is the first step (0-based) of the earliest failing
+	// segment: with digest_interval 1, the step that was not computed as
+	// the spec says. Nil when the audit passes.
+	FirstBadStep *int64 `json:"first_bad_step"`
+	// BadSegment is [start, end) in steps of that segment.
+	BadSegment []int64 `json:"bad_segment,omitempty"`
+	// Confidence is the probability that this many samples catch a solver
+	// cheating on the policy's fraction of steps (worst-case placement).
+	Confidence       float64 `json:"confidence"`
+	ReplayedFraction float64 `json:"replayed_fraction"`
+	Reason           string  `json:"reason,omitempty"`
+}
+
+// Run audits solver under cfg.
+func Run(ctx context.Context, cfg Config, solver Solver) (*Report, error) {
+	s := cfg.Spec
+	job, err := s.ID()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := solver.Trace(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit: trace: %w", err)
+	}
+	if tr.Job != job {
+		return nil, fmt.Errorf("audit: trace is of job %s, not %s", tr.Job, job)
+	}
+	if err := tr.Check(s); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	root := tr.Root()
+	segments := len(tr.Entries) - 1
+	samples := cfg.Samples
+	if samples <= 0 {
+		n, err := plan.SampleCount(s.Steps, s.DigestInterval, s.Audit.CheatFractionPPM, s.Audit.ConfidencePPM, plan.Clustered)
+		if err != nil {
+			return nil, fmt.Errorf("audit: plan: %w", err)
+		}
+		samples = int(min(n, int64(segments)))
+	}
+	samples = min(samples, segments)
+	seed := challenge.Seed(job, root, cfg.Beacon)
+	picked, err := challenge.Sample(seed, segments, samples)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	rep := &Report{
+		Verdict: Pass, Job: job.String(), TraceRoot: hex.EncodeToString(root[:]), Beacon: hex.EncodeToString(cfg.Beacon),
+		Segments: segments, Sampled: picked,
+	}
+	var h commit.Hasher
+	var replayed int64
+	for _, seg := range picked {
+		a, b := tr.Entries[seg], tr.Entries[seg+1]
+		reason, err := checkSegment(ctx, cfg, solver, &h, job, a, b)
+		if err != nil {
+			return nil, err
+		}
+		replayed += b.Step - a.Step
+		if reason != "" {
+			first := a.Step
+			rep.Verdict, rep.FirstBadStep, rep.BadSegment, rep.Reason = Fail, &first, []int64{a.Step, b.Step}, reason
+			break
+		}
+		rep.StepsChecked += b.Step - a.Step
+	}
+	rep.ReplayedFraction = float64(replayed) / float64(s.Steps)
+	rep.Confidence = plan.Confidence(s.Steps, s.DigestInterval, int64(len(picked)), s.Audit.CheatFractionPPM, plan.Clustered)
+	return rep, nil
+}
+
+// checkSegment returns "" when the segment a→b replays to the committed
+// digest, or why not. Errors are the verifier's own failures (I/O,
+// cancellation), never the solver's.
+func checkSegment(ctx context.Context, cfg Config, solver Solver, h *commit.Hasher, job spec.JobID, a, b trace.Entry) (string, error) {
+	st, err := solver.Open(ctx, a.Step)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return "", err
+		}
+		return fmt.Sprintf("solver could not open its commitment at step %d: %v", a.Step, err), nil
+	}
+	if st.Step != a.Step || h.StateDigest(job, st) != a.Digest {
+		return fmt.Sprintf("the state opened at step %d does not match its committed digest", a.Step), nil
+	}
+	eng, err := engine.New(cfg.Spec, st, cfg.Engine...)
+	if err != nil {
+		return "", err
+	}
+	if err := trainer.Replay(ctx, cfg.Spec, cfg.Train, eng, b.Step); err != nil {
+		return "", err
+	}
+	if got := h.StateDigest(job, eng.State()); got != b.Digest {
+		return fmt.Sprintf("replaying steps %d..%d gives digest %s, the solver committed %s",
+			a.Step, b.Step-1, short(got), short(b.Digest)), nil
+	}
+	return "", nil
+}
+
+func short(d merkle.Digest) string { return hex.EncodeToString(d[:8]) }
