@@ -90,6 +90,9 @@ func Run(ctx context.Context, cfg Config, solver Solver) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := challenge.CheckBeacon(cfg.Beacon); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	tr, err := solver.Trace(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit: trace: %w", err)
