@@ -52,6 +52,7 @@ the audit passed, 1 that it failed (the report says where and why).`,
 			if err != nil {
 				return err
 			}
+			defer solver.Close()
 			rep, err := audit.Run(c.Context(), audit.Config{Spec: s, Train: train, Beacon: beacon, Samples: samples, Engine: []engine.Option{}}, solver)
 			if err != nil {
 				return err

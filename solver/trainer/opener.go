@@ -21,6 +21,7 @@ type DirSolver struct {
 	Train  *dataset.Dataset
 	Engine []engine.Option
 	job    spec.JobID
+	cps    *checkpoints
 }
 
 // OpenDir returns the solver of the run in dir, whose spec.json must be s.
@@ -29,8 +30,15 @@ func OpenDir(dir string, s *spec.Spec, train *dataset.Dataset, opts ...engine.Op
 	if err != nil {
 		return nil, err
 	}
-	return &DirSolver{Dir: dir, Spec: s, Train: train, Engine: opts, job: id}, nil
+	cps, err := openCheckpoints(dir, s, id)
+	if err != nil {
+		return nil, err
+	}
+	return &DirSolver{Dir: dir, Spec: s, Train: train, Engine: opts, job: id, cps: cps}, nil
 }
+
+// Close releases the run's checkpoint store.
+func (d *DirSolver) Close() error { return d.cps.close() }
 
 // Trace returns the committed trace.
 func (d *DirSolver) Trace(ctx context.Context) (*trace.Trace, error) {
@@ -55,7 +63,7 @@ func (d *DirSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
 	if step < 0 || step > d.Spec.Steps {
 		return nil, fmt.Errorf("trainer: no step %d in a %d-step job", step, d.Spec.Steps)
 	}
-	st, err := latestCheckpointAtMost(d.Dir, d.Spec, d.job, step)
+	st, err := d.cps.latest(ctx, step, func(string, ...any) {})
 	if err != nil {
 		return nil, err
 	}

@@ -20,9 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/beluga-compute/beluga/protocol/commit"
@@ -107,12 +104,17 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 	}
 	st := s.Init()
 	res := &Result{JobID: id}
+	var cps *checkpoints
 	if opts.OutDir != "" {
 		if err := prepareDir(opts.OutDir, s, opts.Resume); err != nil {
 			return nil, err
 		}
+		if cps, err = openCheckpoints(opts.OutDir, s, id); err != nil {
+			return nil, err
+		}
+		defer cps.close()
 		if opts.Resume {
-			if cp, err := latestCheckpoint(opts.OutDir, s, id, logf); err != nil {
+			if cp, err := cps.latest(ctx, s.Steps, logf); err != nil {
 				return nil, err
 			} else if cp != nil {
 				st = cp
@@ -149,7 +151,8 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 				return err
 			}
 		}
-		return saveCheckpoint(opts.OutDir, id, st)
+		// A checkpoint must land even when ctx was cancelled (Ctrl-C).
+		return cps.save(context.WithoutCancel(ctx), st)
 	}
 	sm := s.NewSampler()
 	B := s.BatchSize
@@ -233,7 +236,7 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 	}
 	if opts.OutDir != "" && st.Step%s.CheckpointInterval != 0 {
 		// Keep the final state too, so a verifier can open it.
-		if err := saveCheckpoint(opts.OutDir, id, st); err != nil {
+		if err := cps.save(ctx, st); err != nil {
 			return nil, err
 		}
 	}
@@ -275,63 +278,6 @@ func prepareDir(dir string, s *spec.Spec, resume bool) error {
 		return err
 	}
 	return writeAtomic(path, data)
-}
-
-// checkpointName is the file name of the checkpoint after step steps.
-func checkpointName(step int64) string { return fmt.Sprintf("step-%012d.ckpt", step) }
-
-func saveCheckpoint(dir string, id spec.JobID, st *spec.State) error {
-	path := filepath.Join(dir, "checkpoints", checkpointName(st.Step))
-	return writeAtomic(path, spec.MarshalCheckpoint(id, st))
-}
-
-// latestCheckpoint returns the newest checkpoint in dir that decodes, or nil
-// if there is none.
-func latestCheckpoint(dir string, s *spec.Spec, id spec.JobID, logf func(string, ...any)) (*spec.State, error) {
-	return findCheckpoint(dir, s, id, s.Steps, logf)
-}
-
-// latestCheckpointAtMost is latestCheckpoint among steps ≤ upTo, silently
-// skipping bad files.
-func latestCheckpointAtMost(dir string, s *spec.Spec, id spec.JobID, upTo int64) (*spec.State, error) {
-	return findCheckpoint(dir, s, id, upTo, func(string, ...any) {})
-}
-
-func findCheckpoint(dir string, s *spec.Spec, id spec.JobID, upTo int64, logf func(string, ...any)) (*spec.State, error) {
-	entries, err := os.ReadDir(filepath.Join(dir, "checkpoints"))
-	if err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
-	}
-	var steps []int64
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasPrefix(name, "step-") || !strings.HasSuffix(name, ".ckpt") {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(name, "step-"), ".ckpt"), 10, 64)
-		if err == nil && n >= 0 && n <= upTo {
-			steps = append(steps, n)
-		}
-	}
-	slices.Sort(steps)
-	for i := len(steps) - 1; i >= 0; i-- {
-		path := filepath.Join(dir, "checkpoints", checkpointName(steps[i]))
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("trainer: %w", err)
-		}
-		st, err := s.UnmarshalCheckpoint(id, data)
-		if err != nil {
-			logf("skipping checkpoint %s: %v", path, err)
-			continue
-		}
-		if st.Step != steps[i] {
-			logf("skipping checkpoint %s: it holds step %d", path, st.Step)
-			continue
-		}
-		return st, nil
-	}
-	return nil, nil
 }
 
 // writeAtomic writes data to path so that a crash leaves the old file or

@@ -3,10 +3,12 @@ package trainer
 import (
 	"context"
 	"errors"
-	"os"
+	"github.com/beluga-compute/beluga/solver/store"
+	"github.com/dgraph-io/badger/v4"
 	"path/filepath"
 	"testing"
 
+	"github.com/beluga-compute/beluga/protocol/commit"
 	"github.com/beluga-compute/beluga/spec/catalog"
 )
 
@@ -54,16 +56,23 @@ func TestInterruptAndResumeReachSameDigest(t *testing.T) {
 	}
 
 	// A corrupt newest checkpoint is skipped, not used: resuming falls back
-	// to the one before and still reaches the same digest.
-	newest := filepath.Join(dir, "checkpoints", checkpointName(s.Steps))
-	data, err := os.ReadFile(newest)
+	// to the one before and still reaches the same digest. Corrupt one
+	// chunk of the final checkpoint's first weight tensor in the raw store.
+	db, err := store.Open(filepath.Join(dir, storeDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	data[len(data)/2] ^= 1
-	if err := os.WriteFile(newest, data, 0o644); err != nil {
+	m, err := db.Manifest(ctx, full.JobID, s.Steps)
+	if err != nil {
 		t.Fatal(err)
 	}
+	chunk := m.Tensors[0].Chunks[0]
+	if err := db.DB().Update(func(txn *badger.Txn) error {
+		return txn.Set(append([]byte{'c'}, chunk[:]...), []byte("rotten"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	var skipped []string
 	again, err := Run(ctx, s, train, test, Options{OutDir: dir, Resume: true, Logf: func(f string, a ...any) { skipped = append(skipped, f) }})
 	if err != nil {
@@ -79,5 +88,69 @@ func TestInterruptAndResumeReachSameDigest(t *testing.T) {
 	other.Seed++
 	if _, err := Run(ctx, &other, train, test, Options{OutDir: dir, Resume: true}); err == nil {
 		t.Fatal("resumed another job's directory")
+	}
+}
+
+func TestCommitTraceSurvivesResume(t *testing.T) {
+	s, err := catalog.Example(catalog.ExampleSynthetic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Steps, s.DigestInterval, s.CheckpointInterval = 130, 5, 50
+	train, _, err := catalog.LoadData(s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dirA := t.TempDir()
+	full, err := Run(ctx, s, train, nil, Options{OutDir: dirA, Commit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := full.Trace.Check(s); err != nil {
+		t.Fatal(err)
+	}
+	// Every entry is the digest of the state the solver can open.
+	sol, err := OpenDir(dirA, s, train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sol.Close()
+	var h commit.Hasher
+	for _, e := range full.Trace.Entries {
+		st, err := sol.Open(ctx, e.Step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.StateDigest(full.JobID, st) != e.Digest {
+			t.Fatalf("entry at step %d is not the digest of the opened state", e.Step)
+		}
+	}
+	// Interrupted between checkpoints and resumed: the same trace.
+	dirB := t.TempDir()
+	cctx, cancel := context.WithCancel(ctx)
+	_, err = Run(cctx, s, train, nil, Options{OutDir: dirB, Commit: true, Progress: func(p Progress) {
+		if p.Step == 77 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, s, train, nil, Options{OutDir: dirB, Commit: true, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Trace.Root() != full.Trace.Root() {
+		t.Fatal("resumed committed run has another trace root")
+	}
+	solB, err := OpenDir(dirB, s, train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer solB.Close()
+	tr, err := solB.Trace(ctx)
+	if err != nil || tr.Root() != full.Trace.Root() {
+		t.Fatalf("trace.txt: %v", err)
 	}
 }

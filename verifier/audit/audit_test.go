@@ -14,6 +14,7 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/commit"
 	"github.com/beluga-compute/beluga/protocol/trace"
+	"github.com/beluga-compute/beluga/solver/store"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
@@ -269,6 +270,7 @@ func TestHonestRunsPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer sol.Close()
 	const honest = 200
 	for i := range honest {
 		rep, err := Run(context.Background(), Config{Spec: s, Train: ds, Beacon: beacon(i), Samples: 3}, sol)
@@ -296,25 +298,31 @@ func TestTamperedCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The solver replaces its stored checkpoints with altered states (each
+	// internally consistent, so the store reads them back fine).
+	db, err := store.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, step := range []int64{100, 200, 300, 400} {
-		path := filepath.Join(dir, "checkpoints", fmt.Sprintf("step-%012d.ckpt", step))
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := s.UnmarshalCheckpoint(res.JobID, data)
+		st, err := db.GetCheckpoint(context.Background(), s, res.JobID, step)
 		if err != nil {
 			t.Fatal(err)
 		}
 		st.Layer(1, spec.TensorBias)[0] ^= 1
-		if err := os.WriteFile(path, spec.MarshalCheckpoint(res.JobID, st), 0o644); err != nil {
+		if err := db.DeleteCheckpoint(context.Background(), res.JobID, step); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.PutCheckpoint(context.Background(), res.JobID, st); err != nil {
 			t.Fatal(err)
 		}
 	}
+	db.Close()
 	sol, err := trainer.OpenDir(dir, s, ds)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer sol.Close()
 	// Every segment after the first checkpoint is now unopenable.
 	rep, err := Run(context.Background(), Config{Spec: s, Train: ds, Beacon: beacon(0), Samples: 300}, sol)
 	if err != nil {
