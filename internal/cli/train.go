@@ -216,7 +216,7 @@ func (p *progress) update(pr trainer.Progress) {
 	}
 	if !p.primed {
 		p.primed, p.first = true, pr.Step-1
-		p.next = pr.Step - 1 + max(1, (pr.Steps-pr.Step)/10)
+		p.next = p.first + max(1, (pr.Steps-p.first)/10)
 	}
 	loss := float64(pr.LossQ16) / (1 << 16)
 	if p.bar != nil {
@@ -229,7 +229,10 @@ func (p *progress) update(pr trainer.Progress) {
 		rate := float64(pr.Step-p.first) / max(el, 1e-9)
 		eta := time.Duration(float64(pr.Steps-pr.Step)/max(rate, 1e-9)) * time.Second
 		fmt.Fprintf(p.w, "step %d/%d  loss %.3f  %.0f steps/s  ETA %s\n", pr.Step, pr.Steps, loss, rate, eta.Round(time.Second))
-		p.next += max(1, (pr.Steps-p.first)/10)
+		for p.next <= pr.Step {
+			p.next += max(1, (pr.Steps-p.first)/10)
+		}
+		p.next = min(p.next, pr.Steps)
 	}
 }
 
