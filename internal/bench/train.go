@@ -24,6 +24,7 @@ import (
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
 //go:embed torch_mlp.py
@@ -58,23 +59,8 @@ type Row struct {
 	Note       string
 }
 
-// MLPSpec is the reference model: MLP 784-256-128-10, softmax
-// cross-entropy, SGD with momentum, the default integer format.
-func MLPSpec(batch int) (*spec.Spec, error) {
-	s := &spec.Spec{
-		Version: spec.Version, Name: "bench-mlp",
-		Model: spec.Model{Layers: []spec.Layer{{Op: spec.OpLinear, Out: 256}, {Op: spec.OpReLU}, {Op: spec.OpLinear, Out: 128}, {Op: spec.OpReLU}, {Op: spec.OpLinear, Out: 10}},
-			Loss: spec.LossSoftmaxCrossEntropy},
-		Numeric: spec.Numeric{ActBits: 10, ActFrac: 8, WeightBits: 11, WeightFrac: 10, MasterFrac: 26, GradBits: 11, LogitBits: 15, LogitFrac: 10},
-		Optimizer: spec.Optimizer{Kind: spec.OptimizerSGDMomentum, Momentum: spec.Ratio{Num: 29491, Shift: 15}, LRShift: 30,
-			LR: []spec.LRPoint{{Step: 0, Value: (1 << 30) / 20 / int64(batch)}}},
-		Data: spec.Data{Source: spec.SourceSynthetic, Synthetic: &spec.SyntheticData{Seed: 1, Train: 8192},
-			Train: spec.DatasetRef{Root: strings.Repeat("0", 64), Count: 8192, Features: 784, Classes: 10}},
-		Seed: 1, Steps: spec.MaxSteps, BatchSize: batch, CheckpointInterval: spec.MaxSteps, DigestInterval: 1,
-		Audit: spec.Audit{CheatFractionPPM: 10_000, ConfidencePPM: 990_000},
-	}
-	return s, s.Validate()
-}
+// MLPSpec is the reference model, MLP 784-256-128-10 (spectest.MLP).
+func MLPSpec(batch int) (*spec.Spec, error) { return spectest.MLP(batch) }
 
 // MACs counts the multiply-accumulates of one training step of s: the
 // forward pass, the weight gradients, and the input gradients of every layer

@@ -6,50 +6,11 @@ import (
 	"testing"
 
 	"github.com/beluga-compute/beluga/protocol/commit"
-	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/ref"
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
-
-// randomSpec draws a small valid spec: random widths, depth, batch, formats
-// and learning rates, so the engine meets shapes the MLP never has (odd
-// widths, no relu, tiny batches, saturating formats).
-func randomSpec(r *rand.Rand) *spec.Spec {
-	for {
-		features := 1 + r.IntN(40)
-		classes := 2 + r.IntN(9)
-		var layers []spec.Layer
-		for range r.IntN(3) {
-			layers = append(layers, spec.Layer{Op: spec.OpLinear, Out: 1 + r.IntN(40)})
-			if r.IntN(4) > 0 {
-				layers = append(layers, spec.Layer{Op: spec.OpReLU})
-			}
-		}
-		layers = append(layers, spec.Layer{Op: spec.OpLinear, Out: classes})
-		n := spec.Numeric{
-			ActBits: 4 + r.IntN(9), ActFrac: r.IntN(12), WeightBits: 4 + r.IntN(9), WeightFrac: r.IntN(12),
-			GradBits: 3 + r.IntN(10), LogitBits: 6 + r.IntN(10), LogitFrac: r.IntN(12),
-		}
-		n.MasterFrac = max(8, n.ActFrac) + n.WeightFrac + r.IntN(10)
-		steps := int64(3 + r.IntN(5))
-		s := &spec.Spec{
-			Version: 1, Name: "random",
-			Model:   spec.Model{Layers: layers, Loss: spec.LossSoftmaxCrossEntropy},
-			Numeric: n,
-			Optimizer: spec.Optimizer{Kind: spec.OptimizerSGDMomentum, Momentum: spec.Ratio{Num: r.Int64N(1 << 15), Shift: 15},
-				LRShift: 20 + r.IntN(20), LR: []spec.LRPoint{{Step: 0, Value: r.Int64N(1 << 31)}, {Step: 2 + r.Int64N(5), Value: r.Int64N(1 << 31)}}},
-			Data: spec.Data{Source: spec.SourceSynthetic, Synthetic: &spec.SyntheticData{Seed: r.Uint64(), Train: 50 + r.IntN(50)},
-				Train: spec.DatasetRef{Root: fmt.Sprintf("%064x", 0), Features: features, Classes: classes}},
-			Seed: r.Uint64(), Steps: steps, BatchSize: 1 + r.IntN(37), CheckpointInterval: steps, DigestInterval: 1,
-			Audit: spec.Audit{CheatFractionPPM: 1, ConfidencePPM: 1},
-		}
-		s.Data.Train.Count = s.Data.Synthetic.Train
-		if s.Validate() == nil {
-			return s
-		}
-	}
-}
 
 func kernels(t *testing.T) []kernel.Kernel {
 	ks := []kernel.Kernel{kernel.Generic()}
@@ -71,7 +32,7 @@ func TestMatchesReference(t *testing.T) {
 		iters = 8
 	}
 	for it := range iters {
-		s := randomSpec(r)
+		s := spectest.Random(r, 40, 37)
 		ds, err := dataset.Synthetic(s.Data.Synthetic.Seed, s.Data.Train.Count, s.Data.Train.Features, s.Data.Train.Classes)
 		if err != nil {
 			t.Fatal(err)

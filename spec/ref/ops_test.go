@@ -18,6 +18,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/commit"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
+	"github.com/beluga-compute/beluga/spec/spectest"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/ref"
 )
@@ -120,43 +121,6 @@ func TestStepOpsMatchesVectors(t *testing.T) {
 	}
 }
 
-// randomSpec is a small random job whose formats range widely, so that the
-// clamps and saturations of §8 fire.
-func randomSpec(r *rand.Rand) *spec.Spec {
-	for {
-		features, classes := 1+r.IntN(20), 2+r.IntN(6)
-		var layers []spec.Layer
-		for range r.IntN(3) {
-			layers = append(layers, spec.Layer{Op: spec.OpLinear, Out: 1 + r.IntN(16)})
-			if r.IntN(3) > 0 {
-				layers = append(layers, spec.Layer{Op: spec.OpReLU})
-			}
-		}
-		layers = append(layers, spec.Layer{Op: spec.OpLinear, Out: classes})
-		n := spec.Numeric{
-			ActBits: 4 + r.IntN(9), ActFrac: r.IntN(12), WeightBits: 4 + r.IntN(9), WeightFrac: r.IntN(12),
-			GradBits: 3 + r.IntN(10), LogitBits: 6 + r.IntN(10), LogitFrac: r.IntN(12),
-		}
-		n.MasterFrac = max(8, n.ActFrac) + n.WeightFrac + r.IntN(10)
-		steps := int64(3 + r.IntN(4))
-		s := &spec.Spec{
-			Version: 1, Name: "random",
-			Model:   spec.Model{Layers: layers, Loss: spec.LossSoftmaxCrossEntropy},
-			Numeric: n,
-			Optimizer: spec.Optimizer{Kind: spec.OptimizerSGDMomentum, Momentum: spec.Ratio{Num: r.Int64N(1 << 15), Shift: 15},
-				LRShift: 20 + r.IntN(20), LR: []spec.LRPoint{{Step: 0, Value: r.Int64N(1 << 31)}, {Step: 2 + r.Int64N(3), Value: r.Int64N(1 << 31)}}},
-			Data: spec.Data{Source: spec.SourceSynthetic, Synthetic: &spec.SyntheticData{Seed: r.Uint64(), Train: 20 + r.IntN(30)},
-				Train: spec.DatasetRef{Root: fmt.Sprintf("%064x", 0), Features: features, Classes: classes}},
-			Seed: r.Uint64(), Steps: steps, BatchSize: 1 + r.IntN(12), CheckpointInterval: steps, DigestInterval: 1,
-			Audit: spec.Audit{CheatFractionPPM: 1, ConfidencePPM: 1},
-		}
-		s.Data.Train.Count = s.Data.Synthetic.Train
-		if s.Validate() == nil {
-			return s
-		}
-	}
-}
-
 // TestStepOpsMatchesStep compares StepOps with Step on random specs: same
 // new state, tensor for tensor, and same loss; and checks that RunOp on
 // each operator's recorded inputs gives its recorded outputs.
@@ -167,7 +131,7 @@ func TestStepOpsMatchesStep(t *testing.T) {
 		iters = 10
 	}
 	for it := range iters {
-		s := randomSpec(r)
+		s := spectest.Random(r, 20, 12)
 		ds, err := dataset.Synthetic(s.Data.Synthetic.Seed, s.Data.Train.Count, s.Data.Train.Features, s.Data.Train.Classes)
 		if err != nil {
 			t.Fatal(err)
