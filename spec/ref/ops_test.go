@@ -18,9 +18,9 @@ import (
 	"github.com/beluga-compute/beluga/protocol/commit"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
-	"github.com/beluga-compute/beluga/spec/spectest"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/ref"
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
 const vectorsDir = "../testdata/vectors"
