@@ -1,0 +1,126 @@
+package stats
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/consensys/gnark-crypto/ecc"
+	"github.com/consensys/gnark/frontend"
+	"github.com/consensys/gnark/frontend/cs/r1cs"
+	"github.com/consensys/gnark/logger"
+
+	cfixed "github.com/beluga-compute/beluga/circuits/fixed"
+	"github.com/beluga-compute/beluga/circuits/update"
+)
+
+const goldenFile = "constraints.json"
+
+// Count is one circuit's size.
+type Count struct {
+	Constraints int `json:"r1cs_constraints"`
+	Public      int `json:"public_inputs"`
+	Secret      int `json:"secret_inputs"`
+}
+
+// gadgetCircuit applies one gadget to N inputs (N = 256: the range-check
+// table is shared, as in a real tile circuit).
+type gadgetCircuit struct {
+	X  []frontend.Variable
+	op *func(frontend.API, frontend.Variable) frontend.Variable `gnark:"-"`
+}
+
+func (c *gadgetCircuit) Define(api frontend.API) error {
+	var acc frontend.Variable = 0
+	for _, x := range c.X {
+		acc = api.Add(acc, (*c.op)(api, x))
+	}
+	api.AssertIsDifferent(acc, -1) // keep outputs alive
+	return nil
+}
+
+func gadget(op func(frontend.API, frontend.Variable) frontend.Variable) frontend.Circuit {
+	return &gadgetCircuit{X: make([]frontend.Variable, 256), op: &op}
+}
+
+// updateParams are the reference job's (SPEC.md catalog default) last
+// weight tile: k − lr_shift = −11 − 8 + 26 − 30, μs = 15, M = 2047·2^16.
+func updateParams(n int) update.Params {
+	return update.Params{N: n, Shift: -23, MuShift: 15, MasterMax: 2047 << 16}
+}
+
+func circuits() map[string]frontend.Circuit {
+	m := map[string]frontend.Circuit{
+		"fixed/RoundShift(s=16,b=62)x256": gadget(func(api frontend.API, x frontend.Variable) frontend.Variable {
+			return cfixed.RoundShift(api, x, 16, 62)
+		}),
+		"fixed/Clamp(±2^30,b=32)x256": gadget(func(api frontend.API, x frontend.Variable) frontend.Variable {
+			return cfixed.ClampInt(api, x, -1<<30, 1<<30, 32)
+		}),
+		"fixed/Sat32(b=33)x256":       gadget(func(api frontend.API, x frontend.Variable) frontend.Variable { return cfixed.Sat32(api, x, 33) }),
+		"fixed/ReLU(b=31)x256":        gadget(func(api frontend.API, x frontend.Variable) frontend.Variable { return cfixed.ReLU(api, x, 31) }),
+		"fixed/Scale(k=-23,b=62)x256": gadget(func(api frontend.API, x frontend.Variable) frontend.Variable { return cfixed.Scale(api, x, -23, 62) }),
+		"fixed/CheckInt32x256": gadget(func(api frontend.API, x frontend.Variable) frontend.Variable {
+			cfixed.CheckInt32(api, x)
+			return x
+		}),
+	}
+	for _, n := range []int{1, 16} {
+		m[fmt.Sprintf("reference/sha256/%d-blocks", n)] = shaBlocks(n)
+		m[fmt.Sprintf("reference/poseidon2/%d-compressions", n)] = poseidonCompressions(n)
+	}
+	for _, n := range []int{16, 256} {
+		c, err := update.New(updateParams(n))
+		if err != nil {
+			panic(err)
+		}
+		m[fmt.Sprintf("update/ref-last-layer/N=%d", n)] = c
+	}
+	return m
+}
+
+func TestGoldenConstraintCounts(t *testing.T) {
+	logger.Disable()
+	got := map[string]Count{}
+	for name, c := range circuits() {
+		ccs, err := frontend.Compile(ecc.BN254.ScalarField(), r1cs.NewBuilder, c)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got[name] = Count{ccs.GetNbConstraints(), ccs.GetNbPublicVariables() - 1, ccs.GetNbSecretVariables()}
+	}
+	if os.Getenv("BELUGA_UPDATE_GOLDEN") == "1" {
+		b, err := json.MarshalIndent(got, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(goldenFile, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", goldenFile)
+		return
+	}
+	b, err := os.ReadFile(goldenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]Count
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	for name, g := range got {
+		w, ok := want[name]
+		switch {
+		case !ok:
+			t.Errorf("%s: %+v not in %s", name, g, goldenFile)
+		case w != g:
+			t.Errorf("%s: %+v, golden %+v", name, g, w)
+		}
+	}
+	for name := range want {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s: in %s but no longer built", name, goldenFile)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build prover_checks
+
+package update
+
+func init() { proverChecks = true }
