@@ -19,7 +19,7 @@ const root = "../.."
 // stepPackages compute (or hash) training steps: no floating point may
 // appear in their non-test source, so no step can depend on a platform's
 // float behaviour.
-var stepPackages = []string{"spec", "protocol/commit", "protocol/merkle", "solver/trainer"}
+var stepPackages = []string{"spec", "protocol/commit", "protocol/merkle", "protocol/challenge", "solver/trainer", "verifier/dispute", "circuits"}
 
 func TestNoFloatingPointOnTheStepPath(t *testing.T) {
 	banned := map[string]bool{"float32": true, "float64": true, "complex64": true, "complex128": true}
