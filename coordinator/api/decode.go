@@ -1,0 +1,133 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/spec"
+)
+
+// MaxBodyBytes bounds a request body: a spec (spec.MaxSpecBytes) and its
+// envelope.
+const MaxBodyBytes = spec.MaxSpecBytes + 4096
+
+// errBadRequest marks a decoding failure.
+var errBadRequest = errors.New("bad request")
+
+// decodeStrict decodes exactly one JSON value into v, refusing unknown
+// fields.
+func decodeStrict(body []byte, v any) error {
+	if len(body) > MaxBodyBytes {
+		return fmt.Errorf("%w: body over %d bytes", errBadRequest, MaxBodyBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: trailing data after the JSON value", errBadRequest)
+	}
+	return nil
+}
+
+func positive(name string, v int64) error {
+	if v <= 0 {
+		return fmt.Errorf("%w: %s must be a positive integer number of micro-dollars", errBadRequest, name)
+	}
+	return nil
+}
+
+// DepositRequest is POST /v1/deposits.
+type DepositRequest struct {
+	BankRef string `json:"bank_ref"`
+	// Account is "client:<id>", "solver_bond:<id>" or "verifier_bond:<id>".
+	Account        string `json:"account"`
+	AmountMicroUSD int64  `json:"amount_micro_usd"`
+}
+
+// DecodeDeposit parses and checks a deposit request.
+func DecodeDeposit(body []byte) (service.Deposit, error) {
+	var r DepositRequest
+	if err := decodeStrict(body, &r); err != nil {
+		return service.Deposit{}, err
+	}
+	if err := positive("amount_micro_usd", r.AmountMicroUSD); err != nil {
+		return service.Deposit{}, err
+	}
+	ref, err := service.ParseAccountRef(r.Account)
+	if err != nil {
+		return service.Deposit{}, fmt.Errorf("%w: account: %v", errBadRequest, err)
+	}
+	if r.BankRef == "" || len(r.BankRef) > service.MaxBankRefLen {
+		return service.Deposit{}, fmt.Errorf("%w: bank_ref must have 1..%d characters", errBadRequest, service.MaxBankRefLen)
+	}
+	return service.Deposit{BankRef: r.BankRef, Account: ref, AmountMicroUSD: r.AmountMicroUSD}, nil
+}
+
+// JobRequest is POST /v1/jobs.
+type JobRequest struct {
+	// Spec is the job spec object (spec.Decode's JSON form).
+	Spec json.RawMessage `json:"spec"`
+	// MaxPriceMicroUSDPerCU caps the price; omitted or 0 takes the market
+	// price.
+	MaxPriceMicroUSDPerCU int64 `json:"max_price_micro_usd_per_cu"`
+}
+
+// DecodeJob parses a job request; the spec is decoded and validated.
+func DecodeJob(body []byte) (JobRequest, *spec.Spec, error) {
+	var r JobRequest
+	if err := decodeStrict(body, &r); err != nil {
+		return JobRequest{}, nil, err
+	}
+	if r.MaxPriceMicroUSDPerCU < 0 {
+		return JobRequest{}, nil, fmt.Errorf("%w: max_price_micro_usd_per_cu is negative", errBadRequest)
+	}
+	if len(r.Spec) == 0 {
+		return JobRequest{}, nil, fmt.Errorf("%w: spec is required", errBadRequest)
+	}
+	s, err := spec.Decode(r.Spec)
+	if err != nil {
+		return JobRequest{}, nil, fmt.Errorf("%w: spec: %v", errBadRequest, err)
+	}
+	return r, s, nil
+}
+
+// PayoutRunRequest is POST /v1/payouts/runs.
+type PayoutRunRequest struct {
+	Period string `json:"period"` // YYYY-MM-DD, a run day
+}
+
+// DecodePayoutRun parses a payout run request.
+func DecodePayoutRun(body []byte) (PayoutRunRequest, error) {
+	var r PayoutRunRequest
+	if err := decodeStrict(body, &r); err != nil {
+		return r, err
+	}
+	if len(r.Period) != 10 {
+		return r, fmt.Errorf("%w: period must be YYYY-MM-DD", errBadRequest)
+	}
+	return r, nil
+}
+
+// KeyRequest is POST /v1/keys.
+type KeyRequest struct {
+	Subject string `json:"subject"`
+	Role    string `json:"role"`
+}
+
+// DecodeKey parses a key request.
+func DecodeKey(body []byte) (KeyRequest, error) {
+	var r KeyRequest
+	if err := decodeStrict(body, &r); err != nil {
+		return r, err
+	}
+	if err := service.CheckPartyID(r.Subject); err != nil {
+		return r, fmt.Errorf("%w: subject: %v", errBadRequest, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,388 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/beluga-compute/beluga/coordinator/auth"
+	"github.com/beluga-compute/beluga/coordinator/service"
+)
+
+//go:embed openapi.yaml
+var openapiYAML []byte
+
+// OpenAPI returns the embedded OpenAPI 3 document.
+func OpenAPI() []byte { return openapiYAML }
+
+// MaxIdempotencyKeyLen bounds the Idempotency-Key header.
+const MaxIdempotencyKeyLen = 128
+
+// Server serves the API.
+type Server struct {
+	svc  *service.Service
+	keys *auth.Keys
+	log  *slog.Logger
+	mux  *http.ServeMux
+	// postMu serialises POSTs so that an idempotency key is checked and
+	// recorded atomically with the operation.
+	postMu sync.Mutex
+}
+
+// New returns a server over svc, authenticating with keys.
+func New(svc *service.Service, keys *auth.Keys, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{svc: svc, keys: keys, log: log, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(openapiYAML)
+	})
+	s.mux.HandleFunc("POST /v1/deposits", s.post(s.deposit, auth.RoleOperator))
+	s.mux.HandleFunc("POST /v1/jobs", s.post(s.postJob, auth.RoleClient))
+	s.mux.HandleFunc("POST /v1/payouts/runs", s.post(s.payoutRun, auth.RoleOperator))
+	s.mux.HandleFunc("POST /v1/keys", s.post(s.issueKey, auth.RoleOperator))
+	s.mux.HandleFunc("GET /v1/jobs/{id}", s.get(s.getJob))
+	s.mux.HandleFunc("GET /v1/jobs/{id}/audit", s.get(s.getAudit))
+	s.mux.HandleFunc("GET /v1/accounts/{id}/statement", s.get(s.statement))
+	s.mux.HandleFunc("GET /v1/payouts/runs/{period}/ach", s.get(s.ach))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// response is a handler's result; stored for idempotent replays.
+type response struct {
+	Status      int             `json:"status"`
+	ContentType string          `json:"content_type,omitempty"`
+	Body        json.RawMessage `json:"body"`
+	BodyHash    string          `json:"body_hash,omitempty"`
+	// redacted, if set, is recorded for replays instead of Body (secrets
+	// are not stored).
+	redacted json.RawMessage
+}
+
+func jsonResponse(status int, v any) response {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return errResponse(http.StatusInternalServerError, "internal", "encode response")
+	}
+	return response{Status: status, Body: b}
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func errResponse(status int, code, msg string) response {
+	var e errorBody
+	e.Error.Code, e.Error.Message = code, msg
+	b, _ := json.Marshal(e)
+	return response{Status: status, Body: b}
+}
+
+func writeErr(w http.ResponseWriter, status int, code, msg string) {
+	write(w, errResponse(status, code, msg))
+}
+
+func write(w http.ResponseWriter, r response) {
+	ct := r.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(r.Status)
+	w.Write(r.Body)
+}
+
+// fromErr maps an error to a response.
+func fromErr(err error) response {
+	switch {
+	case errors.Is(err, errBadRequest), errors.Is(err, service.ErrInvalid):
+		return errResponse(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, service.ErrNotFound):
+		return errResponse(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, service.ErrConflict):
+		return errResponse(http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, service.ErrIllegalState), errors.Is(err, service.ErrPeriodNotDue):
+		return errResponse(http.StatusConflict, "illegal_state", err.Error())
+	case errors.Is(err, service.ErrInsufficientFunds):
+		return errResponse(http.StatusUnprocessableEntity, "insufficient_funds", err.Error())
+	case errors.Is(err, auth.ErrForbidden):
+		return errResponse(http.StatusForbidden, "forbidden", "this key may not do this")
+	}
+	return errResponse(http.StatusInternalServerError, "internal", "internal error")
+}
+
+func (s *Server) authenticate(r *http.Request) (auth.Principal, *response) {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		e := errResponse(http.StatusUnauthorized, "unauthorized", "missing bearer API key")
+		return auth.Principal{}, &e
+	}
+	p, err := s.keys.Authenticate(r.Context(), tok)
+	if errors.Is(err, auth.ErrUnauthorized) {
+		s.log.Info("authentication failed", "err", err)
+		e := errResponse(http.StatusUnauthorized, "unauthorized", "invalid API key")
+		return auth.Principal{}, &e
+	}
+	if err != nil {
+		s.log.Error("authentication", "err", err)
+		e := errResponse(http.StatusInternalServerError, "internal", "internal error")
+		return auth.Principal{}, &e
+	}
+	return p, nil
+}
+
+type postHandler func(ctx context.Context, p auth.Principal, body []byte) (response, bool)
+
+// post wraps a POST handler: authentication, role, body limit,
+// idempotency. The handler returns executed false for requests rejected
+// before anything ran (decoding), which are not recorded.
+func (s *Server) post(h postHandler, roles ...auth.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, e := s.authenticate(r)
+		if e != nil {
+			write(w, *e)
+			return
+		}
+		if err := p.Require(roles...); err != nil {
+			write(w, fromErr(err))
+			return
+		}
+		key := r.Header.Get("Idempotency-Key")
+		if key == "" || len(key) > MaxIdempotencyKeyLen {
+			writeErr(w, http.StatusBadRequest, "idempotency_key_required", fmt.Sprintf("POST needs an Idempotency-Key header of 1..%d characters", MaxIdempotencyKeyLen))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeErr(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", MaxBodyBytes))
+			return
+		}
+		if err != nil {
+			writeErr(w, http.StatusBadRequest, "invalid_request", "read body")
+			return
+		}
+		sum := sha256.Sum256(body)
+		bodyHash := hex.EncodeToString(sum[:])
+		ik := sha256.Sum256([]byte(p.Role.String() + "\x00" + p.Subject + "\x00" + r.Pattern + "\x00" + key))
+		storeKey := "idem/" + hex.EncodeToString(ik[:])
+
+		s.postMu.Lock()
+		defer s.postMu.Unlock()
+		if b, ok, err := s.svc.Store().GetRaw(storeKey); err != nil {
+			write(w, fromErr(err))
+			return
+		} else if ok {
+			var prev response
+			if err := json.Unmarshal(b, &prev); err != nil {
+				write(w, fromErr(err))
+				return
+			}
+			if prev.BodyHash != bodyHash {
+				writeErr(w, http.StatusConflict, "idempotency_key_reused", "this Idempotency-Key was used with a different request body")
+				return
+			}
+			w.Header().Set("Idempotent-Replayed", "true")
+			write(w, prev)
+			return
+		}
+		resp, executed := h(r.Context(), p, body)
+		if executed && resp.Status < 500 {
+			rec := resp
+			rec.BodyHash = bodyHash
+			if rec.redacted != nil {
+				rec.Body = rec.redacted
+			}
+			b, _ := json.Marshal(rec)
+			if err := s.svc.Store().PutRaw(storeKey, b); err != nil {
+				s.log.Error("store idempotency record", "err", err)
+			}
+		}
+		write(w, resp)
+	}
+}
+
+type getHandler func(r *http.Request, p auth.Principal) response
+
+func (s *Server) get(h getHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, e := s.authenticate(r)
+		if e != nil {
+			write(w, *e)
+			return
+		}
+		write(w, h(r, p))
+	}
+}
+
+func (s *Server) deposit(ctx context.Context, _ auth.Principal, body []byte) (response, bool) {
+	d, err := DecodeDeposit(body)
+	if err != nil {
+		return fromErr(err), false
+	}
+	res, err := s.svc.RecordDeposit(ctx, d)
+	if err != nil {
+		return fromErr(err), true
+	}
+	return jsonResponse(http.StatusCreated, res), true
+}
+
+func (s *Server) postJob(ctx context.Context, p auth.Principal, body []byte) (response, bool) {
+	r, _, err := DecodeJob(body)
+	if err != nil {
+		return fromErr(err), false
+	}
+	j, err := s.svc.PostJob(ctx, service.PostJobRequest{ClientID: p.Subject, Spec: r.Spec, MaxPriceMicroUSDPerCU: r.MaxPriceMicroUSDPerCU})
+	if err != nil {
+		return fromErr(err), true
+	}
+	return jsonResponse(http.StatusCreated, jobView(j)), true
+}
+
+func (s *Server) payoutRun(ctx context.Context, _ auth.Principal, body []byte) (response, bool) {
+	r, err := DecodePayoutRun(body)
+	if err != nil {
+		return fromErr(err), false
+	}
+	run, err := s.svc.RunPayouts(ctx, r.Period)
+	if err != nil {
+		return fromErr(err), true
+	}
+	return jsonResponse(http.StatusCreated, runView(run)), true
+}
+
+func (s *Server) issueKey(ctx context.Context, _ auth.Principal, body []byte) (response, bool) {
+	r, err := DecodeKey(body)
+	if err != nil {
+		return fromErr(err), false
+	}
+	role, err := auth.ParseRole(r.Role)
+	if err != nil {
+		return fromErr(fmt.Errorf("%w: role: %v", errBadRequest, err)), false
+	}
+	key, rec, err := s.keys.Issue(ctx, r.Subject, role, 0)
+	if err != nil {
+		return fromErr(err), true
+	}
+	// A replay gets the record without the key, which is never stored.
+	out := map[string]string{"key": key, "key_id": rec.ID, "subject": rec.Subject, "role": rec.Role.String()}
+	resp := jsonResponse(http.StatusCreated, out)
+	out["key"] = "[shown once]"
+	resp.redacted = jsonResponse(http.StatusCreated, out).Body
+	return resp, true
+}
+
+// jobView hides the internal intent.
+func jobView(j *service.Job) *service.Job {
+	c := *j
+	c.Pending = nil
+	c.Audit = nil
+	return &c
+}
+
+type runSummary struct {
+	Period     string             `json:"period"`
+	Posted     bool               `json:"posted"`
+	TotalCents int64              `json:"total_cents"`
+	Payees     []service.RunPayee `json:"payees"`
+}
+
+func runView(r *service.Run) runSummary {
+	return runSummary{Period: r.Period, Posted: r.Posted, TotalCents: r.TotalCents, Payees: r.Payees}
+}
+
+func (s *Server) jobFor(r *http.Request, p auth.Principal) (*service.Job, *response) {
+	j, err := s.svc.Job(r.Context(), r.PathValue("id"))
+	if err == nil && p.Role != auth.RoleOperator && !(p.Role == auth.RoleClient && j.ClientID == p.Subject) {
+		err = service.ErrNotFound // do not reveal other clients' jobs
+	}
+	if err != nil {
+		e := fromErr(err)
+		return nil, &e
+	}
+	return j, nil
+}
+
+func (s *Server) getJob(r *http.Request, p auth.Principal) response {
+	j, e := s.jobFor(r, p)
+	if e != nil {
+		return *e
+	}
+	return jsonResponse(http.StatusOK, jobView(j))
+}
+
+func (s *Server) getAudit(r *http.Request, p auth.Principal) response {
+	j, e := s.jobFor(r, p)
+	if e != nil {
+		return *e
+	}
+	audit := j.Audit
+	if len(audit) == 0 {
+		audit = json.RawMessage("null")
+	}
+	return jsonResponse(http.StatusOK, map[string]any{"job_id": j.ID, "audit": audit})
+}
+
+func (s *Server) statement(r *http.Request, p auth.Principal) response {
+	ref, err := service.ParseAccountRef(r.PathValue("id"))
+	if err != nil {
+		return fromErr(err)
+	}
+	if p.Role != auth.RoleOperator {
+		own := map[auth.Role][]service.Kind{
+			auth.RoleClient:   {service.KindClientFunds},
+			auth.RoleSolver:   {service.KindSolverBond, service.KindSolverEarnings},
+			auth.RoleVerifier: {service.KindVerifierBond, service.KindVerifierEarnings},
+		}[p.Role]
+		ok := ref.Party == p.Subject
+		if ok {
+			ok = false
+			for _, k := range own {
+				ok = ok || k == ref.Kind
+			}
+		}
+		if !ok {
+			return errResponse(http.StatusNotFound, "not_found", "no such account")
+		}
+	}
+	st, err := s.svc.Statement(r.Context(), ref, r.URL.Query().Get("period"))
+	if err != nil {
+		return fromErr(err)
+	}
+	return jsonResponse(http.StatusOK, st)
+}
+
+func (s *Server) ach(r *http.Request, p auth.Principal) response {
+	if err := p.Require(auth.RoleOperator); err != nil {
+		return fromErr(err)
+	}
+	run, err := s.svc.PayoutRun(r.Context(), r.PathValue("period"))
+	if err != nil {
+		return fromErr(err)
+	}
+	if !run.Posted || len(run.ACH) == 0 {
+		return errResponse(http.StatusNotFound, "not_found", "the run has no ACH file (no payees, or not posted)")
+	}
+	return response{Status: http.StatusOK, ContentType: "text/plain; charset=us-ascii", Body: run.ACH}
+}

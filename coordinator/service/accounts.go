@@ -1,0 +1,219 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"math/bits"
+	"strconv"
+	"strings"
+
+	"github.com/beluga-compute/beluga/coordinator/ledger"
+	"github.com/beluga-compute/beluga/coordinator/lifecycle"
+	"github.com/beluga-compute/beluga/spec"
+)
+
+// Kind names an account's purpose; with a party it derives the account ID.
+type Kind string
+
+// Account kinds. Per-party kinds need a party ID; platform kinds take none;
+// escrow takes a job ID.
+const (
+	KindClientFunds      Kind = "client"
+	KindSolverBond       Kind = "solver_bond"
+	KindVerifierBond     Kind = "verifier_bond"
+	KindSolverEarnings   Kind = "solver_earnings"
+	KindVerifierEarnings Kind = "verifier_earnings"
+	KindEscrow           Kind = "escrow"
+	KindPlatformFees     Kind = "platform_fees"
+	KindPayoutsInTransit Kind = "payouts_in_transit"
+	KindBankClearing     Kind = "bank_clearing"
+)
+
+var kindCodes = map[Kind]ledger.AccountCode{
+	KindClientFunds:      ledger.CodeClientFunds,
+	KindSolverBond:       ledger.CodeSolverBond,
+	KindVerifierBond:     ledger.CodeVerifierBond,
+	KindSolverEarnings:   ledger.CodeSolverEarnings,
+	KindVerifierEarnings: ledger.CodeVerifierEarnings,
+	KindEscrow:           ledger.CodeJobEscrow,
+	KindPlatformFees:     ledger.CodePlatformFees,
+	KindPayoutsInTransit: ledger.CodePayoutsInTransit,
+	KindBankClearing:     ledger.CodeBankClearing,
+}
+
+func (k Kind) platform() bool {
+	return k == KindPlatformFees || k == KindPayoutsInTransit || k == KindBankClearing
+}
+
+// AccountRef names an account by purpose: kind and party (client, solver
+// or verifier ID, or job ID for escrow; empty for platform accounts).
+type AccountRef struct {
+	Kind  Kind
+	Party string
+}
+
+// String is "kind:party", or "kind" for platform accounts.
+func (r AccountRef) String() string {
+	if r.Party == "" {
+		return string(r.Kind)
+	}
+	return string(r.Kind) + ":" + r.Party
+}
+
+// ID is the ledger account ID.
+func (r AccountRef) ID() ledger.AccountID { return ledger.DeriveAccountID(string(r.Kind), r.Party) }
+
+// Validate checks the kind and the party ID.
+func (r AccountRef) Validate() error {
+	if _, ok := kindCodes[r.Kind]; !ok {
+		return fmt.Errorf("%w: unknown account kind %q", ErrInvalid, r.Kind)
+	}
+	switch {
+	case r.Kind.platform():
+		if r.Party != "" {
+			return fmt.Errorf("%w: platform account %s takes no party", ErrInvalid, r.Kind)
+		}
+		return nil
+	case r.Kind == KindEscrow:
+		if _, err := spec.ParseJobID(r.Party); err != nil {
+			return fmt.Errorf("%w: escrow needs a job id: %v", ErrInvalid, err)
+		}
+		return nil
+	}
+	return CheckPartyID(r.Party)
+}
+
+// ParseAccountRef parses "kind:party" or a platform "kind".
+func ParseAccountRef(s string) (AccountRef, error) {
+	k, p, _ := strings.Cut(s, ":")
+	r := AccountRef{Kind: Kind(k), Party: p}
+	return r, r.Validate()
+}
+
+// MaxPartyIDLen bounds party IDs: a payee ID in an ACH entry is a one-letter
+// role prefix and the party ID, at most 15 characters.
+const MaxPartyIDLen = 14
+
+// CheckPartyID accepts 1..MaxPartyIDLen characters of [A-Za-z0-9._-].
+func CheckPartyID(id string) error {
+	if id == "" || len(id) > MaxPartyIDLen {
+		return fmt.Errorf("%w: party id length %d not in 1..%d", ErrInvalid, len(id), MaxPartyIDLen)
+	}
+	for _, c := range []byte(id) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: party id has character %q", ErrInvalid, c)
+		}
+	}
+	return nil
+}
+
+// payeeID is the ACH payee ID of an earnings account.
+func payeeID(r AccountRef) string {
+	if r.Kind == KindSolverEarnings {
+		return "S" + r.Party
+	}
+	return "V" + r.Party
+}
+
+// account is the ledger account for ref (ref must be valid).
+func account(r AccountRef) ledger.Account {
+	a := ledger.Account{ID: r.ID(), Ledger: ledger.LedgerUSD, Code: kindCodes[r.Kind]}
+	if r.Kind != KindBankClearing {
+		a.Flags = ledger.DebitsMustNotExceedCredits
+	}
+	copy(a.UserData[:], r.Party)
+	return a
+}
+
+// ensureAccounts creates the accounts (idempotently), remembering which
+// exist so that hot paths skip the call.
+func (s *Service) ensureAccounts(ctx context.Context, refs ...AccountRef) error {
+	var todo []ledger.Account
+	for _, r := range refs {
+		if !s.known[r.ID()] {
+			todo = append(todo, account(r))
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	res, err := s.led.CreateAccounts(ctx, todo)
+	if err != nil {
+		return fmt.Errorf("create accounts: %w", err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			return fmt.Errorf("%w: create account %s: %w", ErrLedger, todo[i].ID, r.Err)
+		}
+		s.known[todo[i].ID] = true
+	}
+	return nil
+}
+
+// Transfer codes: job transfers use the lifecycle action's number.
+const (
+	CodeDeposit uint16 = 100
+	CodePayout  uint16 = 200
+)
+
+// CodeName names a transfer code for statements.
+func CodeName(code uint16) string {
+	switch code {
+	case CodeDeposit:
+		return "deposit"
+	case CodePayout:
+		return "payout"
+	}
+	return lifecycle.Action(code).String()
+}
+
+// jobTransferID derives the ID of a job transfer from the job, the
+// transition's sequence number, the action and a party (or sub-purpose).
+func jobTransferID(job string, seq uint64, a lifecycle.Action, party string) ledger.TransferID {
+	return ledger.DeriveTransferID("job", job, strconv.FormatUint(seq, 10), a.String(), party)
+}
+
+// ComputeUnits counts a spec's compute units: ceil(multiply-accumulates
+// per step × steps / 10^12), at least 1. MACs per step are those of
+// internal/bench.MACs: forward and weight gradient for every linear layer,
+// plus the input gradient for all but the first.
+func ComputeUnits(s *spec.Spec) (int64, error) {
+	per := new(big.Int)
+	for _, l := range s.Plan().Linear {
+		m := new(big.Int).Mul(big.NewInt(int64(l.In)), big.NewInt(int64(l.Out)))
+		m.Mul(m, big.NewInt(int64(s.BatchSize)))
+		k := int64(2)
+		if !l.First {
+			k = 3
+		}
+		per.Add(per, m.Mul(m, big.NewInt(k)))
+	}
+	total := per.Mul(per, big.NewInt(s.Steps))
+	unit := big.NewInt(1_000_000_000_000)
+	total.Add(total, new(big.Int).Sub(unit, big.NewInt(1)))
+	total.Quo(total, unit)
+	if !total.IsInt64() {
+		return 0, fmt.Errorf("%w: compute units overflow", ErrInvalid)
+	}
+	return max(total.Int64(), 1), nil
+}
+
+// mulPPM returns x × ppm / 10^6, rounded down (0 ≤ ppm ≤ 10^6, x ≥ 0).
+func mulPPM(x, ppm int64) int64 {
+	hi, lo := bits.Mul64(uint64(x), uint64(ppm))
+	q, _ := bits.Div64(hi, lo, 1_000_000)
+	return int64(q)
+}
+
+// addAll sums amounts, or fails on overflow.
+func addAll(xs ...int64) (int64, error) {
+	var s int64
+	for _, x := range xs {
+		if x < 0 || s > (1<<63-1)-x {
+			return 0, fmt.Errorf("%w: amount overflow", ErrInvalid)
+		}
+		s += x
+	}
+	return s, nil
+}

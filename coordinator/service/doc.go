@@ -1,0 +1,58 @@
+// Package service is the coordinator's business on top of the ledger:
+// deposits, job escrow, matching and bonds, settlement, slashing, payout
+// runs and statements. It owns no money of its own: every balance lives in
+// coordinator/ledger; this package decides which transfers to make and
+// keeps the small amount of non-money state (job records, payout runs,
+// sealed bank details, API keys, idempotency records) in its own badger
+// table (Store).
+//
+// # Accounts
+//
+// Every account ID is derived from a purpose (ledger.DeriveAccountID(kind,
+// party)): "client"/acme is acme's client funds, "escrow"/<job> a job's
+// escrow. Client funds, escrow, bonds, earnings, fees and payouts in
+// transit carry DebitsMustNotExceedCredits; the bank clearing account, the
+// outside world's side of deposits, carries no flag. Accounts are created
+// on first use (CreateAccounts is idempotent).
+//
+// # Exactly once
+//
+// Every transfer ID is derived from what it is for: "deposit"/<bank-ref>,
+// ("job", <job>, <transition seq>, <action>, <party>) for job money, and
+// ("payout", <period>, <payee>) for payouts. A job transition is written
+// as an intent first (the job record holds the next record and the exact
+// transfers), then the transfers are submitted, then the next record is
+// stored. Open re-runs every intent it finds: the ledger deduplicates
+// transfers that did apply, so a crash at any instant moves money at most
+// once, and a transition whose chain the ledger rejects is rolled back
+// (the chain changed nothing). Payout runs work the same way: the run
+// record with its payees and amounts is stored before any transfer, so a
+// re-executed run submits the same transfers and builds byte-identical
+// ACH bytes.
+//
+// # Decisions
+//
+//   - Job escrow = max price × CU + the fee on that + the audit budget. At
+//     settlement the solvers get trade price × CU (split by committed steps
+//     with lifecycle.ProRata, at the price of the first match), verifiers
+//     their audits, the platform its fee on the actual cost, and the client
+//     the rest, in one linked chain.
+//   - Bonds and a disputing verifier's bond are pending transfers into the
+//     job's escrow account, so everything at stake for a job sits in one
+//     account; a slash posts the bond and pays it out in the same chain.
+//   - Compute units are ceil(MACs per step × steps / 10^12), at least 1.
+//   - The order book is in memory: after a restart, jobs waiting for a
+//     solver are bid again; solvers re-post their asks.
+//   - Payout amounts are earnings available at the run (posted credits
+//     minus debits), floored to cents; payees without bank details wait.
+//   - Operations are serialised by one mutex: the ledger wants one writer
+//     for hot accounts anyway, and it makes the intent protocol simple.
+//
+// # Not yet
+//
+// Settling payouts in transit against bank clearing when the bank
+// confirms; ACH returns; pending timeouts on escrow and bonds; HTTP
+// endpoints for asks, lifecycle events, disputes and bank details (the
+// service has them); a persisted order book; a payout run scans every
+// account (fine for thousands of payees, not millions).
+package service

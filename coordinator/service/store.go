@@ -1,0 +1,150 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/beluga-compute/beluga/coordinator/auth"
+)
+
+// Store is the coordinator's non-money state: a small badger table of JSON
+// records, written with synchronous commits. Key prefixes:
+//
+//	job/<id>        Job (with its pending intent, if any)
+//	run/<period>    Run (a payout run)
+//	bank/<payee>    sealed bank details (vault envelope)
+//	apikey/<id>     auth.Record
+//	idem/<key>      an HTTP idempotency record (opaque bytes)
+//	meta/<name>     flags such as "bootstrapped"
+type Store struct {
+	db *badger.DB
+}
+
+var _ auth.Store = (*Store)(nil)
+
+// OpenStore opens the table in dir; dir "" keeps it in memory (tests).
+func OpenStore(dir string) (*Store, error) {
+	o := badger.DefaultOptions(dir).WithLoggingLevel(badger.WARNING).WithSyncWrites(true)
+	if dir == "" {
+		o = o.WithInMemory(true).WithMemTableSize(8 << 20).WithBlockCacheSize(1 << 20)
+	}
+	db, err := badger.Open(o)
+	if err != nil {
+		return nil, fmt.Errorf("open store %q: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the table.
+func (s *Store) Close() error { return s.db.Close() }
+
+// GetRaw returns the bytes under key, or ok false.
+func (s *Store) GetRaw(key string) (val []byte, ok bool, err error) {
+	err = s.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte(key))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ok = true
+		val, err = it.ValueCopy(nil)
+		return err
+	})
+	return val, ok, err
+}
+
+// PutRaw stores val under key, durably.
+func (s *Store) PutRaw(key string, val []byte) error {
+	return s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(key), val) })
+}
+
+func (s *Store) get(key string, v any) (bool, error) {
+	b, ok, err := s.GetRaw(key)
+	if err != nil || !ok {
+		return ok, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return true, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func (s *Store) put(key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	return s.PutRaw(key, b)
+}
+
+func (s *Store) del(key string) error {
+	return s.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(key)) })
+}
+
+// scan calls fn with the value of every key under prefix, in key order.
+func (s *Store) scan(prefix string, fn func(key string, val []byte) error) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if err := fn(string(it.Item().Key()), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Create implements auth.Store.
+func (s *Store) Create(_ context.Context, rec auth.Record) error {
+	key := "apikey/" + rec.ID
+	return s.db.Update(func(txn *badger.Txn) error {
+		if _, err := txn.Get([]byte(key)); err == nil {
+			return fmt.Errorf("%w: %s", auth.ErrDuplicate, rec.ID)
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return txn.Set([]byte(key), b)
+	})
+}
+
+// Get implements auth.Store.
+func (s *Store) Get(_ context.Context, id string) (auth.Record, error) {
+	var rec auth.Record
+	ok, err := s.get("apikey/"+id, &rec)
+	if err != nil {
+		return auth.Record{}, err
+	}
+	if !ok {
+		return auth.Record{}, fmt.Errorf("%w: %s", auth.ErrNotFound, id)
+	}
+	return rec, nil
+}
+
+// Revoke implements auth.Store.
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time) error {
+	rec, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if rec.RevokedAt.IsZero() {
+		rec.RevokedAt = at
+		return s.put("apikey/"+id, rec)
+	}
+	return nil
+}
