@@ -235,7 +235,14 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		res.TestTotal = len(xs)
 	}
 	if opts.OutDir != "" && st.Step%s.CheckpointInterval != 0 {
-		// Keep the final state too, so a verifier can open it.
+		// Keep the final state too, so a verifier can open it; in commit
+		// runs with the whole trace beside it, so resuming a finished run
+		// finds every entry.
+		if res.Trace != nil {
+			if err := writeTrace(filepath.Join(opts.OutDir, traceLogName), id, res.Trace.Entries); err != nil {
+				return nil, err
+			}
+		}
 		if err := cps.save(ctx, st); err != nil {
 			return nil, err
 		}

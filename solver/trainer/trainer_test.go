@@ -144,6 +144,15 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 	if res.Trace.Root() != full.Trace.Root() {
 		t.Fatal("resumed committed run has another trace root")
 	}
+	// Resuming the finished run (its last checkpoint is off the checkpoint
+	// interval) finds the whole trace again.
+	again, err := Run(ctx, s, train, nil, Options{OutDir: dirB, Commit: true, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ResumedFrom != s.Steps || again.Trace.Root() != full.Trace.Root() {
+		t.Fatalf("re-resuming a finished run: from %d, same root %v", again.ResumedFrom, again.Trace.Root() == full.Trace.Root())
+	}
 	solB, err := OpenDir(dirB, s, train)
 	if err != nil {
 		t.Fatal(err)
