@@ -12,7 +12,9 @@ import (
 	"github.com/consensys/gnark/logger"
 
 	cfixed "github.com/beluga-compute/beluga/circuits/fixed"
+	"github.com/beluga-compute/beluga/circuits/tile"
 	"github.com/beluga-compute/beluga/circuits/update"
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
 const goldenFile = "constraints.json"
@@ -76,6 +78,21 @@ func circuits() map[string]frontend.Circuit {
 			panic(err)
 		}
 		m[fmt.Sprintf("update/ref-last-layer/N=%d", n)] = c
+	}
+	ref, err := spectest.MLP(64)
+	if err != nil {
+		panic(err)
+	}
+	for _, j := range []int{0, 1, 2} {
+		p, err := tile.ParamsFor(ref, j)
+		if err != nil {
+			panic(err)
+		}
+		c, err := tile.New(p)
+		if err != nil {
+			panic(err)
+		}
+		m[fmt.Sprintf("tile/ref-mlp-b64/layer%d", j)] = c
 	}
 	return m
 }

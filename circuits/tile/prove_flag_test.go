@@ -1,0 +1,5 @@
+//go:build prover_checks
+
+package tile
+
+func init() { proverChecks = true }
