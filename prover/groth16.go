@@ -100,7 +100,6 @@ func VerifyGroth16(vk groth16.VerifyingKey, proof []byte, public frontend.Circui
 	return nil
 }
 
-
 // LoadGroth16Keys reads a proving and a verifying key from the cache by
 // ID; both are checked against their IDs before decoding.
 func LoadGroth16Keys(c Cache, pkID, vkID ID) (groth16.ProvingKey, groth16.VerifyingKey, error) {
