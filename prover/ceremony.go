@@ -451,35 +451,52 @@ func (c *Ceremony) ContributePhase2(ccs constraint.ConstraintSystem) (int, error
 	return k, writeFileAtomic(filepath.Join(c.dir, "phase2", fmt.Sprintf("%04d.bin", k)), serialize(prev))
 }
 
+// VerifyPhase2 verifies every phase-2 contribution for ccs in order and
+// returns how many there are.
+func (c *Ceremony) VerifyPhase2(ccs constraint.ConstraintSystem) (int, error) {
+	_, _, _, ps, err := c.phase2Chain(ccs)
+	return len(ps), err
+}
+
+func (c *Ceremony) phase2Chain(ccs constraint.ConstraintSystem) (*mpcsetup.Phase2, *mpcsetup.Phase2Evaluations, *mpcsetup.SrsCommons, []*mpcsetup.Phase2, error) {
+	base, evals, commons, err := c.phase2Base(ccs)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	files, err := c.contributions(2)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if len(files) == 0 {
+		return nil, nil, nil, nil, fmt.Errorf("%w: no phase-2 contribution", ErrCeremony)
+	}
+	tmpl := serialize(base)
+	prev := base
+	var out []*mpcsetup.Phase2
+	for i, f := range files {
+		p, err := readPhase2(f, tmpl)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		if err := prev.Verify(p); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("%w: phase-2 contribution %d: %v", ErrCeremony, i+1, err)
+		}
+		out = append(out, p)
+		prev = p
+	}
+	return base, evals, commons, out, nil
+}
+
 // Finalize verifies every phase-2 contribution for ccs, seals phase 2 with
 // a public beacon and returns the Groth16 keys.
 func (c *Ceremony) Finalize(ccs constraint.ConstraintSystem, beacon []byte) (groth16.ProvingKey, groth16.VerifyingKey, error) {
 	if len(beacon) == 0 {
 		return nil, nil, fmt.Errorf("%w: empty beacon", ErrCeremony)
 	}
-	base, evals, commons, err := c.phase2Base(ccs)
+	_, evals, commons, ps, err := c.phase2Chain(ccs)
 	if err != nil {
 		return nil, nil, err
 	}
-	files, err := c.contributions(2)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(files) == 0 {
-		return nil, nil, fmt.Errorf("%w: no phase-2 contribution", ErrCeremony)
-	}
-	tmpl := serialize(base)
-	prev := base
-	for i, f := range files {
-		p, err := readPhase2(f, tmpl)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := prev.Verify(p); err != nil {
-			return nil, nil, fmt.Errorf("%w: phase-2 contribution %d: %v", ErrCeremony, i+1, err)
-		}
-		prev = p
-	}
-	pk, vk := prev.Seal(commons, evals, beacon)
+	pk, vk := ps[len(ps)-1].Seal(commons, evals, beacon)
 	return pk, vk, nil
 }

@@ -33,7 +33,7 @@ func newBenchCmd() *cobra.Command {
 	f.IntSliceVar(&cfg.Threads, "threads", cfg.Threads, "thread counts to measure")
 	f.StringVar(&cfg.Python, "python", cfg.Python, "Python with torch for the peer")
 	f.BoolVar(&noPeer, "no-peer", false, "skip the PyTorch peer")
-	cmd.AddCommand(train, newBenchCommitCmd())
+	cmd.AddCommand(train, newBenchCommitCmd(), newBenchZKCmd())
 	return cmd
 }
 
@@ -57,5 +57,27 @@ func newBenchCommitCmd() *cobra.Command {
 	f.Int64SliceVar(&cfg.Intervals, "interval", cfg.Intervals, "digest intervals")
 	f.IntVar(&cfg.StepsAt64, "steps", cfg.StepsAt64, "timed steps at batch 64 (fewer for larger batches)")
 	f.IntVar(&cfg.Threads, "threads", cfg.Threads, "training threads")
+	return cmd
+}
+
+func newBenchZKCmd() *cobra.Command {
+	cfg := bench.DefaultZKConfig()
+	cmd := &cobra.Command{
+		Use:   "zk",
+		Short: "Confidential audit cost: zk commitments and tile proofs vs training, reference MLP",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			r, err := bench.ZK(c.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			bench.PrintZK(c.OutOrStdout(), r, cfg)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&cfg.Steps, "steps", cfg.Steps, "steps of the audited job")
+	f.IntVar(&cfg.Layer, "layer", cfg.Layer, "linear layer whose tile is proven")
+	f.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "repeats; the best is reported")
 	return cmd
 }
