@@ -9,12 +9,14 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/beluga-compute/beluga/circuits/tile"
+	"github.com/beluga-compute/beluga/protocol/challenge"
 	"github.com/beluga-compute/beluga/protocol/commit"
 	"github.com/beluga-compute/beluga/protocol/trace"
 	"github.com/beluga-compute/beluga/protocol/zkcommit"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/prng"
 	"github.com/beluga-compute/beluga/spec/ref"
 )
 
@@ -216,4 +218,45 @@ func TilePublic(s *spec.Spec, z *trace.ZKTrace, c Challenge) (tile.Public, error
 		return tile.Public{}, fmt.Errorf("%w: zk root of step %d: %v", trace.ErrMalformed, c.Step+1, err)
 	}
 	return tile.PublicFor(s, l, c.Layer, c.Row, c.Col, c.Step, in, out)
+}
+
+// Challenges draws the tiles a confidential run must prove (SPEC.md
+// §17.5): with seed = challenge.Seed(job, trace.Combined(traceRoot,
+// zkRoot), beacon), `count` distinct steps of [0, Steps) by §15's Floyd
+// sampling, and for the i-th drawn step (ascending) weight tile
+// Below(S.At(count + i), W) of the W weight tiles in layout order.
+func Challenges(s *spec.Spec, traceRoot, zkRoot [32]byte, beacon []byte, count int) ([]Challenge, error) {
+	if err := challenge.CheckBeacon(beacon); err != nil {
+		return nil, err
+	}
+	job, err := s.ID()
+	if err != nil {
+		return nil, err
+	}
+	l, err := zkcommit.NewLayout(s)
+	if err != nil {
+		return nil, err
+	}
+	seed := challenge.Seed(job, trace.Combined(traceRoot, zkRoot), beacon)
+	steps, err := challenge.Sample(seed, int(s.Steps), count)
+	if err != nil {
+		return nil, err
+	}
+	total := 0
+	for _, ll := range l.Layers {
+		total += ll.Rows * ll.Cols
+	}
+	st := challenge.Stream(seed)
+	out := make([]Challenge, len(steps))
+	for i, t := range steps {
+		k := int(prng.Below(st.At(uint64(count+i)), uint64(total)))
+		for j, ll := range l.Layers {
+			if k < ll.Rows*ll.Cols {
+				out[i] = Challenge{Step: int64(t), Layer: j, Row: k / ll.Cols, Col: k % ll.Cols}
+				break
+			}
+			k -= ll.Rows * ll.Cols
+		}
+	}
+	return out, nil
 }
