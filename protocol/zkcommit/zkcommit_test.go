@@ -1,6 +1,7 @@
 package zkcommit
 
 import (
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/ref"
 	"github.com/beluga-compute/beluga/spec/spectest"
 )
@@ -208,4 +210,60 @@ func BenchmarkCommitReferenceMLP(b *testing.B) {
 func rootOf(t *Tree) *fr.Element {
 	r := t.Root()
 	return &r
+}
+
+// TestVectors pins the values of SPEC.md §17.5.
+func TestVectors(t *testing.T) {
+	hexOf := func(e fr.Element) string {
+		b := e.Bytes()
+		return hex.EncodeToString(b[:])
+	}
+	vals := make([]int64, 512)
+	for i := range vals {
+		vals[i] = int64(i) - 256
+	}
+	h, err := StateLeafHash(3, 5, vals)
+	if err != nil || hexOf(h) != "113633458e31a34a3d85ec17a688495bb1e9ecd40ae11e75c79629fc202c9603" {
+		t.Fatalf("state leaf vector: %s, %v", hexOf(h), err)
+	}
+	g := make([]int64, 64)
+	for i := range g {
+		g[i] = int64(i%7) - 3
+	}
+	h, err = GradLeafHash(3, 9, -11, g)
+	if err != nil || hexOf(h) != "278a71815940d8d4c35b50a26841a67209dcf85b90c9b2c7a810ec709c7ccdf1" {
+		t.Fatalf("gradient leaf vector: %s, %v", hexOf(h), err)
+	}
+	s, err := catalog.Example("synthetic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _, err := catalog.LoadData(s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := NewLayout(s)
+	idx := make([]int, s.BatchSize)
+	x := make([][]uint8, s.BatchSize)
+	y := make([]uint8, s.BatchSize)
+	s.NewSampler().Batch(0, idx)
+	for k, i := range idx {
+		x[k], y[k] = train.Sample(i)
+	}
+	st := s.Init()
+	tr, _, err := ref.StepOps(s, st, 0, x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := StepValues(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := l.Commit(st, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hexOf(tree.Root()); got != "0fb98e7f73aea4ba503aaf1b3b10c198cd4a37fcc58aa521690b06b1ef738969" || l.Leaves != 205 || l.Depth != 8 {
+		t.Fatalf("z_0 of the synthetic example: %s (%d leaves, depth %d)", got, l.Leaves, l.Depth)
+	}
 }
