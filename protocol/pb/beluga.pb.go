@@ -1054,7 +1054,8 @@ func (x *AuditReport) GetReason() string {
 
 type ManifestRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Digest        []byte                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest        []byte                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"` // the committed state digest the manifest must carry
+	Step          int64                  `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1094,6 +1095,13 @@ func (x *ManifestRequest) GetDigest() []byte {
 		return x.Digest
 	}
 	return nil
+}
+
+func (x *ManifestRequest) GetStep() int64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
 }
 
 type Manifest struct {
@@ -1465,9 +1473,10 @@ const file_beluga_proto_rawDesc = "" +
 	"\rsteps_checked\x18\x03 \x01(\x03R\fstepsChecked\x12$\n" +
 	"\x0efirst_bad_step\x18\x04 \x01(\x03R\ffirstBadStep\x12%\n" +
 	"\x0econfidence_ppm\x18\x05 \x01(\rR\rconfidencePpm\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\")\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"=\n" +
 	"\x0fManifestRequest\x12\x16\n" +
-	"\x06digest\x18\x01 \x01(\fR\x06digest\"\x1e\n" +
+	"\x06digest\x18\x01 \x01(\fR\x06digest\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x03R\x04step\"\x1e\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"&\n" +
 	"\fChunkRequest\x12\x16\n" +

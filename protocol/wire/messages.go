@@ -107,7 +107,10 @@ type AuditReport struct {
 }
 
 // ManifestRequest asks for the manifest of a checkpoint.
-type ManifestRequest struct{ Digest [32]byte }
+type ManifestRequest struct {
+	Digest [32]byte
+	Step   int64
+}
 
 // Manifest carries a checkpoint manifest (solver/store encoding).
 type Manifest struct{ Data []byte }
@@ -202,8 +205,10 @@ func (m *AuditReport) toPB() proto.Message {
 	return &pb.AuditReport{Solver: []byte(m.Solver), Verdict: v, StepsChecked: m.StepsChecked, FirstBadStep: m.FirstBadStep,
 		ConfidencePpm: m.ConfidencePPM, Reason: m.Reason}
 }
-func (m *ManifestRequest) toPB() proto.Message { return &pb.ManifestRequest{Digest: m.Digest[:]} }
-func (m *Manifest) toPB() proto.Message        { return &pb.Manifest{Data: m.Data} }
+func (m *ManifestRequest) toPB() proto.Message {
+	return &pb.ManifestRequest{Digest: m.Digest[:], Step: m.Step}
+}
+func (m *Manifest) toPB() proto.Message { return &pb.Manifest{Data: m.Data} }
 func hashesToPB(hs [][32]byte) [][]byte {
 	out := make([][]byte, len(hs))
 	for i := range hs {
@@ -409,10 +414,10 @@ func Decode(e *Envelope) (Message, error) {
 			return bad(err)
 		}
 		d, err := digest(m.Digest, "digest")
-		if err != nil {
-			return bad(err)
+		if err != nil || m.Step < 0 {
+			return bad(fmt.Errorf("step %d, %v", m.Step, err))
 		}
-		return &ManifestRequest{Digest: d}, nil
+		return &ManifestRequest{Digest: d, Step: m.Step}, nil
 	case TypeManifest:
 		var m pb.Manifest
 		if err := proto.Unmarshal(e.Body, &m); err != nil {

@@ -36,7 +36,7 @@ func samples(t testing.TB) []Message {
 		&CheckpointAnnounce{Step: 200, Digest: d},
 		&AuditTask{Solver: other, TraceRoot: d, Beacon: []byte("b"), SpecJSON: []byte(`{}`), Entries: []TraceEntry{{0, d}}, Providers: []peer.ID{other}},
 		&AuditReport{Solver: other, Pass: false, StepsChecked: 9, FirstBadStep: 4, ConfidencePPM: 990000, Reason: "digest"},
-		&ManifestRequest{Digest: d},
+		&ManifestRequest{Digest: d, Step: 200},
 		&Manifest{Data: []byte("manifest")},
 		&ChunkRequest{Hashes: [][32]byte{d, d}},
 		&ChunkResponse{Hashes: [][32]byte{d}, Sizes: []uint32{65536}},
