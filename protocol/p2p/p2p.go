@@ -367,7 +367,9 @@ func (n *Node) Join(topic string, want ...wire.Type) (*pubsub.Topic, error) {
 	return t, nil
 }
 
-// Publish seals msg and publishes it on a joined topic.
+// Publish seals msg and publishes it on a joined topic, to the peers
+// subscribed now (gossip is best effort: what must arrive is also sent
+// point to point).
 func (n *Node) Publish(ctx context.Context, topic string, job [32]byte, msg wire.Message) error {
 	n.mu.Lock()
 	t := n.topics[topic]
@@ -383,7 +385,7 @@ func (n *Node) Publish(ctx context.Context, topic string, job [32]byte, msg wire
 	if err != nil {
 		return err
 	}
-	return t.Publish(ctx, data, pubsub.WithReadiness(pubsub.MinTopicSize(1)))
+	return t.Publish(ctx, data)
 }
 
 // Subscribe delivers the opened, decoded, non-replayed messages of a

@@ -56,6 +56,11 @@ type Options struct {
 	// training (default 1).
 	Commit      bool
 	HashThreads int
+	// FaultInjectForTesting, if set, may change the state after each step
+	// (st.Step is the number of steps done) before it is committed or
+	// checkpointed. It exists only so tests and the devnet can run a
+	// cheating solver; a real solver never sets it.
+	FaultInjectForTesting func(st *spec.State)
 }
 
 // Progress reports one finished step.
@@ -178,6 +183,9 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		loss, err := eng.Step(x, y)
 		if err != nil {
 			return nil, err
+		}
+		if opts.FaultInjectForTesting != nil {
+			opts.FaultInjectForTesting(st)
 		}
 		window = append(window, loss)
 		if len(window) > LossWindow {

@@ -1,0 +1,693 @@
+// Package node is the coordinator's libp2p side, beside its HTTP API: the
+// host solvers and verifiers join (and can use as a relay), the registry
+// of peers and their advertised capacity, the index of who holds which
+// checkpoint, job assignment through the market (coordinator/service),
+// audits with beacons drawn only after a solver's trace is committed,
+// reassignment of silent verifiers and vanished solvers, and disputes
+// refereed one operator at a time (verifier/dispute) before a bond is
+// slashed.
+//
+// # Security
+//
+// Every message is a signed envelope (protocol/wire) checked by
+// protocol/p2p; the registry keys peers by their peer ID, so a report or a
+// trace counts only from the peer the job or audit was given to. The
+// beacon comes from crypto/rand after the trace root is recorded. A
+// failed audit slashes nobody by itself: the referee decides from the
+// parties' answers, and whoever loses is slashed.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/beluga-compute/beluga/coordinator/lifecycle"
+	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/protocol/merkle"
+	"github.com/beluga-compute/beluga/protocol/p2p"
+	"github.com/beluga-compute/beluga/protocol/trace"
+	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/verifier/dispute"
+	"github.com/beluga-compute/beluga/verifier/disputenet"
+)
+
+// Config configures a Node.
+type Config struct {
+	Service *service.Service
+	// AuditTimeout: a verifier that has not reported by then loses the
+	// audit to another (default 30 s).
+	AuditTimeout time.Duration
+	// HeartbeatTimeout: a solver silent for this long while running a job
+	// has vanished; the job is offered again (default 10 s).
+	HeartbeatTimeout time.Duration
+	// Events receives a line per event, for a timeline (optional).
+	Events func(string)
+}
+
+// Peer is a registered solver or verifier.
+type Peer struct {
+	ID       peer.ID
+	Party    string // ledger party ID
+	Role     wire.Role
+	Hello    wire.Hello
+	LastSeen time.Time
+	Busy     bool
+	audits   int
+}
+
+// Outcome is where a job ended.
+type Outcome struct {
+	Job      string   `json:"job_id"`
+	State    string   `json:"state"`
+	Solvers  []string `json:"solvers"`
+	Verdict  string   `json:"audit_verdict,omitempty"`
+	Verifier string   `json:"verifier,omitempty"`
+	Slashed  string   `json:"slashed,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+}
+
+type job struct {
+	id          spec.JobID
+	spec        *spec.Spec
+	specJSON    []byte
+	solver      peer.ID
+	solvers     []peer.ID
+	step        int64
+	lastBeat    time.Time
+	checkpoints map[int64]checkpoint
+	trace       *wire.TraceCommit
+	auditor     peer.ID
+	tried       map[peer.ID]bool
+	beacon      []byte
+	outcome     *Outcome
+	auditTimer  *time.Timer
+}
+
+type checkpoint struct {
+	digest  [32]byte
+	holders []peer.ID
+}
+
+// Node is the coordinator node.
+type Node struct {
+	P2P *p2p.Node
+	cfg Config
+	svc *service.Service
+
+	mu    sync.Mutex
+	peers map[peer.ID]*Peer
+	jobs  map[spec.JobID]*job
+	done  chan spec.JobID
+}
+
+// PartyID is the ledger party of a peer: a short, stable digest of its ID
+// (party IDs are at most 14 characters).
+func PartyID(role wire.Role, id peer.ID) string {
+	h := sha256.Sum256([]byte(id))
+	p := "s"
+	if role == wire.RoleVerifier {
+		p = "v"
+	}
+	return p + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:])[:12])
+}
+
+// New starts serving on n.
+func New(n *p2p.Node, cfg Config) (*Node, error) {
+	if cfg.Service == nil {
+		return nil, errors.New("node: no service")
+	}
+	if cfg.AuditTimeout <= 0 {
+		cfg.AuditTimeout = 30 * time.Second
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = 10 * time.Second
+	}
+	if cfg.Events == nil {
+		cfg.Events = func(string) {}
+	}
+	c := &Node{P2P: n, cfg: cfg, svc: cfg.Service, peers: map[peer.ID]*Peer{}, jobs: map[spec.JobID]*job{}, done: make(chan spec.JobID, 64)}
+	n.Handle(wire.ControlProtocol, c.control, wire.TypeHello, wire.TypeHeartbeat, wire.TypeCheckpointAnnounce, wire.TypeTraceCommit, wire.TypeAuditReport)
+	if n.PubSub != nil {
+		if _, err := n.Join(wire.JobsTopic, wire.TypeJobOffer); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Node) event(format string, args ...any) { c.cfg.Events(fmt.Sprintf(format, args...)) }
+
+// Done delivers the ID of each job that reached its end.
+func (c *Node) Done() <-chan spec.JobID { return c.done }
+
+// Outcome returns a finished job's outcome.
+func (c *Node) Outcome(id spec.JobID) (*Outcome, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j := c.jobs[id]
+	if j == nil || j.outcome == nil {
+		return nil, false
+	}
+	o := *j.outcome
+	return &o, true
+}
+
+// Peers returns the registry, sorted by party.
+func (c *Node) Peers() []Peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Peer
+	for _, p := range c.peers {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Party < out[k].Party })
+	return out
+}
+
+// Offer announces a posted job (its spec) on the jobs topic and keeps it
+// for assignment.
+func (c *Node) Offer(ctx context.Context, specJSON []byte) error {
+	s, err := spec.Decode(specJSON)
+	if err != nil {
+		return err
+	}
+	id, err := s.ID()
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.jobs[id] == nil {
+		c.jobs[id] = &job{id: id, spec: s, specJSON: specJSON, checkpoints: map[int64]checkpoint{}, tried: map[peer.ID]bool{}}
+	}
+	c.mu.Unlock()
+	c.event("job %s offered (%d steps, batch %d)", short(id), s.Steps, s.BatchSize)
+	if c.P2P.PubSub != nil {
+		if err := c.P2P.Publish(ctx, wire.JobsTopic, id, &wire.JobOffer{SpecJSON: specJSON, Confidential: s.Audit.Confidential}); err != nil {
+			return err
+		}
+	}
+	// Posting may have matched the job with a waiting ask already.
+	rec, err := c.svc.Job(ctx, id.String())
+	if err != nil {
+		return err
+	}
+	if rec.State == lifecycle.Matched && len(rec.Solvers) > 0 {
+		if p, ok := c.peerOfParty(rec.Solvers[len(rec.Solvers)-1].SolverID); ok {
+			c.start(ctx, id.String(), p)
+		}
+	}
+	return nil
+}
+
+func (c *Node) peerOfParty(party string) (peer.ID, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, p := range c.peers {
+		if p.Party == party {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+func short(id spec.JobID) string { return id.String()[:12] }
+
+func (c *Node) control(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
+	var err error
+	switch m := m.(type) {
+	case *wire.Hello:
+		err = c.hello(e.Sender, m)
+	case *wire.Heartbeat:
+		err = c.heartbeat(e, m)
+	case *wire.CheckpointAnnounce:
+		err = c.announce(e, m)
+	case *wire.TraceCommit:
+		err = c.traceCommit(e, m)
+	case *wire.AuditReport:
+		err = c.report(e, m)
+	}
+	if err != nil {
+		c.P2P.Reject(e.Sender, err)
+		return r.Reply(&wire.Ack{Error: err.Error()})
+	}
+	return r.Reply(&wire.Ack{OK: true})
+}
+
+func (c *Node) hello(from peer.ID, h *wire.Hello) error {
+	c.mu.Lock()
+	p := c.peers[from]
+	if p == nil {
+		p = &Peer{ID: from, Party: PartyID(h.Role, from), Role: h.Role}
+		c.peers[from] = p
+	}
+	p.Hello, p.LastSeen = *h, time.Now()
+	c.mu.Unlock()
+	what := "verifier"
+	if h.Role == wire.RoleSolver {
+		what = fmt.Sprintf("solver (%s, ask %d µ$/CU)", h.Backend, h.AskMicroUSDPerUnit)
+	}
+	c.event("%s joined as %s, party %s", from.ShortString(), what, p.Party)
+	if h.Role == wire.RoleSolver {
+		go c.ask(context.Background(), from)
+	}
+	return nil
+}
+
+// ask posts the solver's ask to the market and starts the jobs it
+// matched.
+func (c *Node) ask(ctx context.Context, solver peer.ID) {
+	c.mu.Lock()
+	p := c.peers[solver]
+	if p == nil || p.Busy {
+		c.mu.Unlock()
+		return
+	}
+	party, price := p.Party, p.Hello.AskMicroUSDPerUnit
+	c.mu.Unlock()
+	matched, err := c.svc.PostAsk(ctx, service.Ask{SolverID: party, PriceMicroUSDPerCU: price, Capacity: 1, TTL: time.Hour})
+	if err != nil {
+		c.event("ask of %s refused: %v", solver.ShortString(), err)
+		return
+	}
+	for _, jid := range matched {
+		c.start(ctx, jid, solver)
+	}
+}
+
+// Rematch asks every idle solver again: jobs that are waiting (posted, or
+// resumable after a solver vanished) get matched.
+func (c *Node) Rematch(ctx context.Context) {
+	c.mu.Lock()
+	var idle []peer.ID
+	for _, p := range c.peers {
+		if p.Role == wire.RoleSolver && !p.Busy && c.P2P.Host.Network().Connectedness(p.ID) == network.Connected {
+			idle = append(idle, p.ID)
+		}
+	}
+	c.mu.Unlock()
+	sort.Slice(idle, func(i, k int) bool { return idle[i] < idle[k] })
+	for _, s := range idle {
+		c.ask(ctx, s)
+	}
+}
+
+func (c *Node) start(ctx context.Context, jid string, solver peer.ID) {
+	id, err := spec.ParseJobID(jid)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	j := c.jobs[id]
+	if j == nil {
+		c.mu.Unlock()
+		c.event("job %s matched but never offered here", jid[:12])
+		return
+	}
+	resume := int64(0)
+	var digest [32]byte
+	var holders []peer.ID
+	for step, cp := range j.checkpoints {
+		if step > resume {
+			resume, digest, holders = step, cp.digest, cp.holders
+		}
+	}
+	j.solver, j.lastBeat = solver, time.Now()
+	j.solvers = append(j.solvers, solver)
+	c.peers[solver].Busy = true
+	specJSON := j.specJSON
+	c.mu.Unlock()
+	if _, err := c.svc.Advance(ctx, jid, lifecycle.EventStart); err != nil {
+		c.event("job %s start: %v", jid[:12], err)
+		return
+	}
+	msg := &wire.Assign{SpecJSON: specJSON, ResumeStep: resume, ResumeDigest: digest, Providers: holders}
+	if _, err := c.P2P.Request(ctx, solver, wire.AssignProtocol, id, msg, wire.TypeAck); err != nil {
+		c.event("job %s: assigning to %s failed: %v", jid[:12], solver.ShortString(), err)
+		c.vanish(ctx, id)
+		return
+	}
+	if resume > 0 {
+		c.event("job %s assigned to %s, resuming from the checkpoint at step %d held by %d peer(s)", jid[:12], solver.ShortString(), resume, len(holders))
+	} else {
+		c.event("job %s assigned to %s", jid[:12], solver.ShortString())
+	}
+	go c.watch(id, solver)
+}
+
+// watch declares the job's solver vanished when it stops heartbeating.
+func (c *Node) watch(id spec.JobID, solver peer.ID) {
+	t := time.NewTicker(c.cfg.HeartbeatTimeout / 4)
+	defer t.Stop()
+	for range t.C {
+		c.mu.Lock()
+		j := c.jobs[id]
+		if j == nil || j.solver != solver || j.trace != nil || j.outcome != nil {
+			c.mu.Unlock()
+			return
+		}
+		silent := time.Since(j.lastBeat) > c.cfg.HeartbeatTimeout
+		c.mu.Unlock()
+		if silent {
+			c.event("solver %s went silent on job %s", solver.ShortString(), short(id))
+			c.vanish(context.Background(), id)
+			return
+		}
+	}
+}
+
+func (c *Node) vanish(ctx context.Context, id spec.JobID) {
+	c.mu.Lock()
+	j := c.jobs[id]
+	if j != nil && j.solver != "" {
+		if p := c.peers[j.solver]; p != nil {
+			delete(c.peers, j.solver) // gone: it must say hello again
+		}
+		j.solver = ""
+	}
+	c.mu.Unlock()
+	if _, err := c.svc.Vanish(ctx, id.String()); err != nil {
+		c.event("job %s vanish: %v", short(id), err)
+		return
+	}
+	c.event("job %s is resumable from its last announced checkpoint", short(id))
+	c.Rematch(ctx)
+}
+
+func (c *Node) jobOf(e *wire.Envelope) (*job, error) {
+	j := c.jobs[spec.JobID(e.Job)]
+	if j == nil {
+		return nil, fmt.Errorf("%w: unknown job", wire.ErrWrongJob)
+	}
+	return j, nil
+}
+
+func (c *Node) heartbeat(e *wire.Envelope, h *wire.Heartbeat) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.peers[e.Sender]; p != nil {
+		p.LastSeen = time.Now()
+	}
+	if e.Job == ([32]byte{}) {
+		return nil
+	}
+	j, err := c.jobOf(e)
+	if err != nil {
+		return err
+	}
+	if j.solver == e.Sender {
+		j.step, j.lastBeat = h.Step, time.Now()
+	}
+	return nil
+}
+
+func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
+	c.mu.Lock()
+	j, err := c.jobOf(e)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	if a.Step > j.spec.Steps {
+		c.mu.Unlock()
+		return fmt.Errorf("checkpoint at step %d of a %d-step job", a.Step, j.spec.Steps)
+	}
+	cp := j.checkpoints[a.Step]
+	if cp.digest != ([32]byte{}) && cp.digest != a.Digest {
+		c.mu.Unlock()
+		return fmt.Errorf("checkpoint at step %d announced with another digest", a.Step)
+	}
+	cp.digest = a.Digest
+	if !containsPeer(cp.holders, e.Sender) {
+		cp.holders = append(cp.holders, e.Sender)
+	}
+	j.checkpoints[a.Step] = cp
+	mine := j.solver == e.Sender
+	c.mu.Unlock()
+	if mine {
+		if _, err := c.svc.Checkpoint(context.Background(), j.id.String(), a.Step); err != nil && !errors.Is(err, service.ErrInvalid) {
+			c.event("job %s checkpoint %d: %v", short(j.id), a.Step, err)
+		}
+	}
+	return nil
+}
+
+func containsPeer(ps []peer.ID, p peer.ID) bool {
+	for _, x := range ps {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Node) traceCommit(e *wire.Envelope, t *wire.TraceCommit) error {
+	c.mu.Lock()
+	j, err := c.jobOf(e)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	if j.solver != e.Sender || j.trace != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("trace of job %s from a peer that is not running it", short(j.id))
+	}
+	tr := &trace.Trace{Job: j.id}
+	for _, en := range t.Entries {
+		tr.Entries = append(tr.Entries, trace.Entry{Step: en.Step, Digest: merkle.Digest(en.Digest)})
+	}
+	if err := tr.Check(j.spec); err != nil || tr.Root() != merkle.Digest(t.TraceRoot) || t.Steps != j.spec.Steps {
+		c.mu.Unlock()
+		return fmt.Errorf("trace of job %s does not match its root or its spec: %v", short(j.id), err)
+	}
+	j.trace = t
+	if p := c.peers[e.Sender]; p != nil {
+		p.Busy = false
+	}
+	c.mu.Unlock()
+	ctx := context.Background()
+	id := j.id.String()
+	if _, err := c.svc.Checkpoint(ctx, id, t.Steps); err != nil && !errors.Is(err, service.ErrInvalid) {
+		c.event("job %s: %v", short(j.id), err)
+	}
+	for _, ev := range []lifecycle.Event{lifecycle.EventCommit, lifecycle.EventOpenAudit} {
+		if _, err := c.svc.Advance(ctx, id, ev); err != nil {
+			return err
+		}
+	}
+	beacon := make([]byte, 32)
+	if _, err := rand.Read(beacon); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	j.beacon = beacon
+	c.mu.Unlock()
+	c.event("job %s committed by %s: trace root %x…, %d digests; beacon drawn", short(j.id), e.Sender.ShortString(), t.TraceRoot[:6], len(t.Entries))
+	go c.assignAudit(j.id)
+	go c.Rematch(ctx)
+	return nil
+}
+
+// assignAudit gives the job's audit to a verifier that has not had it,
+// and reassigns it if the verifier stays silent.
+func (c *Node) assignAudit(id spec.JobID) {
+	c.mu.Lock()
+	j := c.jobs[id]
+	if j == nil || j.outcome != nil {
+		c.mu.Unlock()
+		return
+	}
+	var cands []*Peer
+	for _, p := range c.peers {
+		if p.Role == wire.RoleVerifier && !j.tried[p.ID] {
+			cands = append(cands, p)
+		}
+	}
+	if len(cands) == 0 {
+		c.mu.Unlock()
+		c.event("job %s: no verifier left to audit it", short(id))
+		return
+	}
+	// The least loaded verifier (ties by party ID).
+	sort.Slice(cands, func(a, b int) bool {
+		if cands[a].audits != cands[b].audits {
+			return cands[a].audits < cands[b].audits
+		}
+		return cands[a].Party < cands[b].Party
+	})
+	cands[0].audits++
+	v := cands[0].ID
+	j.tried[v], j.auditor = true, v
+	task := &wire.AuditTask{Solver: j.solver, TraceRoot: j.trace.TraceRoot, Beacon: j.beacon, SpecJSON: j.specJSON, Entries: j.trace.Entries}
+	for _, cp := range j.checkpoints {
+		for _, h := range cp.holders {
+			if !containsPeer(task.Providers, h) {
+				task.Providers = append(task.Providers, h)
+			}
+		}
+	}
+	if j.auditTimer != nil {
+		j.auditTimer.Stop()
+	}
+	j.auditTimer = time.AfterFunc(c.cfg.AuditTimeout, func() {
+		c.mu.Lock()
+		silent := j.auditor == v && j.outcome == nil
+		c.mu.Unlock()
+		if silent {
+			c.event("verifier %s stayed silent on job %s: reassigning the audit", v.ShortString(), short(id))
+			c.assignAudit(id)
+		}
+	})
+	c.mu.Unlock()
+	if _, err := c.P2P.Request(context.Background(), v, wire.AuditProtocol, id, task, wire.TypeAck); err != nil {
+		c.event("job %s: audit task to %s failed: %v", short(id), v.ShortString(), err)
+		c.assignAudit(id)
+		return
+	}
+	c.event("job %s: audit assigned to verifier %s", short(id), v.ShortString())
+}
+
+func (c *Node) report(e *wire.Envelope, r *wire.AuditReport) error {
+	c.mu.Lock()
+	j, err := c.jobOf(e)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	if j.auditor != e.Sender || j.outcome != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("audit report for job %s from a peer not auditing it", short(j.id))
+	}
+	if j.auditTimer != nil {
+		j.auditTimer.Stop()
+	}
+	verifier := c.peers[e.Sender]
+	solver := j.solver
+	spc := j.spec
+	tr := j.trace
+	c.mu.Unlock()
+	if verifier == nil {
+		return fmt.Errorf("unknown verifier")
+	}
+	ctx := context.Background()
+	id := j.id.String()
+	raw, _ := json.Marshal(map[string]any{"pass": r.Pass, "steps_checked": r.StepsChecked, "first_bad_step": r.FirstBadStep,
+		"confidence_ppm": r.ConfidencePPM, "reason": r.Reason, "verifier": e.Sender.String()})
+	if err := c.svc.SetAudit(ctx, id, raw); err != nil {
+		c.event("job %s: storing the audit: %v", short(j.id), err)
+	}
+	out := &Outcome{Job: id, Verifier: e.Sender.String()}
+	for _, s := range j.solvers {
+		out.Solvers = append(out.Solvers, s.String())
+	}
+	if r.Pass {
+		out.Verdict = "pass"
+		c.event("job %s: audit passed (%d steps replayed, confidence %.4f)", short(j.id), r.StepsChecked, float64(r.ConfidencePPM)/1e6)
+		if _, err := c.svc.Settle(ctx, id, []service.VerifierPay{{VerifierID: verifier.Party, Audits: 1}}); err != nil {
+			return err
+		}
+		out.State = "settled"
+		c.event("job %s settled: solver paid, verifier paid", short(j.id))
+	} else {
+		out.Verdict = "fail"
+		c.event("job %s: audit FAILED at step %d (%s); dispute opened", short(j.id), r.FirstBadStep, r.Reason)
+		go c.dispute(j.id, spc, tr, solver, e.Sender, verifier.Party, r)
+		return nil
+	}
+	c.finish(j.id, out)
+	return nil
+}
+
+func (c *Node) finish(id spec.JobID, out *Outcome) {
+	c.mu.Lock()
+	if j := c.jobs[id]; j != nil {
+		j.outcome = out
+	}
+	c.mu.Unlock()
+	c.done <- id
+}
+
+// dispute referees the failed audit: bisection over the failing segment
+// with both parties over the network, one operator recomputed, then the
+// loser's bond slashed.
+func (c *Node) dispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, solver, verifier peer.ID, vparty string, r *wire.AuditReport) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := &Outcome{Job: id.String(), Verdict: "fail", Verifier: verifier.String(), Solvers: []string{solver.String()}}
+	fail := func(err error) {
+		out.State, out.Reason = "dispute-error", err.Error()
+		c.event("job %s: dispute could not be played: %v", short(id), err)
+		c.finish(id, out)
+	}
+	c.mu.Lock()
+	sparty := ""
+	if p := c.peers[solver]; p != nil {
+		sparty = p.Party
+	}
+	c.mu.Unlock()
+	if _, err := c.svc.Dispute(ctx, id.String(), vparty, sparty); err != nil {
+		fail(err)
+		return
+	}
+	// The failing segment: the trace entries around the first bad step.
+	var seg dispute.Segment
+	for i := 0; i+1 < len(t.Entries); i++ {
+		if t.Entries[i].Step <= r.FirstBadStep && r.FirstBadStep < t.Entries[i+1].Step {
+			seg = dispute.Segment{Start: t.Entries[i].Step, End: t.Entries[i+1].Step,
+				StartDigest: t.Entries[i].Digest, SolverEnd: t.Entries[i+1].Digest}
+		}
+	}
+	if seg.End == 0 {
+		fail(fmt.Errorf("first bad step %d is in no segment", r.FirstBadStep))
+		return
+	}
+	vp := &disputenet.Remote{Node: c.P2P, Peer: verifier, Job: id}
+	sp := &disputenet.Remote{Node: c.P2P, Peer: solver, Job: id}
+	vEnd, err := vp.DigestAt(ctx, seg.End)
+	if err != nil {
+		fail(err)
+		return
+	}
+	seg.VerifierEnd = vEnd
+	ref, err := dispute.NewReferee(s)
+	if err != nil {
+		fail(err)
+		return
+	}
+	res, err := ref.Play(ctx, seg, sp, vp)
+	if err != nil {
+		fail(err)
+		return
+	}
+	c.event("job %s: referee: %v after %d rounds, %d operator recomputed (%d of the step's %d MACs)",
+		short(id), res.Verdict, res.Cost.Rounds, res.Cost.OpsRun, res.Cost.OpWork, res.Cost.StepWork)
+	if res.Verdict.Loser == dispute.LoserSolver {
+		if _, err := c.svc.SlashSolver(ctx, id.String()); err != nil {
+			fail(err)
+			return
+		}
+		out.State, out.Slashed = "slashed", solver.String()
+		c.event("job %s: solver %s SLASHED; bounty to verifier %s, the rest to the client", short(id), solver.ShortString(), verifier.ShortString())
+	} else {
+		if _, err := c.svc.SlashVerifier(ctx, id.String()); err != nil {
+			fail(err)
+			return
+		}
+		out.State, out.Slashed = "verifier-slashed", verifier.String()
+		c.event("job %s: verifier %s slashed for a false accusation", short(id), verifier.ShortString())
+	}
+	out.Reason = res.Verdict.String()
+	c.finish(id, out)
+}

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/beluga-compute/beluga/internal/devnet"
+)
+
+func newDevnetCmd() *cobra.Command {
+	cfg := devnet.Config{}
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "devnet",
+		Short: "Run a whole network on loopback: coordinator, 3 solvers (one cheats), 2 verifiers, jobs end to end",
+		Long: `Devnet starts, in this process and on 127.0.0.1 only, a coordinator (HTTP API,
+ledger, libp2p node), three solvers — the third cheats — and two verifiers,
+each with its own libp2p key. A client deposits and posts three jobs through
+the HTTP API; the jobs are matched, trained with committed digests, audited
+from checkpoints fetched peer to peer; the cheater is caught, the referee
+recomputes one operator, the cheater's bond is slashed and the honest solvers
+and verifiers are paid. It prints the timeline and the ledger and exits 0
+only if all of that happened. Nothing outlives the run.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if !jsonOut {
+				cfg.Out = c.OutOrStdout()
+			}
+			res, err := devnet.Run(c.Context(), cfg)
+			if jsonOut && res != nil {
+				enc := json.NewEncoder(c.OutOrStdout())
+				if e := enc.Encode(res); e != nil {
+					return e
+				}
+			}
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			if !jsonOut {
+				fmt.Fprintf(c.OutOrStdout(), "devnet passed in %.1f s\n", res.Seconds)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&jsonOut, "json", false, "print one JSON object at the end (jobs, slashed, paid_micro_usd, ledger_balanced, …)")
+	f.StringVar(&cfg.Dataset, "dataset", "synthetic", "synthetic or fashion-mnist")
+	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
+	f.Int64Var(&cfg.Steps, "steps", 60, "steps per job")
+	return cmd
+}

@@ -1,0 +1,364 @@
+// Package devnet runs a whole Beluga network on one machine, on loopback,
+// with no setup (`beluga devnet`): a coordinator (HTTP API, ledger and
+// libp2p node), three solvers — one of which cheats — and two verifiers,
+// each a separate libp2p host with its own key and directory. A client
+// funds its account and posts jobs through the HTTP API; the jobs are
+// matched, trained, committed, audited from sampled checkpoints fetched
+// peer to peer; the cheater's audit fails, the referee settles the dispute
+// by recomputing one operator, the cheater's bond is slashed and the honest
+// solvers and the verifiers are paid. Everything it writes lives in a
+// temporary directory that is removed at the end.
+package devnet
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/beluga-compute/beluga/coordinator/api"
+	"github.com/beluga-compute/beluga/coordinator/auth"
+	"github.com/beluga-compute/beluga/coordinator/ledger"
+	"github.com/beluga-compute/beluga/coordinator/node"
+	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/protocol/p2p"
+	"github.com/beluga-compute/beluga/protocol/wire"
+	solverd "github.com/beluga-compute/beluga/solver/daemon"
+	"github.com/beluga-compute/beluga/solver/gpu"
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/catalog"
+	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
+)
+
+// Config configures a devnet run.
+type Config struct {
+	// Dataset is "synthetic" (default) or "fashion-mnist".
+	Dataset string
+	DataDir string
+	// Steps per job (default 60).
+	Steps int64
+	// Out receives the timeline; nil discards it.
+	Out io.Writer
+	// Timeout bounds the whole run (default 2 minutes).
+	Timeout time.Duration
+}
+
+// Result is what `beluga devnet --json` prints.
+type Result struct {
+	Jobs           []node.Outcome   `json:"jobs"`
+	Slashed        []string         `json:"slashed"`
+	PaidMicroUSD   map[string]int64 `json:"paid_micro_usd"`
+	LedgerBalanced bool             `json:"ledger_balanced"`
+	Ledger         []Balance        `json:"ledger"`
+	Seconds        float64          `json:"seconds"`
+}
+
+// Balance is one ledger account's balance (credits − debits, posted).
+type Balance struct {
+	Account    string `json:"account"`
+	Peer       string `json:"peer,omitempty"`
+	MicroUSD   int64  `json:"micro_usd"`
+	PendingOut int64  `json:"pending_debits_micro_usd,omitempty"`
+}
+
+// Run runs the devnet and returns its result; it fails unless every job
+// ended, the cheater was slashed, the honest solvers were paid and the
+// ledger balances.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	start := time.Now()
+	if cfg.Steps <= 0 {
+		cfg.Steps = 60
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.Dataset == "" {
+		cfg.Dataset = "synthetic"
+	}
+	out := cfg.Out
+	if out == nil {
+		out = io.Discard
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	var outMu sync.Mutex
+	say := func(format string, args ...any) {
+		outMu.Lock()
+		fmt.Fprintf(out, "%6.2fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+		outMu.Unlock()
+	}
+	event := func(s string) { say("%s", s) }
+
+	tmp, err := os.MkdirTemp("", "beluga-devnet-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	// The coordinator: ledger and state, HTTP API, libp2p node.
+	svc, err := service.Open(ctx, filepath.Join(tmp, "coordinator"))
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Close()
+	keys := auth.NewKeys(svc.Store(), rand.Reader, time.Now)
+	opKey, _, err := keys.Issue(ctx, "operator", auth.RoleOperator, 0)
+	if err != nil {
+		return nil, err
+	}
+	clientKey, _, err := keys.Issue(ctx, "acme", auth.RoleClient, 0)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	httpSrv := &http.Server{Handler: api.New(svc, keys, slog.New(slog.NewTextHandler(io.Discard, nil))), ReadHeaderTimeout: 10 * time.Second}
+	go httpSrv.Serve(ln)
+	defer httpSrv.Close()
+	base := "http://" + ln.Addr().String()
+
+	cn, err := p2p.New(ctx, p2p.WithPubSub(), p2p.WithRelayService(), p2p.WithLogf(func(f string, a ...any) { say("coordinator: "+f, a...) }))
+	if err != nil {
+		return nil, err
+	}
+	defer cn.Close()
+	coord, err := node.New(cn, node.Config{Service: svc, Events: event, AuditTimeout: 20 * time.Second, HeartbeatTimeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	say("coordinator %s: HTTP API on %s, libp2p on %s", cn.ID().ShortString(), base, cn.Host.Addrs()[0])
+	caddr := cn.Addrs()[0]
+
+	// Three solvers (the third cheats from step 7 on) and two verifiers.
+	probe := gpu.Detect()
+	say("hardware: %s", probe.Describe())
+	type solverSpec struct {
+		ask   int64
+		cheat *solverd.Cheat
+	}
+	solverSpecs := []solverSpec{{ask: 200_000}, {ask: 250_000}, {ask: 300_000, cheat: &solverd.Cheat{From: 7}}}
+	var solverNodes []*p2p.Node
+	for i := range solverSpecs {
+		n, err := p2p.New(ctx, p2p.WithAllow(cn.ID()), p2p.WithPubSub())
+		if err != nil {
+			return nil, err
+		}
+		defer n.Close()
+		solverNodes = append(solverNodes, n)
+		_ = i
+	}
+	var verifierNodes []*p2p.Node
+	for range 2 {
+		n, err := p2p.New(ctx, p2p.WithAllow(cn.ID()))
+		if err != nil {
+			return nil, err
+		}
+		defer n.Close()
+		verifierNodes = append(verifierNodes, n)
+	}
+
+	// Money in, through the HTTP API as a bank feed would: the client's
+	// funds, each solver's and verifier's bond.
+	post := func(path, key string, body any) error {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+key)
+		h := sha256.Sum256(append([]byte(path), b...))
+		req.Header.Set("Idempotency-Key", hex.EncodeToString(h[:16]))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("POST %s: %s: %s", path, resp.Status, msg)
+		}
+		return nil
+	}
+	deposit := func(account string, amount int64) error {
+		return post("/v1/deposits", opKey, api.DepositRequest{BankRef: "devnet-" + account, Account: account, AmountMicroUSD: amount})
+	}
+	if err := deposit("client:acme", 1_000_000_000); err != nil {
+		return nil, err
+	}
+	for _, n := range solverNodes {
+		if err := deposit("solver_bond:"+node.PartyID(wire.RoleSolver, n.ID()), 100_000_000); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range verifierNodes {
+		if err := deposit("verifier_bond:"+node.PartyID(wire.RoleVerifier, n.ID()), 100_000_000); err != nil {
+			return nil, err
+		}
+	}
+	say("deposits recorded: client $1,000; solver bonds 3 × $100; verifier bonds 2 × $100")
+
+	// The solvers and verifiers join.
+	for i, ss := range solverSpecs {
+		cfgS := solverd.Config{Coordinator: caddr, Dir: filepath.Join(tmp, fmt.Sprintf("solver%d", i+1)), DataDir: cfg.DataDir,
+			AskMicroUSDPerUnit: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Events: event, CheatForTesting: ss.cheat}
+		if _, err := solverd.Start(ctx, solverNodes[i], cfgS); err != nil {
+			return nil, err
+		}
+		if ss.cheat != nil {
+			say("solver %s will cheat from step %d on (devnet fault injection)", solverNodes[i].ID().ShortString(), ss.cheat.From)
+		}
+	}
+	for _, n := range verifierNodes {
+		if _, err := verifierd.Start(ctx, n, verifierd.Config{Coordinator: caddr, DataDir: cfg.DataDir, Events: event}); err != nil {
+			return nil, err
+		}
+	}
+	// Let the solvers' subscriptions reach the coordinator's gossip mesh.
+	for deadline := time.Now().Add(3 * time.Second); len(cn.PubSub.ListPeers(wire.JobsTopic)) < len(solverNodes) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Three jobs, posted by the client (matched with the waiting asks) and
+	// offered on the jobs topic.
+	var jobs []spec.JobID
+	for i := range 3 {
+		s, err := catalog.Example(cfg.Dataset)
+		if err != nil {
+			return nil, err
+		}
+		s.Name = fmt.Sprintf("devnet-%d", i+1)
+		s.Seed = uint64(100 + i)
+		s.Steps = cfg.Steps
+		s.CheckpointInterval = 10
+		s.DigestInterval = 1
+		if len(s.Optimizer.LR) > 1 {
+			s.Optimizer.LR = s.Optimizer.LR[:1]
+		}
+		if err := s.Validate(); err != nil {
+			return nil, err
+		}
+		js, err := s.JSON()
+		if err != nil {
+			return nil, err
+		}
+		if err := post("/v1/jobs", clientKey, api.JobRequest{Spec: js, MaxPriceMicroUSDPerCU: 0}); err != nil {
+			return nil, err
+		}
+		if err := coord.Offer(ctx, js); err != nil {
+			return nil, err
+		}
+		id, _ := s.ID()
+		jobs = append(jobs, id)
+	}
+
+	// Wait for every job to end.
+	res := &Result{PaidMicroUSD: map[string]int64{}}
+	pending := map[spec.JobID]bool{}
+	for _, id := range jobs {
+		pending[id] = true
+	}
+	for len(pending) > 0 {
+		select {
+		case id := <-coord.Done():
+			delete(pending, id)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("devnet: %d job(s) unfinished: %w", len(pending), ctx.Err())
+		}
+	}
+	for _, id := range jobs {
+		o, _ := coord.Outcome(id)
+		res.Jobs = append(res.Jobs, *o)
+		if o.Slashed != "" {
+			res.Slashed = append(res.Slashed, o.Slashed)
+		}
+	}
+
+	// The ledger.
+	led := svc.Ledger()
+	balance := func(ref service.AccountRef) (ledger.Account, error) { return led.Account(ctx, ref.ID()) }
+	add := func(ref service.AccountRef, who string) error {
+		a, err := balance(ref)
+		if errors.Is(err, ledger.ErrAccountNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		res.Ledger = append(res.Ledger, Balance{Account: ref.String(), Peer: who, MicroUSD: a.CreditBalanceMicroUSD(), PendingOut: a.DebitsPendingMicroUSD})
+		return nil
+	}
+	add(service.AccountRef{Kind: service.KindClientFunds, Party: "acme"}, "")
+	for _, n := range solverNodes {
+		p := node.PartyID(wire.RoleSolver, n.ID())
+		add(service.AccountRef{Kind: service.KindSolverBond, Party: p}, n.ID().String())
+		add(service.AccountRef{Kind: service.KindSolverEarnings, Party: p}, n.ID().String())
+		if a, err := balance(service.AccountRef{Kind: service.KindSolverEarnings, Party: p}); err == nil {
+			res.PaidMicroUSD[n.ID().String()] = a.CreditBalanceMicroUSD()
+		} else {
+			res.PaidMicroUSD[n.ID().String()] = 0
+		}
+	}
+	for _, n := range verifierNodes {
+		p := node.PartyID(wire.RoleVerifier, n.ID())
+		add(service.AccountRef{Kind: service.KindVerifierBond, Party: p}, n.ID().String())
+		add(service.AccountRef{Kind: service.KindVerifierEarnings, Party: p}, n.ID().String())
+		if a, err := balance(service.AccountRef{Kind: service.KindVerifierEarnings, Party: p}); err == nil {
+			res.PaidMicroUSD[n.ID().String()] = a.CreditBalanceMicroUSD()
+		} else {
+			res.PaidMicroUSD[n.ID().String()] = 0
+		}
+	}
+	for _, id := range jobs {
+		add(service.AccountRef{Kind: service.KindEscrow, Party: id.String()}, "")
+	}
+	add(service.AccountRef{Kind: service.KindPlatformFees}, "")
+	add(service.AccountRef{Kind: service.KindBankClearing}, "")
+	res.LedgerBalanced = ledger.CheckInvariants(ctx, led) == nil
+	res.Seconds = time.Since(start).Seconds()
+
+	say("ledger (posted balances, micro-dollars):")
+	sort.SliceStable(res.Ledger, func(i, k int) bool { return false })
+	for _, b := range res.Ledger {
+		outMu.Lock()
+		fmt.Fprintf(out, "          %-40s %16d\n", b.Account, b.MicroUSD)
+		outMu.Unlock()
+	}
+	say("ledger balanced: %v", res.LedgerBalanced)
+	return res, check(res, solverNodes)
+}
+
+// check says whether the run did what a devnet must show.
+func check(r *Result, solvers []*p2p.Node) error {
+	var problems []string
+	if !r.LedgerBalanced {
+		problems = append(problems, "the ledger does not balance")
+	}
+	cheater := solvers[len(solvers)-1].ID().String()
+	if len(r.Slashed) != 1 || r.Slashed[0] != cheater {
+		problems = append(problems, fmt.Sprintf("slashed %v, want the cheater %s", r.Slashed, cheater))
+	}
+	for _, s := range solvers[:len(solvers)-1] {
+		if r.PaidMicroUSD[s.ID().String()] <= 0 {
+			problems = append(problems, fmt.Sprintf("honest solver %s was not paid", s.ID()))
+		}
+	}
+	if r.PaidMicroUSD[cheater] != 0 {
+		problems = append(problems, "the cheater was paid")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("devnet: %v", problems)
+	}
+	return nil
+}

@@ -1,0 +1,293 @@
+// Package daemon is the solver daemon (`beluga solver`): it joins a
+// coordinator, advertises its hardware and its ask, runs the jobs it is
+// assigned with solver/trainer (committing a state digest every
+// digest_interval steps and storing checkpoints in a content-addressed
+// store), resumes a job from a checkpoint fetched from other peers,
+// announces its checkpoints, serves their chunks to anyone (protocol/
+// exchange) and answers the referee in a dispute (verifier/disputenet).
+//
+// It runs a job only while its Gate allows (solver/idle: the GPU owner is
+// away) and pauses at a step boundary otherwise, keeping a resumable
+// checkpoint.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/beluga-compute/beluga/protocol/exchange"
+	"github.com/beluga-compute/beluga/protocol/p2p"
+	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/solver/store"
+	"github.com/beluga-compute/beluga/solver/trainer"
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/catalog"
+	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/ref"
+	"github.com/beluga-compute/beluga/verifier/dispute"
+	"github.com/beluga-compute/beluga/verifier/disputenet"
+)
+
+// Config configures a solver daemon.
+type Config struct {
+	// Coordinator is the coordinator's full multiaddr (with /p2p/ID).
+	Coordinator string
+	// Dir holds one run directory per job.
+	Dir string
+	// DataDir is where Fashion-MNIST lives (empty: the Debian path).
+	DataDir string
+	// AskMicroUSDPerUnit is the ask per compute unit; 0 follows the market.
+	AskMicroUSDPerUnit int64
+	// Backend describes the hardware for the Hello (solver/gpu).
+	Backend, GPUName string
+	GPUMemoryBytes   uint64
+	// Heartbeat is the heartbeat period (default 500 ms).
+	Heartbeat time.Duration
+	// Events receives a line per event (optional).
+	Events func(string)
+	// CheatForTesting makes the daemon a cheating solver: it applies the
+	// fault to its state after each step (training) and to its answers in
+	// a dispute. Only tests and the devnet set it.
+	CheatForTesting *Cheat
+}
+
+// Cheat is a deterministic fault: from step From on, the first value of
+// the first layer's weight momentum is off by one.
+type Cheat struct{ From int64 }
+
+// apply changes the state after step st.Step−1.
+func (c *Cheat) apply(st *spec.State) {
+	if st.Step > c.From {
+		st.Layer(0, spec.TensorWeightMomentum)[0]++
+	}
+}
+
+// step is the same fault as a dispute.StepFunc.
+func (c *Cheat) step(s *spec.Spec, st *spec.State, t int64, x [][]uint8, y []uint8) (*ref.OpTrace, error) {
+	tr, err := dispute.Honest(s, st, t, x, y)
+	if err != nil || t+1 <= c.From {
+		return tr, err
+	}
+	name := "next." + spec.TensorName(s.Plan().Linear[0].Index, spec.TensorWeightMomentum)
+	i := tr.Graph.Index(name)
+	if i < 0 {
+		return nil, fmt.Errorf("no tensor %s", name)
+	}
+	tr.Value[i].Data[0]++
+	return tr, nil
+}
+
+// Daemon is a running solver.
+type Daemon struct {
+	n     *p2p.Node
+	cfg   Config
+	coord peer.ID
+
+	mu    sync.Mutex
+	runs  map[spec.JobID]*run
+	state wire.Heartbeat
+	job   spec.JobID
+}
+
+type run struct {
+	spec  *spec.Spec
+	dir   string
+	train *dataset.Dataset
+	store *store.Badger
+}
+
+// Start joins the coordinator and serves until ctx ends.
+func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 500 * time.Millisecond
+	}
+	if cfg.Events == nil {
+		cfg.Events = func(string) {}
+	}
+	d := &Daemon{n: n, cfg: cfg, runs: map[spec.JobID]*run{}, state: wire.Heartbeat{State: wire.StateIdle}}
+	coord, err := n.Connect(ctx, cfg.Coordinator)
+	if err != nil {
+		return nil, fmt.Errorf("join coordinator: %w", err)
+	}
+	d.coord = coord
+	exchange.Serve(n, d)
+	disputenet.Serve(n, d.party)
+	n.Handle(wire.AssignProtocol, d.assign, wire.TypeAssign)
+	hello := &wire.Hello{Role: wire.RoleSolver, Backend: cfg.Backend, GPUName: cfg.GPUName, GPUMemoryBytes: cfg.GPUMemoryBytes,
+		AskMicroUSDPerUnit: cfg.AskMicroUSDPerUnit, Addrs: n.Addrs()}
+	if _, err := n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, hello, wire.TypeAck); err != nil {
+		return nil, fmt.Errorf("hello: %w", err)
+	}
+	if n.PubSub != nil {
+		if _, err := n.Join(wire.JobsTopic, wire.TypeJobOffer); err != nil {
+			return nil, err
+		}
+		if err := n.Subscribe(ctx, wire.JobsTopic, func(e *wire.Envelope, m wire.Message) {
+			cfg.Events(fmt.Sprintf("solver %s saw the offer of job %s on %s", n.ID().ShortString(), spec.JobID(e.Job).String()[:12], wire.JobsTopic))
+		}, wire.TypeJobOffer); err != nil {
+			return nil, err
+		}
+	}
+	go d.heartbeats(ctx)
+	return d, nil
+}
+
+func (d *Daemon) heartbeats(ctx context.Context) {
+	t := time.NewTicker(d.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		hb, job := d.state, d.job
+		d.mu.Unlock()
+		rctx, cancel := context.WithTimeout(ctx, d.cfg.Heartbeat*4)
+		d.n.Request(rctx, d.coord, wire.ControlProtocol, job, &hb, wire.TypeAck)
+		cancel()
+	}
+}
+
+// Get serves a chunk from any of the daemon's runs (exchange.Source).
+func (d *Daemon) Get(ctx context.Context, id store.ChunkID) ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range d.runs {
+		if r.store == nil {
+			continue
+		}
+		if data, err := r.store.Get(ctx, id); err == nil {
+			return data, nil
+		}
+	}
+	return nil, store.ErrNotFound
+}
+
+// Manifest serves a checkpoint manifest (exchange.Source).
+func (d *Daemon) Manifest(ctx context.Context, job spec.JobID, step int64) (store.Manifest, error) {
+	d.mu.Lock()
+	r := d.runs[job]
+	d.mu.Unlock()
+	if r == nil || r.store == nil {
+		return store.Manifest{}, store.ErrNotFound
+	}
+	return r.store.Manifest(ctx, job, step)
+}
+
+// party answers the referee for a job this daemon ran: it replays its own
+// run (with its own fault, if it cheats).
+func (d *Daemon) party(job spec.JobID) (dispute.Party, error) {
+	d.mu.Lock()
+	r := d.runs[job]
+	d.mu.Unlock()
+	if r == nil {
+		return nil, disputenet.ErrNoParty
+	}
+	var opts []dispute.ReplayerOption
+	if c := d.cfg.CheatForTesting; c != nil {
+		opts = append(opts, dispute.WithStep(func(s *spec.Spec, st *spec.State, t int64, x [][]uint8, y []uint8) (*ref.OpTrace, error) {
+			return c.step(s, st, t, x, y)
+		}))
+	}
+	return dispute.NewReplayer(r.spec, r.train, r.spec.Init(), opts...)
+}
+
+func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
+	if e.Sender != d.coord {
+		return r.Reply(&wire.Ack{Error: "assignments come from the coordinator"})
+	}
+	a := m.(*wire.Assign)
+	s, err := spec.Decode(a.SpecJSON)
+	if err != nil {
+		return r.Reply(&wire.Ack{Error: err.Error()})
+	}
+	id, err := s.ID()
+	if err != nil || id != spec.JobID(e.Job) {
+		return r.Reply(&wire.Ack{Error: "spec does not match the job ID"})
+	}
+	d.mu.Lock()
+	busy := d.job != ([32]byte{}) && d.state.State == wire.StateRunning
+	d.mu.Unlock()
+	if busy {
+		return r.Reply(&wire.Ack{Error: "busy"})
+	}
+	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
+		return err
+	}
+	go func() {
+		if err := d.run(context.WithoutCancel(ctx), id, s, a); err != nil {
+			d.cfg.Events(fmt.Sprintf("solver %s: job %s failed: %v", d.n.ID().ShortString(), id.String()[:12], err))
+		}
+	}()
+	return nil
+}
+
+func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.Assign) error {
+	train, test, err := catalog.LoadData(s, d.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(d.cfg.Dir, id.String()[:16])
+	d.mu.Lock()
+	d.runs[id] = &run{spec: s, dir: dir, train: train}
+	d.job, d.state = id, wire.Heartbeat{State: wire.StateRunning}
+	d.mu.Unlock()
+	if a.ResumeStep > 0 {
+		// The run restarts from step 0: a resumed run's trace must cover
+		// every step, and the earlier solver's digests are not collected
+		// yet (see the closing note of issue 6).
+		d.cfg.Events(fmt.Sprintf("solver %s restarts job %s from step 0 (checkpoint at %d not used)", d.n.ID().ShortString(), id.String()[:12], a.ResumeStep))
+	}
+	opts := trainer.Options{OutDir: dir, Commit: true, Progress: func(p trainer.Progress) {
+		d.mu.Lock()
+		d.state.Step = p.Step
+		d.mu.Unlock()
+	}}
+	if c := d.cfg.CheatForTesting; c != nil {
+		opts.FaultInjectForTesting = c.apply
+	}
+	res, err := trainer.Run(ctx, s, train, test, opts)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.runs[id].store = st
+	d.state = wire.Heartbeat{State: wire.StateDone, Step: res.Steps, LatestDigest: res.FinalDigest}
+	d.mu.Unlock()
+	steps, err := st.ListCheckpoints(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, step := range steps {
+		man, err := st.Manifest(ctx, id, step)
+		if err != nil {
+			return err
+		}
+		if _, err := d.n.Request(ctx, d.coord, wire.ControlProtocol, id, &wire.CheckpointAnnounce{Step: step, Digest: man.Digest}, wire.TypeAck); err != nil {
+			return err
+		}
+	}
+	tc := &wire.TraceCommit{Steps: s.Steps, TraceRoot: res.Trace.Root(), FinalDigest: res.FinalDigest}
+	for _, e := range res.Trace.Entries {
+		tc.Entries = append(tc.Entries, wire.TraceEntry{Step: e.Step, Digest: e.Digest})
+	}
+	if _, err := d.n.Request(ctx, d.coord, wire.ControlProtocol, id, tc, wire.TypeAck); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.state = wire.Heartbeat{State: wire.StateIdle}
+	d.job = [32]byte{}
+	d.mu.Unlock()
+	return nil
+}

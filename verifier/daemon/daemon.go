@@ -1,0 +1,188 @@
+// Package daemon is the verifier daemon (`beluga verifier`): it joins a
+// coordinator, takes audit tasks, fetches the checkpoints a sampled
+// segment starts from out of the holders' stores (protocol/exchange,
+// every chunk verified against the committed digest), replays the segments
+// with the spec's semantics on its own copy of the data (verifier/audit),
+// submits a signed report, and answers the referee if the audit becomes a
+// dispute (verifier/disputenet).
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/beluga-compute/beluga/protocol/exchange"
+	"github.com/beluga-compute/beluga/protocol/merkle"
+	"github.com/beluga-compute/beluga/protocol/p2p"
+	"github.com/beluga-compute/beluga/protocol/trace"
+	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/solver/trainer"
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/catalog"
+	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/verifier/audit"
+	"github.com/beluga-compute/beluga/verifier/dispute"
+	"github.com/beluga-compute/beluga/verifier/disputenet"
+)
+
+// Config configures a verifier daemon.
+type Config struct {
+	Coordinator string
+	DataDir     string
+	Events      func(string)
+	// SilentForTesting makes the daemon accept audit tasks and never report
+	// (the fault test of a verifier that goes silent).
+	SilentForTesting bool
+}
+
+// Daemon is a running verifier.
+type Daemon struct {
+	n     *p2p.Node
+	cfg   Config
+	coord peer.ID
+
+	mu    sync.Mutex
+	tasks map[spec.JobID]*task
+}
+
+type task struct {
+	spec  *spec.Spec
+	train *dataset.Dataset
+}
+
+// Start joins the coordinator and serves until the node closes.
+func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
+	if cfg.Events == nil {
+		cfg.Events = func(string) {}
+	}
+	d := &Daemon{n: n, cfg: cfg, tasks: map[spec.JobID]*task{}}
+	coord, err := n.Connect(ctx, cfg.Coordinator)
+	if err != nil {
+		return nil, fmt.Errorf("join coordinator: %w", err)
+	}
+	d.coord = coord
+	n.Handle(wire.AuditProtocol, d.onTask, wire.TypeAuditTask)
+	disputenet.Serve(n, d.party)
+	if _, err := n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, &wire.Hello{Role: wire.RoleVerifier, Backend: "cpu", Addrs: n.Addrs()}, wire.TypeAck); err != nil {
+		return nil, fmt.Errorf("hello: %w", err)
+	}
+	return d, nil
+}
+
+// party is the verifier's side of a dispute: an honest replay.
+func (d *Daemon) party(job spec.JobID) (dispute.Party, error) {
+	d.mu.Lock()
+	t := d.tasks[job]
+	d.mu.Unlock()
+	if t == nil {
+		return nil, disputenet.ErrNoParty
+	}
+	return dispute.NewReplayer(t.spec, t.train, t.spec.Init())
+}
+
+func (d *Daemon) onTask(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
+	if e.Sender != d.coord {
+		return r.Reply(&wire.Ack{Error: "audit tasks come from the coordinator"})
+	}
+	t := m.(*wire.AuditTask)
+	s, err := spec.Decode(t.SpecJSON)
+	if err != nil {
+		return r.Reply(&wire.Ack{Error: err.Error()})
+	}
+	if id, err := s.ID(); err != nil || id != spec.JobID(e.Job) {
+		return r.Reply(&wire.Ack{Error: "spec does not match the job ID"})
+	}
+	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
+		return err
+	}
+	if d.cfg.SilentForTesting {
+		d.cfg.Events(fmt.Sprintf("verifier %s took the audit of job %s and will never answer", d.n.ID().ShortString(), s.Name))
+		return nil
+	}
+	go func() {
+		if err := d.audit(context.WithoutCancel(ctx), spec.JobID(e.Job), s, t); err != nil {
+			d.cfg.Events(fmt.Sprintf("verifier %s: audit of job %s: %v", d.n.ID().ShortString(), spec.JobID(e.Job).String()[:12], err))
+		}
+	}()
+	return nil
+}
+
+func (d *Daemon) audit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire.AuditTask) error {
+	train, _, err := catalog.LoadData(s, d.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.tasks[id] = &task{spec: s, train: train}
+	d.mu.Unlock()
+	tr := &trace.Trace{Job: id}
+	for _, e := range t.Entries {
+		tr.Entries = append(tr.Entries, trace.Entry{Step: e.Step, Digest: merkle.Digest(e.Digest)})
+	}
+	if tr.Root() != merkle.Digest(t.TraceRoot) {
+		return fmt.Errorf("the task's trace does not have its root")
+	}
+	sol := &netSolver{n: d.n, spec: s, job: id, trace: tr, train: train, holders: append([]peer.ID{t.Solver}, t.Providers...)}
+	rep, err := audit.Run(ctx, audit.Config{Spec: s, Train: train, Beacon: t.Beacon}, sol)
+	if err != nil {
+		return err
+	}
+	out := &wire.AuditReport{Solver: t.Solver, Pass: rep.Verdict == audit.Pass, StepsChecked: rep.StepsChecked, FirstBadStep: -1,
+		ConfidencePPM: uint32(rep.Confidence * 1e6), Reason: rep.Reason}
+	if rep.FirstBadStep != nil {
+		out.FirstBadStep = *rep.FirstBadStep
+	}
+	_, err = d.n.Request(ctx, d.coord, wire.ControlProtocol, id, out, wire.TypeAck)
+	return err
+}
+
+// netSolver is audit.Solver over the network: the trace from the task,
+// states from the newest committed checkpoint at or before the step,
+// fetched from the holders and replayed forward locally.
+type netSolver struct {
+	n       *p2p.Node
+	spec    *spec.Spec
+	job     spec.JobID
+	trace   *trace.Trace
+	train   *dataset.Dataset
+	holders []peer.ID
+}
+
+var _ audit.Solver = (*netSolver)(nil)
+
+func (s *netSolver) Trace(context.Context) (*trace.Trace, error) { return s.trace, nil }
+
+func (s *netSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
+	if step < 0 || step > s.spec.Steps {
+		return nil, fmt.Errorf("no step %d", step)
+	}
+	// The newest checkpoint step ≤ step whose digest the trace commits.
+	cp := step - step%s.spec.CheckpointInterval
+	st := s.spec.Init()
+	for ; cp > 0; cp -= s.spec.CheckpointInterval {
+		i := s.trace.Index(cp)
+		if i < 0 {
+			continue
+		}
+		got, err := exchange.FetchState(ctx, s.n, s.holders, s.spec, s.job, cp, s.trace.Entries[i].Digest, exchange.Options{})
+		if err == nil {
+			st = got
+			break
+		}
+	}
+	if st.Step == step {
+		return st, nil
+	}
+	eng, err := engine.New(s.spec, st)
+	if err != nil {
+		return nil, err
+	}
+	if err := trainer.Replay(ctx, s.spec, s.train, eng, step); err != nil {
+		return nil, err
+	}
+	return eng.State(), nil
+}
