@@ -204,12 +204,18 @@ func (c *Node) Offer(ctx context.Context, specJSON []byte) error {
 	if err != nil {
 		return err
 	}
+	c.startIfMatched(ctx, rec)
+	return nil
+}
+
+// startIfMatched starts a job the market matched outside an ask of ours
+// (at posting, or when a vanished solver's job was bid again).
+func (c *Node) startIfMatched(ctx context.Context, rec *service.Job) {
 	if rec.State == lifecycle.Matched && len(rec.Solvers) > 0 {
 		if p, ok := c.peerOfParty(rec.Solvers[len(rec.Solvers)-1].SolverID); ok {
-			c.start(ctx, id.String(), p)
+			c.start(ctx, rec.ID, p)
 		}
 	}
-	return nil
 }
 
 func (c *Node) peerOfParty(party string) (peer.ID, bool) {
@@ -378,11 +384,16 @@ func (c *Node) vanish(ctx context.Context, id spec.JobID) {
 		j.solver = ""
 	}
 	c.mu.Unlock()
-	if _, err := c.svc.Vanish(ctx, id.String()); err != nil {
+	rec, err := c.svc.Vanish(ctx, id.String())
+	if err != nil {
 		c.event("job %s vanish: %v", short(id), err)
 		return
 	}
 	c.event("job %s is resumable from its last announced checkpoint", short(id))
+	if rec.State == lifecycle.Matched {
+		c.startIfMatched(ctx, rec)
+		return
+	}
 	c.Rematch(ctx)
 }
 

@@ -54,6 +54,14 @@ type Config struct {
 	Out io.Writer
 	// Timeout bounds the whole run (default 2 minutes).
 	Timeout time.Duration
+	// Faults, for tests: the first verifier takes audits and never reports
+	// (its audits must be reassigned), and the first honest solver is
+	// killed (its host closed) after KillSolverAfter of training.
+	SilentVerifier  bool
+	KillSolverAfter time.Duration
+	// AuditTimeout and HeartbeatTimeout tune the coordinator (defaults
+	// 20 s and 10 s).
+	AuditTimeout, HeartbeatTimeout time.Duration
 }
 
 // Result is what `beluga devnet --json` prints.
@@ -137,7 +145,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer cn.Close()
-	coord, err := node.New(cn, node.Config{Service: svc, Events: event, AuditTimeout: 20 * time.Second, HeartbeatTimeout: 10 * time.Second})
+	if cfg.AuditTimeout <= 0 {
+		cfg.AuditTimeout = 20 * time.Second
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = 10 * time.Second
+	}
+	coord, err := node.New(cn, node.Config{Service: svc, Events: event, AuditTimeout: cfg.AuditTimeout, HeartbeatTimeout: cfg.HeartbeatTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -220,8 +234,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			say("solver %s will cheat from step %d on (devnet fault injection)", solverNodes[i].ID().ShortString(), ss.cheat.From)
 		}
 	}
-	for _, n := range verifierNodes {
-		if _, err := verifierd.Start(ctx, n, verifierd.Config{Coordinator: caddr, DataDir: cfg.DataDir, Events: event}); err != nil {
+	for i, n := range verifierNodes {
+		vc := verifierd.Config{Coordinator: caddr, DataDir: cfg.DataDir, Events: event, SilentForTesting: cfg.SilentVerifier && i == 0}
+		if _, err := verifierd.Start(ctx, n, vc); err != nil {
 			return nil, err
 		}
 	}
@@ -261,6 +276,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		id, _ := s.ID()
 		jobs = append(jobs, id)
+	}
+
+	if cfg.KillSolverAfter > 0 {
+		victim := solverNodes[0]
+		time.AfterFunc(cfg.KillSolverAfter, func() {
+			say("killing solver %s mid-job (fault injection)", victim.ID().ShortString())
+			victim.Close()
+		})
 	}
 
 	// Wait for every job to end.
