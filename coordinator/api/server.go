@@ -36,6 +36,7 @@ type Server struct {
 	// postMu serialises POSTs so that an idempotency key is checked and
 	// recorded atomically with the operation.
 	postMu sync.Mutex
+	onJob  func(spec []byte)
 }
 
 // New returns a server over svc, authenticating with keys.
@@ -64,6 +65,11 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// OnJobPosted registers f to be called with the spec of every job posted
+// (the coordinator's libp2p node offers it to solvers). Set it before
+// serving.
+func (s *Server) OnJobPosted(f func(spec []byte)) { s.onJob = f }
 
 // response is a handler's result; stored for idempotent replays.
 type response struct {
@@ -256,6 +262,9 @@ func (s *Server) postJob(ctx context.Context, p auth.Principal, body []byte) (re
 	j, err := s.svc.PostJob(ctx, service.PostJobRequest{ClientID: p.Subject, Spec: r.Spec, MaxPriceMicroUSDPerCU: r.MaxPriceMicroUSDPerCU})
 	if err != nil {
 		return fromErr(err), true
+	}
+	if s.onJob != nil {
+		s.onJob(r.Spec)
 	}
 	return jsonResponse(http.StatusCreated, jobView(j)), true
 }

@@ -52,7 +52,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSpecCmd(), newTrainCmd(), newAuditCmd(), newPlanCmd(), newRefereeCmd(), newCoordinatorCmd(), newBenchCmd(), newZKCmd(), newDevnetCmd())
+	root.AddCommand(newSpecCmd(), newTrainCmd(), newAuditCmd(), newPlanCmd(), newRefereeCmd(), newCoordinatorCmd(), newBenchCmd(), newZKCmd(), newDevnetCmd(), newSolverCmd(), newVerifierCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n%s", err, c.UsageString())}
 	})

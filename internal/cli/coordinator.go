@@ -18,15 +18,17 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/api"
 	"github.com/beluga-compute/beluga/coordinator/auth"
+	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/payout"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/coordinator/vault"
+	"github.com/beluga-compute/beluga/protocol/p2p"
 )
 
 // newCoordinatorCmd is `beluga coordinator`: the HTTP API over a badger
 // data directory.
 func newCoordinatorCmd() *cobra.Command {
-	var dataDir, listen, vaultKeyFile, vaultKeyEnv string
+	var dataDir, listen, vaultKeyFile, vaultKeyEnv, p2pListen string
 	var orig payout.Originator
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -85,7 +87,30 @@ nobody. The ACH originator flags are needed for payout files.`,
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Handler: api.New(svc, ak, log), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+			handler := api.New(svc, ak, log)
+			if p2pListen != "" {
+				key, err := p2p.LoadOrCreateKey(filepath.Join(dataDir, "peer.key"))
+				if err != nil {
+					return err
+				}
+				n, err := p2p.New(ctx, p2p.WithKey(key), p2p.WithListen(p2pListen), p2p.WithPubSub(), p2p.WithRelayService(),
+					p2p.WithLogf(func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }))
+				if err != nil {
+					return err
+				}
+				defer n.Close()
+				cn, err := node.New(n, node.Config{Service: svc, Events: func(s string) { log.Info(s) }})
+				if err != nil {
+					return err
+				}
+				handler.OnJobPosted(func(spec []byte) {
+					if err := cn.Offer(context.WithoutCancel(ctx), spec); err != nil {
+						log.Error("offer", "err", err)
+					}
+				})
+				fmt.Fprintf(cmd.OutOrStdout(), "coordinator libp2p node: %v\n", n.Addrs())
+			}
+			srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
 			fmt.Fprintf(cmd.OutOrStdout(), "coordinator listening on http://%s (data %s)\n", ln.Addr(), dataDir)
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
@@ -105,6 +130,7 @@ nobody. The ACH originator flags are needed for payout files.`,
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data", "beluga-coordinator", "data directory (badger ledger and state)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8700", "listen address")
+	f.StringVar(&p2pListen, "p2p-listen", "", "libp2p listen multiaddr for solvers and verifiers (e.g. /ip4/0.0.0.0/tcp/4001); empty: HTTP only")
 	f.StringVar(&vaultKeyFile, "vault-key-file", "", "vault keyring file sealing bank details")
 	f.StringVar(&vaultKeyEnv, "vault-key-env", "", "environment variable holding the vault keyring")
 	f.StringVar(&orig.CompanyName, "ach-company-name", "", "ACH originator company name")

@@ -20,6 +20,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -473,3 +475,31 @@ func (l *limiter) InterceptSecured(_ network.Direction, p peer.ID, _ network.Con
 	return !l.banned(p)
 }
 func (l *limiter) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+
+// LoadOrCreateKey reads an ed25519 libp2p key from path, or creates one
+// there (mode 0600) if the file does not exist: a node keeps its peer ID
+// across restarts.
+func LoadOrCreateKey(path string) (crypto.PrivKey, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		if len(data) > 4096 {
+			return nil, fmt.Errorf("p2p: key file %s is too large", path)
+		}
+		return crypto.UnmarshalPrivateKey(data)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		return nil, err
+	}
+	data, err = crypto.MarshalPrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	return k, os.WriteFile(path, data, 0o600)
+}

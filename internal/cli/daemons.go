@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/beluga-compute/beluga/protocol/p2p"
+	solverd "github.com/beluga-compute/beluga/solver/daemon"
+	"github.com/beluga-compute/beluga/solver/gpu"
+	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
+)
+
+func eventPrinter(c *cobra.Command) func(string) {
+	return func(s string) { fmt.Fprintf(c.OutOrStdout(), "%s  %s\n", time.Now().Format("15:04:05.000"), s) }
+}
+
+func newSolverCmd() *cobra.Command {
+	var cfg solverd.Config
+	var listen, keyFile string
+	cmd := &cobra.Command{
+		Use:   "solver --coordinator ADDR",
+		Short: "Run the solver daemon: join a coordinator, train assigned jobs, serve checkpoints",
+		Long: `The solver daemon detects its GPUs (NVML; without an NVIDIA driver it says so and
+trains on the CPU backend), joins the coordinator at ADDR (a libp2p multiaddr
+ending in /p2p/<peer ID>), posts its ask (--ask micro-dollars per compute unit;
+0 follows the market), heartbeats, trains the jobs it is assigned with committed
+digests, serves its checkpoints' chunks to any peer and answers the referee in a
+dispute. It runs until interrupted.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if cfg.Coordinator == "" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--coordinator is required")}
+			}
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			key, err := p2p.LoadOrCreateKey(keyFile)
+			if err != nil {
+				return err
+			}
+			probe := gpu.Detect()
+			cfg.Backend, cfg.GPUName = probe.Backend(), probe.Name()
+			if len(probe.Devices) > 0 {
+				cfg.GPUMemoryBytes = probe.Devices[0].MemoryBytes
+			}
+			cfg.Events = eventPrinter(c)
+			cfg.Events("hardware: " + probe.Describe())
+			n, err := p2p.New(ctx, p2p.WithKey(key), p2p.WithListen(listen), p2p.WithPubSub(),
+				p2p.WithLogf(func(f string, a ...any) { cfg.Events(fmt.Sprintf(f, a...)) }))
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			if _, err := solverd.Start(ctx, n, cfg); err != nil {
+				return err
+			}
+			cfg.Events(fmt.Sprintf("solver %s joined; listening on %v", n.ID(), n.Addrs()))
+			<-ctx.Done()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator multiaddr (…/p2p/<peer ID>)")
+	f.StringVar(&cfg.Dir, "dir", "beluga-solver", "work directory (one run directory per job)")
+	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
+	f.Int64Var(&cfg.AskMicroUSDPerUnit, "ask", 0, "ask in micro-dollars per compute unit (0: market)")
+	f.StringVar(&listen, "listen", "/ip4/0.0.0.0/tcp/0", "libp2p listen address")
+	f.StringVar(&keyFile, "key", filepath.Join("beluga-solver", "peer.key"), "libp2p identity key file (created if absent)")
+	return cmd
+}
+
+func newVerifierCmd() *cobra.Command {
+	var cfg verifierd.Config
+	var listen, keyFile string
+	cmd := &cobra.Command{
+		Use:   "verifier --coordinator ADDR",
+		Short: "Run the verifier daemon: take audit tasks, replay, report, play disputes",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if cfg.Coordinator == "" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--coordinator is required")}
+			}
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			key, err := p2p.LoadOrCreateKey(keyFile)
+			if err != nil {
+				return err
+			}
+			cfg.Events = eventPrinter(c)
+			n, err := p2p.New(ctx, p2p.WithKey(key), p2p.WithListen(listen),
+				p2p.WithLogf(func(f string, a ...any) { cfg.Events(fmt.Sprintf(f, a...)) }))
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			if _, err := verifierd.Start(ctx, n, cfg); err != nil {
+				return err
+			}
+			cfg.Events(fmt.Sprintf("verifier %s joined; listening on %v", n.ID(), n.Addrs()))
+			<-ctx.Done()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator multiaddr (…/p2p/<peer ID>)")
+	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
+	f.StringVar(&listen, "listen", "/ip4/0.0.0.0/tcp/0", "libp2p listen address")
+	f.StringVar(&keyFile, "key", filepath.Join("beluga-verifier", "peer.key"), "libp2p identity key file (created if absent)")
+	return cmd
+}
