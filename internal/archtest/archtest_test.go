@@ -84,3 +84,30 @@ func TestSpecImportsNoInfrastructure(t *testing.T) {
 		}
 	}
 }
+
+// TestProtobufStaysAtTheBoundary: only the wire codec and the libp2p
+// node see protocol/pb; everything else works with native types.
+func TestProtobufStaysAtTheBoundary(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go tool not available")
+	}
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const pb = "github.com/beluga-compute/beluga/protocol/pb"
+	allowed := map[string]bool{pb: true, "github.com/beluga-compute/beluga/protocol/wire": true, "github.com/beluga-compute/beluga/protocol/p2p": true}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || allowed[f[0]] {
+			continue
+		}
+		for _, imp := range f[1:] {
+			if imp == pb {
+				t.Errorf("%s imports protocol/pb: convert at the boundary (protocol/wire)", f[0])
+			}
+		}
+	}
+}
