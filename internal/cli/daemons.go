@@ -13,6 +13,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/p2p"
 	solverd "github.com/beluga-compute/beluga/solver/daemon"
 	"github.com/beluga-compute/beluga/solver/gpu"
+	"github.com/beluga-compute/beluga/solver/idle"
 	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
 )
 
@@ -23,6 +24,8 @@ func eventPrinter(c *cobra.Command) func(string) {
 func newSolverCmd() *cobra.Command {
 	var cfg solverd.Config
 	var listen, keyFile string
+	var grace time.Duration
+	var noIdle bool
 	cmd := &cobra.Command{
 		Use:   "solver --coordinator ADDR",
 		Short: "Run the solver daemon: join a coordinator, train assigned jobs, serve checkpoints",
@@ -50,6 +53,20 @@ dispute. It runs until interrupted.`,
 			}
 			cfg.Events = eventPrinter(c)
 			cfg.Events("hardware: " + probe.Describe())
+			if !noIdle {
+				// Run only while the owner is away: the GPU if there is one
+				// (another process on it, or load we did not cause), else the
+				// CPUs (other processes above half the machine).
+				var sampler idle.Sampler
+				if len(probe.Devices) > 0 {
+					sampler = idle.GPU(probe, 0, 10, func() bool { return false })
+				} else {
+					sampler = idle.CPU(50)
+				}
+				cfg.Gate = idle.NewGate(sampler, idle.Config{Grace: grace, Changed: func(open bool, why string) {
+					cfg.Events(fmt.Sprintf("idle gate %s: %s", map[bool]string{true: "open", false: "closed"}[open], why))
+				}})
+			}
 			n, err := p2p.New(ctx, p2p.WithKey(key), p2p.WithListen(listen), p2p.WithPubSub(),
 				p2p.WithLogf(func(f string, a ...any) { cfg.Events(fmt.Sprintf(f, a...)) }))
 			if err != nil {
@@ -71,6 +88,8 @@ dispute. It runs until interrupted.`,
 	f.Int64Var(&cfg.AskMicroUSDPerUnit, "ask", 0, "ask in micro-dollars per compute unit (0: market)")
 	f.StringVar(&listen, "listen", "/ip4/0.0.0.0/tcp/0", "libp2p listen address")
 	f.StringVar(&keyFile, "key", filepath.Join("beluga-solver", "peer.key"), "libp2p identity key file (created if absent)")
+	f.DurationVar(&grace, "idle-grace", 30*time.Second, "how long the machine must be idle before a paused job resumes")
+	f.BoolVar(&noIdle, "no-idle-check", false, "run assigned jobs whatever else the machine is doing")
 	return cmd
 }
 

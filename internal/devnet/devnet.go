@@ -38,6 +38,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/wire"
 	solverd "github.com/beluga-compute/beluga/solver/daemon"
 	"github.com/beluga-compute/beluga/solver/gpu"
+	"github.com/beluga-compute/beluga/solver/idle"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
@@ -59,6 +60,10 @@ type Config struct {
 	// killed (its host closed) after KillSolverAfter of training.
 	SilentVerifier  bool
 	KillSolverAfter time.Duration
+	// OwnerBusyFrom/OwnerBusyFor: the second solver's machine owner comes
+	// back at OwnerBusyFrom after the start for OwnerBusyFor (its idle
+	// gate closes; the job pauses at a step boundary and resumes).
+	OwnerBusyFrom, OwnerBusyFor time.Duration
 	// AuditTimeout and HeartbeatTimeout tune the coordinator (defaults
 	// 20 s and 10 s).
 	AuditTimeout, HeartbeatTimeout time.Duration
@@ -227,6 +232,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for i, ss := range solverSpecs {
 		cfgS := solverd.Config{Coordinator: caddr, Dir: filepath.Join(tmp, fmt.Sprintf("solver%d", i+1)), DataDir: cfg.DataDir,
 			AskMicroUSDPerUnit: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Events: event, CheatForTesting: ss.cheat}
+		if i == 1 && cfg.OwnerBusyFor > 0 {
+			// The owner's activity, as the gate's sampler sees it.
+			owner := func() (idle.Reading, error) {
+				el := time.Since(start)
+				return idle.Reading{Busy: el >= cfg.OwnerBusyFrom && el < cfg.OwnerBusyFrom+cfg.OwnerBusyFor, Why: "the owner is gaming"}, nil
+			}
+			cfgS.Gate = idle.NewGate(owner, idle.Config{Interval: 10 * time.Millisecond, Grace: 100 * time.Millisecond,
+				Changed: func(open bool, why string) {
+					say("solver %s idle gate %s (%s)", solverNodes[1].ID().ShortString(), map[bool]string{true: "opened", false: "closed"}[open], why)
+				}})
+		}
 		if _, err := solverd.Start(ctx, solverNodes[i], cfgS); err != nil {
 			return nil, err
 		}

@@ -69,3 +69,23 @@ func TestKilledSolversJobIsRerun(t *testing.T) {
 		t.Fatalf("the rerun job did not settle:\n%s", out)
 	}
 }
+
+// TestOwnerComesBack: the owner of the second solver's machine comes back
+// mid-job; the job pauses at a step boundary, resumes when the machine is
+// idle again, and settles like the others.
+func TestOwnerComesBack(t *testing.T) {
+	var log bytes.Buffer
+	res, err := Run(context.Background(), Config{Steps: 300, Out: &log, OwnerBusyFrom: 400 * time.Millisecond, OwnerBusyFor: 500 * time.Millisecond})
+	out := log.String()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"idle gate closed", "paused at step", "idle gate opened", "resuming job"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("timeline lacks %q:\n%s", want, out)
+		}
+	}
+	if len(res.Slashed) != 1 || !res.LedgerBalanced {
+		t.Fatalf("result %+v", res)
+	}
+}

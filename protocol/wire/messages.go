@@ -37,10 +37,13 @@ type Hello struct {
 
 // Heartbeat reports a solver's progress.
 type Heartbeat struct {
-	State        pb.RunState
+	State        RunState
 	Step         int64
 	LatestDigest [32]byte
 }
+
+// RunState is a solver's state in a heartbeat.
+type RunState = pb.RunState
 
 // Run states.
 const (

@@ -13,6 +13,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/exchange"
 	"github.com/beluga-compute/beluga/protocol/p2p"
 	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/solver/idle"
 	"github.com/beluga-compute/beluga/solver/store"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
@@ -50,6 +52,11 @@ type Config struct {
 	Heartbeat time.Duration
 	// Events receives a line per event (optional).
 	Events func(string)
+	// Gate, if set, says when the machine is free (solver/idle): a job
+	// pauses at a step boundary (checkpoint) when it closes and resumes
+	// when it reopens. Nil runs whenever assigned. The daemon runs the
+	// gate's sampling loop.
+	Gate *idle.Gate
 	// CheatForTesting makes the daemon a cheating solver: it applies the
 	// fault to its state after each step (training) and to its answers in
 	// a dispute. Only tests and the devnet set it.
@@ -132,6 +139,9 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 		}, wire.TypeJobOffer); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Gate != nil {
+		go cfg.Gate.Run(ctx)
 	}
 	go d.heartbeats(ctx)
 	return d, nil
@@ -253,7 +263,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	if c := d.cfg.CheatForTesting; c != nil {
 		opts.FaultInjectForTesting = c.apply
 	}
-	res, err := trainer.Run(ctx, s, train, test, opts)
+	res, err := d.runGated(ctx, id, s, train, test, opts)
 	if err != nil {
 		return err
 	}
@@ -290,4 +300,54 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	d.job = [32]byte{}
 	d.mu.Unlock()
 	return nil
+}
+
+// runGated runs the job while the gate is open: when the owner comes back
+// the run is interrupted at a step boundary (trainer checkpoints and
+// keeps its partial trace), and it resumes from there once the gate
+// reopens.
+func (d *Daemon) runGated(ctx context.Context, id spec.JobID, s *spec.Spec, train, test *dataset.Dataset, opts trainer.Options) (*trainer.Result, error) {
+	g := d.cfg.Gate
+	if g == nil {
+		return trainer.Run(ctx, s, train, test, opts)
+	}
+	for {
+		if !g.Open() {
+			d.setState(wire.StatePaused)
+			if err := g.Wait(ctx); err != nil {
+				return nil, err
+			}
+			d.setState(wire.StateRunning)
+			d.cfg.Events(fmt.Sprintf("solver %s: machine idle again, resuming job %s", d.n.ID().ShortString(), id.String()[:12]))
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-g.Busy():
+				cancel()
+			case <-done:
+			}
+		}()
+		res, err := trainer.Run(runCtx, s, train, test, opts)
+		close(done)
+		cancel()
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, trainer.ErrInterrupted) || ctx.Err() != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		step := d.state.Step
+		d.mu.Unlock()
+		d.cfg.Events(fmt.Sprintf("solver %s: owner is back, job %s paused at step %d (checkpointed)", d.n.ID().ShortString(), id.String()[:12], step))
+		opts.Resume = true
+	}
+}
+
+func (d *Daemon) setState(st wire.RunState) {
+	d.mu.Lock()
+	d.state.State = st
+	d.mu.Unlock()
 }
