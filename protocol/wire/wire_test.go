@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/beluga-compute/beluga/protocol/pb"
 )
@@ -91,12 +92,7 @@ func TestForgeryAndMisuseAreRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clone := func() *pb.Envelope {
-		c := *e
-		c.Body = bytes.Clone(e.Body)
-		c.JobId = bytes.Clone(e.JobId)
-		return &c
-	}
+	clone := func() *pb.Envelope { return proto.Clone(e).(*pb.Envelope) }
 	cases := map[string]struct {
 		edit func(*pb.Envelope)
 		want error
