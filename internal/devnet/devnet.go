@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -172,14 +171,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	solverSpecs := []solverSpec{{ask: 200_000}, {ask: 250_000}, {ask: 300_000, cheat: &solverd.Cheat{From: 7}}}
 	var solverNodes []*p2p.Node
-	for i := range solverSpecs {
+	for range solverSpecs {
 		n, err := p2p.New(ctx, p2p.WithAllow(cn.ID()), p2p.WithPubSub())
 		if err != nil {
 			return nil, err
 		}
 		defer n.Close()
 		solverNodes = append(solverNodes, n)
-		_ = i
 	}
 	var verifierNodes []*p2p.Node
 	for range 2 {
@@ -368,7 +366,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Seconds = time.Since(start).Seconds()
 
 	say("ledger (posted balances, micro-dollars):")
-	sort.SliceStable(res.Ledger, func(i, k int) bool { return false })
 	for _, b := range res.Ledger {
 		outMu.Lock()
 		fmt.Fprintf(out, "          %-40s %16d\n", b.Account, b.MicroUSD)
