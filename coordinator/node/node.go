@@ -94,11 +94,18 @@ type job struct {
 	beacon      []byte
 	outcome     *Outcome
 	auditTimer  *time.Timer
+	// replicating: a replica is fetching one of the job's checkpoints; the
+	// next is replicated when it is done, so replication keeps pace with
+	// the replica instead of queueing every checkpoint.
+	replicating      bool
+	replicatingSince time.Time
 }
 
 type checkpoint struct {
 	digest  [32]byte
 	holders []peer.ID
+	entries []wire.TraceEntry // the trace committed up to it
+	pending bool              // a replica has been asked to hold it
 }
 
 // Node is the coordinator node.
@@ -325,9 +332,20 @@ func (c *Node) start(ctx context.Context, jid string, solver peer.ID) {
 	resume := int64(0)
 	var digest [32]byte
 	var holders []peer.ID
+	var entries []wire.TraceEntry
 	for step, cp := range j.checkpoints {
-		if step > resume {
-			resume, digest, holders = step, cp.digest, cp.holders
+		if step <= resume || len(cp.entries) == 0 || step >= j.spec.Steps {
+			continue
+		}
+		// Only holders still registered (a vanished solver is not).
+		var live []peer.ID
+		for _, h := range cp.holders {
+			if c.peers[h] != nil {
+				live = append(live, h)
+			}
+		}
+		if len(live) > 0 {
+			resume, digest, holders, entries = step, cp.digest, live, cp.entries
 		}
 	}
 	j.solver, j.lastBeat = solver, time.Now()
@@ -339,7 +357,7 @@ func (c *Node) start(ctx context.Context, jid string, solver peer.ID) {
 		c.event("job %s start: %v", jid[:12], err)
 		return
 	}
-	msg := &wire.Assign{SpecJSON: specJSON, ResumeStep: resume, ResumeDigest: digest, Providers: holders}
+	msg := &wire.Assign{SpecJSON: specJSON, ResumeStep: resume, ResumeDigest: digest, Providers: holders, Entries: entries, ProviderAddrs: c.addrsOf(holders)}
 	if _, err := c.P2P.Request(ctx, solver, wire.AssignProtocol, id, msg, wire.TypeAck); err != nil {
 		c.event("job %s: assigning to %s failed: %v", jid[:12], solver.ShortString(), err)
 		c.vanish(ctx, id)
@@ -440,19 +458,86 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 		c.mu.Unlock()
 		return fmt.Errorf("checkpoint at step %d announced with another digest", a.Step)
 	}
+	mine := j.solver == e.Sender
+	if len(a.Entries) > 0 {
+		// The trace so far must be a prefix of the run's trace ending at
+		// this checkpoint.
+		want := trace.Steps(j.spec)
+		n := len(a.Entries)
+		if !mine || n > len(want) || a.Entries[n-1].Step != a.Step || a.Entries[n-1].Digest != a.Digest {
+			c.mu.Unlock()
+			return fmt.Errorf("checkpoint at step %d with a trace that does not end at it", a.Step)
+		}
+		for i, en := range a.Entries {
+			if en.Step != want[i] {
+				c.mu.Unlock()
+				return fmt.Errorf("checkpoint at step %d: trace entry %d is step %d, want %d", a.Step, i, en.Step, want[i])
+			}
+		}
+		cp.entries = a.Entries
+	}
 	cp.digest = a.Digest
 	if !containsPeer(cp.holders, e.Sender) {
 		cp.holders = append(cp.holders, e.Sender)
 	}
+	// Keep a replica of the newest checkpoint, so that the job survives
+	// its solver: one replication at a time per job.
+	var replica peer.ID
+	var solverAddrs []string
+	if !mine && cp.pending {
+		j.replicating = false // a replica now holds it
+	}
+	// A replica that has not confirmed within replicaTimeout lost its fetch
+	// (it acknowledged the request but could not complete it): move on.
+	if j.replicating && time.Since(j.replicatingSince) > replicaTimeout {
+		j.replicating = false
+	}
+	if mine && !cp.pending && !j.replicating && a.Step < j.spec.Steps {
+		replica = c.pickReplica(cp.holders)
+		cp.pending = replica != ""
+		j.replicating, j.replicatingSince = cp.pending, time.Now()
+		solverAddrs = c.addrsLocked([]peer.ID{e.Sender})
+	}
 	j.checkpoints[a.Step] = cp
-	mine := j.solver == e.Sender
 	c.mu.Unlock()
 	if mine {
 		if _, err := c.svc.Checkpoint(context.Background(), j.id.String(), a.Step); err != nil && !errors.Is(err, service.ErrInvalid) {
 			c.event("job %s checkpoint %d: %v", short(j.id), a.Step, err)
 		}
 	}
+	if replica != "" {
+		go func() {
+			req := &wire.CheckpointAnnounce{Step: a.Step, Digest: a.Digest, Providers: []peer.ID{e.Sender}, ProviderAddrs: solverAddrs}
+			if _, err := c.P2P.Request(context.Background(), replica, wire.ReplicateProtocol, j.id, req, wire.TypeAck); err != nil {
+				c.event("job %s: replicating the checkpoint at step %d to %s failed: %v", short(j.id), a.Step, replica.ShortString(), err)
+				c.mu.Lock()
+				j.replicating = false
+				c.mu.Unlock()
+			}
+		}()
+	}
 	return nil
+}
+
+// replicaTimeout bounds how long one replication may block the next.
+const replicaTimeout = 3 * time.Second
+
+// pickReplica chooses a verifier that does not hold the checkpoint yet
+// (verifiers keep replicas: they fetch checkpoints anyway to audit).
+func (c *Node) pickReplica(holders []peer.ID) peer.ID {
+	var best *Peer
+	for _, p := range c.peers {
+		if p.Role != wire.RoleVerifier || containsPeer(holders, p.ID) {
+			continue
+		}
+		if best == nil || p.Party < best.Party {
+			best = p
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.ID
 }
 
 func containsPeer(ps []peer.ID, p peer.ID) bool {
@@ -549,6 +634,7 @@ func (c *Node) assignAudit(id spec.JobID) {
 			}
 		}
 	}
+	task.ProviderAddrs = c.addrsLocked(append([]peer.ID{j.solver}, task.Providers...))
 	if j.auditTimer != nil {
 		j.auditTimer.Stop()
 	}
@@ -652,12 +738,19 @@ func (c *Node) dispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, solver,
 		fail(err)
 		return
 	}
-	// The failing segment: the trace entries around the first bad step.
+	// The disputed segment runs from the initial state, which both parties
+	// agree on, to the first trace entry after the first bad step the
+	// verifier found; bisection finds the first step they disagree on
+	// (the audit's bad step may lie after it, when the verifier replayed
+	// from one of the solver's own checkpoints).
 	var seg dispute.Segment
-	for i := 0; i+1 < len(t.Entries); i++ {
-		if t.Entries[i].Step <= r.FirstBadStep && r.FirstBadStep < t.Entries[i+1].Step {
-			seg = dispute.Segment{Start: t.Entries[i].Step, End: t.Entries[i+1].Step,
-				StartDigest: t.Entries[i].Digest, SolverEnd: t.Entries[i+1].Digest}
+	if len(t.Entries) > 0 && t.Entries[0].Step == 0 {
+		seg.Start, seg.StartDigest = 0, t.Entries[0].Digest
+	}
+	for _, e := range t.Entries {
+		if e.Step > r.FirstBadStep {
+			seg.End, seg.SolverEnd = e.Step, e.Digest
+			break
 		}
 	}
 	if seg.End == 0 {
@@ -701,4 +794,21 @@ func (c *Node) dispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, solver,
 	}
 	out.Reason = res.Verdict.String()
 	c.finish(id, out)
+}
+
+// addrsOf returns the advertised multiaddrs of peers (from their Hello).
+func (c *Node) addrsOf(ps []peer.ID) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addrsLocked(ps)
+}
+
+func (c *Node) addrsLocked(ps []peer.ID) []string {
+	var out []string
+	for _, p := range ps {
+		if q := c.peers[p]; q != nil && len(out) < wire.MaxAddrs-len(q.Hello.Addrs) {
+			out = append(out, q.Hello.Addrs...)
+		}
+	}
+	return out
 }

@@ -261,7 +261,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Three jobs, posted by the client (matched with the waiting asks) and
 	// offered on the jobs topic.
+	// All three are posted before any is started, so that each waiting ask
+	// takes one (a solver that finishes early must not take a second).
 	var jobs []spec.JobID
+	var specs [][]byte
 	for i := range 3 {
 		s, err := catalog.Example(cfg.Dataset)
 		if err != nil {
@@ -285,11 +288,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err := post("/v1/jobs", clientKey, api.JobRequest{Spec: js, MaxPriceMicroUSDPerCU: 0}); err != nil {
 			return nil, err
 		}
+		id, _ := s.ID()
+		jobs = append(jobs, id)
+		specs = append(specs, js)
+	}
+	for _, js := range specs {
 		if err := coord.Offer(ctx, js); err != nil {
 			return nil, err
 		}
-		id, _ := s.ID()
-		jobs = append(jobs, id)
 	}
 
 	if cfg.KillSolverAfter > 0 {

@@ -50,15 +50,20 @@ func TestSilentVerifierIsReplaced(t *testing.T) {
 	}
 }
 
-// TestKilledSolversJobIsRerun: a solver killed mid-job stops
+// TestKilledSolversJobResumes: a solver killed mid-job stops
 // heartbeating; the coordinator declares it vanished and the job goes to
-// another solver, which completes it; it is audited and settled.
-func TestKilledSolversJobIsRerun(t *testing.T) {
+// another solver, which resumes from the last announced checkpoint
+// (fetched from the replica a verifier keeps) and completes it; it is
+// audited and settled.
+func TestKilledSolversJobResumes(t *testing.T) {
 	var log bytes.Buffer
-	_, err := Run(context.Background(), Config{Steps: 200, Out: &log, KillSolverAfter: 300 * time.Millisecond, HeartbeatTimeout: 2 * time.Second})
+	_, err := Run(context.Background(), Config{Steps: 1500, Out: &log, KillSolverAfter: 1500 * time.Millisecond, HeartbeatTimeout: 4 * time.Second})
 	out := log.String()
 	if !strings.Contains(out, "went silent") || !strings.Contains(out, "is resumable") {
 		t.Fatalf("the killed solver was not noticed (%v):\n%s", err, out)
+	}
+	if !strings.Contains(out, "resumes job") || !strings.Contains(out, "resuming from the checkpoint at step") {
+		t.Fatalf("the job was not resumed from a checkpoint (%v):\n%s", err, out)
 	}
 	// The killed solver cannot be paid; the devnet's own check asks that
 	// both honest solvers are paid, so only that complaint is expected.
@@ -75,7 +80,7 @@ func TestKilledSolversJobIsRerun(t *testing.T) {
 // idle again, and settles like the others.
 func TestOwnerComesBack(t *testing.T) {
 	var log bytes.Buffer
-	res, err := Run(context.Background(), Config{Steps: 300, Out: &log, OwnerBusyFrom: 400 * time.Millisecond, OwnerBusyFor: 500 * time.Millisecond})
+	res, err := Run(context.Background(), Config{Steps: 800, Out: &log, OwnerBusyFrom: 800 * time.Millisecond, OwnerBusyFor: 500 * time.Millisecond})
 	out := log.String()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)

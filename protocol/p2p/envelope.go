@@ -29,13 +29,13 @@ func unmarshalEnvelope(data []byte, e *pb.Envelope, want []wire.Type) error {
 	return nil
 }
 
-// errEOF returns io.EOF if err is a plain end of stream (the remote closed
-// it between requests), and a sentinel that matches nothing otherwise.
-func errEOF(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.EOF
+// misbehaved says whether a receive error is the peer's fault (bytes
+// that are oversized, malformed, unsigned, replayed or of the wrong type)
+// rather than the transport's (a closed, reset or timed-out stream).
+func misbehaved(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, wire.ErrTransport) {
+		return false
 	}
-	return errNever
+	return errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrBadSignature) ||
+		errors.Is(err, wire.ErrReplay) || errors.Is(err, wire.ErrWrongType) || errors.Is(err, wire.ErrWrongJob)
 }
-
-var errNever = errors.New("never")

@@ -243,10 +243,10 @@ func (n *Node) Handle(pid string, h Handler, want ...wire.Type) {
 		for {
 			e, m, err := n.receive(s, r, want...)
 			if err != nil {
-				if !errors.Is(err, errEOF(err)) {
+				if misbehaved(err) {
 					n.Reject(s.Conn().RemotePeer(), err)
-					s.Reset()
 				}
+				s.Reset()
 				return
 			}
 			if err := h(ctx, e, m, &Responder{n: n, s: s, w: w, job: e.Job}); err != nil {
@@ -301,7 +301,7 @@ func (st *Stream) Request(ctx context.Context, job [32]byte, msg wire.Message, w
 	}
 	re, m, err := st.n.receive(st.s, st.r, want...)
 	if err != nil {
-		if !errors.Is(err, errEOF(err)) {
+		if misbehaved(err) {
 			st.n.Reject(st.s.Conn().RemotePeer(), err)
 		}
 		return nil, nil, err
@@ -502,4 +502,21 @@ func LoadOrCreateKey(path string) (crypto.PrivKey, error) {
 		return nil, err
 	}
 	return k, os.WriteFile(path, data, 0o600)
+}
+
+// Learn adds the peers' multiaddrs (…/p2p/<id>, as other messages carry
+// them) to the peerstore, so that requests to those peers can dial them.
+// Malformed addresses are skipped.
+func (n *Node) Learn(addrs []string) {
+	for _, a := range addrs {
+		ma, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
+			continue
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(ma)
+		if err != nil || ai.ID == n.ID() {
+			continue
+		}
+		n.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+	}
 }

@@ -647,9 +647,11 @@ func (x *JobOffer) GetConfidential() bool {
 type Assign struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SpecJson      []byte                 `protobuf:"bytes,1,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
-	ResumeStep    int64                  `protobuf:"varint,2,opt,name=resume_step,json=resumeStep,proto3" json:"resume_step,omitempty"`      // 0: from the initial state
-	ResumeDigest  []byte                 `protobuf:"bytes,3,opt,name=resume_digest,json=resumeDigest,proto3" json:"resume_digest,omitempty"` // the checkpoint to resume from
-	Providers     [][]byte               `protobuf:"bytes,4,rep,name=providers,proto3" json:"providers,omitempty"`                           // peers holding that checkpoint
+	ResumeStep    int64                  `protobuf:"varint,2,opt,name=resume_step,json=resumeStep,proto3" json:"resume_step,omitempty"`         // 0: from the initial state
+	ResumeDigest  []byte                 `protobuf:"bytes,3,opt,name=resume_digest,json=resumeDigest,proto3" json:"resume_digest,omitempty"`    // the checkpoint to resume from
+	Providers     [][]byte               `protobuf:"bytes,4,rep,name=providers,proto3" json:"providers,omitempty"`                              // peers holding that checkpoint
+	Entries       []*TraceEntry          `protobuf:"bytes,5,rep,name=entries,proto3" json:"entries,omitempty"`                                  // the committed trace up to resume_step
+	ProviderAddrs []string               `protobuf:"bytes,6,rep,name=provider_addrs,json=providerAddrs,proto3" json:"provider_addrs,omitempty"` // multiaddrs (…/p2p/<id>) of the providers
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -708,6 +710,20 @@ func (x *Assign) GetResumeDigest() []byte {
 func (x *Assign) GetProviders() [][]byte {
 	if x != nil {
 		return x.Providers
+	}
+	return nil
+}
+
+func (x *Assign) GetEntries() []*TraceEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *Assign) GetProviderAddrs() []string {
+	if x != nil {
+		return x.ProviderAddrs
 	}
 	return nil
 }
@@ -832,10 +848,16 @@ func (x *TraceCommit) GetEntries() []*TraceEntry {
 	return nil
 }
 
+// CheckpointAnnounce says the sender holds a checkpoint (solver → coordinator,
+// with the trace committed up to it), or asks the receiver to fetch and hold
+// one from the providers (coordinator → replica).
 type CheckpointAnnounce struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Step          int64                  `protobuf:"varint,1,opt,name=step,proto3" json:"step,omitempty"`
 	Digest        []byte                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	Entries       []*TraceEntry          `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	Providers     [][]byte               `protobuf:"bytes,4,rep,name=providers,proto3" json:"providers,omitempty"`
+	ProviderAddrs []string               `protobuf:"bytes,5,rep,name=provider_addrs,json=providerAddrs,proto3" json:"provider_addrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -884,6 +906,27 @@ func (x *CheckpointAnnounce) GetDigest() []byte {
 	return nil
 }
 
+func (x *CheckpointAnnounce) GetEntries() []*TraceEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *CheckpointAnnounce) GetProviders() [][]byte {
+	if x != nil {
+		return x.Providers
+	}
+	return nil
+}
+
+func (x *CheckpointAnnounce) GetProviderAddrs() []string {
+	if x != nil {
+		return x.ProviderAddrs
+	}
+	return nil
+}
+
 type AuditTask struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Solver        []byte                 `protobuf:"bytes,1,opt,name=solver,proto3" json:"solver,omitempty"`
@@ -892,6 +935,7 @@ type AuditTask struct {
 	SpecJson      []byte                 `protobuf:"bytes,4,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
 	Entries       []*TraceEntry          `protobuf:"bytes,5,rep,name=entries,proto3" json:"entries,omitempty"`
 	Providers     [][]byte               `protobuf:"bytes,6,rep,name=providers,proto3" json:"providers,omitempty"`
+	ProviderAddrs []string               `protobuf:"bytes,7,rep,name=provider_addrs,json=providerAddrs,proto3" json:"provider_addrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -964,6 +1008,13 @@ func (x *AuditTask) GetEntries() []*TraceEntry {
 func (x *AuditTask) GetProviders() [][]byte {
 	if x != nil {
 		return x.Providers
+	}
+	return nil
+}
+
+func (x *AuditTask) GetProviderAddrs() []string {
+	if x != nil {
+		return x.ProviderAddrs
 	}
 	return nil
 }
@@ -1439,13 +1490,15 @@ const file_beluga_proto_rawDesc = "" +
 	"\tspec_json\x18\x01 \x01(\fR\bspecJson\x12-\n" +
 	"\x13max_price_micro_usd\x18\x02 \x01(\x03R\x10maxPriceMicroUsd\x12$\n" +
 	"\x0ebond_micro_usd\x18\x03 \x01(\x03R\fbondMicroUsd\x12\"\n" +
-	"\fconfidential\x18\x04 \x01(\bR\fconfidential\"\x89\x01\n" +
+	"\fconfidential\x18\x04 \x01(\bR\fconfidential\"\xe1\x01\n" +
 	"\x06Assign\x12\x1b\n" +
 	"\tspec_json\x18\x01 \x01(\fR\bspecJson\x12\x1f\n" +
 	"\vresume_step\x18\x02 \x01(\x03R\n" +
 	"resumeStep\x12#\n" +
 	"\rresume_digest\x18\x03 \x01(\fR\fresumeDigest\x12\x1c\n" +
-	"\tproviders\x18\x04 \x03(\fR\tproviders\"8\n" +
+	"\tproviders\x18\x04 \x03(\fR\tproviders\x12/\n" +
+	"\aentries\x18\x05 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\x12%\n" +
+	"\x0eprovider_addrs\x18\x06 \x03(\tR\rproviderAddrs\"8\n" +
 	"\n" +
 	"TraceEntry\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x16\n" +
@@ -1455,10 +1508,13 @@ const file_beluga_proto_rawDesc = "" +
 	"\n" +
 	"trace_root\x18\x02 \x01(\fR\ttraceRoot\x12!\n" +
 	"\ffinal_digest\x18\x03 \x01(\fR\vfinalDigest\x12/\n" +
-	"\aentries\x18\x04 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\"@\n" +
+	"\aentries\x18\x04 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\"\xb6\x01\n" +
 	"\x12CheckpointAnnounce\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xc6\x01\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\x12/\n" +
+	"\aentries\x18\x03 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\x12\x1c\n" +
+	"\tproviders\x18\x04 \x03(\fR\tproviders\x12%\n" +
+	"\x0eprovider_addrs\x18\x05 \x03(\tR\rproviderAddrs\"\xed\x01\n" +
 	"\tAuditTask\x12\x16\n" +
 	"\x06solver\x18\x01 \x01(\fR\x06solver\x12\x1d\n" +
 	"\n" +
@@ -1466,7 +1522,8 @@ const file_beluga_proto_rawDesc = "" +
 	"\x06beacon\x18\x03 \x01(\fR\x06beacon\x12\x1b\n" +
 	"\tspec_json\x18\x04 \x01(\fR\bspecJson\x12/\n" +
 	"\aentries\x18\x05 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\x12\x1c\n" +
-	"\tproviders\x18\x06 \x03(\fR\tproviders\"\xdd\x01\n" +
+	"\tproviders\x18\x06 \x03(\fR\tproviders\x12%\n" +
+	"\x0eprovider_addrs\x18\a \x03(\tR\rproviderAddrs\"\xdd\x01\n" +
 	"\vAuditReport\x12\x16\n" +
 	"\x06solver\x18\x01 \x01(\fR\x06solver\x12,\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x12.beluga.v1.VerdictR\averdict\x12#\n" +
@@ -1583,15 +1640,17 @@ var file_beluga_proto_depIdxs = []int32{
 	0,  // 0: beluga.v1.Envelope.type:type_name -> beluga.v1.Type
 	1,  // 1: beluga.v1.Hello.role:type_name -> beluga.v1.Role
 	2,  // 2: beluga.v1.Heartbeat.state:type_name -> beluga.v1.RunState
-	10, // 3: beluga.v1.TraceCommit.entries:type_name -> beluga.v1.TraceEntry
-	10, // 4: beluga.v1.AuditTask.entries:type_name -> beluga.v1.TraceEntry
-	3,  // 5: beluga.v1.AuditReport.verdict:type_name -> beluga.v1.Verdict
-	4,  // 6: beluga.v1.DisputeQuery.kind:type_name -> beluga.v1.DisputeKind
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	10, // 3: beluga.v1.Assign.entries:type_name -> beluga.v1.TraceEntry
+	10, // 4: beluga.v1.TraceCommit.entries:type_name -> beluga.v1.TraceEntry
+	10, // 5: beluga.v1.CheckpointAnnounce.entries:type_name -> beluga.v1.TraceEntry
+	10, // 6: beluga.v1.AuditTask.entries:type_name -> beluga.v1.TraceEntry
+	3,  // 7: beluga.v1.AuditReport.verdict:type_name -> beluga.v1.Verdict
+	4,  // 8: beluga.v1.DisputeQuery.kind:type_name -> beluga.v1.DisputeKind
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_beluga_proto_init() }

@@ -32,13 +32,19 @@ func Read(r *bufio.Reader, want ...Type) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: no expected type", ErrWrongType)
 	}
 	var e pb.Envelope
-	if err := (protodelim.UnmarshalOptions{MaxSize: int64(limit)}).UnmarshalFrom(r, &e); err != nil {
+	tr := &trackingReader{r: r}
+	if err := (protodelim.UnmarshalOptions{MaxSize: int64(limit)}).UnmarshalFrom(tr, &e); err != nil {
 		var big *protodelim.SizeTooLargeError
 		if errors.As(err, &big) {
 			return nil, fmt.Errorf("%w: frame of %d bytes (max %d)", ErrTooLarge, big.Size, limit)
 		}
-		if errors.Is(err, io.EOF) {
-			return nil, err
+		if tr.err != nil {
+			// The transport failed (closed, reset, timed out): not the
+			// peer's bytes being malformed.
+			if errors.Is(tr.err, io.EOF) && tr.n == 0 {
+				return nil, io.EOF
+			}
+			return nil, fmt.Errorf("%w: %w", ErrTransport, tr.err)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -124,3 +130,35 @@ func (w *window) bit(s uint64) (int, uint64) { i := s % GuardWindow; return int(
 func (w *window) has(s uint64) bool          { i, m := w.bit(s); return w.seen[i]&m != 0 }
 func (w *window) set(s uint64)               { i, m := w.bit(s); w.seen[i] |= m }
 func (w *window) clear(s uint64)             { i, m := w.bit(s); w.seen[i] &^= m }
+
+// ErrTransport: reading a frame failed below the protocol (the stream was
+// closed, reset or timed out), which says nothing about the peer's
+// honesty.
+var ErrTransport = errors.New("wire: transport error")
+
+// trackingReader remembers the underlying reader's first error and how
+// many bytes it delivered.
+type trackingReader struct {
+	r   *bufio.Reader
+	n   int
+	err error
+}
+
+func (t *trackingReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.n += n
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}
+
+func (t *trackingReader) ReadByte() (byte, error) {
+	b, err := t.r.ReadByte()
+	if err == nil {
+		t.n++
+	} else if t.err == nil {
+		t.err = err
+	}
+	return b, err
+}

@@ -67,6 +67,9 @@ type Assign struct {
 	ResumeStep   int64
 	ResumeDigest [32]byte
 	Providers    []peer.ID
+	Entries      []TraceEntry // the committed trace up to ResumeStep
+	// ProviderAddrs are multiaddrs (…/p2p/<id>) at which to reach them.
+	ProviderAddrs []string
 }
 
 // TraceEntry is one committed digest.
@@ -83,20 +86,26 @@ type TraceCommit struct {
 	Entries     []TraceEntry
 }
 
-// CheckpointAnnounce says the sender holds a checkpoint.
+// CheckpointAnnounce says the sender holds a checkpoint (with the trace
+// committed up to it), or, sent to a replica, asks it to fetch and hold
+// one from Providers.
 type CheckpointAnnounce struct {
-	Step   int64
-	Digest [32]byte
+	Step          int64
+	Digest        [32]byte
+	Entries       []TraceEntry
+	Providers     []peer.ID
+	ProviderAddrs []string
 }
 
 // AuditTask asks a verifier to audit a solver's run.
 type AuditTask struct {
-	Solver    peer.ID
-	TraceRoot [32]byte
-	Beacon    []byte
-	SpecJSON  []byte
-	Entries   []TraceEntry
-	Providers []peer.ID
+	Solver        peer.ID
+	TraceRoot     [32]byte
+	Beacon        []byte
+	SpecJSON      []byte
+	Entries       []TraceEntry
+	Providers     []peer.ID
+	ProviderAddrs []string
 }
 
 // AuditReport is a verifier's signed verdict.
@@ -181,7 +190,8 @@ func (m *JobOffer) toPB() proto.Message {
 	return &pb.JobOffer{SpecJson: m.SpecJSON, MaxPriceMicroUsd: m.MaxPriceMicroUSD, BondMicroUsd: m.BondMicroUSD, Confidential: m.Confidential}
 }
 func (m *Assign) toPB() proto.Message {
-	return &pb.Assign{SpecJson: m.SpecJSON, ResumeStep: m.ResumeStep, ResumeDigest: m.ResumeDigest[:], Providers: idsToBytes(m.Providers)}
+	return &pb.Assign{SpecJson: m.SpecJSON, ResumeStep: m.ResumeStep, ResumeDigest: m.ResumeDigest[:], Providers: idsToBytes(m.Providers),
+		Entries: entriesToPB(m.Entries), ProviderAddrs: m.ProviderAddrs}
 }
 func entriesToPB(es []TraceEntry) []*pb.TraceEntry {
 	out := make([]*pb.TraceEntry, len(es))
@@ -194,11 +204,12 @@ func (m *TraceCommit) toPB() proto.Message {
 	return &pb.TraceCommit{Steps: m.Steps, TraceRoot: m.TraceRoot[:], FinalDigest: m.FinalDigest[:], Entries: entriesToPB(m.Entries)}
 }
 func (m *CheckpointAnnounce) toPB() proto.Message {
-	return &pb.CheckpointAnnounce{Step: m.Step, Digest: m.Digest[:]}
+	return &pb.CheckpointAnnounce{Step: m.Step, Digest: m.Digest[:], Entries: entriesToPB(m.Entries), Providers: idsToBytes(m.Providers),
+		ProviderAddrs: m.ProviderAddrs}
 }
 func (m *AuditTask) toPB() proto.Message {
 	return &pb.AuditTask{Solver: []byte(m.Solver), TraceRoot: m.TraceRoot[:], Beacon: m.Beacon, SpecJson: m.SpecJSON,
-		Entries: entriesToPB(m.Entries), Providers: idsToBytes(m.Providers)}
+		Entries: entriesToPB(m.Entries), Providers: idsToBytes(m.Providers), ProviderAddrs: m.ProviderAddrs}
 }
 func (m *AuditReport) toPB() proto.Message {
 	v := pb.Verdict_FAIL
@@ -358,7 +369,14 @@ func Decode(e *Envelope) (Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Assign{SpecJSON: m.SpecJson, ResumeStep: m.ResumeStep, ResumeDigest: d, Providers: ps}, nil
+		es, err := entries(m.Entries)
+		if err != nil {
+			return bad(err)
+		}
+		if err := checkAddrs(m.ProviderAddrs); err != nil {
+			return bad(err)
+		}
+		return &Assign{SpecJSON: m.SpecJson, ResumeStep: m.ResumeStep, ResumeDigest: d, Providers: ps, Entries: es, ProviderAddrs: m.ProviderAddrs}, nil
 	case TypeTraceCommit:
 		var m pb.TraceCommit
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
@@ -380,7 +398,18 @@ func Decode(e *Envelope) (Message, error) {
 		if err != nil || m.Step < 0 {
 			return bad(fmt.Errorf("step %d, %v", m.Step, err))
 		}
-		return &CheckpointAnnounce{Step: m.Step, Digest: d}, nil
+		es, err := entries(m.Entries)
+		if err != nil {
+			return bad(err)
+		}
+		ps, err := peerIDs(m.Providers, "providers")
+		if err != nil {
+			return nil, err
+		}
+		if err := checkAddrs(m.ProviderAddrs); err != nil {
+			return bad(err)
+		}
+		return &CheckpointAnnounce{Step: m.Step, Digest: d, Entries: es, Providers: ps, ProviderAddrs: m.ProviderAddrs}, nil
 	case TypeAuditTask:
 		var m pb.AuditTask
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
@@ -396,7 +425,10 @@ func Decode(e *Envelope) (Message, error) {
 		if err1 != nil || err2 != nil || err3 != nil || len(m.Beacon) == 0 || len(m.Beacon) > 256 || len(m.SpecJson) == 0 {
 			return bad(fmt.Errorf("beacon of %d bytes: %v %v %v", len(m.Beacon), err1, err2, err3))
 		}
-		return &AuditTask{Solver: s, TraceRoot: root, Beacon: m.Beacon, SpecJSON: m.SpecJson, Entries: es, Providers: ps}, nil
+		if err := checkAddrs(m.ProviderAddrs); err != nil {
+			return bad(err)
+		}
+		return &AuditTask{Solver: s, TraceRoot: root, Beacon: m.Beacon, SpecJSON: m.SpecJson, Entries: es, Providers: ps, ProviderAddrs: m.ProviderAddrs}, nil
 	case TypeAuditReport:
 		var m pb.AuditReport
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
@@ -478,4 +510,19 @@ func Decode(e *Envelope) (Message, error) {
 		return &Ack{OK: m.Ok, Error: m.Error}, nil
 	}
 	return nil, fmt.Errorf("%w: type %v", ErrMalformed, e.Type)
+}
+
+// MaxAddrs bounds the multiaddrs a message carries.
+const MaxAddrs = 4 * MaxProviders
+
+func checkAddrs(as []string) error {
+	if len(as) > MaxAddrs {
+		return fmt.Errorf("%d addresses (max %d)", len(as), MaxAddrs)
+	}
+	for _, a := range as {
+		if len(a) > 512 {
+			return fmt.Errorf("address of %d bytes", len(a))
+		}
+	}
+	return nil
 }

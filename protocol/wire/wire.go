@@ -34,13 +34,14 @@ const Version = 1
 
 // Protocol IDs and gossipsub topics.
 const (
-	ControlProtocol  = "/beluga/control/1.0.0"  // solver/verifier → coordinator: hello, heartbeat, trace, reports
-	AssignProtocol   = "/beluga/assign/1.0.0"   // coordinator → solver: a job to run
-	AuditProtocol    = "/beluga/audit/1.0.0"    // coordinator → verifier: an audit task
-	ExchangeProtocol = "/beluga/exchange/1.0.0" // any peer: manifests and chunks
-	DisputeProtocol  = "/beluga/dispute/1.0.0"  // referee → party: bisection queries
-	JobsTopic        = "beluga/jobs/v1"
-	AuditsTopic      = "beluga/audits/v1"
+	ControlProtocol   = "/beluga/control/1.0.0"   // solver/verifier → coordinator: hello, heartbeat, trace, reports
+	AssignProtocol    = "/beluga/assign/1.0.0"    // coordinator → solver: a job to run
+	AuditProtocol     = "/beluga/audit/1.0.0"     // coordinator → verifier: an audit task
+	ExchangeProtocol  = "/beluga/exchange/1.0.0"  // any peer: manifests and chunks
+	DisputeProtocol   = "/beluga/dispute/1.0.0"   // referee → party: bisection queries
+	ReplicateProtocol = "/beluga/replicate/1.0.0" // coordinator → replica: fetch and hold a checkpoint
+	JobsTopic         = "beluga/jobs/v1"
+	AuditsTopic       = "beluga/audits/v1"
 )
 
 // Errors.
@@ -83,10 +84,10 @@ var maxBody = map[Type]int{
 	TypeHello:              4 << 10,
 	TypeHeartbeat:          256,
 	TypeJobOffer:           80 << 10, // a spec is at most 64 KiB
-	TypeAssign:             96 << 10,
+	TypeAssign:             96<<10 + MaxTraceEntries*48 + MaxAddrs*520,
 	TypeTraceCommit:        MaxTraceEntries*48 + 256,
-	TypeCheckpointAnnounce: 128,
-	TypeAuditTask:          MaxTraceEntries*48 + 96<<10,
+	TypeCheckpointAnnounce: MaxTraceEntries*48 + MaxProviders*48 + MaxAddrs*520 + 128,
+	TypeAuditTask:          MaxTraceEntries*48 + 96<<10 + MaxProviders*48 + MaxAddrs*520,
 	TypeAuditReport:        2 << 10,
 	TypeManifestRequest:    64,
 	TypeManifest:           MaxManifestBytes + 16,

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/exchange"
 	"github.com/beluga-compute/beluga/protocol/p2p"
+	"github.com/beluga-compute/beluga/protocol/trace"
 	"github.com/beluga-compute/beluga/protocol/wire"
 	"github.com/beluga-compute/beluga/solver/idle"
 	"github.com/beluga-compute/beluga/solver/store"
@@ -214,6 +216,7 @@ func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r
 		return r.Reply(&wire.Ack{Error: "assignments come from the coordinator"})
 	}
 	a := m.(*wire.Assign)
+	d.n.Learn(a.ProviderAddrs)
 	s, err := spec.Decode(a.SpecJSON)
 	if err != nil {
 		return r.Reply(&wire.Ack{Error: err.Error()})
@@ -249,16 +252,49 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	d.runs[id] = &run{spec: s, dir: dir, train: train}
 	d.job, d.state = id, wire.Heartbeat{State: wire.StateRunning}
 	d.mu.Unlock()
-	if a.ResumeStep > 0 {
-		// The run restarts from step 0: a resumed run's trace must cover
-		// every step, and the earlier solver's digests are not collected
-		// yet (see the closing note of issue 6).
-		d.cfg.Events(fmt.Sprintf("solver %s restarts job %s from step 0 (checkpoint at %d not used)", d.n.ID().ShortString(), id.String()[:12], a.ResumeStep))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
-	opts := trainer.Options{OutDir: dir, Commit: true, Progress: func(p trainer.Progress) {
+	// The run's store is opened here, not by the trainer, so its chunks
+	// are served while the job runs.
+	cs, err := store.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.runs[id].store = cs
+	d.mu.Unlock()
+	resume := false
+	if a.ResumeStep > 0 {
+		st, err := exchange.FetchState(ctx, d.n, a.Providers, s, id, a.ResumeStep, a.ResumeDigest, exchange.Options{})
+		if err != nil {
+			return fmt.Errorf("fetch the checkpoint at step %d: %w", a.ResumeStep, err)
+		}
+		entries := make([]trace.Entry, len(a.Entries))
+		for i, e := range a.Entries {
+			entries[i] = trace.Entry{Step: e.Step, Digest: e.Digest}
+		}
+		if err := trainer.Seed(dir, s, st, entries, cs); err != nil {
+			return err
+		}
+		resume = true
+		d.cfg.Events(fmt.Sprintf("solver %s resumes job %s from the checkpoint at step %d, fetched from %d holder(s)", d.n.ID().ShortString(), id.String()[:12], a.ResumeStep, len(a.Providers)))
+	}
+	opts := trainer.Options{OutDir: dir, Commit: true, Resume: resume, Store: cs, Progress: func(p trainer.Progress) {
 		d.mu.Lock()
 		d.state.Step = p.Step
 		d.mu.Unlock()
+	}, Checkpointed: func(st *spec.State, entries []trace.Entry) {
+		// Tell the coordinator, with the trace so far, so that another
+		// solver can resume from here if this one disappears.
+		ann := &wire.CheckpointAnnounce{Step: st.Step}
+		for _, e := range entries {
+			ann.Entries = append(ann.Entries, wire.TraceEntry{Step: e.Step, Digest: e.Digest})
+		}
+		if n := len(entries); n > 0 && entries[n-1].Step == st.Step {
+			ann.Digest = entries[n-1].Digest
+			go d.n.Request(context.WithoutCancel(ctx), d.coord, wire.ControlProtocol, id, ann, wire.TypeAck)
+		}
 	}}
 	if c := d.cfg.CheatForTesting; c != nil {
 		opts.FaultInjectForTesting = c.apply
@@ -267,20 +303,15 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(filepath.Join(dir, "store"))
-	if err != nil {
-		return err
-	}
 	d.mu.Lock()
-	d.runs[id].store = st
 	d.state = wire.Heartbeat{State: wire.StateDone, Step: res.Steps, LatestDigest: res.FinalDigest}
 	d.mu.Unlock()
-	steps, err := st.ListCheckpoints(ctx, id)
+	steps, err := cs.ListCheckpoints(ctx, id)
 	if err != nil {
 		return err
 	}
 	for _, step := range steps {
-		man, err := st.Manifest(ctx, id, step)
+		man, err := cs.Manifest(ctx, id, step)
 		if err != nil {
 			return err
 		}

@@ -578,3 +578,22 @@ func (c *core) Stats(ctx context.Context) (Stats, error) {
 	defer c.life.RUnlock()
 	return c.be.stats(ctx)
 }
+
+// PutManifest commits a manifest whose chunks were stored with Put (a
+// checkpoint fetched from peers chunk by chunk): the manifest is verified,
+// and the backend checks, in the same transaction, that every chunk is
+// there. Until it is committed the chunks are unreferenced, so a GC in
+// between would collect them: callers put chunks and the manifest without
+// running GC in between (the chunks are re-fetched otherwise).
+func (c *core) PutManifest(ctx context.Context, m Manifest) error {
+	if err := m.Verify(); err != nil {
+		return err
+	}
+	if err := c.enter(ctx); err != nil {
+		return err
+	}
+	defer c.life.RUnlock()
+	c.gcMu.RLock()
+	defer c.gcMu.RUnlock()
+	return c.commit(ctx, &m)
+}

@@ -119,3 +119,44 @@ func TestOpenArguments(t *testing.T) {
 		t.Fatal("Open(dir, WithInMemory()) succeeded")
 	}
 }
+
+func TestPutManifestOfFetchedChunks(t *testing.T) {
+	ctx := context.Background()
+	src := store.NewMemory()
+	s, err := catalog.Example(catalog.ExampleFashionMNIST)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := s.ID()
+	st := s.Init()
+	man, err := src.PutCheckpoint(ctx, job, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := store.NewMemory()
+	ids := man.ChunkIDs()
+	// A manifest whose chunks are not all there is refused.
+	for _, id := range ids[:len(ids)-1] {
+		data, _ := src.Get(ctx, id)
+		if _, err := dst.Put(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dst.PutManifest(ctx, man); err == nil {
+		t.Fatal("a manifest with a missing chunk was committed")
+	}
+	data, _ := src.Get(ctx, ids[len(ids)-1])
+	dst.Put(ctx, data)
+	if err := dst.PutManifest(ctx, man); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dst.GetCheckpoint(ctx, s, job, st.Step)
+	if err != nil || got.Step != st.Step {
+		t.Fatalf("checkpoint from fetched chunks: %v", err)
+	}
+	bad := man
+	bad.Digest[0] ^= 1
+	if err := dst.PutManifest(ctx, bad); err == nil {
+		t.Fatal("a manifest that does not verify was committed")
+	}
+}

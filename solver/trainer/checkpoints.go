@@ -18,9 +18,10 @@ const storeDir = "store"
 
 // checkpoints are a run's checkpoints in its chunk store.
 type checkpoints struct {
-	db  *store.Badger
-	s   *spec.Spec
-	job spec.JobID
+	db    store.CheckpointStore
+	s     *spec.Spec
+	job   spec.JobID
+	owned bool // opened here: close it
 }
 
 func openCheckpoints(dir string, s *spec.Spec, job spec.JobID) (*checkpoints, error) {
@@ -28,10 +29,15 @@ func openCheckpoints(dir string, s *spec.Spec, job spec.JobID) (*checkpoints, er
 	if err != nil {
 		return nil, fmt.Errorf("trainer: open checkpoint store: %w", err)
 	}
-	return &checkpoints{db: db, s: s, job: job}, nil
+	return &checkpoints{db: db, s: s, job: job, owned: true}, nil
 }
 
-func (c *checkpoints) close() error { return c.db.Close() }
+func (c *checkpoints) close() error {
+	if !c.owned {
+		return nil
+	}
+	return c.db.Close()
+}
 
 // save stores st durably. Saving the same state twice (a resumed run
 // passing a checkpoint it already has) is a no-op.

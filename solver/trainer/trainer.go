@@ -25,6 +25,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/commit"
 	"github.com/beluga-compute/beluga/protocol/merkle"
 	"github.com/beluga-compute/beluga/protocol/trace"
+	"github.com/beluga-compute/beluga/solver/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/engine"
@@ -61,6 +62,14 @@ type Options struct {
 	// checkpointed. It exists only so tests and the devnet can run a
 	// cheating solver; a real solver never sets it.
 	FaultInjectForTesting func(st *spec.State)
+	// Store, if set, keeps the checkpoints instead of OutDir/store (which
+	// the run would open, and lock, itself); the caller owns it and can
+	// serve its chunks while the run goes on.
+	Store store.CheckpointStore
+	// Checkpointed, if set, is called after each checkpoint of a commit run
+	// is durable, with the state and the trace entries committed so far
+	// (the last one is the checkpoint's digest).
+	Checkpointed func(st *spec.State, entries []trace.Entry)
 }
 
 // Progress reports one finished step.
@@ -114,7 +123,9 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		if err := prepareDir(opts.OutDir, s, opts.Resume); err != nil {
 			return nil, err
 		}
-		if cps, err = openCheckpoints(opts.OutDir, s, id); err != nil {
+		if opts.Store != nil {
+			cps = &checkpoints{db: opts.Store, s: s, job: id}
+		} else if cps, err = openCheckpoints(opts.OutDir, s, id); err != nil {
 			return nil, err
 		}
 		defer cps.close()
@@ -151,13 +162,21 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 	// checkpoint saves st; in commit runs the trace so far is saved first,
 	// so a resumed run finds every entry up to its checkpoint.
 	checkpoint := func() error {
+		var entries []trace.Entry
 		if com != nil {
-			if err := writeTrace(filepath.Join(opts.OutDir, traceLogName), id, com.drain()); err != nil {
+			entries = com.drain()
+			if err := writeTrace(filepath.Join(opts.OutDir, traceLogName), id, entries); err != nil {
 				return err
 			}
 		}
 		// A checkpoint must land even when ctx was cancelled (Ctrl-C).
-		return cps.save(context.WithoutCancel(ctx), st)
+		if err := cps.save(context.WithoutCancel(ctx), st); err != nil {
+			return err
+		}
+		if opts.Checkpointed != nil && com != nil {
+			opts.Checkpointed(st, append([]trace.Entry(nil), entries...))
+		}
+		return nil
 	}
 	sm := s.NewSampler()
 	B := s.BatchSize
@@ -318,4 +337,34 @@ func writeAtomic(path string, data []byte) error {
 		return fmt.Errorf("trainer: %w", err)
 	}
 	return nil
+}
+
+// Seed prepares dir so that a Resume run of s continues from st, a state
+// fetched from other peers (already checked against its committed
+// digest), with the committed trace entries up to st.Step: spec.json, the
+// checkpoint in the run's store (cs, or dir/store when nil) and the
+// partial trace.
+func Seed(dir string, s *spec.Spec, st *spec.State, entries []trace.Entry, cs store.CheckpointStore) error {
+	id, err := s.ID()
+	if err != nil {
+		return err
+	}
+	if n := len(entries); n == 0 || entries[n-1].Step != st.Step {
+		return fmt.Errorf("trainer: seeding step %d needs the trace entries up to it", st.Step)
+	}
+	if err := prepareDir(dir, s, false); err != nil {
+		return err
+	}
+	if cs == nil {
+		db, err := store.Open(filepath.Join(dir, storeDir))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		cs = db
+	}
+	if _, err := cs.PutCheckpoint(context.Background(), id, st); err != nil {
+		return err
+	}
+	return writeTrace(filepath.Join(dir, traceLogName), id, entries)
 }

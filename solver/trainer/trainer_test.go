@@ -3,12 +3,15 @@ package trainer
 import (
 	"context"
 	"errors"
-	"github.com/beluga-compute/beluga/solver/store"
-	"github.com/dgraph-io/badger/v4"
 	"path/filepath"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/beluga-compute/beluga/protocol/commit"
+	"github.com/beluga-compute/beluga/protocol/trace"
+	"github.com/beluga-compute/beluga/solver/store"
+	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 )
 
@@ -161,5 +164,59 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 	tr, err := solB.Trace(ctx)
 	if err != nil || tr.Root() != full.Trace.Root() {
 		t.Fatalf("trace.txt: %v", err)
+	}
+}
+
+// TestSeedResumesElsewhere: a second solver, given only a checkpointed
+// state and the trace entries announced with it (as a peer would fetch
+// them), seeds a fresh directory and finishes with the trace root of an
+// uninterrupted run.
+func TestSeedResumesElsewhere(t *testing.T) {
+	s, err := catalog.Example(catalog.ExampleSynthetic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Steps, s.DigestInterval, s.CheckpointInterval = 120, 4, 40
+	train, _, err := catalog.LoadData(s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	type announced struct {
+		st      *spec.State
+		entries []trace.Entry
+	}
+	var got []announced
+	full, err := Run(ctx, s, train, nil, Options{OutDir: t.TempDir(), Commit: true,
+		Checkpointed: func(st *spec.State, entries []trace.Entry) {
+			got = append(got, announced{st.Clone(), entries})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 2 {
+		t.Fatalf("%d checkpoints announced, want at least 2", len(got))
+	}
+	var h commit.Hasher
+	for _, a := range got {
+		n := len(a.entries)
+		if n == 0 || a.entries[n-1].Step != a.st.Step || a.entries[n-1].Digest != h.StateDigest(full.JobID, a.st) {
+			t.Fatalf("checkpoint at step %d announced with a trace that does not end at its digest", a.st.Step)
+		}
+	}
+	mid := got[1]
+	if err := Seed(t.TempDir(), s, mid.st, nil, nil); err == nil {
+		t.Fatal("seeding without trace entries succeeded")
+	}
+	dir := t.TempDir()
+	if err := Seed(dir, s, mid.st, mid.entries, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, s, train, nil, Options{OutDir: dir, Commit: true, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ResumedFrom != mid.st.Step || res.Trace.Root() != full.Trace.Root() || res.FinalDigest != full.FinalDigest {
+		t.Fatalf("seeded run resumed from %d (want %d), same root %v", res.ResumedFrom, mid.st.Step, res.Trace.Root() == full.Trace.Root())
 	}
 }

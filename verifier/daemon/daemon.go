@@ -19,6 +19,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/p2p"
 	"github.com/beluga-compute/beluga/protocol/trace"
 	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/solver/store"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
@@ -47,6 +48,9 @@ type Daemon struct {
 
 	mu    sync.Mutex
 	tasks map[spec.JobID]*task
+	// replicas holds checkpoints the coordinator asked this verifier to
+	// keep, served to any peer (protocol/exchange).
+	replicas *store.Memory
 }
 
 type task struct {
@@ -59,13 +63,15 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	if cfg.Events == nil {
 		cfg.Events = func(string) {}
 	}
-	d := &Daemon{n: n, cfg: cfg, tasks: map[spec.JobID]*task{}}
+	d := &Daemon{n: n, cfg: cfg, tasks: map[spec.JobID]*task{}, replicas: store.NewMemory()}
 	coord, err := n.Connect(ctx, cfg.Coordinator)
 	if err != nil {
 		return nil, fmt.Errorf("join coordinator: %w", err)
 	}
 	d.coord = coord
 	n.Handle(wire.AuditProtocol, d.onTask, wire.TypeAuditTask)
+	n.Handle(wire.ReplicateProtocol, d.onReplicate, wire.TypeCheckpointAnnounce)
+	exchange.Serve(n, d.replicas)
 	disputenet.Serve(n, d.party)
 	if _, err := n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, &wire.Hello{Role: wire.RoleVerifier, Backend: "cpu", Addrs: n.Addrs()}, wire.TypeAck); err != nil {
 		return nil, fmt.Errorf("hello: %w", err)
@@ -89,6 +95,7 @@ func (d *Daemon) onTask(ctx context.Context, e *wire.Envelope, m wire.Message, r
 		return r.Reply(&wire.Ack{Error: "audit tasks come from the coordinator"})
 	}
 	t := m.(*wire.AuditTask)
+	d.n.Learn(t.ProviderAddrs)
 	s, err := spec.Decode(t.SpecJSON)
 	if err != nil {
 		return r.Reply(&wire.Ack{Error: err.Error()})
@@ -131,6 +138,7 @@ func (d *Daemon) audit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire
 	if err != nil {
 		return err
 	}
+	d.cfg.Events(fmt.Sprintf("verifier %s: job %s: %d checkpoint(s) fetched from peers, %d fetch(es) failed", d.n.ID().ShortString(), id.String()[:12], sol.fetched, sol.failed))
 	out := &wire.AuditReport{Solver: t.Solver, Pass: rep.Verdict == audit.Pass, StepsChecked: rep.StepsChecked, FirstBadStep: -1,
 		ConfidencePPM: uint32(rep.Confidence * 1e6), Reason: rep.Reason}
 	if rep.FirstBadStep != nil {
@@ -150,6 +158,9 @@ type netSolver struct {
 	trace   *trace.Trace
 	train   *dataset.Dataset
 	holders []peer.ID
+	// fetched and failed count checkpoint fetches (a failed one falls back
+	// to an earlier checkpoint, at worst the initial state).
+	fetched, failed int
 }
 
 var _ audit.Solver = (*netSolver)(nil)
@@ -171,8 +182,10 @@ func (s *netSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
 		got, err := exchange.FetchState(ctx, s.n, s.holders, s.spec, s.job, cp, s.trace.Entries[i].Digest, exchange.Options{})
 		if err == nil {
 			st = got
+			s.fetched++
 			break
 		}
+		s.failed++
 	}
 	if st.Step == step {
 		return st, nil
@@ -185,4 +198,42 @@ func (s *netSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
 		return nil, err
 	}
 	return eng.State(), nil
+}
+
+// onReplicate fetches a checkpoint from its holders — the manifest checked
+// against the committed digest, every chunk against its hash — keeps it
+// and tells the coordinator it holds it too, so that the job survives its
+// solver.
+func (d *Daemon) onReplicate(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
+	if e.Sender != d.coord {
+		return r.Reply(&wire.Ack{Error: "replication requests come from the coordinator"})
+	}
+	a := m.(*wire.CheckpointAnnounce)
+	d.n.Learn(a.ProviderAddrs)
+	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
+		return err
+	}
+	go func() {
+		ctx := context.WithoutCancel(ctx)
+		job := spec.JobID(e.Job)
+		man, err := exchange.FetchManifest(ctx, d.n, a.Providers, job, a.Step, a.Digest)
+		if err != nil {
+			d.cfg.Events(fmt.Sprintf("verifier %s: replica of step %d: %v", d.n.ID().ShortString(), a.Step, err))
+			return
+		}
+		err = exchange.FetchChunks(ctx, d.n, a.Providers, job, man.ChunkIDs(), func(_ store.ChunkID, data []byte) error {
+			_, err := d.replicas.Put(ctx, data)
+			return err
+		}, exchange.Options{})
+		if err == nil {
+			err = d.replicas.PutManifest(ctx, *man)
+		}
+		if err != nil {
+			d.cfg.Events(fmt.Sprintf("verifier %s: replica of step %d: %v", d.n.ID().ShortString(), a.Step, err))
+			return
+		}
+		d.cfg.Events(fmt.Sprintf("verifier %s holds a replica of the checkpoint at step %d of job %s", d.n.ID().ShortString(), a.Step, job.String()[:12]))
+		d.n.Request(ctx, d.coord, wire.ControlProtocol, job, &wire.CheckpointAnnounce{Step: a.Step, Digest: a.Digest}, wire.TypeAck)
+	}()
+	return nil
 }
