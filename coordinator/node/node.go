@@ -99,6 +99,8 @@ type job struct {
 	// the replica instead of queueing every checkpoint.
 	replicating      bool
 	replicatingSince time.Time
+	replica          peer.ID // the verifier last asked to replicate
+	replicaStep      int64   // the step it was asked for
 }
 
 type checkpoint struct {
@@ -170,6 +172,31 @@ func (c *Node) Outcome(id spec.JobID) (*Outcome, bool) {
 	}
 	o := *j.outcome
 	return &o, true
+}
+
+// ResumePoint reports where the job solver is running (not yet committed)
+// would resume if solver vanished now: the newest checkpoint of it that
+// another registered peer holds, with the trace up to it.
+func (c *Node) ResumePoint(solver peer.ID) (job spec.JobID, step int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, j := range c.jobs {
+		if j.solver != solver || j.trace != nil || j.outcome != nil {
+			continue // not running
+		}
+		for st, cp := range j.checkpoints {
+			if st <= step || len(cp.entries) == 0 {
+				continue
+			}
+			for _, h := range cp.holders {
+				if h != solver && c.peers[h] != nil {
+					job, step, ok = id, st, true
+					break
+				}
+			}
+		}
+	}
+	return job, step, ok
 }
 
 // Peers returns the registry, sorted by party.
@@ -459,12 +486,33 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 		return fmt.Errorf("checkpoint at step %d announced with another digest", a.Step)
 	}
 	mine := j.solver == e.Sender
+	if !mine {
+		// Only the replica asked to hold a checkpoint the solver announced
+		// confirms it; nobody else may name holders or digests.
+		if !cp.pending || cp.digest != a.Digest || j.replica != e.Sender || len(a.Entries) > 0 {
+			c.mu.Unlock()
+			return fmt.Errorf("unsolicited checkpoint at step %d", a.Step)
+		}
+		if !containsPeer(cp.holders, e.Sender) {
+			cp.holders = append(cp.holders, e.Sender)
+		}
+		j.checkpoints[a.Step] = cp
+		j.replicating = false
+		c.mu.Unlock()
+		// The checkpoint now outlives its solver: the steps up to it are
+		// committed (a solver that vanishes is paid up to here, and the
+		// job resumes from here).
+		if _, err := c.svc.Checkpoint(context.Background(), j.id.String(), a.Step); err != nil && !errors.Is(err, service.ErrInvalid) {
+			c.event("job %s checkpoint %d: %v", short(j.id), a.Step, err)
+		}
+		return nil
+	}
 	if len(a.Entries) > 0 {
 		// The trace so far must be a prefix of the run's trace ending at
 		// this checkpoint.
 		want := trace.Steps(j.spec)
 		n := len(a.Entries)
-		if !mine || n > len(want) || a.Entries[n-1].Step != a.Step || a.Entries[n-1].Digest != a.Digest {
+		if n > len(want) || a.Entries[n-1].Step != a.Step || a.Entries[n-1].Digest != a.Digest {
 			c.mu.Unlock()
 			return fmt.Errorf("checkpoint at step %d with a trace that does not end at it", a.Step)
 		}
@@ -481,30 +529,26 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 		cp.holders = append(cp.holders, e.Sender)
 	}
 	// Keep a replica of the newest checkpoint, so that the job survives
-	// its solver: one replication at a time per job.
-	var replica peer.ID
-	var solverAddrs []string
-	if !mine && cp.pending {
-		j.replicating = false // a replica now holds it
-	}
-	// A replica that has not confirmed within replicaTimeout lost its fetch
-	// (it acknowledged the request but could not complete it): move on.
+	// its solver: one replication at a time per job, never of a checkpoint
+	// older than one already replicated. A replica that has not confirmed
+	// within replicaTimeout lost its fetch (it acknowledged the request
+	// but could not complete it): move on.
 	if j.replicating && time.Since(j.replicatingSince) > replicaTimeout {
 		j.replicating = false
 	}
-	if mine && !cp.pending && !j.replicating && a.Step < j.spec.Steps {
+	var replica peer.ID
+	var solverAddrs []string
+	if !cp.pending && !j.replicating && len(cp.entries) > 0 && a.Step > j.replicaStep && a.Step < j.spec.Steps {
 		replica = c.pickReplica(cp.holders)
-		cp.pending = replica != ""
-		j.replicating, j.replicatingSince = cp.pending, time.Now()
-		solverAddrs = c.addrsLocked([]peer.ID{e.Sender})
+		if replica != "" {
+			cp.pending = true
+			j.replica, j.replicaStep = replica, a.Step
+			j.replicating, j.replicatingSince = true, time.Now()
+			solverAddrs = c.addrsLocked([]peer.ID{e.Sender})
+		}
 	}
 	j.checkpoints[a.Step] = cp
 	c.mu.Unlock()
-	if mine {
-		if _, err := c.svc.Checkpoint(context.Background(), j.id.String(), a.Step); err != nil && !errors.Is(err, service.ErrInvalid) {
-			c.event("job %s checkpoint %d: %v", short(j.id), a.Step, err)
-		}
-	}
 	if replica != "" {
 		go func() {
 			req := &wire.CheckpointAnnounce{Step: a.Step, Digest: a.Digest, Providers: []peer.ID{e.Sender}, ProviderAddrs: solverAddrs}

@@ -56,7 +56,8 @@ type Config struct {
 	Timeout time.Duration
 	// Faults, for tests: the first verifier takes audits and never reports
 	// (its audits must be reassigned), and the first honest solver is
-	// killed (its host closed) after KillSolverAfter of training.
+	// killed (its host closed) after KillSolverAfter of training, as soon
+	// as a replica holds a checkpoint of its job.
 	SilentVerifier  bool
 	KillSolverAfter time.Duration
 	// OwnerBusyFrom/OwnerBusyFor: the second solver's machine owner comes
@@ -299,11 +300,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	if cfg.KillSolverAfter > 0 {
+		// Killed once KillSolverAfter has passed and a checkpoint of its job
+		// outlives it (a replica holds one), so that the job has somewhere
+		// to resume from.
 		victim := solverNodes[0]
-		time.AfterFunc(cfg.KillSolverAfter, func() {
-			say("killing solver %s mid-job (fault injection)", victim.ID().ShortString())
-			victim.Close()
-		})
+		go func() {
+			time.Sleep(cfg.KillSolverAfter)
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if id, step, ok := coord.ResumePoint(victim.ID()); ok {
+					say("killing solver %s mid-job %s (fault injection; a replica holds step %d)", victim.ID().ShortString(), id.String()[:12], step)
+					victim.Close()
+					return
+				}
+			}
+		}()
 	}
 
 	// Wait for every job to end.

@@ -59,6 +59,7 @@ func TestKilledSolversJobResumes(t *testing.T) {
 	var log bytes.Buffer
 	_, err := Run(context.Background(), Config{Steps: 1500, Out: &log, KillSolverAfter: 1500 * time.Millisecond, HeartbeatTimeout: 4 * time.Second})
 	out := log.String()
+	t.Log(out) // shown with -v
 	if !strings.Contains(out, "went silent") || !strings.Contains(out, "is resumable") {
 		t.Fatalf("the killed solver was not noticed (%v):\n%s", err, out)
 	}

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/beluga-compute/beluga/protocol/p2p"
@@ -95,10 +96,12 @@ func Serve(n *p2p.Node, st Source) {
 }
 
 // FetchManifest gets the manifest of the checkpoint of job at step with
-// the committed digest from the first holder that serves a valid one.
+// the committed digest from the first holder that serves a valid one,
+// asking holders it is connected to first (a holder that has gone away
+// costs a dial timeout).
 func FetchManifest(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec.JobID, step int64, digest [32]byte) (*store.Manifest, error) {
 	var errs []error
-	for _, h := range holders {
+	for _, h := range connectedFirst(n, holders) {
 		m, err := n.Request(ctx, h, wire.ExchangeProtocol, job, &wire.ManifestRequest{Digest: digest, Step: step}, wire.TypeManifest, wire.TypeAck)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", h, err))
@@ -124,6 +127,20 @@ func FetchManifest(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec
 		return &man, nil
 	}
 	return nil, fmt.Errorf("%w: manifest of step %d: %w", ErrNoHolder, step, errors.Join(errs...))
+}
+
+// connectedFirst returns holders with those n is connected to first, the
+// order otherwise kept.
+func connectedFirst(n *p2p.Node, holders []peer.ID) []peer.ID {
+	var near, far []peer.ID
+	for _, h := range holders {
+		if n.Host.Network().Connectedness(h) == network.Connected {
+			near = append(near, h)
+		} else {
+			far = append(far, h)
+		}
+	}
+	return append(near, far...)
 }
 
 // Options tune a fetch.

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -280,10 +281,20 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		resume = true
 		d.cfg.Events(fmt.Sprintf("solver %s resumes job %s from the checkpoint at step %d, fetched from %d holder(s)", d.n.ID().ShortString(), id.String()[:12], a.ResumeStep, len(a.Providers)))
 	}
+	announce := &latest[*wire.CheckpointAnnounce]{send: func(ann *wire.CheckpointAnnounce) {
+		d.n.Request(context.WithoutCancel(ctx), d.coord, wire.ControlProtocol, id, ann, wire.TypeAck)
+	}}
 	opts := trainer.Options{OutDir: dir, Commit: true, Resume: resume, Store: cs, Progress: func(p trainer.Progress) {
 		d.mu.Lock()
 		d.state.Step = p.Step
 		d.mu.Unlock()
+		// Yield at every step boundary: a training loop that never blocks
+		// keeps its P, and goroutines woken by the network wait in the
+		// global run queue behind it. Measured in the devnet (three
+		// solvers on two cores): replicating a 1.9 MB checkpoint took
+		// 1.5–2 s without this, ~0.1 s with it; a step is ~0.5 ms, a
+		// yield under 1 µs.
+		runtime.Gosched()
 	}, Checkpointed: func(st *spec.State, entries []trace.Entry) {
 		// Tell the coordinator, with the trace so far, so that another
 		// solver can resume from here if this one disappears.
@@ -293,7 +304,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		}
 		if n := len(entries); n > 0 && entries[n-1].Step == st.Step {
 			ann.Digest = entries[n-1].Digest
-			go d.n.Request(context.WithoutCancel(ctx), d.coord, wire.ControlProtocol, id, ann, wire.TypeAck)
+			announce.put(ann)
 		}
 	}}
 	if c := d.cfg.CheatForTesting; c != nil {
@@ -381,4 +392,40 @@ func (d *Daemon) setState(st wire.RunState) {
 	d.mu.Lock()
 	d.state.State = st
 	d.mu.Unlock()
+}
+
+// latest hands values to send one at a time, in order, from its own
+// goroutine; a value not yet sent when a newer one arrives is dropped (only
+// the newest checkpoint matters to the coordinator, and the training loop
+// must never wait for the network).
+type latest[T any] struct {
+	send func(T)
+
+	mu   sync.Mutex
+	next *T
+	busy bool
+}
+
+func (l *latest[T]) put(v T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.next = &v
+	if l.busy {
+		return
+	}
+	l.busy = true
+	go func() {
+		for {
+			l.mu.Lock()
+			v := l.next
+			l.next = nil
+			if v == nil {
+				l.busy = false
+				l.mu.Unlock()
+				return
+			}
+			l.mu.Unlock()
+			l.send(*v)
+		}
+	}()
 }

@@ -49,8 +49,12 @@ type Daemon struct {
 	mu    sync.Mutex
 	tasks map[spec.JobID]*task
 	// replicas holds checkpoints the coordinator asked this verifier to
-	// keep, served to any peer (protocol/exchange).
+	// keep, served to any peer (protocol/exchange): the newest of each job
+	// only. Fetches hold replMu for reading from their first chunk to their
+	// manifest, pruning holds it for writing, so that GC never collects the
+	// chunks of a fetch under way.
 	replicas *store.Memory
+	replMu   sync.RWMutex
 }
 
 type task struct {
@@ -158,8 +162,15 @@ type netSolver struct {
 	trace   *trace.Trace
 	train   *dataset.Dataset
 	holders []peer.ID
+	// missing are checkpoints no holder could serve (a resumed job's early
+	// checkpoints lived on the solver that vanished): not asked for again.
+	missing map[int64]bool
+	// cursor is the last state opened (replayed here from a checked
+	// state): audits open steps in ascending order, so a later step whose
+	// checkpoints are missing replays from here, not from the start.
+	cursor *spec.State
 	// fetched and failed count checkpoint fetches (a failed one falls back
-	// to an earlier checkpoint, at worst the initial state).
+	// to an earlier checkpoint, the cursor, at worst the initial state).
 	fetched, failed int
 }
 
@@ -171,12 +182,18 @@ func (s *netSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
 	if step < 0 || step > s.spec.Steps {
 		return nil, fmt.Errorf("no step %d", step)
 	}
-	// The newest checkpoint step ≤ step whose digest the trace commits.
-	cp := step - step%s.spec.CheckpointInterval
+	if s.missing == nil {
+		s.missing = map[int64]bool{}
+	}
+	// The newest start at or before step: a checkpoint whose digest the
+	// trace commits, the cursor, or the initial state.
 	st := s.spec.Init()
-	for ; cp > 0; cp -= s.spec.CheckpointInterval {
+	if s.cursor != nil && s.cursor.Step <= step {
+		st = s.cursor.Clone()
+	}
+	for cp := step - step%s.spec.CheckpointInterval; cp > st.Step; cp -= s.spec.CheckpointInterval {
 		i := s.trace.Index(cp)
-		if i < 0 {
+		if i < 0 || s.missing[cp] {
 			continue
 		}
 		got, err := exchange.FetchState(ctx, s.n, s.holders, s.spec, s.job, cp, s.trace.Entries[i].Digest, exchange.Options{})
@@ -185,19 +202,24 @@ func (s *netSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
 			s.fetched++
 			break
 		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		s.missing[cp] = true
 		s.failed++
 	}
-	if st.Step == step {
-		return st, nil
+	if st.Step != step {
+		eng, err := engine.New(s.spec, st)
+		if err != nil {
+			return nil, err
+		}
+		if err := trainer.Replay(ctx, s.spec, s.train, eng, step); err != nil {
+			return nil, err
+		}
+		st = eng.State()
 	}
-	eng, err := engine.New(s.spec, st)
-	if err != nil {
-		return nil, err
-	}
-	if err := trainer.Replay(ctx, s.spec, s.train, eng, step); err != nil {
-		return nil, err
-	}
-	return eng.State(), nil
+	s.cursor = st.Clone()
+	return st, nil
 }
 
 // onReplicate fetches a checkpoint from its holders — the manifest checked
@@ -216,24 +238,52 @@ func (d *Daemon) onReplicate(ctx context.Context, e *wire.Envelope, m wire.Messa
 	go func() {
 		ctx := context.WithoutCancel(ctx)
 		job := spec.JobID(e.Job)
-		man, err := exchange.FetchManifest(ctx, d.n, a.Providers, job, a.Step, a.Digest)
-		if err != nil {
-			d.cfg.Events(fmt.Sprintf("verifier %s: replica of step %d: %v", d.n.ID().ShortString(), a.Step, err))
-			return
-		}
-		err = exchange.FetchChunks(ctx, d.n, a.Providers, job, man.ChunkIDs(), func(_ store.ChunkID, data []byte) error {
-			_, err := d.replicas.Put(ctx, data)
-			return err
-		}, exchange.Options{})
-		if err == nil {
-			err = d.replicas.PutManifest(ctx, *man)
-		}
-		if err != nil {
+		if err := d.replicate(ctx, job, a); err != nil {
 			d.cfg.Events(fmt.Sprintf("verifier %s: replica of step %d: %v", d.n.ID().ShortString(), a.Step, err))
 			return
 		}
 		d.cfg.Events(fmt.Sprintf("verifier %s holds a replica of the checkpoint at step %d of job %s", d.n.ID().ShortString(), a.Step, job.String()[:12]))
 		d.n.Request(ctx, d.coord, wire.ControlProtocol, job, &wire.CheckpointAnnounce{Step: a.Step, Digest: a.Digest}, wire.TypeAck)
+		if err := d.prune(ctx, job); err != nil {
+			d.cfg.Events(fmt.Sprintf("verifier %s: pruning replicas: %v", d.n.ID().ShortString(), err))
+		}
 	}()
 	return nil
+}
+
+// replicate fetches the announced checkpoint into the replica store.
+func (d *Daemon) replicate(ctx context.Context, job spec.JobID, a *wire.CheckpointAnnounce) error {
+	d.replMu.RLock()
+	defer d.replMu.RUnlock()
+	man, err := exchange.FetchManifest(ctx, d.n, a.Providers, job, a.Step, a.Digest)
+	if err != nil {
+		return err
+	}
+	err = exchange.FetchChunks(ctx, d.n, a.Providers, job, man.ChunkIDs(), func(_ store.ChunkID, data []byte) error {
+		_, err := d.replicas.Put(ctx, data)
+		return err
+	}, exchange.Options{})
+	if err != nil {
+		return err
+	}
+	return d.replicas.PutManifest(ctx, *man)
+}
+
+// prune drops every replica of job but the newest and collects the chunks
+// no replica references any more, so that a verifier keeps one state per
+// job however long the job runs.
+func (d *Daemon) prune(ctx context.Context, job spec.JobID) error {
+	d.replMu.Lock()
+	defer d.replMu.Unlock()
+	steps, err := d.replicas.ListCheckpoints(ctx, job)
+	if err != nil || len(steps) < 2 {
+		return err
+	}
+	for _, st := range steps[:len(steps)-1] {
+		if err := d.replicas.DeleteCheckpoint(ctx, job, st); err != nil {
+			return err
+		}
+	}
+	_, _, err = d.replicas.GC(ctx)
+	return err
 }
