@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/beluga-compute/beluga/internal/kv"
 )
 
 // Badger is the durable ledger on a badger database with synchronous
@@ -85,7 +87,7 @@ func OpenBadger(dir string, opts ...Option) (*Badger, error) {
 		bo = c.badgerOpts(bo)
 	}
 	bo = bo.WithInMemory(c.inMemory).WithSyncWrites(true).WithDetectConflicts(false)
-	db, err := badger.Open(bo)
+	db, err := kv.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open badger at %q: %w", dir, err)
 	}

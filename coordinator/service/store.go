@@ -10,6 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/beluga-compute/beluga/coordinator/auth"
+	"github.com/beluga-compute/beluga/internal/kv"
 )
 
 // Store is the coordinator's non-money state: a small badger table of JSON
@@ -33,7 +34,7 @@ func OpenStore(dir string) (*Store, error) {
 	if dir == "" {
 		o = o.WithInMemory(true).WithMemTableSize(8 << 20).WithBlockCacheSize(1 << 20)
 	}
-	db, err := badger.Open(o)
+	db, err := kv.Open(o)
 	if err != nil {
 		return nil, fmt.Errorf("open store %q: %w", dir, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/beluga-compute/beluga/internal/kv"
 	"github.com/beluga-compute/beluga/spec"
 )
 
@@ -65,7 +66,7 @@ func Open(dir string, opts ...Option) (*Badger, error) {
 	if cfg.tune != nil {
 		bo = cfg.tune(bo)
 	}
-	db, err := badger.Open(bo)
+	db, err := kv.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %q: %w", dir, err)
 	}
