@@ -1,0 +1,5 @@
+//go:build prover_checks
+
+package prover
+
+func init() { proverChecks = true }
