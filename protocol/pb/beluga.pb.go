@@ -46,6 +46,8 @@ const (
 	Type_DISPUTE_QUERY       Type = 13
 	Type_DISPUTE_ANSWER      Type = 14
 	Type_ACK                 Type = 15
+	Type_PROOF_REQUEST       Type = 16
+	Type_PROOF               Type = 17
 )
 
 // Enum value maps for Type.
@@ -67,6 +69,8 @@ var (
 		13: "DISPUTE_QUERY",
 		14: "DISPUTE_ANSWER",
 		15: "ACK",
+		16: "PROOF_REQUEST",
+		17: "PROOF",
 	}
 	Type_value = map[string]int32{
 		"TYPE_UNSPECIFIED":    0,
@@ -85,6 +89,8 @@ var (
 		"DISPUTE_QUERY":       13,
 		"DISPUTE_ANSWER":      14,
 		"ACK":                 15,
+		"PROOF_REQUEST":       16,
+		"PROOF":               17,
 	}
 )
 
@@ -781,11 +787,14 @@ func (x *TraceEntry) GetDigest() []byte {
 }
 
 type TraceCommit struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Steps         int64                  `protobuf:"varint,1,opt,name=steps,proto3" json:"steps,omitempty"`
-	TraceRoot     []byte                 `protobuf:"bytes,2,opt,name=trace_root,json=traceRoot,proto3" json:"trace_root,omitempty"`
-	FinalDigest   []byte                 `protobuf:"bytes,3,opt,name=final_digest,json=finalDigest,proto3" json:"final_digest,omitempty"`
-	Entries       []*TraceEntry          `protobuf:"bytes,4,rep,name=entries,proto3" json:"entries,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Steps       int64                  `protobuf:"varint,1,opt,name=steps,proto3" json:"steps,omitempty"`
+	TraceRoot   []byte                 `protobuf:"bytes,2,opt,name=trace_root,json=traceRoot,proto3" json:"trace_root,omitempty"`
+	FinalDigest []byte                 `protobuf:"bytes,3,opt,name=final_digest,json=finalDigest,proto3" json:"final_digest,omitempty"`
+	Entries     []*TraceEntry          `protobuf:"bytes,4,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Confidential jobs: the zk trace (SPEC.md §17.1), z_t for t = 0 … steps,
+	// committed with the digest trace (digest holds z_t).
+	ZkEntries     []*TraceEntry `protobuf:"bytes,5,rep,name=zk_entries,json=zkEntries,proto3" json:"zk_entries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -844,6 +853,13 @@ func (x *TraceCommit) GetFinalDigest() []byte {
 func (x *TraceCommit) GetEntries() []*TraceEntry {
 	if x != nil {
 		return x.Entries
+	}
+	return nil
+}
+
+func (x *TraceCommit) GetZkEntries() []*TraceEntry {
+	if x != nil {
+		return x.ZkEntries
 	}
 	return nil
 }
@@ -936,6 +952,7 @@ type AuditTask struct {
 	Entries       []*TraceEntry          `protobuf:"bytes,5,rep,name=entries,proto3" json:"entries,omitempty"`
 	Providers     [][]byte               `protobuf:"bytes,6,rep,name=providers,proto3" json:"providers,omitempty"`
 	ProviderAddrs []string               `protobuf:"bytes,7,rep,name=provider_addrs,json=providerAddrs,proto3" json:"provider_addrs,omitempty"`
+	ZkEntries     []*TraceEntry          `protobuf:"bytes,8,rep,name=zk_entries,json=zkEntries,proto3" json:"zk_entries,omitempty"` // confidential jobs: the committed zk trace
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1015,6 +1032,13 @@ func (x *AuditTask) GetProviders() [][]byte {
 func (x *AuditTask) GetProviderAddrs() []string {
 	if x != nil {
 		return x.ProviderAddrs
+	}
+	return nil
+}
+
+func (x *AuditTask) GetZkEntries() []*TraceEntry {
+	if x != nil {
+		return x.ZkEntries
 	}
 	return nil
 }
@@ -1409,6 +1433,130 @@ func (x *DisputeAnswer) GetError() string {
 	return ""
 }
 
+// ProofRequest asks the solver of a confidential job for the zk proof of
+// one challenged tile (SPEC.md §17.2): weight tile (row, col) of linear
+// layer `layer` at step `step`.
+type ProofRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Step          int64                  `protobuf:"varint,1,opt,name=step,proto3" json:"step,omitempty"`
+	Layer         uint32                 `protobuf:"varint,2,opt,name=layer,proto3" json:"layer,omitempty"`
+	Row           uint32                 `protobuf:"varint,3,opt,name=row,proto3" json:"row,omitempty"`
+	Col           uint32                 `protobuf:"varint,4,opt,name=col,proto3" json:"col,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProofRequest) Reset() {
+	*x = ProofRequest{}
+	mi := &file_beluga_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProofRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProofRequest) ProtoMessage() {}
+
+func (x *ProofRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_beluga_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProofRequest.ProtoReflect.Descriptor instead.
+func (*ProofRequest) Descriptor() ([]byte, []int) {
+	return file_beluga_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ProofRequest) GetStep() int64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *ProofRequest) GetLayer() uint32 {
+	if x != nil {
+		return x.Layer
+	}
+	return 0
+}
+
+func (x *ProofRequest) GetRow() uint32 {
+	if x != nil {
+		return x.Row
+	}
+	return 0
+}
+
+func (x *ProofRequest) GetCol() uint32 {
+	if x != nil {
+		return x.Col
+	}
+	return 0
+}
+
+// Proof answers a ProofRequest: a Groth16 proof (BN254, compressed).
+type Proof struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proof         []byte                 `protobuf:"bytes,1,opt,name=proof,proto3" json:"proof,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Proof) Reset() {
+	*x = Proof{}
+	mi := &file_beluga_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Proof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Proof) ProtoMessage() {}
+
+func (x *Proof) ProtoReflect() protoreflect.Message {
+	mi := &file_beluga_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Proof.ProtoReflect.Descriptor instead.
+func (*Proof) Descriptor() ([]byte, []int) {
+	return file_beluga_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Proof) GetProof() []byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
+func (x *Proof) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
@@ -1419,7 +1567,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_beluga_proto_msgTypes[16]
+	mi := &file_beluga_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1579,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_beluga_proto_msgTypes[16]
+	mi := &file_beluga_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1592,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_beluga_proto_rawDescGZIP(), []int{16}
+	return file_beluga_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Ack) GetOk() bool {
@@ -1502,19 +1650,21 @@ const file_beluga_proto_rawDesc = "" +
 	"\n" +
 	"TraceEntry\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"\x96\x01\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xcc\x01\n" +
 	"\vTraceCommit\x12\x14\n" +
 	"\x05steps\x18\x01 \x01(\x03R\x05steps\x12\x1d\n" +
 	"\n" +
 	"trace_root\x18\x02 \x01(\fR\ttraceRoot\x12!\n" +
 	"\ffinal_digest\x18\x03 \x01(\fR\vfinalDigest\x12/\n" +
-	"\aentries\x18\x04 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\"\xb6\x01\n" +
+	"\aentries\x18\x04 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\x124\n" +
+	"\n" +
+	"zk_entries\x18\x05 \x03(\v2\x15.beluga.v1.TraceEntryR\tzkEntries\"\xb6\x01\n" +
 	"\x12CheckpointAnnounce\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\x12/\n" +
 	"\aentries\x18\x03 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\x12\x1c\n" +
 	"\tproviders\x18\x04 \x03(\fR\tproviders\x12%\n" +
-	"\x0eprovider_addrs\x18\x05 \x03(\tR\rproviderAddrs\"\xed\x01\n" +
+	"\x0eprovider_addrs\x18\x05 \x03(\tR\rproviderAddrs\"\xa3\x02\n" +
 	"\tAuditTask\x12\x16\n" +
 	"\x06solver\x18\x01 \x01(\fR\x06solver\x12\x1d\n" +
 	"\n" +
@@ -1523,7 +1673,9 @@ const file_beluga_proto_rawDesc = "" +
 	"\tspec_json\x18\x04 \x01(\fR\bspecJson\x12/\n" +
 	"\aentries\x18\x05 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\x12\x1c\n" +
 	"\tproviders\x18\x06 \x03(\fR\tproviders\x12%\n" +
-	"\x0eprovider_addrs\x18\a \x03(\tR\rproviderAddrs\"\xdd\x01\n" +
+	"\x0eprovider_addrs\x18\a \x03(\tR\rproviderAddrs\x124\n" +
+	"\n" +
+	"zk_entries\x18\b \x03(\v2\x15.beluga.v1.TraceEntryR\tzkEntries\"\xdd\x01\n" +
 	"\vAuditReport\x12\x16\n" +
 	"\x06solver\x18\x01 \x01(\fR\x06solver\x12,\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x12.beluga.v1.VerdictR\averdict\x12#\n" +
@@ -1547,10 +1699,18 @@ const file_beluga_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tR\x04name\"?\n" +
 	"\rDisputeAnswer\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\\\n" +
+	"\fProofRequest\x12\x12\n" +
+	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x14\n" +
+	"\x05layer\x18\x02 \x01(\rR\x05layer\x12\x10\n" +
+	"\x03row\x18\x03 \x01(\rR\x03row\x12\x10\n" +
+	"\x03col\x18\x04 \x01(\rR\x03col\"3\n" +
+	"\x05Proof\x12\x14\n" +
+	"\x05proof\x18\x01 \x01(\fR\x05proof\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error*\x99\x02\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error*\xb7\x02\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05HELLO\x10\x01\x12\r\n" +
@@ -1570,7 +1730,9 @@ const file_beluga_proto_rawDesc = "" +
 	"\x0eCHUNK_RESPONSE\x10\f\x12\x11\n" +
 	"\rDISPUTE_QUERY\x10\r\x12\x12\n" +
 	"\x0eDISPUTE_ANSWER\x10\x0e\x12\a\n" +
-	"\x03ACK\x10\x0f*S\n" +
+	"\x03ACK\x10\x0f\x12\x11\n" +
+	"\rPROOF_REQUEST\x10\x10\x12\t\n" +
+	"\x05PROOF\x10\x11*S\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -1611,7 +1773,7 @@ func file_beluga_proto_rawDescGZIP() []byte {
 }
 
 var file_beluga_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_beluga_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_beluga_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_beluga_proto_goTypes = []any{
 	(Type)(0),                  // 0: beluga.v1.Type
 	(Role)(0),                  // 1: beluga.v1.Role
@@ -1634,7 +1796,9 @@ var file_beluga_proto_goTypes = []any{
 	(*ChunkResponse)(nil),      // 18: beluga.v1.ChunkResponse
 	(*DisputeQuery)(nil),       // 19: beluga.v1.DisputeQuery
 	(*DisputeAnswer)(nil),      // 20: beluga.v1.DisputeAnswer
-	(*Ack)(nil),                // 21: beluga.v1.Ack
+	(*ProofRequest)(nil),       // 21: beluga.v1.ProofRequest
+	(*Proof)(nil),              // 22: beluga.v1.Proof
+	(*Ack)(nil),                // 23: beluga.v1.Ack
 }
 var file_beluga_proto_depIdxs = []int32{
 	0,  // 0: beluga.v1.Envelope.type:type_name -> beluga.v1.Type
@@ -1642,15 +1806,17 @@ var file_beluga_proto_depIdxs = []int32{
 	2,  // 2: beluga.v1.Heartbeat.state:type_name -> beluga.v1.RunState
 	10, // 3: beluga.v1.Assign.entries:type_name -> beluga.v1.TraceEntry
 	10, // 4: beluga.v1.TraceCommit.entries:type_name -> beluga.v1.TraceEntry
-	10, // 5: beluga.v1.CheckpointAnnounce.entries:type_name -> beluga.v1.TraceEntry
-	10, // 6: beluga.v1.AuditTask.entries:type_name -> beluga.v1.TraceEntry
-	3,  // 7: beluga.v1.AuditReport.verdict:type_name -> beluga.v1.Verdict
-	4,  // 8: beluga.v1.DisputeQuery.kind:type_name -> beluga.v1.DisputeKind
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 5: beluga.v1.TraceCommit.zk_entries:type_name -> beluga.v1.TraceEntry
+	10, // 6: beluga.v1.CheckpointAnnounce.entries:type_name -> beluga.v1.TraceEntry
+	10, // 7: beluga.v1.AuditTask.entries:type_name -> beluga.v1.TraceEntry
+	10, // 8: beluga.v1.AuditTask.zk_entries:type_name -> beluga.v1.TraceEntry
+	3,  // 9: beluga.v1.AuditReport.verdict:type_name -> beluga.v1.Verdict
+	4,  // 10: beluga.v1.DisputeQuery.kind:type_name -> beluga.v1.DisputeKind
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_beluga_proto_init() }
@@ -1664,7 +1830,7 @@ func file_beluga_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_beluga_proto_rawDesc), len(file_beluga_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

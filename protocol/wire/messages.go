@@ -84,6 +84,9 @@ type TraceCommit struct {
 	TraceRoot   [32]byte
 	FinalDigest [32]byte
 	Entries     []TraceEntry
+	// ZKEntries is a confidential job's zk trace (SPEC.md §17.1): Digest
+	// holds z_t for t = 0 … Steps.
+	ZKEntries []TraceEntry
 }
 
 // CheckpointAnnounce says the sender holds a checkpoint (with the trace
@@ -106,6 +109,7 @@ type AuditTask struct {
 	Entries       []TraceEntry
 	Providers     []peer.ID
 	ProviderAddrs []string
+	ZKEntries     []TraceEntry // confidential jobs: the committed zk trace
 }
 
 // AuditReport is a verifier's signed verdict.
@@ -157,6 +161,19 @@ type DisputeAnswer struct {
 	Error   string
 }
 
+// ProofRequest asks a confidential job's solver for the zk proof of weight
+// tile (Row, Col) of linear layer Layer at step Step (SPEC.md §17.2).
+type ProofRequest struct {
+	Step            int64
+	Layer, Row, Col int
+}
+
+// Proof answers a ProofRequest with a Groth16 proof, or why there is none.
+type Proof struct {
+	Proof []byte
+	Error string
+}
+
 // Ack acknowledges a request.
 type Ack struct {
 	OK    bool
@@ -178,6 +195,8 @@ func (*ChunkResponse) Type() Type      { return TypeChunkResponse }
 func (*DisputeQuery) Type() Type       { return TypeDisputeQuery }
 func (*DisputeAnswer) Type() Type      { return TypeDisputeAnswer }
 func (*Ack) Type() Type                { return TypeAck }
+func (*ProofRequest) Type() Type       { return TypeProofRequest }
+func (*Proof) Type() Type              { return TypeProof }
 
 func (m *Hello) toPB() proto.Message {
 	return &pb.Hello{Role: m.Role, Backend: m.Backend, GpuName: m.GPUName, GpuMemoryBytes: m.GPUMemoryBytes,
@@ -201,7 +220,8 @@ func entriesToPB(es []TraceEntry) []*pb.TraceEntry {
 	return out
 }
 func (m *TraceCommit) toPB() proto.Message {
-	return &pb.TraceCommit{Steps: m.Steps, TraceRoot: m.TraceRoot[:], FinalDigest: m.FinalDigest[:], Entries: entriesToPB(m.Entries)}
+	return &pb.TraceCommit{Steps: m.Steps, TraceRoot: m.TraceRoot[:], FinalDigest: m.FinalDigest[:], Entries: entriesToPB(m.Entries),
+		ZkEntries: entriesToPB(m.ZKEntries)}
 }
 func (m *CheckpointAnnounce) toPB() proto.Message {
 	return &pb.CheckpointAnnounce{Step: m.Step, Digest: m.Digest[:], Entries: entriesToPB(m.Entries), Providers: idsToBytes(m.Providers),
@@ -209,7 +229,7 @@ func (m *CheckpointAnnounce) toPB() proto.Message {
 }
 func (m *AuditTask) toPB() proto.Message {
 	return &pb.AuditTask{Solver: []byte(m.Solver), TraceRoot: m.TraceRoot[:], Beacon: m.Beacon, SpecJson: m.SpecJSON,
-		Entries: entriesToPB(m.Entries), Providers: idsToBytes(m.Providers), ProviderAddrs: m.ProviderAddrs}
+		Entries: entriesToPB(m.Entries), Providers: idsToBytes(m.Providers), ProviderAddrs: m.ProviderAddrs, ZkEntries: entriesToPB(m.ZKEntries)}
 }
 func (m *AuditReport) toPB() proto.Message {
 	v := pb.Verdict_FAIL
@@ -241,6 +261,10 @@ func (m *DisputeAnswer) toPB() proto.Message {
 	return &pb.DisputeAnswer{Payload: m.Payload, Error: m.Error}
 }
 func (m *Ack) toPB() proto.Message { return &pb.Ack{Ok: m.OK, Error: m.Error} }
+func (m *ProofRequest) toPB() proto.Message {
+	return &pb.ProofRequest{Step: m.Step, Layer: uint32(m.Layer), Row: uint32(m.Row), Col: uint32(m.Col)}
+}
+func (m *Proof) toPB() proto.Message { return &pb.Proof{Proof: m.Proof, Error: m.Error} }
 
 func idsToBytes(ids []peer.ID) [][]byte {
 	out := make([][]byte, len(ids))
@@ -385,10 +409,11 @@ func Decode(e *Envelope) (Message, error) {
 		root, err1 := digest(m.TraceRoot, "trace root")
 		fin, err2 := digest(m.FinalDigest, "final digest")
 		es, err3 := entries(m.Entries)
-		if err1 != nil || err2 != nil || err3 != nil || m.Steps < 1 {
-			return bad(fmt.Errorf("steps %d: %v %v %v", m.Steps, err1, err2, err3))
+		zs, err4 := entries(m.ZkEntries)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || m.Steps < 1 {
+			return bad(fmt.Errorf("steps %d: %v %v %v %v", m.Steps, err1, err2, err3, err4))
 		}
-		return &TraceCommit{Steps: m.Steps, TraceRoot: root, FinalDigest: fin, Entries: es}, nil
+		return &TraceCommit{Steps: m.Steps, TraceRoot: root, FinalDigest: fin, Entries: es, ZKEntries: zs}, nil
 	case TypeCheckpointAnnounce:
 		var m pb.CheckpointAnnounce
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
@@ -422,13 +447,15 @@ func Decode(e *Envelope) (Message, error) {
 		root, err1 := digest(m.TraceRoot, "trace root")
 		es, err2 := entries(m.Entries)
 		ps, err3 := peerIDs(m.Providers, "providers")
-		if err1 != nil || err2 != nil || err3 != nil || len(m.Beacon) == 0 || len(m.Beacon) > 256 || len(m.SpecJson) == 0 {
-			return bad(fmt.Errorf("beacon of %d bytes: %v %v %v", len(m.Beacon), err1, err2, err3))
+		zs, err4 := entries(m.ZkEntries)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || len(m.Beacon) == 0 || len(m.Beacon) > 256 || len(m.SpecJson) == 0 {
+			return bad(fmt.Errorf("beacon of %d bytes: %v %v %v %v", len(m.Beacon), err1, err2, err3, err4))
 		}
 		if err := checkAddrs(m.ProviderAddrs); err != nil {
 			return bad(err)
 		}
-		return &AuditTask{Solver: s, TraceRoot: root, Beacon: m.Beacon, SpecJSON: m.SpecJson, Entries: es, Providers: ps, ProviderAddrs: m.ProviderAddrs}, nil
+		return &AuditTask{Solver: s, TraceRoot: root, Beacon: m.Beacon, SpecJSON: m.SpecJson, Entries: es, Providers: ps, ProviderAddrs: m.ProviderAddrs,
+			ZKEntries: zs}, nil
 	case TypeAuditReport:
 		var m pb.AuditReport
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
@@ -508,6 +535,24 @@ func Decode(e *Envelope) (Message, error) {
 			return bad(err)
 		}
 		return &Ack{OK: m.Ok, Error: m.Error}, nil
+	case TypeProofRequest:
+		var m pb.ProofRequest
+		if err := proto.Unmarshal(e.Body, &m); err != nil {
+			return bad(err)
+		}
+		if m.Step < 0 || m.Layer > MaxLayers || m.Row > MaxTiles || m.Col > MaxTiles {
+			return bad(fmt.Errorf("step %d, layer %d, tile (%d, %d)", m.Step, m.Layer, m.Row, m.Col))
+		}
+		return &ProofRequest{Step: m.Step, Layer: int(m.Layer), Row: int(m.Row), Col: int(m.Col)}, nil
+	case TypeProof:
+		var m pb.Proof
+		if err := proto.Unmarshal(e.Body, &m); err != nil {
+			return bad(err)
+		}
+		if len(m.Proof) > MaxProofBytes {
+			return bad(fmt.Errorf("proof of %d bytes", len(m.Proof)))
+		}
+		return &Proof{Proof: m.Proof, Error: m.Error}, nil
 	}
 	return nil, fmt.Errorf("%w: type %v", ErrMalformed, e.Type)
 }

@@ -40,6 +40,7 @@ const (
 	ExchangeProtocol  = "/beluga/exchange/1.0.0"  // any peer: manifests and chunks
 	DisputeProtocol   = "/beluga/dispute/1.0.0"   // referee → party: bisection queries
 	ReplicateProtocol = "/beluga/replicate/1.0.0" // coordinator → replica: fetch and hold a checkpoint
+	ProofProtocol     = "/beluga/proof/1.0.0"     // verifier or coordinator → solver: zk tile proofs
 	JobsTopic         = "beluga/jobs/v1"
 	AuditsTopic       = "beluga/audits/v1"
 )
@@ -74,6 +75,8 @@ const (
 	TypeDisputeQuery       = pb.Type_DISPUTE_QUERY
 	TypeDisputeAnswer      = pb.Type_DISPUTE_ANSWER
 	TypeAck                = pb.Type_ACK
+	TypeProofRequest       = pb.Type_PROOF_REQUEST
+	TypeProof              = pb.Type_PROOF
 )
 
 // envelopeOverhead bounds an envelope's bytes besides its body.
@@ -85,9 +88,9 @@ var maxBody = map[Type]int{
 	TypeHeartbeat:          256,
 	TypeJobOffer:           80 << 10, // a spec is at most 64 KiB
 	TypeAssign:             96<<10 + MaxTraceEntries*48 + MaxAddrs*520,
-	TypeTraceCommit:        MaxTraceEntries*48 + 256,
+	TypeTraceCommit:        2*MaxTraceEntries*48 + 256,
 	TypeCheckpointAnnounce: MaxTraceEntries*48 + MaxProviders*48 + MaxAddrs*520 + 128,
-	TypeAuditTask:          MaxTraceEntries*48 + 96<<10 + MaxProviders*48 + MaxAddrs*520,
+	TypeAuditTask:          2*MaxTraceEntries*48 + 96<<10 + MaxProviders*48 + MaxAddrs*520,
 	TypeAuditReport:        2 << 10,
 	TypeManifestRequest:    64,
 	TypeManifest:           MaxManifestBytes + 16,
@@ -96,6 +99,8 @@ var maxBody = map[Type]int{
 	TypeDisputeQuery:       512,
 	TypeDisputeAnswer:      MaxDisputePayload + 1<<10,
 	TypeAck:                1 << 10,
+	TypeProofRequest:       64,
+	TypeProof:              MaxProofBytes + 1<<10,
 }
 
 // Limits inside messages.
@@ -106,6 +111,9 @@ const (
 	MaxChunkBytes       = 64 << 10
 	MaxDisputePayload   = 64 << 20
 	MaxProviders        = 64
+	MaxProofBytes       = 4 << 10 // a Groth16 proof is 196 bytes, PLONK 584
+	MaxLayers           = 1 << 10
+	MaxTiles            = 1 << 20
 )
 
 // MaxFrame returns the largest envelope frame of type t.

@@ -33,9 +33,9 @@ func samples(t testing.TB) []Message {
 		&Heartbeat{State: StateRunning, Step: 17, LatestDigest: d},
 		&JobOffer{SpecJSON: []byte(`{"a":1}`), MaxPriceMicroUSD: 10, BondMicroUSD: 5},
 		&Assign{SpecJSON: []byte(`{}`), ResumeStep: 200, ResumeDigest: d, Providers: []peer.ID{other}, Entries: []TraceEntry{{0, d}, {200, d}}},
-		&TraceCommit{Steps: 20, TraceRoot: d, FinalDigest: d, Entries: []TraceEntry{{0, d}, {10, d}, {20, d}}},
+		&TraceCommit{Steps: 20, TraceRoot: d, FinalDigest: d, Entries: []TraceEntry{{0, d}, {10, d}, {20, d}}, ZKEntries: []TraceEntry{{0, d}, {1, d}}},
 		&CheckpointAnnounce{Step: 200, Digest: d, Entries: []TraceEntry{{190, d}, {200, d}}, Providers: []peer.ID{other}},
-		&AuditTask{Solver: other, TraceRoot: d, Beacon: []byte("b"), SpecJSON: []byte(`{}`), Entries: []TraceEntry{{0, d}}, Providers: []peer.ID{other}},
+		&AuditTask{Solver: other, TraceRoot: d, Beacon: []byte("b"), SpecJSON: []byte(`{}`), Entries: []TraceEntry{{0, d}}, Providers: []peer.ID{other}, ZKEntries: []TraceEntry{{0, d}}},
 		&AuditReport{Solver: other, Pass: false, StepsChecked: 9, FirstBadStep: 4, ConfidencePPM: 990000, Reason: "digest"},
 		&ManifestRequest{Digest: d, Step: 200},
 		&Manifest{Data: []byte("manifest")},
@@ -44,6 +44,8 @@ func samples(t testing.TB) []Message {
 		&DisputeQuery{Kind: DisputeOpen, Step: 3, Name: "layers.0.dw"},
 		&DisputeAnswer{Payload: []byte{1, 2}},
 		&Ack{OK: true},
+		&ProofRequest{Step: 7, Layer: 2, Row: 1, Col: 5},
+		&Proof{Proof: make([]byte, 196)},
 	}
 }
 
