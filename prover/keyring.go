@@ -16,6 +16,7 @@ import (
 	"github.com/beluga-compute/beluga/circuits/tile"
 	"github.com/beluga-compute/beluga/protocol/trace"
 	"github.com/beluga-compute/beluga/protocol/zkcommit"
+	"github.com/beluga-compute/beluga/solver/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 )
@@ -208,8 +209,9 @@ func DevSetup(k *Keyring, s *spec.Spec) (int, error) {
 }
 
 // ProveTile proves challenge c of the confidential run in dir (SPEC.md
-// §17.2) with the keyring's proving key.
-func ProveTile(ctx context.Context, k *Keyring, s *spec.Spec, train *dataset.Dataset, dir string, c Challenge) ([]byte, error) {
+// §17.2) with the keyring's proving key; cs is the run's checkpoint store
+// when the caller holds it open (nil: dir's own).
+func ProveTile(ctx context.Context, k *Keyring, s *spec.Spec, train *dataset.Dataset, dir string, cs store.CheckpointStore, c Challenge) ([]byte, error) {
 	tc, err := k.Circuit(s, c.Layer)
 	if err != nil {
 		return nil, err
@@ -218,7 +220,7 @@ func ProveTile(ctx context.Context, k *Keyring, s *spec.Spec, train *dataset.Dat
 	if err != nil {
 		return nil, err
 	}
-	w, err := TileWitness(ctx, s, train, dir, c)
+	w, err := TileWitnessStore(ctx, s, train, dir, cs, c)
 	if err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ func TestKeyringDevSetupProvesAndVerifies(t *testing.T) {
 		t.Fatalf("second dev setup set up %d circuits (%v), want 0", n, err)
 	}
 	c := Challenge{Step: 1, Layer: 1, Row: 2, Col: 3}
-	proof, err := ProveTile(context.Background(), k, s, train, dir, c)
+	proof, err := ProveTile(context.Background(), k, s, train, dir, nil, c)
 	if err != nil {
 		t.Fatal(err)
 	}

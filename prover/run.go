@@ -13,11 +13,13 @@ import (
 	"github.com/beluga-compute/beluga/protocol/commit"
 	"github.com/beluga-compute/beluga/protocol/trace"
 	"github.com/beluga-compute/beluga/protocol/zkcommit"
+	"github.com/beluga-compute/beluga/solver/store"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/prng"
 	"github.com/beluga-compute/beluga/spec/ref"
+	"github.com/beluga-compute/beluga/verifier/plan"
 )
 
 // ZKTraceFile is where a confidential run keeps its zk trace, beside
@@ -60,7 +62,13 @@ func (p *stepper) step(st *spec.State) ([]zkcommit.LayerValues, *spec.State, err
 // must have the digest the run's trace commits, so the zk trace is of the
 // same run. It writes dir/zktrace.txt and returns the trace.
 func CommitRun(ctx context.Context, s *spec.Spec, train *dataset.Dataset, dir string, progress func(step int64)) (*trace.ZKTrace, error) {
-	ds, err := trainer.OpenDir(dir, s, train)
+	return CommitRunStore(ctx, s, train, dir, nil, progress)
+}
+
+// CommitRunStore is CommitRun with the run's checkpoint store open by the
+// caller (nil: dir's own).
+func CommitRunStore(ctx context.Context, s *spec.Spec, train *dataset.Dataset, dir string, cs store.CheckpointStore, progress func(step int64)) (*trace.ZKTrace, error) {
+	ds, err := openRun(dir, s, train, cs)
 	if err != nil {
 		return nil, err
 	}
@@ -137,15 +145,14 @@ func ReadZKTrace(s *spec.Spec, path string) (*trace.ZKTrace, error) {
 	if z.Job != job {
 		return nil, fmt.Errorf("%w: zk trace of job %x, not %x", trace.ErrMalformed, z.Job[:8], job[:8])
 	}
-	if int64(len(z.Entries)) != s.Steps+1 {
-		return nil, fmt.Errorf("%w: %d zk entries for %d steps", trace.ErrMalformed, len(z.Entries), s.Steps)
+	return ZKTraceOf(s, z.Entries)
+}
+
+func openRun(dir string, s *spec.Spec, train *dataset.Dataset, cs store.CheckpointStore) (*trainer.DirSolver, error) {
+	if cs != nil {
+		return trainer.OpenDirStore(dir, s, train, cs)
 	}
-	for i, e := range z.Entries {
-		if e.Step != int64(i) {
-			return nil, fmt.Errorf("%w: zk entry %d is step %d", trace.ErrMalformed, i, e.Step)
-		}
-	}
-	return z, nil
+	return trainer.OpenDir(dir, s, train)
 }
 
 // Challenge names one challenged tile: weight tile (Row, Col) of linear
@@ -159,6 +166,12 @@ type Challenge struct {
 // dir: the state before the step (from its checkpoints, replayed), the
 // step's and the next step's values, and both commitments.
 func TileWitness(ctx context.Context, s *spec.Spec, train *dataset.Dataset, dir string, c Challenge) (*tile.Witness, error) {
+	return TileWitnessStore(ctx, s, train, dir, nil, c)
+}
+
+// TileWitnessStore is TileWitness with the run's checkpoint store open by
+// the caller (nil: dir's own).
+func TileWitnessStore(ctx context.Context, s *spec.Spec, train *dataset.Dataset, dir string, cs store.CheckpointStore, c Challenge) (*tile.Witness, error) {
 	if c.Step < 0 || c.Step >= s.Steps {
 		return nil, fmt.Errorf("%w: step %d of %d", tile.ErrParams, c.Step, s.Steps)
 	}
@@ -169,7 +182,7 @@ func TileWitness(ctx context.Context, s *spec.Spec, train *dataset.Dataset, dir 
 	if _, err := l.StateLeaf(c.Layer, c.Row, c.Col); err != nil {
 		return nil, err
 	}
-	ds, err := trainer.OpenDir(dir, s, train)
+	ds, err := openRun(dir, s, train, cs)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +231,37 @@ func TilePublic(s *spec.Spec, z *trace.ZKTrace, c Challenge) (tile.Public, error
 		return tile.Public{}, fmt.Errorf("%w: zk root of step %d: %v", trace.ErrMalformed, c.Step+1, err)
 	}
 	return tile.PublicFor(s, l, c.Layer, c.Row, c.Col, c.Step, in, out)
+}
+
+// ChallengeCount is how many tiles a confidential audit of s challenges
+// (SPEC.md §17.3): §15's count for the audit policy with k = 1, at most
+// one per step.
+func ChallengeCount(s *spec.Spec) (int, error) {
+	n, err := plan.SampleCount(s.Steps, 1, s.Audit.CheatFractionPPM, s.Audit.ConfidencePPM, plan.Clustered)
+	if err != nil {
+		return 0, err
+	}
+	return int(min(n, s.Steps)), nil
+}
+
+// ZKTraceOf checks entries as the zk trace of s (steps 0 … Steps, every
+// root a canonical field element) and returns it.
+func ZKTraceOf(s *spec.Spec, entries []trace.ZKEntry) (*trace.ZKTrace, error) {
+	job, err := s.ID()
+	if err != nil {
+		return nil, err
+	}
+	z := &trace.ZKTrace{Job: job, Entries: entries}
+	if err := z.Check(s); err != nil {
+		return nil, err
+	}
+	for i, e := range entries {
+		var f fr.Element
+		if err := f.SetBytesCanonical(e.Root[:]); err != nil {
+			return nil, fmt.Errorf("%w: zk root of step %d: %v", trace.ErrMalformed, i, err)
+		}
+	}
+	return z, nil
 }
 
 // Challenges draws the tiles a confidential run must prove (SPEC.md

@@ -39,6 +39,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/p2p"
 	"github.com/beluga-compute/beluga/protocol/trace"
 	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/prover"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/verifier/dispute"
 	"github.com/beluga-compute/beluga/verifier/disputenet"
@@ -55,6 +56,10 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	// Events receives a line per event, for a timeline (optional).
 	Events func(string)
+	// Keys holds the zk verifying keys (prover.Keyring) with which the
+	// coordinator referees failed confidential audits; nil: confidential
+	// jobs are not accepted.
+	Keys *prover.Keyring
 }
 
 // Peer is a registered solver or verifier.
@@ -221,6 +226,9 @@ func (c *Node) Offer(ctx context.Context, specJSON []byte) error {
 	id, err := s.ID()
 	if err != nil {
 		return err
+	}
+	if s.Audit.Confidential && c.cfg.Keys == nil {
+		return fmt.Errorf("job %s is confidential and this coordinator has no zk verifying keys to referee it", short(id))
 	}
 	c.mu.Lock()
 	if c.jobs[id] == nil {
@@ -498,10 +506,15 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 		}
 		j.checkpoints[a.Step] = cp
 		j.replicating = false
+		running := j.trace == nil
 		c.mu.Unlock()
 		// The checkpoint now outlives its solver: the steps up to it are
 		// committed (a solver that vanishes is paid up to here, and the
-		// job resumes from here).
+		// job resumes from here). A job already committed has all its
+		// steps recorded.
+		if !running {
+			return nil
+		}
 		if _, err := c.svc.Checkpoint(context.Background(), j.id.String(), a.Step); err != nil && !errors.Is(err, service.ErrInvalid) {
 			c.event("job %s checkpoint %d: %v", short(j.id), a.Step, err)
 		}
@@ -612,6 +625,17 @@ func (c *Node) traceCommit(e *wire.Envelope, t *wire.TraceCommit) error {
 		c.mu.Unlock()
 		return fmt.Errorf("trace of job %s does not match its root or its spec: %v", short(j.id), err)
 	}
+	// A confidential job commits its zk trace with its digest trace;
+	// another job commits none.
+	if j.spec.Audit.Confidential {
+		if _, err := prover.ZKTraceOf(j.spec, zkEntries(t.ZKEntries)); err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("zk trace of confidential job %s: %w", short(j.id), err)
+		}
+	} else if len(t.ZKEntries) > 0 {
+		c.mu.Unlock()
+		return fmt.Errorf("zk trace for job %s, which is not confidential", short(j.id))
+	}
 	j.trace = t
 	if p := c.peers[e.Sender]; p != nil {
 		p.Busy = false
@@ -670,7 +694,8 @@ func (c *Node) assignAudit(id spec.JobID) {
 	cands[0].audits++
 	v := cands[0].ID
 	j.tried[v], j.auditor = true, v
-	task := &wire.AuditTask{Solver: j.solver, TraceRoot: j.trace.TraceRoot, Beacon: j.beacon, SpecJSON: j.specJSON, Entries: j.trace.Entries}
+	task := &wire.AuditTask{Solver: j.solver, TraceRoot: j.trace.TraceRoot, Beacon: j.beacon, SpecJSON: j.specJSON, Entries: j.trace.Entries,
+		ZKEntries: j.trace.ZKEntries}
 	for _, cp := range j.checkpoints {
 		for _, h := range cp.holders {
 			if !containsPeer(task.Providers, h) {
@@ -682,7 +707,14 @@ func (c *Node) assignAudit(id spec.JobID) {
 	if j.auditTimer != nil {
 		j.auditTimer.Stop()
 	}
-	j.auditTimer = time.AfterFunc(c.cfg.AuditTimeout, func() {
+	timeout := c.cfg.AuditTimeout
+	if j.spec.Audit.Confidential {
+		// Each challenged tile is a proof of seconds on the solver.
+		if n, err := prover.ChallengeCount(j.spec); err == nil {
+			timeout += time.Duration(n) * proofAllowance
+		}
+	}
+	j.auditTimer = time.AfterFunc(timeout, func() {
 		c.mu.Lock()
 		silent := j.auditor == v && j.outcome == nil
 		c.mu.Unlock()
@@ -718,6 +750,7 @@ func (c *Node) report(e *wire.Envelope, r *wire.AuditReport) error {
 	solver := j.solver
 	spc := j.spec
 	tr := j.trace
+	beacon := j.beacon
 	c.mu.Unlock()
 	if verifier == nil {
 		return fmt.Errorf("unknown verifier")
@@ -735,7 +768,11 @@ func (c *Node) report(e *wire.Envelope, r *wire.AuditReport) error {
 	}
 	if r.Pass {
 		out.Verdict = "pass"
-		c.event("job %s: audit passed (%d steps replayed, confidence %.4f)", short(j.id), r.StepsChecked, float64(r.ConfidencePPM)/1e6)
+		what := "steps replayed"
+		if spc.Audit.Confidential {
+			what = "challenged tiles proven in zero knowledge"
+		}
+		c.event("job %s: audit passed (%d %s, confidence %.4f)", short(j.id), r.StepsChecked, what, float64(r.ConfidencePPM)/1e6)
 		if _, err := c.svc.Settle(ctx, id, []service.VerifierPay{{VerifierID: verifier.Party, Audits: 1}}); err != nil {
 			return err
 		}
@@ -744,7 +781,11 @@ func (c *Node) report(e *wire.Envelope, r *wire.AuditReport) error {
 	} else {
 		out.Verdict = "fail"
 		c.event("job %s: audit FAILED at step %d (%s); dispute opened", short(j.id), r.FirstBadStep, r.Reason)
-		go c.dispute(j.id, spc, tr, solver, e.Sender, verifier.Party, r)
+		if spc.Audit.Confidential {
+			go c.zkDispute(j.id, spc, tr, beacon, solver, e.Sender, verifier.Party, r)
+		} else {
+			go c.dispute(j.id, spc, tr, solver, e.Sender, verifier.Party, r)
+		}
 		return nil
 	}
 	c.finish(j.id, out)
@@ -837,6 +878,102 @@ func (c *Node) dispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, solver,
 		c.event("job %s: verifier %s slashed for a false accusation", short(id), verifier.ShortString())
 	}
 	out.Reason = res.Verdict.String()
+	c.finish(id, out)
+}
+
+// proofAllowance is the audit time allowed per challenged tile of a
+// confidential job (a proof takes ~1.5 s on two cores).
+const proofAllowance = 10 * time.Second
+
+func zkEntries(es []wire.TraceEntry) []trace.ZKEntry {
+	out := make([]trace.ZKEntry, len(es))
+	for i, e := range es {
+		out[i] = trace.ZKEntry{Step: e.Step, Root: e.Digest}
+	}
+	return out
+}
+
+// zkDispute referees a failed confidential audit without seeing any value:
+// the challenge at the reported step is recomputed from the committed
+// roots and the beacon, the solver is asked for that tile's proof, and the
+// proof is checked (milliseconds). A valid proof means a false accusation;
+// none, or an invalid one, means the solver cannot back its commitment.
+func (c *Node) zkDispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, beacon []byte, solver, verifier peer.ID, vparty string, r *wire.AuditReport) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := &Outcome{Job: id.String(), Verdict: "fail", Verifier: verifier.String(), Solvers: []string{solver.String()}}
+	fail := func(err error) {
+		out.State, out.Reason = "dispute-error", err.Error()
+		c.event("job %s: zk dispute could not be played: %v", short(id), err)
+		c.finish(id, out)
+	}
+	if c.cfg.Keys == nil {
+		fail(errors.New("no zk verifying keys to referee a confidential audit"))
+		return
+	}
+	c.mu.Lock()
+	sparty := ""
+	if p := c.peers[solver]; p != nil {
+		sparty = p.Party
+	}
+	c.mu.Unlock()
+	if _, err := c.svc.Dispute(ctx, id.String(), vparty, sparty); err != nil {
+		fail(err)
+		return
+	}
+	z, err := prover.ZKTraceOf(s, zkEntries(t.ZKEntries))
+	if err != nil {
+		fail(err)
+		return
+	}
+	count, err := prover.ChallengeCount(s)
+	if err != nil {
+		fail(err)
+		return
+	}
+	chs, err := prover.Challenges(s, t.TraceRoot, z.Root(), beacon, count)
+	if err != nil {
+		fail(err)
+		return
+	}
+	solverLoses, why := false, fmt.Sprintf("step %d was not challenged", r.FirstBadStep)
+	for _, ch := range chs {
+		if ch.Step != r.FirstBadStep {
+			continue
+		}
+		req := &wire.ProofRequest{Step: ch.Step, Layer: ch.Layer, Row: ch.Row, Col: ch.Col}
+		m, err := c.P2P.Request(ctx, solver, wire.ProofProtocol, id, req, wire.TypeProof)
+		switch {
+		case err != nil:
+			solverLoses, why = true, fmt.Sprintf("the solver did not answer for tile (%d, %d) of layer %d at step %d: %v", ch.Row, ch.Col, ch.Layer, ch.Step, err)
+		case m.(*wire.Proof).Error != "":
+			solverLoses, why = true, fmt.Sprintf("the solver could not prove tile (%d, %d) of layer %d at step %d: %s", ch.Row, ch.Col, ch.Layer, ch.Step, m.(*wire.Proof).Error)
+		default:
+			if err := prover.VerifyTile(c.cfg.Keys, s, z, ch, m.(*wire.Proof).Proof); err != nil {
+				solverLoses, why = true, fmt.Sprintf("the solver's proof of tile (%d, %d) of layer %d at step %d is invalid: %v", ch.Row, ch.Col, ch.Layer, ch.Step, err)
+			} else {
+				why = fmt.Sprintf("the solver's proof of tile (%d, %d) of layer %d at step %d is valid", ch.Row, ch.Col, ch.Layer, ch.Step)
+			}
+		}
+		break
+	}
+	c.event("job %s: zk referee: %s", short(id), why)
+	if solverLoses {
+		if _, err := c.svc.SlashSolver(ctx, id.String()); err != nil {
+			fail(err)
+			return
+		}
+		out.State, out.Slashed = "slashed", solver.String()
+		c.event("job %s: solver %s SLASHED; bounty to verifier %s, the rest to the client", short(id), solver.ShortString(), verifier.ShortString())
+	} else {
+		if _, err := c.svc.SlashVerifier(ctx, id.String()); err != nil {
+			fail(err)
+			return
+		}
+		out.State, out.Slashed = "verifier-slashed", verifier.String()
+		c.event("job %s: verifier %s slashed for a false accusation", short(id), verifier.ShortString())
+	}
+	out.Reason = why
 	c.finish(id, out)
 }
 

@@ -23,12 +23,14 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/coordinator/vault"
 	"github.com/beluga-compute/beluga/protocol/p2p"
+	"github.com/beluga-compute/beluga/prover"
 )
 
 // newCoordinatorCmd is `beluga coordinator`: the HTTP API over a badger
 // data directory.
 func newCoordinatorCmd() *cobra.Command {
 	var dataDir, listen, vaultKeyFile, vaultKeyEnv, p2pListen string
+	var zkKeys *prover.Keyring
 	var orig payout.Originator
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -99,7 +101,7 @@ nobody. The ACH originator flags are needed for payout files.`,
 					return err
 				}
 				defer n.Close()
-				cn, err := node.New(n, node.Config{Service: svc, Events: func(s string) { log.Info(s) }})
+				cn, err := node.New(n, node.Config{Service: svc, Events: func(s string) { log.Info(s) }, Keys: zkKeys})
 				if err != nil {
 					return err
 				}
@@ -131,6 +133,7 @@ nobody. The ACH originator flags are needed for payout files.`,
 	f.StringVar(&dataDir, "data", "beluga-coordinator", "data directory (badger ledger and state)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8700", "listen address")
 	f.StringVar(&p2pListen, "p2p-listen", "", "libp2p listen multiaddr for solvers and verifiers (e.g. /ip4/0.0.0.0/tcp/4001); empty: HTTP only")
+	f.Var(keyringFlag{&zkKeys}, "zk-keys", "key cache with the tile circuits' verifying keys: accept confidential jobs and referee their audits")
 	f.StringVar(&vaultKeyFile, "vault-key-file", "", "vault keyring file sealing bank details")
 	f.StringVar(&vaultKeyEnv, "vault-key-env", "", "environment variable holding the vault keyring")
 	f.StringVar(&orig.CompanyName, "ach-company-name", "", "ACH originator company name")

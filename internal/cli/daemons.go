@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/beluga-compute/beluga/protocol/p2p"
+	"github.com/beluga-compute/beluga/prover"
 	solverd "github.com/beluga-compute/beluga/solver/daemon"
 	"github.com/beluga-compute/beluga/solver/gpu"
 	"github.com/beluga-compute/beluga/solver/idle"
@@ -86,6 +87,7 @@ dispute. It runs until interrupted.`,
 	f.StringVar(&cfg.Dir, "dir", "beluga-solver", "work directory (one run directory per job)")
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.Int64Var(&cfg.AskMicroUSDPerUnit, "ask", 0, "ask in micro-dollars per compute unit (0: market)")
+	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' proving keys (written by zk setup finalize --keys): take confidential jobs")
 	f.StringVar(&listen, "listen", "/ip4/0.0.0.0/tcp/0", "libp2p listen address")
 	f.StringVar(&keyFile, "key", filepath.Join("beluga-solver", "peer.key"), "libp2p identity key file (created if absent)")
 	f.DurationVar(&grace, "idle-grace", 30*time.Second, "how long the machine must be idle before a paused job resumes")
@@ -130,5 +132,30 @@ func newVerifierCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.StringVar(&listen, "listen", "/ip4/0.0.0.0/tcp/0", "libp2p listen address")
 	f.StringVar(&keyFile, "key", filepath.Join("beluga-verifier", "peer.key"), "libp2p identity key file (created if absent)")
+	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' verifying keys: take confidential audits")
 	return cmd
 }
+
+// keyringFlag sets a *prover.Keyring from a key cache directory.
+type keyringFlag struct{ k **prover.Keyring }
+
+func (f keyringFlag) String() string {
+	if f.k == nil || *f.k == nil {
+		return ""
+	}
+	return (*f.k).Cache.Dir
+}
+
+func (f keyringFlag) Set(dir string) error {
+	if dir == "" {
+		*f.k = nil
+		return nil
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%s is not a key cache directory", dir)
+	}
+	*f.k = prover.NewKeyring(dir)
+	return nil
+}
+
+func (keyringFlag) Type() string { return "DIR" }

@@ -3,7 +3,10 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 
+	"github.com/consensys/gnark/logger"
 	"github.com/spf13/cobra"
 
 	"github.com/beluga-compute/beluga/internal/devnet"
@@ -22,8 +25,17 @@ the HTTP API; the jobs are matched, trained with committed digests, audited
 from checkpoints fetched peer to peer; the cheater is caught, the referee
 recomputes one operator, the cheater's bond is slashed and the honest solvers
 and verifiers are paid. It prints the timeline and the ledger and exits 0
-only if all of that happened. Nothing outlives the run.`,
-		Args: cobra.NoArgs,
+only if all of that happened. Nothing outlives the run.
+
+With --confidential the first and third jobs are confidential: their solvers
+commit a Poseidon2 zk trace, and the verifiers check zk proofs of the
+challenged tiles without seeing weights or data (SPEC.md §17); the cheater's
+fault is then in its zk trace, and the coordinator referees with the proof of
+the disputed tile. The keys come from a
+single-party setup for development only, cached in --zk-keys (the first run
+spends about a minute on it).`,
+		Args:             cobra.NoArgs,
+		PersistentPreRun: func(*cobra.Command, []string) { logger.Disable() },
 		RunE: func(c *cobra.Command, _ []string) error {
 			if !jsonOut {
 				cfg.Out = c.OutOrStdout()
@@ -49,5 +61,18 @@ only if all of that happened. Nothing outlives the run.`,
 	f.StringVar(&cfg.Dataset, "dataset", "synthetic", "synthetic or fashion-mnist")
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.Int64Var(&cfg.Steps, "steps", 60, "steps per job")
+	f.BoolVar(&cfg.Confidential, "confidential", false, "make the first and third jobs confidential: audited by zk tile proofs")
+	f.Int64Var(&cfg.ConfidentialSteps, "confidential-steps", 12, "steps of each confidential job (one proof per challenged step)")
+	f.StringVar(&cfg.ZKKeysDir, "zk-keys", defaultDevKeysDir(), "where development zk keys are cached")
 	return cmd
+}
+
+// defaultDevKeysDir is the user's cache directory for development zk keys
+// (empty, a temporary directory per run, when there is none).
+func defaultDevKeysDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "beluga", "zk-dev-keys")
 }

@@ -295,6 +295,10 @@ it; a bad one stops the ceremony with exit status 1.`,
 			if k.Groth16PK, k.Groth16VK, err = prover.StoreGroth16Keys(cache, pk, vk); err != nil {
 				return err
 			}
+			// Daemons find the keys by circuit ID (--zk-keys CACHE).
+			if err := prover.NewKeyring(keysDir).Register(prover.KeyEntry{CircuitID: k.CircuitID, Groth16PK: k.Groth16PK, Groth16VK: k.Groth16VK}); err != nil {
+				return err
+			}
 			commons, err := cer.Commons()
 			if err != nil {
 				return fail(err)

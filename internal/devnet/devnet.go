@@ -35,6 +35,7 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/protocol/p2p"
 	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/prover"
 	solverd "github.com/beluga-compute/beluga/solver/daemon"
 	"github.com/beluga-compute/beluga/solver/gpu"
 	"github.com/beluga-compute/beluga/solver/idle"
@@ -52,8 +53,19 @@ type Config struct {
 	Steps int64
 	// Out receives the timeline; nil discards it.
 	Out io.Writer
-	// Timeout bounds the whole run (default 2 minutes).
+	// Timeout bounds the whole run (default 2 minutes; 10 confidential).
 	Timeout time.Duration
+	// Confidential makes the first and the third job confidential: the
+	// verifier checks zk proofs of challenged tiles instead of replaying
+	// steps, and sees no weights or data; the cheater's fault is in its zk
+	// trace, and the coordinator referees with the challenged tile's proof. Its keys come from a single-party setup, which is
+	// for development only (whoever runs it can forge proofs), kept in
+	// ZKKeysDir (default: a temporary directory) so that later runs skip
+	// the ~1 minute setup. ConfidentialSteps is that job's length
+	// (default 12: one proof of ~1.5 s per challenged step).
+	Confidential      bool
+	ZKKeysDir         string
+	ConfidentialSteps int64
 	// Faults, for tests: the first verifier takes audits and never reports
 	// (its audits must be reassigned), and the first honest solver is
 	// killed (its host closed) after KillSolverAfter of training, as soon
@@ -87,6 +99,33 @@ type Balance struct {
 	PendingOut int64  `json:"pending_debits_micro_usd,omitempty"`
 }
 
+// jobSpec is the devnet's i-th job. With cfg.Confidential the first and
+// the third are confidential: the first goes to the first, honest solver
+// (its ask is lowest), the third to the cheater, whose fault is then in
+// its zk trace.
+func jobSpec(cfg Config, i int) (*spec.Spec, error) {
+	s, err := catalog.Example(cfg.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	s.Name = fmt.Sprintf("devnet-%d", i+1)
+	s.Seed = uint64(100 + i)
+	s.Steps = cfg.Steps
+	s.CheckpointInterval = 10
+	s.DigestInterval = 1
+	if len(s.Optimizer.LR) > 1 {
+		s.Optimizer.LR = s.Optimizer.LR[:1]
+	}
+	if cfg.Confidential && i != 1 {
+		s.Name += "-confidential"
+		s.Steps = cfg.ConfidentialSteps
+		s.Audit.Confidential = true
+	}
+	return s, s.Validate()
+}
+
+func confidentialSpec(cfg Config) (*spec.Spec, error) { return jobSpec(cfg, 0) }
+
 // Run runs the devnet and returns its result; it fails unless every job
 // ended, the cheater was slashed, the honest solvers were paid and the
 // ledger balances.
@@ -97,6 +136,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Minute
+		if cfg.Confidential {
+			cfg.Timeout = 10 * time.Minute
+		}
+	}
+	if cfg.ConfidentialSteps <= 0 {
+		cfg.ConfidentialSteps = 12
 	}
 	if cfg.Dataset == "" {
 		cfg.Dataset = "synthetic"
@@ -156,7 +201,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.HeartbeatTimeout <= 0 {
 		cfg.HeartbeatTimeout = 10 * time.Second
 	}
-	coord, err := node.New(cn, node.Config{Service: svc, Events: event, AuditTimeout: cfg.AuditTimeout, HeartbeatTimeout: cfg.HeartbeatTimeout})
+	var keyring *prover.Keyring
+	if cfg.Confidential {
+		dir := cfg.ZKKeysDir
+		if dir == "" {
+			dir = filepath.Join(tmp, "zk-keys")
+		}
+		keyring = prover.NewKeyring(dir)
+		s, err := confidentialSpec(cfg)
+		if err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		n, err := prover.DevSetup(keyring, s)
+		if err != nil {
+			return nil, fmt.Errorf("zk dev setup: %w", err)
+		}
+		say("zk keys for the tile circuits in %s: %d set up in %v (single-party DEVELOPMENT setup: whoever runs it can forge proofs; real networks use `beluga zk setup`)",
+			dir, n, time.Since(t0).Round(100*time.Millisecond))
+	}
+	coord, err := node.New(cn, node.Config{Service: svc, Events: event, AuditTimeout: cfg.AuditTimeout, HeartbeatTimeout: cfg.HeartbeatTimeout, Keys: keyring})
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +294,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// The solvers and verifiers join.
 	for i, ss := range solverSpecs {
 		cfgS := solverd.Config{Coordinator: caddr, Dir: filepath.Join(tmp, fmt.Sprintf("solver%d", i+1)), DataDir: cfg.DataDir,
-			AskMicroUSDPerUnit: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Events: event, CheatForTesting: ss.cheat}
+			AskMicroUSDPerUnit: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Events: event, CheatForTesting: ss.cheat, Keys: keyring}
 		if i == 1 && cfg.OwnerBusyFor > 0 {
 			// The owner's activity, as the gate's sampler sees it.
 			owner := func() (idle.Reading, error) {
@@ -250,7 +314,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	for i, n := range verifierNodes {
-		vc := verifierd.Config{Coordinator: caddr, DataDir: cfg.DataDir, Events: event, SilentForTesting: cfg.SilentVerifier && i == 0}
+		vc := verifierd.Config{Coordinator: caddr, DataDir: cfg.DataDir, Events: event, SilentForTesting: cfg.SilentVerifier && i == 0, Keys: keyring}
 		if _, err := verifierd.Start(ctx, n, vc); err != nil {
 			return nil, err
 		}
@@ -267,19 +331,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var jobs []spec.JobID
 	var specs [][]byte
 	for i := range 3 {
-		s, err := catalog.Example(cfg.Dataset)
+		s, err := jobSpec(cfg, i)
 		if err != nil {
-			return nil, err
-		}
-		s.Name = fmt.Sprintf("devnet-%d", i+1)
-		s.Seed = uint64(100 + i)
-		s.Steps = cfg.Steps
-		s.CheckpointInterval = 10
-		s.DigestInterval = 1
-		if len(s.Optimizer.LR) > 1 {
-			s.Optimizer.LR = s.Optimizer.LR[:1]
-		}
-		if err := s.Validate(); err != nil {
 			return nil, err
 		}
 		js, err := s.JSON()

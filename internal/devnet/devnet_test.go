@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,31 @@ func TestOwnerComesBack(t *testing.T) {
 	}
 	if len(res.Slashed) != 1 || !res.LedgerBalanced {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestConfidentialDevnet: the honest confidential job passes on zk tile
+// proofs alone; the cheater, whose zk trace does not commit its run, is
+// caught by an invalid proof and slashed after the coordinator checks the
+// disputed tile's proof itself. Opt-in (BELUGA_PROVE=1): a development key
+// setup of ~1 minute and ~20 tile proofs of ~1.5 s.
+func TestConfidentialDevnet(t *testing.T) {
+	if os.Getenv("BELUGA_PROVE") != "1" {
+		t.Skip("real proving is opt-in: BELUGA_PROVE=1")
+	}
+	var log bytes.Buffer
+	res, err := Run(context.Background(), Config{Steps: 30, Out: &log, Confidential: true, ZKKeysDir: os.Getenv("BELUGA_ZK_KEYS")})
+	out := log.String()
+	t.Log(out) // shown with -v
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(res.Jobs) != 3 || len(res.Slashed) != 1 || !res.LedgerBalanced {
+		t.Fatalf("result %+v\n%s", res, out)
+	}
+	for _, want := range []string{"challenged tile proofs valid", "no weights or data seen", "zk referee: the solver's proof of tile", "is invalid", "SLASHED"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the timeline lacks %q:\n%s", want, out)
+		}
 	}
 }

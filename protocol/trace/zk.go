@@ -45,8 +45,8 @@ type ZKTrace struct {
 
 // Check verifies that z commits every step of s, in order.
 func (z *ZKTrace) Check(s *spec.Spec) error {
-	if int64(len(z.Entries)) != s.Steps {
-		return fmt.Errorf("%w: %d zk entries, the spec has %d steps", ErrMalformed, len(z.Entries), s.Steps)
+	if int64(len(z.Entries)) != s.Steps+1 {
+		return fmt.Errorf("%w: %d zk entries, the spec has %d steps (z_0 … z_steps)", ErrMalformed, len(z.Entries), s.Steps)
 	}
 	for i, e := range z.Entries {
 		if e.Step != int64(i) {

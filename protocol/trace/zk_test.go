@@ -55,13 +55,13 @@ func TestZKTraceRoundTripAndProofs(t *testing.T) {
 
 func TestZKTraceCheck(t *testing.T) {
 	s := &spec.Spec{Steps: 4}
-	if err := zkSample(4).Check(s); err != nil {
+	if err := zkSample(5).Check(s); err != nil {
 		t.Fatal(err)
 	}
-	if err := zkSample(3).Check(s); !errors.Is(err, ErrMalformed) {
+	if err := zkSample(4).Check(s); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("short zk trace: %v", err)
 	}
-	z := zkSample(4)
+	z := zkSample(5)
 	z.Entries[2].Step = 3
 	if err := z.Check(s); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("out-of-order zk trace: %v", err)

@@ -27,6 +27,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/p2p"
 	"github.com/beluga-compute/beluga/protocol/trace"
 	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/prover"
 	"github.com/beluga-compute/beluga/solver/idle"
 	"github.com/beluga-compute/beluga/solver/store"
 	"github.com/beluga-compute/beluga/solver/trainer"
@@ -60,6 +61,10 @@ type Config struct {
 	// when it reopens. Nil runs whenever assigned. The daemon runs the
 	// gate's sampling loop.
 	Gate *idle.Gate
+	// Keys holds the proving keys of the tile circuits (prover.Keyring):
+	// with them the daemon takes confidential jobs, commits their zk trace
+	// and serves tile proofs; without, it refuses confidential jobs.
+	Keys *prover.Keyring
 	// CheatForTesting makes the daemon a cheating solver: it applies the
 	// fault to its state after each step (training) and to its answers in
 	// a dispute. Only tests and the devnet set it.
@@ -67,7 +72,9 @@ type Config struct {
 }
 
 // Cheat is a deterministic fault: from step From on, the first value of
-// the first layer's weight momentum is off by one.
+// the first layer's weight momentum is off by one. In a confidential job
+// the run is honest and the fault is in its zk trace instead: the root
+// committed for step From is not the step's.
 type Cheat struct{ From int64 }
 
 // apply changes the state after step st.Step−1.
@@ -102,6 +109,10 @@ type Daemon struct {
 	runs  map[spec.JobID]*run
 	state wire.Heartbeat
 	job   spec.JobID
+
+	// proving serializes tile proofs: each takes the machine's cores for
+	// seconds, and a burst of requests must queue, not thrash.
+	proving sync.Mutex
 }
 
 type run struct {
@@ -109,6 +120,8 @@ type run struct {
 	dir   string
 	train *dataset.Dataset
 	store *store.Badger
+	// zk is a confidential run's committed zk trace (nil until committed).
+	zk *trace.ZKTrace
 }
 
 // Start joins the coordinator and serves until ctx ends.
@@ -128,6 +141,7 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	exchange.Serve(n, d)
 	disputenet.Serve(n, d.party)
 	n.Handle(wire.AssignProtocol, d.assign, wire.TypeAssign)
+	n.Handle(wire.ProofProtocol, d.onProof, wire.TypeProofRequest)
 	hello := &wire.Hello{Role: wire.RoleSolver, Backend: cfg.Backend, GPUName: cfg.GPUName, GPUMemoryBytes: cfg.GPUMemoryBytes,
 		AskMicroUSDPerUnit: cfg.AskMicroUSDPerUnit, Addrs: n.Addrs()}
 	if _, err := n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, hello, wire.TypeAck); err != nil {
@@ -232,6 +246,9 @@ func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r
 	if busy {
 		return r.Reply(&wire.Ack{Error: "busy"})
 	}
+	if s.Audit.Confidential && d.cfg.Keys == nil {
+		return r.Reply(&wire.Ack{Error: "confidential jobs need zk proving keys, and this solver has none"})
+	}
 	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
 		return err
 	}
@@ -307,7 +324,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 			announce.put(ann)
 		}
 	}}
-	if c := d.cfg.CheatForTesting; c != nil {
+	if c := d.cfg.CheatForTesting; c != nil && !s.Audit.Confidential {
 		opts.FaultInjectForTesting = c.apply
 	}
 	res, err := d.runGated(ctx, id, s, train, test, opts)
@@ -334,6 +351,25 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	for _, e := range res.Trace.Entries {
 		tc.Entries = append(tc.Entries, wire.TraceEntry{Step: e.Step, Digest: e.Digest})
 	}
+	if s.Audit.Confidential {
+		// The zk trace is committed with the digest trace, before the
+		// beacon that picks the challenged tiles exists.
+		t0 := time.Now()
+		z, err := prover.CommitRunStore(ctx, s, train, dir, cs, nil)
+		if err != nil {
+			return fmt.Errorf("zk commitments: %w", err)
+		}
+		if c := d.cfg.CheatForTesting; c != nil && c.From <= s.Steps {
+			z.Entries[c.From].Root[31] ^= 1 // another field element, still canonical
+		}
+		for _, e := range z.Entries {
+			tc.ZKEntries = append(tc.ZKEntries, wire.TraceEntry{Step: e.Step, Digest: e.Root})
+		}
+		d.mu.Lock()
+		d.runs[id].zk = z
+		d.mu.Unlock()
+		d.cfg.Events(fmt.Sprintf("solver %s: job %s: zk trace of %d steps committed in %v", d.n.ID().ShortString(), id.String()[:12], len(z.Entries), time.Since(t0).Round(time.Millisecond)))
+	}
 	if _, err := d.n.Request(ctx, d.coord, wire.ControlProtocol, id, tc, wire.TypeAck); err != nil {
 		return err
 	}
@@ -342,6 +378,29 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	d.job = [32]byte{}
 	d.mu.Unlock()
 	return nil
+}
+
+// onProof proves a challenged tile of a committed confidential run. Any
+// peer may ask (a proof reveals nothing); proofs are made one at a time.
+func (d *Daemon) onProof(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
+	q := m.(*wire.ProofRequest)
+	d.mu.Lock()
+	run := d.runs[spec.JobID(e.Job)]
+	d.mu.Unlock()
+	if run == nil || run.zk == nil || d.cfg.Keys == nil {
+		return r.Reply(&wire.Proof{Error: "no committed confidential run of this job here"})
+	}
+	d.proving.Lock()
+	t0 := time.Now()
+	c := prover.Challenge{Step: q.Step, Layer: q.Layer, Row: q.Row, Col: q.Col}
+	proof, err := prover.ProveTile(ctx, d.cfg.Keys, run.spec, run.train, run.dir, run.store, c)
+	d.proving.Unlock()
+	if err != nil {
+		return r.Reply(&wire.Proof{Error: err.Error()})
+	}
+	d.cfg.Events(fmt.Sprintf("solver %s: proved tile (%d, %d) of layer %d at step %d of job %s in %v (%d bytes)",
+		d.n.ID().ShortString(), c.Row, c.Col, c.Layer, c.Step, spec.JobID(e.Job).String()[:12], time.Since(t0).Round(time.Millisecond), len(proof)))
+	return r.Reply(&wire.Proof{Proof: proof})
 }
 
 // runGated runs the job while the gate is open: when the owner comes back

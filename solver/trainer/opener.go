@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/beluga-compute/beluga/protocol/trace"
+	"github.com/beluga-compute/beluga/solver/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/engine"
@@ -35,6 +36,17 @@ func OpenDir(dir string, s *spec.Spec, train *dataset.Dataset, opts ...engine.Op
 		return nil, err
 	}
 	return &DirSolver{Dir: dir, Spec: s, Train: train, Engine: opts, job: id, cps: cps}, nil
+}
+
+// OpenDirStore is OpenDir over a checkpoint store the caller owns and
+// keeps open (a daemon serving its chunks while the run goes on); Close
+// leaves it open.
+func OpenDirStore(dir string, s *spec.Spec, train *dataset.Dataset, cs store.CheckpointStore, opts ...engine.Option) (*DirSolver, error) {
+	id, err := s.ID()
+	if err != nil {
+		return nil, err
+	}
+	return &DirSolver{Dir: dir, Spec: s, Train: train, Engine: opts, job: id, cps: &checkpoints{db: cs, s: s, job: id}}, nil
 }
 
 // Close releases the run's checkpoint store.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/p2p"
 	"github.com/beluga-compute/beluga/protocol/trace"
 	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/prover"
 	"github.com/beluga-compute/beluga/solver/store"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
@@ -28,6 +30,7 @@ import (
 	"github.com/beluga-compute/beluga/verifier/audit"
 	"github.com/beluga-compute/beluga/verifier/dispute"
 	"github.com/beluga-compute/beluga/verifier/disputenet"
+	"github.com/beluga-compute/beluga/verifier/plan"
 )
 
 // Config configures a verifier daemon.
@@ -38,6 +41,9 @@ type Config struct {
 	// SilentForTesting makes the daemon accept audit tasks and never report
 	// (the fault test of a verifier that goes silent).
 	SilentForTesting bool
+	// Keys holds the zk verifying keys (prover.Keyring) for confidential
+	// audits; nil: this verifier refuses them.
+	Keys *prover.Keyring
 }
 
 // Daemon is a running verifier.
@@ -107,6 +113,9 @@ func (d *Daemon) onTask(ctx context.Context, e *wire.Envelope, m wire.Message, r
 	if id, err := s.ID(); err != nil || id != spec.JobID(e.Job) {
 		return r.Reply(&wire.Ack{Error: "spec does not match the job ID"})
 	}
+	if s.Audit.Confidential && d.cfg.Keys == nil {
+		return r.Reply(&wire.Ack{Error: "confidential audits need zk verifying keys, and this verifier has none"})
+	}
 	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
 		return err
 	}
@@ -115,7 +124,11 @@ func (d *Daemon) onTask(ctx context.Context, e *wire.Envelope, m wire.Message, r
 		return nil
 	}
 	go func() {
-		if err := d.audit(context.WithoutCancel(ctx), spec.JobID(e.Job), s, t); err != nil {
+		audit := d.audit
+		if s.Audit.Confidential {
+			audit = d.zkAudit
+		}
+		if err := audit(context.WithoutCancel(ctx), spec.JobID(e.Job), s, t); err != nil {
 			d.cfg.Events(fmt.Sprintf("verifier %s: audit of job %s: %v", d.n.ID().ShortString(), spec.JobID(e.Job).String()[:12], err))
 		}
 	}()
@@ -148,6 +161,66 @@ func (d *Daemon) audit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire
 	if rep.FirstBadStep != nil {
 		out.FirstBadStep = *rep.FirstBadStep
 	}
+	_, err = d.n.Request(ctx, d.coord, wire.ControlProtocol, id, out, wire.TypeAck)
+	return err
+}
+
+// zkAudit audits a confidential job without its weights or its data: the
+// tiles drawn from the committed roots and the beacon (SPEC.md §17.3) are
+// proven by the solver and checked here against the committed zk trace.
+func (d *Daemon) zkAudit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire.AuditTask) error {
+	tr := &trace.Trace{Job: id}
+	for _, e := range t.Entries {
+		tr.Entries = append(tr.Entries, trace.Entry{Step: e.Step, Digest: merkle.Digest(e.Digest)})
+	}
+	if tr.Root() != merkle.Digest(t.TraceRoot) {
+		return fmt.Errorf("the task's trace does not have its root")
+	}
+	zs := make([]trace.ZKEntry, len(t.ZKEntries))
+	for i, e := range t.ZKEntries {
+		zs[i] = trace.ZKEntry{Step: e.Step, Root: e.Digest}
+	}
+	z, err := prover.ZKTraceOf(s, zs)
+	if err != nil {
+		return err
+	}
+	count, err := prover.ChallengeCount(s)
+	if err != nil {
+		return err
+	}
+	chs, err := prover.Challenges(s, t.TraceRoot, z.Root(), t.Beacon, count)
+	if err != nil {
+		return err
+	}
+	out := &wire.AuditReport{Solver: t.Solver, Pass: true, FirstBadStep: -1}
+	var verifyTime time.Duration
+	for _, ch := range chs {
+		req := &wire.ProofRequest{Step: ch.Step, Layer: ch.Layer, Row: ch.Row, Col: ch.Col}
+		m, err := d.n.Request(ctx, t.Solver, wire.ProofProtocol, id, req, wire.TypeProof)
+		var why string
+		switch {
+		case err != nil:
+			why = fmt.Sprintf("no proof of tile (%d, %d) of layer %d at step %d: %v", ch.Row, ch.Col, ch.Layer, ch.Step, err)
+		case m.(*wire.Proof).Error != "":
+			why = fmt.Sprintf("the solver could not prove tile (%d, %d) of layer %d at step %d: %s", ch.Row, ch.Col, ch.Layer, ch.Step, m.(*wire.Proof).Error)
+		default:
+			t0 := time.Now()
+			err := prover.VerifyTile(d.cfg.Keys, s, z, ch, m.(*wire.Proof).Proof)
+			verifyTime += time.Since(t0)
+			if err != nil {
+				why = fmt.Sprintf("invalid proof of tile (%d, %d) of layer %d at step %d: %v", ch.Row, ch.Col, ch.Layer, ch.Step, err)
+			}
+		}
+		if why != "" {
+			out.Pass, out.FirstBadStep, out.Reason = false, ch.Step, why
+			break
+		}
+		out.StepsChecked++
+	}
+	conf := plan.Confidence(s.Steps, 1, out.StepsChecked, s.Audit.CheatFractionPPM, plan.Clustered)
+	out.ConfidencePPM = uint32(conf * 1e6)
+	d.cfg.Events(fmt.Sprintf("verifier %s: job %s: %d of %d challenged tile proofs valid (verified in %v total), no weights or data seen",
+		d.n.ID().ShortString(), id.String()[:12], out.StepsChecked, len(chs), verifyTime.Round(time.Microsecond)))
 	_, err = d.n.Request(ctx, d.coord, wire.ControlProtocol, id, out, wire.TypeAck)
 	return err
 }
