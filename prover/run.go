@@ -265,7 +265,7 @@ func ZKTraceOf(s *spec.Spec, entries []trace.ZKEntry) (*trace.ZKTrace, error) {
 }
 
 // Challenges draws the tiles a confidential run must prove (SPEC.md
-// §17.5): with seed = challenge.Seed(job, trace.Combined(traceRoot,
+// §17.3): with seed = challenge.Seed(job, trace.Combined(traceRoot,
 // zkRoot), beacon), `count` distinct steps of [0, Steps) by §15's Floyd
 // sampling, and for the i-th drawn step (ascending) weight tile
 // Below(S.At(count + i), W) of the W weight tiles in layout order.

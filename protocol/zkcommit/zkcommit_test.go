@@ -212,7 +212,7 @@ func rootOf(t *Tree) *fr.Element {
 	return &r
 }
 
-// TestVectors pins the values of SPEC.md §17.5.
+// TestVectors pins the values of SPEC.md §17.6.
 func TestVectors(t *testing.T) {
 	hexOf := func(e fr.Element) string {
 		b := e.Bytes()
