@@ -551,7 +551,7 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 	}
 	var replica peer.ID
 	var solverAddrs []string
-	if !cp.pending && !j.replicating && len(cp.entries) > 0 && a.Step > j.replicaStep && a.Step < j.spec.Steps {
+	if !cp.pending && !j.replicating && j.trace == nil && len(cp.entries) > 0 && a.Step > j.replicaStep && a.Step < j.spec.Steps {
 		replica = c.pickReplica(cp.holders)
 		if replica != "" {
 			cp.pending = true

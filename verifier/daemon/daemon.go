@@ -124,11 +124,11 @@ func (d *Daemon) onTask(ctx context.Context, e *wire.Envelope, m wire.Message, r
 		return nil
 	}
 	go func() {
-		audit := d.audit
+		check := d.audit
 		if s.Audit.Confidential {
-			audit = d.zkAudit
+			check = d.zkAudit
 		}
-		if err := audit(context.WithoutCancel(ctx), spec.JobID(e.Job), s, t); err != nil {
+		if err := check(context.WithoutCancel(ctx), spec.JobID(e.Job), s, t); err != nil {
 			d.cfg.Events(fmt.Sprintf("verifier %s: audit of job %s: %v", d.n.ID().ShortString(), spec.JobID(e.Job).String()[:12], err))
 		}
 	}()
