@@ -659,7 +659,14 @@ func (c *Node) traceCommit(e *wire.Envelope, t *wire.TraceCommit) error {
 	j.beacon = beacon
 	c.mu.Unlock()
 	c.event("job %s committed by %s: trace root %x…, %d digests; beacon drawn", short(j.id), e.Sender.ShortString(), t.TraceRoot[:6], len(t.Entries))
-	go c.assignAudit(j.id)
+	go func() {
+		if j.spec.Audit.Confidential {
+			// The solver proves only the tiles the beacon challenges, and
+			// starts before the verifier asks.
+			c.sendBeacon(context.Background(), j.id, e.Sender, beacon)
+		}
+		c.assignAudit(j.id)
+	}()
 	go c.Rematch(ctx)
 	return nil
 }
@@ -881,6 +888,13 @@ func (c *Node) dispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, solver,
 	c.finish(id, out)
 }
 
+// sendBeacon gives a confidential job's solver its audit beacon.
+func (c *Node) sendBeacon(ctx context.Context, id spec.JobID, solver peer.ID, beacon []byte) {
+	if _, err := c.P2P.Request(ctx, solver, wire.AssignProtocol, id, &wire.Beacon{Beacon: beacon}, wire.TypeAck); err != nil {
+		c.event("job %s: sending the audit beacon to %s: %v", short(id), solver.ShortString(), err)
+	}
+}
+
 // proofAllowance is the audit time allowed per challenged tile of a
 // confidential job (a proof takes ~1.5 s on two cores).
 const proofAllowance = 10 * time.Second
@@ -941,6 +955,9 @@ func (c *Node) zkDispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, beaco
 		if ch.Step != r.FirstBadStep {
 			continue
 		}
+		// Again, in case the first beacon was lost: the solver must not
+		// lose a dispute to a lost message.
+		c.sendBeacon(ctx, id, solver, beacon)
 		req := &wire.ProofRequest{Step: ch.Step, Layer: ch.Layer, Row: ch.Row, Col: ch.Col}
 		m, err := c.P2P.Request(ctx, solver, wire.ProofProtocol, id, req, wire.TypeProof)
 		switch {

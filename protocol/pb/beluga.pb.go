@@ -48,6 +48,7 @@ const (
 	Type_ACK                 Type = 15
 	Type_PROOF_REQUEST       Type = 16
 	Type_PROOF               Type = 17
+	Type_BEACON              Type = 18
 )
 
 // Enum value maps for Type.
@@ -71,6 +72,7 @@ var (
 		15: "ACK",
 		16: "PROOF_REQUEST",
 		17: "PROOF",
+		18: "BEACON",
 	}
 	Type_value = map[string]int32{
 		"TYPE_UNSPECIFIED":    0,
@@ -91,6 +93,7 @@ var (
 		"ACK":                 15,
 		"PROOF_REQUEST":       16,
 		"PROOF":               17,
+		"BEACON":              18,
 	}
 )
 
@@ -1504,6 +1507,53 @@ func (x *ProofRequest) GetCol() uint32 {
 	return 0
 }
 
+// Beacon gives a confidential job's solver the audit beacon, drawn after
+// its commitment (coordinator → solver): with it the solver knows which
+// tiles are challenged (SPEC.md §17.3), proves those and no others.
+type Beacon struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Beacon        []byte                 `protobuf:"bytes,1,opt,name=beacon,proto3" json:"beacon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Beacon) Reset() {
+	*x = Beacon{}
+	mi := &file_beluga_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Beacon) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Beacon) ProtoMessage() {}
+
+func (x *Beacon) ProtoReflect() protoreflect.Message {
+	mi := &file_beluga_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Beacon.ProtoReflect.Descriptor instead.
+func (*Beacon) Descriptor() ([]byte, []int) {
+	return file_beluga_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Beacon) GetBeacon() []byte {
+	if x != nil {
+		return x.Beacon
+	}
+	return nil
+}
+
 // Proof answers a ProofRequest: a Groth16 proof (BN254, compressed).
 type Proof struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1515,7 +1565,7 @@ type Proof struct {
 
 func (x *Proof) Reset() {
 	*x = Proof{}
-	mi := &file_beluga_proto_msgTypes[17]
+	mi := &file_beluga_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1577,7 @@ func (x *Proof) String() string {
 func (*Proof) ProtoMessage() {}
 
 func (x *Proof) ProtoReflect() protoreflect.Message {
-	mi := &file_beluga_proto_msgTypes[17]
+	mi := &file_beluga_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1590,7 @@ func (x *Proof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Proof.ProtoReflect.Descriptor instead.
 func (*Proof) Descriptor() ([]byte, []int) {
-	return file_beluga_proto_rawDescGZIP(), []int{17}
+	return file_beluga_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Proof) GetProof() []byte {
@@ -1567,7 +1617,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_beluga_proto_msgTypes[18]
+	mi := &file_beluga_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1629,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_beluga_proto_msgTypes[18]
+	mi := &file_beluga_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1642,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_beluga_proto_rawDescGZIP(), []int{18}
+	return file_beluga_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Ack) GetOk() bool {
@@ -1704,13 +1754,15 @@ const file_beluga_proto_rawDesc = "" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x14\n" +
 	"\x05layer\x18\x02 \x01(\rR\x05layer\x12\x10\n" +
 	"\x03row\x18\x03 \x01(\rR\x03row\x12\x10\n" +
-	"\x03col\x18\x04 \x01(\rR\x03col\"3\n" +
+	"\x03col\x18\x04 \x01(\rR\x03col\" \n" +
+	"\x06Beacon\x12\x16\n" +
+	"\x06beacon\x18\x01 \x01(\fR\x06beacon\"3\n" +
 	"\x05Proof\x12\x14\n" +
 	"\x05proof\x18\x01 \x01(\fR\x05proof\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error*\xb7\x02\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error*\xc3\x02\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05HELLO\x10\x01\x12\r\n" +
@@ -1732,7 +1784,9 @@ const file_beluga_proto_rawDesc = "" +
 	"\x0eDISPUTE_ANSWER\x10\x0e\x12\a\n" +
 	"\x03ACK\x10\x0f\x12\x11\n" +
 	"\rPROOF_REQUEST\x10\x10\x12\t\n" +
-	"\x05PROOF\x10\x11*S\n" +
+	"\x05PROOF\x10\x11\x12\n" +
+	"\n" +
+	"\x06BEACON\x10\x12*S\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -1773,7 +1827,7 @@ func file_beluga_proto_rawDescGZIP() []byte {
 }
 
 var file_beluga_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_beluga_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_beluga_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_beluga_proto_goTypes = []any{
 	(Type)(0),                  // 0: beluga.v1.Type
 	(Role)(0),                  // 1: beluga.v1.Role
@@ -1797,8 +1851,9 @@ var file_beluga_proto_goTypes = []any{
 	(*DisputeQuery)(nil),       // 19: beluga.v1.DisputeQuery
 	(*DisputeAnswer)(nil),      // 20: beluga.v1.DisputeAnswer
 	(*ProofRequest)(nil),       // 21: beluga.v1.ProofRequest
-	(*Proof)(nil),              // 22: beluga.v1.Proof
-	(*Ack)(nil),                // 23: beluga.v1.Ack
+	(*Beacon)(nil),             // 22: beluga.v1.Beacon
+	(*Proof)(nil),              // 23: beluga.v1.Proof
+	(*Ack)(nil),                // 24: beluga.v1.Ack
 }
 var file_beluga_proto_depIdxs = []int32{
 	0,  // 0: beluga.v1.Envelope.type:type_name -> beluga.v1.Type
@@ -1830,7 +1885,7 @@ func file_beluga_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_beluga_proto_rawDesc), len(file_beluga_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

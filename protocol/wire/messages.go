@@ -168,6 +168,13 @@ type ProofRequest struct {
 	Layer, Row, Col int
 }
 
+// ProofNotReady is Proof.Error while the solver is still proving the tile:
+// ask again.
+const ProofNotReady = "the proof is not ready yet"
+
+// Beacon gives a confidential job's solver its audit beacon.
+type Beacon struct{ Beacon []byte }
+
 // Proof answers a ProofRequest with a Groth16 proof, or why there is none.
 type Proof struct {
 	Proof []byte
@@ -197,6 +204,7 @@ func (*DisputeAnswer) Type() Type      { return TypeDisputeAnswer }
 func (*Ack) Type() Type                { return TypeAck }
 func (*ProofRequest) Type() Type       { return TypeProofRequest }
 func (*Proof) Type() Type              { return TypeProof }
+func (*Beacon) Type() Type             { return TypeBeacon }
 
 func (m *Hello) toPB() proto.Message {
 	return &pb.Hello{Role: m.Role, Backend: m.Backend, GpuName: m.GPUName, GpuMemoryBytes: m.GPUMemoryBytes,
@@ -264,7 +272,8 @@ func (m *Ack) toPB() proto.Message { return &pb.Ack{Ok: m.OK, Error: m.Error} }
 func (m *ProofRequest) toPB() proto.Message {
 	return &pb.ProofRequest{Step: m.Step, Layer: uint32(m.Layer), Row: uint32(m.Row), Col: uint32(m.Col)}
 }
-func (m *Proof) toPB() proto.Message { return &pb.Proof{Proof: m.Proof, Error: m.Error} }
+func (m *Proof) toPB() proto.Message  { return &pb.Proof{Proof: m.Proof, Error: m.Error} }
+func (m *Beacon) toPB() proto.Message { return &pb.Beacon{Beacon: m.Beacon} }
 
 func idsToBytes(ids []peer.ID) [][]byte {
 	out := make([][]byte, len(ids))
@@ -448,7 +457,7 @@ func Decode(e *Envelope) (Message, error) {
 		es, err2 := entries(m.Entries)
 		ps, err3 := peerIDs(m.Providers, "providers")
 		zs, err4 := entries(m.ZkEntries)
-		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || len(m.Beacon) == 0 || len(m.Beacon) > 256 || len(m.SpecJson) == 0 {
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || len(m.Beacon) == 0 || len(m.Beacon) > MaxBeaconBytes || len(m.SpecJson) == 0 {
 			return bad(fmt.Errorf("beacon of %d bytes: %v %v %v %v", len(m.Beacon), err1, err2, err3, err4))
 		}
 		if err := checkAddrs(m.ProviderAddrs); err != nil {
@@ -553,6 +562,15 @@ func Decode(e *Envelope) (Message, error) {
 			return bad(fmt.Errorf("proof of %d bytes", len(m.Proof)))
 		}
 		return &Proof{Proof: m.Proof, Error: m.Error}, nil
+	case TypeBeacon:
+		var m pb.Beacon
+		if err := proto.Unmarshal(e.Body, &m); err != nil {
+			return bad(err)
+		}
+		if len(m.Beacon) == 0 || len(m.Beacon) > MaxBeaconBytes {
+			return bad(fmt.Errorf("beacon of %d bytes", len(m.Beacon)))
+		}
+		return &Beacon{Beacon: m.Beacon}, nil
 	}
 	return nil, fmt.Errorf("%w: type %v", ErrMalformed, e.Type)
 }

@@ -35,7 +35,7 @@ const Version = 1
 // Protocol IDs and gossipsub topics.
 const (
 	ControlProtocol   = "/beluga/control/1.0.0"   // solver/verifier → coordinator: hello, heartbeat, trace, reports
-	AssignProtocol    = "/beluga/assign/1.0.0"    // coordinator → solver: a job to run
+	AssignProtocol    = "/beluga/assign/1.0.0"    // coordinator → solver: a job to run, a confidential job's audit beacon
 	AuditProtocol     = "/beluga/audit/1.0.0"     // coordinator → verifier: an audit task
 	ExchangeProtocol  = "/beluga/exchange/1.0.0"  // any peer: manifests and chunks
 	DisputeProtocol   = "/beluga/dispute/1.0.0"   // referee → party: bisection queries
@@ -77,6 +77,7 @@ const (
 	TypeAck                = pb.Type_ACK
 	TypeProofRequest       = pb.Type_PROOF_REQUEST
 	TypeProof              = pb.Type_PROOF
+	TypeBeacon             = pb.Type_BEACON
 )
 
 // envelopeOverhead bounds an envelope's bytes besides its body.
@@ -101,6 +102,7 @@ var maxBody = map[Type]int{
 	TypeAck:                1 << 10,
 	TypeProofRequest:       64,
 	TypeProof:              MaxProofBytes + 1<<10,
+	TypeBeacon:             MaxBeaconBytes + 16,
 }
 
 // Limits inside messages.
@@ -112,6 +114,7 @@ const (
 	MaxDisputePayload   = 64 << 20
 	MaxProviders        = 64
 	MaxProofBytes       = 4 << 10 // a Groth16 proof is 196 bytes, PLONK 584
+	MaxBeaconBytes      = 256
 	MaxLayers           = 1 << 10
 	MaxTiles            = 1 << 20
 )

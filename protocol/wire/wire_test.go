@@ -46,6 +46,7 @@ func samples(t testing.TB) []Message {
 		&Ack{OK: true},
 		&ProofRequest{Step: 7, Layer: 2, Row: 1, Col: 5},
 		&Proof{Proof: make([]byte, 196)},
+		&Beacon{Beacon: []byte("beacon")},
 	}
 }
 

@@ -120,8 +120,21 @@ type run struct {
 	dir   string
 	train *dataset.Dataset
 	store *store.Badger
-	// zk is a confidential run's committed zk trace (nil until committed).
-	zk *trace.ZKTrace
+	// zk is a confidential run's committed zk trace (nil until committed),
+	// traceRoot its digest trace's root.
+	zk        *trace.ZKTrace
+	traceRoot [32]byte
+	// challenges are the tiles its audit challenges, known once the
+	// coordinator sends the beacon: only those are proven, each once, in
+	// the order the verifier asks for them.
+	challenges map[prover.Challenge]*proofSlot
+}
+
+// proofSlot is one challenged tile's proof, ready when done is closed.
+type proofSlot struct {
+	done  chan struct{}
+	proof []byte
+	err   error
 }
 
 // Start joins the coordinator and serves until ctx ends.
@@ -140,7 +153,7 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	d.coord = coord
 	exchange.Serve(n, d)
 	disputenet.Serve(n, d.party)
-	n.Handle(wire.AssignProtocol, d.assign, wire.TypeAssign)
+	n.Handle(wire.AssignProtocol, d.assign, wire.TypeAssign, wire.TypeBeacon)
 	n.Handle(wire.ProofProtocol, d.onProof, wire.TypeProofRequest)
 	hello := &wire.Hello{Role: wire.RoleSolver, Backend: cfg.Backend, GPUName: cfg.GPUName, GPUMemoryBytes: cfg.GPUMemoryBytes,
 		AskMicroUSDPerUnit: cfg.AskMicroUSDPerUnit, Addrs: n.Addrs()}
@@ -229,6 +242,9 @@ func (d *Daemon) party(job spec.JobID) (dispute.Party, error) {
 func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
 	if e.Sender != d.coord {
 		return r.Reply(&wire.Ack{Error: "assignments come from the coordinator"})
+	}
+	if b, ok := m.(*wire.Beacon); ok {
+		return d.onBeacon(ctx, e, b, r)
 	}
 	a := m.(*wire.Assign)
 	d.n.Learn(a.ProviderAddrs)
@@ -366,7 +382,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 			tc.ZKEntries = append(tc.ZKEntries, wire.TraceEntry{Step: e.Step, Digest: e.Root})
 		}
 		d.mu.Lock()
-		d.runs[id].zk = z
+		d.runs[id].zk, d.runs[id].traceRoot = z, tc.TraceRoot
 		d.mu.Unlock()
 		d.cfg.Events(fmt.Sprintf("solver %s: job %s: zk trace of %d steps committed in %v", d.n.ID().ShortString(), id.String()[:12], len(z.Entries), time.Since(t0).Round(time.Millisecond)))
 	}
@@ -380,27 +396,118 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	return nil
 }
 
-// onProof proves a challenged tile of a committed confidential run. Any
-// peer may ask (a proof reveals nothing); proofs are made one at a time.
+// onBeacon learns a confidential job's audit beacon from the coordinator:
+// the challenged tiles are fixed from here (SPEC.md §17.3), and the daemon
+// proves them, in order, before they are asked for.
+func (d *Daemon) onBeacon(ctx context.Context, e *wire.Envelope, b *wire.Beacon, r *p2p.Responder) error {
+	id := spec.JobID(e.Job)
+	d.mu.Lock()
+	run := d.runs[id]
+	var z *trace.ZKTrace
+	var root [32]byte
+	if run != nil {
+		z, root = run.zk, run.traceRoot
+	}
+	d.mu.Unlock()
+	if z == nil || d.cfg.Keys == nil {
+		return r.Reply(&wire.Ack{Error: "no committed confidential run of this job here"})
+	}
+	count, err := prover.ChallengeCount(run.spec)
+	if err != nil {
+		return r.Reply(&wire.Ack{Error: err.Error()})
+	}
+	chs, err := prover.Challenges(run.spec, root, z.Root(), b.Beacon, count)
+	if err != nil {
+		return r.Reply(&wire.Ack{Error: err.Error()})
+	}
+	d.mu.Lock()
+	fresh := run.challenges == nil
+	if fresh {
+		run.challenges = map[prover.Challenge]*proofSlot{}
+		for _, ch := range chs {
+			run.challenges[ch] = &proofSlot{done: make(chan struct{})}
+		}
+	} else {
+		// One beacon per job: a second one must draw the same tiles.
+		for _, ch := range chs {
+			if run.challenges[ch] == nil {
+				d.mu.Unlock()
+				return r.Reply(&wire.Ack{Error: "another beacon for this job"})
+			}
+		}
+	}
+	d.mu.Unlock()
+	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
+		return err
+	}
+	if fresh {
+		go d.proveAll(context.WithoutCancel(ctx), id, run, chs)
+	}
+	return nil
+}
+
+// proveAll proves the challenged tiles of run in order, one proof at a
+// time for the whole daemon (each takes the machine's cores for seconds).
+func (d *Daemon) proveAll(ctx context.Context, id spec.JobID, run *run, chs []prover.Challenge) {
+	for _, ch := range chs {
+		d.mu.Lock()
+		slot := run.challenges[ch]
+		d.mu.Unlock()
+		d.proving.Lock()
+		t0 := time.Now()
+		slot.proof, slot.err = prover.ProveTile(ctx, d.cfg.Keys, run.spec, run.train, run.dir, run.store, ch)
+		d.proving.Unlock()
+		close(slot.done)
+		if slot.err != nil {
+			d.cfg.Events(fmt.Sprintf("solver %s: job %s: proving tile (%d, %d) of layer %d at step %d: %v",
+				d.n.ID().ShortString(), id.String()[:12], ch.Row, ch.Col, ch.Layer, ch.Step, slot.err))
+			continue
+		}
+		d.cfg.Events(fmt.Sprintf("solver %s: proved tile (%d, %d) of layer %d at step %d of job %s in %v (%d bytes)",
+			d.n.ID().ShortString(), ch.Row, ch.Col, ch.Layer, ch.Step, id.String()[:12], time.Since(t0).Round(time.Millisecond), len(slot.proof)))
+	}
+}
+
+// proofWait bounds how long a proof request waits for its tile's proof.
+const proofWait = 2 * time.Minute
+
+// onProof serves the proof of a challenged tile of a committed
+// confidential run. Any peer may ask (a proof reveals nothing), but only
+// the tiles the job's beacon challenges are ever proven, each once, so no
+// peer can make the solver prove more than its audit needs.
 func (d *Daemon) onProof(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
 	q := m.(*wire.ProofRequest)
-	d.mu.Lock()
-	run := d.runs[spec.JobID(e.Job)]
-	d.mu.Unlock()
-	if run == nil || run.zk == nil || d.cfg.Keys == nil {
-		return r.Reply(&wire.Proof{Error: "no committed confidential run of this job here"})
-	}
-	d.proving.Lock()
-	t0 := time.Now()
+	id := spec.JobID(e.Job)
 	c := prover.Challenge{Step: q.Step, Layer: q.Layer, Row: q.Row, Col: q.Col}
-	proof, err := prover.ProveTile(ctx, d.cfg.Keys, run.spec, run.train, run.dir, run.store, c)
-	d.proving.Unlock()
-	if err != nil {
-		return r.Reply(&wire.Proof{Error: err.Error()})
+	d.mu.Lock()
+	run := d.runs[id]
+	var known bool
+	var slot *proofSlot
+	if run != nil && run.zk != nil {
+		known, slot = run.challenges != nil, run.challenges[c]
 	}
-	d.cfg.Events(fmt.Sprintf("solver %s: proved tile (%d, %d) of layer %d at step %d of job %s in %v (%d bytes)",
-		d.n.ID().ShortString(), c.Row, c.Col, c.Layer, c.Step, spec.JobID(e.Job).String()[:12], time.Since(t0).Round(time.Millisecond), len(proof)))
-	return r.Reply(&wire.Proof{Proof: proof})
+	d.mu.Unlock()
+	switch {
+	case run == nil || run.zk == nil || d.cfg.Keys == nil:
+		return r.Reply(&wire.Proof{Error: "no committed confidential run of this job here"})
+	case !known:
+		return r.Reply(&wire.Proof{Error: "the audit beacon of this job has not reached this solver"})
+	case slot == nil:
+		return r.Reply(&wire.Proof{Error: "not a challenged tile of this job's audit"})
+	}
+	t := time.NewTimer(proofWait)
+	defer t.Stop()
+	select {
+	case <-slot.done:
+	case <-t.C:
+		return r.Reply(&wire.Proof{Error: wire.ProofNotReady})
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if slot.err != nil {
+		return r.Reply(&wire.Proof{Error: slot.err.Error()})
+	}
+	return r.Reply(&wire.Proof{Proof: slot.proof})
 }
 
 // runGated runs the job while the gate is open: when the owner comes back

@@ -195,8 +195,7 @@ func (d *Daemon) zkAudit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wi
 	out := &wire.AuditReport{Solver: t.Solver, Pass: true, FirstBadStep: -1}
 	var verifyTime time.Duration
 	for _, ch := range chs {
-		req := &wire.ProofRequest{Step: ch.Step, Layer: ch.Layer, Row: ch.Row, Col: ch.Col}
-		m, err := d.n.Request(ctx, t.Solver, wire.ProofProtocol, id, req, wire.TypeProof)
+		m, err := d.requestProof(ctx, id, t.Solver, ch)
 		var why string
 		switch {
 		case err != nil:
@@ -223,6 +222,34 @@ func (d *Daemon) zkAudit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wi
 		d.n.ID().ShortString(), id.String()[:12], out.StepsChecked, len(chs), verifyTime.Round(time.Microsecond)))
 	_, err = d.n.Request(ctx, d.coord, wire.ControlProtocol, id, out, wire.TypeAck)
 	return err
+}
+
+// Proof requests: the solver proves the challenged tiles in order from the
+// moment the beacon reaches it, so a request may wait for a proof or two;
+// one that is not ready is asked again, a few times, before it counts as
+// missing (a slow solver must not look like a cheater, and a verifier must
+// not accuse one that would have answered).
+const (
+	proofRequestTimeout = 3 * time.Minute
+	proofAttempts       = 3
+)
+
+func (d *Daemon) requestProof(ctx context.Context, id spec.JobID, solver peer.ID, ch prover.Challenge) (wire.Message, error) {
+	req := &wire.ProofRequest{Step: ch.Step, Layer: ch.Layer, Row: ch.Row, Col: ch.Col}
+	var m wire.Message
+	var err error
+	for range proofAttempts {
+		rctx, cancel := context.WithTimeout(ctx, proofRequestTimeout)
+		m, err = d.n.Request(rctx, solver, wire.ProofProtocol, id, req, wire.TypeProof)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if p, ok := m.(*wire.Proof); err == nil && ok && p.Error != wire.ProofNotReady {
+			return m, nil
+		}
+	}
+	return m, err
 }
 
 // netSolver is audit.Solver over the network: the trace from the task,
