@@ -158,6 +158,9 @@ func New(n *p2p.Node, cfg Config) (*Node, error) {
 		if _, err := n.Join(wire.JobsTopic, wire.TypeJobOffer); err != nil {
 			return nil, err
 		}
+		if _, err := n.Join(wire.AuditsTopic, wire.TypeAuditTask); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -659,6 +662,15 @@ func (c *Node) traceCommit(e *wire.Envelope, t *wire.TraceCommit) error {
 	j.beacon = beacon
 	c.mu.Unlock()
 	c.event("job %s committed by %s: trace root %x…, %d digests; beacon drawn", short(j.id), e.Sender.ShortString(), t.TraceRoot[:6], len(t.Entries))
+	if c.P2P.PubSub != nil {
+		// The opened audit is public (without the trace entries, which
+		// the assigned verifier gets directly): one trace root and one
+		// beacon per job, for everyone to see.
+		open := &wire.AuditTask{Solver: e.Sender, TraceRoot: t.TraceRoot, Beacon: beacon, SpecJSON: j.specJSON}
+		if err := c.P2P.Publish(ctx, wire.AuditsTopic, j.id, open); err != nil {
+			c.event("job %s: publishing the audit: %v", short(j.id), err)
+		}
+	}
 	go func() {
 		if j.spec.Audit.Confidential {
 			// The solver proves only the tiles the beacon challenges, and

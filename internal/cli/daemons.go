@@ -113,7 +113,7 @@ func newVerifierCmd() *cobra.Command {
 				return err
 			}
 			cfg.Events = eventPrinter(c)
-			n, err := p2p.New(ctx, p2p.WithKey(key), p2p.WithListen(listen),
+			n, err := p2p.New(ctx, p2p.WithKey(key), p2p.WithListen(listen), p2p.WithPubSub(),
 				p2p.WithLogf(func(f string, a ...any) { cfg.Events(fmt.Sprintf(f, a...)) }))
 			if err != nil {
 				return err

@@ -246,7 +246,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	var verifierNodes []*p2p.Node
 	for range 2 {
-		n, err := p2p.New(ctx, p2p.WithAllow(cn.ID()))
+		n, err := p2p.New(ctx, p2p.WithAllow(cn.ID()), p2p.WithPubSub())
 		if err != nil {
 			return nil, err
 		}
@@ -319,8 +319,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	// Let the solvers' subscriptions reach the coordinator's gossip mesh.
-	for deadline := time.Now().Add(3 * time.Second); len(cn.PubSub.ListPeers(wire.JobsTopic)) < len(solverNodes) && time.Now().Before(deadline); {
+	// Let the solvers' and verifiers' subscriptions reach the
+	// coordinator's gossip mesh.
+	for deadline := time.Now().Add(3 * time.Second); (len(cn.PubSub.ListPeers(wire.JobsTopic)) < len(solverNodes) ||
+		len(cn.PubSub.ListPeers(wire.AuditsTopic)) < len(verifierNodes)) && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
 

@@ -8,6 +8,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -54,6 +55,10 @@ type Daemon struct {
 
 	mu    sync.Mutex
 	tasks map[spec.JobID]*task
+	// beacons are the audit beacons seen on the audits topic: a task whose
+	// beacon differs from the published one is refused (at most
+	// maxPublished are kept).
+	beacons map[spec.JobID][]byte
 	// replicas holds checkpoints the coordinator asked this verifier to
 	// keep, served to any peer (protocol/exchange): the newest of each job
 	// only. Fetches hold replMu for reading from their first chunk to their
@@ -73,7 +78,7 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	if cfg.Events == nil {
 		cfg.Events = func(string) {}
 	}
-	d := &Daemon{n: n, cfg: cfg, tasks: map[spec.JobID]*task{}, replicas: store.NewMemory()}
+	d := &Daemon{n: n, cfg: cfg, tasks: map[spec.JobID]*task{}, beacons: map[spec.JobID][]byte{}, replicas: store.NewMemory()}
 	coord, err := n.Connect(ctx, cfg.Coordinator)
 	if err != nil {
 		return nil, fmt.Errorf("join coordinator: %w", err)
@@ -86,8 +91,33 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	if _, err := n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, &wire.Hello{Role: wire.RoleVerifier, Backend: "cpu", Addrs: n.Addrs()}, wire.TypeAck); err != nil {
 		return nil, fmt.Errorf("hello: %w", err)
 	}
+	if n.PubSub != nil {
+		// Opened audits are public: anyone sees each job's trace root and
+		// beacon, so the coordinator cannot show verifiers different ones.
+		if _, err := n.Join(wire.AuditsTopic, wire.TypeAuditTask); err != nil {
+			return nil, err
+		}
+		if err := n.Subscribe(ctx, wire.AuditsTopic, func(e *wire.Envelope, m wire.Message) {
+			if e.Sender != coord {
+				return
+			}
+			t := m.(*wire.AuditTask)
+			d.mu.Lock()
+			if len(d.beacons) < maxPublished {
+				d.beacons[spec.JobID(e.Job)] = t.Beacon
+			}
+			d.mu.Unlock()
+			cfg.Events(fmt.Sprintf("verifier %s saw the audit of job %s open on %s (trace root %x…, beacon %x…)",
+				n.ID().ShortString(), spec.JobID(e.Job).String()[:12], wire.AuditsTopic, t.TraceRoot[:6], t.Beacon[:min(6, len(t.Beacon))]))
+		}, wire.TypeAuditTask); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
+
+// maxPublished bounds the published beacons a verifier remembers.
+const maxPublished = 1 << 14
 
 // party is the verifier's side of a dispute: an honest replay.
 func (d *Daemon) party(job spec.JobID) (dispute.Party, error) {
@@ -115,6 +145,15 @@ func (d *Daemon) onTask(ctx context.Context, e *wire.Envelope, m wire.Message, r
 	}
 	if s.Audit.Confidential && d.cfg.Keys == nil {
 		return r.Reply(&wire.Ack{Error: "confidential audits need zk verifying keys, and this verifier has none"})
+	}
+	d.mu.Lock()
+	published, seen := d.beacons[spec.JobID(e.Job)]
+	delete(d.beacons, spec.JobID(e.Job))
+	d.mu.Unlock()
+	if seen && !bytes.Equal(published, t.Beacon) {
+		d.cfg.Events(fmt.Sprintf("verifier %s refused the audit of job %s: its beacon is not the one published on %s",
+			d.n.ID().ShortString(), spec.JobID(e.Job).String()[:12], wire.AuditsTopic))
+		return r.Reply(&wire.Ack{Error: "the task's beacon is not the one published for this job"})
 	}
 	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
 		return err

@@ -1,0 +1,72 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beluga-compute/beluga/protocol/p2p"
+	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/spec/catalog"
+)
+
+// TestTaskWithAnotherBeaconThanPublishedIsRefused: a coordinator that
+// publishes one beacon for a job on the audits topic and hands a verifier
+// a task with another cannot steer that verifier's sample.
+func TestTaskWithAnotherBeaconThanPublishedIsRefused(t *testing.T) {
+	ctx := context.Background()
+	cn, err := p2p.New(ctx, p2p.WithPubSub())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cn.Close()
+	cn.Handle(wire.ControlProtocol, func(_ context.Context, _ *wire.Envelope, _ wire.Message, r *p2p.Responder) error {
+		return r.Reply(&wire.Ack{OK: true})
+	}, wire.TypeHello, wire.TypeAuditReport)
+	if _, err := cn.Join(wire.AuditsTopic, wire.TypeAuditTask); err != nil {
+		t.Fatal(err)
+	}
+	vn, err := p2p.New(ctx, p2p.WithAllow(cn.ID()), p2p.WithPubSub())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vn.Close()
+	var events []string
+	evc := make(chan string, 16)
+	if _, err := Start(ctx, vn, Config{Coordinator: cn.Addrs()[0], Events: func(s string) { evc <- s }}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(cn.PubSub.ListPeers(wire.AuditsTopic)) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the verifier never joined the audits topic")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s, err := catalog.Example("synthetic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Steps = 4
+	js, _ := s.JSON()
+	id, _ := s.ID()
+	published := &wire.AuditTask{Solver: vn.ID(), TraceRoot: [32]byte{1}, Beacon: []byte("published beacon"), SpecJSON: js}
+	if err := cn.Publish(ctx, wire.AuditsTopic, id, published); err != nil {
+		t.Fatal(err)
+	}
+	for seen := false; !seen; {
+		select {
+		case ev := <-evc:
+			events = append(events, ev)
+			seen = strings.Contains(ev, "saw the audit")
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the published audit never arrived: %q", events)
+		}
+	}
+	other := *published
+	other.Beacon = []byte("another beacon")
+	_, err = cn.Request(ctx, vn.ID(), wire.AuditProtocol, id, &other, wire.TypeAck)
+	if err == nil || !strings.Contains(err.Error(), "not the one published") {
+		t.Fatalf("a task with another beacon than the published one: %v", err)
+	}
+}
