@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"reflect"
 	"testing"
 
@@ -206,3 +207,32 @@ func FuzzDecode(f *testing.F) {
 }
 
 func mustKey(t testing.TB) crypto.PrivKey { k, _ := key(t, 3); return k }
+
+// TestReadTellsTransportFromMalformed: a stream that ends between frames
+// is io.EOF, one cut inside a frame is a transport error (the peer's
+// bytes were never wrong), and a complete frame that does not decode is
+// malformed — only that last one may count against the peer.
+func TestReadTellsTransportFromMalformed(t *testing.T) {
+	k, _ := key(t, 1)
+	e, err := Seal(k, [32]byte{1}, 1, &Ack{OK: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frame bytes.Buffer
+	if err := Write(&frame, e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(bufio.NewReader(bytes.NewReader(nil)), TypeAck); !errors.Is(err, io.EOF) {
+		t.Fatalf("empty stream: %v", err)
+	}
+	cut := frame.Bytes()[:frame.Len()/2]
+	_, err = Read(bufio.NewReader(bytes.NewReader(cut)), TypeAck)
+	if !errors.Is(err, ErrTransport) || errors.Is(err, ErrMalformed) {
+		t.Fatalf("frame cut by the transport: %v", err)
+	}
+	garbage := append([]byte{8}, bytes.Repeat([]byte{0xff}, 8)...)
+	_, err = Read(bufio.NewReader(bytes.NewReader(garbage)), TypeAck)
+	if !errors.Is(err, ErrMalformed) || errors.Is(err, ErrTransport) {
+		t.Fatalf("complete frame of garbage: %v", err)
+	}
+}
