@@ -45,6 +45,9 @@ type Config struct {
 	// Keys holds the zk verifying keys (prover.Keyring) for confidential
 	// audits; nil: this verifier refuses them.
 	Keys *prover.Keyring
+	// ReplicaTTL: the replicas of a job with no new checkpoint for this
+	// long are dropped (default 24 h).
+	ReplicaTTL time.Duration
 }
 
 // Daemon is a running verifier.
@@ -64,8 +67,9 @@ type Daemon struct {
 	// only. Fetches hold replMu for reading from their first chunk to their
 	// manifest, pruning holds it for writing, so that GC never collects the
 	// chunks of a fetch under way.
-	replicas *store.Memory
-	replMu   sync.RWMutex
+	replicas    *store.Memory
+	replMu      sync.RWMutex
+	replicaSeen map[spec.JobID]time.Time // last replica per job (under replMu)
 }
 
 type task struct {
@@ -78,7 +82,11 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	if cfg.Events == nil {
 		cfg.Events = func(string) {}
 	}
-	d := &Daemon{n: n, cfg: cfg, tasks: map[spec.JobID]*task{}, beacons: map[spec.JobID][]byte{}, replicas: store.NewMemory()}
+	if cfg.ReplicaTTL <= 0 {
+		cfg.ReplicaTTL = 24 * time.Hour
+	}
+	d := &Daemon{n: n, cfg: cfg, tasks: map[spec.JobID]*task{}, beacons: map[spec.JobID][]byte{},
+		replicas: store.NewMemory(), replicaSeen: map[spec.JobID]time.Time{}}
 	coord, err := n.Connect(ctx, cfg.Coordinator)
 	if err != nil {
 		return nil, fmt.Errorf("join coordinator: %w", err)
@@ -408,20 +416,47 @@ func (d *Daemon) replicate(ctx context.Context, job spec.JobID, a *wire.Checkpoi
 	return d.replicas.PutManifest(ctx, *man)
 }
 
-// prune drops every replica of job but the newest and collects the chunks
-// no replica references any more, so that a verifier keeps one state per
-// job however long the job runs.
+// prune drops every replica of job but the newest, and every replica of
+// the jobs that have had no new checkpoint for ReplicaTTL (finished or
+// abandoned), then collects the chunks no replica references any more: a
+// verifier keeps one state per live job however long it runs.
 func (d *Daemon) prune(ctx context.Context, job spec.JobID) error {
 	d.replMu.Lock()
 	defer d.replMu.Unlock()
+	now := time.Now()
+	d.replicaSeen[job] = now
+	drop := map[spec.JobID]bool{}
+	for j, seen := range d.replicaSeen {
+		if now.Sub(seen) > d.cfg.ReplicaTTL {
+			drop[j] = true
+			delete(d.replicaSeen, j)
+		}
+	}
 	steps, err := d.replicas.ListCheckpoints(ctx, job)
-	if err != nil || len(steps) < 2 {
+	if err != nil {
 		return err
 	}
-	for _, st := range steps[:len(steps)-1] {
-		if err := d.replicas.DeleteCheckpoint(ctx, job, st); err != nil {
+	stale := len(steps) > 1 || len(drop) > 0
+	if len(steps) > 1 {
+		for _, st := range steps[:len(steps)-1] {
+			if err := d.replicas.DeleteCheckpoint(ctx, job, st); err != nil {
+				return err
+			}
+		}
+	}
+	for j := range drop {
+		old, err := d.replicas.ListCheckpoints(ctx, j)
+		if err != nil {
 			return err
 		}
+		for _, st := range old {
+			if err := d.replicas.DeleteCheckpoint(ctx, j, st); err != nil {
+				return err
+			}
+		}
+	}
+	if !stale {
+		return nil
 	}
 	_, _, err = d.replicas.GC(ctx)
 	return err

@@ -8,6 +8,8 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/p2p"
 	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/solver/store"
+	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 )
 
@@ -68,5 +70,51 @@ func TestTaskWithAnotherBeaconThanPublishedIsRefused(t *testing.T) {
 	_, err = cn.Request(ctx, vn.ID(), wire.AuditProtocol, id, &other, wire.TypeAck)
 	if err == nil || !strings.Contains(err.Error(), "not the one published") {
 		t.Fatalf("a task with another beacon than the published one: %v", err)
+	}
+}
+
+// TestPruneKeepsTheNewestReplicaOfLiveJobsOnly: older replicas of a job go
+// when a newer one lands, and every replica of a job silent for longer
+// than ReplicaTTL goes; their chunks are collected.
+func TestPruneKeepsTheNewestReplicaOfLiveJobsOnly(t *testing.T) {
+	ctx := context.Background()
+	s, err := catalog.Example("synthetic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{cfg: Config{ReplicaTTL: time.Hour}, replicas: store.NewMemory(), replicaSeen: map[spec.JobID]time.Time{}}
+	put := func(job spec.JobID, step int64) {
+		st := s.Init()
+		st.Step = step
+		st.Layer(0, spec.TensorWeight)[0] = int32(step) + int32(job[0])
+		if _, err := d.replicas.PutCheckpoint(ctx, job, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, err := s.ID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := spec.JobID{2}
+	put(gone, 10)
+	d.replicaSeen[gone] = time.Now().Add(-2 * time.Hour)
+	put(live, 10)
+	put(live, 20)
+	before, _ := d.replicas.Stats(ctx)
+	if err := d.prune(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if steps, _ := d.replicas.ListCheckpoints(ctx, live); len(steps) != 1 || steps[0] != 20 {
+		t.Fatalf("live job keeps %v, want [20]", steps)
+	}
+	if steps, _ := d.replicas.ListCheckpoints(ctx, gone); len(steps) != 0 {
+		t.Fatalf("silent job keeps %v", steps)
+	}
+	after, _ := d.replicas.Stats(ctx)
+	if after.Manifests != 1 || after.Chunks >= before.Chunks {
+		t.Fatalf("stats before %+v, after %+v", before, after)
+	}
+	if _, err := d.replicas.GetCheckpoint(ctx, s, live, 20); err != nil {
+		t.Fatalf("the kept replica no longer opens: %v", err)
 	}
 }
