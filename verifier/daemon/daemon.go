@@ -111,10 +111,17 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 			}
 			t := m.(*wire.AuditTask)
 			d.mu.Lock()
-			if len(d.beacons) < maxPublished {
+			first, seen := d.beacons[spec.JobID(e.Job)]
+			if !seen && len(d.beacons) < maxPublished {
 				d.beacons[spec.JobID(e.Job)] = t.Beacon
 			}
 			d.mu.Unlock()
+			if seen && !bytes.Equal(first, t.Beacon) {
+				// The first published beacon stands; a second one is the
+				// coordinator trying to redraw the sample.
+				cfg.Events(fmt.Sprintf("verifier %s: the coordinator published a second beacon for job %s (ignored)", n.ID().ShortString(), spec.JobID(e.Job).String()[:12]))
+				return
+			}
 			cfg.Events(fmt.Sprintf("verifier %s saw the audit of job %s open on %s (trace root %x…, beacon %x…)",
 				n.ID().ShortString(), spec.JobID(e.Job).String()[:12], wire.AuditsTopic, t.TraceRoot[:6], t.Beacon[:min(6, len(t.Beacon))]))
 		}, wire.TypeAuditTask); err != nil {
