@@ -1006,7 +1006,8 @@ func (c *Node) zkDispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, beaco
 	c.finish(id, out)
 }
 
-// addrsOf returns the advertised multiaddrs of peers (from their Hello).
+// addrsOf returns the multiaddrs at which peers are reached: those they
+// advertised in their Hello and the circuits through our relay.
 func (c *Node) addrsOf(ps []peer.ID) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -1016,8 +1017,15 @@ func (c *Node) addrsOf(ps []peer.ID) []string {
 func (c *Node) addrsLocked(ps []peer.ID) []string {
 	var out []string
 	for _, p := range ps {
-		if q := c.peers[p]; q != nil && len(out) < wire.MaxAddrs-len(q.Hello.Addrs) {
-			out = append(out, q.Hello.Addrs...)
+		q := c.peers[p]
+		if q == nil {
+			continue
+		}
+		// Its own addresses, then the circuits through this node's relay:
+		// a peer behind NAT is dialed there (its reservation is ours).
+		as := append(append([]string(nil), q.Hello.Addrs...), c.P2P.CircuitAddrs(p)...)
+		if len(out)+len(as) <= wire.MaxAddrs {
+			out = append(out, as...)
 		}
 	}
 	return out

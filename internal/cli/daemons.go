@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/spf13/cobra"
 
 	"github.com/beluga-compute/beluga/protocol/p2p"
@@ -26,7 +27,7 @@ func newSolverCmd() *cobra.Command {
 	var cfg solverd.Config
 	var listen, keyFile string
 	var grace time.Duration
-	var noIdle bool
+	var noIdle, behindNAT bool
 	cmd := &cobra.Command{
 		Use:   "solver --coordinator ADDR",
 		Short: "Run the solver daemon: join a coordinator, train assigned jobs, serve checkpoints",
@@ -68,8 +69,7 @@ dispute. It runs until interrupted.`,
 					cfg.Events(fmt.Sprintf("idle gate %s: %s", map[bool]string{true: "open", false: "closed"}[open], why))
 				}})
 			}
-			n, err := p2p.New(ctx, p2p.WithKey(key), p2p.WithListen(listen), p2p.WithPubSub(),
-				p2p.WithLogf(func(f string, a ...any) { cfg.Events(fmt.Sprintf(f, a...)) }))
+			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, cfg.Events)...)
 			if err != nil {
 				return err
 			}
@@ -92,12 +92,14 @@ dispute. It runs until interrupted.`,
 	f.StringVar(&keyFile, "key", filepath.Join("beluga-solver", "peer.key"), "libp2p identity key file (created if absent)")
 	f.DurationVar(&grace, "idle-grace", 30*time.Second, "how long the machine must be idle before a paused job resumes")
 	f.BoolVar(&noIdle, "no-idle-check", false, "run assigned jobs whatever else the machine is doing")
+	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
 	return cmd
 }
 
 func newVerifierCmd() *cobra.Command {
 	var cfg verifierd.Config
 	var listen, keyFile string
+	var behindNAT bool
 	cmd := &cobra.Command{
 		Use:   "verifier --coordinator ADDR",
 		Short: "Run the verifier daemon: take audit tasks, replay, report, play disputes",
@@ -113,8 +115,7 @@ func newVerifierCmd() *cobra.Command {
 				return err
 			}
 			cfg.Events = eventPrinter(c)
-			n, err := p2p.New(ctx, p2p.WithKey(key), p2p.WithListen(listen), p2p.WithPubSub(),
-				p2p.WithLogf(func(f string, a ...any) { cfg.Events(fmt.Sprintf(f, a...)) }))
+			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, cfg.Events)...)
 			if err != nil {
 				return err
 			}
@@ -132,6 +133,7 @@ func newVerifierCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.StringVar(&listen, "listen", "/ip4/0.0.0.0/tcp/0", "libp2p listen address")
 	f.StringVar(&keyFile, "key", filepath.Join("beluga-verifier", "peer.key"), "libp2p identity key file (created if absent)")
+	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' verifying keys: take confidential audits")
 	return cmd
 }
@@ -159,3 +161,15 @@ func (f keyringFlag) Set(dir string) error {
 }
 
 func (keyringFlag) Type() string { return "DIR" }
+
+// netOptions are a daemon's libp2p options: its key and listen address,
+// gossip, and the coordinator as its relay (used when AutoNAT finds the
+// machine unreachable, or at once with --behind-nat), with hole punching.
+func netOptions(key crypto.PrivKey, listen, coordinator string, behindNAT bool, events func(string)) []p2p.Option {
+	opts := []p2p.Option{p2p.WithKey(key), p2p.WithListen(listen), p2p.WithPubSub(), p2p.WithRelays(coordinator),
+		p2p.WithLogf(func(f string, a ...any) { events(fmt.Sprintf(f, a...)) })}
+	if behindNAT {
+		opts = append(opts, p2p.WithBehindNAT())
+	}
+	return opts
+}

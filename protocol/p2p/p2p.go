@@ -35,6 +35,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/multiformats/go-multiaddr"
 
@@ -44,6 +45,11 @@ import (
 
 // Defaults.
 const (
+	// RelayDuration and RelayData bound one connection relayed through a
+	// node with WithRelayService.
+	RelayDuration = 30 * time.Minute
+	RelayData     = 256 << 20
+
 	MaxStrikes     = 3
 	BanFor         = 10 * time.Minute
 	RequestTimeout = 30 * time.Second
@@ -62,6 +68,8 @@ type config struct {
 	relay  bool
 	allow  []peer.ID
 	pubsub bool
+	relays []string
+	nat    bool
 }
 
 // WithKey sets the node's identity (default: a fresh ed25519 key).
@@ -80,6 +88,18 @@ func WithRelayService() Option { return func(c *config) { c.relay = true } }
 // WithAllow exempts peers (the coordinator) from strikes.
 func WithAllow(ids ...peer.ID) Option { return func(c *config) { c.allow = append(c.allow, ids...) } }
 
+// WithRelays makes the node reachable behind NAT: it keeps a reservation
+// on these circuit relay v2 nodes (full multiaddrs, the coordinator's) and
+// advertises the relayed addresses, maps ports with UPnP/NAT-PMP where the
+// router allows, and upgrades relayed connections to direct ones by hole
+// punching (DCUtR).
+func WithRelays(addrs ...string) Option { return func(c *config) { c.relays = append(c.relays, addrs...) } }
+
+// WithBehindNAT tells the node it is not publicly reachable (instead of
+// waiting for AutoNAT to find out), so that it takes relay reservations at
+// once.
+func WithBehindNAT() Option { return func(c *config) { c.nat = true } }
+
 // WithPubSub starts gossipsub on the node.
 func WithPubSub() Option { return func(c *config) { c.pubsub = true } }
 
@@ -95,6 +115,7 @@ type Node struct {
 
 	mu     sync.Mutex
 	topics map[string]*pubsub.Topic
+	relay  bool
 }
 
 // New starts a node.
@@ -120,13 +141,36 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		libp2p.DisableMetrics(),
 	}
 	if c.relay {
-		lo = append(lo, libp2p.EnableRelayService(), libp2p.ForceReachabilityPublic())
+		// A relayed connection carries what a fetch from a peer behind NAT
+		// needs (a checkpoint, a proof) while hole punching tries to make
+		// it direct; libp2p's default of 128 KiB and 2 minutes would cut a
+		// checkpoint short.
+		lo = append(lo, libp2p.EnableRelayService(relayv2.WithLimit(&relayv2.RelayLimit{Duration: RelayDuration, Data: RelayData})),
+			libp2p.ForceReachabilityPublic())
+	}
+	if len(c.relays) > 0 {
+		var relays []peer.AddrInfo
+		for _, a := range c.relays {
+			ma, err := multiaddr.NewMultiaddr(a)
+			if err != nil {
+				return nil, fmt.Errorf("p2p: relay %q: %w", a, err)
+			}
+			ai, err := peer.AddrInfoFromP2pAddr(ma)
+			if err != nil {
+				return nil, fmt.Errorf("p2p: relay %q: %w", a, err)
+			}
+			relays = append(relays, *ai)
+		}
+		lo = append(lo, libp2p.EnableAutoRelayWithStaticRelays(relays), libp2p.EnableHolePunching(), libp2p.NATPortMap())
+	}
+	if c.nat {
+		lo = append(lo, libp2p.ForceReachabilityPrivate())
 	}
 	h, err := libp2p.New(lo...)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Host: h, key: c.key, guard: wire.NewGuard(), lim: lim, logf: c.logf, topics: map[string]*pubsub.Topic{}}
+	n := &Node{Host: h, key: c.key, guard: wire.NewGuard(), lim: lim, logf: c.logf, topics: map[string]*pubsub.Topic{}, relay: c.relay}
 	// The sequence starts at the clock so a restarted node does not reuse
 	// numbers its peers have seen (the guard itself trusts no clock).
 	n.seq.Store(uint64(time.Now().UnixNano()))
@@ -147,6 +191,20 @@ func (n *Node) Addrs() []string {
 	var out []string
 	for _, a := range n.Host.Addrs() {
 		out = append(out, a.String()+"/p2p/"+n.ID().String())
+	}
+	return out
+}
+
+// CircuitAddrs returns the addresses at which p is reached through this
+// node's relay service (none if it runs none): for a peer behind NAT that
+// holds a reservation here, the only addresses other peers can dial.
+func (n *Node) CircuitAddrs(p peer.ID) []string {
+	if !n.relay {
+		return nil
+	}
+	var out []string
+	for _, a := range n.Addrs() {
+		out = append(out, a+"/p2p-circuit/p2p/"+p.String())
 	}
 	return out
 }
