@@ -14,7 +14,8 @@
 // lookup, for peers that already share a coordinator; a record per
 // manifest makes the coordinator's index small (jobs × checkpoints) and
 // its lookups free. The bytes still flow peer to peer: the coordinator
-// never serves or sees a chunk.
+// never serves a chunk (for a peer behind NAT it may relay the encrypted
+// stream until hole punching connects the two directly).
 //
 // # Wire
 //
