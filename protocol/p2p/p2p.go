@@ -93,7 +93,9 @@ func WithAllow(ids ...peer.ID) Option { return func(c *config) { c.allow = appen
 // advertises the relayed addresses, maps ports with UPnP/NAT-PMP where the
 // router allows, and upgrades relayed connections to direct ones by hole
 // punching (DCUtR).
-func WithRelays(addrs ...string) Option { return func(c *config) { c.relays = append(c.relays, addrs...) } }
+func WithRelays(addrs ...string) Option {
+	return func(c *config) { c.relays = append(c.relays, addrs...) }
+}
 
 // WithBehindNAT tells the node it is not publicly reachable (instead of
 // waiting for AutoNAT to find out), so that it takes relay reservations at
