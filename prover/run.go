@@ -162,6 +162,11 @@ type Challenge struct {
 	Layer, Row, Col int
 }
 
+// String names the challenged tile, for logs and reports.
+func (c Challenge) String() string {
+	return fmt.Sprintf("tile (%d, %d) of layer %d at step %d", c.Row, c.Col, c.Layer, c.Step)
+}
+
 // TileWitness builds the witness of challenge c from the solver's run in
 // dir: the state before the step (from its checkpoints, replayed), the
 // step's and the next step's values, and both commitments.

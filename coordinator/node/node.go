@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -800,11 +801,15 @@ func (c *Node) report(e *wire.Envelope, r *wire.AuditReport) error {
 	} else {
 		out.Verdict = "fail"
 		c.event("job %s: audit FAILED at step %d (%s); dispute opened", short(j.id), r.FirstBadStep, r.Reason)
-		if spc.Audit.Confidential {
-			go c.zkDispute(j.id, spc, tr, beacon, solver, e.Sender, verifier.Party, r)
-		} else {
-			go c.dispute(j.id, spc, tr, solver, e.Sender, verifier.Party, r)
+		referee := func(ctx context.Context) (bool, string, error) {
+			return c.refereeReplay(ctx, j.id, spc, tr, solver, e.Sender, r)
 		}
+		if spc.Audit.Confidential {
+			referee = func(ctx context.Context) (bool, string, error) {
+				return c.refereeZK(ctx, j.id, spc, tr, beacon, solver, r)
+			}
+		}
+		go c.dispute(j.id, solver, e.Sender, verifier.Party, referee)
 		return nil
 	}
 	c.finish(j.id, out)
@@ -820,10 +825,11 @@ func (c *Node) finish(id spec.JobID, out *Outcome) {
 	c.done <- id
 }
 
-// dispute referees the failed audit: bisection over the failing segment
-// with both parties over the network, one operator recomputed, then the
-// loser's bond slashed.
-func (c *Node) dispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, solver, verifier peer.ID, vparty string, r *wire.AuditReport) {
+// dispute plays out a failed audit: it records the dispute, asks the
+// referee which party loses, slashes that party's bond and finishes the
+// job. referee reports whether the solver loses and why; an error leaves
+// the job in dispute-error.
+func (c *Node) dispute(id spec.JobID, solver, verifier peer.ID, vparty string, referee func(context.Context) (solverLoses bool, why string, err error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out := &Outcome{Job: id.String(), Verdict: "fail", Verifier: verifier.String(), Solvers: []string{solver.String()}}
@@ -842,6 +848,33 @@ func (c *Node) dispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, solver,
 		fail(err)
 		return
 	}
+	solverLoses, why, err := referee(ctx)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if solverLoses {
+		if _, err := c.svc.SlashSolver(ctx, id.String()); err != nil {
+			fail(err)
+			return
+		}
+		out.State, out.Slashed = "slashed", solver.String()
+		c.event("job %s: solver %s SLASHED; bounty to verifier %s, the rest to the client", short(id), solver.ShortString(), verifier.ShortString())
+	} else {
+		if _, err := c.svc.SlashVerifier(ctx, id.String()); err != nil {
+			fail(err)
+			return
+		}
+		out.State, out.Slashed = "verifier-slashed", verifier.String()
+		c.event("job %s: verifier %s slashed for a false accusation", short(id), verifier.ShortString())
+	}
+	out.Reason = why
+	c.finish(id, out)
+}
+
+// refereeReplay referees a failed replay audit: bisection with both
+// parties over the network, then one operator recomputed.
+func (c *Node) refereeReplay(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire.TraceCommit, solver, verifier peer.ID, r *wire.AuditReport) (bool, string, error) {
 	// The disputed segment runs from the initial state, which both parties
 	// agree on, to the first trace entry after the first bad step the
 	// verifier found; bisection finds the first step they disagree on
@@ -858,46 +891,26 @@ func (c *Node) dispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, solver,
 		}
 	}
 	if seg.End == 0 {
-		fail(fmt.Errorf("first bad step %d is in no segment", r.FirstBadStep))
-		return
+		return false, "", fmt.Errorf("first bad step %d is in no segment", r.FirstBadStep)
 	}
 	vp := &disputenet.Remote{Node: c.P2P, Peer: verifier, Job: id}
 	sp := &disputenet.Remote{Node: c.P2P, Peer: solver, Job: id}
 	vEnd, err := vp.DigestAt(ctx, seg.End)
 	if err != nil {
-		fail(err)
-		return
+		return false, "", err
 	}
 	seg.VerifierEnd = vEnd
 	ref, err := dispute.NewReferee(s)
 	if err != nil {
-		fail(err)
-		return
+		return false, "", err
 	}
 	res, err := ref.Play(ctx, seg, sp, vp)
 	if err != nil {
-		fail(err)
-		return
+		return false, "", err
 	}
 	c.event("job %s: referee: %v after %d rounds, %d operator recomputed (%d of the step's %d MACs)",
 		short(id), res.Verdict, res.Cost.Rounds, res.Cost.OpsRun, res.Cost.OpWork, res.Cost.StepWork)
-	if res.Verdict.Loser == dispute.LoserSolver {
-		if _, err := c.svc.SlashSolver(ctx, id.String()); err != nil {
-			fail(err)
-			return
-		}
-		out.State, out.Slashed = "slashed", solver.String()
-		c.event("job %s: solver %s SLASHED; bounty to verifier %s, the rest to the client", short(id), solver.ShortString(), verifier.ShortString())
-	} else {
-		if _, err := c.svc.SlashVerifier(ctx, id.String()); err != nil {
-			fail(err)
-			return
-		}
-		out.State, out.Slashed = "verifier-slashed", verifier.String()
-		c.event("job %s: verifier %s slashed for a false accusation", short(id), verifier.ShortString())
-	}
-	out.Reason = res.Verdict.String()
-	c.finish(id, out)
+	return res.Verdict.Loser == dispute.LoserSolver, res.Verdict.String(), nil
 }
 
 // sendBeacon gives a confidential job's solver its audit beacon.
@@ -919,91 +932,53 @@ func zkEntries(es []wire.TraceEntry) []trace.ZKEntry {
 	return out
 }
 
-// zkDispute referees a failed confidential audit without seeing any value:
-// the challenge at the reported step is recomputed from the committed
-// roots and the beacon, the solver is asked for that tile's proof, and the
-// proof is checked (milliseconds). A valid proof means a false accusation;
-// none, or an invalid one, means the solver cannot back its commitment.
-func (c *Node) zkDispute(id spec.JobID, s *spec.Spec, t *wire.TraceCommit, beacon []byte, solver, verifier peer.ID, vparty string, r *wire.AuditReport) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out := &Outcome{Job: id.String(), Verdict: "fail", Verifier: verifier.String(), Solvers: []string{solver.String()}}
-	fail := func(err error) {
-		out.State, out.Reason = "dispute-error", err.Error()
-		c.event("job %s: zk dispute could not be played: %v", short(id), err)
-		c.finish(id, out)
-	}
+// refereeZK referees a failed confidential audit without seeing any
+// value: the challenge at the reported step is recomputed from the
+// committed roots and the beacon, the solver is asked for that tile's
+// proof, and the proof is checked (milliseconds). A valid proof means a
+// false accusation; none, or an invalid one, means the solver cannot back
+// its commitment.
+func (c *Node) refereeZK(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire.TraceCommit, beacon []byte, solver peer.ID, r *wire.AuditReport) (bool, string, error) {
 	if c.cfg.Keys == nil {
-		fail(errors.New("no zk verifying keys to referee a confidential audit"))
-		return
-	}
-	c.mu.Lock()
-	sparty := ""
-	if p := c.peers[solver]; p != nil {
-		sparty = p.Party
-	}
-	c.mu.Unlock()
-	if _, err := c.svc.Dispute(ctx, id.String(), vparty, sparty); err != nil {
-		fail(err)
-		return
+		return false, "", errors.New("no zk verifying keys to referee a confidential audit")
 	}
 	z, err := prover.ZKTraceOf(s, zkEntries(t.ZKEntries))
 	if err != nil {
-		fail(err)
-		return
+		return false, "", err
 	}
 	count, err := prover.ChallengeCount(s)
 	if err != nil {
-		fail(err)
-		return
+		return false, "", err
 	}
 	chs, err := prover.Challenges(s, t.TraceRoot, z.Root(), beacon, count)
 	if err != nil {
-		fail(err)
-		return
+		return false, "", err
 	}
-	solverLoses, why := false, fmt.Sprintf("step %d was not challenged", r.FirstBadStep)
-	for _, ch := range chs {
-		if ch.Step != r.FirstBadStep {
-			continue
+	i := slices.IndexFunc(chs, func(ch prover.Challenge) bool { return ch.Step == r.FirstBadStep })
+	if i < 0 {
+		return false, fmt.Sprintf("step %d was not challenged", r.FirstBadStep), nil
+	}
+	ch := chs[i]
+	// Again, in case the first beacon was lost: the solver must not lose a
+	// dispute to a lost message.
+	c.sendBeacon(ctx, id, solver, beacon)
+	req := &wire.ProofRequest{Step: ch.Step, Layer: ch.Layer, Row: ch.Row, Col: ch.Col}
+	m, err := c.P2P.Request(ctx, solver, wire.ProofProtocol, id, req, wire.TypeProof)
+	solverLoses, why := true, ""
+	switch {
+	case err != nil:
+		why = fmt.Sprintf("the solver did not answer for %v: %v", ch, err)
+	case m.(*wire.Proof).Error != "":
+		why = fmt.Sprintf("the solver could not prove %v: %s", ch, m.(*wire.Proof).Error)
+	default:
+		if err := prover.VerifyTile(c.cfg.Keys, s, z, ch, m.(*wire.Proof).Proof); err != nil {
+			why = fmt.Sprintf("the solver's proof of %v is invalid: %v", ch, err)
+		} else {
+			solverLoses, why = false, fmt.Sprintf("the solver's proof of %v is valid", ch)
 		}
-		// Again, in case the first beacon was lost: the solver must not
-		// lose a dispute to a lost message.
-		c.sendBeacon(ctx, id, solver, beacon)
-		req := &wire.ProofRequest{Step: ch.Step, Layer: ch.Layer, Row: ch.Row, Col: ch.Col}
-		m, err := c.P2P.Request(ctx, solver, wire.ProofProtocol, id, req, wire.TypeProof)
-		switch {
-		case err != nil:
-			solverLoses, why = true, fmt.Sprintf("the solver did not answer for tile (%d, %d) of layer %d at step %d: %v", ch.Row, ch.Col, ch.Layer, ch.Step, err)
-		case m.(*wire.Proof).Error != "":
-			solverLoses, why = true, fmt.Sprintf("the solver could not prove tile (%d, %d) of layer %d at step %d: %s", ch.Row, ch.Col, ch.Layer, ch.Step, m.(*wire.Proof).Error)
-		default:
-			if err := prover.VerifyTile(c.cfg.Keys, s, z, ch, m.(*wire.Proof).Proof); err != nil {
-				solverLoses, why = true, fmt.Sprintf("the solver's proof of tile (%d, %d) of layer %d at step %d is invalid: %v", ch.Row, ch.Col, ch.Layer, ch.Step, err)
-			} else {
-				why = fmt.Sprintf("the solver's proof of tile (%d, %d) of layer %d at step %d is valid", ch.Row, ch.Col, ch.Layer, ch.Step)
-			}
-		}
-		break
 	}
 	c.event("job %s: zk referee: %s", short(id), why)
-	if solverLoses {
-		if _, err := c.svc.SlashSolver(ctx, id.String()); err != nil {
-			fail(err)
-			return
-		}
-		out.State, out.Slashed = "slashed", solver.String()
-		c.event("job %s: solver %s SLASHED; bounty to verifier %s, the rest to the client", short(id), solver.ShortString(), verifier.ShortString())
-	} else {
-		if _, err := c.svc.SlashVerifier(ctx, id.String()); err != nil {
-			fail(err)
-			return
-		}
-		out.State, out.Slashed = "verifier-slashed", verifier.String()
-		c.event("job %s: verifier %s slashed for a false accusation", short(id), verifier.ShortString())
-	}
-	out.Reason = why
-	c.finish(id, out)
+	return solverLoses, why, nil
 }
 
 // addrsOf returns the multiaddrs at which peers are reached: those they

@@ -124,8 +124,6 @@ func jobSpec(cfg Config, i int) (*spec.Spec, error) {
 	return s, s.Validate()
 }
 
-func confidentialSpec(cfg Config) (*spec.Spec, error) { return jobSpec(cfg, 0) }
-
 // Run runs the devnet and returns its result; it fails unless every job
 // ended, the cheater was slashed, the honest solvers were paid and the
 // ledger balances.
@@ -208,7 +206,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			dir = filepath.Join(tmp, "zk-keys")
 		}
 		keyring = prover.NewKeyring(dir)
-		s, err := confidentialSpec(cfg)
+		s, err := jobSpec(cfg, 0) // the circuits are the same for both confidential jobs
 		if err != nil {
 			return nil, err
 		}

@@ -459,12 +459,11 @@ func (d *Daemon) proveAll(ctx context.Context, id spec.JobID, run *run, chs []pr
 		d.proving.Unlock()
 		close(slot.done)
 		if slot.err != nil {
-			d.cfg.Events(fmt.Sprintf("solver %s: job %s: proving tile (%d, %d) of layer %d at step %d: %v",
-				d.n.ID().ShortString(), id.String()[:12], ch.Row, ch.Col, ch.Layer, ch.Step, slot.err))
+			d.cfg.Events(fmt.Sprintf("solver %s: job %s: proving %v: %v", d.n.ID().ShortString(), id.String()[:12], ch, slot.err))
 			continue
 		}
-		d.cfg.Events(fmt.Sprintf("solver %s: proved tile (%d, %d) of layer %d at step %d of job %s in %v (%d bytes)",
-			d.n.ID().ShortString(), ch.Row, ch.Col, ch.Layer, ch.Step, id.String()[:12], time.Since(t0).Round(time.Millisecond), len(slot.proof)))
+		d.cfg.Events(fmt.Sprintf("solver %s: proved %v of job %s in %v (%d bytes)",
+			d.n.ID().ShortString(), ch, id.String()[:12], time.Since(t0).Round(time.Millisecond), len(slot.proof)))
 	}
 }
 

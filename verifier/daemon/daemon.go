@@ -253,15 +253,15 @@ func (d *Daemon) zkAudit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wi
 		var why string
 		switch {
 		case err != nil:
-			why = fmt.Sprintf("no proof of tile (%d, %d) of layer %d at step %d: %v", ch.Row, ch.Col, ch.Layer, ch.Step, err)
+			why = fmt.Sprintf("no proof of %v: %v", ch, err)
 		case m.(*wire.Proof).Error != "":
-			why = fmt.Sprintf("the solver could not prove tile (%d, %d) of layer %d at step %d: %s", ch.Row, ch.Col, ch.Layer, ch.Step, m.(*wire.Proof).Error)
+			why = fmt.Sprintf("the solver could not prove %v: %s", ch, m.(*wire.Proof).Error)
 		default:
 			t0 := time.Now()
 			err := prover.VerifyTile(d.cfg.Keys, s, z, ch, m.(*wire.Proof).Proof)
 			verifyTime += time.Since(t0)
 			if err != nil {
-				why = fmt.Sprintf("invalid proof of tile (%d, %d) of layer %d at step %d: %v", ch.Row, ch.Col, ch.Layer, ch.Step, err)
+				why = fmt.Sprintf("invalid proof of %v: %v", ch, err)
 			}
 		}
 		if why != "" {
