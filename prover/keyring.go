@@ -14,9 +14,10 @@ import (
 	"github.com/consensys/gnark/constraint"
 
 	"github.com/beluga-compute/beluga/circuits/tile"
-	"github.com/beluga-compute/beluga/protocol/trace"
-	"github.com/beluga-compute/beluga/protocol/zkcommit"
-	"github.com/beluga-compute/beluga/solver/store"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
+	"github.com/beluga-compute/beluga/protocol/core/zkcommit"
+	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 )
@@ -211,7 +212,7 @@ func DevSetup(k *Keyring, s *spec.Spec) (int, error) {
 // ProveTile proves challenge c of the confidential run in dir (SPEC.md
 // §17.2) with the keyring's proving key; cs is the run's checkpoint store
 // when the caller holds it open (nil: dir's own).
-func ProveTile(ctx context.Context, k *Keyring, s *spec.Spec, train *dataset.Dataset, dir string, cs store.CheckpointStore, c Challenge) ([]byte, error) {
+func ProveTile(ctx context.Context, k *Keyring, s *spec.Spec, train *dataset.Dataset, dir string, cs store.CheckpointStore, c zkchallenge.Challenge) ([]byte, error) {
 	tc, err := k.Circuit(s, c.Layer)
 	if err != nil {
 		return nil, err
@@ -229,7 +230,7 @@ func ProveTile(ctx context.Context, k *Keyring, s *spec.Spec, train *dataset.Dat
 
 // VerifyTile checks a proof of challenge c against the solver's zk trace z
 // with the keyring's verifying key: nil only for a valid proof.
-func VerifyTile(k *Keyring, s *spec.Spec, z *trace.ZKTrace, c Challenge, proof []byte) error {
+func VerifyTile(k *Keyring, s *spec.Spec, z *trace.ZKTrace, c zkchallenge.Challenge, proof []byte) error {
 	tc, err := k.Circuit(s, c.Layer)
 	if err != nil {
 		return err

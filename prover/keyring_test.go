@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
 	"github.com/beluga-compute/beluga/spec/catalog"
 )
 
@@ -85,7 +86,7 @@ func TestKeyringDevSetupProvesAndVerifies(t *testing.T) {
 	if n, err := DevSetup(k, s); err != nil || n != 0 {
 		t.Fatalf("second dev setup set up %d circuits (%v), want 0", n, err)
 	}
-	c := Challenge{Step: 1, Layer: 1, Row: 2, Col: 3}
+	c := zkchallenge.Challenge{Step: 1, Layer: 1, Row: 2, Col: 3}
 	proof, err := ProveTile(context.Background(), k, s, train, dir, nil, c)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestKeyringDevSetupProvesAndVerifies(t *testing.T) {
 	if err := VerifyTile(vk, s, z, c, proof); err != nil {
 		t.Fatalf("a valid proof: %v", err)
 	}
-	for _, other := range []Challenge{{Step: 2, Layer: 1, Row: 2, Col: 3}, {Step: 1, Layer: 1, Row: 2, Col: 4}, {Step: 1, Layer: 0, Row: 2, Col: 3}} {
+	for _, other := range []zkchallenge.Challenge{{Step: 2, Layer: 1, Row: 2, Col: 3}, {Step: 1, Layer: 1, Row: 2, Col: 4}, {Step: 1, Layer: 0, Row: 2, Col: 3}} {
 		if err := VerifyTile(vk, s, z, other, proof); err == nil {
 			t.Fatalf("the proof of %+v verified as %+v", c, other)
 		}

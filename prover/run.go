@@ -9,17 +9,16 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/beluga-compute/beluga/circuits/tile"
-	"github.com/beluga-compute/beluga/protocol/challenge"
-	"github.com/beluga-compute/beluga/protocol/commit"
-	"github.com/beluga-compute/beluga/protocol/trace"
-	"github.com/beluga-compute/beluga/protocol/zkcommit"
-	"github.com/beluga-compute/beluga/solver/store"
-	"github.com/beluga-compute/beluga/solver/trainer"
+	"github.com/beluga-compute/beluga/protocol/core/commit"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
+	"github.com/beluga-compute/beluga/protocol/core/zkcommit"
+	"github.com/beluga-compute/beluga/protocol/rundir"
+	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
-	"github.com/beluga-compute/beluga/spec/prng"
+	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/spec/ref"
-	"github.com/beluga-compute/beluga/verifier/plan"
 )
 
 // ZKTraceFile is where a confidential run keeps its zk trace, beside
@@ -29,26 +28,18 @@ const ZKTraceFile = "zktrace.txt"
 // stepper runs a job's steps with the reference semantics, yielding each
 // step's values for the zk commitment.
 type stepper struct {
-	s     *spec.Spec
-	train *dataset.Dataset
-	sm    *spec.Sampler
-	idx   []int
-	x     [][]uint8
-	y     []uint8
+	s       *spec.Spec
+	batches *engine.Batcher
 }
 
 func newStepper(s *spec.Spec, train *dataset.Dataset) *stepper {
-	return &stepper{s: s, train: train, sm: s.NewSampler(), idx: make([]int, s.BatchSize),
-		x: make([][]uint8, s.BatchSize), y: make([]uint8, s.BatchSize)}
+	return &stepper{s: s, batches: engine.NewBatcher(s, train)}
 }
 
 // step runs step st.Step and returns its values and the next state.
 func (p *stepper) step(st *spec.State) ([]zkcommit.LayerValues, *spec.State, error) {
-	p.sm.Batch(st.Step, p.idx)
-	for b, i := range p.idx {
-		p.x[b], p.y[b] = p.train.Sample(i)
-	}
-	tr, next, err := ref.StepOps(p.s, st, st.Step, p.x, p.y)
+	x, y := p.batches.Batch(st.Step)
+	tr, next, err := ref.StepOps(p.s, st, st.Step, x, y)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,38 +136,26 @@ func ReadZKTrace(s *spec.Spec, path string) (*trace.ZKTrace, error) {
 	if z.Job != job {
 		return nil, fmt.Errorf("%w: zk trace of job %x, not %x", trace.ErrMalformed, z.Job[:8], job[:8])
 	}
-	return ZKTraceOf(s, z.Entries)
+	return zkchallenge.ZKTraceOf(s, z.Entries)
 }
 
-func openRun(dir string, s *spec.Spec, train *dataset.Dataset, cs store.CheckpointStore) (*trainer.DirSolver, error) {
+func openRun(dir string, s *spec.Spec, train *dataset.Dataset, cs store.CheckpointStore) (*rundir.Run, error) {
 	if cs != nil {
-		return trainer.OpenDirStore(dir, s, train, cs)
+		return rundir.OpenStore(dir, s, train, cs)
 	}
-	return trainer.OpenDir(dir, s, train)
-}
-
-// Challenge names one challenged tile: weight tile (Row, Col) of linear
-// layer Layer at step Step.
-type Challenge struct {
-	Step            int64
-	Layer, Row, Col int
-}
-
-// String names the challenged tile, for logs and reports.
-func (c Challenge) String() string {
-	return fmt.Sprintf("tile (%d, %d) of layer %d at step %d", c.Row, c.Col, c.Layer, c.Step)
+	return rundir.Open(dir, s, train)
 }
 
 // TileWitness builds the witness of challenge c from the solver's run in
 // dir: the state before the step (from its checkpoints, replayed), the
 // step's and the next step's values, and both commitments.
-func TileWitness(ctx context.Context, s *spec.Spec, train *dataset.Dataset, dir string, c Challenge) (*tile.Witness, error) {
+func TileWitness(ctx context.Context, s *spec.Spec, train *dataset.Dataset, dir string, c zkchallenge.Challenge) (*tile.Witness, error) {
 	return TileWitnessStore(ctx, s, train, dir, nil, c)
 }
 
 // TileWitnessStore is TileWitness with the run's checkpoint store open by
 // the caller (nil: dir's own).
-func TileWitnessStore(ctx context.Context, s *spec.Spec, train *dataset.Dataset, dir string, cs store.CheckpointStore, c Challenge) (*tile.Witness, error) {
+func TileWitnessStore(ctx context.Context, s *spec.Spec, train *dataset.Dataset, dir string, cs store.CheckpointStore, c zkchallenge.Challenge) (*tile.Witness, error) {
 	if c.Step < 0 || c.Step >= s.Steps {
 		return nil, fmt.Errorf("%w: step %d of %d", tile.ErrParams, c.Step, s.Steps)
 	}
@@ -220,7 +199,7 @@ func TileWitnessStore(ctx context.Context, s *spec.Spec, train *dataset.Dataset,
 
 // TilePublic computes the public inputs of challenge c from the job and
 // the solver's zk trace alone: what a verifier who sees no value uses.
-func TilePublic(s *spec.Spec, z *trace.ZKTrace, c Challenge) (tile.Public, error) {
+func TilePublic(s *spec.Spec, z *trace.ZKTrace, c zkchallenge.Challenge) (tile.Public, error) {
 	l, err := zkcommit.NewLayout(s)
 	if err != nil {
 		return tile.Public{}, err
@@ -236,76 +215,4 @@ func TilePublic(s *spec.Spec, z *trace.ZKTrace, c Challenge) (tile.Public, error
 		return tile.Public{}, fmt.Errorf("%w: zk root of step %d: %v", trace.ErrMalformed, c.Step+1, err)
 	}
 	return tile.PublicFor(s, l, c.Layer, c.Row, c.Col, c.Step, in, out)
-}
-
-// ChallengeCount is how many tiles a confidential audit of s challenges
-// (SPEC.md §17.3): §15's count for the audit policy with k = 1, at most
-// one per step.
-func ChallengeCount(s *spec.Spec) (int, error) {
-	n, err := plan.SampleCount(s.Steps, 1, s.Audit.CheatFractionPPM, s.Audit.ConfidencePPM, plan.Clustered)
-	if err != nil {
-		return 0, err
-	}
-	return int(min(n, s.Steps)), nil
-}
-
-// ZKTraceOf checks entries as the zk trace of s (steps 0 … Steps, every
-// root a canonical field element) and returns it.
-func ZKTraceOf(s *spec.Spec, entries []trace.ZKEntry) (*trace.ZKTrace, error) {
-	job, err := s.ID()
-	if err != nil {
-		return nil, err
-	}
-	z := &trace.ZKTrace{Job: job, Entries: entries}
-	if err := z.Check(s); err != nil {
-		return nil, err
-	}
-	for i, e := range entries {
-		var f fr.Element
-		if err := f.SetBytesCanonical(e.Root[:]); err != nil {
-			return nil, fmt.Errorf("%w: zk root of step %d: %v", trace.ErrMalformed, i, err)
-		}
-	}
-	return z, nil
-}
-
-// Challenges draws the tiles a confidential run must prove (SPEC.md
-// §17.3): with seed = challenge.Seed(job, trace.Combined(traceRoot,
-// zkRoot), beacon), `count` distinct steps of [0, Steps) by §15's Floyd
-// sampling, and for the i-th drawn step (ascending) weight tile
-// Below(S.At(count + i), W) of the W weight tiles in layout order.
-func Challenges(s *spec.Spec, traceRoot, zkRoot [32]byte, beacon []byte, count int) ([]Challenge, error) {
-	if err := challenge.CheckBeacon(beacon); err != nil {
-		return nil, err
-	}
-	job, err := s.ID()
-	if err != nil {
-		return nil, err
-	}
-	l, err := zkcommit.NewLayout(s)
-	if err != nil {
-		return nil, err
-	}
-	seed := challenge.Seed(job, trace.Combined(traceRoot, zkRoot), beacon)
-	steps, err := challenge.Sample(seed, int(s.Steps), count)
-	if err != nil {
-		return nil, err
-	}
-	total := 0
-	for _, ll := range l.Layers {
-		total += ll.Rows * ll.Cols
-	}
-	st := challenge.Stream(seed)
-	out := make([]Challenge, len(steps))
-	for i, t := range steps {
-		k := int(prng.Below(st.At(uint64(count+i)), uint64(total)))
-		for j, ll := range l.Layers {
-			if k < ll.Rows*ll.Cols {
-				out[i] = Challenge{Step: int64(t), Layer: j, Row: k / ll.Cols, Col: k % ll.Cols}
-				break
-			}
-			k -= ll.Rows * ll.Cols
-		}
-	}
-	return out, nil
 }

@@ -8,7 +8,8 @@ import (
 	"github.com/consensys/gnark/test"
 
 	"github.com/beluga-compute/beluga/circuits/tile"
-	"github.com/beluga-compute/beluga/solver/trainer"
+	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
+	"github.com/beluga-compute/beluga/protocol/rundir/rundirtest"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 )
@@ -26,12 +27,12 @@ func confidentialRun(t *testing.T) (*spec.Spec, string) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	train, test, err := catalog.LoadData(s, "")
+	train, _, err := catalog.LoadData(s, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if _, err := trainer.Run(context.Background(), s, train, test, trainer.Options{OutDir: dir, Commit: true}); err != nil {
+	if _, _, err := rundirtest.Train(context.Background(), dir, s, train); err != nil {
 		t.Fatal(err)
 	}
 	return s, dir
@@ -51,7 +52,7 @@ func TestConfidentialRunProvesAndBindsToItsZKTrace(t *testing.T) {
 	if err != nil || z2.Root() != z.Root() {
 		t.Fatalf("re-read zk trace: %v", err)
 	}
-	c := Challenge{Step: 1, Layer: 2, Row: 0, Col: 3}
+	c := zkchallenge.Challenge{Step: 1, Layer: 2, Row: 0, Col: 3}
 	w, err := TileWitness(context.Background(), s, train, dir, c)
 	if err != nil {
 		t.Fatal(err)
@@ -72,12 +73,12 @@ func TestConfidentialRunProvesAndBindsToItsZKTrace(t *testing.T) {
 		t.Fatalf("the run's witness does not satisfy the tile circuit: %v", err)
 	}
 	// The same witness against the roots of other steps fails.
-	other, _ := TilePublic(s, z, Challenge{Step: 2, Layer: 2, Row: 0, Col: 3})
+	other, _ := TilePublic(s, z, zkchallenge.Challenge{Step: 2, Layer: 2, Row: 0, Col: 3})
 	w.Public = other
 	if test.IsSolved(circuit, w.Assignment(p), ecc.BN254.ScalarField()) == nil {
 		t.Fatal("a witness of step 1 proved against the roots of step 2")
 	}
-	if _, err := TilePublic(s, z, Challenge{Step: s.Steps, Layer: 2}); err == nil {
+	if _, err := TilePublic(s, z, zkchallenge.Challenge{Step: s.Steps, Layer: 2}); err == nil {
 		t.Fatal("a challenge past the last step was accepted")
 	}
 }
@@ -89,12 +90,12 @@ func TestChallenges(t *testing.T) {
 	}
 	var tr, zr [32]byte
 	tr[0], zr[0] = 1, 2
-	a, err := Challenges(s, tr, zr, []byte("beacon"), 40)
+	a, err := zkchallenge.Challenges(s, tr, zr, []byte("beacon"), 40)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := Challenges(s, tr, zr, []byte("beacon"), 40)
-	c, _ := Challenges(s, tr, zr, []byte("other beacon"), 40)
+	b, _ := zkchallenge.Challenges(s, tr, zr, []byte("beacon"), 40)
+	c, _ := zkchallenge.Challenges(s, tr, zr, []byte("other beacon"), 40)
 	if len(a) != 40 {
 		t.Fatalf("%d challenges", len(a))
 	}
@@ -121,13 +122,13 @@ func TestChallenges(t *testing.T) {
 		t.Fatal("another beacon drew the same challenges")
 	}
 	zr[5] ^= 1
-	if d, _ := Challenges(s, tr, zr, []byte("beacon"), 40); d[0] == a[0] && d[1] == a[1] && d[2] == a[2] {
+	if d, _ := zkchallenge.Challenges(s, tr, zr, []byte("beacon"), 40); d[0] == a[0] && d[1] == a[1] && d[2] == a[2] {
 		t.Fatal("the zk trace root does not enter the seed")
 	}
-	if _, err := Challenges(s, tr, zr, nil, 1); err == nil {
+	if _, err := zkchallenge.Challenges(s, tr, zr, nil, 1); err == nil {
 		t.Fatal("an empty beacon was accepted")
 	}
-	if _, err := Challenges(s, tr, zr, []byte("b"), int(s.Steps)+1); err == nil {
+	if _, err := zkchallenge.Challenges(s, tr, zr, []byte("b"), int(s.Steps)+1); err == nil {
 		t.Fatal("more challenges than steps")
 	}
 }

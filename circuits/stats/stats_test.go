@@ -13,7 +13,6 @@ import (
 
 	cfixed "github.com/beluga-compute/beluga/circuits/fixed"
 	"github.com/beluga-compute/beluga/circuits/tile"
-	"github.com/beluga-compute/beluga/circuits/update"
 	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
@@ -46,12 +45,6 @@ func gadget(op func(frontend.API, frontend.Variable) frontend.Variable) frontend
 	return &gadgetCircuit{X: make([]frontend.Variable, 256), op: &op}
 }
 
-// updateParams are the reference job's (SPEC.md catalog default) last
-// weight tile: k − lr_shift = −11 − 8 + 26 − 30, μs = 15, M = 2047·2^16.
-func updateParams(n int) update.Params {
-	return update.Params{N: n, Shift: -23, MuShift: 15, MasterMax: 2047 << 16}
-}
-
 func circuits() map[string]frontend.Circuit {
 	m := map[string]frontend.Circuit{
 		"fixed/RoundShift(s=16,b=62)x256": gadget(func(api frontend.API, x frontend.Variable) frontend.Variable {
@@ -71,13 +64,6 @@ func circuits() map[string]frontend.Circuit {
 	for _, n := range []int{1, 16} {
 		m[fmt.Sprintf("reference/sha256/%d-blocks", n)] = shaBlocks(n)
 		m[fmt.Sprintf("reference/poseidon2/%d-compressions", n)] = poseidonCompressions(n)
-	}
-	for _, n := range []int{16, 256} {
-		c, err := update.New(updateParams(n))
-		if err != nil {
-			panic(err)
-		}
-		m[fmt.Sprintf("update/ref-last-layer/N=%d", n)] = c
 	}
 	ref, err := spectest.MLP(64)
 	if err != nil {

@@ -6,7 +6,7 @@
 // # Statement
 //
 // Public: RootIn and RootOut (the zk commitments of steps t and t+1,
-// protocol/zkcommit), Step = t, the leaf indices of the tile's state, its
+// protocol/core/zkcommit), Step = t, the leaf indices of the tile's state, its
 // gradient block and its input block, and LR = LR(t). Private: the layer's
 // incoming gradient block G (batch × 16, at exponent E), its input block A
 // (batch × 16), the weight and momentum tiles W, V, and four Merkle paths.
@@ -21,7 +21,7 @@
 // The verifier computes the indices from the challenged (layer, row block,
 // column block) and LR from the job's schedule itself, and checks RootIn
 // and RootOut against the zk trace the solver committed before the
-// challenge (protocol/trace ZKTrace); it never sees a value.
+// challenge (protocol/core/trace ZKTrace); it never sees a value.
 //
 // # Soundness
 //
@@ -59,7 +59,7 @@ import (
 	pperm "github.com/consensys/gnark/std/permutation/poseidon2"
 
 	cfixed "github.com/beluga-compute/beluga/circuits/fixed"
-	"github.com/beluga-compute/beluga/protocol/zkcommit"
+	"github.com/beluga-compute/beluga/protocol/core/zkcommit"
 )
 
 // T is the tile side.

@@ -11,7 +11,7 @@ import (
 	"github.com/consensys/gnark/logger"
 	"github.com/consensys/gnark/test"
 
-	"github.com/beluga-compute/beluga/protocol/zkcommit"
+	"github.com/beluga-compute/beluga/protocol/core/zkcommit"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/ref"
 	"github.com/beluga-compute/beluga/spec/spectest"

@@ -4,13 +4,13 @@
 // checkpoint, job assignment through the market (coordinator/service),
 // audits with beacons drawn only after a solver's trace is committed,
 // reassignment of silent verifiers and vanished solvers, and disputes
-// refereed one operator at a time (verifier/dispute) before a bond is
+// refereed one operator at a time (protocol/core/dispute) before a bond is
 // slashed.
 //
 // # Security
 //
-// Every message is a signed envelope (protocol/wire) checked by
-// protocol/p2p; the registry keys peers by their peer ID, so a report or a
+// Every message is a signed envelope (protocol/net/wire) checked by
+// protocol/net/p2p; the registry keys peers by their peer ID, so a report or a
 // trace counts only from the peer the job or audit was given to. The
 // beacon comes from crypto/rand after the trace root is recorded. A
 // failed audit slashes nobody by itself: the referee decides from the
@@ -36,14 +36,15 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
 	"github.com/beluga-compute/beluga/coordinator/service"
-	"github.com/beluga-compute/beluga/protocol/merkle"
-	"github.com/beluga-compute/beluga/protocol/p2p"
-	"github.com/beluga-compute/beluga/protocol/trace"
-	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/protocol/core/dispute"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
+	"github.com/beluga-compute/beluga/protocol/net/disputenet"
+	"github.com/beluga-compute/beluga/protocol/net/p2p"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/prover"
 	"github.com/beluga-compute/beluga/spec"
-	"github.com/beluga-compute/beluga/verifier/dispute"
-	"github.com/beluga-compute/beluga/verifier/disputenet"
+	"github.com/beluga-compute/beluga/spec/merkle"
 )
 
 // Config configures a Node.
@@ -632,7 +633,7 @@ func (c *Node) traceCommit(e *wire.Envelope, t *wire.TraceCommit) error {
 	// A confidential job commits its zk trace with its digest trace;
 	// another job commits none.
 	if j.spec.Audit.Confidential {
-		if _, err := prover.ZKTraceOf(j.spec, zkEntries(t.ZKEntries)); err != nil {
+		if _, err := zkchallenge.ZKTraceOf(j.spec, zkEntries(t.ZKEntries)); err != nil {
 			c.mu.Unlock()
 			return fmt.Errorf("zk trace of confidential job %s: %w", short(j.id), err)
 		}
@@ -730,7 +731,7 @@ func (c *Node) assignAudit(id spec.JobID) {
 	timeout := c.cfg.AuditTimeout
 	if j.spec.Audit.Confidential {
 		// Each challenged tile is a proof of seconds on the solver.
-		if n, err := prover.ChallengeCount(j.spec); err == nil {
+		if n, err := zkchallenge.Count(j.spec); err == nil {
 			timeout += time.Duration(n) * proofAllowance
 		}
 	}
@@ -942,19 +943,19 @@ func (c *Node) refereeZK(ctx context.Context, id spec.JobID, s *spec.Spec, t *wi
 	if c.cfg.Keys == nil {
 		return false, "", errors.New("no zk verifying keys to referee a confidential audit")
 	}
-	z, err := prover.ZKTraceOf(s, zkEntries(t.ZKEntries))
+	z, err := zkchallenge.ZKTraceOf(s, zkEntries(t.ZKEntries))
 	if err != nil {
 		return false, "", err
 	}
-	count, err := prover.ChallengeCount(s)
+	count, err := zkchallenge.Count(s)
 	if err != nil {
 		return false, "", err
 	}
-	chs, err := prover.Challenges(s, t.TraceRoot, z.Root(), beacon, count)
+	chs, err := zkchallenge.Challenges(s, t.TraceRoot, z.Root(), beacon, count)
 	if err != nil {
 		return false, "", err
 	}
-	i := slices.IndexFunc(chs, func(ch prover.Challenge) bool { return ch.Step == r.FirstBadStep })
+	i := slices.IndexFunc(chs, func(ch zkchallenge.Challenge) bool { return ch.Step == r.FirstBadStep })
 	if i < 0 {
 		return false, fmt.Sprintf("step %d was not challenged", r.FirstBadStep), nil
 	}

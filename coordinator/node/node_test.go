@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/beluga-compute/beluga/coordinator/service"
-	"github.com/beluga-compute/beluga/protocol/p2p"
-	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/protocol/net/p2p"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 )

@@ -118,16 +118,9 @@ func timeEngine(ctx context.Context, s *spec.Spec, ds *dataset.Dataset, k kernel
 	if err != nil {
 		return 0, err
 	}
-	sm := s.NewSampler()
-	idx := make([]int, s.BatchSize)
-	x := make([][]uint8, s.BatchSize)
-	y := make([]uint8, s.BatchSize)
+	batches := engine.NewBatcher(s, ds)
 	step := func() error {
-		sm.Batch(e.State().Step, idx)
-		for b, i := range idx {
-			x[b], y[b] = ds.Sample(i)
-		}
-		_, err := e.Step(x, y)
+		_, err := e.Step(batches.Batch(e.State().Step))
 		return err
 	}
 	for range cfg.Warmup {

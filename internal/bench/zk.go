@@ -13,13 +13,14 @@ import (
 	"github.com/consensys/gnark/logger"
 
 	"github.com/beluga-compute/beluga/circuits/tile"
-	"github.com/beluga-compute/beluga/protocol/commit"
-	"github.com/beluga-compute/beluga/protocol/zkcommit"
+	"github.com/beluga-compute/beluga/protocol/core/commit"
+	"github.com/beluga-compute/beluga/protocol/core/plan"
+	"github.com/beluga-compute/beluga/protocol/core/zkcommit"
 	"github.com/beluga-compute/beluga/prover"
 	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/ref"
-	"github.com/beluga-compute/beluga/verifier/plan"
 )
 
 // ZKConfig sets up `beluga bench zk`: the cost of a confidential audit of
@@ -75,17 +76,8 @@ func ZK(ctx context.Context, cfg ZKConfig) (*ZKResult, error) {
 
 	// One real step's values, then the commitments.
 	st := s.Init()
-	sm := s.NewSampler()
-	idx := make([]int, s.BatchSize)
-	x := make([][]uint8, s.BatchSize)
-	y := make([]uint8, s.BatchSize)
-	batch := func(t int64) {
-		sm.Batch(t, idx)
-		for b, i := range idx {
-			x[b], y[b] = ds.Sample(i)
-		}
-	}
-	batch(0)
+	batches := engine.NewBatcher(s, ds)
+	x, y := batches.Batch(0)
 	tr, next, err := ref.StepOps(s, st, 0, x, y)
 	if err != nil {
 		return nil, err
@@ -106,7 +98,7 @@ func ZK(ctx context.Context, cfg ZKConfig) (*ZKResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	batch(1)
+	x, y = batches.Batch(1)
 	tr2, _, err := ref.StepOps(s, next, 1, x, y)
 	if err != nil {
 		return nil, err

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/beluga-compute/beluga/solver/trainer"
+	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/verifier/audit"
@@ -48,7 +48,7 @@ the audit passed, 1 that it failed (the report says where and why).`,
 			} else if _, err := rand.Read(beacon); err != nil {
 				return err
 			}
-			solver, err := trainer.OpenDir(dir, s, train)
+			solver, err := rundir.Open(dir, s, train)
 			if err != nil {
 				return err
 			}

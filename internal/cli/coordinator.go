@@ -22,7 +22,7 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/payout"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/coordinator/vault"
-	"github.com/beluga-compute/beluga/protocol/p2p"
+	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/prover"
 )
 

@@ -9,13 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/beluga-compute/beluga/protocol/commit"
-	"github.com/beluga-compute/beluga/solver/trainer"
+	"github.com/beluga-compute/beluga/protocol/core/commit"
+	"github.com/beluga-compute/beluga/protocol/core/plan"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/engine"
-	"github.com/beluga-compute/beluga/verifier/plan"
 )
 
 func newPlanCmd() *cobra.Command {
@@ -115,11 +114,11 @@ func measure(c *cobra.Command, s *spec.Spec, ds *dataset.Dataset) (stepNS, diges
 		return 0, 0, err
 	}
 	const warm, timed = 10, 50
-	if err := trainer.Replay(c.Context(), s, ds, eng, warm); err != nil {
+	if err := eng.Replay(c.Context(), ds, warm); err != nil {
 		return 0, 0, err
 	}
 	start := time.Now()
-	if err := trainer.Replay(c.Context(), s, ds, eng, warm+timed); err != nil {
+	if err := eng.Replay(c.Context(), ds, warm+timed); err != nil {
 		return 0, 0, err
 	}
 	stepNS = time.Since(start).Nanoseconds() / timed

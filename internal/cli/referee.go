@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/beluga-compute/beluga/verifier/dispute"
+	"github.com/beluga-compute/beluga/protocol/core/dispute"
 )
 
 // maxEvidenceBytes bounds an evidence file read from disk.

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/beluga-compute/beluga/protocol/core/dispute"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/ref"
-	"github.com/beluga-compute/beluga/verifier/dispute"
 )
 
 // TestRefereeChecksEvidence plays a dispute against a solver that perturbs

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/beluga-compute/beluga/circuits/tile"
+	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
 	"github.com/beluga-compute/beluga/prover"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
@@ -422,8 +423,8 @@ func (f *zkChallengeFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.backend, "backend", "groth16", "groth16 or plonk")
 }
 
-func (f *zkChallengeFlags) challenge() prover.Challenge {
-	return prover.Challenge{Step: f.step, Layer: f.layer, Row: f.row, Col: f.col}
+func (f *zkChallengeFlags) challenge() zkchallenge.Challenge {
+	return zkchallenge.Challenge{Step: f.step, Layer: f.layer, Row: f.row, Col: f.col}
 }
 
 func (f *zkChallengeFlags) keys() (*zkKeys, prover.Cache, error) {

@@ -4,7 +4,7 @@
 // digest_interval steps and storing checkpoints in a content-addressed
 // store), resumes a job from a checkpoint fetched from other peers,
 // announces its checkpoints, serves their chunks to anyone (protocol/
-// exchange) and answers the referee in a dispute (verifier/disputenet).
+// exchange) and answers the referee in a dispute (protocol/net/disputenet).
 //
 // It runs a job only while its Gate allows (solver/idle: the GPU owner is
 // away) and pauses at a step boundary otherwise, keeping a resumable
@@ -23,20 +23,21 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/beluga-compute/beluga/protocol/exchange"
-	"github.com/beluga-compute/beluga/protocol/p2p"
-	"github.com/beluga-compute/beluga/protocol/trace"
-	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/protocol/core/dispute"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
+	"github.com/beluga-compute/beluga/protocol/net/disputenet"
+	"github.com/beluga-compute/beluga/protocol/net/exchange"
+	"github.com/beluga-compute/beluga/protocol/net/p2p"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
+	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/prover"
 	"github.com/beluga-compute/beluga/solver/idle"
-	"github.com/beluga-compute/beluga/solver/store"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/ref"
-	"github.com/beluga-compute/beluga/verifier/dispute"
-	"github.com/beluga-compute/beluga/verifier/disputenet"
 )
 
 // Config configures a solver daemon.
@@ -127,7 +128,7 @@ type run struct {
 	// challenges are the tiles its audit challenges, known once the
 	// coordinator sends the beacon: only those are proven, each once, in
 	// the order the verifier asks for them.
-	challenges map[prover.Challenge]*proofSlot
+	challenges map[zkchallenge.Challenge]*proofSlot
 }
 
 // proofSlot is one challenged tile's proof, ready when done is closed.
@@ -412,18 +413,18 @@ func (d *Daemon) onBeacon(ctx context.Context, e *wire.Envelope, b *wire.Beacon,
 	if z == nil || d.cfg.Keys == nil {
 		return r.Reply(&wire.Ack{Error: "no committed confidential run of this job here"})
 	}
-	count, err := prover.ChallengeCount(run.spec)
+	count, err := zkchallenge.Count(run.spec)
 	if err != nil {
 		return r.Reply(&wire.Ack{Error: err.Error()})
 	}
-	chs, err := prover.Challenges(run.spec, root, z.Root(), b.Beacon, count)
+	chs, err := zkchallenge.Challenges(run.spec, root, z.Root(), b.Beacon, count)
 	if err != nil {
 		return r.Reply(&wire.Ack{Error: err.Error()})
 	}
 	d.mu.Lock()
 	fresh := run.challenges == nil
 	if fresh {
-		run.challenges = map[prover.Challenge]*proofSlot{}
+		run.challenges = map[zkchallenge.Challenge]*proofSlot{}
 		for _, ch := range chs {
 			run.challenges[ch] = &proofSlot{done: make(chan struct{})}
 		}
@@ -448,7 +449,7 @@ func (d *Daemon) onBeacon(ctx context.Context, e *wire.Envelope, b *wire.Beacon,
 
 // proveAll proves the challenged tiles of run in order, one proof at a
 // time for the whole daemon (each takes the machine's cores for seconds).
-func (d *Daemon) proveAll(ctx context.Context, id spec.JobID, run *run, chs []prover.Challenge) {
+func (d *Daemon) proveAll(ctx context.Context, id spec.JobID, run *run, chs []zkchallenge.Challenge) {
 	for _, ch := range chs {
 		d.mu.Lock()
 		slot := run.challenges[ch]
@@ -477,7 +478,7 @@ const proofWait = 2 * time.Minute
 func (d *Daemon) onProof(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
 	q := m.(*wire.ProofRequest)
 	id := spec.JobID(e.Job)
-	c := prover.Challenge{Step: q.Step, Layer: q.Layer, Row: q.Row, Col: q.Col}
+	c := zkchallenge.Challenge{Step: q.Step, Layer: q.Layer, Row: q.Row, Col: q.Col}
 	d.mu.Lock()
 	run := d.runs[id]
 	var known bool

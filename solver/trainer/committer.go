@@ -1,13 +1,8 @@
 package trainer
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
-
-	"github.com/beluga-compute/beluga/protocol/commit"
-	"github.com/beluga-compute/beluga/protocol/trace"
+	"github.com/beluga-compute/beluga/protocol/core/commit"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/spec"
 )
 
@@ -67,51 +62,4 @@ func (c *committer) close() []trace.Entry {
 	close(c.in)
 	<-c.done
 	return c.entries
-}
-
-// traceLogName holds the committed entries so far, rewritten at every
-// checkpoint; traceName is the final trace.
-const (
-	traceLogName = "trace.partial"
-	traceName    = "trace.txt"
-)
-
-func writeTrace(path string, job spec.JobID, entries []trace.Entry) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-trace-*")
-	if err != nil {
-		return fmt.Errorf("trainer: %w", err)
-	}
-	defer os.Remove(f.Name())
-	t := trace.Trace{Job: job, Entries: entries}
-	if err := t.Write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("trainer: write trace: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("trainer: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("trainer: %w", err)
-	}
-	return os.Rename(f.Name(), path)
-}
-
-// readPartialTrace returns the entries of dir's partial trace up to and
-// including step upTo.
-func readPartialTrace(dir string, job spec.JobID, upTo int64) ([]trace.Entry, error) {
-	f, err := os.Open(filepath.Join(dir, traceLogName))
-	if err != nil {
-		return nil, fmt.Errorf("trainer: resuming a committed run needs %s: %w", traceLogName, err)
-	}
-	defer f.Close()
-	t, err := trace.Read(f)
-	if err != nil {
-		return nil, fmt.Errorf("trainer: %s: %w", traceLogName, err)
-	}
-	if t.Job != job {
-		return nil, fmt.Errorf("trainer: %s belongs to job %s", traceLogName, t.Job)
-	}
-	n := sort.Search(len(t.Entries), func(i int) bool { return t.Entries[i].Step > upTo })
-	return t.Entries[:n], nil
 }

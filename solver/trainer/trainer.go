@@ -22,13 +22,14 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/beluga-compute/beluga/protocol/commit"
-	"github.com/beluga-compute/beluga/protocol/merkle"
-	"github.com/beluga-compute/beluga/protocol/trace"
-	"github.com/beluga-compute/beluga/solver/store"
+	"github.com/beluga-compute/beluga/protocol/core/commit"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/rundir"
+	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/spec/merkle"
 )
 
 // ErrInterrupted: the context ended the run early; a resumable checkpoint
@@ -118,19 +119,19 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 	}
 	st := s.Init()
 	res := &Result{JobID: id}
-	var cps *checkpoints
+	var cps *rundir.Checkpoints
 	if opts.OutDir != "" {
 		if err := prepareDir(opts.OutDir, s, opts.Resume); err != nil {
 			return nil, err
 		}
 		if opts.Store != nil {
-			cps = &checkpoints{db: opts.Store, s: s, job: id}
-		} else if cps, err = openCheckpoints(opts.OutDir, s, id); err != nil {
+			cps = rundir.StoreCheckpoints(opts.Store, s, id)
+		} else if cps, err = rundir.OpenCheckpoints(opts.OutDir, s, id); err != nil {
 			return nil, err
 		}
-		defer cps.close()
+		defer cps.Close()
 		if opts.Resume {
-			if cp, err := cps.latest(ctx, s.Steps, logf); err != nil {
+			if cp, err := cps.Latest(ctx, s.Steps, logf); err != nil {
 				return nil, err
 			} else if cp != nil {
 				st = cp
@@ -151,7 +152,7 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 			}
 		}()
 		if st.Step > 0 {
-			if com.entries, err = readPartialTrace(opts.OutDir, id, st.Step); err != nil {
+			if com.entries, err = rundir.ReadPartialTrace(opts.OutDir, id, st.Step); err != nil {
 				return nil, err
 			}
 		}
@@ -165,12 +166,12 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		var entries []trace.Entry
 		if com != nil {
 			entries = com.drain()
-			if err := writeTrace(filepath.Join(opts.OutDir, traceLogName), id, entries); err != nil {
+			if err := rundir.WriteTrace(filepath.Join(opts.OutDir, rundir.PartialTraceName), id, entries); err != nil {
 				return err
 			}
 		}
 		// A checkpoint must land even when ctx was cancelled (Ctrl-C).
-		if err := cps.save(context.WithoutCancel(ctx), st); err != nil {
+		if err := cps.Save(context.WithoutCancel(ctx), st); err != nil {
 			return err
 		}
 		if opts.Checkpointed != nil && com != nil {
@@ -178,11 +179,7 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		}
 		return nil
 	}
-	sm := s.NewSampler()
-	B := s.BatchSize
-	idx := make([]int, B)
-	x := make([][]uint8, B)
-	y := make([]uint8, B)
+	batches := engine.NewBatcher(s, train)
 	var window []int64
 	start := now()
 	for st.Step < s.Steps {
@@ -195,11 +192,7 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 			}
 			return res, fmt.Errorf("%w at step %d of %d", ErrInterrupted, st.Step, s.Steps)
 		}
-		sm.Batch(st.Step, idx)
-		for b, i := range idx {
-			x[b], y[b] = train.Sample(i)
-		}
-		loss, err := eng.Step(x, y)
+		loss, err := eng.Step(batches.Batch(st.Step))
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +212,7 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 			}
 		}
 		if opts.Progress != nil {
-			opts.Progress(Progress{Step: st.Step, Steps: s.Steps, LossQ16: loss / int64(B)})
+			opts.Progress(Progress{Step: st.Step, Steps: s.Steps, LossQ16: loss / int64(s.BatchSize)})
 		}
 	}
 	if com != nil {
@@ -243,7 +236,7 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		for _, l := range window {
 			sum += l
 		}
-		res.FinalLossQ16 = sum / int64(len(window)*B)
+		res.FinalLossQ16 = sum / int64(len(window)*s.BatchSize)
 	}
 	if test != nil {
 		xs := make([][]uint8, test.Len())
@@ -266,16 +259,16 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		// runs with the whole trace beside it, so resuming a finished run
 		// finds every entry.
 		if res.Trace != nil {
-			if err := writeTrace(filepath.Join(opts.OutDir, traceLogName), id, res.Trace.Entries); err != nil {
+			if err := rundir.WriteTrace(filepath.Join(opts.OutDir, rundir.PartialTraceName), id, res.Trace.Entries); err != nil {
 				return nil, err
 			}
 		}
-		if err := cps.save(ctx, st); err != nil {
+		if err := cps.Save(ctx, st); err != nil {
 			return nil, err
 		}
 	}
 	if opts.OutDir != "" && res.Trace != nil {
-		if err := writeTrace(filepath.Join(opts.OutDir, traceName), id, res.Trace.Entries); err != nil {
+		if err := rundir.WriteTrace(filepath.Join(opts.OutDir, rundir.TraceName), id, res.Trace.Entries); err != nil {
 			return nil, err
 		}
 	}
@@ -356,7 +349,7 @@ func Seed(dir string, s *spec.Spec, st *spec.State, entries []trace.Entry, cs st
 		return err
 	}
 	if cs == nil {
-		db, err := store.Open(filepath.Join(dir, storeDir))
+		db, err := store.Open(filepath.Join(dir, rundir.StoreDir))
 		if err != nil {
 			return err
 		}
@@ -366,5 +359,5 @@ func Seed(dir string, s *spec.Spec, st *spec.State, entries []trace.Entry, cs st
 	if _, err := cs.PutCheckpoint(context.Background(), id, st); err != nil {
 		return err
 	}
-	return writeTrace(filepath.Join(dir, traceLogName), id, entries)
+	return rundir.WriteTrace(filepath.Join(dir, rundir.PartialTraceName), id, entries)
 }

@@ -8,9 +8,10 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/beluga-compute/beluga/protocol/commit"
-	"github.com/beluga-compute/beluga/protocol/trace"
-	"github.com/beluga-compute/beluga/solver/store"
+	"github.com/beluga-compute/beluga/protocol/core/commit"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/rundir"
+	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 )
@@ -61,7 +62,7 @@ func TestInterruptAndResumeReachSameDigest(t *testing.T) {
 	// A corrupt newest checkpoint is skipped, not used: resuming falls back
 	// to the one before and still reaches the same digest. Corrupt one
 	// chunk of the final checkpoint's first weight tensor in the raw store.
-	db, err := store.Open(filepath.Join(dir, storeDir))
+	db, err := store.Open(filepath.Join(dir, rundir.StoreDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every entry is the digest of the state the solver can open.
-	sol, err := OpenDir(dirA, s, train)
+	sol, err := rundir.Open(dirA, s, train)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 	if again.ResumedFrom != s.Steps || again.Trace.Root() != full.Trace.Root() {
 		t.Fatalf("re-resuming a finished run: from %d, same root %v", again.ResumedFrom, again.Trace.Root() == full.Trace.Root())
 	}
-	solB, err := OpenDir(dirB, s, train)
+	solB, err := rundir.Open(dirB, s, train)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/beluga-compute/beluga/protocol/merkle"
+	"github.com/beluga-compute/beluga/spec/merkle"
 )
 
 // SamplesTag is the Merkle tree tag of sample commitments.
@@ -14,7 +14,7 @@ var samplesTree = merkle.New(SamplesTag)
 
 // Commitment names a dataset: the root of the samples tree plus the shape a
 // verifier needs to check a sample (the root and Count together fix the
-// tree, see protocol/merkle).
+// tree, see spec/merkle).
 type Commitment struct {
 	Root     merkle.Digest
 	Count    int
@@ -81,7 +81,7 @@ func Commit(ds *Dataset) Commitment {
 // levelUp writes into dst (len (len(src)+1)/2, not overlapping src) the next
 // level of the tree above src: dst[j] = node(src[2j], src[2j+1]), and the
 // last node of an odd level promoted unchanged. Promoting the odd node this
-// way yields exactly the RFC 6962 shape that protocol/merkle defines.
+// way yields exactly the RFC 6962 shape that spec/merkle defines.
 func levelUp(dst, src []merkle.Digest) []merkle.Digest {
 	parallel(len(src)/2, 1024, func(lo, hi int) {
 		for j := lo; j < hi; j++ {

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/beluga-compute/beluga/protocol/merkle"
+	"github.com/beluga-compute/beluga/spec/merkle"
 )
 
 func TestSampleLeafFormat(t *testing.T) {
@@ -50,7 +50,7 @@ func TestCommitEmpty(t *testing.T) {
 	}
 }
 
-// The cached-levels tree must agree with protocol/merkle for every shape.
+// The cached-levels tree must agree with spec/merkle for every shape.
 func TestSampleTreeMatchesMerkle(t *testing.T) {
 	tree := merkle.New(SamplesTag)
 	full := mustSynthetic(t, 9, 140, 5, 3)

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/beluga-compute/beluga/protocol/commit"
+	"github.com/beluga-compute/beluga/protocol/core/commit"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/dataset"

@@ -7,7 +7,7 @@
 // # Soundness
 //
 // The segments are drawn from a seed that hashes the trace root and a
-// beacon the solver could not know when it committed (protocol/challenge),
+// beacon the solver could not know when it committed (protocol/core/challenge),
 // so the solver cannot place honest work where the samples will fall. A
 // replay uses only the verifier's own copy of the data, checked against the
 // spec's dataset commitment, and the spec's integer semantics, which every
@@ -22,15 +22,15 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/beluga-compute/beluga/protocol/challenge"
-	"github.com/beluga-compute/beluga/protocol/commit"
-	"github.com/beluga-compute/beluga/protocol/merkle"
-	"github.com/beluga-compute/beluga/protocol/trace"
-	"github.com/beluga-compute/beluga/solver/trainer"
+	"github.com/beluga-compute/beluga/protocol/core/challenge"
+	"github.com/beluga-compute/beluga/protocol/core/commit"
+	"github.com/beluga-compute/beluga/protocol/core/plan"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/engine"
-	"github.com/beluga-compute/beluga/verifier/plan"
+	"github.com/beluga-compute/beluga/spec/merkle"
 )
 
 // Solver is what an audit needs from the solver: its committed trace and
@@ -40,7 +40,7 @@ type Solver interface {
 	Open(ctx context.Context, step int64) (*spec.State, error)
 }
 
-var _ Solver = (*trainer.DirSolver)(nil)
+var _ Solver = (*rundir.Run)(nil)
 
 // Config is one audit.
 type Config struct {
@@ -162,7 +162,7 @@ func checkSegment(ctx context.Context, cfg Config, solver Solver, h *commit.Hash
 	if err != nil {
 		return "", err
 	}
-	if err := trainer.Replay(ctx, cfg.Spec, cfg.Train, eng, b.Step); err != nil {
+	if err := eng.Replay(ctx, cfg.Train, b.Step); err != nil {
 		return "", err
 	}
 	if got := h.StateDigest(job, eng.State()); got != b.Digest {

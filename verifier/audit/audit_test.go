@@ -12,15 +12,16 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/beluga-compute/beluga/protocol/commit"
-	"github.com/beluga-compute/beluga/protocol/trace"
-	"github.com/beluga-compute/beluga/solver/store"
-	"github.com/beluga-compute/beluga/solver/trainer"
+	"github.com/beluga-compute/beluga/protocol/core/commit"
+	"github.com/beluga-compute/beluga/protocol/core/plan"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/rundir"
+	"github.com/beluga-compute/beluga/protocol/rundir/rundirtest"
+	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/ref"
-	"github.com/beluga-compute/beluga/verifier/plan"
 )
 
 // jobSpec is a tiny MLP on synthetic data with the audit policy of the
@@ -257,16 +258,16 @@ func sqrt(x float64) float64 {
 	return r
 }
 
-// TestHonestRunsPass audits honest solvers (from real train --commit
-// directories) under many beacons: never a false positive.
+// TestHonestRunsPass audits honest solvers (committed run directories
+// written as `train --commit` writes them) under many beacons: never a false positive.
 func TestHonestRunsPass(t *testing.T) {
 	s, ds := jobSpec(t, 2000)
 	s.DigestInterval, s.CheckpointInterval = 4, 100
 	dir := t.TempDir()
-	if _, err := trainer.Run(context.Background(), s, ds, nil, trainer.Options{OutDir: dir, Commit: true}); err != nil {
+	if _, _, err := rundirtest.Train(context.Background(), dir, s, ds); err != nil {
 		t.Fatal(err)
 	}
-	sol, err := trainer.OpenDir(dir, s, ds)
+	sol, err := rundir.Open(dir, s, ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +295,7 @@ func TestTamperedCheckpoint(t *testing.T) {
 	s, ds := jobSpec(t, 400)
 	s.DigestInterval, s.CheckpointInterval = 1, 100
 	dir := t.TempDir()
-	res, err := trainer.Run(context.Background(), s, ds, nil, trainer.Options{OutDir: dir, Commit: true})
+	job, _, err := rundirtest.Train(context.Background(), dir, s, ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,20 +306,20 @@ func TestTamperedCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, step := range []int64{100, 200, 300, 400} {
-		st, err := db.GetCheckpoint(context.Background(), s, res.JobID, step)
+		st, err := db.GetCheckpoint(context.Background(), s, job, step)
 		if err != nil {
 			t.Fatal(err)
 		}
 		st.Layer(1, spec.TensorBias)[0] ^= 1
-		if err := db.DeleteCheckpoint(context.Background(), res.JobID, step); err != nil {
+		if err := db.DeleteCheckpoint(context.Background(), job, step); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.PutCheckpoint(context.Background(), res.JobID, st); err != nil {
+		if _, err := db.PutCheckpoint(context.Background(), job, st); err != nil {
 			t.Fatal(err)
 		}
 	}
 	db.Close()
-	sol, err := trainer.OpenDir(dir, s, ds)
+	sol, err := rundir.Open(dir, s, ds)
 	if err != nil {
 		t.Fatal(err)
 	}

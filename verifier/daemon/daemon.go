@@ -1,10 +1,10 @@
 // Package daemon is the verifier daemon (`beluga verifier`): it joins a
 // coordinator, takes audit tasks, fetches the checkpoints a sampled
-// segment starts from out of the holders' stores (protocol/exchange,
+// segment starts from out of the holders' stores (protocol/net/exchange,
 // every chunk verified against the committed digest), replays the segments
 // with the spec's semantics on its own copy of the data (verifier/audit),
 // submits a signed report, and answers the referee if the audit becomes a
-// dispute (verifier/disputenet).
+// dispute (protocol/net/disputenet).
 package daemon
 
 import (
@@ -16,22 +16,22 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/beluga-compute/beluga/protocol/exchange"
-	"github.com/beluga-compute/beluga/protocol/merkle"
-	"github.com/beluga-compute/beluga/protocol/p2p"
-	"github.com/beluga-compute/beluga/protocol/trace"
-	"github.com/beluga-compute/beluga/protocol/wire"
+	"github.com/beluga-compute/beluga/protocol/core/dispute"
+	"github.com/beluga-compute/beluga/protocol/core/plan"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
+	"github.com/beluga-compute/beluga/protocol/net/disputenet"
+	"github.com/beluga-compute/beluga/protocol/net/exchange"
+	"github.com/beluga-compute/beluga/protocol/net/p2p"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
+	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/prover"
-	"github.com/beluga-compute/beluga/solver/store"
-	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/spec/merkle"
 	"github.com/beluga-compute/beluga/verifier/audit"
-	"github.com/beluga-compute/beluga/verifier/dispute"
-	"github.com/beluga-compute/beluga/verifier/disputenet"
-	"github.com/beluga-compute/beluga/verifier/plan"
 )
 
 // Config configures a verifier daemon.
@@ -63,7 +63,7 @@ type Daemon struct {
 	// maxPublished are kept).
 	beacons map[spec.JobID][]byte
 	// replicas holds checkpoints the coordinator asked this verifier to
-	// keep, served to any peer (protocol/exchange): the newest of each job
+	// keep, served to any peer (protocol/net/exchange): the newest of each job
 	// only. Fetches hold replMu for reading from their first chunk to their
 	// manifest, pruning holds it for writing, so that GC never collects the
 	// chunks of a fetch under way.
@@ -234,15 +234,15 @@ func (d *Daemon) zkAudit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wi
 	for i, e := range t.ZKEntries {
 		zs[i] = trace.ZKEntry{Step: e.Step, Root: e.Digest}
 	}
-	z, err := prover.ZKTraceOf(s, zs)
+	z, err := zkchallenge.ZKTraceOf(s, zs)
 	if err != nil {
 		return err
 	}
-	count, err := prover.ChallengeCount(s)
+	count, err := zkchallenge.Count(s)
 	if err != nil {
 		return err
 	}
-	chs, err := prover.Challenges(s, t.TraceRoot, z.Root(), t.Beacon, count)
+	chs, err := zkchallenge.Challenges(s, t.TraceRoot, z.Root(), t.Beacon, count)
 	if err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ const (
 	proofAttempts       = 3
 )
 
-func (d *Daemon) requestProof(ctx context.Context, id spec.JobID, solver peer.ID, ch prover.Challenge) (wire.Message, error) {
+func (d *Daemon) requestProof(ctx context.Context, id spec.JobID, solver peer.ID, ch zkchallenge.Challenge) (wire.Message, error) {
 	req := &wire.ProofRequest{Step: ch.Step, Layer: ch.Layer, Row: ch.Row, Col: ch.Col}
 	var m wire.Message
 	var err error
@@ -367,7 +367,7 @@ func (s *netSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := trainer.Replay(ctx, s.spec, s.train, eng, step); err != nil {
+		if err := eng.Replay(ctx, s.train, step); err != nil {
 			return nil, err
 		}
 		st = eng.State()

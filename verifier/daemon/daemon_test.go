@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beluga-compute/beluga/protocol/p2p"
-	"github.com/beluga-compute/beluga/protocol/wire"
-	"github.com/beluga-compute/beluga/solver/store"
+	"github.com/beluga-compute/beluga/protocol/net/p2p"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
+	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 )

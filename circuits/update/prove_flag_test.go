@@ -1,5 +1,0 @@
-//go:build prover_checks
-
-package update
-
-func init() { proverChecks = true }

@@ -1,0 +1,127 @@
+package dispute
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/beluga-compute/beluga/protocol/core/commit"
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/merkle"
+	"github.com/beluga-compute/beluga/spec/ref"
+)
+
+// OpTensorTag domain-separates the hash of a tensor that is not part of
+// the state (the batch and every intermediate).
+const OpTensorTag = "beluga/op-tensor/v1"
+
+// HashTensor returns the commitment to the value t of the graph tensor
+// described by info, after checking t's shape and value range:
+//
+//   - a state tensor (before or after the step) hashes to its leaf in the
+//     state tree, exactly as SPEC.md §11.2 and commit.Hasher compute it:
+//     leaf("beluga/tensors/v1", le16(len name) || name || 0x01 || rank ||
+//     le32 dims || le64(byte length) || chunk root of the le32 bytes),
+//     with the state name (no "next." prefix). So the per-tensor hashes of
+//     a claim rebuild the state root, and with it the state digest.
+//   - any other tensor hashes to SHA-256(OpTensorTag || 0x00 ||
+//     le16(len name) || name || rank || le32 dims || le64(count) || le64
+//     values…).
+func HashTensor(info ref.TensorInfo, t ref.Tensor) (merkle.Digest, error) {
+	if err := info.Check(t); err != nil {
+		return merkle.Digest{}, err
+	}
+	if info.Kind == ref.StateIn || info.Kind == ref.StateOut {
+		return stateLeaf(info.StateName, info.Shape, t.Data), nil
+	}
+	h := sha256.New()
+	buf := make([]byte, 0, 8<<10)
+	buf = append(buf, OpTensorTag...)
+	buf = append(buf, 0)
+	buf = binary.LittleEndian.AppendUint16(buf, uint16(len(info.Name)))
+	buf = append(buf, info.Name...)
+	buf = append(buf, byte(len(info.Shape)))
+	for _, d := range info.Shape {
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(d))
+	}
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(len(t.Data)))
+	for _, v := range t.Data {
+		if len(buf)+8 > cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(v))
+	}
+	h.Write(buf)
+	var d merkle.Digest
+	h.Sum(d[:0])
+	return d, nil
+}
+
+// stateLeaf is the state-tree leaf hash of a tensor whose values are in
+// the int32 range.
+func stateLeaf(name string, shape []int, data []int64) merkle.Digest {
+	const perChunk = commit.ChunkBytes / 4
+	var chunks []merkle.Digest
+	buf := make([]byte, 0, commit.ChunkBytes)
+	for lo := 0; lo < len(data); lo += perChunk {
+		buf = buf[:0]
+		for _, v := range data[lo:min(lo+perChunk, len(data))] {
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(int32(v)))
+		}
+		chunks = append(chunks, commit.ChunkTree.Leaf(buf))
+	}
+	root := commit.ChunkTree.Root(chunks)
+	return commit.TensorTree.Leaf(commit.TensorLeaf(name, shape, 4*int64(len(data)), root))
+}
+
+// Claim is a party's commitment to its computation of one step: the hash
+// (HashTensor) of every tensor of the step's operator graph, in the order
+// of Graph.Tensors.
+type Claim struct {
+	Hashes []merkle.Digest
+}
+
+// ClaimOf returns the claim of a trace.
+func ClaimOf(tr *ref.OpTrace) (Claim, error) {
+	c := Claim{Hashes: make([]merkle.Digest, len(tr.Graph.Tensors))}
+	for i, info := range tr.Graph.Tensors {
+		d, err := HashTensor(info, tr.Value[i])
+		if err != nil {
+			return Claim{}, err
+		}
+		c.Hashes[i] = d
+	}
+	return c, nil
+}
+
+// stateDigests returns the digests that a claim's state tensors rebuild:
+// before the step (after t steps) and after it (t+1 steps). The claim must
+// have one hash per tensor of g.
+func stateDigests(g *ref.Graph, job spec.JobID, t int64, c Claim) (before, after merkle.Digest) {
+	leaves := func(idx []int) []merkle.Digest {
+		out := make([]merkle.Digest, len(idx))
+		for k, i := range idx {
+			out[k] = c.Hashes[i]
+		}
+		return out
+	}
+	before = commit.Digest(job, t, commit.TensorTree.Root(leaves(g.StateInputs())))
+	after = commit.Digest(job, t+1, commit.TensorTree.Root(leaves(g.StateOutputs())))
+	return before, after
+}
+
+// tensorBytes is what hashing t costs, for the referee's accounting.
+func tensorBytes(info ref.TensorInfo) int64 {
+	if info.Kind == ref.StateIn || info.Kind == ref.StateOut {
+		return 4 * int64(info.Len())
+	}
+	return 8 * int64(info.Len())
+}
+
+func checkClaimLen(g *ref.Graph, c Claim) error {
+	if len(c.Hashes) != len(g.Tensors) {
+		return fmt.Errorf("claim has %d hashes, the step has %d tensors", len(c.Hashes), len(g.Tensors))
+	}
+	return nil
+}

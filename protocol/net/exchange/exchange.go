@@ -1,0 +1,400 @@
+// Package exchange moves checkpoints between peers, BitTorrent-like: any
+// peer that holds a checkpoint serves its manifest and chunks from its
+// content-addressed store, and a fetcher pulls chunks from several holders
+// at once, checking every chunk against its hash and the manifest against
+// the committed state digest, so no holder has to be trusted.
+//
+// # Who holds what
+//
+// Holders are found through the coordinator's index, not a DHT: solvers
+// announce each checkpoint (CheckpointAnnounce, one record per checkpoint,
+// not per chunk) to the coordinator they already report to, and assignments
+// and audit tasks carry the holders. A kad-dht provider record per chunk
+// would be ~1,600 records for a 100 MiB checkpoint, each a ~20-peer
+// lookup, for peers that already share a coordinator; a record per
+// manifest makes the coordinator's index small (jobs × checkpoints) and
+// its lookups free. The bytes still flow peer to peer: the coordinator
+// never serves a chunk (for a peer behind NAT it may relay the encrypted
+// stream until hole punching connects the two directly).
+//
+// # Wire
+//
+// Protocol wire.ExchangeProtocol. A ManifestRequest (step, digest) is
+// answered by a Manifest or a failed Ack. A ChunkRequest (at most
+// wire.MaxChunksPerRequest hashes) is answered by a ChunkResponse listing
+// the hashes and sizes, followed by one raw frame per chunk: the signed
+// response binds the chunk hashes, and each chunk is checked against its
+// hash, so chunk bytes need no second signature.
+package exchange
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/beluga-compute/beluga/protocol/net/p2p"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
+	"github.com/beluga-compute/beluga/protocol/store"
+	"github.com/beluga-compute/beluga/spec"
+)
+
+// Errors.
+var (
+	ErrNoHolder = errors.New("exchange: no holder could serve")
+	ErrBadChunk = errors.New("exchange: chunk does not match its hash")
+)
+
+// Source is what a holder serves from: verified chunks and manifests
+// (store.CheckpointStore).
+type Source interface {
+	Get(ctx context.Context, id store.ChunkID) ([]byte, error)
+	Manifest(ctx context.Context, job spec.JobID, step int64) (store.Manifest, error)
+}
+
+var _ Source = store.CheckpointStore(nil)
+
+// Serve answers exchange requests on n from st.
+func Serve(n *p2p.Node, st Source) {
+	n.Handle(wire.ExchangeProtocol, func(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
+		switch m := m.(type) {
+		case *wire.ManifestRequest:
+			man, err := st.Manifest(ctx, spec.JobID(e.Job), m.Step)
+			if err != nil || man.Digest != m.Digest {
+				return r.Reply(&wire.Ack{Error: fmt.Sprintf("no checkpoint of step %d with that digest", m.Step)})
+			}
+			data, err := man.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			return r.Reply(&wire.Manifest{Data: data})
+		case *wire.ChunkRequest:
+			chunks := make([][]byte, len(m.Hashes))
+			resp := &wire.ChunkResponse{Hashes: m.Hashes, Sizes: make([]uint32, len(m.Hashes))}
+			for i, h := range m.Hashes {
+				data, err := st.Get(ctx, store.ChunkID(h))
+				if err != nil {
+					return r.Reply(&wire.Ack{Error: fmt.Sprintf("chunk %x: %v", h[:8], err)})
+				}
+				chunks[i], resp.Sizes[i] = data, uint32(len(data))
+			}
+			if err := r.Reply(resp); err != nil {
+				return err
+			}
+			for _, c := range chunks {
+				if err := r.Raw(c); err != nil {
+					return err
+				}
+			}
+			return r.Flush()
+		}
+		return fmt.Errorf("unexpected %T", m)
+	}, wire.TypeManifestRequest, wire.TypeChunkRequest)
+}
+
+// FetchManifest gets the manifest of the checkpoint of job at step with
+// the committed digest from the first holder that serves a valid one,
+// asking holders it is connected to first (a holder that has gone away
+// costs a dial timeout).
+func FetchManifest(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec.JobID, step int64, digest [32]byte) (*store.Manifest, error) {
+	var errs []error
+	for _, h := range connectedFirst(n, holders) {
+		m, err := n.Request(ctx, h, wire.ExchangeProtocol, job, &wire.ManifestRequest{Digest: digest, Step: step}, wire.TypeManifest, wire.TypeAck)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", h, err))
+			continue
+		}
+		mm, ok := m.(*wire.Manifest)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: no manifest", h))
+			continue
+		}
+		man, err := store.DecodeManifest(mm.Data)
+		if err == nil {
+			err = man.Verify()
+		}
+		if err == nil && (man.Digest != digest || man.Job != job || man.Step != step) {
+			err = fmt.Errorf("manifest of another checkpoint")
+		}
+		if err != nil {
+			n.Reject(h, fmt.Errorf("bad manifest: %w", err))
+			errs = append(errs, fmt.Errorf("%s: %w", h, err))
+			continue
+		}
+		return &man, nil
+	}
+	return nil, fmt.Errorf("%w: manifest of step %d: %w", ErrNoHolder, step, errors.Join(errs...))
+}
+
+// connectedFirst returns holders with those n is connected to first, the
+// order otherwise kept.
+func connectedFirst(n *p2p.Node, holders []peer.ID) []peer.ID {
+	var near, far []peer.ID
+	for _, h := range holders {
+		if n.Host.Network().Connectedness(h) == network.Connected {
+			near = append(near, h)
+		} else {
+			far = append(far, h)
+		}
+	}
+	return append(near, far...)
+}
+
+// Options tune a fetch.
+type Options struct {
+	// Batch is the number of chunks per request (default and most 64).
+	Batch int
+	// Streams per holder (default 2), so one request is in flight while
+	// the previous one's data arrives.
+	Streams int
+	// Logf receives notices (a dropped holder).
+	Logf func(string, ...any)
+}
+
+// FetchChunks fetches ids from holders in parallel and hands each chunk,
+// checked against its ID, to sink (called from several goroutines). A
+// holder that fails or sends a bad chunk is dropped and its batch goes
+// back to the queue; the fetch fails only when no holder is left.
+func FetchChunks(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec.JobID, ids []store.ChunkID, sink func(store.ChunkID, []byte) error, o Options) error {
+	if o.Batch <= 0 || o.Batch > wire.MaxChunksPerRequest {
+		o.Batch = 64
+	}
+	if o.Streams <= 0 {
+		o.Streams = 2
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	q := &queue{}
+	for lo := 0; lo < len(ids); lo += o.Batch {
+		q.push(ids[lo:min(lo+o.Batch, len(ids))])
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		sinkErr  error
+		workers  = len(holders) * o.Streams
+		finished = make(chan struct{})
+	)
+	q.cond = sync.NewCond(&q.mu)
+	q.remaining = len(ids)
+	q.workers = workers
+	for _, h := range holders {
+		for range o.Streams {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer q.workerDone()
+				st, err := n.Open(ctx, h, wire.ExchangeProtocol)
+				if err != nil {
+					o.Logf("exchange: holder %s: %v", h, err)
+					return
+				}
+				defer st.Close()
+				for {
+					batch := q.pop()
+					if batch == nil {
+						return
+					}
+					got, err := fetchBatch(ctx, st, job, batch, sink)
+					if err != nil {
+						if errors.Is(err, errSink) {
+							mu.Lock()
+							sinkErr = err
+							mu.Unlock()
+							cancel()
+						}
+						if errors.Is(err, ErrBadChunk) {
+							n.Reject(h, err)
+						}
+						o.Logf("exchange: dropping holder %s: %v", h, err)
+						q.requeue(batch[got:], got)
+						st.Reset()
+						return
+					}
+					q.done(len(batch))
+				}
+			}()
+		}
+	}
+	go func() { wg.Wait(); close(finished) }()
+	<-finished
+	if sinkErr != nil {
+		return sinkErr
+	}
+	if q.left() > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %d chunks left", ErrNoHolder, q.left())
+	}
+	return nil
+}
+
+var errSink = errors.New("exchange: sink")
+
+// fetchBatch requests one batch on st; it returns how many chunks it
+// delivered before any error.
+func fetchBatch(ctx context.Context, st *p2p.Stream, job spec.JobID, batch []store.ChunkID, sink func(store.ChunkID, []byte) error) (int, error) {
+	hs := make([][32]byte, len(batch))
+	for i, id := range batch {
+		hs[i] = id
+	}
+	_, m, err := st.Request(ctx, job, &wire.ChunkRequest{Hashes: hs}, wire.TypeChunkResponse, wire.TypeAck)
+	if err != nil {
+		return 0, err
+	}
+	resp, ok := m.(*wire.ChunkResponse)
+	if !ok || len(resp.Hashes) != len(batch) {
+		return 0, fmt.Errorf("%w: response lists other chunks", ErrBadChunk)
+	}
+	for i, id := range batch {
+		if resp.Hashes[i] != [32]byte(id) {
+			return i, fmt.Errorf("%w: response lists other chunks", ErrBadChunk)
+		}
+		// A fresh buffer per chunk: the sink keeps it, no copy.
+		data, err := st.ReadRaw(int(resp.Sizes[i]), nil)
+		if err != nil {
+			return i, err
+		}
+		if store.ChunkIDOf(data) != id {
+			return i, fmt.Errorf("%w: %x", ErrBadChunk, id[:8])
+		}
+		if err := sink(id, data); err != nil {
+			return i, fmt.Errorf("%w: %v", errSink, err)
+		}
+	}
+	return len(batch), nil
+}
+
+// queue is the shared work queue of a fetch.
+type queue struct {
+	mu        sync.Mutex
+	cond      *sync.Cond
+	batches   [][]store.ChunkID
+	remaining int
+	workers   int
+}
+
+func (q *queue) push(b []store.ChunkID) { q.batches = append(q.batches, b) }
+
+// pop returns the next batch, waiting while others are in flight (one of
+// them may fail and requeue), or nil when everything is delivered or no
+// other worker is left to finish.
+func (q *queue) pop() []store.ChunkID {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.batches) == 0 {
+		if q.remaining == 0 || q.workers <= 1 {
+			return nil
+		}
+		q.cond.Wait()
+	}
+	b := q.batches[0]
+	q.batches = q.batches[1:]
+	return b
+}
+
+func (q *queue) requeue(b []store.ChunkID, delivered int) {
+	q.mu.Lock()
+	if len(b) > 0 {
+		q.batches = append(q.batches, b)
+	}
+	q.remaining -= delivered
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+func (q *queue) done(k int) {
+	q.mu.Lock()
+	q.remaining -= k
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+func (q *queue) workerDone() {
+	q.mu.Lock()
+	q.workers--
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+func (q *queue) left() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.remaining
+}
+
+// FetchState fetches the checkpoint of job at step with the committed
+// digest from holders and returns the state, rebuilt from verified chunks
+// and checked against the digest. Nothing touches a store, so no garbage
+// collection can race the fetch.
+func FetchState(ctx context.Context, n *p2p.Node, holders []peer.ID, s *spec.Spec, job spec.JobID, step int64, digest [32]byte, o Options) (*spec.State, error) {
+	man, err := FetchManifest(ctx, n, holders, job, step, digest)
+	if err != nil {
+		return nil, err
+	}
+	ids := man.ChunkIDs()
+	var mu sync.Mutex
+	chunks := make(map[store.ChunkID][]byte, len(ids))
+	if err := FetchChunks(ctx, n, holders, job, ids, func(id store.ChunkID, data []byte) error {
+		mu.Lock()
+		chunks[id] = data
+		mu.Unlock()
+		return nil
+	}, o); err != nil {
+		return nil, err
+	}
+	return rebuild(s, man, chunks)
+}
+
+// rebuild assembles the state a verified manifest describes from verified
+// chunks. The manifest binds every chunk ID, tensor length and root to the
+// committed digest (store.Manifest.Verify) and every chunk was checked
+// against its ID, so the state needs no second hashing pass; its tensors
+// must be exactly the spec's.
+func rebuild(s *spec.Spec, man *store.Manifest, chunks map[store.ChunkID][]byte) (*spec.State, error) {
+	plan := s.Plan()
+	if len(man.Tensors) != 4*len(plan.Linear) {
+		return nil, fmt.Errorf("exchange: manifest has %d tensors, the spec %d", len(man.Tensors), 4*len(plan.Linear))
+	}
+	st := &spec.State{Step: man.Step, Tensors: make([]spec.Tensor, 0, len(man.Tensors))}
+	for i, tm := range man.Tensors {
+		l := plan.Linear[i/4]
+		k := i % 4
+		shape := []int{l.Out, l.In}
+		if k == spec.TensorBias || k == spec.TensorBiasMomentum {
+			shape = []int{l.Out}
+		}
+		n := shape[0]
+		if len(shape) == 2 {
+			n *= shape[1]
+		}
+		if name := spec.TensorName(l.Index, k); tm.Name != name || tm.Bytes != 4*int64(n) {
+			return nil, fmt.Errorf("exchange: manifest tensor %d is %s of %d bytes, want %s of %d", i, tm.Name, tm.Bytes, name, 4*n)
+		}
+		data := make([]int32, n)
+		j := 0
+		for _, id := range tm.Chunks {
+			c := chunks[id]
+			if j+len(c)/4 > n || len(c)%4 != 0 {
+				return nil, fmt.Errorf("exchange: tensor %s: chunks longer than the tensor", tm.Name)
+			}
+			for k := 0; k < len(c); k += 4 {
+				data[j] = int32(binary.LittleEndian.Uint32(c[k:]))
+				j++
+			}
+		}
+		if j != n {
+			return nil, fmt.Errorf("exchange: tensor %s rebuilt to %d values, want %d", tm.Name, j, n)
+		}
+		st.Tensors = append(st.Tensors, spec.Tensor{Name: tm.Name, Shape: shape, Data: data})
+	}
+	return st, nil
+}

@@ -1,0 +1,139 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/beluga-compute/beluga/protocol/net/wire"
+)
+
+func pair(t *testing.T, opts ...Option) (*Node, *Node) {
+	t.Helper()
+	a, err := New(context.Background(), append([]Option{WithPubSub()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(context.Background(), WithPubSub())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	if _, err := b.Connect(context.Background(), a.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+// TestGossipAcceptsSignedAndRejectsForged: a signed offer arrives; raw
+// bytes published under the topic by a peer are rejected by the
+// validator, the peer is struck, and nothing reaches the subscriber.
+func TestGossipAcceptsSignedAndRejectsForged(t *testing.T) {
+	var logMu sync.Mutex
+	var logs []string
+	a, b := pair(t, WithLogf(func(f string, _ ...any) { logMu.Lock(); logs = append(logs, f); logMu.Unlock() }))
+	if _, err := a.Join(wire.JobsTopic, wire.TypeJobOffer); err != nil {
+		t.Fatal(err)
+	}
+	// b plays a forger: it joins the topic without the validator.
+	topic, err := b.PubSub.Join(wire.JobsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	got := make(chan *wire.JobOffer, 4)
+	if err := a.Subscribe(context.Background(), wire.JobsTopic, func(_ *wire.Envelope, m wire.Message) { got <- m.(*wire.JobOffer) }, wire.TypeJobOffer); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the mesh.
+	for deadline := time.Now().Add(5 * time.Second); len(b.PubSub.ListPeers(wire.JobsTopic)) == 0 || len(a.PubSub.ListPeers(wire.JobsTopic)) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no gossip peer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // a gossipsub heartbeat: the mesh forms
+	// Forged: not an envelope at all, then a wrong type.
+	if err := topic.Publish(context.Background(), []byte("not an envelope")); err != nil {
+		t.Fatal(err)
+	}
+	ack, _ := b.Seal([32]byte{}, &wire.Ack{OK: true})
+	data, _ := marshalEnvelope(ack)
+	topic.Publish(context.Background(), data)
+	// Honest.
+	offer, _ := b.Seal([32]byte{1}, &wire.JobOffer{SpecJSON: []byte(`{}`), MaxPriceMicroUSD: 5})
+	data, _ = marshalEnvelope(offer)
+	if err := topic.Publish(context.Background(), data); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m.MaxPriceMicroUSD != 5 {
+			t.Fatalf("got %+v", m)
+		}
+	case <-time.After(5 * time.Second):
+		logMu.Lock()
+		t.Fatalf("the signed offer did not arrive (log %q)", logs)
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("a forged message was delivered: %+v", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+	logMu.Lock()
+	n := len(logs)
+	logMu.Unlock()
+	if n < 2 {
+		t.Fatalf("%d rejections logged for two forged messages", n)
+	}
+}
+
+// TestRequestOverStreams: a request/response round trip, and a handler
+// that answers another job's reply is refused by the client.
+func TestRequestOverStreams(t *testing.T) {
+	a, b := pair(t)
+	a.Handle(wire.ControlProtocol, func(_ context.Context, e *wire.Envelope, m wire.Message, r *Responder) error {
+		if hb := m.(*wire.Heartbeat); hb.Step == 13 {
+			return r.Reply(&wire.Ack{Error: "unlucky"})
+		}
+		return r.Reply(&wire.Ack{OK: true})
+	}, wire.TypeHeartbeat)
+	m, err := b.Request(context.Background(), a.ID(), wire.ControlProtocol, [32]byte{2}, &wire.Heartbeat{State: wire.StateRunning, Step: 3}, wire.TypeAck)
+	if err != nil || !m.(*wire.Ack).OK {
+		t.Fatalf("%v %v", m, err)
+	}
+	if _, err := b.Request(context.Background(), a.ID(), wire.ControlProtocol, [32]byte{2}, &wire.Heartbeat{State: wire.StateRunning, Step: 13}, wire.TypeAck); !errors.Is(err, ErrRemote) {
+		t.Fatalf("remote error: %v", err)
+	}
+}
+
+func TestLimiterBansAfterStrikes(t *testing.T) {
+	a, b := pair(t)
+	for range MaxStrikes {
+		a.Reject(b.ID(), errors.New("test"))
+	}
+	if !a.Limited(b.ID()) {
+		t.Fatal("not limited after MaxStrikes")
+	}
+	// Whatever b's dial reports, a refuses the connection (its gater
+	// rejects the secured connection), so none stays up.
+	b.Connect(context.Background(), a.Addrs()[0])
+	deadline := time.Now().Add(2 * time.Second)
+	for a.Host.Network().Connectedness(b.ID()) == network.Connected {
+		if time.Now().After(deadline) {
+			t.Fatal("a limited peer stays connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := a.Request(context.Background(), b.ID(), wire.ControlProtocol, [32]byte{}, &wire.Ack{OK: true}, wire.TypeAck); err == nil {
+		t.Fatal("a node reached a peer it limits")
+	}
+}

@@ -1,0 +1,101 @@
+// Package rundir is the layout of a run directory — spec.json, the trace
+// (trace.txt when finished, trace.partial while running) and the
+// checkpoint chunk store (store/) — shared by the solver that writes it and
+// by the parties that read it: `beluga audit`, the prover, a resuming
+// solver.
+package rundir
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/store"
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/engine"
+)
+
+// Run serves a finished run's commitments from its output directory:
+// the trace, and the state after any step, recomputed from the nearest
+// checkpoint at or before it. It is the solver's side of an audit.
+type Run struct {
+	Dir    string
+	Spec   *spec.Spec
+	Train  *dataset.Dataset
+	Engine []engine.Option
+	job    spec.JobID
+	cps    *Checkpoints
+}
+
+// Open returns the solver of the run in dir, whose spec.json must be s.
+func Open(dir string, s *spec.Spec, train *dataset.Dataset, opts ...engine.Option) (*Run, error) {
+	id, err := s.ID()
+	if err != nil {
+		return nil, err
+	}
+	cps, err := OpenCheckpoints(dir, s, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Run{Dir: dir, Spec: s, Train: train, Engine: opts, job: id, cps: cps}, nil
+}
+
+// OpenStore is Open over a checkpoint store the caller owns and
+// keeps open (a daemon serving its chunks while the run goes on); Close
+// leaves it open.
+func OpenStore(dir string, s *spec.Spec, train *dataset.Dataset, cs store.CheckpointStore, opts ...engine.Option) (*Run, error) {
+	id, err := s.ID()
+	if err != nil {
+		return nil, err
+	}
+	return &Run{Dir: dir, Spec: s, Train: train, Engine: opts, job: id, cps: StoreCheckpoints(cs, s, id)}, nil
+}
+
+// Close releases the run's checkpoint store.
+func (d *Run) Close() error { return d.cps.Close() }
+
+// Trace returns the committed trace.
+func (d *Run) Trace(ctx context.Context) (*trace.Trace, error) {
+	f, err := os.Open(filepath.Join(d.Dir, TraceName))
+	if err != nil {
+		return nil, fmt.Errorf("rundir: %w (was the run trained with --commit?)", err)
+	}
+	defer f.Close()
+	t, err := trace.Read(f)
+	if err != nil {
+		return nil, err
+	}
+	if t.Job != d.job {
+		return nil, fmt.Errorf("rundir: trace of job %s, not %s", t.Job, d.job)
+	}
+	return t, t.Check(d.Spec)
+}
+
+// Open returns the state after step steps: the newest checkpoint at or
+// before it that decodes, replayed forward. Corrupt checkpoints are skipped.
+func (d *Run) Open(ctx context.Context, step int64) (*spec.State, error) {
+	if step < 0 || step > d.Spec.Steps {
+		return nil, fmt.Errorf("rundir: no step %d in a %d-step job", step, d.Spec.Steps)
+	}
+	st, err := d.cps.Latest(ctx, step, func(string, ...any) {})
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		st = d.Spec.Init()
+	}
+	if st.Step == step {
+		return st, nil
+	}
+	eng, err := engine.New(d.Spec, st, d.Engine...)
+	if err != nil {
+		return nil, err
+	}
+	if err := eng.Replay(ctx, d.Train, step); err != nil {
+		return nil, err
+	}
+	return eng.State(), nil
+}
