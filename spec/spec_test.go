@@ -28,6 +28,12 @@ var hostile = []struct {
 	want           error
 }{
 	{"huge layer", `"out": 256`, `"out": 100000000`, spec.ErrInvalid},
+	// Strict JSON (SPEC.md §3): one reading per document.
+	{"duplicate key", `"steps": `, `"steps": 1, "steps": `, spec.ErrMalformed},
+	{"case-folded key", `"steps": `, `"Steps": `, spec.ErrMalformed},
+	{"null value", `"confidential": false`, `"confidential": null`, spec.ErrMalformed},
+	{"absent required field", `"confidence_ppm": 990000,`, ``, spec.ErrMalformed},
+	{"lone surrogate", `"name": "`, `"name": "\ud800`, spec.ErrMalformed},
 	{"wide layer overflows", `"out": 256`, `"out": 60000`, spec.ErrOverflow},
 	{"zero batch", `"batch_size": 64`, `"batch_size": 0`, spec.ErrInvalid},
 	{"huge batch", `"batch_size": 64`, `"batch_size": 4096`, spec.ErrOverflow},
@@ -161,4 +167,41 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("accepted an oversized model")
 		}
 	})
+}
+
+// TestDigestCountBounded: a spec whose trace would exceed what one message
+// carries is refused at validation with the interval that would fit, and
+// the count is computed without enumerating steps (a 2^40-step job).
+func TestDigestCountBounded(t *testing.T) {
+	t.Parallel()
+	s, err := catalog.Example(catalog.ExampleFashionMNIST)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		steps, interval int64
+		ok              bool
+	}{
+		{spec.MaxDigests - 1, 1, true},
+		{spec.MaxDigests, 1, false},
+		{100_000, 1, false},
+		{100_000, 2, true},
+		{spec.MaxSteps, 1, false},
+		{spec.MaxSteps, spec.MaxSteps / (spec.MaxDigests - 1), false},
+		{spec.MaxSteps, (spec.MaxSteps + spec.MaxDigests - 2) / (spec.MaxDigests - 1), true},
+	} {
+		s.Steps, s.DigestInterval, s.CheckpointInterval = c.steps, c.interval, c.interval
+		err = s.Validate()
+		if (err == nil) != c.ok {
+			t.Errorf("steps %d interval %d: %v (digests %d)", c.steps, c.interval, err, s.Digests())
+		}
+		if err != nil && !errors.Is(err, spec.ErrInvalid) {
+			t.Errorf("steps %d interval %d: %v is not spec.ErrInvalid", c.steps, c.interval, err)
+		}
+	}
+	s.Steps, s.DigestInterval, s.CheckpointInterval = spec.MaxDigests, spec.MaxDigests, spec.MaxDigests
+	s.Audit.Confidential = true
+	if err := s.Validate(); !errors.Is(err, spec.ErrInvalid) {
+		t.Errorf("confidential job with %d zk roots accepted: %v", s.Steps+1, err)
+	}
 }

@@ -18,6 +18,10 @@ const (
 	MaxSamples     = math.MaxInt32
 	MaxLRPoints    = 64
 	MaxNameLen     = 64
+	// MaxDigests bounds the entries of a run's trace (Digests), and of a
+	// confidential run's zk trace (Steps + 1): a trace travels in one
+	// message, and every party holds it in memory.
+	MaxDigests = 1 << 16
 	maxShift       = 62
 )
 
@@ -232,14 +236,34 @@ func (s *Spec) checkSchedule() error {
 	if s.CheckpointInterval%s.DigestInterval != 0 {
 		return invalid("checkpoint_interval = %d must be a multiple of digest_interval = %d", s.CheckpointInterval, s.DigestInterval)
 	}
+	if n := s.Digests(); n > MaxDigests {
+		return invalid("steps = %d with digest_interval = %d commits %d digests, over the limit of %d: raise digest_interval to at least %d",
+			s.Steps, s.DigestInterval, n, MaxDigests, (s.Steps+MaxDigests-2)/(MaxDigests-1))
+	}
 	return nil
+}
+
+// Digests is the number of state digests a run of s commits (SPEC.md §12):
+// steps 0, k, 2k, … below Steps, and Steps itself. It is computed, never
+// enumerated, so a hostile spec costs nothing to measure.
+func (s *Spec) Digests() int64 {
+	if s.DigestInterval <= 0 || s.Steps < 0 {
+		return 0
+	}
+	return (s.Steps+s.DigestInterval-1)/s.DigestInterval + 1
 }
 
 func (s *Spec) checkAudit() error {
 	if err := inRange("audit.cheat_fraction_ppm", s.Audit.CheatFractionPPM, 1, 1_000_000); err != nil {
 		return err
 	}
-	return inRange("audit.confidence_ppm", s.Audit.ConfidencePPM, 1, 999_999)
+	if err := inRange("audit.confidence_ppm", s.Audit.ConfidencePPM, 1, 999_999); err != nil {
+		return err
+	}
+	if s.Audit.Confidential && s.Steps+1 > MaxDigests {
+		return invalid("a confidential job commits a zk root for each of its steps + 1 = %d states, over the limit of %d", s.Steps+1, MaxDigests)
+	}
+	return nil
 }
 
 // checkBounds runs after the structural checks: it sizes the model and

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/beluga-compute/beluga/protocol/net/pb"
+	"github.com/beluga-compute/beluga/spec"
 )
 
 // Version is the envelope version this package speaks.
@@ -107,7 +108,7 @@ var maxBody = map[Type]int{
 
 // Limits inside messages.
 const (
-	MaxTraceEntries     = 1 << 16
+	MaxTraceEntries     = spec.MaxDigests
 	MaxManifestBytes    = 4 << 20
 	MaxChunksPerRequest = 64
 	MaxChunkBytes       = 64 << 10
