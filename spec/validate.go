@@ -245,12 +245,21 @@ func (s *Spec) checkSchedule() error {
 
 // Digests is the number of state digests a run of s commits (SPEC.md §12):
 // steps 0, k, 2k, … below Steps, and Steps itself. It is computed, never
-// enumerated, so a hostile spec costs nothing to measure.
+// enumerated, so a hostile spec costs nothing to measure. It is 0 for a
+// spec without a digest interval and saturates at math.MaxInt64 rather
+// than overflow, whatever numbers an unvalidated spec holds.
 func (s *Spec) Digests() int64 {
 	if s.DigestInterval <= 0 || s.Steps < 0 {
 		return 0
 	}
-	return (s.Steps+s.DigestInterval-1)/s.DigestInterval + 1
+	q := s.Steps / s.DigestInterval
+	if s.Steps%s.DigestInterval != 0 {
+		q++
+	}
+	if q == math.MaxInt64 {
+		return q
+	}
+	return q + 1
 }
 
 func (s *Spec) checkAudit() error {

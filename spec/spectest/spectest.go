@@ -16,7 +16,9 @@ var DefaultNumeric = spec.Numeric{ActBits: 10, ActFrac: 8, WeightBits: 11, Weigh
 // MLP returns the reference model, MLP 784-256-128-10 with softmax
 // cross-entropy and SGD with momentum, at the given batch size, on a
 // synthetic training set of 8,192 samples. Its dataset root is a
-// placeholder: the spec is for timing and semantics, not for LoadData.
+// placeholder: the spec is for timing and semantics, not for LoadData. It
+// runs spec.MaxSteps steps and commits a digest only at the first and the
+// last (the most steps, the fewest digests).
 func MLP(batch int) (*spec.Spec, error) {
 	s := &spec.Spec{
 		Version: spec.Version, Name: "mlp-784-256-128-10",
@@ -27,7 +29,7 @@ func MLP(batch int) (*spec.Spec, error) {
 			LR: []spec.LRPoint{{Step: 0, Value: (1 << 30) / 20 / int64(batch)}}},
 		Data: spec.Data{Source: spec.SourceSynthetic, Synthetic: &spec.SyntheticData{Seed: 1, Train: 8192},
 			Train: spec.DatasetRef{Root: strings.Repeat("0", 64), Count: 8192, Features: 784, Classes: 10}},
-		Seed: 1, Steps: spec.MaxSteps, BatchSize: batch, CheckpointInterval: spec.MaxSteps, DigestInterval: 1,
+		Seed: 1, Steps: spec.MaxSteps, BatchSize: batch, CheckpointInterval: spec.MaxSteps, DigestInterval: spec.MaxSteps,
 		Audit: spec.Audit{CheatFractionPPM: 10_000, ConfidencePPM: 990_000},
 	}
 	return s, s.Validate()

@@ -548,7 +548,8 @@ func TestAnchoredEvidence(t *testing.T) {
 	cheat := replayer(t, s, ds, s.Init(), at(9, tamperOutput("loss.grad", 0)))
 	h := replayer(t, s, ds, s.Init(), nil)
 	tr := &trace.Trace{Job: job}
-	for _, step := range trace.Steps(s) {
+	for i := range s.Digests() {
+		step, _ := trace.StepAt(s, i)
 		d, err := cheat.DigestAt(context.Background(), step)
 		if err != nil {
 			t.Fatal(err)
