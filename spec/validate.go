@@ -22,7 +22,7 @@ const (
 	// confidential run's zk trace (Steps + 1): a trace travels in one
 	// message, and every party holds it in memory.
 	MaxDigests = 1 << 16
-	maxShift       = 62
+	maxShift   = 62
 )
 
 // Validate checks s against SPEC.md §"Validation". It allocates nothing
