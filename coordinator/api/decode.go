@@ -15,8 +15,13 @@ import (
 // envelope.
 const MaxBodyBytes = spec.MaxSpecBytes + 4096
 
-// errBadRequest marks a decoding failure.
-var errBadRequest = errors.New("bad request")
+var (
+	// errBadRequest marks a body that is not a well-formed request.
+	errBadRequest = errors.New("bad request")
+	// errInvalidSpec marks a job whose spec does not decode or validate
+	// (spec.Decode); the message says which rule it breaks.
+	errInvalidSpec = errors.New("invalid spec")
+)
 
 // decodeStrict decodes exactly one JSON value into v, refusing unknown
 // fields.
@@ -92,7 +97,7 @@ func DecodeJob(body []byte) (JobRequest, *spec.Spec, error) {
 	}
 	s, err := spec.Decode(r.Spec)
 	if err != nil {
-		return JobRequest{}, nil, fmt.Errorf("%w: spec: %v", errBadRequest, err)
+		return JobRequest{}, nil, fmt.Errorf("%w: %w", errInvalidSpec, err)
 	}
 	return r, s, nil
 }

@@ -121,6 +121,8 @@ func write(w http.ResponseWriter, r response) {
 // fromErr maps an error to a response.
 func fromErr(err error) response {
 	switch {
+	case errors.Is(err, errInvalidSpec):
+		return errResponse(http.StatusBadRequest, "invalid_spec", err.Error())
 	case errors.Is(err, errBadRequest), errors.Is(err, service.ErrInvalid):
 		return errResponse(http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, service.ErrNotFound):
