@@ -22,7 +22,23 @@ const (
 	// confidential run's zk trace (Steps + 1): a trace travels in one
 	// message, and every party holds it in memory.
 	MaxDigests = 1 << 16
-	maxShift   = 62
+	// MaxDatasetBytes bounds Data.Bytes: Σ count × (features + 5) over the
+	// training and test splits. features + 5 is a sample's leaf in the
+	// dataset commitment (le32 index, label, features: the bytes hashed to
+	// check it) and what a trainer holds per sample (features, label and a
+	// 4-byte slot of the epoch permutation). 256 MiB keeps the data of the
+	// largest job next to its largest state (MaxParams: 1 GiB of master
+	// weights and momentum) and activations (MaxActivations × 4 bytes:
+	// 1 GiB) inside a 4 GiB solver or verifier, and is over four times
+	// Fashion-MNIST (70,000 × 789 bytes ≈ 55 MB).
+	MaxDatasetBytes = 1 << 28
+	// MaxSyntheticSamples, MaxSyntheticFeatures and MaxSyntheticValues
+	// bound each synthetic split (SPEC.md §6.3): its sample count, its
+	// features, and their product.
+	MaxSyntheticSamples  = 1 << 24
+	MaxSyntheticFeatures = 1 << 16
+	MaxSyntheticValues   = 1 << 30
+	maxShift             = 62
 )
 
 // Validate checks s against SPEC.md §"Validation". It allocates nothing
@@ -72,6 +88,12 @@ func (s *Spec) checkData() error {
 		if d.Synthetic == nil {
 			return invalid("data.source %q needs data.synthetic", d.Source)
 		}
+		if err := inRange("data.synthetic.train", int64(d.Synthetic.Train), 1, MaxSyntheticSamples); err != nil {
+			return err
+		}
+		if err := inRange("data.synthetic.test", int64(d.Synthetic.Test), 0, MaxSyntheticSamples); err != nil {
+			return err
+		}
 		if int64(d.Synthetic.Train) != int64(d.Train.Count) {
 			return invalid("data.synthetic.train = %d but data.train.count = %d", d.Synthetic.Train, d.Train.Count)
 		}
@@ -101,7 +123,35 @@ func (s *Spec) checkData() error {
 				d.Test.Features, d.Test.Classes, d.Train.Features, d.Train.Classes)
 		}
 	}
+	if d.Source == SourceSynthetic {
+		if err := inRange("data.synthetic features", int64(d.Train.Features), 1, MaxSyntheticFeatures); err != nil {
+			return err
+		}
+		for _, split := range []struct {
+			what string
+			n    int
+		}{{"data.synthetic.train", d.Synthetic.Train}, {"data.synthetic.test", d.Synthetic.Test}} {
+			if v := int64(split.n) * int64(d.Train.Features); v > MaxSyntheticValues {
+				return invalid("%s × features = %d values, more than %d", split.what, v, MaxSyntheticValues)
+			}
+		}
+	}
+	if b := d.Bytes(); b > MaxDatasetBytes {
+		return invalid("the datasets take Σ count × (features + 5) = %d bytes, more than %d", b, MaxDatasetBytes)
+	}
 	return nil
+}
+
+// Bytes is the size of the data d names, as MaxDatasetBytes bounds it:
+// Σ count × (features + 5) over the training split and the test split, if
+// any. Counts and features that passed their own range checks cannot
+// overflow it (each product is below 2^31 × 2^17).
+func (d *Data) Bytes() int64 {
+	b := int64(d.Train.Count) * (int64(d.Train.Features) + 5)
+	if d.Test != nil {
+		b += int64(d.Test.Count) * (int64(d.Test.Features) + 5)
+	}
+	return b
 }
 
 func (r *DatasetRef) check(what string) error {

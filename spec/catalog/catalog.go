@@ -123,6 +123,11 @@ func LoadData(s *spec.Spec, dir string) (train, test *dataset.Dataset, err error
 			train, err = dataset.Synthetic(sd.Seed, sd.Train, f, c)
 		}
 	case spec.SourceFashionMNIST, spec.SourceIDX:
+		// The files are Fashion-MNIST's: a spec of another shape cannot
+		// match them, and is refused before anything is read.
+		if err := fashionShaped(s); err != nil {
+			return nil, nil, err
+		}
 		if dir == "" {
 			dir = dataset.DefaultFashionMNISTDir
 		}
@@ -145,6 +150,18 @@ func LoadData(s *spec.Spec, dir string) (train, test *dataset.Dataset, err error
 		}
 	}
 	return train, test, nil
+}
+
+// fashionShaped reports whether the splits of s have Fashion-MNIST's
+// sample counts, features and classes, the shape of the IDX files LoadData
+// reads.
+func fashionShaped(s *spec.Spec) error {
+	shape := func(r spec.DatasetRef) [3]int { return [3]int{r.Count, r.Features, r.Classes} }
+	if shape(s.Data.Train) != shape(FashionMNISTTrain) || s.Data.Test != nil && shape(*s.Data.Test) != shape(FashionMNISTTest) {
+		return fmt.Errorf("%w: %s data is read from Fashion-MNIST's IDX files (%d and %d samples of %d features, %d classes); the spec wants another shape",
+			ErrDataMismatch, s.Data.Source, FashionMNISTTrain.Count, FashionMNISTTest.Count, FashionMNISTTrain.Features, FashionMNISTTrain.Classes)
+	}
+	return nil
 }
 
 func check(split string, ds *dataset.Dataset, want spec.DatasetRef) error {

@@ -45,37 +45,116 @@ func appendLeaf(buf []byte, i int, features []uint8, label uint8) []byte {
 }
 
 // leafHashes returns the leaf hash of every sample, hashing on all cores.
+// It holds 32 bytes per sample: only SampleTree, which keeps every level
+// for proofs, needs them all at once.
 func leafHashes(ds *Dataset) []merkle.Digest {
 	leaves := make([]merkle.Digest, ds.Len())
-	parallel(len(leaves), 256, func(lo, hi int) {
-		buf := make([]byte, 0, 5+ds.features)
-		for i := lo; i < hi; i++ {
-			x, y := ds.Sample(i)
-			buf = appendLeaf(buf[:0], i, x, y)
-			leaves[i] = samplesTree.Leaf(buf)
-		}
-	})
+	hashLeaves(ds, 0, leaves)
 	return leaves
 }
+
+// hashLeaves writes the leaf hashes of samples lo … lo+len(dst)−1 of ds
+// into dst, on all cores.
+func hashLeaves(ds *Dataset, lo int, dst []merkle.Digest) {
+	parallel(len(dst), 256, func(from, to int) {
+		buf := make([]byte, 0, 5+ds.features)
+		for k := from; k < to; k++ {
+			x, y := ds.Sample(lo + k)
+			buf = appendLeaf(buf[:0], lo+k, x, y)
+			dst[k] = samplesTree.Leaf(buf)
+		}
+	})
+}
+
+// commitChunk is how many samples are generated or hashed between two
+// pushes into a rootBuilder: enough to keep every core busy, small enough
+// (512 KiB of leaf hashes) to be nothing beside the samples.
+const commitChunk = 1 << 14
 
 // Commit returns the commitment to ds: the root of the "beluga/samples/v1"
 // tree whose leaf i is SampleLeaf(i, features, label) of sample i (an empty
 // dataset has the tree's empty root). It equals merkle.New(SamplesTag).Root
-// over the leaf hashes, but hashes leaves and inner nodes on all cores.
+// over the leaf hashes, but hashes leaves on all cores and streams them
+// into the tree: it holds O(log n) hashes beside the samples, never one
+// per sample. A dataset this package generated carries the commitment it
+// computed while generating the samples, and Commit returns that.
 func Commit(ds *Dataset) Commitment {
-	cur := leafHashes(ds)
-	root := samplesTree.Empty()
-	if len(cur) > 0 {
-		// Ping-pong between the leaves and one scratch level: each level
-		// is read from one buffer and written to the other.
-		spare := make([]merkle.Digest, (len(cur)+1)/2)
-		for len(cur) > 1 {
-			next := levelUp(spare[:(len(cur)+1)/2], cur)
-			spare, cur = cur, next
-		}
-		root = cur[0]
+	if ds.commitment != nil {
+		return *ds.commitment
 	}
-	return Commitment{Root: root, Count: ds.Len(), Features: ds.features, Classes: ds.classes}
+	var tree rootBuilder
+	leaves, scratch := chunkBuffers(ds.Len())
+	for lo := 0; lo < ds.Len(); lo += commitChunk {
+		chunk := leaves[:min(commitChunk, ds.Len()-lo)]
+		hashLeaves(ds, lo, chunk)
+		tree.pushChunk(chunk, scratch)
+	}
+	return Commitment{Root: tree.root(), Count: ds.Len(), Features: ds.features, Classes: ds.classes}
+}
+
+// chunkBuffers returns the leaf and scratch buffers of pushChunk for a
+// dataset of n samples.
+func chunkBuffers(n int) (leaves, scratch []merkle.Digest) {
+	if n < commitChunk {
+		return make([]merkle.Digest, n), nil
+	}
+	return make([]merkle.Digest, commitChunk), make([]merkle.Digest, commitChunk/2)
+}
+
+// rootBuilder computes the root of a samples tree from its leaf hashes in
+// order, holding one hash per level. It keeps the roots of the perfect
+// subtrees that the binary digits of the leaf count cut the leaves into,
+// largest first; RFC 6962's shape (spec/merkle) is exactly those subtrees
+// joined from the right: root = node(P₁, node(P₂, … node(P_{m−1}, P_m))).
+type rootBuilder struct {
+	roots []merkle.Digest
+	sizes []uint64
+}
+
+// push appends the next leaf hash.
+func (b *rootBuilder) push(leaf merkle.Digest) { b.pushSubtree(leaf, 1) }
+
+// pushChunk appends the leaf hashes of the next chunk, which starts at a
+// multiple of commitChunk samples. A full chunk is a perfect subtree at an
+// aligned position: its root is hashed level by level on all cores (in
+// leaves and scratch, which it overwrites; scratch holds commitChunk/2)
+// and pushed whole.
+func (b *rootBuilder) pushChunk(leaves, scratch []merkle.Digest) {
+	if len(leaves) != commitChunk {
+		for _, l := range leaves {
+			b.push(l)
+		}
+		return
+	}
+	cur, spare := leaves, scratch
+	for len(cur) > 1 {
+		next := levelUp(spare[:len(cur)/2], cur)
+		spare, cur = cur, next
+	}
+	b.pushSubtree(cur[0], commitChunk)
+}
+
+// pushSubtree appends the root h of a perfect subtree of size leaves (a
+// power of two, no larger than any subtree pushed before), merging
+// equal-sized subtrees.
+func (b *rootBuilder) pushSubtree(h merkle.Digest, size uint64) {
+	for n := len(b.roots); n > 0 && b.sizes[n-1] == size; n-- {
+		h, size = samplesTree.Node(b.roots[n-1], h), 2*size
+		b.roots, b.sizes = b.roots[:n-1], b.sizes[:n-1]
+	}
+	b.roots, b.sizes = append(b.roots, h), append(b.sizes, size)
+}
+
+// root returns the root over the leaves pushed so far.
+func (b *rootBuilder) root() merkle.Digest {
+	if len(b.roots) == 0 {
+		return samplesTree.Empty()
+	}
+	h := b.roots[len(b.roots)-1]
+	for i := len(b.roots) - 2; i >= 0; i-- {
+		h = samplesTree.Node(b.roots[i], h)
+	}
+	return h
 }
 
 // levelUp writes into dst (len (len(src)+1)/2, not overlapping src) the next

@@ -83,7 +83,7 @@ func TestSampleTreeMatchesMerkle(t *testing.T) {
 
 // The root must not depend on how many cores hashed it.
 func TestCommitIndependentOfCores(t *testing.T) {
-	ds := mustSynthetic(t, 4, 5000, 30, 7)
+	ds := recommit(t, mustSynthetic(t, 4, 5000, 30, 7))
 	want := Commit(ds)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for _, p := range []int{1, 3, 16} {
@@ -181,7 +181,7 @@ func fashionSized(b *testing.B) *Dataset {
 // BenchmarkCommit commits to 60000 samples of 784 features (Fashion-MNIST's
 // training set size).
 func BenchmarkCommit(b *testing.B) {
-	ds := fashionSized(b)
+	ds := recommit(b, fashionSized(b))
 	b.SetBytes(int64(ds.Len() * (5 + ds.Features())))
 	for b.Loop() {
 		Commit(ds)
@@ -213,6 +213,62 @@ func BenchmarkVerifySample(b *testing.B) {
 	for b.Loop() {
 		if err := VerifySample(st.Commitment(), 12345, x, y, p); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// recommit returns a copy of ds that carries no commitment, so that Commit
+// hashes its samples.
+func recommit(t testing.TB, ds *Dataset) *Dataset {
+	t.Helper()
+	cp, err := New(ds.Name, ds.features, ds.classes, slices.Clone(ds.x), slices.Clone(ds.y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+// The streaming builder must give spec/merkle's root for every leaf count.
+func TestRootBuilderMatchesMerkle(t *testing.T) {
+	t.Parallel()
+	tree := merkle.New(SamplesTag)
+	var leaves []merkle.Digest
+	var b rootBuilder
+	for n := 0; n <= 300; n++ {
+		if b.root() != tree.Root(leaves) {
+			t.Fatalf("%d leaves: root differs from merkle.Root", n)
+		}
+		l := tree.Leaf([]byte{byte(n), byte(n >> 8)})
+		leaves = append(leaves, l)
+		b.push(l)
+	}
+	// 301 = 256 + 32 + 8 + 4 + 1 leaves: five subtrees, one hash each.
+	if len(b.roots) != 5 {
+		t.Fatalf("301 leaves held as %d subtrees, want 5", len(b.roots))
+	}
+}
+
+// The commitment Synthetic computes while generating equals Commit over
+// the same samples, across chunk boundaries, and generating holds nothing
+// per sample but the samples.
+func TestSyntheticCarriesItsCommitment(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, 2, 3, commitChunk - 1, commitChunk, commitChunk + 1, 3*commitChunk + 5} {
+		ds := mustSynthetic(t, 11, n, 3, 4)
+		if ds.commitment == nil {
+			t.Fatalf("n=%d: Synthetic did not commit", n)
+		}
+		if got, want := Commit(ds), Commit(recommit(t, ds)); got != want {
+			t.Fatalf("n=%d: generated commitment %x, hashed %x", n, got.Root[:6], want.Root[:6])
+		}
+	}
+	train, test, err := SyntheticSplit(5, 300, 200, 7, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ds := range []*Dataset{train, test} {
+		if Commit(ds) != Commit(recommit(t, ds)) || Commit(ds) != NewSampleTree(ds).Commitment() {
+			t.Fatalf("%s: generated commitment differs", ds.Name)
 		}
 	}
 }

@@ -23,6 +23,10 @@ type Dataset struct {
 	classes  int
 	x        []uint8 // len N·D
 	y        []uint8 // len N
+	// commitment is Commit's result when it was computed as the samples
+	// were made (Synthetic), nil otherwise. Only this package sets it, at
+	// construction; the samples never change afterwards.
+	commitment *Commitment
 }
 
 // New returns the dataset with the given features (row-major, len(y)·features

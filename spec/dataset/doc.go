@@ -29,4 +29,10 @@
 // leaf i hashing le32(i) || label || features. A proof for sample i checks
 // its features, its label and its position: see SampleLeaf for why the index
 // is inside the leaf as well as in the proof.
+//
+// Commit streams: it hashes the leaves a chunk at a time and folds them
+// into the tree as they come, holding one hash per tree level beside the
+// samples, and Synthetic commits to its samples while generating them. So
+// checking a dataset against a commitment costs the samples' own memory
+// and no more, which is what spec.MaxDatasetBytes bounds.
 package dataset

@@ -136,7 +136,10 @@ func prototypes(seed uint64, features, classes int) []uint8 {
 	return proto
 }
 
-// synthetic generates split s as documented on Synthetic; arguments are checked.
+// synthetic generates split s as documented on Synthetic; arguments are
+// checked. It commits to the samples as it generates them, a chunk at a
+// time while the chunk is still in cache, so the dataset carries its
+// commitment and nothing but the samples is ever held for all of them.
 func synthetic(seed uint64, split uint64, n, features, classes int, proto []uint8) *Dataset {
 	var (
 		ls = prng.Derive(seed, PurposeLabel, split, 0)
@@ -146,28 +149,38 @@ func synthetic(seed uint64, split uint64, n, features, classes int, proto []uint
 		c  = uint64(classes)
 		f  = features
 	)
-	x := make([]uint8, n*f)
-	y := make([]uint8, n)
-	parallel(n, 1024, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			label := prng.Below(ls.At(uint64(i)), c)
-			z := prng.Below(zs.At(uint64(i)), c)
-			m := int(prng.Below(ws.At(uint64(i)), SyntheticMaxBlend+1))
-			y[i] = uint8(label)
-			own, other := proto[int(label)*f:][:f], proto[int(z)*f:][:f]
-			row := x[i*f:][:f]
-			for j := range row {
-				b := (int(own[j])*(256-m) + int(other[j])*m + 128) >> 8
-				e := int(prng.Below(es.At(uint64(i*f+j)), 2*SyntheticNoise+1)) - SyntheticNoise
-				row[j] = uint8(min(max(b+e, 0), 255))
-			}
-		}
-	})
-	return &Dataset{
+	ds := &Dataset{
 		Name:     fmt.Sprintf("synthetic(seed=%d,split=%d)", seed, split),
 		features: features,
 		classes:  classes,
-		x:        x,
-		y:        y,
+		x:        make([]uint8, n*f),
+		y:        make([]uint8, n),
 	}
+	x, y := ds.x, ds.y
+	var tree rootBuilder
+	leaves, scratch := chunkBuffers(n)
+	for lo := 0; lo < n; lo += commitChunk {
+		hi := min(lo+commitChunk, n)
+		parallel(hi-lo, 256, func(from, to int) {
+			buf := make([]byte, 0, 5+f)
+			for i := lo + from; i < lo+to; i++ {
+				label := prng.Below(ls.At(uint64(i)), c)
+				z := prng.Below(zs.At(uint64(i)), c)
+				m := int(prng.Below(ws.At(uint64(i)), SyntheticMaxBlend+1))
+				y[i] = uint8(label)
+				own, other := proto[int(label)*f:][:f], proto[int(z)*f:][:f]
+				row := x[i*f:][:f]
+				for j := range row {
+					b := (int(own[j])*(256-m) + int(other[j])*m + 128) >> 8
+					e := int(prng.Below(es.At(uint64(i*f+j)), 2*SyntheticNoise+1)) - SyntheticNoise
+					row[j] = uint8(min(max(b+e, 0), 255))
+				}
+				buf = appendLeaf(buf[:0], i, row, y[i])
+				leaves[i-lo] = samplesTree.Leaf(buf)
+			}
+		})
+		tree.pushChunk(leaves[:hi-lo], scratch)
+	}
+	ds.commitment = &Commitment{Root: tree.root(), Count: n, Features: features, Classes: classes}
+	return ds
 }
