@@ -10,13 +10,13 @@ package trace
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
+	"math"
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/merkle"
@@ -157,7 +157,9 @@ func Verify(root merkle.Digest, e Entry, p merkle.Proof) error {
 // spec commits (a trace travels in one message and every party holds it).
 const MaxEntries = spec.MaxDigests
 
-// Write writes t as text: "job <hex>" then one "step digest-hex" line per entry.
+// Write writes t in its canonical text form (SPEC.md §12): the line
+// "job <JobID hex>", then one line "<step> <digest hex>" per entry, in
+// lower-case hex and decimal without leading zeros, each ending in "\n".
 func (t *Trace) Write(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "job %s\n", t.Job)
@@ -167,7 +169,9 @@ func (t *Trace) Write(w io.Writer) error {
 	return bw.Flush()
 }
 
-// Read parses the text form of a trace, reading at most MaxEntries lines.
+// Read parses the canonical text form of a trace (see Write): any other
+// spelling, steps that do not increase, or more than MaxEntries entries
+// are refused with ErrMalformed.
 func Read(r io.Reader) (*Trace, error) {
 	return read(r, func(int, Entry) error { return nil })
 }
@@ -207,41 +211,131 @@ func ReadSpec(r io.Reader, s *spec.Spec) (*Trace, error) {
 // read parses the text form of a trace, calling check on each entry before
 // it is kept.
 func read(r io.Reader, check func(i int, e Entry) error) (*Trace, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), 4096)
-	if !sc.Scan() {
-		return nil, fmt.Errorf("%w: empty", ErrMalformed)
-	}
-	jobHex, ok := strings.CutPrefix(sc.Text(), "job ")
-	if !ok {
-		return nil, fmt.Errorf("%w: first line must be \"job <id>\"", ErrMalformed)
-	}
-	job, err := spec.ParseJobID(jobHex)
+	lr := newLineReader(r)
+	job, err := lr.header("job")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, err
 	}
-	t := &Trace{Job: job}
-	for sc.Scan() {
-		if len(t.Entries) >= MaxEntries {
+	t := &Trace{Job: spec.JobID(job)}
+	for {
+		step, d, err := lr.entry()
+		if err == io.EOF {
+			return t, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		n := len(t.Entries)
+		if n >= MaxEntries {
 			return nil, fmt.Errorf("%w: more than %d entries", ErrMalformed, MaxEntries)
 		}
-		stepStr, dHex, ok := strings.Cut(sc.Text(), " ")
-		step, err := strconv.ParseInt(stepStr, 10, 64)
-		d, herr := hex.DecodeString(dHex)
-		if !ok || err != nil || step < 0 || herr != nil || len(d) != len(merkle.Digest{}) {
-			return nil, fmt.Errorf("%w: line %d: %.80q", ErrMalformed, len(t.Entries)+2, sc.Text())
-		}
-		if n := len(t.Entries); n > 0 && step <= t.Entries[n-1].Step {
-			return nil, fmt.Errorf("%w: steps must increase (line %d)", ErrMalformed, n+2)
+		if n > 0 && step <= t.Entries[n-1].Step {
+			return nil, fmt.Errorf("%w: line %d: steps must increase", ErrMalformed, lr.line)
 		}
 		e := Entry{Step: step, Digest: merkle.Digest(d)}
-		if err := check(len(t.Entries), e); err != nil {
+		if err := check(n, e); err != nil {
 			return nil, err
 		}
 		t.Entries = append(t.Entries, e)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+}
+
+// lineReader reads the canonical text of a trace or zk trace (SPEC.md
+// §12): every line ends in "\n" (no "\r", the last line too); the header
+// is the keyword, one space and 64 lower-case hex digits; an entry line is
+// a step in decimal without sign or leading zeros ("0" for zero), one
+// space and 64 lower-case hex digits. Nothing else is accepted, so a trace
+// has exactly one text form: the one Write gives.
+type lineReader struct {
+	br   *bufio.Reader
+	line int
+}
+
+// maxLine bounds a line: 19 digits, a space, 64 hex digits and "\n" (a
+// header is shorter), with room to spare.
+const maxLine = 128
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, maxLine)}
+}
+
+// next returns the next line without its "\n", or io.EOF at the end of the
+// input (and only there: a last line without "\n" is malformed).
+func (lr *lineReader) next() ([]byte, error) {
+	b, err := lr.br.ReadSlice('\n')
+	switch {
+	case err == io.EOF && len(b) == 0:
+		return nil, io.EOF
+	case err == io.EOF:
+		return nil, fmt.Errorf("%w: line %d does not end in a newline", ErrMalformed, lr.line+1)
+	case errors.Is(err, bufio.ErrBufferFull):
+		return nil, fmt.Errorf("%w: line %d is longer than %d bytes", ErrMalformed, lr.line+1, maxLine)
+	case err != nil:
+		return nil, fmt.Errorf("trace: read: %w", err)
 	}
-	return t, nil
+	lr.line++
+	return b[:len(b)-1], nil
+}
+
+// header reads the first line, "<keyword> <64 hex digits>".
+func (lr *lineReader) header(keyword string) ([32]byte, error) {
+	var id [32]byte
+	b, err := lr.next()
+	if err == io.EOF {
+		return id, fmt.Errorf("%w: empty", ErrMalformed)
+	}
+	if err != nil {
+		return id, err
+	}
+	h, ok := bytes.CutPrefix(b, []byte(keyword+" "))
+	if !ok || !canonicalHex32(h, &id) {
+		return id, fmt.Errorf("%w: first line must be \"%s <64 lower-case hex digits>\", got %.80q", ErrMalformed, keyword, b)
+	}
+	return id, nil
+}
+
+// entry reads an entry line, "<step> <64 hex digits>", or returns io.EOF
+// at the end of the input.
+func (lr *lineReader) entry() (int64, [32]byte, error) {
+	var d [32]byte
+	b, err := lr.next()
+	if err != nil {
+		return 0, d, err
+	}
+	stepText, h, ok := bytes.Cut(b, []byte(" "))
+	step, sok := canonicalStep(stepText)
+	if !ok || !sok || !canonicalHex32(h, &d) {
+		return 0, d, fmt.Errorf("%w: line %d must be \"<step> <64 lower-case hex digits>\", got %.80q", ErrMalformed, lr.line, b)
+	}
+	return step, d, nil
+}
+
+// canonicalStep parses a step written in decimal with no sign and no
+// leading zeros ("0" for zero) that fits an int64.
+func canonicalStep(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 1 && b[0] == '0' {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' || v > (math.MaxInt64-int64(c-'0'))/10 {
+			return 0, false
+		}
+		v = 10*v + int64(c-'0')
+	}
+	return v, true
+}
+
+// canonicalHex32 decodes exactly 64 lower-case hex digits into out.
+func canonicalHex32(b []byte, out *[32]byte) bool {
+	if len(b) != 64 {
+		return false
+	}
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	_, err := hex.Decode(out[:], b)
+	return err == nil
 }

@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/merkle"
@@ -17,9 +15,10 @@ import (
 // ZKTree is the tree of a confidential job's zk trace (SPEC.md §17).
 var ZKTree = merkle.New("beluga/zktrace/v1")
 
-// MaxZKEntries bounds a zk trace read from outside bytes: one entry per step
-// of the longest job spec validation admits.
-const MaxZKEntries = 1 << 24
+// MaxZKEntries bounds a zk trace read from outside bytes: spec.MaxDigests,
+// one entry per state (steps + 1) of the longest confidential job that
+// validation admits.
+const MaxZKEntries = spec.MaxDigests
 
 // ZKEntry is the zk commitment of one step of a confidential job: Root is
 // the Poseidon2 root over the state before step Step and that step's
@@ -94,8 +93,9 @@ func Combined(traceRoot, zkRoot merkle.Digest) merkle.Digest {
 	return out
 }
 
-// Write writes z in its text form: a line "zkjob <JobID hex>" and one line
-// "step root-hex" per entry.
+// Write writes z in its canonical text form (SPEC.md §17.1): the line
+// "zkjob <JobID hex>", then one line "<step> <root hex>" per entry, in
+// lower-case hex and decimal without leading zeros, each ending in "\n".
 func (z *ZKTrace) Write(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "zkjob %s\n", hex.EncodeToString(z.Job[:]))
@@ -105,50 +105,31 @@ func (z *ZKTrace) Write(w io.Writer) error {
 	return bw.Flush()
 }
 
-// ReadZK parses the text form of a zk trace. It bounds the entry count by
-// MaxZKEntries and rejects anything malformed.
+// ReadZK parses the canonical text form of a zk trace (see Write), with
+// the rules of Read: any other spelling, steps that do not increase, or
+// more than MaxZKEntries entries are refused with ErrMalformed.
 func ReadZK(r io.Reader) (*ZKTrace, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 256), 256)
-	if !sc.Scan() {
-		return nil, fmt.Errorf("%w: empty zk trace", ErrMalformed)
+	lr := newLineReader(r)
+	job, err := lr.header("zkjob")
+	if err != nil {
+		return nil, err
 	}
-	head := strings.Fields(sc.Text())
-	if len(head) != 2 || head[0] != "zkjob" {
-		return nil, fmt.Errorf("%w: first line %q", ErrMalformed, sc.Text())
-	}
-	z := &ZKTrace{}
-	if err := decodeHex32(head[1], (*[32]byte)(&z.Job)); err != nil {
-		return nil, fmt.Errorf("%w: job: %v", ErrMalformed, err)
-	}
-	for sc.Scan() {
-		if len(z.Entries) >= MaxZKEntries {
+	z := &ZKTrace{Job: spec.JobID(job)}
+	for {
+		step, root, err := lr.entry()
+		if err == io.EOF {
+			return z, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		n := len(z.Entries)
+		if n >= MaxZKEntries {
 			return nil, fmt.Errorf("%w: more than %d zk entries", ErrMalformed, MaxZKEntries)
 		}
-		f := strings.Fields(sc.Text())
-		if len(f) != 2 {
-			return nil, fmt.Errorf("%w: line %q", ErrMalformed, sc.Text())
+		if n > 0 && step <= z.Entries[n-1].Step {
+			return nil, fmt.Errorf("%w: line %d: steps must increase", ErrMalformed, lr.line)
 		}
-		step, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || step < 0 {
-			return nil, fmt.Errorf("%w: step %q", ErrMalformed, f[0])
-		}
-		e := ZKEntry{Step: step}
-		if err := decodeHex32(f[1], &e.Root); err != nil {
-			return nil, fmt.Errorf("%w: step %d: %v", ErrMalformed, step, err)
-		}
-		z.Entries = append(z.Entries, e)
+		z.Entries = append(z.Entries, ZKEntry{Step: step, Root: root})
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	return z, nil
-}
-
-func decodeHex32(s string, out *[32]byte) error {
-	if len(s) != 64 {
-		return fmt.Errorf("want 64 hex digits, got %d", len(s))
-	}
-	_, err := hex.Decode(out[:], []byte(s))
-	return err
 }
