@@ -80,6 +80,8 @@ type response struct {
 	// redacted, if set, is recorded for replays instead of Body (secrets
 	// are not stored).
 	redacted json.RawMessage
+	// err is the error the response answers, for the log.
+	err error
 }
 
 func jsonResponse(status int, v any) response {
@@ -114,29 +116,65 @@ func write(w http.ResponseWriter, r response) {
 		ct = "application/json"
 	}
 	w.Header().Set("Content-Type", ct)
+	if r.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "10")
+	}
 	w.WriteHeader(r.Status)
 	w.Write(r.Body)
 }
 
-// fromErr maps an error to a response.
+// errorClass is how the API answers errors wrapping one sentinel.
+type errorClass struct {
+	err    error
+	status int
+	code   string
+	// message, if set, replaces the error's text (which then says more
+	// about the coordinator's insides than a client should read).
+	message string
+}
+
+// errorClasses are tried in order; the first sentinel the error wraps
+// decides. Codes are stable API: clients branch on them.
+var errorClasses = []errorClass{
+	{err: errInvalidSpec, status: http.StatusBadRequest, code: "invalid_spec"},
+	{err: errBadRequest, status: http.StatusBadRequest, code: "invalid_request"},
+	{err: service.ErrInvalid, status: http.StatusBadRequest, code: "invalid_request"},
+	{err: auth.ErrInvalidRole, status: http.StatusBadRequest, code: "invalid_request"},
+	{err: auth.ErrInvalidSubject, status: http.StatusBadRequest, code: "invalid_request"},
+	{err: auth.ErrUnauthorized, status: http.StatusUnauthorized, code: "unauthorized", message: "invalid API key"},
+	{err: auth.ErrMalformedToken, status: http.StatusUnauthorized, code: "unauthorized", message: "invalid API key"},
+	{err: auth.ErrForbidden, status: http.StatusForbidden, code: "forbidden", message: "this key may not do this"},
+	{err: service.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
+	{err: service.ErrConflict, status: http.StatusConflict, code: "conflict"},
+	{err: service.ErrIllegalState, status: http.StatusConflict, code: "illegal_state"},
+	{err: service.ErrPeriodNotDue, status: http.StatusConflict, code: "period_not_due"},
+	{err: service.ErrNoBankDetails, status: http.StatusConflict, code: "no_bank_details"},
+	{err: service.ErrInsufficientFunds, status: http.StatusUnprocessableEntity, code: "insufficient_funds"},
+	{err: service.ErrOverflow, status: http.StatusUnprocessableEntity, code: "amount_overflow"},
+	{err: service.ErrLedger, status: http.StatusUnprocessableEntity, code: "ledger_rejected",
+		message: "the ledger refused the transfers this request needs; nothing changed, and the operator is told"},
+	{err: service.ErrBusy, status: http.StatusServiceUnavailable, code: "busy", message: "the order book is full; retry later"},
+	{err: service.ErrUnavailable, status: http.StatusServiceUnavailable, code: "unavailable", message: "the ledger is unavailable; retry later"},
+}
+
+// fromErr maps an error to a response: the class of the first sentinel it
+// wraps, else 500 "internal" with a message that says nothing of the
+// cause. The error travels in the response for the log.
 func fromErr(err error) response {
-	switch {
-	case errors.Is(err, errInvalidSpec):
-		return errResponse(http.StatusBadRequest, "invalid_spec", err.Error())
-	case errors.Is(err, errBadRequest), errors.Is(err, service.ErrInvalid):
-		return errResponse(http.StatusBadRequest, "invalid_request", err.Error())
-	case errors.Is(err, service.ErrNotFound):
-		return errResponse(http.StatusNotFound, "not_found", err.Error())
-	case errors.Is(err, service.ErrConflict):
-		return errResponse(http.StatusConflict, "conflict", err.Error())
-	case errors.Is(err, service.ErrIllegalState), errors.Is(err, service.ErrPeriodNotDue):
-		return errResponse(http.StatusConflict, "illegal_state", err.Error())
-	case errors.Is(err, service.ErrInsufficientFunds):
-		return errResponse(http.StatusUnprocessableEntity, "insufficient_funds", err.Error())
-	case errors.Is(err, auth.ErrForbidden):
-		return errResponse(http.StatusForbidden, "forbidden", "this key may not do this")
+	for _, c := range errorClasses {
+		if errors.Is(err, c.err) {
+			msg := c.message
+			if msg == "" {
+				msg = err.Error()
+			}
+			r := errResponse(c.status, c.code, msg)
+			r.err = err
+			return r
+		}
 	}
-	return errResponse(http.StatusInternalServerError, "internal", "internal error")
+	r := errResponse(http.StatusInternalServerError, "internal", "internal error")
+	r.err = err
+	return r
 }
 
 func (s *Server) authenticate(r *http.Request) (auth.Principal, *response) {

@@ -491,6 +491,16 @@ func (b *Book) removeBid(rb *restingBid) {
 	}
 }
 
+// Room reports ErrBookFull when the book holds its maximum number of
+// orders, so that a caller can refuse a bid before committing anything to
+// it (a PostBid right after, with no other post in between, then finds
+// room).
+func (b *Book) Room() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.checkRoom()
+}
+
 func (b *Book) checkRoom() error {
 	if len(b.asks)+len(b.bids) >= b.cfg.maxOrders {
 		return fmt.Errorf("%w: %d orders", ErrBookFull, b.cfg.maxOrders)

@@ -140,7 +140,7 @@ func (s *Service) ensureAccounts(ctx context.Context, refs ...AccountRef) error 
 	}
 	res, err := s.led.CreateAccounts(ctx, todo)
 	if err != nil {
-		return fmt.Errorf("create accounts: %w", err)
+		return fmt.Errorf("create accounts: %w", ledgerError(err))
 	}
 	for i, r := range res {
 		if r.Err != nil {

@@ -95,6 +95,27 @@ func (s *Service) Job(ctx context.Context, id string) (*Job, error) {
 	return s.loadJob(id)
 }
 
+// Jobs returns the jobs of a client (every job for clientID ""), in job ID
+// order, without their pending intents.
+func (s *Service) Jobs(ctx context.Context, clientID string) ([]*Job, error) {
+	var out []*Job
+	err := s.store.scan("job/", func(key string, v []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var j Job
+		if err := json.Unmarshal(v, &j); err != nil {
+			return fmt.Errorf("decode %s: %w", key, err)
+		}
+		if j.State != 0 && (clientID == "" || j.ClientID == clientID) {
+			j.Pending = nil
+			out = append(out, &j)
+		}
+		return nil
+	})
+	return out, err
+}
+
 func (s *Service) loadJob(id string) (*Job, error) {
 	var j Job
 	ok, err := s.store.get(jobKey(id), &j)
@@ -218,6 +239,11 @@ func (s *Service) PostJob(ctx context.Context, r PostJobRequest) (*Job, error) {
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
+	// A bid the book has no room for is refused before anything is
+	// locked (s.mu keeps other bids out until this one is on the book).
+	if err := s.book.Room(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBusy, err)
+	}
 	client, esc := AccountRef{Kind: KindClientFunds, Party: r.ClientID}, AccountRef{Kind: KindEscrow, Party: id}
 	// Check funds first so that a refused job creates no escrow account
 	// (the ledger re-checks atomically).
@@ -225,7 +251,7 @@ func (s *Service) PostJob(ctx context.Context, r PostJobRequest) (*Job, error) {
 	if errors.Is(err, ledger.ErrAccountNotFound) || err == nil && ca.AvailableMicroUSD() < escrow {
 		return nil, fmt.Errorf("%w: client %s cannot escrow %d micro-dollars", ErrInsufficientFunds, r.ClientID, escrow)
 	} else if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("client funds: %w", ledgerError(err))
 	}
 	if err := s.ensureAccounts(ctx, client, esc); err != nil {
 		return nil, err
@@ -267,7 +293,9 @@ func (s *Service) bid(ctx context.Context, j *Job) error {
 		kind = market.Market
 	}
 	oid, ms, err := s.book.PostBid(market.Bid{ClientID: j.ClientID, JobID: j.ID, CU: j.CU, Kind: kind, MaxPriceMicroUSDPerCU: j.MaxPriceMicroUSDPerCU})
-	if err != nil {
+	if errors.Is(err, market.ErrBookFull) {
+		return fmt.Errorf("%w: bid job %s: %w", ErrBusy, j.ID, err)
+	} else if err != nil {
 		return fmt.Errorf("bid job %s: %w", j.ID, err)
 	}
 	s.bids[j.ID] = oid

@@ -268,36 +268,67 @@ func (s *Service) RecordDeposit(ctx context.Context, d Deposit) (DepositResult, 
 	return DepositResult{TransferID: t.ID.String(), Existed: res[0].Existed}, nil
 }
 
-// submit applies ts; a fatal ledger error is returned as is, a rejected
-// transfer as the first per-transfer error mapped to the service's
-// sentinels.
+// submit applies ts; a fatal ledger error comes back classified by
+// ledgerError, a rejected transfer as a *rejection naming the first
+// per-transfer error (the chain applied nothing).
 func (s *Service) submit(ctx context.Context, ts []ledger.Transfer) ([]ledger.Result, error) {
 	res, err := s.led.Submit(ctx, ts)
 	if err != nil {
-		return nil, fmt.Errorf("submit: %w", err)
+		return nil, fmt.Errorf("submit: %w", ledgerError(err))
 	}
 	for i, r := range res {
 		if r.Err != nil && !errors.Is(r.Err, ledger.ErrLinkedEventFailed) {
-			return res, fmt.Errorf("%w: transfer %d (%s): %w", mapLedgerErr(r.Err), i, CodeName(ts[i].Code), r.Err)
+			return res, &rejection{kind: ledgerError(r.Err), cause: r.Err, msg: fmt.Sprintf("transfer %d (%s)", i, CodeName(ts[i].Code))}
 		}
 	}
 	return res, nil
 }
 
+// rejection is a transfer the ledger refused: nothing of its chain
+// applied. It wraps the service sentinel and the ledger's error.
+type rejection struct {
+	kind, cause error
+	msg         string
+}
+
+func (r *rejection) Error() string   { return fmt.Sprintf("%v: %s: %v", r.kind, r.msg, r.cause) }
+func (r *rejection) Unwrap() []error { return []error{r.kind, r.cause} }
+
 // rejected reports whether err is a per-transfer rejection (nothing
 // changed) rather than a fatal ledger error.
 func rejected(err error) bool {
-	return errors.Is(err, ErrInsufficientFunds) || errors.Is(err, ErrConflict) || errors.Is(err, ErrLedger) || errors.Is(err, ErrNotFound)
+	var r *rejection
+	return errors.As(err, &r)
 }
 
-func mapLedgerErr(err error) error {
+// ledgerError classifies an error of the ledger under the service's
+// sentinels, keeping the ledger's error in the chain: money rules the
+// caller broke (funds, overflow, an ID reused), states a transition no
+// longer finds (a reservation posted, voided or expired), storage
+// failures (unavailable), and everything else, which only a bug in this
+// package can produce (ErrLedger).
+func ledgerError(err error) error {
+	var kind error
 	switch {
 	case errors.Is(err, ledger.ErrExceedsCredits):
-		return ErrInsufficientFunds
+		kind = ErrInsufficientFunds
+	case errors.Is(err, ledger.ErrOverflow):
+		kind = ErrOverflow
+	case errors.Is(err, ledger.ErrInvalidAmount):
+		kind = ErrInvalid
 	case errors.Is(err, ledger.ErrExistsDifferent):
-		return ErrConflict
-	case errors.Is(err, ledger.ErrAccountNotFound):
-		return ErrNotFound
+		kind = ErrConflict
+	case errors.Is(err, ledger.ErrAccountNotFound), errors.Is(err, ledger.ErrTransferNotFound):
+		kind = ErrNotFound
+	case errors.Is(err, ledger.ErrPendingNotFound), errors.Is(err, ledger.ErrNotPending),
+		errors.Is(err, ledger.ErrAlreadyPosted), errors.Is(err, ledger.ErrAlreadyVoided),
+		errors.Is(err, ledger.ErrPendingExpired):
+		kind = ErrIllegalState
+	case errors.Is(err, ledger.ErrClosed), errors.Is(err, ledger.ErrFailed),
+		errors.Is(err, ledger.ErrCorrupt), errors.Is(err, ledger.ErrInvariant):
+		kind = ErrUnavailable
+	default:
+		kind = ErrLedger
 	}
-	return ErrLedger
+	return fmt.Errorf("%w: %w", kind, err)
 }
