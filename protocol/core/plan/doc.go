@@ -19,8 +19,9 @@
 //
 //	P(miss) = C(N−B, s) / C(N, s) = ∏_{i<s} (N−B−i)/(N−i) ≤ (1 − B/N)^s.
 //
-// The right-hand side is sampling with replacement, DESIGN.md's
-// 1 − (1−f)^(qn) at k = 1: without replacement never does worse, so the
+// The right-hand side is sampling with replacement, whose detection
+// probability at k = 1 is the familiar 1 − (1−f)^(qn) for a sampled
+// fraction q of the n steps: without replacement never does worse, so the
 // clustered count is at most the with-replacement count (448 against 459
 // for n = 10,000, f = 1%, c = 99%).
 //
@@ -50,10 +51,9 @@
 //
 // Let G be what a solver gains by cheating (the compute it saves; at most
 // the job's compute cost), Pay the job's payment, b the bond and p ≥ c the
-// chance of being caught. Settlement comes after the audit window
-// (DESIGN.md step 7), so a caught cheater forfeits both Pay (the escrow goes
-// back to the client) and b (slashed), while the compute it saved stays
-// saved. Against running honestly, cheating changes the solver's expected
+// chance of being caught. Settlement comes after the audit window, so a
+// caught cheater forfeits both Pay (the escrow goes back to the client)
+// and b (slashed), while the compute it saved stays saved. Against running honestly, cheating changes the solver's expected
 // wealth by
 //
 //	G − p·(Pay + b).

@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// target is the DESIGN.md audit target with costs of the order measured
+// target is the reference audit target (10,000 steps, f = 1%, c = 99%,
+// SPEC.md §15) with costs of the order measured
 // for the 784-256-128-10 MLP at batch 64: a 0.46 ms step, a 0.55 ms state
 // digest (≈ 1 MB at 1.7 GB/s) and 2 ms to fetch and open a checkpoint.
 func target() Inputs {
@@ -55,7 +56,7 @@ func TestChooseIntervalCurve(t *testing.T) {
 
 func TestChooseIntervalReplayCap(t *testing.T) {
 	in := target()
-	in.MaxReplayPPM = 50_000 // the DESIGN.md target: at most 5% of the steps
+	in.MaxReplayPPM = 50_000 // the reference target: at most 5% of the steps
 	in.GainMicroUSD = 2_000_000
 	plan, pts, err := ChooseInterval(in)
 	if err != nil {

@@ -60,7 +60,8 @@ func TestSampleCountTable(t *testing.T) {
 		// B = 1 ties at large N: P(miss) = (N−s)/N = 1/2 at s = N/2.
 		{1_000_000, 1, 1, 500_000, Clustered, 500_000, nil},
 		{2_000_000, 2, 1, 250_000, Clustered, 250_000, nil},
-		// The DESIGN.md target job (checked against Python fractions).
+		// The reference audit target: n = 10,000 steps, f = 1%, c = 99%
+		// (SPEC.md §15's vector; checked against Python fractions).
 		{10_000, 1, 10_000, 990_000, Clustered, 448, nil},
 		{10_000, 2, 10_000, 990_000, Clustered, 438, nil},
 		{10_000, 4, 10_000, 990_000, Clustered, 419, nil},

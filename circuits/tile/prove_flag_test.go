@@ -1,5 +1,0 @@
-//go:build prover_checks
-
-package tile
-
-func init() { proverChecks = true }

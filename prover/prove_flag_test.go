@@ -1,5 +1,0 @@
-//go:build prover_checks
-
-package prover
-
-func init() { proverChecks = true }
