@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
-// long reports whether the expensive variants run: go test -short=false
-// with BELUGA_LONG=1.
-func long() bool { return !testing.Short() && os.Getenv("BELUGA_LONG") == "1" }
+// long reports whether the expensive variants run: BELUGA_SLOW=1 without
+// -short.
+func long() bool { return !testing.Short() && spectest.IsSlow() }
 
 // gen makes random operations: valid and invalid transfers, pending
 // transfers with timeouts, posts and voids (of live, resolved, expired and

@@ -16,6 +16,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/ledger"
 	"github.com/beluga-compute/beluga/coordinator/payout"
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
 const killChildEnv = "BELUGA_SERVICE_KILL_CHILD"
@@ -49,7 +50,7 @@ func TestKill9(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	kills := 5
-	if os.Getenv("BELUGA_LONG") != "" {
+	if spectest.IsSlow() {
 		kills = 25
 	}
 	dir := t.TempDir()

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/beluga-compute/beluga/coordinator/ledger"
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
 // checkAll checks the ledger's invariants and the service's: no job is
@@ -176,7 +176,7 @@ func newDriver(t testing.TB, s *Service, clk *fakeClock, seed uint64) *driver {
 
 func TestRandomizedOperations(t *testing.T) {
 	ops := 3000
-	if os.Getenv("BELUGA_LONG") != "" {
+	if spectest.IsSlow() {
 		ops = 30000
 	}
 	ctx := context.Background()

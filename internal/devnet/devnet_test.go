@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
 // TestDevnet runs the whole network and checks the JSON result.
@@ -100,12 +102,10 @@ func TestOwnerComesBack(t *testing.T) {
 // TestConfidentialDevnet: the honest confidential job passes on zk tile
 // proofs alone; the cheater, whose zk trace does not commit its run, is
 // caught by an invalid proof and slashed after the coordinator checks the
-// disputed tile's proof itself. Opt-in (BELUGA_PROVE=1): a development key
+// disputed tile's proof itself. Slow (BELUGA_SLOW=1): a development key
 // setup of ~1 minute and ~20 tile proofs of ~1.5 s.
 func TestConfidentialDevnet(t *testing.T) {
-	if os.Getenv("BELUGA_PROVE") != "1" {
-		t.Skip("real proving is opt-in: BELUGA_PROVE=1")
-	}
+	spectest.Slow(t)
 	var log bytes.Buffer
 	res, err := Run(context.Background(), Config{Steps: 30, Out: &log, Confidential: true, ZKKeysDir: os.Getenv("BELUGA_ZK_KEYS")})
 	out := log.String()

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/ref"
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
 // jobSpec is a tiny MLP on synthetic data with the audit policy of the
@@ -172,7 +172,7 @@ func auditMany(t *testing.T, s *spec.Spec, ds *dataset.Dataset, sol Solver, tria
 }
 
 func trials() int {
-	if os.Getenv("BELUGA_LONG") != "" {
+	if spectest.IsSlow() {
 		return 1000
 	}
 	if testing.Short() {
