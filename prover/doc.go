@@ -20,6 +20,6 @@
 // and in the subgroup); a public witness is never taken from the prover:
 // the verifier assembles the public inputs itself.
 //
-// Full-size proving is slow (seconds); tests that do it are opt-in with
-// -tags prover_checks or BELUGA_PROVE=1.
+// Full-size proving is slow (seconds); tests that do it run only with
+// BELUGA_SLOW=1 (spectest.Slow).
 package prover

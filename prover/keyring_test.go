@@ -9,11 +9,8 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
 	"github.com/beluga-compute/beluga/spec/catalog"
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
-
-// proverChecks is set by the prover_checks build tag; BELUGA_PROVE=1 does
-// the same.
-var proverChecks bool
 
 func TestKeyringIndex(t *testing.T) {
 	k := NewKeyring(t.TempDir())
@@ -66,12 +63,10 @@ func TestKeyringIndex(t *testing.T) {
 
 // TestKeyringDevSetupProvesAndVerifies: keys from DevSetup prove a tile of
 // a confidential run and verify it through a verifier's keyring holding
-// only the verifying keys. Opt-in (-tags prover_checks or BELUGA_PROVE=1):
-// three setups of ~15 s each.
+// only the verifying keys. Slow (BELUGA_SLOW=1): three
+// setups of ~15 s each.
 func TestKeyringDevSetupProvesAndVerifies(t *testing.T) {
-	if !proverChecks && os.Getenv("BELUGA_PROVE") != "1" {
-		t.Skip("real proving is opt-in: BELUGA_PROVE=1")
-	}
+	spectest.Slow(t)
 	s, dir := confidentialRun(t)
 	train, _, _ := catalog.LoadData(s, "")
 	z, err := CommitRun(context.Background(), s, train, dir, nil)

@@ -2,7 +2,6 @@ package tile
 
 import (
 	"bytes"
-	"os"
 	"testing"
 	"time"
 
@@ -14,18 +13,11 @@ import (
 	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
-// proverChecks is set by the prover_checks build tag; BELUGA_PROVE=1 does
-// the same.
-var proverChecks bool
-
 // TestGroth16ReferenceTile proves and verifies a 16×16 tile of every layer
 // of the reference MLP 784-256-128-10 at batch 64 and logs the timings and
-// the proof size (timings never decide the outcome). Opt-in: -tags
-// prover_checks or BELUGA_PROVE=1.
+// the proof size (timings never decide the outcome). Slow (BELUGA_SLOW=1).
 func TestGroth16ReferenceTile(t *testing.T) {
-	if !proverChecks && os.Getenv("BELUGA_PROVE") != "1" {
-		t.Skip("full proving is opt-in: -tags prover_checks or BELUGA_PROVE=1")
-	}
+	spectest.Slow(t)
 	s, err := spectest.MLP(64)
 	if err != nil {
 		t.Fatal(err)
