@@ -16,6 +16,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/spec"
 )
 
 //go:embed openapi.yaml
@@ -66,9 +67,10 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// OnJobPosted registers f to be called with the spec of every job posted
-// (the coordinator's libp2p node offers it to solvers). Set it before
-// serving.
+// OnJobPosted registers f to be called with the offered spec of every job
+// posted (service.Job.Spec: the client's spec with its posting tag, whose
+// hash is the job's ID); the coordinator's libp2p node offers it to
+// solvers. Set it before serving.
 func (s *Server) OnJobPosted(f func(spec []byte)) { s.onJob = f }
 
 // response is a handler's result; stored for idempotent replays.
@@ -304,7 +306,7 @@ func (s *Server) postJob(ctx context.Context, p auth.Principal, body []byte) (re
 		return fromErr(err), true
 	}
 	if s.onJob != nil {
-		s.onJob(r.Spec)
+		s.onJob(j.Spec) // the spec as offered: its hash is j.ID
 	}
 	return jsonResponse(http.StatusCreated, jobView(j)), true
 }
@@ -361,10 +363,22 @@ func runView(r *service.Run) runSummary {
 	return runSummary{Period: r.Period, Posted: r.Posted, TotalCents: r.TotalCents, Payees: r.Payees}
 }
 
+// jobFor loads the job of the path for p: its client or the operator.
+// Anyone else gets the answer a job that does not exist gets, byte for
+// byte, so that job IDs say nothing about other clients' jobs.
 func (s *Server) jobFor(r *http.Request, p auth.Principal) (*service.Job, *response) {
-	j, err := s.svc.Job(r.Context(), r.PathValue("id"))
+	id, err := spec.ParseJobID(r.PathValue("id"))
+	if err != nil {
+		e := errResponse(http.StatusBadRequest, "invalid_request", "job id must be 64 hex digits")
+		return nil, &e
+	}
+	j, err := s.svc.Job(r.Context(), id)
 	if err == nil && p.Role != auth.RoleOperator && !(p.Role == auth.RoleClient && j.ClientID == p.Subject) {
-		err = service.ErrNotFound // do not reveal other clients' jobs
+		err = service.ErrNotFound
+	}
+	if errors.Is(err, service.ErrNotFound) {
+		e := errResponse(http.StatusNotFound, "not_found", "no such job")
+		return nil, &e
 	}
 	if err != nil {
 		e := fromErr(err)

@@ -247,7 +247,7 @@ func (c *Node) Offer(ctx context.Context, specJSON []byte) error {
 		}
 	}
 	// Posting may have matched the job with a waiting ask already.
-	rec, err := c.svc.Job(ctx, id.String())
+	rec, err := c.svc.Job(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -46,11 +46,17 @@ func newNet(t *testing.T, confidential bool) (*net, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := s.ID()
 	if _, err := svc.RecordDeposit(ctx, service.Deposit{BankRef: "d1", Account: service.AccountRef{Kind: service.KindClientFunds, Party: "acme"}, AmountMicroUSD: 1_000_000_000}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.PostJob(ctx, service.PostJobRequest{ClientID: "acme", Spec: js}); err != nil {
+	posted, err := svc.PostJob(ctx, service.PostJobRequest{ClientID: "acme", Spec: js})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The job offered is the posting's (the spec with its posting tag).
+	js = posted.Spec
+	id, err := spec.ParseJobID(posted.ID)
+	if err != nil {
 		t.Fatal(err)
 	}
 	pn, err := p2p.New(ctx, p2p.WithAllow(cn.ID()))

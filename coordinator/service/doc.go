@@ -15,6 +15,19 @@
 // outside world's side of deposits, carries no flag. Accounts are created
 // on first use (CreateAccounts is idempotent).
 //
+// # Jobs are per client
+//
+// A job's protocol ID, which solvers train and commit their traces to, is
+// the hash of the spec the coordinator offers (spec.Spec.ID). PostJob
+// offers the client's spec with a posting tag appended to its name: "#"
+// and 16 hex digits of HMAC-SHA-256, under a key drawn once and kept in
+// the store, of the client and the posted spec's ID. Two clients posting
+// one spec therefore get two jobs (two IDs, escrows and market orders)
+// that train the same thing, since the name takes no part in training;
+// the network sees two unrelated jobs and cannot tell who posted either.
+// A client's re-post of a spec finds its own job (same tag), and no client
+// can learn, by posting or by asking, whether another posted a spec.
+//
 // # Exactly once
 //
 // Every transfer ID is derived from what it is for: "deposit"/<bank-ref>,

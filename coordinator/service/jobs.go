@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,9 +20,17 @@ import (
 // Job is the coordinator's record of a job. Money is in the ledger; this is
 // what the ledger cannot say: sizes, prices, who ran it, its history.
 type Job struct {
-	ID       string          `json:"id"`
-	ClientID string          `json:"client_id"`
-	State    lifecycle.State `json:"state,omitzero"`
+	// ID is the job's protocol ID: the hash of Spec, which solvers train
+	// and commit their traces to (spec.JobID, in hex).
+	ID       string `json:"id"`
+	ClientID string `json:"client_id"`
+	// SpecID is the ID of the spec as the client posted it; two clients
+	// posting one spec get two jobs with this SpecID and distinct IDs.
+	SpecID string `json:"spec_id,omitempty"`
+	// Spec is the spec offered to solvers (canonical JSON): the client's
+	// with a posting tag appended to its name (see PostJob).
+	Spec  json.RawMessage `json:"spec,omitempty"`
+	State lifecycle.State `json:"state,omitzero"`
 	// Seq counts the transitions applied (posting is 1).
 	Seq   uint64 `json:"seq"`
 	Steps int64  `json:"steps"`
@@ -85,14 +95,12 @@ func (j *Job) clone() *Job {
 
 func jobKey(id string) string { return "job/" + id }
 
-// Job returns a job record.
-func (s *Service) Job(ctx context.Context, id string) (*Job, error) {
-	if _, err := spec.ParseJobID(id); err != nil {
-		return nil, fmt.Errorf("%w: job id: %v", ErrInvalid, err)
-	}
+// Job returns the record of the job with protocol ID id (Job.ID), or
+// ErrNotFound.
+func (s *Service) Job(_ context.Context, id spec.JobID) (*Job, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.loadJob(id)
+	return s.loadJob(id.String())
 }
 
 // Jobs returns the jobs of a client (every job for clientID ""), in job ID
@@ -193,8 +201,16 @@ type PostJobRequest struct {
 
 // PostJob decodes the spec, reserves the escrow from the client's funds
 // and bids on the book; a matching ask with enough bond matches at once.
+//
+// Jobs are per client. The spec offered to solvers is the client's with a
+// posting tag appended to its name ("#" and 16 hex digits, a keyed hash of
+// the client and the spec's ID), so two clients posting one spec get two
+// jobs, each with its own protocol ID (the hash of its offered spec, which
+// solvers train and commit to), escrow and market order; the training is
+// the same, since the name takes no part in it. The tag is keyed with a
+// secret of this coordinator, so the network cannot tell who posted a job.
 // Posting the same spec again with the same client and price returns the
-// existing job.
+// existing job; at another price it fails with ErrConflict.
 func (s *Service) PostJob(ctx context.Context, r PostJobRequest) (*Job, error) {
 	if err := CheckPartyID(r.ClientID); err != nil {
 		return nil, err
@@ -203,9 +219,21 @@ func (s *Service) PostJob(ctx context.Context, r PostJobRequest) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	jid, err := sp.ID()
+	specID, err := sp.ID()
 	if err != nil {
 		return nil, fmt.Errorf("%w: job id: %w", ErrInvalid, err)
+	}
+	offered, err := s.postingSpec(sp, r.ClientID, specID)
+	if err != nil {
+		return nil, err
+	}
+	jid, err := offered.ID()
+	if err != nil {
+		return nil, fmt.Errorf("%w: job id: %w", ErrInvalid, err)
+	}
+	offeredJSON, err := offered.Canonical()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	cu, err := ComputeUnits(sp)
 	if err != nil {
@@ -232,6 +260,8 @@ func (s *Service) PostJob(ctx context.Context, r PostJobRequest) (*Job, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, err := s.loadJob(id); err == nil {
+		// Only this client's own posting has this ID (the tag is keyed by
+		// the client), so the message tells it nothing it did not know.
 		if old.ClientID != r.ClientID || old.MaxPriceMicroUSDPerCU != r.MaxPriceMicroUSDPerCU {
 			return nil, fmt.Errorf("%w: job %s was posted with other terms", ErrConflict, id)
 		}
@@ -256,7 +286,7 @@ func (s *Service) PostJob(ctx context.Context, r PostJobRequest) (*Job, error) {
 	if err := s.ensureAccounts(ctx, client, esc); err != nil {
 		return nil, err
 	}
-	prev := &Job{ID: id, ClientID: r.ClientID}
+	prev := &Job{ID: id, ClientID: r.ClientID, SpecID: specID.String(), Spec: offeredJSON}
 	next := prev.clone()
 	next.State, next.Seq = lifecycle.Posted, 1
 	next.Steps, next.CU = sp.Steps, cu
@@ -273,6 +303,35 @@ func (s *Service) PostJob(ctx context.Context, r PostJobRequest) (*Job, error) {
 		return nil, err
 	}
 	return s.loadJob(id)
+}
+
+// postingTagLen is the length of a posting tag: "#" and 16 hex digits.
+const postingTagLen = 17
+
+// MaxPostedNameLen bounds the name of a posted spec: the posting tag must
+// still fit spec.MaxNameLen.
+const MaxPostedNameLen = spec.MaxNameLen - postingTagLen
+
+// postingSpec returns the spec offered for client's posting of sp: a copy
+// whose name carries the posting tag, HMAC-SHA-256 under the posting key
+// of the client and the spec's ID, cut to 64 bits (a collision between
+// two clients' postings of one spec has probability 2^-64, and would be
+// refused as a conflict, not merged).
+func (s *Service) postingSpec(sp *spec.Spec, client string, specID spec.JobID) (*spec.Spec, error) {
+	if len(sp.Name) > MaxPostedNameLen {
+		return nil, fmt.Errorf("%w: spec name has %d characters; a posted job's name may have at most %d, since the coordinator appends a %d-character posting tag", ErrInvalid, len(sp.Name), MaxPostedNameLen, postingTagLen)
+	}
+	mac := hmac.New(sha256.New, s.postingKey)
+	mac.Write([]byte("beluga/posting/v1\x00"))
+	mac.Write([]byte(client))
+	mac.Write([]byte{0})
+	mac.Write(specID[:])
+	offered := *sp // the name is all that changes; nothing shared is written
+	offered.Name = sp.Name + "#" + hex.EncodeToString(mac.Sum(nil)[:8])
+	if err := offered.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: tagged spec: %w", ErrInvalid, err)
+	}
+	return &offered, nil
 }
 
 func (s *Service) jobTransfer(job string, seq uint64, a lifecycle.Action, party string, dr, cr AccountRef, amount int64) ledger.Transfer {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/ledger"
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
+	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
@@ -120,7 +121,7 @@ func (d *driver) step(ctx context.Context) (string, error) {
 		return "none", nil
 	}
 	id := d.jobs[r.IntN(len(d.jobs))]
-	j, err := d.s.Job(ctx, id)
+	j, err := d.s.Job(ctx, must(spec.ParseJobID(id)))
 	if err != nil {
 		return "job", err
 	}

@@ -119,6 +119,10 @@ type Service struct {
 	matches map[string]market.MatchID
 	asks    map[string]market.OrderID
 	owned   bool // Close closes led and store
+	// postingKey keys the posting tags that make jobs per client (see
+	// PostJob); it is drawn once and kept in the store, so that a client's
+	// re-post finds its job after a restart.
+	postingKey []byte
 }
 
 // Open opens the ledger (dir/ledger) and the store (dir/state) and
@@ -180,6 +184,11 @@ func New(ctx context.Context, led Ledger, store *Store, opts ...Option) (*Servic
 	if err := s.ensureAccounts(ctx, AccountRef{Kind: KindBankClearing}, AccountRef{Kind: KindPlatformFees}, AccountRef{Kind: KindPayoutsInTransit}); err != nil {
 		return nil, err
 	}
+	key, err := store.postingKey()
+	if err != nil {
+		return nil, err
+	}
+	s.postingKey = key
 	if err := s.recover(ctx); err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/ledger"
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
 	"github.com/beluga-compute/beluga/coordinator/payout"
+	"github.com/beluga-compute/beluga/spec"
 )
 
 func TestSettleHappyPath(t *testing.T) {
@@ -125,7 +126,7 @@ func TestSlashAndResume(t *testing.T) {
 		t.Fatal(j.State)
 	}
 	must(s.PostAsk(ctx, Ask{SolverID: "gpu2", PriceMicroUSDPerCU: 1_000_000, Capacity: 1, TTL: time.Hour}))
-	j = must(s.Job(ctx, j.ID))
+	j = must(s.Job(ctx, must(spec.ParseJobID(j.ID))))
 	if j.State != lifecycle.Matched || len(j.Solvers) != 2 {
 		t.Fatalf("not re-matched: %+v", j)
 	}
@@ -202,7 +203,7 @@ func TestRejectsChangeNothing(t *testing.T) {
 	if after := snapshot(t, led); after != before {
 		t.Fatalf("a rejected request changed the ledger: %s → %s", before, after)
 	}
-	if _, err := s.Job(ctx, "00000000000000000000000000000000000000000000000000000000000000aa"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Job(ctx, spec.JobID{31: 0xaa}); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
 	}
 	checkAll(t, s, led)

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +22,7 @@ import (
 //	bank/<payee>    sealed bank details (vault envelope)
 //	apikey/<id>     auth.Record
 //	idem/<key>      an HTTP idempotency record (opaque bytes)
-//	meta/<name>     flags such as "bootstrapped"
+//	meta/<name>     flags such as "bootstrapped", the posting key
 type Store struct {
 	db *badger.DB
 }
@@ -105,6 +106,37 @@ func (s *Store) scan(prefix string, fn func(key string, val []byte) error) error
 		}
 		return nil
 	})
+}
+
+// postingKeyName holds the key of the posting tags (PostJob).
+const postingKeyName = "meta/posting_key"
+
+// postingKey returns the table's posting key, drawing it from crypto/rand
+// the first time.
+func (s *Store) postingKey() ([]byte, error) {
+	var key []byte
+	err := s.db.Update(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte(postingKeyName))
+		if err == nil {
+			key, err = it.ValueCopy(nil)
+			return err
+		}
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		return txn.Set([]byte(postingKeyName), key)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("posting key: %w", err)
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("posting key: %d bytes stored, want 32", len(key))
+	}
+	return key, nil
 }
 
 // Create implements auth.Store.

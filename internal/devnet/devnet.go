@@ -254,7 +254,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Money in, through the HTTP API as a bank feed would: the client's
 	// funds, each solver's and verifier's bond.
-	post := func(path, key string, body any) error {
+	post := func(path, key string, body, out any) error {
 		b, _ := json.Marshal(body)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -269,10 +269,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if resp.StatusCode/100 != 2 {
 			return fmt.Errorf("POST %s: %s: %s", path, resp.Status, msg)
 		}
+		if out != nil {
+			return json.Unmarshal(msg, out)
+		}
 		return nil
 	}
 	deposit := func(account string, amount int64) error {
-		return post("/v1/deposits", opKey, api.DepositRequest{BankRef: "devnet-" + account, Account: account, AmountMicroUSD: amount})
+		return post("/v1/deposits", opKey, api.DepositRequest{BankRef: "devnet-" + account, Account: account, AmountMicroUSD: amount}, nil)
 	}
 	if err := deposit("client:acme", 1_000_000_000); err != nil {
 		return nil, err
@@ -339,12 +342,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := post("/v1/jobs", clientKey, api.JobRequest{Spec: js, MaxPriceMicroUSDPerCU: 0}); err != nil {
+		// The job is the posting's: its spec carries a posting tag in its
+		// name, and the job ID is that spec's hash.
+		var posted struct {
+			ID   string          `json:"id"`
+			Spec json.RawMessage `json:"spec"`
+		}
+		if err := post("/v1/jobs", clientKey, api.JobRequest{Spec: js, MaxPriceMicroUSDPerCU: 0}, &posted); err != nil {
 			return nil, err
 		}
-		id, _ := s.ID()
+		id, err := spec.ParseJobID(posted.ID)
+		if err != nil {
+			return nil, err
+		}
 		jobs = append(jobs, id)
-		specs = append(specs, js)
+		specs = append(specs, posted.Spec)
 	}
 	for _, js := range specs {
 		if err := coord.Offer(ctx, js); err != nil {
