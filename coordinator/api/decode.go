@@ -1,14 +1,14 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
+	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/strictjson"
 )
 
 // MaxBodyBytes bounds a request body: a spec (spec.MaxSpecBytes) and its
@@ -23,19 +23,18 @@ var (
 	errInvalidSpec = errors.New("invalid spec")
 )
 
-// decodeStrict decodes exactly one JSON value into v, refusing unknown
-// fields.
+// decodeStrict decodes exactly one JSON value into v by spec/strictjson's
+// rules: keys match v's fields exactly (case included) and appear once,
+// fields without omitempty are required, no value is null, integers fit
+// their field exactly (no fraction, exponent or overflow), and the bytes
+// are valid UTF-8. One body thus has one reading, the one the client's
+// JSON library most likely meant.
 func decodeStrict(body []byte, v any) error {
 	if len(body) > MaxBodyBytes {
 		return fmt.Errorf("%w: body over %d bytes", errBadRequest, MaxBodyBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", errBadRequest, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: trailing data after the JSON value", errBadRequest)
+	if err := strictjson.Decode(body, v); err != nil {
+		return fmt.Errorf("%w: %w", errBadRequest, err)
 	}
 	return nil
 }
@@ -80,20 +79,30 @@ type JobRequest struct {
 	Spec json.RawMessage `json:"spec"`
 	// MaxPriceMicroUSDPerCU caps the price; omitted or 0 takes the market
 	// price.
-	MaxPriceMicroUSDPerCU int64 `json:"max_price_micro_usd_per_cu"`
+	MaxPriceMicroUSDPerCU int64 `json:"max_price_micro_usd_per_cu,omitempty"`
+}
+
+// jobEnvelope is JobRequest as strictjson checks it: the spec an object
+// (strictjson reads json.RawMessage as an array of bytes), whose own rules
+// spec.Decode then applies.
+type jobEnvelope struct {
+	Spec                  map[string]any `json:"spec"`
+	MaxPriceMicroUSDPerCU int64          `json:"max_price_micro_usd_per_cu,omitempty"`
 }
 
 // DecodeJob parses a job request; the spec is decoded and validated.
 func DecodeJob(body []byte) (JobRequest, *spec.Spec, error) {
-	var r JobRequest
-	if err := decodeStrict(body, &r); err != nil {
+	if err := decodeStrict(body, new(jobEnvelope)); err != nil {
 		return JobRequest{}, nil, err
+	}
+	// The body is now known to be one object with exactly these keys, so
+	// encoding/json reads it the same way, the spec's bytes as they came.
+	var r JobRequest
+	if err := json.Unmarshal(body, &r); err != nil {
+		return JobRequest{}, nil, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	if r.MaxPriceMicroUSDPerCU < 0 {
 		return JobRequest{}, nil, fmt.Errorf("%w: max_price_micro_usd_per_cu is negative", errBadRequest)
-	}
-	if len(r.Spec) == 0 {
-		return JobRequest{}, nil, fmt.Errorf("%w: spec is required", errBadRequest)
 	}
 	s, err := spec.Decode(r.Spec)
 	if err != nil {
@@ -133,6 +142,9 @@ func DecodeKey(body []byte) (KeyRequest, error) {
 	}
 	if err := service.CheckPartyID(r.Subject); err != nil {
 		return r, fmt.Errorf("%w: subject: %v", errBadRequest, err)
+	}
+	if _, err := auth.ParseRole(r.Role); err != nil {
+		return r, fmt.Errorf("%w: role: %v", errBadRequest, err)
 	}
 	return r, nil
 }
