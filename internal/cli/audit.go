@@ -6,35 +6,82 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/beluga-compute/beluga/protocol/rundir"
+	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/verifier/audit"
 )
 
+// auditReport is the audit's report with how the audited job was pinned.
+type auditReport struct {
+	*audit.Report
+	// PinnedBy names the flags that pinned the job ("--job", "--spec" or
+	// both), or is empty when the job is whatever the run directory's
+	// spec.json says.
+	PinnedBy string `json:"pinned_by"`
+}
+
 func newAuditCmd() *cobra.Command {
-	var dir, beaconHex, dataDir string
+	var dir, beaconHex, dataDir, jobHex, specPath string
 	var samples int
 	var jsonOut bool
 	cmd := &cobra.Command{
-		Use:   "audit --trace DIR",
+		Use:   "audit --trace DIR [--job ID | --spec FILE]",
 		Short: "Replay-audit a committed run (a directory written by train --commit)",
 		Long: `Audit picks segments of a committed run from the trace root and a beacon,
 has the solver open the state at each segment's start (recomputing from its
 checkpoints), replays the segment with the spec's semantics on the verifier's
 own copy of the data, and compares every committed digest. Exit status 0 means
-the audit passed, 1 that it failed (the report says where and why).`,
+the audit passed, 1 that it failed (the report says where and why) or that
+the run is not of the job asked for.
+
+--job ID and --spec FILE pin the job being audited: the run directory's
+spec.json must be that job (and so must its trace), or nothing is audited.
+Without either, the audit trusts spec.json, and the report says so.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--trace DIR is required")}
 			}
+			var pinnedJob *spec.JobID
+			var pins []string
+			if jobHex != "" {
+				id, err := spec.ParseJobID(jobHex)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--job: %w", err)}
+				}
+				pinnedJob, pins = &id, append(pins, "--job")
+			}
 			s, err := readSpec(filepath.Join(dir, "spec.json"))
 			if err != nil {
 				return err
+			}
+			job, err := s.ID()
+			if err != nil {
+				return err
+			}
+			if specPath != "" {
+				pinned, err := readSpec(specPath)
+				if err != nil {
+					return err
+				}
+				pid, err := pinned.ID()
+				if err != nil {
+					return err
+				}
+				if pid != job {
+					return fmt.Errorf("%s is job %s, but the run in %s is job %s: not auditing it", specPath, pid, dir, job)
+				}
+				pins = append(pins, "--spec")
+				s = pinned
+			}
+			if pinnedJob != nil && *pinnedJob != job {
+				return fmt.Errorf("the run in %s is job %s, not the job %s asked for: not auditing it", dir, job, *pinnedJob)
 			}
 			train, _, err := catalog.LoadData(s, dataDir)
 			if err != nil {
@@ -59,12 +106,16 @@ the audit passed, 1 that it failed (the report says where and why).`,
 			}
 			out := c.OutOrStdout()
 			if jsonOut {
-				if err := json.NewEncoder(out).Encode(rep); err != nil {
+				if err := json.NewEncoder(out).Encode(auditReport{Report: rep, PinnedBy: strings.Join(pins, " ")}); err != nil {
 					return err
 				}
 			} else {
+				pinning := "not pinned: read from " + filepath.Join(dir, "spec.json") + "; pass --job to pin it"
+				if len(pins) > 0 {
+					pinning = "pinned by " + strings.Join(pins, " and ")
+				}
 				fmt.Fprintf(out, "verdict          %s\n", rep.Verdict)
-				fmt.Fprintf(out, "job              %s\ntrace root       %s\nbeacon           %s\n", rep.Job, rep.TraceRoot, rep.Beacon)
+				fmt.Fprintf(out, "job              %s (%s)\ntrace root       %s\nbeacon           %s\n", rep.Job, pinning, rep.TraceRoot, rep.Beacon)
 				fmt.Fprintf(out, "segments         %d sampled of %d\n", len(rep.Sampled), rep.Segments)
 				fmt.Fprintf(out, "steps checked    %d (%.2f%% of the run replayed)\n", rep.StepsChecked, 100*rep.ReplayedFraction)
 				fmt.Fprintf(out, "confidence       %.4f that cheating on %.2f%% of steps would be caught\n", rep.Confidence, float64(s.Audit.CheatFractionPPM)/1e4)
@@ -73,13 +124,15 @@ the audit passed, 1 that it failed (the report says where and why).`,
 				}
 			}
 			if rep.Verdict != audit.Pass {
-				return &exitError{code: 1, err: fmt.Errorf("audit failed: %s", rep.Reason)}
+				return &exitError{code: 1, err: fmt.Errorf("audit of job %s failed: %s", rep.Job, rep.Reason)}
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&dir, "trace", "", "directory of a run trained with --commit")
+	f.StringVar(&jobHex, "job", "", "the job ID (64 hex digits) the run must be; refuse to audit another")
+	f.StringVar(&specPath, "spec", "", "the job spec the run must be of (its job ID pins the audit, as --job does)")
 	f.StringVar(&beaconHex, "beacon", "", "public randomness (hex) published after the trace root; default: 32 random bytes")
 	f.IntVar(&samples, "samples", 0, "segments to replay (default: the planner's count for the spec's audit policy)")
 	f.StringVar(&dataDir, "data", "", "directory of IDX files for fashion-mnist/idx sources")
