@@ -21,10 +21,13 @@
 //   - Nonces are random (96 bits) from the injected reader, which must be
 //     crypto/rand.Reader in production. With random nonces one key must not
 //     seal more than 2^32 records; rotate well before that.
-//   - Not covered: the key itself. It lives in a file or an environment
-//     variable (hex), outside this package's control; errors and String
-//     methods never print key material, and BankDetails masks account
-//     numbers when printed.
+//   - The key itself lives in a file or an environment variable (hex).
+//     LoadKeyringFile refuses a file its group or others may access
+//     (ErrInsecureKeyFile: chmod 600); LoadKeyringEnv removes the variable
+//     from the environment once read, so child processes do not inherit
+//     it. Errors and String methods never print key material, and
+//     BankDetails masks account numbers when printed. Not covered: a key
+//     file's directory, backups, and the process's memory.
 //
 // # Parsing outside bytes
 //

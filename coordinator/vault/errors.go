@@ -16,6 +16,9 @@ var (
 	// ErrDecrypt reports an envelope that fails authentication: tampered,
 	// sealed for another payee, or under a different key with the same ID.
 	ErrDecrypt = errors.New("vault: decryption failed")
+	// ErrInsecureKeyFile reports a keyring file that its group or others
+	// may read or write.
+	ErrInsecureKeyFile = errors.New("vault: key file is accessible to group or others")
 	// ErrInvalidPayeeID reports an empty or too long payee ID.
 	ErrInvalidPayeeID = errors.New("vault: invalid payee id")
 )

@@ -68,7 +68,11 @@ func ParseKeyring(text string) ([]Key, error) {
 	return keys, nil
 }
 
-// LoadKeyringFile reads and parses the keyring file at path.
+// LoadKeyringFile reads and parses the keyring file at path. A file its
+// group or others may access (any permission bit in 0o077) is refused with
+// ErrInsecureKeyFile before it is read: a key others could read is not a
+// secret, and refusing to start is how the operator learns. The mode is
+// that of the opened file, so it cannot change between check and read.
 func LoadKeyringFile(path string) ([]Key, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -78,6 +82,13 @@ func LoadKeyringFile(path string) ([]Key, error) {
 		return nil, fmt.Errorf("open keyring: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat keyring %s: %w", path, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; run chmod 600 %s", ErrInsecureKeyFile, path, perm, path)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxKeyringSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read keyring %s: %w", path, err)
@@ -91,9 +102,18 @@ func LoadKeyringFile(path string) ([]Key, error) {
 
 // LoadKeyringEnv parses the keyring held by the environment variable name;
 // lines may also be separated by ';' or ',' since variables rarely hold
-// newlines.
+// newlines. The variable is removed from the process environment once
+// read, parsed or not, so that child processes do not inherit the key.
+// (The copy the kernel keeps of the initial environment, readable by the
+// same user in /proc/<pid>/environ, is beyond a process's reach: prefer a
+// key file.)
 func LoadKeyringEnv(name string) ([]Key, error) {
 	v, ok := os.LookupEnv(name)
+	if ok {
+		if err := os.Unsetenv(name); err != nil {
+			return nil, fmt.Errorf("clear $%s: %w", name, err)
+		}
+	}
 	if !ok || strings.TrimSpace(v) == "" {
 		return nil, fmt.Errorf("%w: $%s is not set", ErrNoKey, name)
 	}
