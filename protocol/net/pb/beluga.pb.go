@@ -49,6 +49,7 @@ const (
 	Type_PROOF_REQUEST       Type = 16
 	Type_PROOF               Type = 17
 	Type_BEACON              Type = 18
+	Type_GRANT               Type = 19
 )
 
 // Enum value maps for Type.
@@ -73,6 +74,7 @@ var (
 		16: "PROOF_REQUEST",
 		17: "PROOF",
 		18: "BEACON",
+		19: "GRANT",
 	}
 	Type_value = map[string]int32{
 		"TYPE_UNSPECIFIED":    0,
@@ -94,6 +96,7 @@ var (
 		"PROOF_REQUEST":       16,
 		"PROOF":               17,
 		"BEACON":              18,
+		"GRANT":               19,
 	}
 )
 
@@ -661,6 +664,7 @@ type Assign struct {
 	Providers     [][]byte               `protobuf:"bytes,4,rep,name=providers,proto3" json:"providers,omitempty"`                              // peers holding that checkpoint
 	Entries       []*TraceEntry          `protobuf:"bytes,5,rep,name=entries,proto3" json:"entries,omitempty"`                                  // the committed trace up to resume_step
 	ProviderAddrs []string               `protobuf:"bytes,6,rep,name=provider_addrs,json=providerAddrs,proto3" json:"provider_addrs,omitempty"` // multiaddrs (…/p2p/<id>) of the providers
+	Grant         []byte                 `protobuf:"bytes,7,opt,name=grant,proto3" json:"grant,omitempty"`                                      // a sealed Grant: the providers serve the checkpoint to this solver
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +737,13 @@ func (x *Assign) GetEntries() []*TraceEntry {
 func (x *Assign) GetProviderAddrs() []string {
 	if x != nil {
 		return x.ProviderAddrs
+	}
+	return nil
+}
+
+func (x *Assign) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
 	}
 	return nil
 }
@@ -877,6 +888,7 @@ type CheckpointAnnounce struct {
 	Entries       []*TraceEntry          `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
 	Providers     [][]byte               `protobuf:"bytes,4,rep,name=providers,proto3" json:"providers,omitempty"`
 	ProviderAddrs []string               `protobuf:"bytes,5,rep,name=provider_addrs,json=providerAddrs,proto3" json:"provider_addrs,omitempty"`
+	Grant         []byte                 `protobuf:"bytes,6,opt,name=grant,proto3" json:"grant,omitempty"` // coordinator → replica: a sealed Grant to fetch from the providers
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -946,6 +958,13 @@ func (x *CheckpointAnnounce) GetProviderAddrs() []string {
 	return nil
 }
 
+func (x *CheckpointAnnounce) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
 type AuditTask struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Solver        []byte                 `protobuf:"bytes,1,opt,name=solver,proto3" json:"solver,omitempty"`
@@ -956,6 +975,7 @@ type AuditTask struct {
 	Providers     [][]byte               `protobuf:"bytes,6,rep,name=providers,proto3" json:"providers,omitempty"`
 	ProviderAddrs []string               `protobuf:"bytes,7,rep,name=provider_addrs,json=providerAddrs,proto3" json:"provider_addrs,omitempty"`
 	ZkEntries     []*TraceEntry          `protobuf:"bytes,8,rep,name=zk_entries,json=zkEntries,proto3" json:"zk_entries,omitempty"` // confidential jobs: the committed zk trace
+	Grant         []byte                 `protobuf:"bytes,9,opt,name=grant,proto3" json:"grant,omitempty"`                          // a sealed Grant: the holders serve checkpoints to this verifier (none for confidential jobs)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1042,6 +1062,13 @@ func (x *AuditTask) GetProviderAddrs() []string {
 func (x *AuditTask) GetZkEntries() []*TraceEntry {
 	if x != nil {
 		return x.ZkEntries
+	}
+	return nil
+}
+
+func (x *AuditTask) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
 	}
 	return nil
 }
@@ -1134,6 +1161,7 @@ type ManifestRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Digest        []byte                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"` // the committed state digest the manifest must carry
 	Step          int64                  `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	Grant         []byte                 `protobuf:"bytes,3,opt,name=grant,proto3" json:"grant,omitempty"` // a sealed Grant naming the requester for this job
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1180,6 +1208,13 @@ func (x *ManifestRequest) GetStep() int64 {
 		return x.Step
 	}
 	return 0
+}
+
+func (x *ManifestRequest) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
 }
 
 type Manifest struct {
@@ -1229,6 +1264,8 @@ func (x *Manifest) GetData() []byte {
 type ChunkRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Hashes        [][]byte               `protobuf:"bytes,1,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	Step          int64                  `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`  // the checkpoint the chunks belong to: only its chunks are served
+	Grant         []byte                 `protobuf:"bytes,3,opt,name=grant,proto3" json:"grant,omitempty"` // a sealed Grant naming the requester for this job
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1270,6 +1307,77 @@ func (x *ChunkRequest) GetHashes() [][]byte {
 	return nil
 }
 
+func (x *ChunkRequest) GetStep() int64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *ChunkRequest) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+// Grant lets one peer fetch one job's checkpoints from the exchange until
+// it expires. It travels as a whole Envelope (type GRANT, bound to the job)
+// signed by the coordinator, inside the assignment that gives the peer its
+// work, and the peer presents it with every exchange request; the holder
+// checks the signer, the job, the grantee and the expiry.
+type Grant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Grantee       []byte                 `protobuf:"bytes,1,opt,name=grantee,proto3" json:"grantee,omitempty"`                                     // libp2p peer ID of the peer allowed to fetch
+	ExpiresUnixMs int64                  `protobuf:"varint,2,opt,name=expires_unix_ms,json=expiresUnixMs,proto3" json:"expires_unix_ms,omitempty"` // not valid from this time (Unix milliseconds)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Grant) Reset() {
+	*x = Grant{}
+	mi := &file_beluga_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Grant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Grant) ProtoMessage() {}
+
+func (x *Grant) ProtoReflect() protoreflect.Message {
+	mi := &file_beluga_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Grant.ProtoReflect.Descriptor instead.
+func (*Grant) Descriptor() ([]byte, []int) {
+	return file_beluga_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Grant) GetGrantee() []byte {
+	if x != nil {
+		return x.Grantee
+	}
+	return nil
+}
+
+func (x *Grant) GetExpiresUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresUnixMs
+	}
+	return 0
+}
+
 // ChunkResponse lists the chunks that follow it on the stream as raw
 // length-delimited frames, in order; each is checked against its hash.
 type ChunkResponse struct {
@@ -1282,7 +1390,7 @@ type ChunkResponse struct {
 
 func (x *ChunkResponse) Reset() {
 	*x = ChunkResponse{}
-	mi := &file_beluga_proto_msgTypes[13]
+	mi := &file_beluga_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1402,7 @@ func (x *ChunkResponse) String() string {
 func (*ChunkResponse) ProtoMessage() {}
 
 func (x *ChunkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beluga_proto_msgTypes[13]
+	mi := &file_beluga_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1415,7 @@ func (x *ChunkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkResponse.ProtoReflect.Descriptor instead.
 func (*ChunkResponse) Descriptor() ([]byte, []int) {
-	return file_beluga_proto_rawDescGZIP(), []int{13}
+	return file_beluga_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ChunkResponse) GetHashes() [][]byte {
@@ -1335,7 +1443,7 @@ type DisputeQuery struct {
 
 func (x *DisputeQuery) Reset() {
 	*x = DisputeQuery{}
-	mi := &file_beluga_proto_msgTypes[14]
+	mi := &file_beluga_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1455,7 @@ func (x *DisputeQuery) String() string {
 func (*DisputeQuery) ProtoMessage() {}
 
 func (x *DisputeQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_beluga_proto_msgTypes[14]
+	mi := &file_beluga_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1468,7 @@ func (x *DisputeQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisputeQuery.ProtoReflect.Descriptor instead.
 func (*DisputeQuery) Descriptor() ([]byte, []int) {
-	return file_beluga_proto_rawDescGZIP(), []int{14}
+	return file_beluga_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DisputeQuery) GetKind() DisputeKind {
@@ -1394,7 +1502,7 @@ type DisputeAnswer struct {
 
 func (x *DisputeAnswer) Reset() {
 	*x = DisputeAnswer{}
-	mi := &file_beluga_proto_msgTypes[15]
+	mi := &file_beluga_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1514,7 @@ func (x *DisputeAnswer) String() string {
 func (*DisputeAnswer) ProtoMessage() {}
 
 func (x *DisputeAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_beluga_proto_msgTypes[15]
+	mi := &file_beluga_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1527,7 @@ func (x *DisputeAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisputeAnswer.ProtoReflect.Descriptor instead.
 func (*DisputeAnswer) Descriptor() ([]byte, []int) {
-	return file_beluga_proto_rawDescGZIP(), []int{15}
+	return file_beluga_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DisputeAnswer) GetPayload() []byte {
@@ -1451,7 +1559,7 @@ type ProofRequest struct {
 
 func (x *ProofRequest) Reset() {
 	*x = ProofRequest{}
-	mi := &file_beluga_proto_msgTypes[16]
+	mi := &file_beluga_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1571,7 @@ func (x *ProofRequest) String() string {
 func (*ProofRequest) ProtoMessage() {}
 
 func (x *ProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beluga_proto_msgTypes[16]
+	mi := &file_beluga_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1584,7 @@ func (x *ProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProofRequest.ProtoReflect.Descriptor instead.
 func (*ProofRequest) Descriptor() ([]byte, []int) {
-	return file_beluga_proto_rawDescGZIP(), []int{16}
+	return file_beluga_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ProofRequest) GetStep() int64 {
@@ -1519,7 +1627,7 @@ type Beacon struct {
 
 func (x *Beacon) Reset() {
 	*x = Beacon{}
-	mi := &file_beluga_proto_msgTypes[17]
+	mi := &file_beluga_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1639,7 @@ func (x *Beacon) String() string {
 func (*Beacon) ProtoMessage() {}
 
 func (x *Beacon) ProtoReflect() protoreflect.Message {
-	mi := &file_beluga_proto_msgTypes[17]
+	mi := &file_beluga_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1652,7 @@ func (x *Beacon) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Beacon.ProtoReflect.Descriptor instead.
 func (*Beacon) Descriptor() ([]byte, []int) {
-	return file_beluga_proto_rawDescGZIP(), []int{17}
+	return file_beluga_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Beacon) GetBeacon() []byte {
@@ -1565,7 +1673,7 @@ type Proof struct {
 
 func (x *Proof) Reset() {
 	*x = Proof{}
-	mi := &file_beluga_proto_msgTypes[18]
+	mi := &file_beluga_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1685,7 @@ func (x *Proof) String() string {
 func (*Proof) ProtoMessage() {}
 
 func (x *Proof) ProtoReflect() protoreflect.Message {
-	mi := &file_beluga_proto_msgTypes[18]
+	mi := &file_beluga_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1698,7 @@ func (x *Proof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Proof.ProtoReflect.Descriptor instead.
 func (*Proof) Descriptor() ([]byte, []int) {
-	return file_beluga_proto_rawDescGZIP(), []int{18}
+	return file_beluga_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Proof) GetProof() []byte {
@@ -1617,7 +1725,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_beluga_proto_msgTypes[19]
+	mi := &file_beluga_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1737,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_beluga_proto_msgTypes[19]
+	mi := &file_beluga_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1750,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_beluga_proto_rawDescGZIP(), []int{19}
+	return file_beluga_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Ack) GetOk() bool {
@@ -1688,7 +1796,7 @@ const file_beluga_proto_rawDesc = "" +
 	"\tspec_json\x18\x01 \x01(\fR\bspecJson\x12-\n" +
 	"\x13max_price_micro_usd\x18\x02 \x01(\x03R\x10maxPriceMicroUsd\x12$\n" +
 	"\x0ebond_micro_usd\x18\x03 \x01(\x03R\fbondMicroUsd\x12\"\n" +
-	"\fconfidential\x18\x04 \x01(\bR\fconfidential\"\xe1\x01\n" +
+	"\fconfidential\x18\x04 \x01(\bR\fconfidential\"\xf7\x01\n" +
 	"\x06Assign\x12\x1b\n" +
 	"\tspec_json\x18\x01 \x01(\fR\bspecJson\x12\x1f\n" +
 	"\vresume_step\x18\x02 \x01(\x03R\n" +
@@ -1696,7 +1804,8 @@ const file_beluga_proto_rawDesc = "" +
 	"\rresume_digest\x18\x03 \x01(\fR\fresumeDigest\x12\x1c\n" +
 	"\tproviders\x18\x04 \x03(\fR\tproviders\x12/\n" +
 	"\aentries\x18\x05 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\x12%\n" +
-	"\x0eprovider_addrs\x18\x06 \x03(\tR\rproviderAddrs\"8\n" +
+	"\x0eprovider_addrs\x18\x06 \x03(\tR\rproviderAddrs\x12\x14\n" +
+	"\x05grant\x18\a \x01(\fR\x05grant\"8\n" +
 	"\n" +
 	"TraceEntry\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x16\n" +
@@ -1708,13 +1817,14 @@ const file_beluga_proto_rawDesc = "" +
 	"\ffinal_digest\x18\x03 \x01(\fR\vfinalDigest\x12/\n" +
 	"\aentries\x18\x04 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\x124\n" +
 	"\n" +
-	"zk_entries\x18\x05 \x03(\v2\x15.beluga.v1.TraceEntryR\tzkEntries\"\xb6\x01\n" +
+	"zk_entries\x18\x05 \x03(\v2\x15.beluga.v1.TraceEntryR\tzkEntries\"\xcc\x01\n" +
 	"\x12CheckpointAnnounce\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\x12/\n" +
 	"\aentries\x18\x03 \x03(\v2\x15.beluga.v1.TraceEntryR\aentries\x12\x1c\n" +
 	"\tproviders\x18\x04 \x03(\fR\tproviders\x12%\n" +
-	"\x0eprovider_addrs\x18\x05 \x03(\tR\rproviderAddrs\"\xa3\x02\n" +
+	"\x0eprovider_addrs\x18\x05 \x03(\tR\rproviderAddrs\x12\x14\n" +
+	"\x05grant\x18\x06 \x01(\fR\x05grant\"\xb9\x02\n" +
 	"\tAuditTask\x12\x16\n" +
 	"\x06solver\x18\x01 \x01(\fR\x06solver\x12\x1d\n" +
 	"\n" +
@@ -1725,21 +1835,28 @@ const file_beluga_proto_rawDesc = "" +
 	"\tproviders\x18\x06 \x03(\fR\tproviders\x12%\n" +
 	"\x0eprovider_addrs\x18\a \x03(\tR\rproviderAddrs\x124\n" +
 	"\n" +
-	"zk_entries\x18\b \x03(\v2\x15.beluga.v1.TraceEntryR\tzkEntries\"\xdd\x01\n" +
+	"zk_entries\x18\b \x03(\v2\x15.beluga.v1.TraceEntryR\tzkEntries\x12\x14\n" +
+	"\x05grant\x18\t \x01(\fR\x05grant\"\xdd\x01\n" +
 	"\vAuditReport\x12\x16\n" +
 	"\x06solver\x18\x01 \x01(\fR\x06solver\x12,\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x12.beluga.v1.VerdictR\averdict\x12#\n" +
 	"\rsteps_checked\x18\x03 \x01(\x03R\fstepsChecked\x12$\n" +
 	"\x0efirst_bad_step\x18\x04 \x01(\x03R\ffirstBadStep\x12%\n" +
 	"\x0econfidence_ppm\x18\x05 \x01(\rR\rconfidencePpm\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"=\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"S\n" +
 	"\x0fManifestRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\fR\x06digest\x12\x12\n" +
-	"\x04step\x18\x02 \x01(\x03R\x04step\"\x1e\n" +
+	"\x04step\x18\x02 \x01(\x03R\x04step\x12\x14\n" +
+	"\x05grant\x18\x03 \x01(\fR\x05grant\"\x1e\n" +
 	"\bManifest\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"&\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"P\n" +
 	"\fChunkRequest\x12\x16\n" +
-	"\x06hashes\x18\x01 \x03(\fR\x06hashes\"=\n" +
+	"\x06hashes\x18\x01 \x03(\fR\x06hashes\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x03R\x04step\x12\x14\n" +
+	"\x05grant\x18\x03 \x01(\fR\x05grant\"I\n" +
+	"\x05Grant\x12\x18\n" +
+	"\agrantee\x18\x01 \x01(\fR\agrantee\x12&\n" +
+	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs\"=\n" +
 	"\rChunkResponse\x12\x16\n" +
 	"\x06hashes\x18\x01 \x03(\fR\x06hashes\x12\x14\n" +
 	"\x05sizes\x18\x02 \x03(\rR\x05sizes\"b\n" +
@@ -1762,7 +1879,7 @@ const file_beluga_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error*\xc3\x02\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error*\xce\x02\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05HELLO\x10\x01\x12\r\n" +
@@ -1786,7 +1903,8 @@ const file_beluga_proto_rawDesc = "" +
 	"\rPROOF_REQUEST\x10\x10\x12\t\n" +
 	"\x05PROOF\x10\x11\x12\n" +
 	"\n" +
-	"\x06BEACON\x10\x12*S\n" +
+	"\x06BEACON\x10\x12\x12\t\n" +
+	"\x05GRANT\x10\x13*S\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -1827,7 +1945,7 @@ func file_beluga_proto_rawDescGZIP() []byte {
 }
 
 var file_beluga_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_beluga_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_beluga_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_beluga_proto_goTypes = []any{
 	(Type)(0),                  // 0: beluga.v1.Type
 	(Role)(0),                  // 1: beluga.v1.Role
@@ -1847,13 +1965,14 @@ var file_beluga_proto_goTypes = []any{
 	(*ManifestRequest)(nil),    // 15: beluga.v1.ManifestRequest
 	(*Manifest)(nil),           // 16: beluga.v1.Manifest
 	(*ChunkRequest)(nil),       // 17: beluga.v1.ChunkRequest
-	(*ChunkResponse)(nil),      // 18: beluga.v1.ChunkResponse
-	(*DisputeQuery)(nil),       // 19: beluga.v1.DisputeQuery
-	(*DisputeAnswer)(nil),      // 20: beluga.v1.DisputeAnswer
-	(*ProofRequest)(nil),       // 21: beluga.v1.ProofRequest
-	(*Beacon)(nil),             // 22: beluga.v1.Beacon
-	(*Proof)(nil),              // 23: beluga.v1.Proof
-	(*Ack)(nil),                // 24: beluga.v1.Ack
+	(*Grant)(nil),              // 18: beluga.v1.Grant
+	(*ChunkResponse)(nil),      // 19: beluga.v1.ChunkResponse
+	(*DisputeQuery)(nil),       // 20: beluga.v1.DisputeQuery
+	(*DisputeAnswer)(nil),      // 21: beluga.v1.DisputeAnswer
+	(*ProofRequest)(nil),       // 22: beluga.v1.ProofRequest
+	(*Beacon)(nil),             // 23: beluga.v1.Beacon
+	(*Proof)(nil),              // 24: beluga.v1.Proof
+	(*Ack)(nil),                // 25: beluga.v1.Ack
 }
 var file_beluga_proto_depIdxs = []int32{
 	0,  // 0: beluga.v1.Envelope.type:type_name -> beluga.v1.Type
@@ -1885,7 +2004,7 @@ func file_beluga_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_beluga_proto_rawDesc), len(file_beluga_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

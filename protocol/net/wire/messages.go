@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
@@ -70,6 +71,9 @@ type Assign struct {
 	Entries      []TraceEntry // the committed trace up to ResumeStep
 	// ProviderAddrs are multiaddrs (…/p2p/<id>) at which to reach them.
 	ProviderAddrs []string
+	// Grant is a sealed grant (SealGrant) that lets the solver fetch the
+	// checkpoint from the providers.
+	Grant []byte
 }
 
 // TraceEntry is one committed digest.
@@ -98,6 +102,9 @@ type CheckpointAnnounce struct {
 	Entries       []TraceEntry
 	Providers     []peer.ID
 	ProviderAddrs []string
+	// Grant (coordinator → replica) is a sealed grant that lets the
+	// replica fetch the checkpoint from the providers.
+	Grant []byte
 }
 
 // AuditTask asks a verifier to audit a solver's run.
@@ -110,6 +117,10 @@ type AuditTask struct {
 	Providers     []peer.ID
 	ProviderAddrs []string
 	ZKEntries     []TraceEntry // confidential jobs: the committed zk trace
+	// Grant is a sealed grant that lets the verifier fetch the job's
+	// checkpoints from the holders (none for a confidential job, whose
+	// state never leaves its solver).
+	Grant []byte
 }
 
 // AuditReport is a verifier's signed verdict.
@@ -126,13 +137,18 @@ type AuditReport struct {
 type ManifestRequest struct {
 	Digest [32]byte
 	Step   int64
+	Grant  []byte // the sealed grant naming the requester
 }
 
 // Manifest carries a checkpoint manifest (protocol/store encoding).
 type Manifest struct{ Data []byte }
 
-// ChunkRequest asks for chunks by hash.
-type ChunkRequest struct{ Hashes [][32]byte }
+// ChunkRequest asks for chunks by hash, of the checkpoint at Step.
+type ChunkRequest struct {
+	Step   int64
+	Hashes [][32]byte
+	Grant  []byte // the sealed grant naming the requester
+}
 
 // ChunkResponse announces the raw chunk frames that follow it.
 type ChunkResponse struct {
@@ -205,6 +221,7 @@ func (*Ack) Type() Type                { return TypeAck }
 func (*ProofRequest) Type() Type       { return TypeProofRequest }
 func (*Proof) Type() Type              { return TypeProof }
 func (*Beacon) Type() Type             { return TypeBeacon }
+func (*Grant) Type() Type              { return TypeGrant }
 
 func (m *Hello) toPB() proto.Message {
 	return &pb.Hello{Role: m.Role, Backend: m.Backend, GpuName: m.GPUName, GpuMemoryBytes: m.GPUMemoryBytes,
@@ -218,7 +235,7 @@ func (m *JobOffer) toPB() proto.Message {
 }
 func (m *Assign) toPB() proto.Message {
 	return &pb.Assign{SpecJson: m.SpecJSON, ResumeStep: m.ResumeStep, ResumeDigest: m.ResumeDigest[:], Providers: idsToBytes(m.Providers),
-		Entries: entriesToPB(m.Entries), ProviderAddrs: m.ProviderAddrs}
+		Entries: entriesToPB(m.Entries), ProviderAddrs: m.ProviderAddrs, Grant: m.Grant}
 }
 func entriesToPB(es []TraceEntry) []*pb.TraceEntry {
 	out := make([]*pb.TraceEntry, len(es))
@@ -233,11 +250,12 @@ func (m *TraceCommit) toPB() proto.Message {
 }
 func (m *CheckpointAnnounce) toPB() proto.Message {
 	return &pb.CheckpointAnnounce{Step: m.Step, Digest: m.Digest[:], Entries: entriesToPB(m.Entries), Providers: idsToBytes(m.Providers),
-		ProviderAddrs: m.ProviderAddrs}
+		ProviderAddrs: m.ProviderAddrs, Grant: m.Grant}
 }
 func (m *AuditTask) toPB() proto.Message {
 	return &pb.AuditTask{Solver: []byte(m.Solver), TraceRoot: m.TraceRoot[:], Beacon: m.Beacon, SpecJson: m.SpecJSON,
-		Entries: entriesToPB(m.Entries), Providers: idsToBytes(m.Providers), ProviderAddrs: m.ProviderAddrs, ZkEntries: entriesToPB(m.ZKEntries)}
+		Entries: entriesToPB(m.Entries), Providers: idsToBytes(m.Providers), ProviderAddrs: m.ProviderAddrs, ZkEntries: entriesToPB(m.ZKEntries),
+		Grant: m.Grant}
 }
 func (m *AuditReport) toPB() proto.Message {
 	v := pb.Verdict_FAIL
@@ -248,7 +266,7 @@ func (m *AuditReport) toPB() proto.Message {
 		ConfidencePpm: m.ConfidencePPM, Reason: m.Reason}
 }
 func (m *ManifestRequest) toPB() proto.Message {
-	return &pb.ManifestRequest{Digest: m.Digest[:], Step: m.Step}
+	return &pb.ManifestRequest{Digest: m.Digest[:], Step: m.Step, Grant: m.Grant}
 }
 func (m *Manifest) toPB() proto.Message { return &pb.Manifest{Data: m.Data} }
 func hashesToPB(hs [][32]byte) [][]byte {
@@ -258,7 +276,9 @@ func hashesToPB(hs [][32]byte) [][]byte {
 	}
 	return out
 }
-func (m *ChunkRequest) toPB() proto.Message { return &pb.ChunkRequest{Hashes: hashesToPB(m.Hashes)} }
+func (m *ChunkRequest) toPB() proto.Message {
+	return &pb.ChunkRequest{Step: m.Step, Hashes: hashesToPB(m.Hashes), Grant: m.Grant}
+}
 func (m *ChunkResponse) toPB() proto.Message {
 	return &pb.ChunkResponse{Hashes: hashesToPB(m.Hashes), Sizes: m.Sizes}
 }
@@ -274,6 +294,9 @@ func (m *ProofRequest) toPB() proto.Message {
 }
 func (m *Proof) toPB() proto.Message  { return &pb.Proof{Proof: m.Proof, Error: m.Error} }
 func (m *Beacon) toPB() proto.Message { return &pb.Beacon{Beacon: m.Beacon} }
+func (m *Grant) toPB() proto.Message {
+	return &pb.Grant{Grantee: []byte(m.Grantee), ExpiresUnixMs: m.Expires.UnixMilli()}
+}
 
 func idsToBytes(ids []peer.ID) [][]byte {
 	out := make([][]byte, len(ids))
@@ -409,7 +432,11 @@ func Decode(e *Envelope) (Message, error) {
 		if err := checkAddrs(m.ProviderAddrs); err != nil {
 			return bad(err)
 		}
-		return &Assign{SpecJSON: m.SpecJson, ResumeStep: m.ResumeStep, ResumeDigest: d, Providers: ps, Entries: es, ProviderAddrs: m.ProviderAddrs}, nil
+		if err := checkGrant(m.Grant); err != nil {
+			return bad(err)
+		}
+		return &Assign{SpecJSON: m.SpecJson, ResumeStep: m.ResumeStep, ResumeDigest: d, Providers: ps, Entries: es, ProviderAddrs: m.ProviderAddrs,
+			Grant: m.Grant}, nil
 	case TypeTraceCommit:
 		var m pb.TraceCommit
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
@@ -443,7 +470,10 @@ func Decode(e *Envelope) (Message, error) {
 		if err := checkAddrs(m.ProviderAddrs); err != nil {
 			return bad(err)
 		}
-		return &CheckpointAnnounce{Step: m.Step, Digest: d, Entries: es, Providers: ps, ProviderAddrs: m.ProviderAddrs}, nil
+		if err := checkGrant(m.Grant); err != nil {
+			return bad(err)
+		}
+		return &CheckpointAnnounce{Step: m.Step, Digest: d, Entries: es, Providers: ps, ProviderAddrs: m.ProviderAddrs, Grant: m.Grant}, nil
 	case TypeAuditTask:
 		var m pb.AuditTask
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
@@ -463,8 +493,11 @@ func Decode(e *Envelope) (Message, error) {
 		if err := checkAddrs(m.ProviderAddrs); err != nil {
 			return bad(err)
 		}
+		if err := checkGrant(m.Grant); err != nil {
+			return bad(err)
+		}
 		return &AuditTask{Solver: s, TraceRoot: root, Beacon: m.Beacon, SpecJSON: m.SpecJson, Entries: es, Providers: ps, ProviderAddrs: m.ProviderAddrs,
-			ZKEntries: zs}, nil
+			ZKEntries: zs, Grant: m.Grant}, nil
 	case TypeAuditReport:
 		var m pb.AuditReport
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
@@ -488,7 +521,10 @@ func Decode(e *Envelope) (Message, error) {
 		if err != nil || m.Step < 0 {
 			return bad(fmt.Errorf("step %d, %v", m.Step, err))
 		}
-		return &ManifestRequest{Digest: d, Step: m.Step}, nil
+		if err := checkGrant(m.Grant); err != nil {
+			return bad(err)
+		}
+		return &ManifestRequest{Digest: d, Step: m.Step, Grant: m.Grant}, nil
 	case TypeManifest:
 		var m pb.Manifest
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
@@ -504,7 +540,13 @@ func Decode(e *Envelope) (Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &ChunkRequest{Hashes: hs}, nil
+		if m.Step < 0 {
+			return bad(fmt.Errorf("step %d", m.Step))
+		}
+		if err := checkGrant(m.Grant); err != nil {
+			return bad(err)
+		}
+		return &ChunkRequest{Step: m.Step, Hashes: hs, Grant: m.Grant}, nil
 	case TypeChunkResponse:
 		var m pb.ChunkResponse
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
@@ -571,6 +613,16 @@ func Decode(e *Envelope) (Message, error) {
 			return bad(fmt.Errorf("beacon of %d bytes", len(m.Beacon)))
 		}
 		return &Beacon{Beacon: m.Beacon}, nil
+	case TypeGrant:
+		var m pb.Grant
+		if err := proto.Unmarshal(e.Body, &m); err != nil {
+			return bad(err)
+		}
+		g, err := peerID(m.Grantee, "grantee")
+		if err != nil {
+			return nil, err
+		}
+		return &Grant{Grantee: g, Expires: time.UnixMilli(m.ExpiresUnixMs)}, nil
 	}
 	return nil, fmt.Errorf("%w: type %v", ErrMalformed, e.Type)
 }

@@ -79,6 +79,7 @@ const (
 	TypeProofRequest       = pb.Type_PROOF_REQUEST
 	TypeProof              = pb.Type_PROOF
 	TypeBeacon             = pb.Type_BEACON
+	TypeGrant              = pb.Type_GRANT
 )
 
 // envelopeOverhead bounds an envelope's bytes besides its body.
@@ -89,14 +90,14 @@ var maxBody = map[Type]int{
 	TypeHello:              4 << 10,
 	TypeHeartbeat:          256,
 	TypeJobOffer:           80 << 10, // a spec is at most 64 KiB
-	TypeAssign:             96<<10 + MaxTraceEntries*48 + MaxAddrs*520,
+	TypeAssign:             96<<10 + MaxTraceEntries*48 + MaxAddrs*520 + MaxGrantBytes,
 	TypeTraceCommit:        2*MaxTraceEntries*48 + 256,
-	TypeCheckpointAnnounce: MaxTraceEntries*48 + MaxProviders*48 + MaxAddrs*520 + 128,
-	TypeAuditTask:          2*MaxTraceEntries*48 + 96<<10 + MaxProviders*48 + MaxAddrs*520,
+	TypeCheckpointAnnounce: MaxTraceEntries*48 + MaxProviders*48 + MaxAddrs*520 + 128 + MaxGrantBytes,
+	TypeAuditTask:          2*MaxTraceEntries*48 + 96<<10 + MaxProviders*48 + MaxAddrs*520 + MaxGrantBytes,
 	TypeAuditReport:        2 << 10,
-	TypeManifestRequest:    64,
+	TypeManifestRequest:    64 + MaxGrantBytes,
 	TypeManifest:           MaxManifestBytes + 16,
-	TypeChunkRequest:       MaxChunksPerRequest*36 + 16,
+	TypeChunkRequest:       MaxChunksPerRequest*36 + 32 + MaxGrantBytes,
 	TypeChunkResponse:      MaxChunksPerRequest*44 + 16,
 	TypeDisputeQuery:       512,
 	TypeDisputeAnswer:      MaxDisputePayload + 1<<10,
@@ -104,6 +105,7 @@ var maxBody = map[Type]int{
 	TypeProofRequest:       64,
 	TypeProof:              MaxProofBytes + 1<<10,
 	TypeBeacon:             MaxBeaconBytes + 16,
+	TypeGrant:              128,
 }
 
 // Limits inside messages.
@@ -118,6 +120,9 @@ const (
 	MaxBeaconBytes      = 256
 	MaxLayers           = 1 << 10
 	MaxTiles            = 1 << 20
+	// MaxGrantBytes bounds a sealed grant (an ed25519-signed envelope of
+	// ~250 bytes).
+	MaxGrantBytes = 1 << 10
 )
 
 // MaxFrame returns the largest envelope frame of type t.

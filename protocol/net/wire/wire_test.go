@@ -7,11 +7,13 @@ import (
 	"io"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/protocol/net/pb"
 )
 
@@ -33,14 +35,14 @@ func samples(t testing.TB) []Message {
 		&Hello{Role: RoleSolver, Backend: "cpu", GPUName: "none", MACsPerSecond: 1e11, AskMicroUSDPerUnit: 3, Addrs: []string{"/ip4/127.0.0.1/tcp/1"}},
 		&Heartbeat{State: StateRunning, Step: 17, LatestDigest: d},
 		&JobOffer{SpecJSON: []byte(`{"a":1}`), MaxPriceMicroUSD: 10, BondMicroUSD: 5},
-		&Assign{SpecJSON: []byte(`{}`), ResumeStep: 200, ResumeDigest: d, Providers: []peer.ID{other}, Entries: []TraceEntry{{0, d}, {200, d}}},
+		&Assign{SpecJSON: []byte(`{}`), ResumeStep: 200, ResumeDigest: d, Providers: []peer.ID{other}, Entries: []TraceEntry{{0, d}, {200, d}}, Grant: []byte("g")},
 		&TraceCommit{Steps: 20, TraceRoot: d, FinalDigest: d, Entries: []TraceEntry{{0, d}, {10, d}, {20, d}}, ZKEntries: []TraceEntry{{0, d}, {1, d}}},
-		&CheckpointAnnounce{Step: 200, Digest: d, Entries: []TraceEntry{{190, d}, {200, d}}, Providers: []peer.ID{other}},
-		&AuditTask{Solver: other, TraceRoot: d, Beacon: []byte("b"), SpecJSON: []byte(`{}`), Entries: []TraceEntry{{0, d}}, Providers: []peer.ID{other}, ZKEntries: []TraceEntry{{0, d}}},
+		&CheckpointAnnounce{Step: 200, Digest: d, Entries: []TraceEntry{{190, d}, {200, d}}, Providers: []peer.ID{other}, Grant: []byte("g")},
+		&AuditTask{Solver: other, TraceRoot: d, Beacon: []byte("b"), SpecJSON: []byte(`{}`), Entries: []TraceEntry{{0, d}}, Providers: []peer.ID{other}, ZKEntries: []TraceEntry{{0, d}}, Grant: []byte("g")},
 		&AuditReport{Solver: other, Pass: false, StepsChecked: 9, FirstBadStep: 4, ConfidencePPM: 990000, Reason: "digest"},
-		&ManifestRequest{Digest: d, Step: 200},
+		&ManifestRequest{Digest: d, Step: 200, Grant: []byte("g")},
 		&Manifest{Data: []byte("manifest")},
-		&ChunkRequest{Hashes: [][32]byte{d, d}},
+		&ChunkRequest{Step: 200, Hashes: [][32]byte{d, d}, Grant: []byte("g")},
 		&ChunkResponse{Hashes: [][32]byte{d}, Sizes: []uint32{65536}},
 		&DisputeQuery{Kind: DisputeOpen, Step: 3, Name: "layers.0.dw"},
 		&DisputeAnswer{Payload: []byte{1, 2}},
@@ -48,6 +50,7 @@ func samples(t testing.TB) []Message {
 		&ProofRequest{Step: 7, Layer: 2, Row: 1, Col: 5},
 		&Proof{Proof: make([]byte, 196)},
 		&Beacon{Beacon: []byte("beacon")},
+		&Grant{Grantee: other, Expires: time.UnixMilli(1_800_000_000_123)},
 	}
 }
 
@@ -234,5 +237,68 @@ func TestReadTellsTransportFromMalformed(t *testing.T) {
 	_, err = Read(bufio.NewReader(bytes.NewReader(garbage)), TypeAck)
 	if !errors.Is(err, ErrMalformed) || errors.Is(err, ErrTransport) {
 		t.Fatalf("complete frame of garbage: %v", err)
+	}
+}
+
+// TestGrantSealsAndOpens: a sealed grant opens to its issuer, job and
+// fields; a grant with a broken signature, another type of envelope, or
+// oversized bytes do not open.
+func TestGrantSealsAndOpens(t *testing.T) {
+	t.Parallel()
+	k, issuer := key(t, 1)
+	_, grantee := key(t, 2)
+	job := [32]byte{4, 2}
+	exp := time.UnixMilli(time.Now().Add(time.Hour).UnixMilli())
+	e, err := Seal(k, job, 7, &Grant{Grantee: grantee, Expires: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := EncodeEnvelope(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, g, err := OpenGrant(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Sender != issuer || env.Job != job || g.Grantee != grantee || !g.Expires.Equal(exp) {
+		t.Fatalf("opened %+v %+v", env, g)
+	}
+	e.Signature[0] ^= 1
+	forged, _ := EncodeEnvelope(e)
+	if _, _, err := OpenGrant(forged); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged grant: %v", err)
+	}
+	ack, _ := Seal(k, job, 8, &Ack{OK: true})
+	notGrant, _ := proto.Marshal(ack)
+	if _, _, err := OpenGrant(notGrant); !errors.Is(err, ErrWrongType) {
+		t.Fatalf("an ack as a grant: %v", err)
+	}
+	if _, _, err := OpenGrant(make([]byte, MaxGrantBytes+1)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized grant: %v", err)
+	}
+	if _, _, err := OpenGrant([]byte{0xff, 0xff}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("garbage grant: %v", err)
+	}
+}
+
+// TestTraceConversionsRoundTrip: trace entries cross the wire boundary
+// and come back unchanged, digest and zk alike.
+func TestTraceConversionsRoundTrip(t *testing.T) {
+	t.Parallel()
+	es := []trace.Entry{{Step: 0, Digest: [32]byte{1}}, {Step: 10, Digest: [32]byte{2}}}
+	zs := []trace.ZKEntry{{Step: 0, Root: [32]byte{3}}, {Step: 1, Root: [32]byte{4}}}
+	if got := Entries(TraceEntries(es)); !reflect.DeepEqual(got, es) {
+		t.Fatalf("digest entries %v, want %v", got, es)
+	}
+	if got := ZKEntries(ZKTraceEntries(zs)); !reflect.DeepEqual(got, zs) {
+		t.Fatalf("zk entries %v, want %v", got, zs)
+	}
+	job := [32]byte{9}
+	if tr := Trace(job, TraceEntries(es)); tr.Job != job || tr.Root() != (&trace.Trace{Job: job, Entries: es}).Root() {
+		t.Fatalf("trace %+v", tr)
+	}
+	if TraceEntries(nil) != nil || Entries(nil) != nil {
+		t.Fatal("nil entries converted to non-nil")
 	}
 }
