@@ -24,8 +24,8 @@ import (
 	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
-// jobSpec is a tiny MLP on synthetic data with the audit policy of the
-// issue: n steps, digest every step, cheating on ≥ 1% of steps caught
+// jobSpec is a tiny MLP on synthetic data with the reference audit
+// policy: n steps, digest every step, cheating on ≥ 1% of steps caught
 // with ≥ 99% probability.
 func jobSpec(t testing.TB, steps int64) (*spec.Spec, *dataset.Dataset) {
 	ds, err := dataset.Synthetic(3, 512, 16, 4)
