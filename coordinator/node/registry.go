@@ -1,0 +1,133 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/beluga-compute/beluga/protocol/net/wire"
+)
+
+// Peer is a registered solver or verifier.
+type Peer struct {
+	ID       peer.ID
+	Party    string // ledger party ID
+	Role     wire.Role
+	Hello    wire.Hello
+	LastSeen time.Time
+	Busy     bool
+	audits   int
+}
+
+// PartyID is the ledger party of a peer: a short, stable digest of its ID
+// (party IDs are at most 14 characters).
+func PartyID(role wire.Role, id peer.ID) string {
+	h := sha256.Sum256([]byte(id))
+	p := "s"
+	if role == wire.RoleVerifier {
+		p = "v"
+	}
+	return p + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:])[:12])
+}
+
+// Peers returns the registry, sorted by party.
+func (c *Node) Peers() []Peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Peer
+	for _, p := range c.peers {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Party < out[k].Party })
+	return out
+}
+
+func (c *Node) peerOfParty(party string) (peer.ID, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, p := range c.peers {
+		if p.Party == party {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+func (c *Node) hello(from peer.ID, h *wire.Hello) error {
+	c.mu.Lock()
+	p := c.peers[from]
+	if p == nil {
+		p = &Peer{ID: from, Party: PartyID(h.Role, from), Role: h.Role}
+		c.peers[from] = p
+	}
+	p.Hello, p.LastSeen = *h, time.Now()
+	c.mu.Unlock()
+	what := "verifier"
+	if h.Role == wire.RoleSolver {
+		what = fmt.Sprintf("solver (%s, ask %d µ$/CU)", h.Backend, h.AskMicroUSDPerUnit)
+	}
+	c.event("%s joined as %s, party %s", from.ShortString(), what, p.Party)
+	if h.Role == wire.RoleSolver {
+		go c.ask(context.Background(), from)
+	}
+	return nil
+}
+
+func (c *Node) heartbeat(e *wire.Envelope, h *wire.Heartbeat) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.peers[e.Sender]; p != nil {
+		p.LastSeen = time.Now()
+	}
+	if e.Job == ([32]byte{}) {
+		return nil
+	}
+	j, err := c.jobOf(e)
+	if err != nil {
+		return err
+	}
+	if j.solver == e.Sender {
+		j.step, j.lastBeat = h.Step, time.Now()
+	}
+	return nil
+}
+
+func containsPeer(ps []peer.ID, p peer.ID) bool {
+	for _, x := range ps {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+// addrsOf returns the multiaddrs at which peers are reached: those they
+// advertised in their Hello and the circuits through our relay.
+func (c *Node) addrsOf(ps []peer.ID) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addrsLocked(ps)
+}
+
+func (c *Node) addrsLocked(ps []peer.ID) []string {
+	var out []string
+	for _, p := range ps {
+		q := c.peers[p]
+		if q == nil {
+			continue
+		}
+		// Its own addresses, then the circuits through this node's relay:
+		// a peer behind NAT is dialed there (its reservation is ours).
+		as := append(append([]string(nil), q.Hello.Addrs...), c.P2P.CircuitAddrs(p)...)
+		if len(out)+len(as) <= wire.MaxAddrs {
+			out = append(out, as...)
+		}
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
+)
+
+func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
+	c.mu.Lock()
+	j, err := c.jobOf(e)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	if a.Step > j.spec.Steps {
+		c.mu.Unlock()
+		return fmt.Errorf("checkpoint at step %d of a %d-step job", a.Step, j.spec.Steps)
+	}
+	cp := j.checkpoints[a.Step]
+	if cp.digest != ([32]byte{}) && cp.digest != a.Digest {
+		c.mu.Unlock()
+		return fmt.Errorf("checkpoint at step %d announced with another digest", a.Step)
+	}
+	mine := j.solver == e.Sender
+	if !mine {
+		// Only the replica asked to hold a checkpoint the solver announced
+		// confirms it; nobody else may name holders or digests.
+		if !cp.pending || cp.digest != a.Digest || j.replica != e.Sender || len(a.Entries) > 0 {
+			c.mu.Unlock()
+			return fmt.Errorf("unsolicited checkpoint at step %d", a.Step)
+		}
+		if !containsPeer(cp.holders, e.Sender) {
+			cp.holders = append(cp.holders, e.Sender)
+		}
+		j.checkpoints[a.Step] = cp
+		j.replicating = false
+		running := j.trace == nil
+		c.mu.Unlock()
+		// The checkpoint now outlives its solver: the steps up to it are
+		// committed (a solver that vanishes is paid up to here, and the
+		// job resumes from here). A job already committed has all its
+		// steps recorded.
+		if !running {
+			return nil
+		}
+		if _, err := c.svc.Checkpoint(context.Background(), j.id.String(), a.Step); err != nil && !errors.Is(err, service.ErrInvalid) {
+			c.event("job %s checkpoint %d: %v", short(j.id), a.Step, err)
+		}
+		return nil
+	}
+	if len(a.Entries) > 0 {
+		// The trace so far must be a prefix of the run's trace ending at
+		// this checkpoint.
+		want := trace.Steps(j.spec)
+		n := len(a.Entries)
+		if n > len(want) || a.Entries[n-1].Step != a.Step || a.Entries[n-1].Digest != a.Digest {
+			c.mu.Unlock()
+			return fmt.Errorf("checkpoint at step %d with a trace that does not end at it", a.Step)
+		}
+		for i, en := range a.Entries {
+			if en.Step != want[i] {
+				c.mu.Unlock()
+				return fmt.Errorf("checkpoint at step %d: trace entry %d is step %d, want %d", a.Step, i, en.Step, want[i])
+			}
+		}
+		cp.entries = a.Entries
+	}
+	cp.digest = a.Digest
+	if !containsPeer(cp.holders, e.Sender) {
+		cp.holders = append(cp.holders, e.Sender)
+	}
+	// Keep a replica of the newest checkpoint, so that the job survives
+	// its solver: one replication at a time per job, never of a checkpoint
+	// older than one already replicated. A replica that has not confirmed
+	// within replicaTimeout lost its fetch (it acknowledged the request
+	// but could not complete it): move on.
+	if j.replicating && time.Since(j.replicatingSince) > replicaTimeout {
+		j.replicating = false
+	}
+	var replica peer.ID
+	var solverAddrs []string
+	if !cp.pending && !j.replicating && j.trace == nil && len(cp.entries) > 0 && a.Step > j.replicaStep && a.Step < j.spec.Steps {
+		replica = c.pickReplica(cp.holders)
+		if replica != "" {
+			cp.pending = true
+			j.replica, j.replicaStep = replica, a.Step
+			j.replicating, j.replicatingSince = true, time.Now()
+			solverAddrs = c.addrsLocked([]peer.ID{e.Sender})
+		}
+	}
+	j.checkpoints[a.Step] = cp
+	c.mu.Unlock()
+	if replica != "" {
+		go func() {
+			req := &wire.CheckpointAnnounce{Step: a.Step, Digest: a.Digest, Providers: []peer.ID{e.Sender}, ProviderAddrs: solverAddrs}
+			if _, err := c.P2P.Request(context.Background(), replica, wire.ReplicateProtocol, j.id, req, wire.TypeAck); err != nil {
+				c.event("job %s: replicating the checkpoint at step %d to %s failed: %v", short(j.id), a.Step, replica.ShortString(), err)
+				c.mu.Lock()
+				j.replicating = false
+				c.mu.Unlock()
+			}
+		}()
+	}
+	return nil
+}
+
+// replicaTimeout bounds how long one replication may block the next.
+const replicaTimeout = 3 * time.Second
+
+// pickReplica chooses a verifier that does not hold the checkpoint yet
+// (verifiers keep replicas: they fetch checkpoints anyway to audit).
+func (c *Node) pickReplica(holders []peer.ID) peer.ID {
+	var best *Peer
+	for _, p := range c.peers {
+		if p.Role != wire.RoleVerifier || containsPeer(holders, p.ID) {
+			continue
+		}
+		if best == nil || p.Party < best.Party {
+			best = p
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.ID
+}
