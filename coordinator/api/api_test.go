@@ -41,7 +41,7 @@ type env struct {
 	client   string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...Option) *env {
 	clk := &clock{t: time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)}
 	led := ledger.NewMemory(ledger.WithClock(clk.now))
 	st, err := service.OpenStore("")
@@ -63,7 +63,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	cl, _, _ := keys.Issue(context.Background(), "acme", auth.RoleClient, 0)
-	srv := httptest.NewServer(New(svc, keys, nil))
+	srv := httptest.NewServer(New(svc, keys, nil, opts...))
 	t.Cleanup(func() { srv.Close(); st.Close(); led.Close() })
 	return &env{t: t, srv: srv, svc: svc, led: led, clk: clk, operator: op, client: cl}
 }

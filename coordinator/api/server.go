@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/service"
@@ -28,24 +29,52 @@ func OpenAPI() []byte { return openapiYAML }
 // MaxIdempotencyKeyLen bounds the Idempotency-Key header.
 const MaxIdempotencyKeyLen = 128
 
+// DefaultIdempotencyWindow is how long a key's response is kept for
+// replays: a client retrying later than this with the same key runs the
+// request again.
+const DefaultIdempotencyWindow = 24 * time.Hour
+
 // Server serves the API.
 type Server struct {
-	svc  *service.Service
-	keys *auth.Keys
-	log  *slog.Logger
-	mux  *http.ServeMux
+	svc    *service.Service
+	keys   *auth.Keys
+	log    *slog.Logger
+	mux    *http.ServeMux
+	now    func() time.Time
+	window time.Duration
 	// postMu serialises POSTs so that an idempotency key is checked and
 	// recorded atomically with the operation.
 	postMu sync.Mutex
 	onJob  func(spec []byte)
 }
 
-// New returns a server over svc, authenticating with keys.
-func New(svc *service.Service, keys *auth.Keys, log *slog.Logger) *Server {
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+// Option configures a Server.
+type Option func(*Server)
+
+// WithIdempotencyWindow sets how long a key's response answers replays
+// (default DefaultIdempotencyWindow); d must be positive.
+func WithIdempotencyWindow(d time.Duration) Option {
+	return func(s *Server) {
+		if d > 0 {
+			s.window = d
+		}
 	}
-	s := &Server{svc: svc, keys: keys, log: log, mux: http.NewServeMux()}
+}
+
+// WithClock sets the clock that dates idempotency records (default the
+// service's clock).
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// New returns a server over svc, authenticating with keys, logging to log
+// (nil: nowhere).
+func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{svc: svc, keys: keys, log: log, mux: http.NewServeMux(), now: svc.Now, window: DefaultIdempotencyWindow}
+	for _, o := range opts {
+		o(s)
+	}
 	s.mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		w.Write(openapiYAML)
@@ -79,6 +108,8 @@ type response struct {
 	ContentType string          `json:"content_type,omitempty"`
 	Body        json.RawMessage `json:"body"`
 	BodyHash    string          `json:"body_hash,omitempty"`
+	// At is when the response was recorded (idempotency records only).
+	At time.Time `json:"at,omitzero"`
 	// redacted, if set, is recorded for replays instead of Body (secrets
 	// are not stored).
 	redacted json.RawMessage
@@ -200,11 +231,17 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, *response) {
 	return p, nil
 }
 
-type postHandler func(ctx context.Context, p auth.Principal, body []byte) (response, bool)
+type postHandler func(ctx context.Context, p auth.Principal, body []byte) response
 
 // post wraps a POST handler: authentication, role, body limit,
-// idempotency. The handler returns executed false for requests rejected
-// before anything ran (decoding), which are not recorded.
+// idempotency.
+//
+// Idempotency: the response to a (principal, route, Idempotency-Key) is
+// recorded when it succeeded (2xx), and for the window (default 24 h) a
+// request with that key gets it back (with the same body) or 409 (with
+// another body) without running again. A failed request records nothing:
+// it changed nothing, so its retry (say after a top-up that cures
+// insufficient_funds) runs afresh rather than replaying the failure.
 func (s *Server) post(h postHandler, roles ...auth.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, e := s.authenticate(r)
@@ -238,38 +275,47 @@ func (s *Server) post(h postHandler, roles ...auth.Role) http.HandlerFunc {
 
 		s.postMu.Lock()
 		defer s.postMu.Unlock()
+		now := s.now()
 		if b, ok, err := s.svc.Store().GetRaw(storeKey); err != nil {
-			write(w, fromErr(err))
+			s.finish(w, r, fromErr(err))
 			return
 		} else if ok {
 			var prev response
 			if err := json.Unmarshal(b, &prev); err != nil {
-				write(w, fromErr(err))
+				s.finish(w, r, fromErr(err))
 				return
 			}
-			if prev.BodyHash != bodyHash {
-				writeErr(w, http.StatusConflict, "idempotency_key_reused", "this Idempotency-Key was used with a different request body")
+			if now.Sub(prev.At) < s.window {
+				if prev.BodyHash != bodyHash {
+					writeErr(w, http.StatusConflict, "idempotency_key_reused", "this Idempotency-Key was used with a different request body")
+					return
+				}
+				w.Header().Set("Idempotent-Replayed", "true")
+				write(w, prev)
 				return
 			}
-			w.Header().Set("Idempotent-Replayed", "true")
-			write(w, prev)
-			return
+			// Expired: the key is free again.
 		}
-		resp, executed := h(r.Context(), p, body)
-		if executed && resp.Status < 500 {
+		resp := h(r.Context(), p, body)
+		if resp.Status/100 == 2 {
 			rec := resp
-			rec.BodyHash = bodyHash
+			rec.BodyHash, rec.At = bodyHash, now.UTC()
 			if rec.redacted != nil {
 				rec.Body = rec.redacted
 			}
 			b, _ := json.Marshal(rec)
-			if err := s.svc.Store().PutRaw(storeKey, b); err != nil {
+			// The store drops the record a while after the window (by the
+			// wall clock); until then the recorded time decides.
+			if err := s.svc.Store().PutRawTTL(storeKey, b, s.window+time.Hour); err != nil {
 				s.log.Error("store idempotency record", "err", err)
 			}
 		}
-		write(w, resp)
+		s.finish(w, r, resp)
 	}
 }
+
+// finish writes resp.
+func (s *Server) finish(w http.ResponseWriter, _ *http.Request, resp response) { write(w, resp) }
 
 type getHandler func(r *http.Request, p auth.Principal) response
 
@@ -284,64 +330,64 @@ func (s *Server) get(h getHandler) http.HandlerFunc {
 	}
 }
 
-func (s *Server) deposit(ctx context.Context, _ auth.Principal, body []byte) (response, bool) {
+func (s *Server) deposit(ctx context.Context, _ auth.Principal, body []byte) response {
 	d, err := DecodeDeposit(body)
 	if err != nil {
-		return fromErr(err), false
+		return fromErr(err)
 	}
 	res, err := s.svc.RecordDeposit(ctx, d)
 	if err != nil {
-		return fromErr(err), true
+		return fromErr(err)
 	}
-	return jsonResponse(http.StatusCreated, res), true
+	return jsonResponse(http.StatusCreated, res)
 }
 
-func (s *Server) postJob(ctx context.Context, p auth.Principal, body []byte) (response, bool) {
+func (s *Server) postJob(ctx context.Context, p auth.Principal, body []byte) response {
 	r, _, err := DecodeJob(body)
 	if err != nil {
-		return fromErr(err), false
+		return fromErr(err)
 	}
 	j, err := s.svc.PostJob(ctx, service.PostJobRequest{ClientID: p.Subject, Spec: r.Spec, MaxPriceMicroUSDPerCU: r.MaxPriceMicroUSDPerCU})
 	if err != nil {
-		return fromErr(err), true
+		return fromErr(err)
 	}
 	if s.onJob != nil {
 		s.onJob(j.Spec) // the spec as offered: its hash is j.ID
 	}
-	return jsonResponse(http.StatusCreated, jobView(j)), true
+	return jsonResponse(http.StatusCreated, jobView(j))
 }
 
-func (s *Server) payoutRun(ctx context.Context, _ auth.Principal, body []byte) (response, bool) {
+func (s *Server) payoutRun(ctx context.Context, _ auth.Principal, body []byte) response {
 	r, err := DecodePayoutRun(body)
 	if err != nil {
-		return fromErr(err), false
+		return fromErr(err)
 	}
 	run, err := s.svc.RunPayouts(ctx, r.Period)
 	if err != nil {
-		return fromErr(err), true
+		return fromErr(err)
 	}
-	return jsonResponse(http.StatusCreated, runView(run)), true
+	return jsonResponse(http.StatusCreated, runView(run))
 }
 
-func (s *Server) issueKey(ctx context.Context, _ auth.Principal, body []byte) (response, bool) {
+func (s *Server) issueKey(ctx context.Context, _ auth.Principal, body []byte) response {
 	r, err := DecodeKey(body)
 	if err != nil {
-		return fromErr(err), false
+		return fromErr(err)
 	}
 	role, err := auth.ParseRole(r.Role)
 	if err != nil {
-		return fromErr(fmt.Errorf("%w: role: %v", errBadRequest, err)), false
+		return fromErr(fmt.Errorf("%w: role: %v", errBadRequest, err))
 	}
 	key, rec, err := s.keys.Issue(ctx, r.Subject, role, 0)
 	if err != nil {
-		return fromErr(err), true
+		return fromErr(err)
 	}
 	// A replay gets the record without the key, which is never stored.
 	out := map[string]string{"key": key, "key_id": rec.ID, "subject": rec.Subject, "role": rec.Role.String()}
 	resp := jsonResponse(http.StatusCreated, out)
 	out["key"] = "[shown once]"
 	resp.redacted = jsonResponse(http.StatusCreated, out).Body
-	return resp, true
+	return resp
 }
 
 // jobView hides the internal intent.

@@ -21,7 +21,7 @@ import (
 //	run/<period>    Run (a payout run)
 //	bank/<payee>    sealed bank details (vault envelope)
 //	apikey/<id>     auth.Record
-//	idem/<key>      an HTTP idempotency record (opaque bytes)
+//	idem/<key>      an HTTP idempotency record (opaque bytes, with a TTL)
 //	meta/<name>     flags such as "bootstrapped", the posting key
 type Store struct {
 	db *badger.DB
@@ -65,6 +65,14 @@ func (s *Store) GetRaw(key string) (val []byte, ok bool, err error) {
 // PutRaw stores val under key, durably.
 func (s *Store) PutRaw(key string, val []byte) error {
 	return s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(key), val) })
+}
+
+// PutRawTTL stores val under key, durably, for at least ttl: the table
+// may drop it after that (badger's expiry, by the wall clock).
+func (s *Store) PutRawTTL(key string, val []byte, ttl time.Duration) error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		return txn.SetEntry(badger.NewEntry([]byte(key), val).WithTTL(ttl))
+	})
 }
 
 func (s *Store) get(key string, v any) (bool, error) {
