@@ -68,24 +68,6 @@ func Index(s *spec.Spec, step int64) (i int64, ok bool) {
 	return step / s.DigestInterval, true
 }
 
-// Steps lists the steps of StepAt(s, 0), StepAt(s, 1), …, or nil when s's
-// trace would hold more than MaxEntries entries: it never allocates more
-// than MaxEntries steps, whatever s says.
-//
-// Deprecated: use StepAt, Index, Check or CheckPrefix, which compute the
-// steps instead of listing them.
-func Steps(s *spec.Spec) []int64 {
-	n := s.Digests()
-	if n > MaxEntries || checkShape(s) != nil {
-		return nil
-	}
-	out := make([]int64, n)
-	for i := range out {
-		out[i], _ = StepAt(s, int64(i))
-	}
-	return out
-}
-
 // Trace is a run's list of committed digests, in step order.
 type Trace struct {
 	Job     spec.JobID
