@@ -1,16 +1,20 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/spf13/cobra"
 
+	"github.com/beluga-compute/beluga/internal/eventlog"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/prover"
 	solverd "github.com/beluga-compute/beluga/solver/daemon"
@@ -21,6 +25,31 @@ import (
 
 func eventPrinter(c *cobra.Command) func(string) {
 	return func(s string) { fmt.Fprintf(c.OutOrStdout(), "%s  %s\n", time.Now().Format("15:04:05.000"), s) }
+}
+
+// daemonListen is the daemons' default libp2p listen address. A solver or
+// verifier listens on every interface because the other peers fetch
+// checkpoints from it directly (the exchange serves only the peers the
+// coordinator grants each job) and hole punching needs a routable
+// address; on 127.0.0.1 only, every byte would go through the
+// coordinator's relay, which caps a relayed connection at 256 MiB and 30
+// minutes.
+const daemonListen = "/ip4/0.0.0.0/tcp/0"
+
+const listenHelp = "libp2p listen address (all interfaces: peers fetch checkpoints from this one directly and hole punching needs a routable address; " +
+	"/ip4/127.0.0.1/tcp/0 keeps it to this machine, reachable from elsewhere only through the coordinator's relay)"
+
+// runDaemon waits until ctx ends (Ctrl-C, SIGTERM), then closes the
+// daemon, which stops serving and waits for its goroutines: a job being
+// trained saves a checkpoint first.
+func runDaemon(ctx context.Context, log *slog.Logger, what string, close func() error) error {
+	<-ctx.Done()
+	log.Info(what + " stopping: saving work in progress")
+	if err := close(); err != nil {
+		return err
+	}
+	log.Info(what + " stopped")
+	return nil
 }
 
 func newSolverCmd() *cobra.Command {
@@ -35,8 +64,11 @@ func newSolverCmd() *cobra.Command {
 trains on the CPU backend), joins the coordinator at ADDR (a libp2p multiaddr
 ending in /p2p/<peer ID>), posts its ask (--ask micro-dollars per compute unit;
 0 follows the market), heartbeats, trains the jobs it is assigned with committed
-digests, serves its checkpoints' chunks to any peer and answers the referee in a
-dispute. It runs until interrupted.`,
+digests, serves its checkpoints' chunks to the peers the coordinator grants them
+to (never those of a confidential job) and answers the referee in a dispute. It
+runs until interrupted (SIGINT or SIGTERM), then stops the job in progress at a
+step boundary and saves a checkpoint before exiting. A coordinator that cannot
+be reached at start is retried with backoff.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if cfg.Coordinator == "" {
@@ -53,8 +85,9 @@ dispute. It runs until interrupted.`,
 			if len(probe.Devices) > 0 {
 				cfg.GPUMemoryBytes = probe.Devices[0].MemoryBytes
 			}
-			cfg.Events = eventPrinter(c)
-			cfg.Events("hardware: " + probe.Describe())
+			events := eventPrinter(c)
+			cfg.Logger = eventlog.New(events)
+			cfg.Logger.Info("hardware: " + probe.Describe())
 			if !noIdle {
 				// Run only while the owner is away: the GPU if there is one
 				// (another process on it, or load we did not cause), else the
@@ -66,20 +99,20 @@ dispute. It runs until interrupted.`,
 					sampler = idle.CPU(50)
 				}
 				cfg.Gate = idle.NewGate(sampler, idle.Config{Grace: grace, Changed: func(open bool, why string) {
-					cfg.Events(fmt.Sprintf("idle gate %s: %s", map[bool]string{true: "open", false: "closed"}[open], why))
+					cfg.Logger.Info("idle gate "+map[bool]string{true: "open", false: "closed"}[open], "why", why)
 				}})
 			}
-			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, cfg.Events)...)
+			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, events)...)
 			if err != nil {
 				return err
 			}
 			defer n.Close()
-			if _, err := solverd.Start(ctx, n, cfg); err != nil {
+			d, err := solverd.Start(ctx, n, cfg)
+			if err != nil {
 				return err
 			}
-			cfg.Events(fmt.Sprintf("solver %s joined; listening on %v", n.ID(), n.Addrs()))
-			<-ctx.Done()
-			return nil
+			cfg.Logger.Info("solver listening", "peer", n.ID().String(), "addrs", strings.Join(n.Addrs(), ","))
+			return runDaemon(ctx, cfg.Logger, "solver", d.Close)
 		},
 	}
 	f := cmd.Flags()
@@ -88,7 +121,7 @@ dispute. It runs until interrupted.`,
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.Int64Var(&cfg.AskMicroUSDPerUnit, "ask", 0, "ask in micro-dollars per compute unit (0: market)")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' proving keys (written by zk setup finalize --keys): take confidential jobs")
-	f.StringVar(&listen, "listen", "/ip4/0.0.0.0/tcp/0", "libp2p listen address")
+	f.StringVar(&listen, "listen", daemonListen, listenHelp)
 	f.StringVar(&keyFile, "key", filepath.Join("beluga-solver", "peer.key"), "libp2p identity key file (created if absent)")
 	f.DurationVar(&grace, "idle-grace", 30*time.Second, "how long the machine must be idle before a paused job resumes")
 	f.BoolVar(&noIdle, "no-idle-check", false, "run assigned jobs whatever else the machine is doing")
@@ -114,24 +147,25 @@ func newVerifierCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg.Events = eventPrinter(c)
-			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, cfg.Events)...)
+			events := eventPrinter(c)
+			cfg.Logger = eventlog.New(events)
+			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, events)...)
 			if err != nil {
 				return err
 			}
 			defer n.Close()
-			if _, err := verifierd.Start(ctx, n, cfg); err != nil {
+			d, err := verifierd.Start(ctx, n, cfg)
+			if err != nil {
 				return err
 			}
-			cfg.Events(fmt.Sprintf("verifier %s joined; listening on %v", n.ID(), n.Addrs()))
-			<-ctx.Done()
-			return nil
+			cfg.Logger.Info("verifier listening", "peer", n.ID().String(), "addrs", strings.Join(n.Addrs(), ","))
+			return runDaemon(ctx, cfg.Logger, "verifier", d.Close)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator multiaddr (…/p2p/<peer ID>)")
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
-	f.StringVar(&listen, "listen", "/ip4/0.0.0.0/tcp/0", "libp2p listen address")
+	f.StringVar(&listen, "listen", daemonListen, listenHelp)
 	f.StringVar(&keyFile, "key", filepath.Join("beluga-verifier", "peer.key"), "libp2p identity key file (created if absent)")
 	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' verifying keys: take confidential audits")

@@ -33,6 +33,7 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/ledger"
 	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/internal/eventlog"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/prover"
@@ -295,7 +296,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// The solvers and verifiers join.
 	for i, ss := range solverSpecs {
 		cfgS := solverd.Config{Coordinator: caddr, Dir: filepath.Join(tmp, fmt.Sprintf("solver%d", i+1)), DataDir: cfg.DataDir,
-			AskMicroUSDPerUnit: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Events: event, CheatForTesting: ss.cheat, Keys: keyring}
+			AskMicroUSDPerUnit: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Logger: eventlog.New(event), CheatForTesting: ss.cheat, Keys: keyring}
 		if i == 1 && cfg.OwnerBusyFor > 0 {
 			// The owner's activity, as the gate's sampler sees it.
 			owner := func() (idle.Reading, error) {
@@ -307,18 +308,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					say("solver %s idle gate %s (%s)", solverNodes[1].ID().ShortString(), map[bool]string{true: "opened", false: "closed"}[open], why)
 				}})
 		}
-		if _, err := solverd.Start(ctx, solverNodes[i], cfgS); err != nil {
+		sd, err := solverd.Start(ctx, solverNodes[i], cfgS)
+		if err != nil {
 			return nil, err
 		}
+		defer sd.Close()
 		if ss.cheat != nil {
 			say("solver %s will cheat from step %d on (devnet fault injection)", solverNodes[i].ID().ShortString(), ss.cheat.From)
 		}
 	}
 	for i, n := range verifierNodes {
-		vc := verifierd.Config{Coordinator: caddr, DataDir: cfg.DataDir, Events: event, SilentForTesting: cfg.SilentVerifier && i == 0, Keys: keyring}
-		if _, err := verifierd.Start(ctx, n, vc); err != nil {
+		vc := verifierd.Config{Coordinator: caddr, DataDir: cfg.DataDir, Logger: eventlog.New(event), SilentForTesting: cfg.SilentVerifier && i == 0, Keys: keyring}
+		vd, err := verifierd.Start(ctx, n, vc)
+		if err != nil {
 			return nil, err
 		}
+		defer vd.Close()
 	}
 	// Let the solvers' and verifiers' subscriptions reach the
 	// coordinator's gossip mesh.

@@ -3,25 +3,57 @@
 // assigned with solver/trainer (committing a state digest every
 // digest_interval steps and storing checkpoints in a content-addressed
 // store), resumes a job from a checkpoint fetched from other peers,
-// announces its checkpoints, serves their chunks to anyone (protocol/
-// exchange) and answers the referee in a dispute (protocol/net/disputenet).
+// announces its checkpoints, serves their chunks to the peers the
+// coordinator grants them to (protocol/net/exchange) and answers the
+// referee in a dispute (protocol/net/disputenet).
 //
 // It runs a job only while its Gate allows (solver/idle: the GPU owner is
 // away) and pauses at a step boundary otherwise, keeping a resumable
 // checkpoint.
+//
+// # Confidential jobs
+//
+// No plaintext state of a confidential job leaves this solver: it serves
+// none of its checkpoints (whatever grant a peer presents), answers no
+// replay dispute about it (the coordinator referees confidential audits on
+// zk proofs alone), and never resumes one from a checkpoint fetched from
+// elsewhere. A confidential job whose solver dies therefore restarts from
+// step 0 on another solver: the coordinator asks no one to replicate its
+// checkpoints, so there is nothing to resume from. Encrypted replicas
+// would save the rerun, but need a key only the job's solvers share and a
+// way to hand it over that the coordinator cannot read; a rerun costs
+// compute the coordinator already accounts for, and leaks nothing.
+//
+// # Lifecycle
+//
+// Start joins (retrying with backoff while the coordinator is
+// unreachable) and starts the daemon's goroutines, all owned by the
+// daemon: they end when the context given to Start ends or Close is
+// called. A job being trained then stops at a step boundary and saves a
+// checkpoint (solver/trainer), which Close waits for before closing the
+// run's store. A finished run is kept for RunTTL (its checkpoints are
+// served, its disputes answered, its tiles proven) and at most MaxRuns are
+// kept, so a long-running daemon holds a bounded number of datasets and
+// open stores.
 package daemon
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/multiformats/go-multiaddr"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/beluga-compute/beluga/protocol/core/dispute"
 	"github.com/beluga-compute/beluga/protocol/core/trace"
@@ -55,8 +87,8 @@ type Config struct {
 	GPUMemoryBytes   uint64
 	// Heartbeat is the heartbeat period (default 500 ms).
 	Heartbeat time.Duration
-	// Events receives a line per event (optional).
-	Events func(string)
+	// Logger receives the daemon's events (default: discarded).
+	Logger *slog.Logger
 	// Gate, if set, says when the machine is free (solver/idle): a job
 	// pauses at a step boundary (checkpoint) when it closes and resumes
 	// when it reopens. Nil runs whenever assigned. The daemon runs the
@@ -66,6 +98,19 @@ type Config struct {
 	// with them the daemon takes confidential jobs, commits their zk trace
 	// and serves tile proofs; without, it refuses confidential jobs.
 	Keys *prover.Keyring
+	// RunTTL is how long a finished run (committed, or failed) is kept:
+	// its checkpoints served, its disputes answered, its challenged tiles
+	// proven. Then its dataset is dropped and its store closed (the files
+	// stay in Dir). Default 1 h.
+	RunTTL time.Duration
+	// MaxRuns bounds the finished runs kept (the oldest go first; the job
+	// being trained is never dropped). Default 4.
+	MaxRuns int
+	// JoinBackoff is the longest wait between attempts to reach the
+	// coordinator at start (default 30 s; the first retry is after 250 ms).
+	JoinBackoff time.Duration
+	// Now is the clock the TTLs run on (default time.Now).
+	Now func() time.Time
 	// CheatForTesting makes the daemon a cheating solver: it applies the
 	// fault to its state after each step (training) and to its answers in
 	// a dispute. Only tests and the devnet set it.
@@ -104,7 +149,20 @@ func (c *Cheat) step(s *spec.Spec, st *spec.State, t int64, x [][]uint8, y []uin
 type Daemon struct {
 	n     *p2p.Node
 	cfg   Config
+	log   *slog.Logger
 	coord peer.ID
+	now   func() time.Time
+
+	// ctx is the daemon's root context: every goroutine it starts ends
+	// when ctx does (Close cancels it). group owns those goroutines;
+	// spawn adds to it unless the daemon is stopping.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	group     errgroup.Group
+	spawnMu   sync.Mutex
+	stopping  bool
+	closeOnce sync.Once
+	closeErr  error
 
 	mu    sync.Mutex
 	runs  map[spec.JobID]*run
@@ -121,6 +179,13 @@ type run struct {
 	dir   string
 	train *dataset.Dataset
 	store *store.Badger
+	// finished is when the run ended (committed or failed); zero while it
+	// trains.
+	finished time.Time
+	// use guards store: users hold it for reading, dropping the run takes
+	// it for writing before closing the store and setting closed.
+	use    sync.RWMutex
+	closed bool
 	// zk is a confidential run's committed zk trace (nil until committed),
 	// traceRoot its digest trace's root.
 	zk        *trace.ZKTrace
@@ -138,98 +203,308 @@ type proofSlot struct {
 	err   error
 }
 
-// Start joins the coordinator and serves until ctx ends.
+// protocols are the streams the daemon serves.
+var protocols = []string{wire.ExchangeProtocol, wire.DisputeProtocol, wire.AssignProtocol, wire.ProofProtocol}
+
+// Start joins the coordinator and serves until ctx ends or Close is
+// called. While the coordinator is unreachable it retries, with backoff,
+// until ctx ends.
 func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 500 * time.Millisecond
 	}
-	if cfg.Events == nil {
-		cfg.Events = func(string) {}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{n: n, cfg: cfg, runs: map[spec.JobID]*run{}, state: wire.Heartbeat{State: wire.StateIdle}}
-	coord, err := n.Connect(ctx, cfg.Coordinator)
+	if cfg.RunTTL <= 0 {
+		cfg.RunTTL = time.Hour
+	}
+	if cfg.MaxRuns <= 0 {
+		cfg.MaxRuns = 4
+	}
+	if cfg.JoinBackoff <= 0 {
+		cfg.JoinBackoff = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	coord, err := coordinatorID(cfg.Coordinator)
 	if err != nil {
-		return nil, fmt.Errorf("join coordinator: %w", err)
+		return nil, err
 	}
-	d.coord = coord
-	exchange.Serve(n, d)
+	d := &Daemon{n: n, cfg: cfg, coord: coord, now: cfg.Now, runs: map[spec.JobID]*run{}, state: wire.Heartbeat{State: wire.StateIdle},
+		log: cfg.Logger.With("solver", shortPeer(n.ID()))}
+	d.ctx, d.cancel = context.WithCancel(ctx)
+	exchange.Serve(n, d, exchange.ServeConfig{Coordinator: coord, Logger: d.log})
 	disputenet.Serve(n, d.party)
 	n.Handle(wire.AssignProtocol, d.assign, wire.TypeAssign, wire.TypeBeacon)
 	n.Handle(wire.ProofProtocol, d.onProof, wire.TypeProofRequest)
 	hello := &wire.Hello{Role: wire.RoleSolver, Backend: cfg.Backend, GPUName: cfg.GPUName, GPUMemoryBytes: cfg.GPUMemoryBytes,
 		AskMicroUSDPerUnit: cfg.AskMicroUSDPerUnit, Addrs: n.Addrs()}
-	if _, err := n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, hello, wire.TypeAck); err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
+	if err := join(d.ctx, n, cfg.Coordinator, coord, hello, cfg.JoinBackoff, d.log); err != nil {
+		d.Close()
+		return nil, err
 	}
 	if n.PubSub != nil {
 		if _, err := n.Join(wire.JobsTopic, wire.TypeJobOffer); err != nil {
+			d.Close()
 			return nil, err
 		}
-		if err := n.Subscribe(ctx, wire.JobsTopic, func(e *wire.Envelope, m wire.Message) {
-			cfg.Events(fmt.Sprintf("solver %s saw the offer of job %s on %s", n.ID().ShortString(), spec.JobID(e.Job).String()[:12], wire.JobsTopic))
+		if err := n.Subscribe(d.ctx, wire.JobsTopic, func(e *wire.Envelope, m wire.Message) {
+			d.log.Debug("job offered", "job", short(spec.JobID(e.Job)), "topic", wire.JobsTopic)
 		}, wire.TypeJobOffer); err != nil {
+			d.Close()
 			return nil, err
 		}
 	}
 	if cfg.Gate != nil {
-		go cfg.Gate.Run(ctx)
+		d.spawn(func() { cfg.Gate.Run(d.ctx) })
 	}
-	go d.heartbeats(ctx)
+	d.spawn(d.heartbeats)
+	d.spawn(d.janitor)
 	return d, nil
 }
 
-func (d *Daemon) heartbeats(ctx context.Context) {
+// coordinatorID is the peer ID a coordinator multiaddr ends with.
+func coordinatorID(addr string) (peer.ID, error) {
+	ma, err := multiaddr.NewMultiaddr(addr)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %v", ErrCoordinatorAddr, addr, err)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(ma)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %v", ErrCoordinatorAddr, addr, err)
+	}
+	return ai.ID, nil
+}
+
+// join connects to the coordinator and says hello, retrying with
+// exponential backoff (250 ms doubling up to most) while the coordinator
+// cannot be reached: a daemon started before its coordinator, or across
+// a network blip, waits instead of exiting. A coordinator that answers
+// and refuses the hello is final.
+func join(ctx context.Context, n *p2p.Node, addr string, coord peer.ID, hello *wire.Hello, most time.Duration, log *slog.Logger) error {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		if b, ok := n.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+			// This loop paces the retries; libp2p's own dial backoff
+			// (5 s and up) would refuse them unseen.
+			b.Backoff().Clear(coord)
+		}
+		_, err := n.Connect(ctx, addr)
+		if err == nil {
+			_, err = n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, hello, wire.TypeAck)
+			if errors.Is(err, p2p.ErrRemote) {
+				return fmt.Errorf("hello: %w", err)
+			}
+		}
+		if err == nil {
+			log.Info("joined the coordinator", "coordinator", shortPeer(coord), "attempts", attempt)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("join coordinator: %w", err)
+		}
+		log.Warn("coordinator unreachable, retrying", "coordinator", shortPeer(coord), "attempt", attempt, "retry_in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("join coordinator: %w", err)
+		case <-t.C:
+		}
+		wait = min(2*wait, most)
+	}
+}
+
+// spawn runs f in a goroutine the daemon owns, unless it is stopping.
+func (d *Daemon) spawn(f func()) bool {
+	d.spawnMu.Lock()
+	defer d.spawnMu.Unlock()
+	if d.stopping {
+		return false
+	}
+	d.group.Go(func() error { f(); return nil })
+	return true
+}
+
+// Close stops the daemon: it stops serving, cancels the root context (a
+// job being trained saves a checkpoint at its next step boundary), waits
+// for every goroutine of the daemon and closes the runs' stores.
+func (d *Daemon) Close() error {
+	for _, pid := range protocols {
+		d.n.Host.RemoveStreamHandler(protocol.ID(pid))
+	}
+	d.cancel()
+	return d.Wait()
+}
+
+// Wait blocks until the daemon has stopped (its context ended or Close
+// was called) and everything it started has ended, then closes the runs'
+// stores.
+func (d *Daemon) Wait() error {
+	<-d.ctx.Done()
+	d.spawnMu.Lock()
+	d.stopping = true
+	d.spawnMu.Unlock()
+	err := d.group.Wait()
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		runs := make([]*run, 0, len(d.runs))
+		for id, r := range d.runs {
+			runs = append(runs, r)
+			delete(d.runs, id)
+		}
+		d.mu.Unlock()
+		for _, r := range runs {
+			d.closeErr = errors.Join(d.closeErr, r.drop())
+		}
+	})
+	return errors.Join(err, d.closeErr)
+}
+
+// drop closes the run's store once no one uses it.
+func (r *run) drop() error {
+	r.use.Lock()
+	defer r.use.Unlock()
+	r.closed = true
+	if r.store == nil {
+		return nil
+	}
+	return r.store.Close()
+}
+
+// acquire returns the job's run with its store held open, and the
+// function that releases it; nil if there is no such open run.
+func (d *Daemon) acquire(job spec.JobID) (*run, func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.runs[job]
+	if r == nil || r.store == nil {
+		return nil, nil
+	}
+	// Under d.mu: a run still in the map is not being dropped yet, so
+	// this never waits for a close.
+	r.use.RLock()
+	return r, r.use.RUnlock
+}
+
+func (d *Daemon) heartbeats() {
 	t := time.NewTicker(d.cfg.Heartbeat)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-d.ctx.Done():
 			return
 		case <-t.C:
 		}
 		d.mu.Lock()
 		hb, job := d.state, d.job
 		d.mu.Unlock()
-		rctx, cancel := context.WithTimeout(ctx, d.cfg.Heartbeat*4)
+		rctx, cancel := context.WithTimeout(d.ctx, d.cfg.Heartbeat*4)
 		d.n.Request(rctx, d.coord, wire.ControlProtocol, job, &hb, wire.TypeAck)
 		cancel()
 	}
 }
 
-// Get serves a chunk from any of the daemon's runs (exchange.Source).
-func (d *Daemon) Get(ctx context.Context, id store.ChunkID) ([]byte, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, r := range d.runs {
-		if r.store == nil {
-			continue
-		}
-		if data, err := r.store.Get(ctx, id); err == nil {
-			return data, nil
+// janitor drops finished runs past RunTTL, or beyond MaxRuns, until the
+// daemon stops.
+func (d *Daemon) janitor() {
+	t := time.NewTicker(min(d.cfg.RunTTL/4, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+			d.prune()
 		}
 	}
-	return nil, store.ErrNotFound
 }
 
-// Manifest serves a checkpoint manifest (exchange.Source).
-func (d *Daemon) Manifest(ctx context.Context, job spec.JobID, step int64) (store.Manifest, error) {
+// prune drops the finished runs that are older than RunTTL and the oldest
+// beyond MaxRuns; it returns how many it dropped.
+func (d *Daemon) prune() int {
+	now := d.now()
 	d.mu.Lock()
-	r := d.runs[job]
+	var finished []spec.JobID
+	for id, r := range d.runs {
+		if !r.finished.IsZero() {
+			finished = append(finished, id)
+		}
+	}
+	sort.Slice(finished, func(a, b int) bool { return d.runs[finished[a]].finished.After(d.runs[finished[b]].finished) })
+	var drop []*run
+	for i, id := range finished {
+		r := d.runs[id]
+		if i >= d.cfg.MaxRuns || now.Sub(r.finished) > d.cfg.RunTTL {
+			delete(d.runs, id)
+			drop = append(drop, r)
+			d.log.Info("run dropped", "job", short(id), "finished", r.finished.Format(time.TimeOnly))
+		}
+	}
 	d.mu.Unlock()
-	if r == nil || r.store == nil {
+	for _, r := range drop {
+		if err := r.drop(); err != nil {
+			d.log.Warn("closing a dropped run's store", "err", err)
+		}
+	}
+	return len(drop)
+}
+
+// Runs reports how many runs the daemon holds (training or finished).
+func (d *Daemon) Runs() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.runs)
+}
+
+// Manifest serves a checkpoint manifest (exchange.Source); none of a
+// confidential job.
+func (d *Daemon) Manifest(ctx context.Context, job spec.JobID, step int64) (store.Manifest, error) {
+	r, release := d.acquire(job)
+	if r == nil {
 		return store.Manifest{}, store.ErrNotFound
+	}
+	defer release()
+	if r.closed {
+		return store.Manifest{}, store.ErrNotFound
+	}
+	if r.spec.Audit.Confidential {
+		return store.Manifest{}, ErrConfidential
 	}
 	return r.store.Manifest(ctx, job, step)
 }
 
+// Chunk serves a chunk of a job's checkpoint (exchange.Source); none of a
+// confidential job.
+func (d *Daemon) Chunk(ctx context.Context, job spec.JobID, id store.ChunkID) ([]byte, error) {
+	r, release := d.acquire(job)
+	if r == nil {
+		return nil, store.ErrNotFound
+	}
+	defer release()
+	if r.closed {
+		return nil, store.ErrNotFound
+	}
+	if r.spec.Audit.Confidential {
+		return nil, ErrConfidential
+	}
+	return r.store.Get(ctx, id)
+}
+
 // party answers the referee for a job this daemon ran: it replays its own
-// run (with its own fault, if it cheats).
+// run (with its own fault, if it cheats). A confidential job's state is
+// opened to no one: its referee checks zk proofs instead.
 func (d *Daemon) party(job spec.JobID) (dispute.Party, error) {
 	d.mu.Lock()
 	r := d.runs[job]
 	d.mu.Unlock()
 	if r == nil {
 		return nil, disputenet.ErrNoParty
+	}
+	if r.spec.Audit.Confidential {
+		return nil, fmt.Errorf("%w: %w", disputenet.ErrNoParty, ErrConfidential)
 	}
 	var opts []dispute.ReplayerOption
 	if c := d.cfg.CheatForTesting; c != nil {
@@ -266,15 +541,33 @@ func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r
 	if s.Audit.Confidential && d.cfg.Keys == nil {
 		return r.Reply(&wire.Ack{Error: "confidential jobs need zk proving keys, and this solver has none"})
 	}
-	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
-		return err
+	if !d.spawn(func() { d.runJob(id, s, a) }) {
+		return r.Reply(&wire.Ack{Error: ErrStopping.Error()})
 	}
-	go func() {
-		if err := d.run(context.WithoutCancel(ctx), id, s, a); err != nil {
-			d.cfg.Events(fmt.Sprintf("solver %s: job %s failed: %v", d.n.ID().ShortString(), id.String()[:12], err))
-		}
-	}()
-	return nil
+	return r.Reply(&wire.Ack{OK: true})
+}
+
+// runJob runs an assigned job to its commitment and records how it ended.
+func (d *Daemon) runJob(id spec.JobID, s *spec.Spec, a *wire.Assign) {
+	err := d.run(d.ctx, id, s, a)
+	d.mu.Lock()
+	if r := d.runs[id]; r != nil {
+		r.finished = d.now()
+	}
+	if d.job == id {
+		// Back to idle: heartbeats stop naming the job, and the
+		// coordinator gives a failed one to another solver.
+		d.state, d.job = wire.Heartbeat{State: wire.StateIdle}, spec.JobID{}
+	}
+	d.mu.Unlock()
+	switch {
+	case err == nil:
+	case errors.Is(err, trainer.ErrInterrupted):
+		d.log.Info("job interrupted, checkpoint saved", "job", short(id), "err", err)
+	default:
+		d.log.Error("job failed", "job", short(id), "err", err)
+	}
+	d.prune()
 }
 
 func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.Assign) error {
@@ -283,10 +576,6 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		return err
 	}
 	dir := filepath.Join(d.cfg.Dir, id.String()[:16])
-	d.mu.Lock()
-	d.runs[id] = &run{spec: s, dir: dir, train: train}
-	d.job, d.state = id, wire.Heartbeat{State: wire.StateRunning}
-	d.mu.Unlock()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -297,26 +586,34 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		return err
 	}
 	d.mu.Lock()
-	d.runs[id].store = cs
+	if old := d.runs[id]; old != nil {
+		// The same job again (reassigned here): its earlier run goes.
+		delete(d.runs, id)
+		d.mu.Unlock()
+		old.drop()
+		d.mu.Lock()
+	}
+	d.runs[id] = &run{spec: s, dir: dir, train: train, store: cs}
+	d.job, d.state = id, wire.Heartbeat{State: wire.StateRunning}
 	d.mu.Unlock()
 	resume := false
-	if a.ResumeStep > 0 {
-		st, err := exchange.FetchState(ctx, d.n, a.Providers, s, id, a.ResumeStep, a.ResumeDigest, exchange.Options{})
+	if a.ResumeStep > 0 && s.Audit.Confidential {
+		// A confidential job's state never travels: no peer may hold a
+		// checkpoint of it, so it restarts from the beginning.
+		d.log.Warn("not resuming a confidential job from a fetched checkpoint; training from step 0", "job", short(id), "resume_step", a.ResumeStep)
+	} else if a.ResumeStep > 0 {
+		st, err := exchange.FetchState(ctx, d.n, a.Providers, s, id, a.ResumeStep, a.ResumeDigest, exchange.Options{Grant: a.Grant, Logger: d.log})
 		if err != nil {
 			return fmt.Errorf("fetch the checkpoint at step %d: %w", a.ResumeStep, err)
 		}
-		entries := make([]trace.Entry, len(a.Entries))
-		for i, e := range a.Entries {
-			entries[i] = trace.Entry{Step: e.Step, Digest: e.Digest}
-		}
-		if err := trainer.Seed(dir, s, st, entries, cs); err != nil {
+		if err := trainer.Seed(dir, s, st, wire.Entries(a.Entries), cs); err != nil {
 			return err
 		}
 		resume = true
-		d.cfg.Events(fmt.Sprintf("solver %s resumes job %s from the checkpoint at step %d, fetched from %d holder(s)", d.n.ID().ShortString(), id.String()[:12], a.ResumeStep, len(a.Providers)))
+		d.log.Info("resumes job from a fetched checkpoint", "job", short(id), "step", a.ResumeStep, "holders", len(a.Providers))
 	}
-	announce := &latest[*wire.CheckpointAnnounce]{send: func(ann *wire.CheckpointAnnounce) {
-		d.n.Request(context.WithoutCancel(ctx), d.coord, wire.ControlProtocol, id, ann, wire.TypeAck)
+	announce := &latest[*wire.CheckpointAnnounce]{spawn: d.spawn, send: func(ann *wire.CheckpointAnnounce) {
+		d.n.Request(ctx, d.coord, wire.ControlProtocol, id, ann, wire.TypeAck)
 	}}
 	opts := trainer.Options{OutDir: dir, Commit: true, Resume: resume, Store: cs, Progress: func(p trainer.Progress) {
 		d.mu.Lock()
@@ -332,13 +629,8 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	}, Checkpointed: func(st *spec.State, entries []trace.Entry) {
 		// Tell the coordinator, with the trace so far, so that another
 		// solver can resume from here if this one disappears.
-		ann := &wire.CheckpointAnnounce{Step: st.Step}
-		for _, e := range entries {
-			ann.Entries = append(ann.Entries, wire.TraceEntry{Step: e.Step, Digest: e.Digest})
-		}
 		if n := len(entries); n > 0 && entries[n-1].Step == st.Step {
-			ann.Digest = entries[n-1].Digest
-			announce.put(ann)
+			announce.put(&wire.CheckpointAnnounce{Step: st.Step, Digest: entries[n-1].Digest, Entries: wire.TraceEntries(entries)})
 		}
 	}}
 	if c := d.cfg.CheatForTesting; c != nil && !s.Audit.Confidential {
@@ -364,10 +656,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 			return err
 		}
 	}
-	tc := &wire.TraceCommit{Steps: s.Steps, TraceRoot: res.Trace.Root(), FinalDigest: res.FinalDigest}
-	for _, e := range res.Trace.Entries {
-		tc.Entries = append(tc.Entries, wire.TraceEntry{Step: e.Step, Digest: e.Digest})
-	}
+	tc := &wire.TraceCommit{Steps: s.Steps, TraceRoot: res.Trace.Root(), FinalDigest: res.FinalDigest, Entries: wire.TraceEntries(res.Trace.Entries)}
 	if s.Audit.Confidential {
 		// The zk trace is committed with the digest trace, before the
 		// beacon that picks the challenged tiles exists.
@@ -379,21 +668,15 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		if c := d.cfg.CheatForTesting; c != nil && c.From <= s.Steps {
 			z.Entries[c.From].Root[31] ^= 1 // another field element, still canonical
 		}
-		for _, e := range z.Entries {
-			tc.ZKEntries = append(tc.ZKEntries, wire.TraceEntry{Step: e.Step, Digest: e.Root})
-		}
+		tc.ZKEntries = wire.ZKTraceEntries(z.Entries)
 		d.mu.Lock()
 		d.runs[id].zk, d.runs[id].traceRoot = z, tc.TraceRoot
 		d.mu.Unlock()
-		d.cfg.Events(fmt.Sprintf("solver %s: job %s: zk trace of %d steps committed in %v", d.n.ID().ShortString(), id.String()[:12], len(z.Entries), time.Since(t0).Round(time.Millisecond)))
+		d.log.Info("zk trace committed", "job", short(id), "steps", len(z.Entries), "took", time.Since(t0).Round(time.Millisecond))
 	}
 	if _, err := d.n.Request(ctx, d.coord, wire.ControlProtocol, id, tc, wire.TypeAck); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.state = wire.Heartbeat{State: wire.StateIdle}
-	d.job = [32]byte{}
-	d.mu.Unlock()
 	return nil
 }
 
@@ -438,33 +721,37 @@ func (d *Daemon) onBeacon(ctx context.Context, e *wire.Envelope, b *wire.Beacon,
 		}
 	}
 	d.mu.Unlock()
-	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
-		return err
+	if fresh && !d.spawn(func() { d.proveAll(id, run, chs) }) {
+		return r.Reply(&wire.Ack{Error: ErrStopping.Error()})
 	}
-	if fresh {
-		go d.proveAll(context.WithoutCancel(ctx), id, run, chs)
-	}
-	return nil
+	return r.Reply(&wire.Ack{OK: true})
 }
 
 // proveAll proves the challenged tiles of run in order, one proof at a
 // time for the whole daemon (each takes the machine's cores for seconds).
-func (d *Daemon) proveAll(ctx context.Context, id spec.JobID, run *run, chs []zkchallenge.Challenge) {
+// A tile it cannot prove (the daemon stopping, the run dropped) gets the
+// error, so that no request waits for it.
+func (d *Daemon) proveAll(id spec.JobID, run *run, chs []zkchallenge.Challenge) {
 	for _, ch := range chs {
 		d.mu.Lock()
 		slot := run.challenges[ch]
 		d.mu.Unlock()
 		d.proving.Lock()
 		t0 := time.Now()
-		slot.proof, slot.err = prover.ProveTile(ctx, d.cfg.Keys, run.spec, run.train, run.dir, run.store, ch)
+		run.use.RLock()
+		if run.closed {
+			slot.err = ErrRunDropped
+		} else {
+			slot.proof, slot.err = prover.ProveTile(d.ctx, d.cfg.Keys, run.spec, run.train, run.dir, run.store, ch)
+		}
+		run.use.RUnlock()
 		d.proving.Unlock()
 		close(slot.done)
 		if slot.err != nil {
-			d.cfg.Events(fmt.Sprintf("solver %s: job %s: proving %v: %v", d.n.ID().ShortString(), id.String()[:12], ch, slot.err))
+			d.log.Warn("proving a challenged tile failed", "job", short(id), "tile", ch.String(), "err", slot.err)
 			continue
 		}
-		d.cfg.Events(fmt.Sprintf("solver %s: proved %v of job %s in %v (%d bytes)",
-			d.n.ID().ShortString(), ch, id.String()[:12], time.Since(t0).Round(time.Millisecond), len(slot.proof)))
+		d.log.Info("challenged tile proved", "job", short(id), "tile", ch.String(), "took", time.Since(t0).Round(time.Millisecond), "bytes", len(slot.proof))
 	}
 }
 
@@ -501,6 +788,8 @@ func (d *Daemon) onProof(ctx context.Context, e *wire.Envelope, m wire.Message, 
 	case <-slot.done:
 	case <-t.C:
 		return r.Reply(&wire.Proof{Error: wire.ProofNotReady})
+	case <-d.ctx.Done():
+		return r.Reply(&wire.Proof{Error: ErrStopping.Error()})
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -526,19 +815,23 @@ func (d *Daemon) runGated(ctx context.Context, id spec.JobID, s *spec.Spec, trai
 				return nil, err
 			}
 			d.setState(wire.StateRunning)
-			d.cfg.Events(fmt.Sprintf("solver %s: machine idle again, resuming job %s", d.n.ID().ShortString(), id.String()[:12]))
+			d.log.Info("machine idle again, resuming job", "job", short(id))
 		}
+		// The owner coming back cancels this leg of the run.
 		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
+		busy := g.Busy()
+		watch := make(chan struct{})
+		var watcher sync.WaitGroup
+		watcher.Go(func() {
 			select {
-			case <-g.Busy():
+			case <-busy:
 				cancel()
-			case <-done:
+			case <-watch:
 			}
-		}()
+		})
 		res, err := trainer.Run(runCtx, s, train, test, opts)
-		close(done)
+		close(watch)
+		watcher.Wait()
 		cancel()
 		if err == nil {
 			return res, nil
@@ -549,7 +842,7 @@ func (d *Daemon) runGated(ctx context.Context, id spec.JobID, s *spec.Spec, trai
 		d.mu.Lock()
 		step := d.state.Step
 		d.mu.Unlock()
-		d.cfg.Events(fmt.Sprintf("solver %s: owner is back, job %s paused at step %d (checkpointed)", d.n.ID().ShortString(), id.String()[:12], step))
+		d.log.Info("owner is back, job paused at step (checkpointed)", "job", short(id), "step", step)
 		opts.Resume = true
 	}
 }
@@ -560,12 +853,15 @@ func (d *Daemon) setState(st wire.RunState) {
 	d.mu.Unlock()
 }
 
-// latest hands values to send one at a time, in order, from its own
-// goroutine; a value not yet sent when a newer one arrives is dropped (only
-// the newest checkpoint matters to the coordinator, and the training loop
-// must never wait for the network).
+func short(id spec.JobID) string { return id.String()[:12] }
+
+// latest hands values to send one at a time, in order, from a goroutine
+// that spawn starts (the daemon's); a value not yet sent when a newer one
+// arrives is dropped (only the newest checkpoint matters to the
+// coordinator, and the training loop must never wait for the network).
 type latest[T any] struct {
-	send func(T)
+	send  func(T)
+	spawn func(func()) bool
 
 	mu   sync.Mutex
 	next *T
@@ -579,8 +875,7 @@ func (l *latest[T]) put(v T) {
 	if l.busy {
 		return
 	}
-	l.busy = true
-	go func() {
+	l.busy = l.spawn(func() {
 		for {
 			l.mu.Lock()
 			v := l.next
@@ -593,5 +888,15 @@ func (l *latest[T]) put(v T) {
 			l.mu.Unlock()
 			l.send(*v)
 		}
-	}()
+	})
+}
+
+// shortPeer is the short form of a peer ID the logs use (as
+// peer.ID.ShortString, without the brackets).
+func shortPeer(p peer.ID) string {
+	s := p.String()
+	if len(s) <= 8 {
+		return s
+	}
+	return s[:2] + "*" + s[len(s)-6:]
 }

@@ -17,7 +17,7 @@ func TestLatestSendsInOrderAndDropsStale(t *testing.T) {
 		release = make(chan struct{})
 		done    = make(chan struct{})
 	)
-	l := &latest[int]{send: func(v int) {
+	l := &latest[int]{spawn: func(f func()) bool { go f(); return true }, send: func(v int) {
 		if v == 1 {
 			close(started)
 			<-release

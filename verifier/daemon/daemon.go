@@ -1,20 +1,42 @@
 // Package daemon is the verifier daemon (`beluga verifier`): it joins a
 // coordinator, takes audit tasks, fetches the checkpoints a sampled
 // segment starts from out of the holders' stores (protocol/net/exchange,
-// every chunk verified against the committed digest), replays the segments
-// with the spec's semantics on its own copy of the data (verifier/audit),
-// submits a signed report, and answers the referee if the audit becomes a
-// dispute (protocol/net/disputenet).
+// presenting the grant the task carries; every chunk verified against the
+// committed digest), replays the segments with the spec's semantics on its
+// own copy of the data (verifier/audit), submits a signed report, and
+// answers the referee if the audit becomes a dispute
+// (protocol/net/disputenet). It keeps replicas of checkpoints the
+// coordinator asks it to hold and serves them to the peers the
+// coordinator grants them to.
+//
+// # Lifecycle and memory
+//
+// Start joins (retrying with backoff while the coordinator is
+// unreachable) and starts the daemon's goroutines, all owned by the
+// daemon: they end when the context given to Start ends or Close is
+// called, and Close waits for them. An audit's task (its spec and training
+// set, kept to answer the referee) is dropped TaskTTL after its report,
+// and at most MaxTasks reported tasks are kept; replicas of a job go when
+// a newer one lands or the job has been silent for ReplicaTTL; published
+// beacons are forgotten after BeaconTTL. A verifier that runs for months
+// holds a bounded number of datasets.
 package daemon
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/multiformats/go-multiaddr"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/beluga-compute/beluga/protocol/core/dispute"
 	"github.com/beluga-compute/beluga/protocol/core/plan"
@@ -36,9 +58,12 @@ import (
 
 // Config configures a verifier daemon.
 type Config struct {
+	// Coordinator is the coordinator's full multiaddr (with /p2p/ID).
 	Coordinator string
-	DataDir     string
-	Events      func(string)
+	// DataDir is where Fashion-MNIST lives (empty: the Debian path).
+	DataDir string
+	// Logger receives the daemon's events (default: discarded).
+	Logger *slog.Logger
 	// SilentForTesting makes the daemon accept audit tasks and never report
 	// (the fault test of a verifier that goes silent).
 	SilentForTesting bool
@@ -48,25 +73,51 @@ type Config struct {
 	// ReplicaTTL: the replicas of a job with no new checkpoint for this
 	// long are dropped (default 24 h).
 	ReplicaTTL time.Duration
+	// TaskTTL is how long an audit's task (spec and training set) is kept
+	// after its report, to answer the referee (default 1 h).
+	TaskTTL time.Duration
+	// MaxTasks bounds the reported tasks kept (the oldest go first; audits
+	// under way are never dropped). Default 4.
+	MaxTasks int
+	// BeaconTTL is how long a beacon published on the audits topic is
+	// remembered for a task that may come (default 24 h).
+	BeaconTTL time.Duration
+	// JoinBackoff is the longest wait between attempts to reach the
+	// coordinator at start (default 30 s; the first retry is after 250 ms).
+	JoinBackoff time.Duration
+	// Now is the clock the TTLs run on (default time.Now).
+	Now func() time.Time
 }
 
 // Daemon is a running verifier.
 type Daemon struct {
 	n     *p2p.Node
 	cfg   Config
+	log   *slog.Logger
 	coord peer.ID
+	now   func() time.Time
+
+	// ctx is the daemon's root context: every goroutine it starts ends
+	// when ctx does (Close cancels it). group owns those goroutines;
+	// spawn adds to it unless the daemon is stopping.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	group    errgroup.Group
+	spawnMu  sync.Mutex
+	stopping bool
 
 	mu    sync.Mutex
 	tasks map[spec.JobID]*task
 	// beacons are the audit beacons seen on the audits topic: a task whose
 	// beacon differs from the published one is refused (at most
-	// maxPublished are kept).
-	beacons map[spec.JobID][]byte
+	// maxPublished are kept, each for BeaconTTL).
+	beacons map[spec.JobID]published
 	// replicas holds checkpoints the coordinator asked this verifier to
-	// keep, served to any peer (protocol/net/exchange): the newest of each job
-	// only. Fetches hold replMu for reading from their first chunk to their
-	// manifest, pruning holds it for writing, so that GC never collects the
-	// chunks of a fetch under way.
+	// keep, served to the peers the coordinator grants them to
+	// (protocol/net/exchange): the newest of each job only. Fetches hold
+	// replMu for reading from their first chunk to their manifest, pruning
+	// holds it for writing, so that GC never collects the chunks of a
+	// fetch under way.
 	replicas    *store.Memory
 	replMu      sync.RWMutex
 	replicaSeen map[spec.JobID]time.Time // last replica per job (under replMu)
@@ -75,64 +126,273 @@ type Daemon struct {
 type task struct {
 	spec  *spec.Spec
 	train *dataset.Dataset
+	// reported is when the audit's report went out; zero while it runs.
+	reported time.Time
 }
 
-// Start joins the coordinator and serves until the node closes.
+// published is a beacon seen on the audits topic.
+type published struct {
+	beacon []byte
+	at     time.Time
+}
+
+// protocols are the streams the daemon serves.
+var protocols = []string{wire.AuditProtocol, wire.ReplicateProtocol, wire.ExchangeProtocol, wire.DisputeProtocol}
+
+// Start joins the coordinator and serves until ctx ends or Close is
+// called. While the coordinator is unreachable it retries, with backoff,
+// until ctx ends.
 func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
-	if cfg.Events == nil {
-		cfg.Events = func(string) {}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ReplicaTTL <= 0 {
 		cfg.ReplicaTTL = 24 * time.Hour
 	}
-	d := &Daemon{n: n, cfg: cfg, tasks: map[spec.JobID]*task{}, beacons: map[spec.JobID][]byte{},
-		replicas: store.NewMemory(), replicaSeen: map[spec.JobID]time.Time{}}
-	coord, err := n.Connect(ctx, cfg.Coordinator)
-	if err != nil {
-		return nil, fmt.Errorf("join coordinator: %w", err)
+	if cfg.TaskTTL <= 0 {
+		cfg.TaskTTL = time.Hour
 	}
-	d.coord = coord
+	if cfg.MaxTasks <= 0 {
+		cfg.MaxTasks = 4
+	}
+	if cfg.BeaconTTL <= 0 {
+		cfg.BeaconTTL = 24 * time.Hour
+	}
+	if cfg.JoinBackoff <= 0 {
+		cfg.JoinBackoff = 30 * time.Second
+	}
+	coord, err := coordinatorID(cfg.Coordinator)
+	if err != nil {
+		return nil, err
+	}
+	d := newDaemon(n, cfg, coord)
+	d.ctx, d.cancel = context.WithCancel(ctx)
 	n.Handle(wire.AuditProtocol, d.onTask, wire.TypeAuditTask)
 	n.Handle(wire.ReplicateProtocol, d.onReplicate, wire.TypeCheckpointAnnounce)
-	exchange.Serve(n, d.replicas)
+	exchange.Serve(n, exchange.FromStore(d.replicas), exchange.ServeConfig{Coordinator: coord, Logger: d.log})
 	disputenet.Serve(n, d.party)
-	if _, err := n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, &wire.Hello{Role: wire.RoleVerifier, Backend: "cpu", Addrs: n.Addrs()}, wire.TypeAck); err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
+	if err := join(d.ctx, n, cfg.Coordinator, coord, &wire.Hello{Role: wire.RoleVerifier, Backend: "cpu", Addrs: n.Addrs()}, cfg.JoinBackoff, d.log); err != nil {
+		d.Close()
+		return nil, err
 	}
 	if n.PubSub != nil {
 		// Opened audits are public: anyone sees each job's trace root and
 		// beacon, so the coordinator cannot show verifiers different ones.
 		if _, err := n.Join(wire.AuditsTopic, wire.TypeAuditTask); err != nil {
+			d.Close()
 			return nil, err
 		}
-		if err := n.Subscribe(ctx, wire.AuditsTopic, func(e *wire.Envelope, m wire.Message) {
-			if e.Sender != coord {
-				return
-			}
-			t := m.(*wire.AuditTask)
-			d.mu.Lock()
-			first, seen := d.beacons[spec.JobID(e.Job)]
-			if !seen && len(d.beacons) < maxPublished {
-				d.beacons[spec.JobID(e.Job)] = t.Beacon
-			}
-			d.mu.Unlock()
-			if seen && !bytes.Equal(first, t.Beacon) {
-				// The first published beacon stands; a second one is the
-				// coordinator trying to redraw the sample.
-				cfg.Events(fmt.Sprintf("verifier %s: the coordinator published a second beacon for job %s (ignored)", n.ID().ShortString(), spec.JobID(e.Job).String()[:12]))
-				return
-			}
-			cfg.Events(fmt.Sprintf("verifier %s saw the audit of job %s open on %s (trace root %x…, beacon %x…)",
-				n.ID().ShortString(), spec.JobID(e.Job).String()[:12], wire.AuditsTopic, t.TraceRoot[:6], t.Beacon[:min(6, len(t.Beacon))]))
-		}, wire.TypeAuditTask); err != nil {
+		if err := n.Subscribe(d.ctx, wire.AuditsTopic, d.onPublished, wire.TypeAuditTask); err != nil {
+			d.Close()
 			return nil, err
 		}
 	}
+	d.spawn(d.janitor)
 	return d, nil
+}
+
+func newDaemon(n *p2p.Node, cfg Config, coord peer.ID) *Daemon {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Daemon{n: n, cfg: cfg, coord: coord, now: cfg.Now, log: cfg.Logger, tasks: map[spec.JobID]*task{}, beacons: map[spec.JobID]published{},
+		replicas: store.NewMemory(), replicaSeen: map[spec.JobID]time.Time{}}
+	if n != nil {
+		d.log = cfg.Logger.With("verifier", shortPeer(n.ID()))
+	}
+	return d
+}
+
+// coordinatorID is the peer ID a coordinator multiaddr ends with.
+func coordinatorID(addr string) (peer.ID, error) {
+	ma, err := multiaddr.NewMultiaddr(addr)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %v", ErrCoordinatorAddr, addr, err)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(ma)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %v", ErrCoordinatorAddr, addr, err)
+	}
+	return ai.ID, nil
+}
+
+// join connects to the coordinator and says hello, retrying with
+// exponential backoff (250 ms doubling up to most) while the coordinator
+// cannot be reached: a daemon started before its coordinator, or across
+// a network blip, waits instead of exiting. A coordinator that answers
+// and refuses the hello is final.
+func join(ctx context.Context, n *p2p.Node, addr string, coord peer.ID, hello *wire.Hello, most time.Duration, log *slog.Logger) error {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		if b, ok := n.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+			// This loop paces the retries; libp2p's own dial backoff
+			// (5 s and up) would refuse them unseen.
+			b.Backoff().Clear(coord)
+		}
+		_, err := n.Connect(ctx, addr)
+		if err == nil {
+			_, err = n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, hello, wire.TypeAck)
+			if errors.Is(err, p2p.ErrRemote) {
+				return fmt.Errorf("hello: %w", err)
+			}
+		}
+		if err == nil {
+			log.Info("joined the coordinator", "coordinator", shortPeer(coord), "attempts", attempt)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("join coordinator: %w", err)
+		}
+		log.Warn("coordinator unreachable, retrying", "coordinator", shortPeer(coord), "attempt", attempt, "retry_in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("join coordinator: %w", err)
+		case <-t.C:
+		}
+		wait = min(2*wait, most)
+	}
+}
+
+// spawn runs f in a goroutine the daemon owns, unless it is stopping.
+func (d *Daemon) spawn(f func()) bool {
+	d.spawnMu.Lock()
+	defer d.spawnMu.Unlock()
+	if d.stopping {
+		return false
+	}
+	d.group.Go(func() error { f(); return nil })
+	return true
+}
+
+// Close stops the daemon: it stops serving, cancels the root context
+// (audits and replications under way end) and waits for every goroutine
+// of the daemon.
+func (d *Daemon) Close() error {
+	for _, pid := range protocols {
+		d.n.Host.RemoveStreamHandler(protocol.ID(pid))
+	}
+	d.cancel()
+	return d.Wait()
+}
+
+// Wait blocks until the daemon has stopped (its context ended or Close
+// was called) and everything it started has ended.
+func (d *Daemon) Wait() error {
+	<-d.ctx.Done()
+	d.spawnMu.Lock()
+	d.stopping = true
+	d.spawnMu.Unlock()
+	return d.group.Wait()
+}
+
+// janitor drops expired tasks, beacons and replicas until the daemon
+// stops.
+func (d *Daemon) janitor() {
+	t := time.NewTicker(min(d.cfg.TaskTTL/4, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+			d.pruneTasks()
+			d.pruneBeacons()
+			if err := d.pruneSilent(d.ctx); err != nil {
+				d.log.Warn("pruning replicas", "err", err)
+			}
+		}
+	}
 }
 
 // maxPublished bounds the published beacons a verifier remembers.
 const maxPublished = 1 << 14
+
+// onPublished remembers the first beacon the coordinator publishes for
+// each job.
+func (d *Daemon) onPublished(e *wire.Envelope, m wire.Message) {
+	if e.Sender != d.coord {
+		return
+	}
+	t := m.(*wire.AuditTask)
+	job := spec.JobID(e.Job)
+	d.mu.Lock()
+	first, seen := d.beacons[job]
+	if !seen {
+		if len(d.beacons) >= maxPublished {
+			d.evictOldestBeaconLocked()
+		}
+		d.beacons[job] = published{beacon: t.Beacon, at: d.now()}
+	}
+	d.mu.Unlock()
+	if seen && !bytes.Equal(first.beacon, t.Beacon) {
+		// The first published beacon stands; a second one is the
+		// coordinator trying to redraw the sample.
+		d.log.Warn("the coordinator published a second beacon (ignored)", "job", short(job))
+		return
+	}
+	d.log.Info("saw the audit open", "job", short(job), "topic", wire.AuditsTopic,
+		"trace_root", fmt.Sprintf("%x…", t.TraceRoot[:6]), "beacon", fmt.Sprintf("%x…", t.Beacon[:min(6, len(t.Beacon))]))
+}
+
+func (d *Daemon) evictOldestBeaconLocked() {
+	var oldest spec.JobID
+	var at time.Time
+	for j, p := range d.beacons {
+		if at.IsZero() || p.at.Before(at) {
+			oldest, at = j, p.at
+		}
+	}
+	delete(d.beacons, oldest)
+}
+
+// pruneBeacons forgets beacons published longer than BeaconTTL ago.
+func (d *Daemon) pruneBeacons() {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for j, p := range d.beacons {
+		if now.Sub(p.at) > d.cfg.BeaconTTL {
+			delete(d.beacons, j)
+		}
+	}
+}
+
+// pruneTasks drops reported tasks older than TaskTTL and the oldest
+// beyond MaxTasks; it returns how many it dropped.
+func (d *Daemon) pruneTasks() int {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var done []spec.JobID
+	for id, t := range d.tasks {
+		if !t.reported.IsZero() {
+			done = append(done, id)
+		}
+	}
+	sort.Slice(done, func(a, b int) bool { return d.tasks[done[a]].reported.After(d.tasks[done[b]].reported) })
+	dropped := 0
+	for i, id := range done {
+		if i >= d.cfg.MaxTasks || now.Sub(d.tasks[id].reported) > d.cfg.TaskTTL {
+			delete(d.tasks, id)
+			dropped++
+			d.log.Debug("audit task dropped", "job", short(id))
+		}
+	}
+	return dropped
+}
+
+// Tasks reports how many audit tasks (with their training sets) the
+// daemon holds.
+func (d *Daemon) Tasks() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.tasks)
+}
 
 // party is the verifier's side of a dispute: an honest replay.
 func (d *Daemon) party(job spec.JobID) (dispute.Party, error) {
@@ -150,91 +410,94 @@ func (d *Daemon) onTask(ctx context.Context, e *wire.Envelope, m wire.Message, r
 		return r.Reply(&wire.Ack{Error: "audit tasks come from the coordinator"})
 	}
 	t := m.(*wire.AuditTask)
+	job := spec.JobID(e.Job)
 	d.n.Learn(t.ProviderAddrs)
 	s, err := spec.Decode(t.SpecJSON)
 	if err != nil {
 		return r.Reply(&wire.Ack{Error: err.Error()})
 	}
-	if id, err := s.ID(); err != nil || id != spec.JobID(e.Job) {
+	if id, err := s.ID(); err != nil || id != job {
 		return r.Reply(&wire.Ack{Error: "spec does not match the job ID"})
 	}
 	if s.Audit.Confidential && d.cfg.Keys == nil {
 		return r.Reply(&wire.Ack{Error: "confidential audits need zk verifying keys, and this verifier has none"})
 	}
 	d.mu.Lock()
-	published, seen := d.beacons[spec.JobID(e.Job)]
-	delete(d.beacons, spec.JobID(e.Job))
+	pub, seen := d.beacons[job]
+	delete(d.beacons, job)
 	d.mu.Unlock()
-	if seen && !bytes.Equal(published, t.Beacon) {
-		d.cfg.Events(fmt.Sprintf("verifier %s refused the audit of job %s: its beacon is not the one published on %s",
-			d.n.ID().ShortString(), spec.JobID(e.Job).String()[:12], wire.AuditsTopic))
+	if seen && !bytes.Equal(pub.beacon, t.Beacon) {
+		d.log.Warn("refused an audit: its beacon is not the published one", "job", short(job), "topic", wire.AuditsTopic)
 		return r.Reply(&wire.Ack{Error: "the task's beacon is not the one published for this job"})
 	}
-	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
-		return err
-	}
 	if d.cfg.SilentForTesting {
-		d.cfg.Events(fmt.Sprintf("verifier %s took the audit of job %s and will never answer", d.n.ID().ShortString(), s.Name))
-		return nil
+		d.log.Info("took the audit and will never answer", "job", short(job))
+		return r.Reply(&wire.Ack{OK: true})
 	}
-	go func() {
-		check := d.audit
-		if s.Audit.Confidential {
-			check = d.zkAudit
+	check := d.audit
+	if s.Audit.Confidential {
+		check = d.zkAudit
+	}
+	if !d.spawn(func() {
+		if err := check(d.ctx, job, s, t); err != nil {
+			d.log.Error("audit failed to run", "job", short(job), "err", err)
 		}
-		if err := check(context.WithoutCancel(ctx), spec.JobID(e.Job), s, t); err != nil {
-			d.cfg.Events(fmt.Sprintf("verifier %s: audit of job %s: %v", d.n.ID().ShortString(), spec.JobID(e.Job).String()[:12], err))
-		}
-	}()
-	return nil
+	}) {
+		return r.Reply(&wire.Ack{Error: ErrStopping.Error()})
+	}
+	return r.Reply(&wire.Ack{OK: true})
 }
 
 func (d *Daemon) audit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire.AuditTask) error {
+	tr := wire.Trace(id, t.Entries)
+	if tr.Root() != merkle.Digest(t.TraceRoot) {
+		return fmt.Errorf("the task's trace does not have its root")
+	}
 	train, _, err := catalog.LoadData(s, d.cfg.DataDir)
 	if err != nil {
 		return err
 	}
+	tk := &task{spec: s, train: train}
 	d.mu.Lock()
-	d.tasks[id] = &task{spec: s, train: train}
+	d.tasks[id] = tk
 	d.mu.Unlock()
-	tr := &trace.Trace{Job: id}
-	for _, e := range t.Entries {
-		tr.Entries = append(tr.Entries, trace.Entry{Step: e.Step, Digest: merkle.Digest(e.Digest)})
-	}
-	if tr.Root() != merkle.Digest(t.TraceRoot) {
-		return fmt.Errorf("the task's trace does not have its root")
-	}
-	sol := &netSolver{n: d.n, spec: s, job: id, trace: tr, train: train, holders: append([]peer.ID{t.Solver}, t.Providers...)}
+	defer d.reported(tk)
+	sol := &netSolver{n: d.n, spec: s, job: id, trace: tr, train: train, holders: append([]peer.ID{t.Solver}, t.Providers...),
+		fetch: exchange.Options{Grant: t.Grant, Logger: d.log}}
 	rep, err := audit.Run(ctx, audit.Config{Spec: s, Train: train, Beacon: t.Beacon}, sol)
 	if err != nil {
 		return err
 	}
-	d.cfg.Events(fmt.Sprintf("verifier %s: job %s: %d checkpoint(s) fetched from peers, %d fetch(es) failed", d.n.ID().ShortString(), id.String()[:12], sol.fetched, sol.failed))
+	d.log.Info("checkpoints fetched from peers", "job", short(id), "fetched", sol.fetched, "failed", sol.failed)
 	out := &wire.AuditReport{Solver: t.Solver, Pass: rep.Verdict == audit.Pass, StepsChecked: rep.StepsChecked, FirstBadStep: -1,
 		ConfidencePPM: uint32(rep.Confidence * 1e6), Reason: rep.Reason}
 	if rep.FirstBadStep != nil {
 		out.FirstBadStep = *rep.FirstBadStep
 	}
+	d.reported(tk)
 	_, err = d.n.Request(ctx, d.coord, wire.ControlProtocol, id, out, wire.TypeAck)
 	return err
+}
+
+// reported marks an audit's task done, once (its TTL starts then), and
+// prunes.
+func (d *Daemon) reported(tk *task) {
+	d.mu.Lock()
+	if tk.reported.IsZero() {
+		tk.reported = d.now()
+	}
+	d.mu.Unlock()
+	d.pruneTasks()
 }
 
 // zkAudit audits a confidential job without its weights or its data: the
 // tiles drawn from the committed roots and the beacon (SPEC.md §17.3) are
 // proven by the solver and checked here against the committed zk trace.
 func (d *Daemon) zkAudit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire.AuditTask) error {
-	tr := &trace.Trace{Job: id}
-	for _, e := range t.Entries {
-		tr.Entries = append(tr.Entries, trace.Entry{Step: e.Step, Digest: merkle.Digest(e.Digest)})
-	}
-	if tr.Root() != merkle.Digest(t.TraceRoot) {
+	if wire.Trace(id, t.Entries).Root() != merkle.Digest(t.TraceRoot) {
 		return fmt.Errorf("the task's trace does not have its root")
 	}
-	zs := make([]trace.ZKEntry, len(t.ZKEntries))
-	for i, e := range t.ZKEntries {
-		zs[i] = trace.ZKEntry{Step: e.Step, Root: e.Digest}
-	}
-	z, err := zkchallenge.ZKTraceOf(s, zs)
+	z, err := zkchallenge.ZKTraceOf(s, wire.ZKEntries(t.ZKEntries))
 	if err != nil {
 		return err
 	}
@@ -272,8 +535,8 @@ func (d *Daemon) zkAudit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wi
 	}
 	conf := plan.Confidence(s.Steps, 1, out.StepsChecked, s.Audit.CheatFractionPPM, plan.Clustered)
 	out.ConfidencePPM = uint32(conf * 1e6)
-	d.cfg.Events(fmt.Sprintf("verifier %s: job %s: %d of %d challenged tile proofs valid (verified in %v total), no weights or data seen",
-		d.n.ID().ShortString(), id.String()[:12], out.StepsChecked, len(chs), verifyTime.Round(time.Microsecond)))
+	d.log.Info("challenged tile proofs valid, no weights or data seen", "job", short(id), "valid", out.StepsChecked, "challenged", len(chs),
+		"verify_time", verifyTime.Round(time.Microsecond))
 	_, err = d.n.Request(ctx, d.coord, wire.ControlProtocol, id, out, wire.TypeAck)
 	return err
 }
@@ -316,6 +579,7 @@ type netSolver struct {
 	trace   *trace.Trace
 	train   *dataset.Dataset
 	holders []peer.ID
+	fetch   exchange.Options // with the task's grant
 	// missing are checkpoints no holder could serve (a resumed job's early
 	// checkpoints lived on the solver that vanished): not asked for again.
 	missing map[int64]bool
@@ -350,7 +614,7 @@ func (s *netSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
 		if i < 0 || s.missing[cp] {
 			continue
 		}
-		got, err := exchange.FetchState(ctx, s.n, s.holders, s.spec, s.job, cp, s.trace.Entries[i].Digest, exchange.Options{})
+		got, err := exchange.FetchState(ctx, s.n, s.holders, s.spec, s.job, cp, s.trace.Entries[i].Digest, s.fetch)
 		if err == nil {
 			st = got
 			s.fetched++
@@ -386,37 +650,36 @@ func (d *Daemon) onReplicate(ctx context.Context, e *wire.Envelope, m wire.Messa
 	}
 	a := m.(*wire.CheckpointAnnounce)
 	d.n.Learn(a.ProviderAddrs)
-	if err := r.Reply(&wire.Ack{OK: true}); err != nil {
-		return err
-	}
-	go func() {
-		ctx := context.WithoutCancel(ctx)
-		job := spec.JobID(e.Job)
-		if err := d.replicate(ctx, job, a); err != nil {
-			d.cfg.Events(fmt.Sprintf("verifier %s: replica of step %d: %v", d.n.ID().ShortString(), a.Step, err))
+	job := spec.JobID(e.Job)
+	if !d.spawn(func() {
+		if err := d.replicate(d.ctx, job, a); err != nil {
+			d.log.Warn("replication failed", "job", short(job), "step", a.Step, "err", err)
 			return
 		}
-		d.cfg.Events(fmt.Sprintf("verifier %s holds a replica of the checkpoint at step %d of job %s", d.n.ID().ShortString(), a.Step, job.String()[:12]))
-		d.n.Request(ctx, d.coord, wire.ControlProtocol, job, &wire.CheckpointAnnounce{Step: a.Step, Digest: a.Digest}, wire.TypeAck)
-		if err := d.prune(ctx, job); err != nil {
-			d.cfg.Events(fmt.Sprintf("verifier %s: pruning replicas: %v", d.n.ID().ShortString(), err))
+		d.log.Info("holds a replica of the checkpoint", "job", short(job), "step", a.Step)
+		d.n.Request(d.ctx, d.coord, wire.ControlProtocol, job, &wire.CheckpointAnnounce{Step: a.Step, Digest: a.Digest}, wire.TypeAck)
+		if err := d.prune(d.ctx, job); err != nil {
+			d.log.Warn("pruning replicas", "err", err)
 		}
-	}()
-	return nil
+	}) {
+		return r.Reply(&wire.Ack{Error: ErrStopping.Error()})
+	}
+	return r.Reply(&wire.Ack{OK: true})
 }
 
 // replicate fetches the announced checkpoint into the replica store.
 func (d *Daemon) replicate(ctx context.Context, job spec.JobID, a *wire.CheckpointAnnounce) error {
 	d.replMu.RLock()
 	defer d.replMu.RUnlock()
-	man, err := exchange.FetchManifest(ctx, d.n, a.Providers, job, a.Step, a.Digest)
+	o := exchange.Options{Grant: a.Grant, Logger: d.log}
+	man, err := exchange.FetchManifest(ctx, d.n, a.Providers, job, a.Step, a.Digest, o)
 	if err != nil {
 		return err
 	}
-	err = exchange.FetchChunks(ctx, d.n, a.Providers, job, man.ChunkIDs(), func(_ store.ChunkID, data []byte) error {
+	err = exchange.FetchChunks(ctx, d.n, a.Providers, man, func(_ store.ChunkID, data []byte) error {
 		_, err := d.replicas.Put(ctx, data)
 		return err
-	}, exchange.Options{})
+	}, o)
 	if err != nil {
 		return err
 	}
@@ -430,20 +693,12 @@ func (d *Daemon) replicate(ctx context.Context, job spec.JobID, a *wire.Checkpoi
 func (d *Daemon) prune(ctx context.Context, job spec.JobID) error {
 	d.replMu.Lock()
 	defer d.replMu.Unlock()
-	now := time.Now()
-	d.replicaSeen[job] = now
-	drop := map[spec.JobID]bool{}
-	for j, seen := range d.replicaSeen {
-		if now.Sub(seen) > d.cfg.ReplicaTTL {
-			drop[j] = true
-			delete(d.replicaSeen, j)
-		}
-	}
+	d.replicaSeen[job] = d.now()
 	steps, err := d.replicas.ListCheckpoints(ctx, job)
 	if err != nil {
 		return err
 	}
-	stale := len(steps) > 1 || len(drop) > 0
+	stale := len(steps) > 1
 	if len(steps) > 1 {
 		for _, st := range steps[:len(steps)-1] {
 			if err := d.replicas.DeleteCheckpoint(ctx, job, st); err != nil {
@@ -451,20 +706,63 @@ func (d *Daemon) prune(ctx context.Context, job spec.JobID) error {
 			}
 		}
 	}
-	for j := range drop {
-		old, err := d.replicas.ListCheckpoints(ctx, j)
-		if err != nil {
-			return err
-		}
-		for _, st := range old {
-			if err := d.replicas.DeleteCheckpoint(ctx, j, st); err != nil {
-				return err
-			}
-		}
+	dropped, err := d.dropSilentLocked(ctx)
+	if err != nil {
+		return err
 	}
-	if !stale {
+	if !stale && !dropped {
 		return nil
 	}
 	_, _, err = d.replicas.GC(ctx)
 	return err
+}
+
+// pruneSilent drops the replicas of jobs silent for ReplicaTTL and
+// collects their chunks (the janitor's part of prune: a job whose last
+// replica landed long ago goes even if no other replication comes).
+func (d *Daemon) pruneSilent(ctx context.Context) error {
+	d.replMu.Lock()
+	defer d.replMu.Unlock()
+	dropped, err := d.dropSilentLocked(ctx)
+	if err != nil || !dropped {
+		return err
+	}
+	_, _, err = d.replicas.GC(ctx)
+	return err
+}
+
+// dropSilentLocked deletes the replicas of the jobs that have had no new
+// checkpoint for ReplicaTTL; replMu is held for writing.
+func (d *Daemon) dropSilentLocked(ctx context.Context) (bool, error) {
+	now := d.now()
+	dropped := false
+	for j, seen := range d.replicaSeen {
+		if now.Sub(seen) <= d.cfg.ReplicaTTL {
+			continue
+		}
+		delete(d.replicaSeen, j)
+		dropped = true
+		old, err := d.replicas.ListCheckpoints(ctx, j)
+		if err != nil {
+			return dropped, err
+		}
+		for _, st := range old {
+			if err := d.replicas.DeleteCheckpoint(ctx, j, st); err != nil {
+				return dropped, err
+			}
+		}
+	}
+	return dropped, nil
+}
+
+func short(id spec.JobID) string { return id.String()[:12] }
+
+// shortPeer is the short form of a peer ID the logs use (as
+// peer.ID.ShortString, without the brackets).
+func shortPeer(p peer.ID) string {
+	s := p.String()
+	if len(s) <= 8 {
+		return s
+	}
+	return s[:2] + "*" + s[len(s)-6:]
 }

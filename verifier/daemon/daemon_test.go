@@ -8,7 +8,6 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
-	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 )
@@ -17,15 +16,10 @@ import (
 // publishes one beacon for a job on the audits topic and hands a verifier
 // a task with another cannot steer that verifier's sample.
 func TestTaskWithAnotherBeaconThanPublishedIsRefused(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	cn, err := p2p.New(ctx, p2p.WithPubSub())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cn.Close()
-	cn.Handle(wire.ControlProtocol, func(_ context.Context, _ *wire.Envelope, _ wire.Message, r *p2p.Responder) error {
-		return r.Reply(&wire.Ack{OK: true})
-	}, wire.TypeHello, wire.TypeAuditReport)
+	c := newFakeCoordinator(t, p2p.WithPubSub())
+	cn := c.n
 	if _, err := cn.Join(wire.AuditsTopic, wire.TypeAuditTask); err != nil {
 		t.Fatal(err)
 	}
@@ -34,11 +28,12 @@ func TestTaskWithAnotherBeaconThanPublishedIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer vn.Close()
-	var events []string
-	evc := make(chan string, 16)
-	if _, err := Start(ctx, vn, Config{Coordinator: cn.Addrs()[0], Events: func(s string) { evc <- s }}); err != nil {
+	rec := newRecorder()
+	d, err := Start(ctx, vn, Config{Coordinator: cn.Addrs()[0], Logger: rec.logger()})
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer d.Close()
 	for deadline := time.Now().Add(5 * time.Second); len(cn.PubSub.ListPeers(wire.AuditsTopic)) == 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the verifier never joined the audits topic")
@@ -56,14 +51,8 @@ func TestTaskWithAnotherBeaconThanPublishedIsRefused(t *testing.T) {
 	if err := cn.Publish(ctx, wire.AuditsTopic, id, published); err != nil {
 		t.Fatal(err)
 	}
-	for seen := false; !seen; {
-		select {
-		case ev := <-evc:
-			events = append(events, ev)
-			seen = strings.Contains(ev, "saw the audit")
-		case <-time.After(5 * time.Second):
-			t.Fatalf("the published audit never arrived: %q", events)
-		}
+	if ev := rec.wait(t, "saw the audit open", 5*time.Second); ev.attrs["job"] != id.String()[:12] {
+		t.Fatalf("event %+v", ev)
 	}
 	other := *published
 	other.Beacon = []byte("another beacon")
@@ -71,6 +60,7 @@ func TestTaskWithAnotherBeaconThanPublishedIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not the one published") {
 		t.Fatalf("a task with another beacon than the published one: %v", err)
 	}
+	rec.wait(t, "refused an audit: its beacon is not the published one", time.Second)
 }
 
 // TestPruneKeepsTheNewestReplicaOfLiveJobsOnly: older replicas of a job go
@@ -82,7 +72,7 @@ func TestPruneKeepsTheNewestReplicaOfLiveJobsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{cfg: Config{ReplicaTTL: time.Hour}, replicas: store.NewMemory(), replicaSeen: map[spec.JobID]time.Time{}}
+	d := newDaemon(nil, Config{ReplicaTTL: time.Hour}, "")
 	put := func(job spec.JobID, step int64) {
 		st := s.Init()
 		st.Step = step

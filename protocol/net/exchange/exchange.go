@@ -17,14 +17,34 @@
 // never serves a chunk (for a peer behind NAT it may relay the encrypted
 // stream until hole punching connects the two directly).
 //
+// # Who may fetch
+//
+// A checkpoint is a job's weights and momenta in the clear, so a holder
+// serves it only to peers the coordinator assigned to that job: the
+// verifier auditing it, the replica keeping it, the solver resuming it.
+// The coordinator seals a wire.Grant (grantee, expiry; an envelope of type
+// wire.TypeGrant bound to the job and signed by its libp2p key, IssueGrant)
+// into the audit task, replication request or assignment; the grantee
+// presents it with every ManifestRequest and ChunkRequest; the holder
+// checks (CheckGrant) that the coordinator it knows signed it, for the
+// request's job, to the peer at the other end of the stream, and that it
+// has not expired, and answers anything else with a failed Ack naming why.
+// Chunks are served only as part of the requested checkpoint of that job,
+// so a grant for one job opens no chunk of another. Expiry is checked
+// against the holder's clock: grants last long enough (GrantTTL) that
+// clocks minutes apart do not matter.
+//
+// Confidential jobs (SPEC.md §17) are never granted: their state never
+// leaves their solver, which serves no checkpoint of them at all.
+//
 // # Wire
 //
-// Protocol wire.ExchangeProtocol. A ManifestRequest (step, digest) is
-// answered by a Manifest or a failed Ack. A ChunkRequest (at most
-// wire.MaxChunksPerRequest hashes) is answered by a ChunkResponse listing
-// the hashes and sizes, followed by one raw frame per chunk: the signed
-// response binds the chunk hashes, and each chunk is checked against its
-// hash, so chunk bytes need no second signature.
+// Protocol wire.ExchangeProtocol. A ManifestRequest (step, digest, grant)
+// is answered by a Manifest or a failed Ack. A ChunkRequest (step, at most
+// wire.MaxChunksPerRequest hashes, grant) is answered by a ChunkResponse
+// listing the hashes and sizes, followed by one raw frame per chunk: the
+// signed response binds the chunk hashes, and each chunk is checked
+// against its hash, so chunk bytes need no second signature.
 package exchange
 
 import (
@@ -32,7 +52,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -43,27 +65,61 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 )
 
-// Errors.
-var (
-	ErrNoHolder = errors.New("exchange: no holder could serve")
-	ErrBadChunk = errors.New("exchange: chunk does not match its hash")
-)
-
-// Source is what a holder serves from: verified chunks and manifests
-// (store.CheckpointStore).
+// Source is what a holder serves from: each job's verified manifests and
+// chunks. A holder that must not serve a job (a confidential one) returns
+// an error from Manifest; Serve asks Chunk only for chunks of a manifest
+// it got.
 type Source interface {
-	Get(ctx context.Context, id store.ChunkID) ([]byte, error)
 	Manifest(ctx context.Context, job spec.JobID, step int64) (store.Manifest, error)
+	Chunk(ctx context.Context, job spec.JobID, id store.ChunkID) ([]byte, error)
 }
 
-var _ Source = store.CheckpointStore(nil)
+// FromStore serves the checkpoints of every job in st.
+func FromStore(st store.CheckpointStore) Source { return storeSource{st} }
 
-// Serve answers exchange requests on n from st.
-func Serve(n *p2p.Node, st Source) {
+type storeSource struct{ st store.CheckpointStore }
+
+func (s storeSource) Manifest(ctx context.Context, job spec.JobID, step int64) (store.Manifest, error) {
+	return s.st.Manifest(ctx, job, step)
+}
+
+func (s storeSource) Chunk(ctx context.Context, _ spec.JobID, id store.ChunkID) ([]byte, error) {
+	return s.st.Get(ctx, id)
+}
+
+// ServeConfig configures a holder.
+type ServeConfig struct {
+	// Coordinator is the peer whose grants the holder honours; a holder
+	// with none serves nobody.
+	Coordinator peer.ID
+	// Logger receives refused requests (default: discarded).
+	Logger *slog.Logger
+	// Now is the clock grants expire by (default time.Now).
+	Now func() time.Time
+}
+
+// Serve answers exchange requests on n from st, for the peers the
+// coordinator granted each job.
+func Serve(n *p2p.Node, st Source, cfg ServeConfig) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	refuse := func(ctx context.Context, r *p2p.Responder, e *wire.Envelope, step int64, err error) error {
+		cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "exchange refused", slog.String("peer", e.Sender.String()),
+			slog.String("job", spec.JobID(e.Job).String()), slog.Int64("step", step), slog.String("err", err.Error()))
+		return r.Reply(&wire.Ack{Error: err.Error()})
+	}
 	n.Handle(wire.ExchangeProtocol, func(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
+		job := spec.JobID(e.Job)
 		switch m := m.(type) {
 		case *wire.ManifestRequest:
-			man, err := st.Manifest(ctx, spec.JobID(e.Job), m.Step)
+			if err := CheckGrant(m.Grant, cfg.Coordinator, job, e.Sender, cfg.Now()); err != nil {
+				return refuse(ctx, r, e, m.Step, err)
+			}
+			man, err := st.Manifest(ctx, job, m.Step)
 			if err != nil || man.Digest != m.Digest {
 				return r.Reply(&wire.Ack{Error: fmt.Sprintf("no checkpoint of step %d with that digest", m.Step)})
 			}
@@ -73,10 +129,24 @@ func Serve(n *p2p.Node, st Source) {
 			}
 			return r.Reply(&wire.Manifest{Data: data})
 		case *wire.ChunkRequest:
+			if err := CheckGrant(m.Grant, cfg.Coordinator, job, e.Sender, cfg.Now()); err != nil {
+				return refuse(ctx, r, e, m.Step, err)
+			}
+			man, err := st.Manifest(ctx, job, m.Step)
+			if err != nil {
+				return r.Reply(&wire.Ack{Error: fmt.Sprintf("no checkpoint of step %d", m.Step)})
+			}
+			of := make(map[store.ChunkID]bool)
+			for _, id := range man.ChunkIDs() {
+				of[id] = true
+			}
 			chunks := make([][]byte, len(m.Hashes))
 			resp := &wire.ChunkResponse{Hashes: m.Hashes, Sizes: make([]uint32, len(m.Hashes))}
 			for i, h := range m.Hashes {
-				data, err := st.Get(ctx, store.ChunkID(h))
+				if !of[store.ChunkID(h)] {
+					return refuse(ctx, r, e, m.Step, fmt.Errorf("%w: chunk %x", ErrNotInCheckpoint, h[:8]))
+				}
+				data, err := st.Chunk(ctx, job, store.ChunkID(h))
 				if err != nil {
 					return r.Reply(&wire.Ack{Error: fmt.Sprintf("chunk %x: %v", h[:8], err)})
 				}
@@ -96,14 +166,53 @@ func Serve(n *p2p.Node, st Source) {
 	}, wire.TypeManifestRequest, wire.TypeChunkRequest)
 }
 
+// GrantTTL is how long the grants the coordinator issues last: an audit,
+// a replication or a resume fetches well within it, and clocks that are
+// minutes apart still agree on it.
+const GrantTTL = time.Hour
+
+// IssueGrant seals, with n's key (the coordinator's), a grant that lets
+// grantee fetch job's checkpoints for ttl: the bytes to put in the
+// grantee's Assign, AuditTask or replication request.
+func IssueGrant(n *p2p.Node, job spec.JobID, grantee peer.ID, ttl time.Duration) ([]byte, error) {
+	e, err := n.Seal(job, &wire.Grant{Grantee: grantee, Expires: time.Now().Add(ttl)})
+	if err != nil {
+		return nil, err
+	}
+	return wire.EncodeEnvelope(e)
+}
+
+// CheckGrant verifies that raw is a grant signed by coordinator for job,
+// naming requester, and not expired at now. Every failure wraps
+// ErrNotGranted and says why.
+func CheckGrant(raw []byte, coordinator peer.ID, job spec.JobID, requester peer.ID, now time.Time) error {
+	if len(raw) == 0 {
+		return fmt.Errorf("%w: %w", ErrNotGranted, ErrNoGrant)
+	}
+	env, g, err := wire.OpenGrant(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w: %w", ErrNotGranted, ErrForgedGrant, err)
+	case coordinator == "" || env.Sender != coordinator:
+		return fmt.Errorf("%w: %w: signed by %s, not the coordinator", ErrNotGranted, ErrForgedGrant, env.Sender)
+	case spec.JobID(env.Job) != job:
+		return fmt.Errorf("%w: %w", ErrNotGranted, ErrGrantOtherJob)
+	case g.Grantee != requester:
+		return fmt.Errorf("%w: %w: granted to %s", ErrNotGranted, ErrGrantOtherPeer, g.Grantee)
+	case !now.Before(g.Expires):
+		return fmt.Errorf("%w: %w at %s", ErrNotGranted, ErrGrantExpired, g.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // FetchManifest gets the manifest of the checkpoint of job at step with
 // the committed digest from the first holder that serves a valid one,
 // asking holders it is connected to first (a holder that has gone away
-// costs a dial timeout).
-func FetchManifest(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec.JobID, step int64, digest [32]byte) (*store.Manifest, error) {
+// costs a dial timeout). o.Grant is presented to every holder.
+func FetchManifest(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec.JobID, step int64, digest [32]byte, o Options) (*store.Manifest, error) {
 	var errs []error
 	for _, h := range connectedFirst(n, holders) {
-		m, err := n.Request(ctx, h, wire.ExchangeProtocol, job, &wire.ManifestRequest{Digest: digest, Step: step}, wire.TypeManifest, wire.TypeAck)
+		m, err := n.Request(ctx, h, wire.ExchangeProtocol, job, &wire.ManifestRequest{Digest: digest, Step: step, Grant: o.Grant}, wire.TypeManifest, wire.TypeAck)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", h, err))
 			continue
@@ -151,23 +260,35 @@ type Options struct {
 	// Streams per holder (default 2), so one request is in flight while
 	// the previous one's data arrives.
 	Streams int
-	// Logf receives notices (a dropped holder).
-	Logf func(string, ...any)
+	// Grant is the sealed grant (IssueGrant) the coordinator gave this
+	// peer for the job, presented with every request.
+	Grant []byte
+	// Logger receives notices (a dropped holder; default: discarded).
+	Logger *slog.Logger
 }
 
-// FetchChunks fetches ids from holders in parallel and hands each chunk,
-// checked against its ID, to sink (called from several goroutines). A
-// holder that fails or sends a bad chunk is dropped and its batch goes
-// back to the queue; the fetch fails only when no holder is left.
-func FetchChunks(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec.JobID, ids []store.ChunkID, sink func(store.ChunkID, []byte) error, o Options) error {
+// FetchChunks fetches the chunks of the verified manifest man from
+// holders in parallel and hands each chunk, checked against its ID, to
+// sink (called from several goroutines). A holder that fails or sends a
+// bad chunk is dropped and its batch goes back to the queue; the fetch
+// fails only when no holder is left.
+func FetchChunks(ctx context.Context, n *p2p.Node, holders []peer.ID, man *store.Manifest, sink func(store.ChunkID, []byte) error, o Options) error {
 	if o.Batch <= 0 || o.Batch > wire.MaxChunksPerRequest {
 		o.Batch = 64
 	}
 	if o.Streams <= 0 {
 		o.Streams = 2
 	}
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	job, ids := man.Job, man.ChunkIDs()
+	req := func(batch []store.ChunkID) *wire.ChunkRequest {
+		hs := make([][32]byte, len(batch))
+		for i, id := range batch {
+			hs[i] = id
+		}
+		return &wire.ChunkRequest{Step: man.Step, Hashes: hs, Grant: o.Grant}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -193,7 +314,7 @@ func FetchChunks(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec.J
 				defer q.workerDone()
 				st, err := n.Open(ctx, h, wire.ExchangeProtocol)
 				if err != nil {
-					o.Logf("exchange: holder %s: %v", h, err)
+					o.Logger.LogAttrs(ctx, slog.LevelWarn, "exchange holder unreachable", slog.String("holder", h.String()), slog.String("err", err.Error()))
 					return
 				}
 				defer st.Close()
@@ -202,7 +323,7 @@ func FetchChunks(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec.J
 					if batch == nil {
 						return
 					}
-					got, err := fetchBatch(ctx, st, job, batch, sink)
+					got, err := fetchBatch(ctx, st, job, batch, req(batch), sink)
 					if err != nil {
 						if errors.Is(err, errSink) {
 							mu.Lock()
@@ -213,7 +334,7 @@ func FetchChunks(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec.J
 						if errors.Is(err, ErrBadChunk) {
 							n.Reject(h, err)
 						}
-						o.Logf("exchange: dropping holder %s: %v", h, err)
+						o.Logger.LogAttrs(ctx, slog.LevelWarn, "exchange dropped holder", slog.String("holder", h.String()), slog.String("err", err.Error()))
 						q.requeue(batch[got:], got)
 						st.Reset()
 						return
@@ -241,12 +362,8 @@ var errSink = errors.New("exchange: sink")
 
 // fetchBatch requests one batch on st; it returns how many chunks it
 // delivered before any error.
-func fetchBatch(ctx context.Context, st *p2p.Stream, job spec.JobID, batch []store.ChunkID, sink func(store.ChunkID, []byte) error) (int, error) {
-	hs := make([][32]byte, len(batch))
-	for i, id := range batch {
-		hs[i] = id
-	}
-	_, m, err := st.Request(ctx, job, &wire.ChunkRequest{Hashes: hs}, wire.TypeChunkResponse, wire.TypeAck)
+func fetchBatch(ctx context.Context, st *p2p.Stream, job spec.JobID, batch []store.ChunkID, req *wire.ChunkRequest, sink func(store.ChunkID, []byte) error) (int, error) {
+	_, m, err := st.Request(ctx, job, req, wire.TypeChunkResponse, wire.TypeAck)
 	if err != nil {
 		return 0, err
 	}
@@ -336,14 +453,13 @@ func (q *queue) left() int {
 // and checked against the digest. Nothing touches a store, so no garbage
 // collection can race the fetch.
 func FetchState(ctx context.Context, n *p2p.Node, holders []peer.ID, s *spec.Spec, job spec.JobID, step int64, digest [32]byte, o Options) (*spec.State, error) {
-	man, err := FetchManifest(ctx, n, holders, job, step, digest)
+	man, err := FetchManifest(ctx, n, holders, job, step, digest, o)
 	if err != nil {
 		return nil, err
 	}
-	ids := man.ChunkIDs()
 	var mu sync.Mutex
-	chunks := make(map[store.ChunkID][]byte, len(ids))
-	if err := FetchChunks(ctx, n, holders, job, ids, func(id store.ChunkID, data []byte) error {
+	chunks := make(map[store.ChunkID][]byte, len(man.ChunkIDs()))
+	if err := FetchChunks(ctx, n, holders, man, func(id store.ChunkID, data []byte) error {
 		mu.Lock()
 		chunks[id] = data
 		mu.Unlock()

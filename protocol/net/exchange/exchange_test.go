@@ -32,6 +32,31 @@ func node(t testing.TB, opts ...p2p.Option) *p2p.Node {
 	return n
 }
 
+// testCoordinator is the coordinator whose grants the tests' holders
+// honour (only its key matters).
+var testCoordinator = sync.OnceValue(func() *p2p.Node {
+	n, err := p2p.New(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	return n
+})
+
+// serve serves src on h for the peers testCoordinator grants.
+func serve(h *p2p.Node, src store.CheckpointStore) {
+	Serve(h, FromStore(src), ServeConfig{Coordinator: testCoordinator().ID()})
+}
+
+// granted is fetch options with a grant for n to fetch job.
+func granted(t testing.TB, n *p2p.Node, job spec.JobID) Options {
+	t.Helper()
+	g, err := IssueGrant(testCoordinator(), job, n.ID(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{Grant: g}
+}
+
 func connect(t testing.TB, a, b *p2p.Node) {
 	t.Helper()
 	if _, err := a.Connect(context.Background(), b.Addrs()[0]); err != nil {
@@ -84,9 +109,9 @@ func TestFetchFromThreeHoldersSurvivesADeathAndACorruptHolder(t *testing.T) {
 
 	fetcher := node(t, p2p.WithLogf(logf))
 	holders := []*p2p.Node{node(t), node(t), node(t)}
-	Serve(holders[0], mem)
-	Serve(holders[1], mem)
-	Serve(holders[2], corrupting{mem, ids[len(ids)/2]})
+	serve(holders[0], mem)
+	serve(holders[1], mem)
+	serve(holders[2], corrupting{mem, ids[len(ids)/2]})
 	var hs []peer.ID
 	for _, h := range holders {
 		connect(t, fetcher, h)
@@ -112,25 +137,27 @@ func TestFetchFromThreeHoldersSurvivesADeathAndACorruptHolder(t *testing.T) {
 
 // fetchWithHook is FetchState with a hook on every delivered chunk.
 func fetchWithHook(t testing.TB, n *p2p.Node, hs []peer.ID, s *spec.Spec, job spec.JobID, digest [32]byte, hook func()) (*spec.State, error) {
-	man, err := FetchManifest(context.Background(), n, hs, job, 0, digest)
+	o := granted(t, n, job)
+	man, err := FetchManifest(context.Background(), n, hs, job, 0, digest, o)
 	if err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
 	chunks := map[store.ChunkID][]byte{}
-	err = FetchChunks(context.Background(), n, hs, job, man.ChunkIDs(), func(id store.ChunkID, d []byte) error {
+	o.Batch, o.Streams = 2, 1
+	err = FetchChunks(context.Background(), n, hs, man, func(id store.ChunkID, d []byte) error {
 		hook()
 		mu.Lock()
 		chunks[id] = d
 		mu.Unlock()
 		return nil
-	}, Options{Batch: 2, Streams: 1})
+	}, o)
 	if err != nil {
 		return nil, err
 	}
 	// Rebuild through FetchState's path on a fresh fetch from the
 	// surviving honest holder, which also checks the digest.
-	return FetchState(context.Background(), n, hs[1:2], s, job, 0, digest, Options{})
+	return FetchState(context.Background(), n, hs[1:2], s, job, 0, digest, granted(t, n, job))
 }
 
 func TestCorruptHolderIsDroppedAndStruck(t *testing.T) {
@@ -143,16 +170,18 @@ func TestCorruptHolderIsDroppedAndStruck(t *testing.T) {
 	ids := man.ChunkIDs()
 	fetcher := node(t)
 	bad, good := node(t), node(t)
-	Serve(bad, corrupting{mem, ids[0]})
-	Serve(good, mem)
+	serve(bad, corrupting{mem, ids[0]})
+	serve(good, mem)
 	connect(t, fetcher, bad)
 	connect(t, fetcher, good)
-	st, err := FetchState(context.Background(), fetcher, []peer.ID{bad.ID(), good.ID()}, s, job, 0, digest, Options{Batch: 4})
+	o := granted(t, fetcher, job)
+	o.Batch = 4
+	st, err := FetchState(context.Background(), fetcher, []peer.ID{bad.ID(), good.ID()}, s, job, 0, digest, o)
 	if err != nil || st == nil {
 		t.Fatalf("fetch with a corrupt holder: %v", err)
 	}
 	// Only the corrupt holder alone: the fetch fails cleanly.
-	if _, err := FetchState(context.Background(), fetcher, []peer.ID{bad.ID()}, s, job, 0, digest, Options{}); !errors.Is(err, ErrNoHolder) {
+	if _, err := FetchState(context.Background(), fetcher, []peer.ID{bad.ID()}, s, job, 0, digest, granted(t, fetcher, job)); !errors.Is(err, ErrNoHolder) {
 		t.Fatalf("fetch from a corrupt holder only: %v", err)
 	}
 }
@@ -169,7 +198,7 @@ func TestHostileRequestsAreRejectedAndLimited(t *testing.T) {
 	var logs []string
 	var lmu sync.Mutex
 	holder := node(t, p2p.WithLogf(func(f string, a ...any) { lmu.Lock(); logs = append(logs, f); lmu.Unlock() }))
-	Serve(holder, mem)
+	serve(holder, mem)
 	mallory := node(t)
 	honest := node(t)
 	connect(t, mallory, holder)
@@ -199,7 +228,7 @@ func TestHostileRequestsAreRejectedAndLimited(t *testing.T) {
 	if !holder.Limited(mallory.ID()) {
 		t.Fatalf("mallory not limited after three bad messages (log %v)", logs)
 	}
-	if _, err := FetchState(context.Background(), honest, []peer.ID{holder.ID()}, s, job, 0, digest, Options{}); err != nil {
+	if _, err := FetchState(context.Background(), honest, []peer.ID{holder.ID()}, s, job, 0, digest, granted(t, honest, job)); err != nil {
 		t.Fatalf("an honest peer's fetch after the attack: %v", err)
 	}
 	lmu.Lock()
@@ -215,10 +244,10 @@ func TestReplayedRequestIsRejected(t *testing.T) {
 	s, _ := spectest.MLP(8)
 	mem, job, _, digest := checkpoint(t, s)
 	holder := node(t)
-	Serve(holder, mem)
+	serve(holder, mem)
 	c := node(t)
 	connect(t, c, holder)
-	env, _ := c.Seal(job, &wire.ManifestRequest{Digest: digest})
+	env, _ := c.Seal(job, &wire.ManifestRequest{Digest: digest, Grant: granted(t, c, job).Grant})
 	var b []byte
 	wire.Write(&sliceWriter{&b}, env)
 	ask := func() error {
@@ -277,12 +306,13 @@ func BenchmarkTransfer(b *testing.B) {
 	}
 	b.Run("exchange", func(b *testing.B) {
 		holder, fetcher := node(b), node(b)
-		Serve(holder, mem)
+		serve(holder, mem)
 		connect(b, fetcher, holder)
+		o := granted(b, fetcher, job)
 		b.SetBytes(total)
 		b.ResetTimer()
 		for range b.N {
-			if _, err := FetchState(context.Background(), fetcher, []peer.ID{holder.ID()}, s, job, 0, digest, Options{}); err != nil {
+			if _, err := FetchState(context.Background(), fetcher, []peer.ID{holder.ID()}, s, job, 0, digest, o); err != nil {
 				b.Fatal(err)
 			}
 		}

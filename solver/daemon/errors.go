@@ -1,0 +1,18 @@
+package daemon
+
+import "errors"
+
+// Errors.
+var (
+	// ErrCoordinatorAddr: the coordinator's address is not a full
+	// multiaddr ending in /p2p/<peer ID>.
+	ErrCoordinatorAddr = errors.New("solver: bad coordinator address")
+	// ErrConfidential: the state of a confidential job never leaves its
+	// solver (no checkpoint served, no tensor opened to a referee).
+	ErrConfidential = errors.New("solver: a confidential job's state never leaves its solver")
+	// ErrStopping: the daemon is shutting down and takes no new work.
+	ErrStopping = errors.New("solver: shutting down")
+	// ErrRunDropped: the run was dropped (RunTTL, MaxRuns) before its
+	// work was done.
+	ErrRunDropped = errors.New("solver: run dropped")
+)
