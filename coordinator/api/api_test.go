@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,7 +42,10 @@ type env struct {
 	client   string
 }
 
-func newEnv(t *testing.T, opts ...Option) *env {
+func newEnv(t *testing.T, opts ...Option) *env { return newEnvLog(t, nil, opts...) }
+
+// newEnvLog is newEnv with the server logging to log.
+func newEnvLog(t *testing.T, log *slog.Logger, opts ...Option) *env {
 	clk := &clock{t: time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)}
 	led := ledger.NewMemory(ledger.WithClock(clk.now))
 	st, err := service.OpenStore("")
@@ -63,7 +67,7 @@ func newEnv(t *testing.T, opts ...Option) *env {
 		t.Fatal(err)
 	}
 	cl, _, _ := keys.Issue(context.Background(), "acme", auth.RoleClient, 0)
-	srv := httptest.NewServer(New(svc, keys, nil, opts...))
+	srv := httptest.NewServer(New(svc, keys, log, opts...))
 	t.Cleanup(func() { srv.Close(); st.Close(); led.Close() })
 	return &env{t: t, srv: srv, svc: svc, led: led, clk: clk, operator: op, client: cl}
 }

@@ -3,9 +3,17 @@
 //
 // Clients authenticate with "Authorization: Bearer <api key>"; keys are
 // stored hashed (coordinator/auth). Every POST needs an Idempotency-Key
-// header: the first response to a (key holder, idempotency key) pair is
-// stored, a replay with the same body gets the same status and body, and a
-// replay with a different body gets 409.
+// header. The first successful (2xx) response to a (key holder, route,
+// idempotency key) is stored for DefaultIdempotencyWindow (24 h; see
+// WithIdempotencyWindow): within it a replay with the same body gets the
+// same status and body without running again, and a replay with a
+// different body gets 409. A request that failed stores nothing (it
+// changed nothing), so its retry runs afresh: a job refused for want of
+// funds posts once the client has topped up.
+//
+// Routes are method-and-path patterns: a known path with another method
+// gets 405 with an Allow header, an unknown path 404, both with the JSON
+// error body.
 //
 // # Parsing outside bytes
 //

@@ -87,14 +87,116 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 	s.mux.HandleFunc("GET /v1/jobs/{id}/audit", s.get(s.getAudit))
 	s.mux.HandleFunc("GET /v1/accounts/{id}/statement", s.get(s.statement))
 	s.mux.HandleFunc("GET /v1/payouts/runs/{period}/ach", s.get(s.ach))
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeErr(w, http.StatusNotFound, "not_found", "no such endpoint")
-	})
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: it routes r, answers what no route
+// takes with the JSON error body (405 with the mux's Allow header for a
+// known path, else 404), and logs one "request" event per request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	lw := &logWriter{ResponseWriter: w}
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(lw, r)
+	} else {
+		// No route: ask the mux what it would answer (405 and Allow, 404,
+		// or a redirect to the clean path) without letting it write.
+		probe := &probeWriter{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		switch {
+		case probe.status == http.StatusMethodNotAllowed:
+			allow := probe.header.Get("Allow")
+			lw.Header().Set("Allow", allow)
+			write(lw, errResponse(http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %s", r.Method, allow)))
+		case probe.status/100 == 3:
+			h.ServeHTTP(lw, r)
+		default:
+			write(lw, errResponse(http.StatusNotFound, "not_found", "no such endpoint"))
+		}
+	}
+	s.logRequest(r, lw, time.Since(start))
+}
+
+// logRequest logs the "request" event: DEBUG for successes, INFO for
+// refusals (4xx), ERROR for what the operator must look at (5xx, and a
+// ledger that refused the service's own transfers).
+func (s *Server) logRequest(r *http.Request, lw *logWriter, d time.Duration) {
+	level := slog.LevelDebug
+	switch {
+	case lw.status >= 500 || lw.code == "ledger_rejected":
+		level = slog.LevelError
+	case lw.status >= 400:
+		level = slog.LevelInfo
+	}
+	ctx := r.Context()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	route := r.Pattern
+	if route == "" {
+		route = "(none)"
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method), slog.String("route", route), slog.Int("status", lw.status),
+		slog.Duration("duration", d),
+	}
+	if lw.subject != "" {
+		attrs = append(attrs, slog.String("subject", lw.subject))
+	}
+	if lw.code != "" {
+		attrs = append(attrs, slog.String("code", lw.code))
+	}
+	if lw.err != nil {
+		attrs = append(attrs, slog.String("err", lw.err.Error()))
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// logWriter notes what a request was answered, for logRequest.
+type logWriter struct {
+	http.ResponseWriter
+	status  int
+	code    string // the error code, if the answer was an error
+	err     error  // the error answered, if any
+	subject string // the authenticated principal, if any
+}
+
+func (l *logWriter) WriteHeader(status int) {
+	if l.status == 0 {
+		l.status = status
+	}
+	l.ResponseWriter.WriteHeader(status)
+}
+
+func (l *logWriter) Write(b []byte) (int, error) {
+	if l.status == 0 {
+		l.status = http.StatusOK
+	}
+	return l.ResponseWriter.Write(b)
+}
+
+// probeWriter takes what a handler writes and keeps only the status and
+// headers.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+func (p *probeWriter) Write(b []byte) (int, error) { p.WriteHeader(http.StatusOK); return len(b), nil }
+
+// noteSubject records the authenticated principal for the log.
+func noteSubject(w http.ResponseWriter, p auth.Principal) {
+	if lw, ok := w.(*logWriter); ok {
+		lw.subject = p.Subject
+	}
+}
 
 // OnJobPosted registers f to be called with the offered spec of every job
 // posted (service.Job.Spec: the client's spec with its posting tag, whose
@@ -113,8 +215,10 @@ type response struct {
 	// redacted, if set, is recorded for replays instead of Body (secrets
 	// are not stored).
 	redacted json.RawMessage
-	// err is the error the response answers, for the log.
-	err error
+	// err and code are the error the response answers and its code, for
+	// the log.
+	err  error
+	code string
 }
 
 func jsonResponse(status int, v any) response {
@@ -136,7 +240,7 @@ func errResponse(status int, code, msg string) response {
 	var e errorBody
 	e.Error.Code, e.Error.Message = code, msg
 	b, _ := json.Marshal(e)
-	return response{Status: status, Body: b}
+	return response{Status: status, Body: b, code: code}
 }
 
 func writeErr(w http.ResponseWriter, status int, code, msg string) {
@@ -144,6 +248,9 @@ func writeErr(w http.ResponseWriter, status int, code, msg string) {
 }
 
 func write(w http.ResponseWriter, r response) {
+	if lw, ok := w.(*logWriter); ok {
+		lw.code, lw.err = r.code, r.err
+	}
 	ct := r.ContentType
 	if ct == "" {
 		ct = "application/json"
@@ -218,14 +325,10 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, *response) {
 		return auth.Principal{}, &e
 	}
 	p, err := s.keys.Authenticate(r.Context(), tok)
-	if errors.Is(err, auth.ErrUnauthorized) {
-		s.log.Info("authentication failed", "err", err)
-		e := errResponse(http.StatusUnauthorized, "unauthorized", "invalid API key")
-		return auth.Principal{}, &e
-	}
 	if err != nil {
-		s.log.Error("authentication", "err", err)
-		e := errResponse(http.StatusInternalServerError, "internal", "internal error")
+		// The "request" event carries why (never the secret); the client
+		// learns only that the key did not authenticate.
+		e := fromErr(err)
 		return auth.Principal{}, &e
 	}
 	return p, nil
@@ -249,6 +352,7 @@ func (s *Server) post(h postHandler, roles ...auth.Role) http.HandlerFunc {
 			write(w, *e)
 			return
 		}
+		noteSubject(w, p)
 		if err := p.Require(roles...); err != nil {
 			write(w, fromErr(err))
 			return
@@ -277,12 +381,12 @@ func (s *Server) post(h postHandler, roles ...auth.Role) http.HandlerFunc {
 		defer s.postMu.Unlock()
 		now := s.now()
 		if b, ok, err := s.svc.Store().GetRaw(storeKey); err != nil {
-			s.finish(w, r, fromErr(err))
+			write(w, fromErr(err))
 			return
 		} else if ok {
 			var prev response
 			if err := json.Unmarshal(b, &prev); err != nil {
-				s.finish(w, r, fromErr(err))
+				write(w, fromErr(err))
 				return
 			}
 			if now.Sub(prev.At) < s.window {
@@ -307,15 +411,16 @@ func (s *Server) post(h postHandler, roles ...auth.Role) http.HandlerFunc {
 			// The store drops the record a while after the window (by the
 			// wall clock); until then the recorded time decides.
 			if err := s.svc.Store().PutRawTTL(storeKey, b, s.window+time.Hour); err != nil {
-				s.log.Error("store idempotency record", "err", err)
+				// The request did apply; only its replay protection is
+				// lost (a retry of a deposit or payout run is still a no-op
+				// by its own ID, a job's by its posting).
+				s.log.LogAttrs(r.Context(), slog.LevelError, "idempotency record not stored",
+					slog.String("route", r.Pattern), slog.String("subject", p.Subject), slog.String("err", err.Error()))
 			}
 		}
-		s.finish(w, r, resp)
+		write(w, resp)
 	}
 }
-
-// finish writes resp.
-func (s *Server) finish(w http.ResponseWriter, _ *http.Request, resp response) { write(w, resp) }
 
 type getHandler func(r *http.Request, p auth.Principal) response
 
@@ -326,6 +431,7 @@ func (s *Server) get(h getHandler) http.HandlerFunc {
 			write(w, *e)
 			return
 		}
+		noteSubject(w, p)
 		write(w, h(r, p))
 	}
 }
