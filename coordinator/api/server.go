@@ -292,7 +292,7 @@ var errorClasses = []errorClass{
 	{err: service.ErrInsufficientFunds, status: http.StatusUnprocessableEntity, code: "insufficient_funds"},
 	{err: service.ErrOverflow, status: http.StatusUnprocessableEntity, code: "amount_overflow"},
 	{err: service.ErrLedger, status: http.StatusUnprocessableEntity, code: "ledger_rejected",
-		message: "the ledger refused the transfers this request needs; nothing changed, and the operator is told"},
+		message: "the ledger refused, or disagrees with, what this request needs; nothing changed, and the operator is told"},
 	{err: service.ErrBusy, status: http.StatusServiceUnavailable, code: "busy", message: "the order book is full; retry later"},
 	{err: service.ErrUnavailable, status: http.StatusServiceUnavailable, code: "unavailable", message: "the ledger is unavailable; retry later"},
 }
