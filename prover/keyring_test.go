@@ -13,6 +13,7 @@ import (
 )
 
 func TestKeyringIndex(t *testing.T) {
+	t.Parallel()
 	k := NewKeyring(t.TempDir())
 	id := IDOf([]byte("circuit"))
 	if _, err := k.Entry(id); !errors.Is(err, ErrNotFound) {
@@ -66,6 +67,7 @@ func TestKeyringIndex(t *testing.T) {
 // only the verifying keys. Slow (BELUGA_SLOW=1): three
 // setups of ~15 s each.
 func TestKeyringDevSetupProvesAndVerifies(t *testing.T) {
+	t.Parallel()
 	spectest.Slow(t)
 	s, dir := confidentialRun(t)
 	train, _, _ := catalog.LoadData(s, "")

@@ -75,6 +75,7 @@ func ceremony(t *testing.T) (*Ceremony, constraint.ConstraintSystem) {
 }
 
 func TestCeremonyGroth16AndPlonk(t *testing.T) {
+	t.Parallel()
 	c, ccs := ceremony(t)
 	pk, vk, err := c.Finalize(ccs, []byte("beacon: round 2"))
 	if err != nil {
@@ -142,6 +143,7 @@ func TestCeremonyGroth16AndPlonk(t *testing.T) {
 // the previous one, a fork and a contribution for another circuit are all
 // refused, and nothing builds on them.
 func TestCeremonyRejectsBadContributions(t *testing.T) {
+	t.Parallel()
 	c, ccs := ceremony(t)
 	p1 := func(k int) string { return filepath.Join(c.dir, "phase1", "000"+string(rune('0'+k))+".bin") }
 	p2 := func(k int) string { return filepath.Join(c.dir, "phase2", "000"+string(rune('0'+k))+".bin") }
@@ -211,6 +213,7 @@ func (c *tinyOther) Define(api frontend.API) error {
 }
 
 func TestCacheRejectsCorruptEntries(t *testing.T) {
+	t.Parallel()
 	c := Cache{Dir: t.TempDir()}
 	id, err := c.Put([]byte("key bytes"))
 	if err != nil {

@@ -39,6 +39,7 @@ func confidentialRun(t *testing.T) (*spec.Spec, string) {
 }
 
 func TestConfidentialRunProvesAndBindsToItsZKTrace(t *testing.T) {
+	t.Parallel()
 	s, dir := confidentialRun(t)
 	train, _, _ := catalog.LoadData(s, "")
 	z, err := CommitRun(context.Background(), s, train, dir, nil)
@@ -84,6 +85,7 @@ func TestConfidentialRunProvesAndBindsToItsZKTrace(t *testing.T) {
 }
 
 func TestChallenges(t *testing.T) {
+	t.Parallel()
 	s, err := catalog.Example("synthetic")
 	if err != nil {
 		t.Fatal(err)

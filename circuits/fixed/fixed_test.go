@@ -136,6 +136,7 @@ func vars(v []int64) []frontend.Variable {
 // TestGadgetsMatchSpec: every gadget equals its spec/fixed function on edge
 // and random inputs, and rejects the same inputs with any output off by one.
 func TestGadgetsMatchSpec(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, g := range gadgets() {
 		t.Run(g.name, func(t *testing.T) {
@@ -164,6 +165,7 @@ func TestGadgetsMatchSpec(t *testing.T) {
 // (real range-check commitments, registered hints), not only the test
 // engine.
 func TestCompiledSolve(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, g := range gadgets() {
 		xs := inputs(rng, g.b)[:24]
@@ -202,6 +204,7 @@ func compile(t *testing.T, op func(frontend.API, frontend.Variable) frontend.Var
 // compiled R1CS: every lie must leave the system unsatisfied, even when the
 // claimed output is the lie's consequence.
 func TestCheatingHints(t *testing.T) {
+	t.Parallel()
 	const s, b = 4, 31
 	twoS := big.NewInt(1 << s)
 	inv := new(big.Int).ModInverse(twoS, field)
@@ -362,6 +365,7 @@ func TestCheatingHints(t *testing.T) {
 // TestInputOutsideBound: an input beyond the stated bound is not silently
 // mis-rounded: the honest hint's witness fails the q range check.
 func TestInputOutsideBound(t *testing.T) {
+	t.Parallel()
 	op := func(api frontend.API, x frontend.Variable) frontend.Variable { return RoundShift(api, x, 4, 10) }
 	x := int64(1) << 16
 	c := &opCircuit{X: make([]frontend.Variable, 1), Y: make([]frontend.Variable, 1), op: &opFunc{op}}
@@ -371,6 +375,7 @@ func TestInputOutsideBound(t *testing.T) {
 }
 
 func TestDot(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(5, 6))
 	a, b := make([]int64, 16), make([]int64, 16)
 	var want int64

@@ -48,6 +48,7 @@ func checkScale(t *testing.T, x int64, s, sMin, sMax int) {
 }
 
 func TestVariableScaleMatchesSpec(t *testing.T) {
+	t.Parallel()
 	for _, x := range []int64{0, 1, -1, 3, -3, 1 << 40, -(1 << 40), 1<<61 - 1, -(1 << 61), 12345678901, -98765432109} {
 		for s := 1; s <= 45; s += 4 {
 			checkScale(t, x, s, 1, 45)

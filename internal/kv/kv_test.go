@@ -12,6 +12,7 @@ import (
 // it lands between creating a value-log file and sizing it: badger alone
 // refuses to open; Open repairs it and keeps every committed key.
 func TestOpenAfterCrashLeftEmptyValueLog(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	o := badger.DefaultOptions(dir).WithLoggingLevel(badger.ERROR)
 	db, err := Open(o)

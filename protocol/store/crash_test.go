@@ -55,6 +55,7 @@ func newCrashFixture(t testing.TB) crashFixture {
 // TestCrashChild is the process that TestCrash kills; it does nothing
 // unless TestCrash started it.
 func TestCrashChild(t *testing.T) {
+	t.Parallel()
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
 		t.Skip("helper process of TestCrash")
@@ -96,6 +97,7 @@ func TestCrashChild(t *testing.T) {
 // that the interrupted put left no manifest, and that the next GC removes
 // exactly the garbage.
 func TestCrash(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}

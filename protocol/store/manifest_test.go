@@ -57,6 +57,7 @@ func encodedManifests(t testing.TB) [][]byte {
 }
 
 func TestManifestRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, raw := range encodedManifests(t) {
 		m, err := store.DecodeManifest(raw)
 		if err != nil {
@@ -73,6 +74,7 @@ func TestManifestRoundTrip(t *testing.T) {
 // them at every length: no variant may decode, because every byte is either
 // structure or bound to the digest through the roots.
 func TestManifestEveryBitCounts(t *testing.T) {
+	t.Parallel()
 	for _, raw := range encodedManifests(t) {
 		if len(raw) > 4096 {
 			continue
@@ -97,6 +99,7 @@ func TestManifestEveryBitCounts(t *testing.T) {
 // TestDecodeManifestHostileCounts: counts far beyond the input must be
 // refused before anything of their size is allocated.
 func TestDecodeManifestHostileCounts(t *testing.T) {
+	// Not parallel: AllocsPerRun refuses to run in a parallel test.
 	raws := encodedManifests(t)
 	const tensorCount = 8 + 2 + 32 + 8 + 32 + 32
 	one := raws[1]
@@ -123,6 +126,7 @@ func TestDecodeManifestHostileCounts(t *testing.T) {
 }
 
 func TestMarshalRefusesInconsistent(t *testing.T) {
+	t.Parallel()
 	m, err := store.DecodeManifest(encodedManifests(t)[2])
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ func badgerSubject(b *store.Badger) storetest.Subject {
 }
 
 func TestBadgerInMemory(t *testing.T) {
+	t.Parallel()
 	storetest.RunConformance(t, func(t *testing.T) storetest.Subject {
 		b, err := store.Open("", store.WithInMemory())
 		if err != nil {
@@ -38,6 +39,7 @@ func TestBadgerInMemory(t *testing.T) {
 }
 
 func TestBadgerOnDisk(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("on-disk suite skipped in -short mode")
 	}
@@ -51,6 +53,7 @@ func TestBadgerOnDisk(t *testing.T) {
 }
 
 func TestMemory(t *testing.T) {
+	t.Parallel()
 	storetest.RunConformance(t, func(t *testing.T) storetest.Subject {
 		m := store.NewMemory(store.WithThreads(3))
 		return storetest.Subject{Store: m, SetRawChunk: m.SetRawChunk, SetRawManifest: m.SetRawManifest}
@@ -59,6 +62,7 @@ func TestMemory(t *testing.T) {
 
 // TestBadgerReopen checks that checkpoints survive closing and reopening.
 func TestBadgerReopen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	s, err := catalog.Example(catalog.ExampleFashionMNIST)
@@ -94,6 +98,7 @@ func TestBadgerReopen(t *testing.T) {
 }
 
 func TestOpenRefusesOtherLayout(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	b, err := store.Open(dir)
 	if err != nil {
@@ -112,6 +117,7 @@ func TestOpenRefusesOtherLayout(t *testing.T) {
 }
 
 func TestOpenArguments(t *testing.T) {
+	t.Parallel()
 	if _, err := store.Open(""); err == nil {
 		t.Fatal("Open(\"\") without WithInMemory succeeded")
 	}
@@ -121,6 +127,7 @@ func TestOpenArguments(t *testing.T) {
 }
 
 func TestPutManifestOfFetchedChunks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	src := store.NewMemory()
 	s, err := catalog.Example(catalog.ExampleFashionMNIST)

@@ -20,6 +20,7 @@ func (c *fakeClock) After(time.Duration) <-chan time.Time {
 func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 func TestGateClosesAtOnceAndReopensAfterGrace(t *testing.T) {
+	t.Parallel()
 	clk := &fakeClock{now: time.Unix(1000, 0)}
 	busy := false
 	var changes []bool
@@ -75,6 +76,7 @@ func TestGateClosesAtOnceAndReopensAfterGrace(t *testing.T) {
 }
 
 func TestSamplerErrorMeansBusy(t *testing.T) {
+	t.Parallel()
 	g := NewGate(func() (Reading, error) { return Reading{}, context.Canceled }, Config{Grace: time.Second})
 	g.Step()
 	if g.Open() {
@@ -83,6 +85,7 @@ func TestSamplerErrorMeansBusy(t *testing.T) {
 }
 
 func TestCPUSamplerReads(t *testing.T) {
+	t.Parallel()
 	s := CPU(90)
 	if _, err := s(); err != nil {
 		t.Skipf("no /proc here: %v", err)

@@ -17,6 +17,7 @@ import (
 )
 
 func TestInterruptAndResumeReachSameDigest(t *testing.T) {
+	t.Parallel()
 	s, err := catalog.Example(catalog.ExampleSynthetic)
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +97,7 @@ func TestInterruptAndResumeReachSameDigest(t *testing.T) {
 }
 
 func TestCommitTraceSurvivesResume(t *testing.T) {
+	t.Parallel()
 	s, err := catalog.Example(catalog.ExampleSynthetic)
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +175,7 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 // them), seeds a fresh directory and finishes with the trace root of an
 // uninterrupted run.
 func TestSeedResumesElsewhere(t *testing.T) {
+	t.Parallel()
 	s, err := catalog.Example(catalog.ExampleSynthetic)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 // TestDigestByHand recomputes a state digest from SPEC.md §11 without the
 // package's helpers (beyond merkle's tree) and compares.
 func TestDigestByHand(t *testing.T) {
+	t.Parallel()
 	big := make([]int32, ChunkBytes/4+3) // two chunks, the second short
 	for i := range big {
 		big[i] = int32(i*2654435761) ^ -7

@@ -23,6 +23,7 @@ func openingState() (*spec.State, spec.JobID) {
 }
 
 func TestOpeningsVerifyAgainstTheDigestOnly(t *testing.T) {
+	t.Parallel()
 	st, job := openingState()
 	h := Hasher{Threads: 2}
 	digest := h.StateDigest(job, st)

@@ -278,6 +278,7 @@ var errRefuse = errors.New("refused")
 // step t0: the game lands on step t0 and that layer's update, against the
 // solver.
 func TestCheatingSolverPerturbsAWeight(t *testing.T) {
+	t.Parallel()
 	s, ds := tinyJob(t)
 	const t0 = 5
 	for _, c := range []struct {
@@ -299,6 +300,7 @@ func TestCheatingSolverPerturbsAWeight(t *testing.T) {
 // (a) again on the synthetic example (MLP 256-128-64-10, batch 64), on a
 // segment that does not start at 0.
 func TestCheatingSolverOnSyntheticExample(t *testing.T) {
+	t.Parallel()
 	s, ds := syntheticJob(t, 16)
 	start := replayer(t, s, ds, s.Init(), nil)
 	st, err := start.stateAt(context.Background(), 4)
@@ -316,6 +318,7 @@ func TestCheatingSolverOnSyntheticExample(t *testing.T) {
 // (b) A solver that skips a step: the state after t0+1 steps is the state
 // after t0, relabelled.
 func TestSolverSkipsAStep(t *testing.T) {
+	t.Parallel()
 	s, ds := tinyJob(t)
 	const t0 = 7
 	skip := at(t0, func(tr *ref.OpTrace) error {
@@ -333,6 +336,7 @@ func TestSolverSkipsAStep(t *testing.T) {
 // (c) A solver that trains one step on another batch, or with another
 // learning rate.
 func TestSolverUsesAnotherBatchOrRate(t *testing.T) {
+	t.Parallel()
 	s, ds := tinyJob(t)
 	const t0 = 3
 	other := func(t int64) ([][]uint8, []uint8) {
@@ -403,6 +407,7 @@ func TestSolverUsesAnotherBatchOrRate(t *testing.T) {
 // (d) False accusations: an honest solver and a verifier that claims a
 // wrong digest, or lies in its operator trace, lose.
 func TestFalseAccuserLoses(t *testing.T) {
+	t.Parallel()
 	s, ds := tinyJob(t)
 	t.Run("wrong digests", func(t *testing.T) {
 		solver := replayer(t, s, ds, s.Init(), nil)
@@ -429,6 +434,7 @@ func TestFalseAccuserLoses(t *testing.T) {
 // (e) A party whose operator trace does not rebuild its own digest claims
 // (or the agreed one) loses without anything being opened.
 func TestInconsistentClaimLoses(t *testing.T) {
+	t.Parallel()
 	s, ds := tinyJob(t)
 	const t0 = 4
 	honest := func() *Replayer { return replayer(t, s, ds, s.Init(), nil) }
@@ -473,6 +479,7 @@ func TestInconsistentClaimLoses(t *testing.T) {
 // Two cheaters who computed the same operator differently: neither claim
 // matches the recomputation and both lose.
 func TestBothWrongBothLose(t *testing.T) {
+	t.Parallel()
 	s, ds := tinyJob(t)
 	a := replayer(t, s, ds, s.Init(), at(6, tamperOutput("layers.2.out", 0)))
 	b := replayer(t, s, ds, s.Init(), at(6, tamperOutput("layers.2.out", 4)))
@@ -482,6 +489,7 @@ func TestBothWrongBothLose(t *testing.T) {
 // Forfeits: not answering loses; a failed opening falls back on the other
 // party, which has the same agreed values.
 func TestForfeitsAndOpenings(t *testing.T) {
+	t.Parallel()
 	s, ds := tinyJob(t)
 	const t0 = 8
 	cheatStep := at(t0, tamperOutput("layers.1.out", 2))
@@ -543,6 +551,7 @@ func TestForfeitsAndOpenings(t *testing.T) {
 // An anchored segment ties the dispute to the solver's published trace
 // root; Check verifies the proofs.
 func TestAnchoredEvidence(t *testing.T) {
+	t.Parallel()
 	s, ds := tinyJob(t)
 	job, _ := s.ID()
 	cheat := replayer(t, s, ds, s.Init(), at(9, tamperOutput("loss.grad", 0)))
@@ -573,6 +582,7 @@ func TestAnchoredEvidence(t *testing.T) {
 
 // Evidence that was tampered with does not check.
 func TestTamperedEvidence(t *testing.T) {
+	t.Parallel()
 	s, ds := tinyJob(t)
 	cheat := replayer(t, s, ds, s.Init(), at(5, tamperOutput("layers.0.bq", 0)))
 	h := replayer(t, s, ds, s.Init(), nil)
@@ -615,6 +625,7 @@ func TestTamperedEvidence(t *testing.T) {
 // HashTensor's state leaves rebuild exactly commit.Hasher's state root,
 // including for tensors of several chunks.
 func TestStateLeavesMatchTheDigest(t *testing.T) {
+	t.Parallel()
 	s, ds := syntheticJob(t, 4)
 	r := replayer(t, s, ds, s.Init(), nil)
 	tr, err := r.tracedAt(context.Background(), 0)
@@ -654,6 +665,7 @@ func TestStateLeavesMatchTheDigest(t *testing.T) {
 
 // Claims, tensors and batch openings round-trip through their encodings.
 func TestWireRoundTrip(t *testing.T) {
+	t.Parallel()
 	s, ds := tinyJob(t)
 	r := replayer(t, s, ds, s.Init(), nil)
 	ctx := context.Background()

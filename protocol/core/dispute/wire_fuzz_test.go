@@ -148,6 +148,7 @@ func FuzzDecodeBatchOpening(f *testing.F) {
 // TestNoFloatingPoint: the referee and the operator step decide slashing;
 // no float may enter their non-test code.
 func TestNoFloatingPoint(t *testing.T) {
+	t.Parallel()
 	banned := map[string]bool{"float32": true, "float64": true, "complex64": true, "complex128": true}
 	checked := 0
 	for _, dir := range []string{".", "../../../spec/ref"} {

@@ -42,6 +42,7 @@ func smallSpec(t testing.TB) *spec.Spec {
 }
 
 func TestLayoutIndicesAreDistinctAndDense(t *testing.T) {
+	t.Parallel()
 	s := smallSpec(t)
 	l, err := NewLayout(s)
 	if err != nil {
@@ -80,6 +81,7 @@ func TestLayoutIndicesAreDistinctAndDense(t *testing.T) {
 }
 
 func TestCommitOpensEveryLeafAndBindsValues(t *testing.T) {
+	t.Parallel()
 	s := smallSpec(t)
 	l, _ := NewLayout(s)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -160,6 +162,7 @@ func TestCommitOpensEveryLeafAndBindsValues(t *testing.T) {
 }
 
 func TestPackRejectsOutOfSlot(t *testing.T) {
+	t.Parallel()
 	if _, err := Pack([]int64{1 << 15}, 16, Per16); !errors.Is(err, ErrRange) {
 		t.Fatalf("2^15 in a 16-bit slot: %v", err)
 	}
@@ -214,6 +217,7 @@ func rootOf(t *Tree) *fr.Element {
 
 // TestVectors pins the values of SPEC.md §17.6.
 func TestVectors(t *testing.T) {
+	t.Parallel()
 	hexOf := func(e fr.Element) string {
 		b := e.Bytes()
 		return hex.EncodeToString(b[:])

@@ -33,6 +33,7 @@ func pair(t *testing.T, opts ...Option) (*Node, *Node) {
 // bytes published under the topic by a peer are rejected by the
 // validator, the peer is struck, and nothing reaches the subscriber.
 func TestGossipAcceptsSignedAndRejectsForged(t *testing.T) {
+	t.Parallel()
 	var logMu sync.Mutex
 	var logs []string
 	a, b := pair(t, WithLogf(func(f string, _ ...any) { logMu.Lock(); logs = append(logs, f); logMu.Unlock() }))
@@ -99,6 +100,7 @@ func TestGossipAcceptsSignedAndRejectsForged(t *testing.T) {
 // TestRequestOverStreams: a request/response round trip, and a handler
 // that answers another job's reply is refused by the client.
 func TestRequestOverStreams(t *testing.T) {
+	t.Parallel()
 	a, b := pair(t)
 	a.Handle(wire.ControlProtocol, func(_ context.Context, e *wire.Envelope, m wire.Message, r *Responder) error {
 		if hb := m.(*wire.Heartbeat); hb.Step == 13 {
@@ -116,6 +118,7 @@ func TestRequestOverStreams(t *testing.T) {
 }
 
 func TestLimiterBansAfterStrikes(t *testing.T) {
+	t.Parallel()
 	a, b := pair(t)
 	for range MaxStrikes {
 		a.Reject(b.ID(), errors.New("test"))

@@ -15,6 +15,7 @@ import (
 // connection, or a direct one once hole punching found a path: on
 // loopback either can carry it).
 func TestReachableBehindNATThroughTheRelay(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	relay, err := New(ctx, WithRelayService())
 	if err != nil {
