@@ -96,7 +96,7 @@ nobody. The ACH originator flags are needed for payout files.`,
 					return err
 				}
 				n, err := p2p.New(ctx, p2p.WithKey(key), p2p.WithListen(p2pListen), p2p.WithPubSub(), p2p.WithRelayService(),
-					p2p.WithLogf(func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }))
+					p2p.WithLogger(log))
 				if err != nil {
 					return err
 				}

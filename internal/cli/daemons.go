@@ -201,7 +201,7 @@ func (keyringFlag) Type() string { return "DIR" }
 // machine unreachable, or at once with --behind-nat), with hole punching.
 func netOptions(key crypto.PrivKey, listen, coordinator string, behindNAT bool, events func(string)) []p2p.Option {
 	opts := []p2p.Option{p2p.WithKey(key), p2p.WithListen(listen), p2p.WithPubSub(), p2p.WithRelays(coordinator),
-		p2p.WithLogf(func(f string, a ...any) { events(fmt.Sprintf(f, a...)) })}
+		p2p.WithLogger(eventlog.New(events))}
 	if behindNAT {
 		opts = append(opts, p2p.WithBehindNAT())
 	}

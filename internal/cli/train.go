@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/beluga-compute/beluga/internal/eventlog"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
@@ -117,7 +118,7 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 		Engine:   []engine.Option{engine.WithKernel(k), engine.WithThreads(threads)},
 		Progress: progress.update,
 		Commit:   f.commit,
-		Logf:     func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) },
+		Logger:   eventlog.New(func(l string) { fmt.Fprintln(stderr, l) }),
 	})
 	progress.finish()
 	if errors.Is(err, trainer.ErrInterrupted) {

@@ -189,7 +189,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer httpSrv.Close()
 	base := "http://" + ln.Addr().String()
 
-	cn, err := p2p.New(ctx, p2p.WithPubSub(), p2p.WithRelayService(), p2p.WithLogf(func(f string, a ...any) { say("coordinator: "+f, a...) }))
+	cn, err := p2p.New(ctx, p2p.WithPubSub(), p2p.WithRelayService(), p2p.WithLogger(eventlog.New(func(l string) { say("coordinator: %s", l) })))
 	if err != nil {
 		return nil, err
 	}

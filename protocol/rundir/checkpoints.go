@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 
@@ -55,10 +56,19 @@ func (c *Checkpoints) Save(ctx context.Context, st *spec.State) error {
 	return nil
 }
 
+// EventCheckpointSkipped is the log event of a checkpoint that does not
+// read back (a corrupt chunk, a digest mismatch) and is passed over.
+const EventCheckpointSkipped = "rundir: checkpoint skipped"
+
 // Latest returns the newest checkpoint at or before upTo that reads back
 // verified (every chunk against its hash, the state against its digest),
-// or nil if there is none. Bad ones are reported to logf and skipped.
-func (c *Checkpoints) Latest(ctx context.Context, upTo int64, logf func(string, ...any)) (*spec.State, error) {
+// or nil if there is none. Bad ones are skipped, each logged to log
+// (EventCheckpointSkipped at Warn, with "step" and "err"; nil log: not
+// logged).
+func (c *Checkpoints) Latest(ctx context.Context, upTo int64, log *slog.Logger) (*spec.State, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	steps, err := c.db.ListCheckpoints(ctx, c.job)
 	if err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
@@ -75,7 +85,7 @@ func (c *Checkpoints) Latest(ctx context.Context, upTo int64, logf func(string, 
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
-		logf("skipping checkpoint at step %d: %v", step, err)
+		log.Warn(EventCheckpointSkipped, "step", step, "err", err.Error())
 	}
 	return nil, nil
 }

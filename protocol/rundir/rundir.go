@@ -79,7 +79,7 @@ func (d *Run) Open(ctx context.Context, step int64) (*spec.State, error) {
 	if step < 0 || step > d.Spec.Steps {
 		return nil, fmt.Errorf("rundir: no step %d in a %d-step job", step, d.Spec.Steps)
 	}
-	st, err := d.cps.Latest(ctx, step, func(string, ...any) {})
+	st, err := d.cps.Latest(ctx, step, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -49,9 +50,9 @@ type Options struct {
 	Progress func(Progress)
 	// Now is the clock for timings (default time.Now).
 	Now func() time.Time
-	// Logf receives notices such as a skipped corrupt checkpoint (default:
-	// discarded).
-	Logf func(format string, args ...any)
+	// Logger receives events such as a skipped corrupt checkpoint
+	// (rundir.EventCheckpointSkipped); nil discards them.
+	Logger *slog.Logger
 	// Commit computes the state digest every digest_interval steps and
 	// writes the trace (trace.txt in OutDir) and its root; the solver's
 	// commitment to the run. Hashing runs on HashThreads goroutines beside
@@ -105,10 +106,6 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 	if now == nil {
 		now = time.Now
 	}
-	logf := opts.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
 	id, err := s.ID()
 	if err != nil {
 		return nil, err
@@ -131,7 +128,7 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		}
 		defer cps.Close()
 		if opts.Resume {
-			if cp, err := cps.Latest(ctx, s.Steps, logf); err != nil {
+			if cp, err := cps.Latest(ctx, s.Steps, opts.Logger); err != nil {
 				return nil, err
 			} else if cp != nil {
 				st = cp

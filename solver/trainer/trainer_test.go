@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -78,14 +79,18 @@ func TestInterruptAndResumeReachSameDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	var skipped []string
-	again, err := Run(ctx, s, train, test, Options{OutDir: dir, Resume: true, Logf: func(f string, a ...any) { skipped = append(skipped, f) }})
+	rec := newRecorder()
+	again, err := Run(ctx, s, train, test, Options{OutDir: dir, Resume: true, Logger: rec.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	skipped := rec.of(rundir.EventCheckpointSkipped)
 	if len(skipped) != 1 || again.ResumedFrom != 400 || again.FinalDigest != full.FinalDigest {
-		t.Fatalf("after corrupting the newest checkpoint: resumed from %d, %d notices, digest match %v",
+		t.Fatalf("after corrupting the newest checkpoint: resumed from %d, %d skip events, digest match %v",
 			again.ResumedFrom, len(skipped), again.FinalDigest == full.FinalDigest)
+	}
+	if want := strconv.FormatInt(s.Steps, 10); skipped[0].attrs["step"] != want || skipped[0].attrs["err"] == "" {
+		t.Fatalf("skip event %+v: want step %s and an error", skipped[0].attrs, want)
 	}
 
 	// Resuming a directory that holds another job is refused.

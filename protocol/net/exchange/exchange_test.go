@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -103,11 +104,8 @@ func TestFetchFromThreeHoldersSurvivesADeathAndACorruptHolder(t *testing.T) {
 	mem, job, st, digest := checkpoint(t, s)
 	man, _ := mem.Manifest(context.Background(), job, 0)
 	ids := man.ChunkIDs()
-	var logs []string
-	var lmu sync.Mutex
-	logf := func(f string, a ...any) { lmu.Lock(); logs = append(logs, f); lmu.Unlock() }
-
-	fetcher := node(t, p2p.WithLogf(logf))
+	rec := newRecorder()
+	fetcher := node(t, p2p.WithLogger(slog.New(rec)))
 	holders := []*p2p.Node{node(t), node(t), node(t)}
 	serve(holders[0], mem)
 	serve(holders[1], mem)
@@ -125,7 +123,7 @@ func TestFetchFromThreeHoldersSurvivesADeathAndACorruptHolder(t *testing.T) {
 		}
 	})
 	if err != nil {
-		t.Fatalf("fetch: %v (log %v)", err, logs)
+		t.Fatalf("fetch: %v (rejections %v)", err, rec.events(p2p.EventRejected))
 	}
 	if (&commit.Hasher{}).StateDigest(job, got2) != (&commit.Hasher{}).StateDigest(job, st) {
 		t.Fatal("fetched another state")
@@ -195,9 +193,8 @@ func TestHostileRequestsAreRejectedAndLimited(t *testing.T) {
 		t.Fatal(err)
 	}
 	mem, job, _, digest := checkpoint(t, s)
-	var logs []string
-	var lmu sync.Mutex
-	holder := node(t, p2p.WithLogf(func(f string, a ...any) { lmu.Lock(); logs = append(logs, f); lmu.Unlock() }))
+	rec := newRecorder()
+	holder := node(t, p2p.WithLogger(slog.New(rec)))
 	serve(holder, mem)
 	mallory := node(t)
 	honest := node(t)
@@ -226,16 +223,13 @@ func TestHostileRequestsAreRejectedAndLimited(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if !holder.Limited(mallory.ID()) {
-		t.Fatalf("mallory not limited after three bad messages (log %v)", logs)
+		t.Fatalf("mallory not limited after three bad messages (log %v)", rec.events(p2p.EventRejected))
 	}
 	if _, err := FetchState(context.Background(), honest, []peer.ID{holder.ID()}, s, job, 0, digest, granted(t, honest, job)); err != nil {
 		t.Fatalf("an honest peer's fetch after the attack: %v", err)
 	}
-	lmu.Lock()
-	n := len(logs)
-	lmu.Unlock()
-	if n < 3 {
-		t.Fatalf("%d log lines for three bad messages", n)
+	if n := len(rec.events(p2p.EventRejected)); n < 3 {
+		t.Fatalf("%d rejection events for three bad messages", n)
 	}
 }
 

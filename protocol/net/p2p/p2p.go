@@ -8,8 +8,8 @@
 // Every incoming envelope is opened (signature, type, size) and checked
 // against the node's replay guard before a handler sees it; the envelope's
 // signer must be the stream's remote peer. A peer whose message fails any
-// check is logged with the reason, its stream is reset, and it gets a
-// strike; at MaxStrikes it is disconnected and refused (connection gater)
+// check is logged with the reason (a structured event, EventRejected), its
+// stream is reset, and it gets a strike; at MaxStrikes it is disconnected and refused (connection gater)
 // for BanFor. Nothing else is disturbed: other peers' streams and the
 // node's state are untouched. The coordinator can be allowlisted so that
 // a node never bans it.
@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -58,13 +59,27 @@ const (
 // ErrRemote: the remote peer answered with an error.
 var ErrRemote = errors.New("p2p: remote error")
 
+// The node's log events (messages of its slog records). Every one carries
+// the attribute "peer"; EventRejected also "reason" and, for gossip,
+// "topic"; EventLimited "ban"; EventHandlerFailed "protocol" and "err".
+const (
+	// EventRejected: a peer sent a message that failed a check (Warn).
+	EventRejected = "p2p: message rejected"
+	// EventLimited: a peer reached MaxStrikes and is refused for BanFor
+	// (Warn).
+	EventLimited = "p2p: peer limited"
+	// EventHandlerFailed: a request handler returned an error and the
+	// stream was reset (Info: the peer did nothing wrong).
+	EventHandlerFailed = "p2p: request failed"
+)
+
 // Option configures a Node.
 type Option func(*config)
 
 type config struct {
 	key    crypto.PrivKey
 	listen []string
-	logf   func(string, ...any)
+	log    *slog.Logger
 	relay  bool
 	allow  []peer.ID
 	pubsub bool
@@ -78,8 +93,15 @@ func WithKey(k crypto.PrivKey) Option { return func(c *config) { c.key = k } }
 // WithListen sets the listen addresses (default /ip4/127.0.0.1/tcp/0).
 func WithListen(addrs ...string) Option { return func(c *config) { c.listen = addrs } }
 
-// WithLogf receives the node's notices, such as rejected messages.
-func WithLogf(f func(string, ...any)) Option { return func(c *config) { c.logf = f } }
+// WithLogger receives the node's events (EventRejected, EventLimited,
+// EventHandlerFailed); the default discards them. A nil logger is ignored.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
 
 // WithRelayService makes the node a circuit relay v2 for others (the
 // coordinator does this for solvers behind NAT).
@@ -113,7 +135,7 @@ type Node struct {
 	seq    atomic.Uint64
 	guard  *wire.Guard
 	lim    *limiter
-	logf   func(string, ...any)
+	log    *slog.Logger
 
 	mu     sync.Mutex
 	topics map[string]*pubsub.Topic
@@ -122,7 +144,7 @@ type Node struct {
 
 // New starts a node.
 func New(ctx context.Context, opts ...Option) (*Node, error) {
-	c := config{listen: []string{"/ip4/127.0.0.1/tcp/0"}, logf: func(string, ...any) {}}
+	c := config{listen: []string{"/ip4/127.0.0.1/tcp/0"}, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -172,7 +194,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Host: h, key: c.key, guard: wire.NewGuard(), lim: lim, logf: c.logf, topics: map[string]*pubsub.Topic{}, relay: c.relay}
+	n := &Node{Host: h, key: c.key, guard: wire.NewGuard(), lim: lim, log: c.log, topics: map[string]*pubsub.Topic{}, relay: c.relay}
 	// The sequence starts at the clock so a restarted node does not reuse
 	// numbers its peers have seen (the guard itself trusts no clock).
 	n.seq.Store(uint64(time.Now().UnixNano()))
@@ -232,13 +254,25 @@ func (n *Node) Seal(job [32]byte, msg wire.Message) (*pb.Envelope, error) {
 	return wire.Seal(n.key, job, n.seq.Add(1), msg)
 }
 
-// Reject records that p sent a bad message: logs why, and strikes p.
-func (n *Node) Reject(p peer.ID, why error) {
-	n.logf("rejected message from %s: %v", p, why)
+// Reject records that p sent a bad message: logs why (EventRejected), and
+// strikes p.
+func (n *Node) Reject(p peer.ID, why error) { n.reject(p, why) }
+
+// reject is Reject with extra attributes for the event (the topic of a
+// gossip message).
+func (n *Node) reject(p peer.ID, why error, attrs ...any) {
+	n.log.Warn(EventRejected, append([]any{"peer", p.String(), "reason", errString(why)}, attrs...)...)
 	if n.lim.strike(p) {
-		n.logf("peer %s limited: disconnected and refused for %v", p, BanFor)
+		n.log.Warn(EventLimited, "peer", p.String(), "ban", BanFor)
 		n.Host.Network().ClosePeer(p)
 	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // Limited reports whether p is currently refused.
@@ -310,7 +344,7 @@ func (n *Node) Handle(pid string, h Handler, want ...wire.Type) {
 				return
 			}
 			if err := h(ctx, e, m, &Responder{n: n, s: s, w: w, job: e.Job}); err != nil {
-				n.logf("%s from %s: %v", pid, s.Conn().RemotePeer(), err)
+				n.log.Info(EventHandlerFailed, "peer", s.Conn().RemotePeer().String(), "protocol", pid, "err", err.Error())
 				s.Reset()
 				return
 			}
@@ -408,12 +442,15 @@ func (n *Node) Join(topic string, want ...wire.Type) (*pubsub.Topic, error) {
 	err := n.PubSub.RegisterTopicValidator(topic, func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		var env pb.Envelope
 		if err := unmarshalEnvelope(msg.Data, &env, want); err != nil {
-			n.Reject(from, err)
+			n.reject(from, err, "topic", topic)
 			return pubsub.ValidationReject
 		}
 		e, err := wire.Open(&env, want...)
-		if err != nil || e.Sender != msg.GetFrom() {
-			n.Reject(from, fmt.Errorf("gossip on %s: %v", topic, err))
+		if err == nil && e.Sender != msg.GetFrom() {
+			err = fmt.Errorf("%w: signed by %s, published by %s", wire.ErrBadSignature, e.Sender, msg.GetFrom())
+		}
+		if err != nil {
+			n.reject(from, err, "topic", topic)
 			return pubsub.ValidationReject
 		}
 		return pubsub.ValidationAccept
@@ -480,7 +517,7 @@ func (n *Node) Subscribe(ctx context.Context, topic string, fn func(*wire.Envelo
 			}
 			m, err := wire.Decode(e)
 			if err != nil {
-				n.Reject(msg.ReceivedFrom, err)
+				n.reject(msg.ReceivedFrom, err, "topic", topic)
 				continue
 			}
 			fn(e, m)

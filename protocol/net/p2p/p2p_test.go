@@ -3,7 +3,6 @@ package p2p
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,12 +30,12 @@ func pair(t *testing.T, opts ...Option) (*Node, *Node) {
 
 // TestGossipAcceptsSignedAndRejectsForged: a signed offer arrives; raw
 // bytes published under the topic by a peer are rejected by the
-// validator, the peer is struck, and nothing reaches the subscriber.
+// validator, the peer is struck (an EventRejected naming the peer and the
+// topic), and nothing reaches the subscriber.
 func TestGossipAcceptsSignedAndRejectsForged(t *testing.T) {
 	t.Parallel()
-	var logMu sync.Mutex
-	var logs []string
-	a, b := pair(t, WithLogf(func(f string, _ ...any) { logMu.Lock(); logs = append(logs, f); logMu.Unlock() }))
+	rec := newRecorder()
+	a, b := pair(t, WithLogger(rec.logger()))
 	if _, err := a.Join(wire.JobsTopic, wire.TypeJobOffer); err != nil {
 		t.Fatal(err)
 	}
@@ -81,19 +80,21 @@ func TestGossipAcceptsSignedAndRejectsForged(t *testing.T) {
 			t.Fatalf("got %+v", m)
 		}
 	case <-time.After(5 * time.Second):
-		logMu.Lock()
-		t.Fatalf("the signed offer did not arrive (log %q)", logs)
+		t.Fatalf("the signed offer did not arrive (rejections %v)", rec.of(EventRejected))
 	}
 	select {
 	case m := <-got:
 		t.Fatalf("a forged message was delivered: %+v", m)
 	case <-time.After(200 * time.Millisecond):
 	}
-	logMu.Lock()
-	n := len(logs)
-	logMu.Unlock()
-	if n < 2 {
-		t.Fatalf("%d rejections logged for two forged messages", n)
+	rejected := rec.of(EventRejected)
+	if len(rejected) < 2 {
+		t.Fatalf("%d rejections logged for two forged messages", len(rejected))
+	}
+	for _, e := range rejected {
+		if e.attrs["peer"] != b.ID().String() || e.attrs["topic"] != wire.JobsTopic || e.attrs["reason"] == "" {
+			t.Errorf("rejection event %+v: want peer %s, topic %s and a reason", e.attrs, b.ID(), wire.JobsTopic)
+		}
 	}
 }
 
@@ -117,14 +118,21 @@ func TestRequestOverStreams(t *testing.T) {
 	}
 }
 
+// TestLimiterBansAfterStrikes: MaxStrikes rejections limit a peer (one
+// EventLimited), and a limited peer cannot stay connected.
 func TestLimiterBansAfterStrikes(t *testing.T) {
 	t.Parallel()
-	a, b := pair(t)
+	rec := newRecorder()
+	a, b := pair(t, WithLogger(rec.logger()))
 	for range MaxStrikes {
 		a.Reject(b.ID(), errors.New("test"))
 	}
 	if !a.Limited(b.ID()) {
 		t.Fatal("not limited after MaxStrikes")
+	}
+	if r, l := rec.of(EventRejected), rec.of(EventLimited); len(r) != MaxStrikes || len(l) != 1 ||
+		r[0].attrs["reason"] != "test" || l[0].attrs["peer"] != b.ID().String() {
+		t.Fatalf("events: %d rejected %v, %d limited %v", len(r), r, len(l), l)
 	}
 	// Whatever b's dial reports, a refuses the connection (its gater
 	// rejects the secured connection), so none stays up.
