@@ -242,18 +242,6 @@ func Dot(api frontend.API, a, b []frontend.Variable) frontend.Variable {
 	return acc
 }
 
-// MatVec returns m·x for a row-major matrix m of len(m)/len(x) rows.
-func MatVec(api frontend.API, m, x []frontend.Variable) []frontend.Variable {
-	if len(x) == 0 || len(m)%len(x) != 0 {
-		panic("circuits/fixed: MatVec shape")
-	}
-	out := make([]frontend.Variable, len(m)/len(x))
-	for r := range out {
-		out[r] = Dot(api, m[r*len(x):(r+1)*len(x)], x)
-	}
-	return out
-}
-
 func pow2(n int) *big.Int { return new(big.Int).Lsh(big.NewInt(1), uint(n)) }
 
 // signed returns the representative of x mod field in (−field/2, field/2].

@@ -7,7 +7,7 @@ import (
 	"github.com/consensys/gnark/std/math/uints"
 )
 
-// Reference costs for the commitment design (circuits/README.md): n
+// Reference costs for the choice of zk commitment (SPEC.md §17.4): n
 // SHA-256 blocks (n·64 − 9 message bytes, one block each after padding)
 // and n Poseidon2 compressions.
 

@@ -62,7 +62,10 @@ func Open(dir string, opts ...Option) (*Badger, error) {
 		// In memory, badger caps values at the threshold: keep its default.
 		bo = badger.DefaultOptions(dir).WithValueThreshold(valueThreshold)
 	}
-	bo = bo.WithLogger(cfg.logger)
+	bo = bo.WithLogger(nil)
+	if cfg.logger != nil {
+		bo = bo.WithLogger(badgerLog{cfg.logger})
+	}
 	if cfg.tune != nil {
 		bo = cfg.tune(bo)
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -86,7 +88,7 @@ type Option func(*config)
 type config struct {
 	threads  int
 	inMemory bool
-	logger   badger.Logger
+	logger   *slog.Logger
 	tune     func(badger.Options) badger.Options
 }
 
@@ -112,9 +114,22 @@ func WithThreads(n int) Option {
 // mode; dir must be ""). For tests. NewMemory ignores it.
 func WithInMemory() Option { return func(c *config) { c.inMemory = true } }
 
-// WithLogger sends badger's log to l (default: discarded). NewMemory ignores
-// it.
-func WithLogger(l badger.Logger) Option { return func(c *config) { c.logger = l } }
+// WithLogger sends badger's log to l (default: discarded): each of its
+// lines becomes a record at the matching level whose message is the line
+// and whose attribute "component" is "badger". NewMemory ignores it.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// badgerLog adapts a *slog.Logger to badger.Logger.
+type badgerLog struct{ l *slog.Logger }
+
+func (b badgerLog) log(level slog.Level, format string, args []any) {
+	b.l.Log(context.Background(), level, strings.TrimSpace(fmt.Sprintf(format, args...)), "component", "badger")
+}
+
+func (b badgerLog) Errorf(format string, args ...any)   { b.log(slog.LevelError, format, args) }
+func (b badgerLog) Warningf(format string, args ...any) { b.log(slog.LevelWarn, format, args) }
+func (b badgerLog) Infof(format string, args ...any)    { b.log(slog.LevelInfo, format, args) }
+func (b badgerLog) Debugf(format string, args ...any)   { b.log(slog.LevelDebug, format, args) }
 
 // WithBadgerOptions lets f adjust the badger options after this package has
 // set its own (see Open). NewMemory ignores it.

@@ -1,9 +1,9 @@
 // Package dispute is the refereed game that settles a disagreement between
-// a solver and a verifier about a run (DESIGN.md, protocol step 6): when a
-// verifier's replay of a segment ends at another state digest than the
-// solver committed, the referee (the coordinator) decides who is wrong by
-// recomputing one operator of one step, and the loser's bond is slashed —
-// the cheating solver's, or the false accuser's.
+// a solver and a verifier about a run: when a verifier's replay of a
+// segment ends at another state digest than the solver committed, the
+// referee (the coordinator) decides who is wrong by recomputing one
+// operator of one step, and the loser's bond is slashed — the cheating
+// solver's, or the false accuser's.
 //
 // The game has two bisections. Over steps: both parties agree on the
 // digest after Start steps and disagree after End; they report their
