@@ -1,7 +1,9 @@
 // Package market matches clients' job bids with solvers' asks.
 //
 // Prices are integer micro-dollars per compute unit (CU, 10^12 integer
-// multiply-accumulates, counted from the job spec). A solver's [Ask] is a
+// multiply-accumulates, counted from the job spec: its training steps plus
+// 2^10 per byte of its data, see coordinator/service.ComputeUnits). The
+// book takes a bid's CU count as given. A solver's [Ask] is a
 // limit price or "market" (take the going price), a capacity (how many
 // jobs it runs at once) and an expiry. A client's [Bid] is one job: its CU
 // count and a maximum price, or "market" (any price up to the book's

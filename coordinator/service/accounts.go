@@ -174,10 +174,35 @@ func jobTransferID(job string, seq uint64, a lifecycle.Action, party string) led
 	return ledger.DeriveTransferID("job", job, strconv.FormatUint(seq, 10), a.String(), party)
 }
 
-// ComputeUnits counts a spec's compute units: ceil(multiply-accumulates
-// per step × steps / 10^12), at least 1. MACs per step are those of
-// internal/bench.MACs: forward and weight gradient for every linear layer,
-// plus the input gradient for all but the first.
+// MACsPerCU is the size of a compute unit: 10^12 integer
+// multiply-accumulates, counted from the spec, never measured, so that
+// every machine agrees on a job's size.
+const MACsPerCU = 1_000_000_000_000
+
+// DataMACsPerByte prices a job's data: each byte of spec.Data.Bytes()
+// (Σ count × (features + 5) over the training and test splits, what
+// spec.MaxDatasetBytes bounds) counts as 2^10 multiply-accumulates.
+//
+// A solver fetches or generates every byte, hashes it into the commitment
+// (SPEC.md §6.4) and holds it for the whole job, however few steps it
+// trains. On the reference machine of BENCHMARKS.md (one core trains at
+// ≈74 GMAC/s) 2^10 MACs are ≈14 ns of a core: generating a synthetic
+// byte takes ≈4 ns, hashing it ≈1 ns, which leaves ≈9 ns, receiving it at
+// ≈110 MB/s. The largest dataset, 2^28 bytes, adds 2^38 MACs ≈ 0.27 CU.
+const DataMACsPerByte = 1 << 10
+
+// ComputeUnits counts a spec's compute units:
+//
+//	CU = max(1, ⌈(MACs per step × steps + DataMACsPerByte × Data.Bytes()) / MACsPerCU⌉)
+//
+// MACs per step are those of internal/bench.MACs: forward and weight
+// gradient for every linear layer, plus the input gradient for all but
+// the first. The data is counted once, for the solver: price × CU pays the
+// solver alone (settlement pays it pro rata by committed steps), while
+// verifiers, who load the same data, are paid per audit from the audit
+// budget, and the referee is the coordinator. Integer arithmetic only,
+// without overflow (math/big); a spec whose data exceeds
+// spec.MaxDatasetBytes, or whose count does not fit an int64, is refused.
 func ComputeUnits(s *spec.Spec) (int64, error) {
 	per := new(big.Int)
 	for _, l := range s.Plan().Linear {
@@ -190,13 +215,37 @@ func ComputeUnits(s *spec.Spec) (int64, error) {
 		per.Add(per, m.Mul(m, big.NewInt(k)))
 	}
 	total := per.Mul(per, big.NewInt(s.Steps))
-	unit := big.NewInt(1_000_000_000_000)
+	data, err := dataBytes(&s.Data)
+	if err != nil {
+		return 0, err
+	}
+	total.Add(total, big.NewInt(data*DataMACsPerByte)) // ≤ 2^38
+	unit := big.NewInt(MACsPerCU)
 	total.Add(total, new(big.Int).Sub(unit, big.NewInt(1)))
 	total.Quo(total, unit)
 	if !total.IsInt64() {
 		return 0, fmt.Errorf("%w: compute units overflow", ErrInvalid)
 	}
 	return max(total.Int64(), 1), nil
+}
+
+// dataBytes is d.Bytes(), computed without overflow for any d (validated
+// or not) and refused above spec.MaxDatasetBytes.
+func dataBytes(d *spec.Data) (int64, error) {
+	b := new(big.Int)
+	for _, r := range []*spec.DatasetRef{&d.Train, d.Test} {
+		if r == nil {
+			continue
+		}
+		if r.Count < 0 || r.Features < 0 {
+			return 0, fmt.Errorf("%w: negative dataset size", ErrInvalid)
+		}
+		b.Add(b, new(big.Int).Mul(big.NewInt(int64(r.Count)), big.NewInt(int64(r.Features)+5)))
+	}
+	if b.Cmp(big.NewInt(spec.MaxDatasetBytes)) > 0 {
+		return 0, fmt.Errorf("%w: the data takes %s bytes, more than %d", ErrInvalid, b, spec.MaxDatasetBytes)
+	}
+	return b.Int64(), nil
 }
 
 // mulPPM returns x × ppm / 10^6, rounded down (0 ≤ ppm ≤ 10^6, x ≥ 0).
