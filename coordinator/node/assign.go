@@ -13,8 +13,8 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
 	"github.com/beluga-compute/beluga/coordinator/service"
-	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
+	"github.com/beluga-compute/beluga/protocol/net/exchange"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/merkle"
@@ -175,7 +175,9 @@ func (c *Node) start(ctx context.Context, jid string, solver peer.ID) {
 	var holders []peer.ID
 	var entries []wire.TraceEntry
 	for step, cp := range j.checkpoints {
-		if step <= resume || len(cp.entries) == 0 || step >= j.spec.Steps {
+		// A confidential job restarts from step 0: its checkpoints never
+		// leave the solver that made them (solver/daemon).
+		if j.spec.Audit.Confidential || step <= resume || len(cp.entries) == 0 || step >= j.spec.Steps {
 			continue
 		}
 		// Only holders still registered (a vanished solver is not).
@@ -199,6 +201,13 @@ func (c *Node) start(ctx context.Context, jid string, solver peer.ID) {
 		return
 	}
 	msg := &wire.Assign{SpecJSON: specJSON, ResumeStep: resume, ResumeDigest: digest, Providers: holders, Entries: entries, ProviderAddrs: c.addrsOf(holders)}
+	if resume > 0 {
+		// The holders serve the checkpoint to the solver they are shown a
+		// grant for.
+		if msg.Grant, err = exchange.IssueGrant(c.P2P, id, solver, exchange.GrantTTL); err != nil {
+			c.event("job %s: granting the resuming solver: %v", jid[:12], err)
+		}
+	}
 	if _, err := c.P2P.Request(ctx, solver, wire.AssignProtocol, id, msg, wire.TypeAck); err != nil {
 		c.event("job %s: assigning to %s failed: %v", jid[:12], solver.ShortString(), err)
 		c.vanish(ctx, id)
@@ -275,10 +284,7 @@ func (c *Node) traceCommit(e *wire.Envelope, t *wire.TraceCommit) error {
 		c.mu.Unlock()
 		return fmt.Errorf("trace of job %s from a peer that is not running it", short(j.id))
 	}
-	tr := &trace.Trace{Job: j.id}
-	for _, en := range t.Entries {
-		tr.Entries = append(tr.Entries, trace.Entry{Step: en.Step, Digest: merkle.Digest(en.Digest)})
-	}
+	tr := wire.Trace(j.id, t.Entries)
 	if err := tr.Check(j.spec); err != nil || tr.Root() != merkle.Digest(t.TraceRoot) || t.Steps != j.spec.Steps {
 		c.mu.Unlock()
 		return fmt.Errorf("trace of job %s does not match its root or its spec: %v", short(j.id), err)
@@ -286,7 +292,7 @@ func (c *Node) traceCommit(e *wire.Envelope, t *wire.TraceCommit) error {
 	// A confidential job commits its zk trace with its digest trace;
 	// another job commits none.
 	if j.spec.Audit.Confidential {
-		if _, err := zkchallenge.ZKTraceOf(j.spec, zkEntries(t.ZKEntries)); err != nil {
+		if _, err := zkchallenge.ZKTraceOf(j.spec, wire.ZKEntries(t.ZKEntries)); err != nil {
 			c.mu.Unlock()
 			return fmt.Errorf("zk trace of confidential job %s: %w", short(j.id), err)
 		}

@@ -10,8 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/beluga-compute/beluga/coordinator/service"
-	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
+	"github.com/beluga-compute/beluga/protocol/net/exchange"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/spec"
 )
@@ -56,6 +56,14 @@ func (c *Node) assignAudit(id spec.JobID) {
 		}
 	}
 	task.ProviderAddrs = c.addrsLocked(append([]peer.ID{j.solver}, task.Providers...))
+	if !j.spec.Audit.Confidential {
+		// The holders serve the job's checkpoints to this verifier alone;
+		// a confidential job's audit fetches none.
+		var err error
+		if task.Grant, err = exchange.IssueGrant(c.P2P, id, v, exchange.GrantTTL); err != nil {
+			c.event("job %s: granting the verifier: %v", short(id), err)
+		}
+	}
 	if j.auditTimer != nil {
 		j.auditTimer.Stop()
 	}
@@ -167,11 +175,3 @@ func (c *Node) sendBeacon(ctx context.Context, id spec.JobID, solver peer.ID, be
 // proofAllowance is the audit time allowed per challenged tile of a
 // confidential job (a proof takes ~1.5 s on two cores).
 const proofAllowance = 10 * time.Second
-
-func zkEntries(es []wire.TraceEntry) []trace.ZKEntry {
-	out := make([]trace.ZKEntry, len(es))
-	for i, e := range es {
-		out[i] = trace.ZKEntry{Step: e.Step, Root: e.Digest}
-	}
-	return out
-}

@@ -67,7 +67,7 @@ func (c *Node) refereeZK(ctx context.Context, id spec.JobID, s *spec.Spec, t *wi
 	if c.cfg.Keys == nil {
 		return false, "", errors.New("no zk verifying keys to referee a confidential audit")
 	}
-	z, err := zkchallenge.ZKTraceOf(s, zkEntries(t.ZKEntries))
+	z, err := zkchallenge.ZKTraceOf(s, wire.ZKEntries(t.ZKEntries))
 	if err != nil {
 		return false, "", err
 	}

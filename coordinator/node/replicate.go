@@ -10,6 +10,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/protocol/core/trace"
+	"github.com/beluga-compute/beluga/protocol/net/exchange"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 )
 
@@ -81,13 +82,14 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 	// its solver: one replication at a time per job, never of a checkpoint
 	// older than one already replicated. A replica that has not confirmed
 	// within replicaTimeout lost its fetch (it acknowledged the request
-	// but could not complete it): move on.
+	// but could not complete it): move on. A confidential job's state
+	// never leaves its solver, so it is never replicated.
 	if j.replicating && time.Since(j.replicatingSince) > replicaTimeout {
 		j.replicating = false
 	}
 	var replica peer.ID
 	var solverAddrs []string
-	if !cp.pending && !j.replicating && j.trace == nil && len(cp.entries) > 0 && a.Step > j.replicaStep && a.Step < j.spec.Steps {
+	if !j.spec.Audit.Confidential && !cp.pending && !j.replicating && j.trace == nil && len(cp.entries) > 0 && a.Step > j.replicaStep && a.Step < j.spec.Steps {
 		replica = c.pickReplica(cp.holders)
 		if replica != "" {
 			cp.pending = true
@@ -101,6 +103,11 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 	if replica != "" {
 		go func() {
 			req := &wire.CheckpointAnnounce{Step: a.Step, Digest: a.Digest, Providers: []peer.ID{e.Sender}, ProviderAddrs: solverAddrs}
+			// The solver serves the checkpoint to the replica it grants.
+			var err error
+			if req.Grant, err = exchange.IssueGrant(c.P2P, j.id, replica, exchange.GrantTTL); err != nil {
+				c.event("job %s: granting the replica: %v", short(j.id), err)
+			}
 			if _, err := c.P2P.Request(context.Background(), replica, wire.ReplicateProtocol, j.id, req, wire.TypeAck); err != nil {
 				c.event("job %s: replicating the checkpoint at step %d to %s failed: %v", short(j.id), a.Step, replica.ShortString(), err)
 				c.mu.Lock()
