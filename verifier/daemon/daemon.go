@@ -463,12 +463,12 @@ func (d *Daemon) audit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire
 	d.mu.Unlock()
 	defer d.reported(tk)
 	sol := &netSolver{n: d.n, spec: s, job: id, trace: tr, train: train, holders: append([]peer.ID{t.Solver}, t.Providers...),
-		fetch: exchange.Options{Grant: t.Grant, Logger: d.log}}
+		fetch: exchange.Options{Grant: t.Grant, Logger: d.log}, local: d.replica}
 	rep, err := audit.Run(ctx, audit.Config{Spec: s, Train: train, Beacon: t.Beacon}, sol)
 	if err != nil {
 		return err
 	}
-	d.log.Info("checkpoints fetched from peers", "job", short(id), "fetched", sol.fetched, "failed", sol.failed)
+	d.log.Info("checkpoints fetched from peers", "job", short(id), "fetched", sol.fetched, "failed", sol.failed, "own_replicas", sol.own)
 	out := &wire.AuditReport{Solver: t.Solver, Pass: rep.Verdict == audit.Pass, StepsChecked: rep.StepsChecked, FirstBadStep: -1,
 		ConfidencePPM: uint32(rep.Confidence * 1e6), Reason: rep.Reason}
 	if rep.FirstBadStep != nil {
@@ -477,6 +477,23 @@ func (d *Daemon) audit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire
 	d.reported(tk)
 	_, err = d.n.Request(ctx, d.coord, wire.ControlProtocol, id, out, wire.TypeAck)
 	return err
+}
+
+// replica returns the checkpoint of job at step from this verifier's own
+// replicas if it holds one with the committed digest (a replica's chunks
+// were checked when it was fetched), else nil.
+func (d *Daemon) replica(ctx context.Context, s *spec.Spec, job spec.JobID, step int64, digest [32]byte) *spec.State {
+	d.replMu.RLock()
+	defer d.replMu.RUnlock()
+	man, err := d.replicas.Manifest(ctx, job, step)
+	if err != nil || man.Digest != digest {
+		return nil
+	}
+	st, err := d.replicas.GetCheckpoint(ctx, s, job, step)
+	if err != nil {
+		return nil
+	}
+	return st
 }
 
 // reported marks an audit's task done, once (its TTL starts then), and
@@ -580,6 +597,9 @@ type netSolver struct {
 	train   *dataset.Dataset
 	holders []peer.ID
 	fetch   exchange.Options // with the task's grant
+	// local, if set, returns a checkpoint with the committed digest this
+	// verifier holds itself (a replica), or nil.
+	local func(ctx context.Context, s *spec.Spec, job spec.JobID, step int64, digest [32]byte) *spec.State
 	// missing are checkpoints no holder could serve (a resumed job's early
 	// checkpoints lived on the solver that vanished): not asked for again.
 	missing map[int64]bool
@@ -588,8 +608,9 @@ type netSolver struct {
 	// checkpoints are missing replays from here, not from the start.
 	cursor *spec.State
 	// fetched and failed count checkpoint fetches (a failed one falls back
-	// to an earlier checkpoint, the cursor, at worst the initial state).
-	fetched, failed int
+	// to an earlier checkpoint, the cursor, at worst the initial state),
+	// own the checkpoints read from this verifier's own replicas.
+	fetched, failed, own int
 }
 
 var _ audit.Solver = (*netSolver)(nil)
@@ -613,6 +634,13 @@ func (s *netSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
 		i := s.trace.Index(cp)
 		if i < 0 || s.missing[cp] {
 			continue
+		}
+		if s.local != nil {
+			if got := s.local(ctx, s.spec, s.job, cp, s.trace.Entries[i].Digest); got != nil {
+				st = got
+				s.own++
+				break
+			}
 		}
 		got, err := exchange.FetchState(ctx, s.n, s.holders, s.spec, s.job, cp, s.trace.Entries[i].Digest, s.fetch)
 		if err == nil {

@@ -240,10 +240,13 @@ func FetchManifest(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec
 }
 
 // connectedFirst returns holders with those n is connected to first, the
-// order otherwise kept.
+// order otherwise kept, n itself left out.
 func connectedFirst(n *p2p.Node, holders []peer.ID) []peer.ID {
 	var near, far []peer.ID
 	for _, h := range holders {
+		if h == n.ID() {
+			continue
+		}
 		if n.Host.Network().Connectedness(h) == network.Connected {
 			near = append(near, h)
 		} else {
@@ -290,6 +293,7 @@ func FetchChunks(ctx context.Context, n *p2p.Node, holders []peer.ID, man *store
 		}
 		return &wire.ChunkRequest{Step: man.Step, Hashes: hs, Grant: o.Grant}
 	}
+	holders = connectedFirst(n, holders)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	q := &queue{}
