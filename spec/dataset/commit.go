@@ -44,15 +44,6 @@ func appendLeaf(buf []byte, i int, features []uint8, label uint8) []byte {
 	return append(buf, features...)
 }
 
-// leafHashes returns the leaf hash of every sample, hashing on all cores.
-// It holds 32 bytes per sample: only SampleTree, which keeps every level
-// for proofs, needs them all at once.
-func leafHashes(ds *Dataset) []merkle.Digest {
-	leaves := make([]merkle.Digest, ds.Len())
-	hashLeaves(ds, 0, leaves)
-	return leaves
-}
-
 // hashLeaves writes the leaf hashes of samples lo … lo+len(dst)−1 of ds
 // into dst, on all cores.
 func hashLeaves(ds *Dataset, lo int, dst []merkle.Digest) {
@@ -201,49 +192,4 @@ func VerifySample(c Commitment, i int, features []uint8, label uint8, p merkle.P
 		return fmt.Errorf("%w: sample %d: %w", ErrBadSample, i, err)
 	}
 	return nil
-}
-
-// SampleTree is the samples tree of one dataset with every level kept, so
-// that each proof costs O(log n) instead of rehashing the dataset.
-type SampleTree struct {
-	c Commitment
-	// levels[0] are the leaf hashes; levels[k+1] = levelUp(levels[k]).
-	levels [][]merkle.Digest
-}
-
-// NewSampleTree hashes ds (leaves on all cores) and keeps every level.
-func NewSampleTree(ds *Dataset) *SampleTree {
-	cur := leafHashes(ds)
-	levels := [][]merkle.Digest{cur}
-	for len(cur) > 1 {
-		cur = levelUp(make([]merkle.Digest, (len(cur)+1)/2), cur)
-		levels = append(levels, cur)
-	}
-	root := samplesTree.Empty()
-	if len(cur) == 1 {
-		root = cur[0]
-	}
-	return &SampleTree{
-		c:      Commitment{Root: root, Count: ds.Len(), Features: ds.features, Classes: ds.classes},
-		levels: levels,
-	}
-}
-
-// Commitment returns the commitment, equal to Commit of the dataset.
-func (t *SampleTree) Commitment() Commitment { return t.c }
-
-// Prove returns the inclusion proof of sample i, identical to what
-// merkle.Tree.Prove gives over the leaf hashes.
-func (t *SampleTree) Prove(i int) (merkle.Proof, error) {
-	if i < 0 || i >= t.c.Count {
-		return merkle.Proof{}, fmt.Errorf("%w: sample %d of %d", ErrBadArgument, i, t.c.Count)
-	}
-	p := merkle.Proof{Index: uint64(i), Count: uint64(t.c.Count)}
-	for _, level := range t.levels[:len(t.levels)-1] {
-		if sib := i ^ 1; sib < len(level) {
-			p.Siblings = append(p.Siblings, level[sib])
-		}
-		i >>= 1
-	}
-	return p, nil
 }

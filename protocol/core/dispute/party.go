@@ -102,7 +102,10 @@ func Honest(s *spec.Spec, st *spec.State, t int64, x [][]uint8, y []uint8) (*ref
 // replays steps with its StepFunc (Honest unless WithStep says otherwise)
 // on its own copy of the training data. With Honest it is the honest
 // solver and the honest verifier alike. It keeps every state it computes
-// (a segment's worth) and the traces it was asked about.
+// (a segment's worth) and the traces it was asked about. Beside the data
+// it holds the data's dataset.SampleTree, which keeps a hash per block of
+// up to 2^10 samples rather than per sample (a few MB at
+// spec.MaxDatasetBytes, not gigabytes).
 type Replayer struct {
 	spec  *spec.Spec
 	job   spec.JobID
@@ -268,13 +271,15 @@ func (r *Replayer) OpenBatch(ctx context.Context, t int64) (*BatchOpening, error
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	x, y, idx := r.batch(t)
+	// The tree keeps no hash per sample: ProveBatch rehashes each block
+	// of the batch once, at most one pass over the data per batch.
+	proofs, err := r.tree.ProveBatch(idx)
+	if err != nil {
+		return nil, err
+	}
 	o := &BatchOpening{Samples: make([]OpenedSample, len(idx))}
 	for b, i := range idx {
-		p, err := r.tree.Prove(i)
-		if err != nil {
-			return nil, err
-		}
-		o.Samples[b] = OpenedSample{Index: i, Label: y[b], Features: append([]uint8(nil), x[b]...), Proof: p}
+		o.Samples[b] = OpenedSample{Index: i, Label: y[b], Features: append([]uint8(nil), x[b]...), Proof: proofs[b]}
 	}
 	return o, nil
 }
