@@ -22,7 +22,8 @@ import (
 // boundary, and returns only once its checkpoint is saved, its store
 // closed and nothing the daemon started is left running.
 func TestCloseSavesTheCheckpointAndEndsEveryGoroutine(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it counts every goroutine running this package's code,
+	// and parallel tests run only after the sequential ones.
 	ctx := context.Background()
 	c := newFakeCoordinator(t)
 	sn, err := p2p.New(ctx, p2p.WithAllow(c.n.ID()))

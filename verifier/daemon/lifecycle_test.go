@@ -91,7 +91,8 @@ func TestReportedTasksArePruned(t *testing.T) {
 // returns only when nothing the daemon started is left running; the
 // daemon then takes no task.
 func TestCloseEndsEveryGoroutine(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it counts every goroutine running this package's code,
+	// and parallel tests run only after the sequential ones.
 	ctx := context.Background()
 	c := newFakeCoordinator(t)
 	vn, err := p2p.New(ctx, p2p.WithAllow(c.n.ID()), p2p.WithPubSub())
