@@ -376,13 +376,17 @@ func (st *Stream) Close() error { return st.s.Close() }
 func (st *Stream) Reset() error { return st.s.Reset() }
 
 // Request sends msg for job and reads a reply of one of the types in
-// want, within the context's deadline (RequestTimeout if none).
+// want, within the context's deadline (RequestTimeout if none); if the
+// context is cancelled first, the stream is reset.
 func (st *Stream) Request(ctx context.Context, job [32]byte, msg wire.Message, want ...wire.Type) (*wire.Envelope, wire.Message, error) {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		dl = time.Now().Add(RequestTimeout)
 	}
 	st.s.SetDeadline(dl)
+	// A cancelled context ends the request now, not at its deadline.
+	stop := context.AfterFunc(ctx, func() { st.s.Reset() })
+	defer stop()
 	e, err := st.n.Seal(job, msg)
 	if err != nil {
 		return nil, nil, err
