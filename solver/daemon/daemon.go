@@ -564,6 +564,8 @@ func (d *Daemon) runJob(id spec.JobID, s *spec.Spec, a *wire.Assign) {
 	case err == nil:
 	case errors.Is(err, trainer.ErrInterrupted):
 		d.log.Info("job interrupted, checkpoint saved", "job", short(id), "err", err)
+	case d.ctx.Err() != nil:
+		d.log.Info("job stopped: the daemon is shutting down", "job", short(id), "err", err)
 	default:
 		d.log.Error("job failed", "job", short(id), "err", err)
 	}
@@ -747,6 +749,10 @@ func (d *Daemon) proveAll(id spec.JobID, run *run, chs []zkchallenge.Challenge) 
 		run.use.RUnlock()
 		d.proving.Unlock()
 		close(slot.done)
+		if slot.err != nil && d.ctx.Err() != nil {
+			d.log.Info("proving stopped: the daemon is shutting down", "job", short(id), "tile", ch.String())
+			continue
+		}
 		if slot.err != nil {
 			d.log.Warn("proving a challenged tile failed", "job", short(id), "tile", ch.String(), "err", slot.err)
 			continue

@@ -439,7 +439,11 @@ func (d *Daemon) onTask(ctx context.Context, e *wire.Envelope, m wire.Message, r
 		check = d.zkAudit
 	}
 	if !d.spawn(func() {
-		if err := check(d.ctx, job, s, t); err != nil {
+		switch err := check(d.ctx, job, s, t); {
+		case err == nil:
+		case d.ctx.Err() != nil:
+			d.log.Info("audit stopped: the daemon is shutting down", "job", short(job), "err", err)
+		default:
 			d.log.Error("audit failed to run", "job", short(job), "err", err)
 		}
 	}) {
