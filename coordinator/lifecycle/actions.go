@@ -15,7 +15,8 @@ const (
 	// LockSolverBond reserves the matched solver's bond, sized by the audit
 	// policy (matched).
 	LockSolverBond
-	// LockVerifierBond reserves the disputing verifier's bond (disputed).
+	// LockVerifierBond reserves the auditing verifier's bond (assign_audit);
+	// it is held through a dispute the verifier raises.
 	LockVerifierBond
 	// PaySolversProRata posts the trade price × CU from escrow to the
 	// job's solvers, split by committed steps with ProRata (settled).
@@ -39,11 +40,12 @@ const (
 	// PayVerifierBounty posts the bounty from the slashed bond to the
 	// verifier that proved the fraud (adjudicated_cheat).
 	PayVerifierBounty
-	// ReleaseVerifierBond voids the winning verifier's bond reservation
-	// (adjudicated_cheat).
+	// ReleaseVerifierBond voids an auditor's bond reservation (assign_audit,
+	// for the auditor replaced; settled; adjudicated_cheat, the winning
+	// verifier's; expired).
 	ReleaseVerifierBond
 	// RefundClientEscrow returns the whole escrow to the client
-	// (adjudicated_cheat, cancelled).
+	// (adjudicated_cheat, cancelled, expired).
 	RefundClientEscrow
 	// SlashVerifierBondToSolver posts the falsely accusing verifier's bond
 	// to the accused solver, compensating the delay
@@ -93,10 +95,13 @@ func (a Action) String() string {
 //	posted                        lock_client_escrow
 //	matched                       lock_solver_bond
 //	running, committed            none
-//	audit_window                  none (verifiers' bonds are per verifier, not per job)
+//	audit_window                  none (assign_audit moves the auditors' bonds:
+//	                              see EventActions)
 //	settled                       pay_solvers_pro_rata, pay_verifiers, charge_fee,
-//	                              refund_client_remainder, release_solver_bonds
-//	disputed                      lock_verifier_bond (settlement is blocked)
+//	                              refund_client_remainder, release_solver_bonds,
+//	                              release_verifier_bond
+//	disputed                      none: the auditor's bond, locked at assign_audit,
+//	                              is held (settlement is blocked)
 //	adjudicated_cheat             slash_solver_bond_to_client, pay_verifier_bounty,
 //	                              release_verifier_bond, refund_client_escrow,
 //	                              release_solver_bonds (the other solvers')
@@ -104,6 +109,8 @@ func (a Action) String() string {
 //	resumable                     none: the vanished solver's bond stays locked
 //	                              until its committed steps are audited
 //	cancelled                     refund_client_escrow, release_solver_bonds
+//	expired                       refund_client_escrow, release_solver_bonds,
+//	                              release_verifier_bond
 //
 // After a cheat ruling nobody is paid for the job, not even solvers of a
 // resumed job whose own steps were honest: the client received no valid
@@ -115,15 +122,28 @@ func Actions(s State) []Action {
 	case Matched:
 		return []Action{LockSolverBond}
 	case Settled:
-		return []Action{PaySolversProRata, PayVerifiers, ChargeFee, RefundClientRemainder, ReleaseSolverBonds}
-	case Disputed:
-		return []Action{LockVerifierBond}
+		return []Action{PaySolversProRata, PayVerifiers, ChargeFee, RefundClientRemainder, ReleaseSolverBonds, ReleaseVerifierBond}
 	case AdjudicatedCheat:
 		return []Action{SlashSolverBondToClient, PayVerifierBounty, ReleaseVerifierBond, RefundClientEscrow, ReleaseSolverBonds}
 	case AdjudicatedFalseAccusation:
 		return []Action{SlashVerifierBondToSolver}
 	case Cancelled:
 		return []Action{RefundClientEscrow, ReleaseSolverBonds}
+	case Expired:
+		return []Action{RefundClientEscrow, ReleaseSolverBonds, ReleaseVerifierBond}
+	}
+	return nil
+}
+
+// EventActions returns the money movements of an event that leaves the
+// job in its state, beyond what Actions says of the state (nil for every
+// other event):
+//
+//	assign_audit                  release_verifier_bond (the previous auditor's,
+//	                              if any), lock_verifier_bond (the new auditor's)
+func EventActions(e Event) []Action {
+	if e == EventAssignAudit {
+		return []Action{ReleaseVerifierBond, LockVerifierBond}
 	}
 	return nil
 }

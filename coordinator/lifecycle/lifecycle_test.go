@@ -29,11 +29,20 @@ var legal = map[string]string{
 	"adjudicated_false_accusation/resume_audit": "audit_window",
 	"resumable/match":                           "matched",
 	"resumable/cancel":                          "cancelled",
+	"audit_window/assign_audit":                 "audit_window",
+	"posted/expire":                             "expired",
+	"matched/expire":                            "expired",
+	"running/expire":                            "expired",
+	"committed/expire":                          "expired",
+	"audit_window/expire":                       "expired",
+	"disputed/expire":                           "expired",
+	"adjudicated_false_accusation/expire":       "expired",
+	"resumable/expire":                          "expired",
 }
 
 // TestTransitionTableExhaustive applies every event to every state.
 func TestTransitionTableExhaustive(t *testing.T) {
-	if len(States()) != 11 || len(Events()) != 12 {
+	if len(States()) != 12 || len(Events()) != 14 {
 		t.Fatalf("%d states, %d events: update this test", len(States()), len(Events()))
 	}
 	seen := 0
@@ -91,7 +100,7 @@ func TestTerminalAndAccepts(t *testing.T) {
 			terminal = append(terminal, s.String())
 		}
 	}
-	if strings.Join(terminal, ",") != "settled,adjudicated_cheat,cancelled" {
+	if strings.Join(terminal, ",") != "settled,adjudicated_cheat,cancelled,expired" {
 		t.Fatalf("terminal states %v", terminal)
 	}
 }
@@ -144,7 +153,7 @@ func TestRandomWalk(t *testing.T) {
 	for job := range 5000 {
 		s := Posted
 		acts := slices.Clone(Actions(Posted))
-		matches, disputes := 0, 0
+		matches, assigns, disputes := 0, 0, 0
 		for step := 0; !s.Terminal() && step < 200; step++ {
 			e := events[rng.IntN(len(events))]
 			n, err := Apply(s, e)
@@ -164,7 +173,11 @@ func TestRandomWalk(t *testing.T) {
 			if n == Disputed {
 				disputes++
 			}
+			if e == EventAssignAudit {
+				assigns++
+			}
 			s = n
+			acts = append(acts, EventActions(e)...)
 			acts = append(acts, Actions(s)...)
 		}
 		count := func(a Action) int {
@@ -179,8 +192,9 @@ func TestRandomWalk(t *testing.T) {
 		if acts[0] != LockClientEscrow || count(LockClientEscrow) != 1 {
 			t.Fatalf("job %d: escrow actions %v", job, acts)
 		}
-		if count(LockSolverBond) != matches || count(LockVerifierBond) != disputes {
-			t.Fatalf("job %d: %d matches, %d disputes, actions %v", job, matches, disputes, acts)
+		// A verifier's bond is locked per assigned audit, never per dispute.
+		if count(LockSolverBond) != matches || count(LockVerifierBond) != assigns {
+			t.Fatalf("job %d: %d matches, %d audits assigned, %d disputes, actions %v", job, matches, assigns, disputes, acts)
 		}
 		if !s.Terminal() {
 			continue
@@ -193,7 +207,7 @@ func TestRandomWalk(t *testing.T) {
 			t.Fatalf("job %d ended %s, actions %v", job, s, acts)
 		}
 	}
-	for _, s := range []State{Settled, AdjudicatedCheat, Cancelled} {
+	for _, s := range []State{Settled, AdjudicatedCheat, Cancelled, Expired} {
 		if endings[s] == 0 {
 			t.Errorf("the walk never ended in %s: too few steps?", s)
 		}
@@ -207,12 +221,13 @@ func TestActions(t *testing.T) {
 		Running:                    "",
 		Committed:                  "",
 		AuditWindow:                "",
-		Settled:                    "pay_solvers_pro_rata,pay_verifiers,charge_fee,refund_client_remainder,release_solver_bonds",
-		Disputed:                   "lock_verifier_bond",
+		Settled:                    "pay_solvers_pro_rata,pay_verifiers,charge_fee,refund_client_remainder,release_solver_bonds,release_verifier_bond",
+		Disputed:                   "",
 		AdjudicatedCheat:           "slash_solver_bond_to_client,pay_verifier_bounty,release_verifier_bond,refund_client_escrow,release_solver_bonds",
 		AdjudicatedFalseAccusation: "slash_verifier_bond_to_solver",
 		Resumable:                  "",
 		Cancelled:                  "refund_client_escrow,release_solver_bonds",
+		Expired:                    "refund_client_escrow,release_solver_bonds,release_verifier_bond",
 	}
 	for _, s := range States() {
 		var names []string
@@ -225,6 +240,19 @@ func TestActions(t *testing.T) {
 	}
 	if Actions(0) != nil {
 		t.Error("actions for an unknown state")
+	}
+	for _, e := range Events() {
+		var names []string
+		for _, a := range EventActions(e) {
+			names = append(names, a.String())
+		}
+		want := ""
+		if e == EventAssignAudit {
+			want = "release_verifier_bond,lock_verifier_bond"
+		}
+		if got := strings.Join(names, ","); got != want {
+			t.Errorf("EventActions(%s) = %s, want %s", e, got, want)
+		}
 	}
 	for a := LockClientEscrow; a < numActions; a++ {
 		if strings.HasPrefix(a.String(), "Action(") {

@@ -36,6 +36,10 @@ const (
 	// Cancelled: the client withdrew the job before it ran to completion.
 	// Terminal.
 	Cancelled
+	// Expired: the job was not over by its deadline (the coordinator's
+	// bound on a job's life); the escrow goes back to the client and every
+	// bond is released. Terminal.
+	Expired
 
 	numStates = iota + 1 // one more than the last state
 )
@@ -55,6 +59,7 @@ func stateNames() [numStates]string {
 		AdjudicatedFalseAccusation: "adjudicated_false_accusation",
 		Resumable:                  "resumable",
 		Cancelled:                  "cancelled",
+		Expired:                    "expired",
 	}
 }
 
@@ -98,7 +103,9 @@ func (s *State) UnmarshalText(b []byte) error {
 }
 
 // Terminal reports whether s accepts no events.
-func (s State) Terminal() bool { return s == Settled || s == AdjudicatedCheat || s == Cancelled }
+func (s State) Terminal() bool {
+	return s == Settled || s == AdjudicatedCheat || s == Cancelled || s == Expired
+}
 
 // Event is something that happens to a job.
 type Event uint8
@@ -131,6 +138,12 @@ const (
 	EventVanish
 	// EventCancel: the client withdrew the job.
 	EventCancel
+	// EventAssignAudit: the audit was given to a verifier, whose bond is
+	// locked for it (the previous auditor's, if any, is released); the job
+	// stays in the audit window.
+	EventAssignAudit
+	// EventExpire: the job's deadline passed before it ended.
+	EventExpire
 
 	numEvents = iota + 1 // one more than the last event
 )
@@ -150,6 +163,8 @@ func eventNames() [numEvents]string {
 		EventResumeAudit:         "resume_audit",
 		EventVanish:              "vanish",
 		EventCancel:              "cancel",
+		EventAssignAudit:         "assign_audit",
+		EventExpire:              "expire",
 	}
 }
 
@@ -200,7 +215,7 @@ type Transition struct {
 }
 
 // numTransitions is the number of rows in the transition table.
-const numTransitions = 15
+const numTransitions = 24
 
 // table is the transition table: the only legal moves.
 func table() [numTransitions]Transition {
@@ -220,6 +235,16 @@ func table() [numTransitions]Transition {
 		{AdjudicatedFalseAccusation, EventResumeAudit, AuditWindow},
 		{Resumable, EventMatch, Matched},
 		{Resumable, EventCancel, Cancelled},
+		{AuditWindow, EventAssignAudit, AuditWindow},
+		// Every state that is not terminal expires.
+		{Posted, EventExpire, Expired},
+		{Matched, EventExpire, Expired},
+		{Running, EventExpire, Expired},
+		{Committed, EventExpire, Expired},
+		{AuditWindow, EventExpire, Expired},
+		{Disputed, EventExpire, Expired},
+		{AdjudicatedFalseAccusation, EventExpire, Expired},
+		{Resumable, EventExpire, Expired},
 	}
 }
 

@@ -21,20 +21,36 @@ import (
 )
 
 type job struct {
-	id          spec.JobID
-	spec        *spec.Spec
-	specJSON    []byte
+	id       spec.JobID
+	spec     *spec.Spec
+	specJSON []byte
+	// deadline: the job expires if it is not over by then (posting time
+	// plus Config.JobTimeout, by the service's clock).
+	deadline    time.Time
 	solver      peer.ID
 	solvers     []peer.ID
 	step        int64
 	lastBeat    time.Time
 	checkpoints map[int64]checkpoint
 	trace       *wire.TraceCommit
-	auditor     peer.ID
-	tried       map[peer.ID]bool
 	beacon      []byte
-	outcome     *Outcome
-	auditTimer  *time.Timer
+	// The audit: the current auditor, when it must have reported, the
+	// verifiers that had the audit (silent or overruled), and when the
+	// next assignment may be tried (zero: now).
+	auditor       peer.ID
+	auditDeadline time.Time
+	tried         map[peer.ID]bool
+	nextAssign    time.Time
+	// busy: a service call that moves the job (an assignment, a
+	// settlement, a dispute, an expiry) is in flight; the clock leaves the
+	// job alone until it is done.
+	busy bool
+	// disputed: a dispute recovered after a restart, to replay once both
+	// parties are back (report holds the accusation).
+	disputed *wire.AuditReport
+	// slashed: the parties slashed over the job so far.
+	slashed []peer.ID
+	outcome *Outcome
 	// replicating: a replica is fetching one of the job's checkpoints; the
 	// next is replicated when it is done, so replication keeps pace with
 	// the replica instead of queueing every checkpoint.
@@ -49,6 +65,12 @@ type checkpoint struct {
 	holders []peer.ID
 	entries []wire.TraceEntry // the trace committed up to it
 	pending bool              // a replica has been asked to hold it
+}
+
+// newJob is the node's record of a job the service holds.
+func (c *Node) newJob(id spec.JobID, s *spec.Spec, specJSON []byte, posted time.Time) *job {
+	return &job{id: id, spec: s, specJSON: specJSON, deadline: posted.Add(c.cfg.JobTimeout),
+		checkpoints: map[int64]checkpoint{}, tried: map[peer.ID]bool{}}
 }
 
 // ResumePoint reports where the job solver is running (not yet committed)
@@ -77,7 +99,9 @@ func (c *Node) ResumePoint(solver peer.ID) (job spec.JobID, step int64, ok bool)
 }
 
 // Offer announces a posted job (its spec) on the jobs topic and keeps it
-// for assignment.
+// for assignment; the job's deadline runs from its posting. A
+// confidential job this node cannot referee (no zk keys) is refused with
+// ErrNoKeys, and still expires at its deadline.
 func (c *Node) Offer(ctx context.Context, specJSON []byte) error {
 	s, err := spec.Decode(specJSON)
 	if err != nil {
@@ -87,27 +111,35 @@ func (c *Node) Offer(ctx context.Context, specJSON []byte) error {
 	if err != nil {
 		return err
 	}
-	if s.Audit.Confidential && c.cfg.Keys == nil {
-		return fmt.Errorf("job %s is confidential and this coordinator has no zk verifying keys to referee it", short(id))
+	rec, err := c.svc.Job(ctx, id)
+	if err != nil {
+		return err
 	}
 	c.mu.Lock()
-	if c.jobs[id] == nil {
-		c.jobs[id] = &job{id: id, spec: s, specJSON: specJSON, checkpoints: map[int64]checkpoint{}, tried: map[peer.ID]bool{}}
+	if c.jobs[id] == nil && !rec.State.Terminal() {
+		c.jobs[id] = c.newJob(id, s, specJSON, posted(rec))
 	}
 	c.mu.Unlock()
-	c.event("job %s offered (%d steps, batch %d)", short(id), s.Steps, s.BatchSize)
+	if s.Audit.Confidential && c.cfg.Keys == nil {
+		return fmt.Errorf("%w: job %s", ErrNoKeys, short(id))
+	}
+	c.log.Info("job offered", jobAttr(id), "steps", s.Steps, "batch", s.BatchSize)
 	if c.P2P.PubSub != nil {
 		if err := c.P2P.Publish(ctx, wire.JobsTopic, id, &wire.JobOffer{SpecJSON: specJSON, Confidential: s.Audit.Confidential}); err != nil {
 			return err
 		}
 	}
 	// Posting may have matched the job with a waiting ask already.
-	rec, err := c.svc.Job(ctx, id)
-	if err != nil {
-		return err
-	}
 	c.startIfMatched(ctx, rec)
 	return nil
+}
+
+// posted is when the job was posted (its first history entry).
+func posted(rec *service.Job) time.Time {
+	if len(rec.History) > 0 {
+		return rec.History[0].At
+	}
+	return time.Time{}
 }
 
 // startIfMatched starts a job the market matched outside an ask of ours
@@ -115,7 +147,9 @@ func (c *Node) Offer(ctx context.Context, specJSON []byte) error {
 func (c *Node) startIfMatched(ctx context.Context, rec *service.Job) {
 	if rec.State == lifecycle.Matched && len(rec.Solvers) > 0 {
 		if p, ok := c.peerOfParty(rec.Solvers[len(rec.Solvers)-1].SolverID); ok {
-			c.start(ctx, rec.ID, p)
+			if id, err := spec.ParseJobID(rec.ID); err == nil {
+				c.start(ctx, id, p)
+			}
 		}
 	}
 }
@@ -133,11 +167,16 @@ func (c *Node) ask(ctx context.Context, solver peer.ID) {
 	c.mu.Unlock()
 	matched, err := c.svc.PostAsk(ctx, service.Ask{SolverID: party, PriceMicroUSDPerCU: price, Capacity: 1, TTL: time.Hour})
 	if err != nil {
-		c.event("ask of %s refused: %v", solver.ShortString(), err)
+		c.log.Warn("ask refused", "peer", shortPeer(solver), "err", err)
 		return
 	}
 	for _, jid := range matched {
-		c.start(ctx, jid, solver)
+		id, err := spec.ParseJobID(jid)
+		if err != nil {
+			c.log.Error("market matched a malformed job id", "job", jid, "err", err)
+			continue
+		}
+		c.start(ctx, id, solver)
 	}
 }
 
@@ -158,16 +197,12 @@ func (c *Node) Rematch(ctx context.Context) {
 	}
 }
 
-func (c *Node) start(ctx context.Context, jid string, solver peer.ID) {
-	id, err := spec.ParseJobID(jid)
-	if err != nil {
-		return
-	}
+func (c *Node) start(ctx context.Context, id spec.JobID, solver peer.ID) {
 	c.mu.Lock()
 	j := c.jobs[id]
-	if j == nil {
+	if j == nil || j.outcome != nil {
 		c.mu.Unlock()
-		c.event("job %s matched but never offered here", jid[:12])
+		c.log.Warn("job matched but not offered here", jobAttr(id))
 		return
 	}
 	resume := int64(0)
@@ -193,56 +228,41 @@ func (c *Node) start(ctx context.Context, jid string, solver peer.ID) {
 	}
 	j.solver, j.lastBeat = solver, time.Now()
 	j.solvers = append(j.solvers, solver)
-	c.peers[solver].Busy = true
+	if p := c.peers[solver]; p != nil {
+		p.Busy = true
+	}
 	specJSON := j.specJSON
 	c.mu.Unlock()
-	if _, err := c.svc.Advance(ctx, jid, lifecycle.EventStart); err != nil {
-		c.event("job %s start: %v", jid[:12], err)
+	if _, err := c.svc.Advance(ctx, id.String(), lifecycle.EventStart); err != nil {
+		c.log.Error("job start", jobAttr(id), "err", err)
 		return
 	}
 	msg := &wire.Assign{SpecJSON: specJSON, ResumeStep: resume, ResumeDigest: digest, Providers: holders, Entries: entries, ProviderAddrs: c.addrsOf(holders)}
 	if resume > 0 {
 		// The holders serve the checkpoint to the solver they are shown a
 		// grant for.
+		var err error
 		if msg.Grant, err = exchange.IssueGrant(c.P2P, id, solver, exchange.GrantTTL); err != nil {
-			c.event("job %s: granting the resuming solver: %v", jid[:12], err)
+			c.log.Warn("granting the resuming solver", jobAttr(id), "err", err)
 		}
 	}
 	if _, err := c.P2P.Request(ctx, solver, wire.AssignProtocol, id, msg, wire.TypeAck); err != nil {
-		c.event("job %s: assigning to %s failed: %v", jid[:12], solver.ShortString(), err)
-		c.vanish(ctx, id)
+		c.log.Warn("assignment failed", jobAttr(id), "peer", shortPeer(solver), "err", err)
+		if rec := c.vanish(ctx, id); rec != nil {
+			c.rematch(ctx, rec)
+		}
 		return
 	}
 	if resume > 0 {
-		c.event("job %s assigned to %s, resuming from the checkpoint at step %d held by %d peer(s)", jid[:12], solver.ShortString(), resume, len(holders))
-	} else {
-		c.event("job %s assigned to %s", jid[:12], solver.ShortString())
+		c.log.Info("job assigned, resuming from a checkpoint", jobAttr(id), "peer", shortPeer(solver), "resume_step", resume, "holders", len(holders))
+		return
 	}
-	go c.watch(id, solver)
+	c.log.Info("job assigned", jobAttr(id), "peer", shortPeer(solver))
 }
 
-// watch declares the job's solver vanished when it stops heartbeating.
-func (c *Node) watch(id spec.JobID, solver peer.ID) {
-	t := time.NewTicker(c.cfg.HeartbeatTimeout / 4)
-	defer t.Stop()
-	for range t.C {
-		c.mu.Lock()
-		j := c.jobs[id]
-		if j == nil || j.solver != solver || j.trace != nil || j.outcome != nil {
-			c.mu.Unlock()
-			return
-		}
-		silent := time.Since(j.lastBeat) > c.cfg.HeartbeatTimeout
-		c.mu.Unlock()
-		if silent {
-			c.event("solver %s went silent on job %s", solver.ShortString(), short(id))
-			c.vanish(context.Background(), id)
-			return
-		}
-	}
-}
-
-func (c *Node) vanish(ctx context.Context, id spec.JobID) {
+// vanish takes the job from its silent solver: the job becomes resumable
+// (and is bid again). It returns the service's record, nil on failure.
+func (c *Node) vanish(ctx context.Context, id spec.JobID) *service.Job {
 	c.mu.Lock()
 	j := c.jobs[id]
 	if j != nil && j.solver != "" {
@@ -254,10 +274,16 @@ func (c *Node) vanish(ctx context.Context, id spec.JobID) {
 	c.mu.Unlock()
 	rec, err := c.svc.Vanish(ctx, id.String())
 	if err != nil {
-		c.event("job %s vanish: %v", short(id), err)
-		return
+		c.log.Warn("job vanish", jobAttr(id), "err", err)
+		return nil
 	}
-	c.event("job %s is resumable from its last announced checkpoint", short(id))
+	c.log.Info("job resumable", jobAttr(id), "from_step", rec.CommittedStep)
+	return rec
+}
+
+// rematch starts a job the market matched again after its solver
+// vanished, or asks the idle solvers.
+func (c *Node) rematch(ctx context.Context, rec *service.Job) {
 	if rec.State == lifecycle.Matched {
 		c.startIfMatched(ctx, rec)
 		return
@@ -268,21 +294,25 @@ func (c *Node) vanish(ctx context.Context, id spec.JobID) {
 func (c *Node) jobOf(e *wire.Envelope) (*job, error) {
 	j := c.jobs[spec.JobID(e.Job)]
 	if j == nil {
-		return nil, fmt.Errorf("%w: unknown job", wire.ErrWrongJob)
+		return nil, ErrUnknownJob
 	}
 	return j, nil
 }
 
-func (c *Node) traceCommit(e *wire.Envelope, t *wire.TraceCommit) error {
+func (c *Node) traceCommit(ctx context.Context, e *wire.Envelope, t *wire.TraceCommit) error {
 	c.mu.Lock()
 	j, err := c.jobOf(e)
 	if err != nil {
 		c.mu.Unlock()
 		return err
 	}
+	if j.outcome != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: job %s", ErrJobOver, short(j.id))
+	}
 	if j.solver != e.Sender || j.trace != nil {
 		c.mu.Unlock()
-		return fmt.Errorf("trace of job %s from a peer that is not running it", short(j.id))
+		return fmt.Errorf("%w: trace of job %s from a peer that is not running it", ErrNotYours, short(j.id))
 	}
 	tr := wire.Trace(j.id, t.Entries)
 	if err := tr.Check(j.spec); err != nil || tr.Root() != merkle.Digest(t.TraceRoot) || t.Steps != j.spec.Steps {
@@ -300,46 +330,75 @@ func (c *Node) traceCommit(e *wire.Envelope, t *wire.TraceCommit) error {
 		c.mu.Unlock()
 		return fmt.Errorf("zk trace for job %s, which is not confidential", short(j.id))
 	}
-	j.trace = t
+	beacon := make([]byte, 32)
+	if _, err := rand.Read(beacon); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	j.trace, j.beacon = t, beacon
+	solvers := append([]peer.ID(nil), j.solvers...)
 	if p := c.peers[e.Sender]; p != nil {
 		p.Busy = false
 	}
 	c.mu.Unlock()
-	ctx := context.Background()
-	id := j.id.String()
-	if _, err := c.svc.Checkpoint(ctx, id, t.Steps); err != nil && !errors.Is(err, service.ErrInvalid) {
-		c.event("job %s: %v", short(j.id), err)
-	}
-	for _, ev := range []lifecycle.Event{lifecycle.EventCommit, lifecycle.EventOpenAudit} {
-		if _, err := c.svc.Advance(ctx, id, ev); err != nil {
-			return err
-		}
-	}
-	beacon := make([]byte, 32)
-	if _, err := rand.Read(beacon); err != nil {
+	// The trace and the beacon are stored before the audit opens, so that
+	// a restarted coordinator audits with the same ones.
+	if err := c.saveRecord(j.id, &record{Solvers: solvers, Trace: t, Beacon: beacon}); err != nil {
+		c.mu.Lock()
+		j.trace, j.beacon = nil, nil
+		c.mu.Unlock()
 		return err
 	}
-	c.mu.Lock()
-	j.beacon = beacon
-	c.mu.Unlock()
-	c.event("job %s committed by %s: trace root %x…, %d digests; beacon drawn", short(j.id), e.Sender.ShortString(), t.TraceRoot[:6], len(t.Entries))
-	if c.P2P.PubSub != nil {
-		// The opened audit is public (without the trace entries, which
-		// the assigned verifier gets directly): one trace root and one
-		// beacon per job, for everyone to see.
-		open := &wire.AuditTask{Solver: e.Sender, TraceRoot: t.TraceRoot, Beacon: beacon, SpecJSON: j.specJSON}
-		if err := c.P2P.Publish(ctx, wire.AuditsTopic, j.id, open); err != nil {
-			c.event("job %s: publishing the audit: %v", short(j.id), err)
-		}
+	if err := c.openAudit(ctx, j, t.Steps); err != nil {
+		return err
 	}
-	go func() {
+	c.log.Info("job committed", jobAttr(j.id), "peer", shortPeer(e.Sender), "trace_root", fmt.Sprintf("%x", t.TraceRoot[:6]), "digests", len(t.Entries))
+	c.publishAudit(ctx, j.id, e.Sender, t, beacon, j.specJSON)
+	c.spawn(func(ctx context.Context) {
 		if j.spec.Audit.Confidential {
 			// The solver proves only the tiles the beacon challenges, and
 			// starts before the verifier asks.
-			c.sendBeacon(context.Background(), j.id, e.Sender, beacon)
+			c.sendBeacon(ctx, j.id, e.Sender, beacon)
 		}
-		c.assignAudit(j.id)
-	}()
-	go c.Rematch(ctx)
+		c.assignAudit(ctx, j.id)
+	})
+	c.spawn(c.Rematch)
 	return nil
+}
+
+// openAudit moves a committed job to its audit window in the service.
+func (c *Node) openAudit(ctx context.Context, j *job, steps int64) error {
+	if _, err := c.svc.Checkpoint(ctx, j.id.String(), steps); err != nil && !errors.Is(err, service.ErrInvalid) && !errors.Is(err, service.ErrIllegalState) {
+		c.log.Warn("job checkpoint", jobAttr(j.id), "err", err)
+	}
+	for _, ev := range []lifecycle.Event{lifecycle.EventCommit, lifecycle.EventOpenAudit} {
+		if _, err := c.svc.Advance(ctx, j.id.String(), ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishAudit makes the opened audit public (without the trace entries,
+// which the assigned verifier gets directly): one trace root and one
+// beacon per job, for everyone to see.
+func (c *Node) publishAudit(ctx context.Context, id spec.JobID, solver peer.ID, t *wire.TraceCommit, beacon, specJSON []byte) {
+	if c.P2P.PubSub == nil {
+		return
+	}
+	open := &wire.AuditTask{Solver: solver, TraceRoot: t.TraceRoot, Beacon: beacon, SpecJSON: specJSON}
+	if err := c.P2P.Publish(ctx, wire.AuditsTopic, id, open); err != nil {
+		c.log.Warn("publishing the audit", jobAttr(id), "err", err)
+	}
+}
+
+// OfferAsync offers a posted job (Offer) in the node's group, so that the
+// caller — the HTTP API's posting handler — does not wait for the offer
+// and the first assignment; an error is logged.
+func (c *Node) OfferAsync(specJSON []byte) {
+	c.spawn(func(ctx context.Context) {
+		if err := c.Offer(ctx, specJSON); err != nil {
+			c.log.Error("offer", "err", err)
+		}
+	})
 }

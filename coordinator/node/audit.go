@@ -1,14 +1,18 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/beluga-compute/beluga/coordinator/lifecycle"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
 	"github.com/beluga-compute/beluga/protocol/net/exchange"
@@ -16,57 +20,26 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 )
 
-// assignAudit gives the job's audit to a verifier that has not had it,
-// and reassigns it if the verifier stays silent.
-func (c *Node) assignAudit(id spec.JobID) {
-	c.mu.Lock()
-	j := c.jobs[id]
-	if j == nil || j.outcome != nil {
-		c.mu.Unlock()
-		return
+// rank orders candidate verifiers for job id's audit by
+// SHA-256(beacon ‖ job ‖ party): the beacon is drawn after the trace is
+// committed, so no verifier can choose a key that puts it first.
+func rank(beacon []byte, id spec.JobID, cands []*Peer) {
+	key := func(p *Peer) []byte {
+		h := sha256.New()
+		h.Write(beacon)
+		h.Write(id[:])
+		h.Write([]byte(p.Party))
+		return h.Sum(nil)
 	}
-	var cands []*Peer
-	for _, p := range c.peers {
-		if p.Role == wire.RoleVerifier && !j.tried[p.ID] {
-			cands = append(cands, p)
-		}
+	keys := make(map[peer.ID][]byte, len(cands))
+	for _, p := range cands {
+		keys[p.ID] = key(p)
 	}
-	if len(cands) == 0 {
-		c.mu.Unlock()
-		c.event("job %s: no verifier left to audit it", short(id))
-		return
-	}
-	// The least loaded verifier (ties by party ID).
-	sort.Slice(cands, func(a, b int) bool {
-		if cands[a].audits != cands[b].audits {
-			return cands[a].audits < cands[b].audits
-		}
-		return cands[a].Party < cands[b].Party
-	})
-	cands[0].audits++
-	v := cands[0].ID
-	j.tried[v], j.auditor = true, v
-	task := &wire.AuditTask{Solver: j.solver, TraceRoot: j.trace.TraceRoot, Beacon: j.beacon, SpecJSON: j.specJSON, Entries: j.trace.Entries,
-		ZKEntries: j.trace.ZKEntries}
-	for _, cp := range j.checkpoints {
-		for _, h := range cp.holders {
-			if !containsPeer(task.Providers, h) {
-				task.Providers = append(task.Providers, h)
-			}
-		}
-	}
-	task.ProviderAddrs = c.addrsLocked(append([]peer.ID{j.solver}, task.Providers...))
-	if !j.spec.Audit.Confidential {
-		// The holders serve the job's checkpoints to this verifier alone;
-		// a confidential job's audit fetches none.
-		var err error
-		if task.Grant, err = exchange.IssueGrant(c.P2P, id, v, exchange.GrantTTL); err != nil {
-			c.event("job %s: granting the verifier: %v", short(id), err)
-		}
-	}
-	if j.auditTimer != nil {
-		j.auditTimer.Stop()
-	}
+	sort.Slice(cands, func(a, b int) bool { return bytes.Compare(keys[cands[a].ID], keys[cands[b].ID]) < 0 })
+}
+
+// auditTimeout is how long a verifier has to report on j.
+func (c *Node) auditTimeout(j *job) time.Duration {
 	timeout := c.cfg.AuditTimeout
 	if j.spec.Audit.Confidential {
 		// Each challenged tile is a proof of seconds on the solver.
@@ -74,101 +47,201 @@ func (c *Node) assignAudit(id spec.JobID) {
 			timeout += time.Duration(n) * proofAllowance
 		}
 	}
-	j.auditTimer = time.AfterFunc(timeout, func() {
-		c.mu.Lock()
-		silent := j.auditor == v && j.outcome == nil
-		c.mu.Unlock()
-		if silent {
-			c.event("verifier %s stayed silent on job %s: reassigning the audit", v.ShortString(), short(id))
-			c.assignAudit(id)
-		}
-	})
-	c.mu.Unlock()
-	if _, err := c.P2P.Request(context.Background(), v, wire.AuditProtocol, id, task, wire.TypeAck); err != nil {
-		c.event("job %s: audit task to %s failed: %v", short(id), v.ShortString(), err)
-		c.assignAudit(id)
-		return
-	}
-	c.event("job %s: audit assigned to verifier %s", short(id), v.ShortString())
+	return timeout
 }
 
-func (c *Node) report(e *wire.Envelope, r *wire.AuditReport) error {
+// assignAudit gives the job's audit to the first verifier, in the beacon's
+// order, among the enrolled verifiers that have not had it and can lock
+// the bond (service.AssignAudit); the previous auditor, silent past its
+// deadline, loses it (and its bond is released). With no such verifier
+// the job waits: a verifier that joins later, or the next try, takes it.
+func (c *Node) assignAudit(ctx context.Context, id spec.JobID) {
+	c.mu.Lock()
+	j := c.jobs[id]
+	now := time.Now()
+	if j == nil || j.outcome != nil || j.trace == nil || j.busy || j.disputed != nil ||
+		(j.auditor != "" && now.Before(j.auditDeadline)) || now.Before(j.nextAssign) {
+		c.mu.Unlock()
+		return
+	}
+	j.busy = true
+	prev := j.auditor
+	var cands []*Peer
+	for _, p := range c.peers {
+		if p.Role == wire.RoleVerifier && p.Enrolled && !j.tried[p.ID] {
+			q := *p
+			cands = append(cands, &q)
+		}
+	}
+	rank(j.beacon, id, cands)
+	deadline := j.deadline
+	c.mu.Unlock()
+	// Requests for the job end by its deadline, so that expiry is never
+	// held up.
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if prev != "" {
+		c.log.Warn("verifier silent: reassigning the audit", jobAttr(id), "peer", shortPeer(prev))
+	}
+	for _, v := range cands {
+		if _, err := c.svc.AssignAudit(ctx, id, v.Party); err != nil {
+			if errors.Is(err, service.ErrIllegalState) || errors.Is(err, service.ErrNotFound) || ctx.Err() != nil {
+				c.log.Warn("audit not assigned", jobAttr(id), "err", err)
+				c.unbusy(j)
+				return
+			}
+			c.log.Info("verifier passed over", jobAttr(id), "peer", shortPeer(v.ID), "party", v.Party, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		j.auditor, j.tried[v.ID] = v.ID, true
+		j.auditDeadline = time.Now().Add(c.auditTimeout(j))
+		task := &wire.AuditTask{Solver: j.solver, TraceRoot: j.trace.TraceRoot, Beacon: j.beacon, SpecJSON: j.specJSON, Entries: j.trace.Entries,
+			ZKEntries: j.trace.ZKEntries}
+		for _, cp := range j.checkpoints {
+			for _, h := range cp.holders {
+				if !containsPeer(task.Providers, h) {
+					task.Providers = append(task.Providers, h)
+				}
+			}
+		}
+		task.ProviderAddrs = c.addrsLocked(append([]peer.ID{j.solver}, task.Providers...))
+		// The job is free as soon as the service holds the assignment:
+		// the verifier may answer before the task's acknowledgement.
+		j.busy = false
+		c.mu.Unlock()
+		if !j.spec.Audit.Confidential {
+			// The holders serve the job's checkpoints to this verifier
+			// alone; a confidential job's audit fetches none.
+			var err error
+			if task.Grant, err = exchange.IssueGrant(c.P2P, id, v.ID, exchange.GrantTTL); err != nil {
+				c.log.Warn("granting the verifier", jobAttr(id), "err", err)
+			}
+		}
+		if _, err := c.P2P.Request(ctx, v.ID, wire.AuditProtocol, id, task, wire.TypeAck); err != nil {
+			// As if silent: the next tick gives the audit to the next
+			// verifier, which releases this one's bond.
+			c.log.Warn("audit task not delivered", jobAttr(id), "peer", shortPeer(v.ID), "err", err)
+			c.mu.Lock()
+			if j.auditor == v.ID {
+				j.auditDeadline = time.Now()
+			}
+			c.mu.Unlock()
+			return
+		}
+		c.log.Info("audit assigned", jobAttr(id), "peer", shortPeer(v.ID), "party", v.Party)
+		return
+	}
+	c.mu.Lock()
+	j.nextAssign = time.Now().Add(c.cfg.AuditTimeout)
+	j.busy = false
+	c.mu.Unlock()
+	c.log.Info("audit waits for a bonded verifier", jobAttr(id))
+}
+
+func (c *Node) report(ctx context.Context, e *wire.Envelope, r *wire.AuditReport) error {
 	c.mu.Lock()
 	j, err := c.jobOf(e)
 	if err != nil {
 		c.mu.Unlock()
 		return err
 	}
-	if j.auditor != e.Sender || j.outcome != nil {
+	if j.outcome != nil {
 		c.mu.Unlock()
-		return fmt.Errorf("audit report for job %s from a peer not auditing it", short(j.id))
+		return fmt.Errorf("%w: job %s", ErrJobOver, short(j.id))
 	}
-	if j.auditTimer != nil {
-		j.auditTimer.Stop()
+	if j.auditor == "" || j.auditor != e.Sender || j.disputed != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: audit report for job %s from a peer not auditing it", ErrNotYours, short(j.id))
 	}
-	verifier := c.peers[e.Sender]
+	if j.busy {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: job %s", ErrBusy, short(j.id))
+	}
+	j.busy = true
 	solver := j.solver
-	spc := j.spec
-	tr := j.trace
-	beacon := j.beacon
 	c.mu.Unlock()
-	if verifier == nil {
-		return fmt.Errorf("unknown verifier")
-	}
-	ctx := context.Background()
-	id := j.id.String()
+	vparty := PartyID(wire.RoleVerifier, e.Sender)
 	raw, _ := json.Marshal(map[string]any{"pass": r.Pass, "steps_checked": r.StepsChecked, "first_bad_step": r.FirstBadStep,
 		"confidence_ppm": r.ConfidencePPM, "reason": r.Reason, "verifier": e.Sender.String()})
-	if err := c.svc.SetAudit(ctx, id, raw); err != nil {
-		c.event("job %s: storing the audit: %v", short(j.id), err)
-	}
-	out := &Outcome{Job: id, Verifier: e.Sender.String()}
-	for _, s := range j.solvers {
-		out.Solvers = append(out.Solvers, s.String())
+	if err := c.svc.SetAudit(ctx, j.id.String(), raw); err != nil {
+		c.log.Warn("storing the audit", jobAttr(j.id), "err", err)
 	}
 	if r.Pass {
-		out.Verdict = "pass"
 		what := "steps replayed"
-		if spc.Audit.Confidential {
+		if j.spec.Audit.Confidential {
 			what = "challenged tiles proven in zero knowledge"
 		}
-		c.event("job %s: audit passed (%d %s, confidence %.4f)", short(j.id), r.StepsChecked, what, float64(r.ConfidencePPM)/1e6)
-		if _, err := c.svc.Settle(ctx, id, []service.VerifierPay{{VerifierID: verifier.Party, Audits: 1}}); err != nil {
+		c.log.Info("audit passed", jobAttr(j.id), "peer", shortPeer(e.Sender), "checked", r.StepsChecked, "what", what, "confidence", float64(r.ConfidencePPM)/1e6)
+		if _, err := c.svc.Settle(ctx, j.id.String(), []service.VerifierPay{{VerifierID: vparty, Audits: 1}}); err != nil {
+			c.unbusy(j)
 			return err
 		}
-		out.State = "settled"
-		c.event("job %s settled: solver paid, verifier paid", short(j.id))
-	} else {
-		out.Verdict = "fail"
-		c.event("job %s: audit FAILED at step %d (%s); dispute opened", short(j.id), r.FirstBadStep, r.Reason)
-		referee := func(ctx context.Context) (bool, string, error) {
-			return c.refereeReplay(ctx, j.id, spc, tr, solver, e.Sender, r)
-		}
-		if spc.Audit.Confidential {
-			referee = func(ctx context.Context) (bool, string, error) {
-				return c.refereeZK(ctx, j.id, spc, tr, beacon, solver, r)
-			}
-		}
-		go c.dispute(j.id, solver, e.Sender, verifier.Party, referee)
+		c.log.Info("job settled: solver paid, verifier paid", jobAttr(j.id))
+		// Whoever waits for the job hears of its end once the verifier has
+		// its answer (control announces it after replying).
+		c.end(j.id, lifecycle.Settled, VerdictPass, e.Sender, "")
 		return nil
 	}
-	c.finish(j.id, out)
+	c.log.Info("audit failed: dispute opened", jobAttr(j.id), "peer", shortPeer(e.Sender), "first_bad_step", r.FirstBadStep, "reason", r.Reason)
+	if _, err := c.svc.Dispute(ctx, j.id.String(), vparty, PartyID(wire.RoleSolver, solver)); err != nil {
+		c.unbusy(j)
+		return err
+	}
+	if err := c.saveDispute(j.id, r, e.Sender); err != nil {
+		c.log.Warn("storing the dispute", jobAttr(j.id), "err", err)
+	}
+	c.spawn(func(ctx context.Context) { c.dispute(ctx, j, solver, e.Sender, r) })
 	return nil
 }
 
-func (c *Node) finish(id spec.JobID, out *Outcome) {
+// unbusy marks j free for the clock again.
+func (c *Node) unbusy(j *job) {
 	c.mu.Lock()
-	if j := c.jobs[id]; j != nil {
-		j.outcome = out
-	}
+	j.busy = false
 	c.mu.Unlock()
-	c.done <- id
+}
+
+// finish records the job's end and tells whoever waits for it; it never
+// blocks.
+func (c *Node) finish(id spec.JobID, st lifecycle.State, v Verdict, verifier peer.ID, reason string) {
+	c.end(id, st, v, verifier, reason)
+	c.announceEnds()
+}
+
+// announceEnds wakes whoever waits for a job's end (AwaitOutcome).
+func (c *Node) announceEnds() {
+	c.mu.Lock()
+	close(c.finished)
+	c.finished = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// end records the job's end; announceEnds tells the waiters.
+func (c *Node) end(id spec.JobID, st lifecycle.State, v Verdict, verifier peer.ID, reason string) {
+	c.mu.Lock()
+	j := c.jobs[id]
+	if j == nil || j.outcome != nil {
+		c.mu.Unlock()
+		return
+	}
+	out := &Outcome{Job: id, State: st, Solvers: append([]peer.ID(nil), j.solvers...), Verdict: v, Verifier: verifier,
+		Slashed: append([]peer.ID(nil), j.slashed...), Reason: reason}
+	j.outcome, j.busy, j.disputed = out, false, nil
+	if p := c.peers[j.solver]; p != nil && j.trace == nil {
+		p.Busy = false // its job ended under it
+	}
+	// What only a running job needs goes.
+	j.checkpoints, j.trace = nil, nil
+	c.mu.Unlock()
+	c.forget(id)
+	c.log.Info("job ended", jobAttr(id), "state", st.String(), "verdict", v.String(), "reason", reason)
 }
 
 // sendBeacon gives a confidential job's solver its audit beacon.
 func (c *Node) sendBeacon(ctx context.Context, id spec.JobID, solver peer.ID, beacon []byte) {
 	if _, err := c.P2P.Request(ctx, solver, wire.AssignProtocol, id, &wire.Beacon{Beacon: beacon}, wire.TypeAck); err != nil {
-		c.event("job %s: sending the audit beacon to %s: %v", short(id), solver.ShortString(), err)
+		c.log.Warn("sending the audit beacon", jobAttr(id), "peer", shortPeer(solver), "err", err)
 	}
 }
 

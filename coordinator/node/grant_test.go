@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"testing"
 	"time"
 
+	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/protocol/net/exchange"
@@ -48,8 +50,18 @@ func newGrantNet(t *testing.T, confidential bool) *grantNet {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	g := &grantNet{t: t, svc: svc, cn: cn, coord: c, repl: make(chan *wire.CheckpointAnnounce, 8), tasks: make(chan *wire.AuditTask, 8)}
 	g.ver = g.peer()
+	// The verifier is enrolled and bonded: only such a verifier holds
+	// replicas and audits.
+	vparty := PartyID(wire.RoleVerifier, g.ver.ID())
+	if _, _, err := auth.NewKeys(svc.Store(), rand.Reader, time.Now).Issue(ctx, vparty, auth.RoleVerifier, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RecordDeposit(ctx, service.Deposit{BankRef: "vbond", Account: service.AccountRef{Kind: service.KindVerifierBond, Party: vparty}, AmountMicroUSD: 100_000_000}); err != nil {
+		t.Fatal(err)
+	}
 	g.ver.Handle(wire.ReplicateProtocol, func(_ context.Context, _ *wire.Envelope, m wire.Message, r *p2p.Responder) error {
 		g.repl <- m.(*wire.CheckpointAnnounce)
 		return r.Reply(&wire.Ack{OK: true})

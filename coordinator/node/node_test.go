@@ -36,6 +36,7 @@ func newNet(t *testing.T, confidential bool) (*net, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	s, err := catalog.Example("synthetic")
 	if err != nil {
 		t.Fatal(err)

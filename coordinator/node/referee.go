@@ -17,7 +17,9 @@ import (
 )
 
 // refereeReplay referees a failed replay audit: bisection with both
-// parties over the network, then one operator recomputed.
+// parties over the network, then one operator recomputed. An accusation
+// that names no segment, or that the verifier does not back with its own
+// digest, loses; an error is the referee's own (its context ended).
 func (c *Node) refereeReplay(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire.TraceCommit, solver, verifier peer.ID, r *wire.AuditReport) (bool, string, error) {
 	// The disputed segment runs from the initial state, which both parties
 	// agree on, to the first trace entry after the first bad step the
@@ -34,14 +36,20 @@ func (c *Node) refereeReplay(ctx context.Context, id spec.JobID, s *spec.Spec, t
 			break
 		}
 	}
-	if seg.End == 0 {
-		return false, "", fmt.Errorf("first bad step %d is in no segment", r.FirstBadStep)
+	if seg.End == 0 || r.FirstBadStep < 0 {
+		return false, fmt.Sprintf("%v: first bad step %d is in no segment", ErrBadReport, r.FirstBadStep), nil
 	}
 	vp := &disputenet.Remote{Node: c.P2P, Peer: verifier, Job: id}
 	sp := &disputenet.Remote{Node: c.P2P, Peer: solver, Job: id}
 	vEnd, err := vp.DigestAt(ctx, seg.End)
 	if err != nil {
-		return false, "", err
+		if ctx.Err() != nil {
+			return false, "", ctx.Err()
+		}
+		return false, fmt.Sprintf("forfeit: the verifier did not give its digest after %d steps: %v", seg.End, err), nil
+	}
+	if vEnd == seg.SolverEnd {
+		return false, fmt.Sprintf("the verifier agrees with the solver's digest after %d steps", seg.End), nil
 	}
 	seg.VerifierEnd = vEnd
 	ref, err := dispute.NewReferee(s)
@@ -50,10 +58,13 @@ func (c *Node) refereeReplay(ctx context.Context, id spec.JobID, s *spec.Spec, t
 	}
 	res, err := ref.Play(ctx, seg, sp, vp)
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, dispute.ErrNoDispute) {
+			return false, fmt.Sprintf("the accusation is no dispute: %v", err), nil
+		}
 		return false, "", err
 	}
-	c.event("job %s: referee: %v after %d rounds, %d operator recomputed (%d of the step's %d MACs)",
-		short(id), res.Verdict, res.Cost.Rounds, res.Cost.OpsRun, res.Cost.OpWork, res.Cost.StepWork)
+	c.log.Info("referee ruled", jobAttr(id), "verdict", res.Verdict.String(), "rounds", res.Cost.Rounds, "ops_run", res.Cost.OpsRun,
+		"op_macs", res.Cost.OpWork, "step_macs", res.Cost.StepWork)
 	return res.Verdict.Loser == dispute.LoserSolver, res.Verdict.String(), nil
 }
 
@@ -65,7 +76,7 @@ func (c *Node) refereeReplay(ctx context.Context, id spec.JobID, s *spec.Spec, t
 // its commitment.
 func (c *Node) refereeZK(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire.TraceCommit, beacon []byte, solver peer.ID, r *wire.AuditReport) (bool, string, error) {
 	if c.cfg.Keys == nil {
-		return false, "", errors.New("no zk verifying keys to referee a confidential audit")
+		return false, "", ErrNoKeys
 	}
 	z, err := zkchallenge.ZKTraceOf(s, wire.ZKEntries(t.ZKEntries))
 	if err != nil {
@@ -102,6 +113,6 @@ func (c *Node) refereeZK(ctx context.Context, id spec.JobID, s *spec.Spec, t *wi
 			solverLoses, why = false, fmt.Sprintf("the solver's proof of %v is valid", ch)
 		}
 	}
-	c.event("job %s: zk referee: %s", short(id), why)
+	c.log.Info("zk referee ruled", jobAttr(id), "solver_loses", solverLoses, "why", why)
 	return solverLoses, why, nil
 }

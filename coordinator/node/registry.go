@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
-	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/beluga-compute/beluga/protocol/net/wire"
+	"github.com/beluga-compute/beluga/spec"
 )
 
 // Peer is a registered solver or verifier.
@@ -22,11 +23,14 @@ type Peer struct {
 	Hello    wire.Hello
 	LastSeen time.Time
 	Busy     bool
-	audits   int
+	// Enrolled: a verifier whose party held a verifier key when it said
+	// hello (the service checks again when it is given an audit).
+	Enrolled bool
 }
 
 // PartyID is the ledger party of a peer: a short, stable digest of its ID
-// (party IDs are at most 14 characters).
+// (party IDs are at most 14 characters). A verifier is enrolled by an API
+// key of the verifier role whose subject is its PartyID.
 func PartyID(role wire.Role, id peer.ID) string {
 	h := sha256.Sum256([]byte(id))
 	p := "s"
@@ -59,23 +63,43 @@ func (c *Node) peerOfParty(party string) (peer.ID, bool) {
 	return "", false
 }
 
-func (c *Node) hello(from peer.ID, h *wire.Hello) error {
+func (c *Node) hello(ctx context.Context, from peer.ID, h *wire.Hello) error {
+	party := PartyID(h.Role, from)
+	enrolled := false
+	if h.Role == wire.RoleVerifier {
+		ok, err := c.svc.Enrolled(ctx, party)
+		if err != nil {
+			return err
+		}
+		enrolled = ok
+	}
 	c.mu.Lock()
 	p := c.peers[from]
-	if p == nil {
-		p = &Peer{ID: from, Party: PartyID(h.Role, from), Role: h.Role}
+	if p == nil || p.Role != h.Role {
+		p = &Peer{ID: from, Party: party, Role: h.Role}
 		c.peers[from] = p
 	}
-	p.Hello, p.LastSeen = *h, time.Now()
+	p.Hello, p.LastSeen, p.Enrolled = *h, time.Now(), enrolled
+	if h.Role == wire.RoleVerifier && enrolled {
+		// Audits waiting for a verifier try again now.
+		for _, j := range c.jobs {
+			j.nextAssign = time.Time{}
+		}
+	}
 	c.mu.Unlock()
-	what := "verifier"
 	if h.Role == wire.RoleSolver {
-		what = fmt.Sprintf("solver (%s, ask %d µ$/CU)", h.Backend, h.AskMicroUSDPerUnit)
+		c.log.Info("solver joined", "peer", shortPeer(from), "party", party, "backend", h.Backend, "ask_micro_usd_per_cu", h.AskMicroUSDPerUnit)
+		c.spawn(func(ctx context.Context) { c.ask(ctx, from) })
+		return nil
 	}
-	c.event("%s joined as %s, party %s", from.ShortString(), what, p.Party)
-	if h.Role == wire.RoleSolver {
-		go c.ask(context.Background(), from)
+	if !enrolled {
+		// It may stay and say hello again once enrolled; it gets no audit
+		// and holds no replica until then.
+		c.log.Warn("verifier joined unenrolled", "peer", shortPeer(from), "party", party)
+		return nil
 	}
+	c.log.Info("verifier joined", "peer", shortPeer(from), "party", party)
+	c.wake()
 	return nil
 }
 
@@ -131,3 +155,11 @@ func (c *Node) addrsLocked(ps []peer.ID) []string {
 	}
 	return out
 }
+
+// shortPeer is a peer's short form for logs ("12*abcdef").
+func shortPeer(p peer.ID) string {
+	return strings.TrimSuffix(strings.TrimPrefix(p.ShortString(), "<peer.ID "), ">")
+}
+
+// jobAttr is a job's ID as a log attribute (its first 12 hex digits).
+func jobAttr(id spec.JobID) slog.Attr { return slog.String("job", short(id)) }

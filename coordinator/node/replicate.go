@@ -14,7 +14,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 )
 
-func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
+func (c *Node) announce(ctx context.Context, e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 	c.mu.Lock()
 	j, err := c.jobOf(e)
 	if err != nil {
@@ -36,7 +36,7 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 		// confirms it; nobody else may name holders or digests.
 		if !cp.pending || cp.digest != a.Digest || j.replica != e.Sender || len(a.Entries) > 0 {
 			c.mu.Unlock()
-			return fmt.Errorf("unsolicited checkpoint at step %d", a.Step)
+			return fmt.Errorf("%w: unsolicited checkpoint at step %d", ErrNotYours, a.Step)
 		}
 		if !containsPeer(cp.holders, e.Sender) {
 			cp.holders = append(cp.holders, e.Sender)
@@ -52,8 +52,8 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 		if !running {
 			return nil
 		}
-		if _, err := c.svc.Checkpoint(context.Background(), j.id.String(), a.Step); err != nil && !errors.Is(err, service.ErrInvalid) {
-			c.event("job %s checkpoint %d: %v", short(j.id), a.Step, err)
+		if _, err := c.svc.Checkpoint(ctx, j.id.String(), a.Step); err != nil && !errors.Is(err, service.ErrInvalid) {
+			c.log.Warn("job checkpoint", jobAttr(j.id), "step", a.Step, "err", err)
 		}
 		return nil
 	}
@@ -101,20 +101,20 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 	j.checkpoints[a.Step] = cp
 	c.mu.Unlock()
 	if replica != "" {
-		go func() {
+		c.spawn(func(ctx context.Context) {
 			req := &wire.CheckpointAnnounce{Step: a.Step, Digest: a.Digest, Providers: []peer.ID{e.Sender}, ProviderAddrs: solverAddrs}
 			// The solver serves the checkpoint to the replica it grants.
 			var err error
 			if req.Grant, err = exchange.IssueGrant(c.P2P, j.id, replica, exchange.GrantTTL); err != nil {
-				c.event("job %s: granting the replica: %v", short(j.id), err)
+				c.log.Warn("granting the replica", jobAttr(j.id), "err", err)
 			}
-			if _, err := c.P2P.Request(context.Background(), replica, wire.ReplicateProtocol, j.id, req, wire.TypeAck); err != nil {
-				c.event("job %s: replicating the checkpoint at step %d to %s failed: %v", short(j.id), a.Step, replica.ShortString(), err)
+			if _, err := c.P2P.Request(ctx, replica, wire.ReplicateProtocol, j.id, req, wire.TypeAck); err != nil {
+				c.log.Warn("replication failed", jobAttr(j.id), "step", a.Step, "peer", shortPeer(replica), "err", err)
 				c.mu.Lock()
 				j.replicating = false
 				c.mu.Unlock()
 			}
-		}()
+		})
 	}
 	return nil
 }
@@ -122,12 +122,13 @@ func (c *Node) announce(e *wire.Envelope, a *wire.CheckpointAnnounce) error {
 // replicaTimeout bounds how long one replication may block the next.
 const replicaTimeout = 3 * time.Second
 
-// pickReplica chooses a verifier that does not hold the checkpoint yet
-// (verifiers keep replicas: they fetch checkpoints anyway to audit).
+// pickReplica chooses an enrolled verifier that does not hold the
+// checkpoint yet (verifiers keep replicas: they fetch checkpoints anyway
+// to audit; a peer nobody enrolled could take a replica and withhold it).
 func (c *Node) pickReplica(holders []peer.ID) peer.ID {
 	var best *Peer
 	for _, p := range c.peers {
-		if p.Role != wire.RoleVerifier || containsPeer(holders, p.ID) {
+		if p.Role != wire.RoleVerifier || !p.Enrolled || containsPeer(holders, p.ID) {
 			continue
 		}
 		if best == nil || p.Party < best.Party {

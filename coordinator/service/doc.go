@@ -50,9 +50,16 @@
 //     with lifecycle.ProRata, at the price of the first match), verifiers
 //     their audits, the platform its fee on the actual cost, and the client
 //     the rest, in one linked chain.
-//   - Bonds and a disputing verifier's bond are pending transfers into the
-//     job's escrow account, so everything at stake for a job sits in one
-//     account; a slash posts the bond and pays it out in the same chain.
+//   - Solver bonds and the auditing verifier's bond are pending transfers
+//     into the job's escrow account, so everything at stake for a job sits
+//     in one account; a slash posts the bond and pays it out in the same
+//     chain. A verifier audits only when enrolled (an API key of the
+//     verifier role for its party) and its bond (VerifierBond: at least the
+//     audit plan's deterrent bond for the job) is locked by AssignAudit; a
+//     dispute holds that bond, and settlement pays only that auditor.
+//   - A job that outlives its deadline (the coordinator node's JobTimeout)
+//     expires from any state that is not terminal (Expire): the escrow is
+//     refunded and every bond released, nobody paid.
 //   - Compute units are ceil(MACs per step × steps / 10^12), at least 1.
 //   - The order book is in memory: after a restart, jobs waiting for a
 //     solver are bid again; solvers re-post their asks.
@@ -64,7 +71,8 @@
 // # Not yet
 //
 // Settling payouts in transit against bank clearing when the bank
-// confirms; ACH returns; pending timeouts on escrow and bonds; HTTP
+// confirms; ACH returns; ledger-level pending timeouts on escrow and
+// bonds (jobs expire through Expire, driven by the node); HTTP
 // endpoints for asks, lifecycle events, disputes and bank details (the
 // service has them); a persisted order book; a payout run scans every
 // account (fine for thousands of payees, not millions).

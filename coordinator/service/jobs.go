@@ -42,11 +42,14 @@ type Job struct {
 	EscrowMicroUSD        int64  `json:"escrow_micro_usd"`
 	EscrowPendingID       string `json:"escrow_pending_id"`
 	// PriceMicroUSDPerCU is the trade price of the first match.
-	PriceMicroUSDPerCU int64          `json:"price_micro_usd_per_cu,omitempty"`
-	CommittedStep      int64          `json:"committed_step"`
-	Solvers            []Assignment   `json:"solvers,omitempty"`
-	Dispute            *Dispute       `json:"dispute,omitempty"`
-	History            []HistoryEntry `json:"history"`
+	PriceMicroUSDPerCU int64        `json:"price_micro_usd_per_cu,omitempty"`
+	CommittedStep      int64        `json:"committed_step"`
+	Solvers            []Assignment `json:"solvers,omitempty"`
+	// Auditors are the verifiers the audit was given to, in turn, with the
+	// bonds they locked for it (AssignAudit).
+	Auditors []AuditAssignment `json:"auditors,omitempty"`
+	Dispute  *Dispute          `json:"dispute,omitempty"`
+	History  []HistoryEntry    `json:"history"`
 	// Audit is the audit report, stored by the operator (may be empty).
 	Audit json.RawMessage `json:"audit,omitempty"`
 
@@ -612,7 +615,10 @@ type VerifierPay struct {
 // Settle closes the audit window and pays: the escrow is posted, solvers
 // get price × CU pro rata by committed steps, verifiers AuditPay per audit
 // (in total at most the audit budget), the platform its fee, the client
-// the rest, and every solver bond is released, in one linked chain.
+// the rest, and every solver and auditor bond is released, in one linked
+// chain. Only the job's current auditor, whose bond is locked for it
+// (AssignAudit), can be paid: a verifier that holds no bond for the job
+// is refused with ErrInvalid.
 func (s *Service) Settle(ctx context.Context, id string, verifiers []VerifierPay) (*Job, error) {
 	for _, v := range verifiers {
 		if err := CheckPartyID(v.VerifierID); err != nil {
@@ -623,6 +629,11 @@ func (s *Service) Settle(ctx context.Context, id string, verifiers []VerifierPay
 		}
 	}
 	return s.update(ctx, id, lifecycle.EventCloseAudit, func(j, n *Job) ([]ledger.Transfer, error) {
+		for _, v := range verifiers {
+			if auditor(j, v.VerifierID) < 0 {
+				return nil, fmt.Errorf("%w: verifier %s holds no audit bond for job %s", ErrInvalid, v.VerifierID, j.ID)
+			}
+		}
 		pol := s.cfg.policy
 		cost, err := market.MulMicroUSD(j.PriceMicroUSDPerCU, j.CU)
 		if err != nil {
@@ -681,7 +692,7 @@ func (s *Service) Settle(ctx context.Context, id string, verifiers []VerifierPay
 			ts = append(ts, s.jobTransfer(j.ID, n.Seq, lifecycle.RefundClientRemainder, j.ClientID, esc, client, refund))
 		}
 		ts = append(ts, s.releaseBonds(j, n, -1)...)
-		return ts, nil
+		return append(ts, s.releaseAuditors(j, n, "")...), nil
 	})
 }
 
@@ -701,8 +712,11 @@ func (s *Service) releaseBonds(j, n *Job, skip int) []ledger.Transfer {
 	return ts
 }
 
-// Dispute records a verifier's fraud evidence against a solver of the job
-// and reserves the verifier's bond into the job's escrow.
+// Dispute records the fraud evidence of the job's current auditor against
+// a solver of the job; the bond the auditor locked for the audit
+// (AssignAudit) is held for the dispute. A verifier that is not the job's
+// auditor is refused with ErrInvalid: nobody disputes without a bond at
+// stake.
 func (s *Service) Dispute(ctx context.Context, id, verifierID, solverID string) (*Job, error) {
 	if err := CheckPartyID(verifierID); err != nil {
 		return nil, err
@@ -711,15 +725,13 @@ func (s *Service) Dispute(ctx context.Context, id, verifierID, solverID string) 
 		if !slices.ContainsFunc(j.Solvers, func(a Assignment) bool { return a.SolverID == solverID }) {
 			return nil, fmt.Errorf("%w: %q did not run job %s", ErrInvalid, solverID, j.ID)
 		}
-		bond := s.cfg.policy.VerifierBondMicroUSD
-		vb := AccountRef{KindVerifierBond, verifierID}
-		if err := s.ensureAccounts(ctx, vb, AccountRef{KindVerifierEarnings, verifierID}); err != nil {
-			return nil, err
+		i := auditor(j, verifierID)
+		if i < 0 {
+			return nil, fmt.Errorf("%w: verifier %s holds no audit bond for job %s", ErrInvalid, verifierID, j.ID)
 		}
-		t := s.jobTransfer(j.ID, n.Seq, lifecycle.LockVerifierBond, verifierID, vb, AccountRef{KindEscrow, j.ID}, bond)
-		t.Flags = ledger.Pending
-		n.Dispute = &Dispute{VerifierID: verifierID, SolverID: solverID, BondMicroUSD: bond, BondPendingID: t.ID.String()}
-		return []ledger.Transfer{t}, nil
+		a := j.Auditors[i]
+		n.Dispute = &Dispute{VerifierID: verifierID, SolverID: solverID, BondMicroUSD: a.BondMicroUSD, BondPendingID: a.BondPendingID}
+		return nil, nil
 	})
 }
 
@@ -750,10 +762,12 @@ func (s *Service) SlashSolver(ctx context.Context, id string) (*Job, error) {
 		}
 		vb := s.jobTransfer(j.ID, n.Seq, lifecycle.ReleaseVerifierBond, d.VerifierID, AccountRef{KindVerifierBond, d.VerifierID}, esc, d.BondMicroUSD)
 		vb.Flags, vb.PendingID = ledger.VoidPending, mustTID(d.BondPendingID)
+		markAuditorReleased(n, d.BondPendingID)
 		ev := s.jobTransfer(j.ID, n.Seq, lifecycle.RefundClientEscrow, j.ClientID, client, esc, j.EscrowMicroUSD)
 		ev.Flags, ev.PendingID = ledger.VoidPending, mustTID(j.EscrowPendingID)
 		ts = append(ts, vb, ev)
-		return append(ts, s.releaseBonds(j, n, i)...), nil
+		ts = append(ts, s.releaseBonds(j, n, i)...)
+		return append(ts, s.releaseAuditors(j, n, d.BondPendingID)...), nil
 	})
 }
 
@@ -767,6 +781,7 @@ func (s *Service) SlashVerifier(ctx context.Context, id string) (*Job, error) {
 		post := s.jobTransfer(j.ID, n.Seq, lifecycle.SlashVerifierBondToSolver, "post/"+d.VerifierID, AccountRef{KindVerifierBond, d.VerifierID}, esc, d.BondMicroUSD)
 		post.Flags, post.PendingID = ledger.PostPending, mustTID(d.BondPendingID)
 		pay := s.jobTransfer(j.ID, n.Seq, lifecycle.SlashVerifierBondToSolver, d.SolverID, esc, AccountRef{KindSolverEarnings, d.SolverID}, d.BondMicroUSD)
+		markAuditorReleased(n, d.BondPendingID)
 		return []ledger.Transfer{post, pay}, nil
 	}); err != nil {
 		return nil, err

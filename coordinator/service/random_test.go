@@ -148,6 +148,8 @@ func (d *driver) step(ctx context.Context) (string, error) {
 		name, err = "open_audit", second(d.s.Advance(ctx, id, lifecycle.EventOpenAudit))
 	case lifecycle.AuditWindow:
 		if r.IntN(3) == 0 {
+			name, err = "assign_audit", second(d.s.AssignAudit(ctx, must(spec.ParseJobID(id)), pick(verifiers)))
+		} else if r.IntN(3) == 0 {
 			name, err = "dispute", second(d.s.Dispute(ctx, id, pick(verifiers), j.Solvers[r.IntN(len(j.Solvers))].SolverID))
 		} else {
 			vs := []VerifierPay{{pick(verifiers), r.Int64N(3)}, {pick(verifiers), r.Int64N(3)}}
@@ -170,6 +172,9 @@ func (d *driver) step(ctx context.Context) (string, error) {
 
 func newDriver(t testing.TB, s *Service, clk *fakeClock, seed uint64) *driver {
 	base := specJSON(t, 0)
+	for _, v := range verifiers {
+		enrol(t, s, v, 0)
+	}
 	return &driver{s: s, clk: clk, rng: rand.New(rand.NewPCG(seed, 1)), spec: func(sd uint64) []byte {
 		return []byte(strings.Replace(string(base), `"seed": 0,`, fmt.Sprintf(`"seed": %d,`, sd), 1))
 	}}

@@ -37,6 +37,8 @@ func TestSettleHappyPath(t *testing.T) {
 	must(s.Checkpoint(ctx, j.ID, 100))
 	must(s.Advance(ctx, j.ID, lifecycle.EventCommit))
 	must(s.Advance(ctx, j.ID, lifecycle.EventOpenAudit))
+	enrol(t, s, "ver1", 100_000_000)
+	must(s.AssignAudit(ctx, mustJobID(j.ID), "ver1"))
 	j = must(s.Settle(ctx, j.ID, []VerifierPay{{VerifierID: "ver1", Audits: 2}}))
 	if j.State != lifecycle.Settled {
 		t.Fatal(j.State)
@@ -134,6 +136,8 @@ func TestSlashAndResume(t *testing.T) {
 	must(s.Advance(ctx, j.ID, lifecycle.EventCommit))
 	must(s.Advance(ctx, j.ID, lifecycle.EventOpenAudit))
 	// A false accusation pays the accused solver the verifier's bond.
+	enrol(t, s, "ver1", 0)
+	must(s.AssignAudit(ctx, mustJobID(j.ID), "ver1"))
 	must(s.Dispute(ctx, j.ID, "ver1", "gpu2"))
 	j = must(s.SlashVerifier(ctx, j.ID))
 	if j.State != lifecycle.AuditWindow || balance(t, led, AccountRef{KindSolverEarnings, "gpu2"}) != s.cfg.policy.VerifierBondMicroUSD {
@@ -142,6 +146,7 @@ func TestSlashAndResume(t *testing.T) {
 	checkAll(t, s, led)
 	// A proven cheat slashes gpu2's bond: bounty to the verifier, the rest
 	// and the whole escrow to the client; gpu1's bond is released.
+	must(s.AssignAudit(ctx, mustJobID(j.ID), "ver1"))
 	must(s.Dispute(ctx, j.ID, "ver1", "gpu2"))
 	j = must(s.SlashSolver(ctx, j.ID))
 	bond := j.Solvers[1].BondMicroUSD

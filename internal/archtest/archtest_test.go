@@ -149,6 +149,7 @@ var allowed = []struct {
 	{"verifier", []string{"spec", "protocol", "circuits", "prover", "verifier", "internal/kv"}},
 	{"coordinator", []string{"spec", "protocol", "circuits", "prover", "coordinator", "internal/kv"}},
 	{"internal/kv", nil},
+	{"internal/eventlog", nil},
 	{"internal/archtest", nil},
 	{"internal", []string{""}}, // devnet, cli, bench: they assemble the roles
 	{"cmd", []string{""}},

@@ -1,23 +1,18 @@
 package cli
 
 import (
-	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/beluga-compute/beluga/coordinator/api"
-	"github.com/beluga-compute/beluga/coordinator/auth"
+	"github.com/beluga-compute/beluga/coordinator/coordinatord"
 	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/payout"
 	"github.com/beluga-compute/beluga/coordinator/service"
@@ -66,67 +61,40 @@ nobody. The ACH originator flags are needed for payout files.`,
 				}
 				opts = append(opts, service.WithVault(v))
 			}
-			svc, err := service.Open(ctx, filepath.Clean(dataDir), opts...)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			ak := auth.NewKeys(svc.Store(), rand.Reader, time.Now)
-			if _, done, err := svc.Store().GetRaw("meta/bootstrapped"); err != nil {
-				return err
-			} else if !done {
-				key, rec, err := ak.Issue(ctx, "operator", auth.RoleOperator, 0)
-				if err != nil {
-					return err
-				}
-				if err := svc.Store().PutRaw("meta/bootstrapped", []byte(rec.ID)); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "bootstrap operator API key (shown once, stored hashed):\n%s\n", key)
-			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return err
-			}
-			handler := api.New(svc, ak, log)
+			cfg := coordinatord.Config{DataDir: filepath.Clean(dataDir), Service: opts, Logger: log, Node: node.Config{Keys: zkKeys}}
 			if p2pListen != "" {
 				key, err := p2p.LoadOrCreateKey(filepath.Join(dataDir, "peer.key"))
 				if err != nil {
 					return err
 				}
 				n, err := p2p.New(ctx, p2p.WithKey(key), p2p.WithListen(p2pListen), p2p.WithPubSub(), p2p.WithRelayService(),
-					p2p.WithLogger(log))
+					p2p.WithLogger(log.With("component", "p2p")))
 				if err != nil {
 					return err
 				}
 				defer n.Close()
-				cn, err := node.New(n, node.Config{Service: svc, Events: func(s string) { log.Info(s) }, Keys: zkKeys})
-				if err != nil {
-					return err
-				}
-				handler.OnJobPosted(func(spec []byte) {
-					if err := cn.Offer(context.WithoutCancel(ctx), spec); err != nil {
-						log.Error("offer", "err", err)
-					}
-				})
-				fmt.Fprintf(cmd.OutOrStdout(), "coordinator libp2p node: %v\n", n.Addrs())
+				cfg.P2P = n
 			}
-			srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-			fmt.Fprintf(cmd.OutOrStdout(), "coordinator listening on http://%s (data %s)\n", ln.Addr(), dataDir)
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
+			c, err := coordinatord.Open(ctx, cfg)
+			if err != nil {
 				return err
-			case <-ctx.Done():
-				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					return err
-				}
-				return nil
 			}
+			defer c.Close()
+			if key, err := c.Bootstrap(ctx); err != nil {
+				return err
+			} else if key != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "bootstrap operator API key (shown once, stored hashed):\n%s\n", key)
+			}
+			if cfg.P2P != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "coordinator libp2p node: %v\n", cfg.P2P.Addrs())
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "coordinator listening on http://%s (data %s)\n", ln.Addr(), dataDir)
+			return c.Serve(ctx, ln)
 		},
 	}
 	f := cmd.Flags()

@@ -13,14 +13,12 @@ package devnet
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +28,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/api"
 	"github.com/beluga-compute/beluga/coordinator/auth"
+	"github.com/beluga-compute/beluga/coordinator/coordinatord"
 	"github.com/beluga-compute/beluga/coordinator/ledger"
 	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/service"
@@ -77,8 +76,8 @@ type Config struct {
 	// back at OwnerBusyFrom after the start for OwnerBusyFor (its idle
 	// gate closes; the job pauses at a step boundary and resumes).
 	OwnerBusyFrom, OwnerBusyFor time.Duration
-	// AuditTimeout and HeartbeatTimeout tune the coordinator (defaults
-	// 20 s and 10 s).
+	// AuditTimeout and HeartbeatTimeout tune the coordinator (zero: the
+	// node's defaults, as under `beluga coordinator`).
 	AuditTimeout, HeartbeatTimeout time.Duration
 }
 
@@ -165,41 +164,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	// The coordinator: ledger and state, HTTP API, libp2p node.
-	svc, err := service.Open(ctx, filepath.Join(tmp, "coordinator"))
-	if err != nil {
-		return nil, err
-	}
-	defer svc.Close()
-	keys := auth.NewKeys(svc.Store(), rand.Reader, time.Now)
-	opKey, _, err := keys.Issue(ctx, "operator", auth.RoleOperator, 0)
-	if err != nil {
-		return nil, err
-	}
-	clientKey, _, err := keys.Issue(ctx, "acme", auth.RoleClient, 0)
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	httpSrv := &http.Server{Handler: api.New(svc, keys, slog.New(slog.NewTextHandler(io.Discard, nil))), ReadHeaderTimeout: 10 * time.Second}
-	go httpSrv.Serve(ln)
-	defer httpSrv.Close()
-	base := "http://" + ln.Addr().String()
-
+	// The coordinator's libp2p host.
 	cn, err := p2p.New(ctx, p2p.WithPubSub(), p2p.WithRelayService(), p2p.WithLogger(eventlog.New(func(l string) { say("coordinator: %s", l) })))
 	if err != nil {
 		return nil, err
 	}
 	defer cn.Close()
-	if cfg.AuditTimeout <= 0 {
-		cfg.AuditTimeout = 20 * time.Second
-	}
-	if cfg.HeartbeatTimeout <= 0 {
-		cfg.HeartbeatTimeout = 10 * time.Second
-	}
 	var keyring *prover.Keyring
 	if cfg.Confidential {
 		dir := cfg.ZKKeysDir
@@ -219,10 +189,32 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		say("zk keys for the tile circuits in %s: %d set up in %v (single-party DEVELOPMENT setup: whoever runs it can forge proofs; real networks use `beluga zk setup`)",
 			dir, n, time.Since(t0).Round(100*time.Millisecond))
 	}
-	coord, err := node.New(cn, node.Config{Service: svc, Events: event, AuditTimeout: cfg.AuditTimeout, HeartbeatTimeout: cfg.HeartbeatTimeout, Keys: keyring})
+	// The coordinator — ledger and state, HTTP API, libp2p node —
+	// assembled as `beluga coordinator` assembles it.
+	ncfg := node.Config{AuditTimeout: cfg.AuditTimeout, HeartbeatTimeout: cfg.HeartbeatTimeout, Keys: keyring, Logger: eventlog.New(event)}
+	cd, err := coordinatord.Open(ctx, coordinatord.Config{DataDir: filepath.Join(tmp, "coordinator"), P2P: cn, Node: ncfg, HoldOffers: true})
 	if err != nil {
 		return nil, err
 	}
+	defer cd.Close()
+	svc, coord := cd.Service, cd.Node
+	opKey, err := cd.Bootstrap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	clientKey, _, err := cd.Keys.Issue(ctx, "acme", auth.RoleClient, 0)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srvCtx, stopSrv := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- cd.Serve(srvCtx, ln) }()
+	defer func() { stopSrv(); <-served }()
+	base := "http://" + ln.Addr().String()
 	say("coordinator %s: HTTP API on %s, libp2p on %s", cn.ID().ShortString(), base, cn.Host.Addrs()[0])
 	caddr := cn.Addrs()[0]
 
@@ -287,11 +279,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	for _, n := range verifierNodes {
-		if err := deposit("verifier_bond:"+node.PartyID(wire.RoleVerifier, n.ID()), 100_000_000); err != nil {
+		party := node.PartyID(wire.RoleVerifier, n.ID())
+		if err := deposit("verifier_bond:"+party, 100_000_000); err != nil {
+			return nil, err
+		}
+		// The operator enrols the verifier: a verifier key for its party.
+		if err := post("/v1/keys", opKey, api.KeyRequest{Subject: party, Role: auth.RoleVerifier.String()}, nil); err != nil {
 			return nil, err
 		}
 	}
-	say("deposits recorded: client $1,000; solver bonds 3 × $100; verifier bonds 2 × $100")
+	say("deposits recorded: client $1,000; solver bonds 3 × $100; verifier bonds 2 × $100; verifiers enrolled")
 
 	// The solvers and verifiers join.
 	for i, ss := range solverSpecs {
@@ -388,23 +385,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Wait for every job to end.
 	res := &Result{PaidMicroUSD: map[string]int64{}}
-	pending := map[spec.JobID]bool{}
-	for _, id := range jobs {
-		pending[id] = true
-	}
-	for len(pending) > 0 {
-		select {
-		case id := <-coord.Done():
-			delete(pending, id)
-		case <-ctx.Done():
-			return nil, fmt.Errorf("devnet: %d job(s) unfinished: %w", len(pending), ctx.Err())
+	for i, id := range jobs {
+		o, err := coord.AwaitOutcome(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("devnet: %d job(s) unfinished: %w", len(jobs)-i, err)
 		}
-	}
-	for _, id := range jobs {
-		o, _ := coord.Outcome(id)
 		res.Jobs = append(res.Jobs, *o)
-		if o.Slashed != "" {
-			res.Slashed = append(res.Slashed, o.Slashed)
+		for _, p := range o.Slashed {
+			res.Slashed = append(res.Slashed, p.String())
 		}
 	}
 

@@ -1,0 +1,151 @@
+// Package coordinatord assembles a coordinator — the service over a data
+// directory, its API keys, the HTTP API and, when given a libp2p host,
+// the coordinator node — with one set of defaults, for `beluga
+// coordinator` and the devnet alike.
+//
+// The defaults are the node's (node.DefaultAuditTimeout,
+// node.DefaultHeartbeatTimeout, node.DefaultJobTimeout, node.DefaultTick)
+// and the HTTP server's below; a caller overrides a timeout by setting it
+// in Config.Node.
+package coordinatord
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/beluga-compute/beluga/coordinator/api"
+	"github.com/beluga-compute/beluga/coordinator/auth"
+	"github.com/beluga-compute/beluga/coordinator/node"
+	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/protocol/net/p2p"
+)
+
+// HTTP server limits.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = time.Minute
+	WriteTimeout      = time.Minute
+	// ShutdownTimeout bounds how long Serve waits for requests in flight
+	// when its context ends.
+	ShutdownTimeout = 10 * time.Second
+)
+
+// Config configures a coordinator.
+type Config struct {
+	// DataDir holds the ledger and the state (service.Open).
+	DataDir string
+	// Service options (vault, originator, policy, clock).
+	Service []service.Option
+	// P2P is the coordinator's libp2p host; nil: HTTP only, no node.
+	P2P *p2p.Node
+	// Node configures the node; its Service is set here, and a nil Logger
+	// takes Logger with component=node.
+	Node node.Config
+	// Logger receives the API's and the node's records (default:
+	// discarded).
+	Logger *slog.Logger
+	// HoldOffers: jobs posted through the API are matched but not offered
+	// on the node until the caller calls Node.Offer (the devnet posts all
+	// its jobs before any starts, so that each waiting solver takes one).
+	HoldOffers bool
+}
+
+// Coordinator is an assembled coordinator.
+type Coordinator struct {
+	Service *service.Service
+	Keys    *auth.Keys
+	API     *api.Server
+	// Node is nil without a libp2p host.
+	Node *node.Node
+	log  *slog.Logger
+}
+
+// Open opens the service over cfg.DataDir, recovering interrupted work,
+// and builds the API and (with cfg.P2P) the node, which recovers the jobs
+// in flight; jobs posted through the API are offered on the node.
+func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	svc, err := service.Open(ctx, cfg.DataDir, cfg.Service...)
+	if err != nil {
+		return nil, err
+	}
+	c := &Coordinator{Service: svc, Keys: auth.NewKeys(svc.Store(), rand.Reader, time.Now), log: log}
+	c.API = api.New(svc, c.Keys, log.With("component", "api"))
+	if cfg.P2P != nil {
+		nc := cfg.Node
+		nc.Service = svc
+		if nc.Logger == nil {
+			nc.Logger = log.With("component", "node")
+		}
+		n, err := node.New(cfg.P2P, nc)
+		if err != nil {
+			svc.Close()
+			return nil, err
+		}
+		c.Node = n
+		if !cfg.HoldOffers {
+			c.API.OnJobPosted(n.OfferAsync)
+		}
+	}
+	return c, nil
+}
+
+// Bootstrap issues the first operator API key, once per data directory:
+// it returns the key (to show once; it is stored hashed) the first time
+// and "" after.
+func (c *Coordinator) Bootstrap(ctx context.Context) (string, error) {
+	const mark = "meta/bootstrapped"
+	st := c.Service.Store()
+	if _, done, err := st.GetRaw(mark); err != nil || done {
+		return "", err
+	}
+	key, rec, err := c.Keys.Issue(ctx, "operator", auth.RoleOperator, 0)
+	if err != nil {
+		return "", err
+	}
+	if err := st.PutRaw(mark, []byte(rec.ID)); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+// Serve serves the HTTP API on ln until ctx ends, then shuts the server
+// down (waiting up to ShutdownTimeout for requests in flight).
+func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: c.API, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout, WriteTimeout: WriteTimeout}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		<-errc
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("coordinatord: shutdown: %w", err)
+		}
+		return nil
+	}
+}
+
+// Close stops the node (waiting for everything it started) and closes the
+// service. The libp2p host is the caller's.
+func (c *Coordinator) Close() error {
+	var errs []error
+	if c.Node != nil {
+		errs = append(errs, c.Node.Close())
+	}
+	errs = append(errs, c.Service.Close())
+	return errors.Join(errs...)
+}
