@@ -226,7 +226,7 @@ func (c *Node) end(id spec.JobID, st lifecycle.State, v Verdict, verifier peer.I
 		return
 	}
 	out := &Outcome{Job: id, State: st, Solvers: append([]peer.ID(nil), j.solvers...), Verdict: v, Verifier: verifier,
-		Slashed: append([]peer.ID(nil), j.slashed...), Reason: reason}
+		Slashed: append([]peer.ID(nil), j.slashed...), Reason: reason, Ended: time.Now()}
 	j.outcome, j.busy, j.disputed = out, false, nil
 	if p := c.peers[j.solver]; p != nil && j.trace == nil {
 		p.Busy = false // its job ended under it

@@ -95,6 +95,8 @@ const (
 	DefaultHeartbeatTimeout = 10 * time.Second
 	DefaultJobTimeout       = 24 * time.Hour
 	DefaultTick             = time.Second
+	// DefaultRetention: how long a finished job stays in the node's memory.
+	DefaultRetention = time.Hour
 )
 
 // Config configures a Node.
@@ -114,6 +116,11 @@ type Config struct {
 	// Tick is how often the node checks heartbeats and deadlines (default
 	// 1 s, at most a quarter of the shortest timeout).
 	Tick time.Duration
+	// Retention: a finished job's outcome stays in memory this long, then
+	// the node forgets the job (default 1 h); the service keeps its record,
+	// from which AwaitOutcome still answers. Memory thus holds the jobs in
+	// flight and those finished within Retention, whatever the node's age.
+	Retention time.Duration
 	// Logger receives the node's events (default: discarded).
 	Logger *slog.Logger
 	// Keys holds the zk verifying keys (prover.Keyring) with which the
@@ -169,6 +176,9 @@ func New(n *p2p.Node, cfg Config) (*Node, error) {
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = DefaultTick
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
 	}
 	cfg.Tick = min(cfg.Tick, cfg.AuditTimeout/4, cfg.HeartbeatTimeout/4, cfg.JobTimeout/4)
 	if cfg.Logger == nil {

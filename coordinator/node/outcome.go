@@ -3,10 +3,13 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
+	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/spec"
 )
 
@@ -50,6 +53,9 @@ type Outcome struct {
 	// accusing verifier, then perhaps the cheating solver).
 	Slashed []peer.ID
 	Reason  string
+	// Ended is when the node saw the job end (zero in an outcome rebuilt
+	// from the service's record after the node forgot the job).
+	Ended time.Time
 }
 
 // MarshalJSON writes the outcome with the job ID in hex and peers as
@@ -63,8 +69,9 @@ func (o Outcome) MarshalJSON() ([]byte, error) {
 		Verifier peer.ID         `json:"verifier,omitempty"`
 		Slashed  []peer.ID       `json:"slashed,omitempty"`
 		Reason   string          `json:"reason,omitempty"`
+		Ended    time.Time       `json:"ended,omitzero"`
 	}
-	return json.Marshal(view{o.Job.String(), o.State, o.Solvers, o.Verdict, o.Verifier, o.Slashed, o.Reason})
+	return json.Marshal(view{o.Job.String(), o.State, o.Solvers, o.Verdict, o.Verifier, o.Slashed, o.Reason, o.Ended})
 }
 
 // Outcome returns a finished job's outcome.
@@ -81,12 +88,14 @@ func (c *Node) Outcome(id spec.JobID) (*Outcome, bool) {
 
 // AwaitOutcome waits until job id has ended (or ctx is done, or the node
 // closed) and returns its outcome. Nothing waits for a job unless someone
-// calls this: a job's end never blocks on its readers.
+// calls this: a job's end never blocks on its readers. A job the node has
+// forgot (Config.Retention) is answered from the service's record.
 func (c *Node) AwaitOutcome(ctx context.Context, id spec.JobID) (*Outcome, error) {
 	for {
 		c.mu.Lock()
 		var out *Outcome
-		if j := c.jobs[id]; j != nil && j.outcome != nil {
+		j := c.jobs[id]
+		if j != nil && j.outcome != nil {
 			o := *j.outcome
 			out = &o
 		}
@@ -95,12 +104,50 @@ func (c *Node) AwaitOutcome(ctx context.Context, id spec.JobID) (*Outcome, error
 		if out != nil {
 			return out, nil
 		}
+		if j == nil {
+			if out, err := c.recordedOutcome(ctx, id); out != nil || err != nil {
+				return out, err
+			}
+		}
 		select {
 		case <-next:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-c.ctx.Done():
 			return nil, ErrClosed
+		}
+	}
+}
+
+// recordedOutcome rebuilds a finished job's outcome from the service's
+// record: nil, nil while the job is not over (or not posted yet).
+func (c *Node) recordedOutcome(ctx context.Context, id spec.JobID) (*Outcome, error) {
+	rec, err := c.svc.Job(ctx, id)
+	if errors.Is(err, service.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !rec.State.Terminal() {
+		return nil, nil
+	}
+	out := &Outcome{Job: id, State: rec.State}
+	for _, a := range rec.Solvers {
+		if p, err := peer.Decode(a.SolverID); err == nil {
+			out.Solvers = append(out.Solvers, p)
+		}
+	}
+	return out, nil
+}
+
+// prune forgets the jobs that ended more than Config.Retention ago.
+func (c *Node) prune(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, j := range c.jobs {
+		if j.outcome != nil && now.Sub(j.outcome.Ended) > c.cfg.Retention {
+			delete(c.jobs, id)
 		}
 	}
 }

@@ -24,6 +24,7 @@ func (c *Node) clock(ctx context.Context) {
 		case <-c.kick:
 		}
 		c.sweep()
+		c.prune(time.Now())
 	}
 }
 
