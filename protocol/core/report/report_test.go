@@ -100,8 +100,8 @@ func fixture(t testing.TB) (*report.Report, ed25519.PrivateKey) {
 			{TransferID: "06", Seq: 8, At: at(70), Code: "release_solver_bonds", Kind: report.VoidPending, Debit: "solver_bond:solver-x", Credit: esc, AmountMicroUSD: 500, PendingID: "02"},
 		},
 		Disputes: []report.Dispute{}, Slashes: []report.Slash{},
-		Outcome:  report.Outcome{State: report.StateSettled, Verdict: report.Pass, ConfidencePPM: 990_000},
-		Times:    report.Times{PostedAt: at(0), CommittedAt: &committed, EndedAt: at(70), IssuedAt: at(71)},
+		Outcome: report.Outcome{State: report.StateSettled, Verdict: report.Pass, ConfidencePPM: 990_000},
+		Times:   report.Times{PostedAt: at(0), CommittedAt: &committed, EndedAt: at(70), IssuedAt: at(71)},
 	}
 	if err := r.Sign(coord); err != nil {
 		t.Fatal(err)
