@@ -7,6 +7,7 @@ import (
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
 // allocated returns the bytes allocated on the heap while fn runs (an
@@ -27,9 +28,11 @@ func allocated(fn func()) uint64 {
 // copy of them (leaf hashes of 32 bytes a sample once cost 4× the data of
 // a 11-feature set). A wrong commitment is detected with the same bound.
 func TestLoadDataMemoryBound(t *testing.T) {
-	n, f := 1<<24, 11 // 2^24 × (11 + 5) = spec.MaxDatasetBytes
-	if testing.Short() {
-		n = 1 << 20
+	// 2^24 × (11 + 5) = spec.MaxDatasetBytes with BELUGA_SLOW=1 (30 s);
+	// 2^20 samples by default: the bound is proportional either way.
+	n, f := 1<<20, 11
+	if spectest.IsSlow() {
+		n = 1 << 24
 	}
 	s, err := Example(ExampleSynthetic)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/ref"
+	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
 var update = flag.Bool("update", false, "regenerate spec/testdata/vectors from the reference step")
@@ -193,9 +194,10 @@ func TestVectors(t *testing.T) {
 					}
 				}
 			}
-			// The reference is slow (int64 loops over 2-D slices); in -short
-			// mode (used under qemu) it checks only the small vectors.
-			if !testing.Short() || s.Plan().Params*s.Steps < 1<<20 {
+			// The reference is slow (int64 loops over 2-D slices: 25 s for
+			// the synthetic example); it checks the large vectors only with
+			// BELUGA_SLOW=1 (the engines check every vector always).
+			if (spectest.IsSlow() && !testing.Short()) || s.Plan().Params*s.Steps < 1<<20 {
 				st := s.Init()
 				check("reference", run(t, s, v.Samples, st, func(x [][]uint8, y []uint8) (int64, error) { return ref.Step(s, st, st.Step, x, y) }, true))
 			}
@@ -204,9 +206,11 @@ func TestVectors(t *testing.T) {
 				kernels = append(kernels, b)
 			}
 			for _, k := range kernels {
-				threadCounts := []int{1, 2, 4}
-				if testing.Short() {
-					threadCounts = []int{1, 2}
+				// One thread and an odd split by default; 1, 2 and 4 with
+				// BELUGA_SLOW=1.
+				threadCounts := []int{1, 3}
+				if spectest.IsSlow() {
+					threadCounts = []int{1, 2, 4}
 				}
 				for _, threads := range threadCounts {
 					st := s.Init()
