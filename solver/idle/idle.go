@@ -1,10 +1,20 @@
 // Package idle decides when a solver may use the machine: only while its
 // owner is not (the GPU or the CPU is otherwise idle). A Gate samples the
-// machine; when the owner comes back it closes at once, and the solver
-// pauses at its next step boundary (checkpoint, then release); when the
-// machine has been idle for a grace period it opens again and the solver
-// resumes from that checkpoint. The clock and the sampler are injected, so
+// machine (CPU: gopsutil, on Linux, macOS and Windows; GPU: NVML); when
+// the owner has been back for BusyFor it closes, and the solver pauses at
+// its next step boundary (checkpoint) and withdraws its offer; when the
+// machine has been idle for Grace it opens again and the solver resumes
+// from that checkpoint. The clock and the sampler are injected, so
 // behaviour is deterministic in tests.
+//
+// # Hysteresis
+//
+// The gate does not flap on a machine whose load comes and goes: to
+// close, busy time must outweigh idle time by BusyFor (each busy sample
+// adds the time since the previous sample, each idle one takes it away,
+// never below zero); to open, the machine must be idle for Grace without a
+// single busy sample. A load that alternates busy and idle keeps an open
+// gate open and a closed gate closed.
 package idle
 
 import (
@@ -37,9 +47,12 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 type Config struct {
 	// Interval between samples (default 1 s).
 	Interval time.Duration
-	// Grace: the machine must be idle this long before the gate reopens
-	// (default 30 s); closing is immediate.
+	// Grace: the machine must be idle this long, without a busy sample,
+	// before the gate reopens (default 30 s; negative: at once).
 	Grace time.Duration
+	// BusyFor: busy time must outweigh idle time by this much before the
+	// gate closes (see Hysteresis); 0 closes at the first busy sample.
+	BusyFor time.Duration
 	Clock Clock
 	// Changed, if set, is told each transition.
 	Changed func(open bool, why string)
@@ -53,6 +66,10 @@ type Gate struct {
 	mu        sync.Mutex
 	open      bool
 	idleSince time.Time
+	// busyScore is the net busy time while open (see Hysteresis);
+	// lastSample is when the previous sample was taken.
+	busyScore  time.Duration
+	lastSample time.Time
 	openCh    chan struct{} // closed while open
 	busyCh    chan struct{} // closed when the current open period ends
 }
@@ -66,6 +83,9 @@ func NewGate(s Sampler, cfg Config) *Gate {
 		cfg.Grace = 0
 	} else if cfg.Grace == 0 {
 		cfg.Grace = 30 * time.Second
+	}
+	if cfg.BusyFor < 0 {
+		cfg.BusyFor = 0
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
@@ -96,15 +116,25 @@ func (g *Gate) Step() {
 	}
 	now := g.cfg.Clock.Now()
 	g.mu.Lock()
+	dt := g.cfg.Interval
+	if !g.lastSample.IsZero() && now.After(g.lastSample) {
+		dt = now.Sub(g.lastSample)
+	}
+	g.lastSample = now
 	var changed, open bool
 	switch {
 	case r.Busy:
 		g.idleSince = time.Time{}
 		if g.open {
-			g.open, changed = false, true
+			g.busyScore += dt
+		}
+		if g.open && g.busyScore >= g.cfg.BusyFor {
+			g.open, changed, g.busyScore = false, true, 0
 			g.openCh = make(chan struct{})
 			close(g.busyCh)
 		}
+	case g.open:
+		g.busyScore = max(g.busyScore-dt, 0)
 	case !g.open:
 		if g.idleSince.IsZero() {
 			g.idleSince = now

@@ -94,3 +94,93 @@ func TestCPUSamplerReads(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// transitions runs the gate over samples, one per second of the fake
+// clock, and returns each transition (true: opened).
+func transitions(g *Gate, clk *fakeClock, samples []bool, busy *bool) []bool {
+	var out []bool
+	g.cfg.Changed = func(open bool, _ string) { out = append(out, open) }
+	for _, b := range samples {
+		*busy = b
+		g.Step()
+		clk.advance(time.Second)
+	}
+	return out
+}
+
+func TestGateDoesNotFlapOnAlternatingLoad(t *testing.T) {
+	t.Parallel()
+	alternating := make([]bool, 600) // ten minutes of busy, idle, busy, …
+	for i := range alternating {
+		alternating[i] = i%2 == 0
+	}
+	for _, tc := range []struct {
+		name   string
+		closed bool // the gate starts closed
+	}{{"open stays open", false}, {"closed stays closed", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clk := &fakeClock{now: time.Unix(1000, 0)}
+			busy := false
+			g := NewGate(func() (Reading, error) { return Reading{Busy: busy}, nil },
+				Config{Interval: time.Second, Grace: 30 * time.Second, BusyFor: 10 * time.Second, Clock: clk})
+			if tc.closed {
+				for range 10 {
+					busy = true
+					g.Step()
+					clk.advance(time.Second)
+				}
+				if g.Open() {
+					t.Fatal("ten busy seconds did not close the gate")
+				}
+			}
+			if got := transitions(g, clk, alternating, &busy); len(got) != 0 {
+				t.Fatalf("the gate changed %d times on an alternating load: %v", len(got), got)
+			}
+			if g.Open() == tc.closed {
+				t.Fatalf("open=%v after the alternating load", g.Open())
+			}
+		})
+	}
+}
+
+func TestGateClosesAfterBusyForAndReopensAfterGrace(t *testing.T) {
+	t.Parallel()
+	clk := &fakeClock{now: time.Unix(1000, 0)}
+	busy := false
+	g := NewGate(func() (Reading, error) { return Reading{Busy: busy}, nil },
+		Config{Interval: time.Second, Grace: 20 * time.Second, BusyFor: 5 * time.Second, Clock: clk})
+	// Four busy seconds: not yet.
+	samples := []bool{true, true, true, true}
+	if got := transitions(g, clk, samples, &busy); len(got) != 0 || !g.Open() {
+		t.Fatalf("closed before BusyFor: %v", got)
+	}
+	// Mostly busy (3 of 4): the net busy time reaches BusyFor.
+	samples = []bool{true, false, true, true, true, false, true, true}
+	if got := transitions(g, clk, samples, &busy); len(got) != 1 || got[0] || g.Open() {
+		t.Fatalf("a mostly busy machine did not close the gate once: %v", got)
+	}
+	idle := make([]bool, 25)
+	if got := transitions(g, clk, idle, &busy); len(got) != 1 || !got[0] || !g.Open() {
+		t.Fatalf("25 idle seconds did not reopen the gate once: %v", got)
+	}
+}
+
+func TestCPUFromCountsOtherProcessesOnly(t *testing.T) {
+	t.Parallel()
+	var now CPUTimes
+	s := CPUFrom(func() (CPUTimes, error) { return now, nil }, 50)
+	if r, err := s(); err != nil || r.Busy {
+		t.Fatalf("first sample %+v %v", r, err)
+	}
+	// 10 s of CPU: 8 busy, 7 of them ours.
+	now = CPUTimes{Total: 10, Busy: 8, Self: 7}
+	if r, _ := s(); r.Busy {
+		t.Fatalf("our own load counted as the owner's: %+v", r)
+	}
+	// 10 s more: 9 busy, 1 ours: others at 80%.
+	now = CPUTimes{Total: 20, Busy: 17, Self: 8}
+	if r, _ := s(); !r.Busy || r.Why == "" {
+		t.Fatalf("others at 80%% read idle: %+v", r)
+	}
+}
