@@ -53,7 +53,7 @@ type Config struct {
 	// BusyFor: busy time must outweigh idle time by this much before the
 	// gate closes (see Hysteresis); 0 closes at the first busy sample.
 	BusyFor time.Duration
-	Clock Clock
+	Clock   Clock
 	// Changed, if set, is told each transition.
 	Changed func(open bool, why string)
 }
@@ -70,8 +70,8 @@ type Gate struct {
 	// lastSample is when the previous sample was taken.
 	busyScore  time.Duration
 	lastSample time.Time
-	openCh    chan struct{} // closed while open
-	busyCh    chan struct{} // closed when the current open period ends
+	openCh     chan struct{} // closed while open
+	busyCh     chan struct{} // closed when the current open period ends
 }
 
 // NewGate returns a gate, initially open, that Run keeps up to date.
