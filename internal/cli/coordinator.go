@@ -27,6 +27,7 @@ func newCoordinatorCmd() *cobra.Command {
 	var dataDir, listen, vaultKeyFile, vaultKeyEnv, p2pListen string
 	var zkKeys *prover.Keyring
 	var orig payout.Originator
+	var nodeCfg node.Config
 	cmd := &cobra.Command{
 		Use:   "coordinator",
 		Short: "Run the coordinator: USD escrow ledger, jobs, settlement and payouts over HTTP",
@@ -62,7 +63,8 @@ nobody. The ACH originator flags are needed for payout files.`,
 				opts = append(opts, service.WithVault(v))
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			cfg := coordinatord.Config{DataDir: filepath.Clean(dataDir), Service: opts, Logger: log, Node: node.Config{Keys: zkKeys}}
+			cfg := coordinatord.Config{DataDir: filepath.Clean(dataDir), Service: opts, Logger: log, Node: nodeCfg}
+			cfg.Node.Keys = zkKeys
 			if p2pListen != "" {
 				key, err := p2p.LoadOrCreateKey(filepath.Join(dataDir, "peer.key"))
 				if err != nil {
@@ -100,6 +102,10 @@ nobody. The ACH originator flags are needed for payout files.`,
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data", "beluga-coordinator", "data directory (badger ledger and state)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8700", "listen address")
+	f.DurationVar(&nodeCfg.JobTimeout, "job-timeout", node.DefaultJobTimeout, "a job not over this long after posting expires: escrow refunded, bonds released")
+	f.DurationVar(&nodeCfg.AuditTimeout, "audit-timeout", node.DefaultAuditTimeout, "a verifier that has not reported by then loses the audit to another")
+	f.DurationVar(&nodeCfg.HeartbeatTimeout, "heartbeat-timeout", node.DefaultHeartbeatTimeout, "a solver silent this long loses its job, which resumes elsewhere")
+	f.DurationVar(&nodeCfg.Retention, "retention", node.DefaultRetention, "how long a finished job stays in the node's memory (its record stays in the data directory)")
 	f.StringVar(&p2pListen, "p2p-listen", "", "libp2p listen multiaddr for solvers and verifiers (e.g. /ip4/0.0.0.0/tcp/4001); empty: HTTP only")
 	f.Var(keyringFlag{&zkKeys}, "zk-keys", "key cache with the tile circuits' verifying keys: accept confidential jobs and referee their audits")
 	f.StringVar(&vaultKeyFile, "vault-key-file", "", "vault keyring file sealing bank details")
