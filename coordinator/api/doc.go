@@ -29,4 +29,28 @@
 // everything before it moves money. The decoders are fuzzed
 // (FuzzDecodeDeposit, FuzzDecodeJob, FuzzDecodePayoutRun, FuzzDecodeKey),
 // checking that whatever they accept obeys those rules.
+//
+// # Final weights
+//
+// GET /v1/jobs/{id}/weights (client.go) serves a committed job's final
+// state. The coordinator fetches it on request from the solver that
+// committed the trace, over the checkpoint exchange (protocol/net/exchange)
+// with a grant it issues to itself, and re-serves it as a weights file
+// (client_weights.go). Why this way: the solver is usually behind NAT and
+// never talks to the client, while the client already reaches the
+// coordinator over HTTP; the exchange already checks every chunk against
+// the committed final digest, so a solver cannot serve other weights; and
+// the coordinator keeps no copy (the fetch is bounded by
+// MaxWeightFetches at a time). The client does not have to trust the
+// coordinator's relay either: `beluga job download` recomputes the state
+// digest (protocol/core/commit) and compares it with the committed final
+// digest (progress.final_digest of GET /v1/jobs/{id}, the trace's last
+// entry), saving nothing on a mismatch. The solver keeps a finished run
+// for its RunTTL; later, or when it is offline, the download answers 503.
+//
+// Confidential jobs are refused (409 confidential): their state must not
+// leave the solver except to its client, and this path passes through the
+// coordinator in the clear. Doing it properly needs the solver to encrypt
+// the state to a key of the client's, which the protocol does not carry
+// yet.
 package api

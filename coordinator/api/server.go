@@ -46,6 +46,7 @@ type Server struct {
 	// recorded atomically with the operation.
 	postMu sync.Mutex
 	onJob  func(spec []byte)
+	client clientState // the client endpoints' node and limits (client.go)
 }
 
 // Option configures a Server.
@@ -83,7 +84,10 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 	s.mux.HandleFunc("POST /v1/jobs", s.post(s.postJob, auth.RoleClient))
 	s.mux.HandleFunc("POST /v1/payouts/runs", s.post(s.payoutRun, auth.RoleOperator))
 	s.mux.HandleFunc("POST /v1/keys", s.post(s.issueKey, auth.RoleOperator))
-	s.mux.HandleFunc("GET /v1/jobs/{id}", s.get(s.getJob))
+	s.mux.HandleFunc("GET /v1/jobs", s.get(s.listJobs))
+	s.mux.HandleFunc("GET /v1/jobs/{id}", s.get(s.getJobProgress))
+	s.mux.HandleFunc("POST /v1/jobs/{id}/cancel", s.cancelRoute)
+	s.mux.HandleFunc("GET /v1/jobs/{id}/weights", s.weightsRoute)
 	s.mux.HandleFunc("GET /v1/jobs/{id}/audit", s.get(s.getAudit))
 	s.mux.HandleFunc("GET /v1/accounts/{id}/statement", s.get(s.statement))
 	s.mux.HandleFunc("GET /v1/payouts/runs/{period}/ach", s.get(s.ach))
@@ -537,14 +541,6 @@ func (s *Server) jobFor(r *http.Request, p auth.Principal) (*service.Job, *respo
 		return nil, &e
 	}
 	return j, nil
-}
-
-func (s *Server) getJob(r *http.Request, p auth.Principal) response {
-	j, e := s.jobFor(r, p)
-	if e != nil {
-		return *e
-	}
-	return jsonResponse(http.StatusOK, jobView(j))
 }
 
 func (s *Server) getAudit(r *http.Request, p auth.Principal) response {

@@ -92,6 +92,7 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 			return nil, err
 		}
 		c.Node = n
+		c.API.AttachNode(n) // job progress, final weights, cancellations
 		if !cfg.HoldOffers {
 			c.API.OnJobPosted(n.OfferAsync)
 		}

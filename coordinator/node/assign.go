@@ -58,6 +58,7 @@ type job struct {
 	replicatingSince time.Time
 	replica          peer.ID // the verifier last asked to replicate
 	replicaStep      int64   // the step it was asked for
+	marks            []Mark  // checkpoint announcements, for the client's ETA (progress.go)
 }
 
 type checkpoint struct {
@@ -348,6 +349,9 @@ func (c *Node) traceCommit(ctx context.Context, e *wire.Envelope, t *wire.TraceC
 		j.trace, j.beacon = nil, nil
 		c.mu.Unlock()
 		return err
+	}
+	if err := c.saveFinal(j.id, Final{Steps: t.Steps, TraceRoot: t.TraceRoot, FinalDigest: t.FinalDigest, Solver: e.Sender}); err != nil {
+		c.log.Warn("the client will not be able to download the final weights", jobAttr(j.id), "err", err)
 	}
 	if err := c.openAudit(ctx, j, t.Steps); err != nil {
 		return err

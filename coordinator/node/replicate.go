@@ -75,6 +75,7 @@ func (c *Node) announce(ctx context.Context, e *wire.Envelope, a *wire.Checkpoin
 		cp.entries = a.Entries
 	}
 	cp.digest = a.Digest
+	j.noteCheckpoint(a.Step, time.Now())
 	if !containsPeer(cp.holders, e.Sender) {
 		cp.holders = append(cp.holders, e.Sender)
 	}
