@@ -56,7 +56,7 @@ func newEnvLog(t *testing.T, log *slog.Logger, opts ...Option) *env {
 	secret := make([]byte, vault.KeySize)
 	v, _ := vault.New(rand.Reader, vault.Key{ID: 1, Secret: secret})
 	svc, err := service.New(context.Background(), led, st, service.WithClock(clk.now), service.WithSchedule(sch), service.WithVault(v),
-		service.WithBookOptions(market.WithMaxPrice(100_000_000)),
+		service.WithBookOptions(market.WithMaxPrice(100_000_000_000)),
 		service.WithOriginator(payout.Originator{CompanyName: "BELUGA", CompanyID: "1234567890", ImmediateOrigin: "121042882", ImmediateDestination: "031300012", ODFIRouting: "121042882"}))
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func jobBody(t testing.TB, seed uint64, maxPrice int64) string {
 	}
 	s.Seed = seed
 	b, _ := json.Marshal(s)
-	return fmt.Sprintf(`{"spec":%s,"max_price_micro_usd_per_cu":%d}`, b, maxPrice)
+	return fmt.Sprintf(`{"spec":%s,"max_price_nano_usd_per_cu":%d}`, b, maxPrice*1000) // maxPrice in µ$/CU
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -118,7 +118,7 @@ func TestEndToEnd(t *testing.T) {
 	if c, _ := e.do("POST", "/v1/deposits", e.operator, "d2", `{"bank_ref":"w2","account":"solver_bond:gpu1","amount_micro_usd":100000000}`); c != 201 {
 		t.Fatal(c)
 	}
-	if _, err := e.svc.PostAsk(ctx, service.Ask{SolverID: "gpu1", PriceMicroUSDPerCU: 2_000_000, Capacity: 1, TTL: time.Hour}); err != nil {
+	if _, err := e.svc.PostAsk(ctx, service.Ask{SolverID: "gpu1", PriceNanoUSDPerCU: 2_000_000_000, Capacity: 1, TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	c, b := e.do("POST", "/v1/jobs", e.client, "j1", jobBody(t, 1, 3_000_000))
@@ -213,7 +213,8 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		{"job: insufficient funds", "POST", "/v1/jobs", "client", "k21", jobBody(t, 9, 5_000_000), 422},
 		{"job: bad spec", "POST", "/v1/jobs", "client", "k22", `{"spec":{"version":1}}`, 400},
 		{"job: negative price", "POST", "/v1/jobs", "client", "k23", jobBody(t, 9, -1), 400},
-		{"job: float price", "POST", "/v1/jobs", "client", "k24", `{"spec":{},"max_price_micro_usd_per_cu":1.5}`, 400},
+		{"job: float price", "POST", "/v1/jobs", "client", "k24", `{"spec":{},"max_price_nano_usd_per_cu":1.5}`, 400},
+		{"job: the old micro-dollar price", "POST", "/v1/jobs", "client", "k26", `{"spec":{},"max_price_micro_usd_per_cu":3}`, 400},
 		{"job: operator may not post", "POST", "/v1/jobs", "op", "k25", jobBody(t, 9, 1), 403},
 		{"unknown job", "GET", "/v1/jobs/" + strings.Repeat("ab", 32), "op", "", "", 404},
 		{"bad job id", "GET", "/v1/jobs/xyz", "op", "", "", 400},

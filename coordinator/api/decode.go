@@ -77,21 +77,31 @@ func DecodeDeposit(body []byte) (service.Deposit, error) {
 type JobRequest struct {
 	// Spec is the job spec object (spec.Decode's JSON form).
 	Spec json.RawMessage `json:"spec"`
-	// MaxPriceMicroUSDPerCU caps the price; omitted or 0 takes the market
-	// price.
-	MaxPriceMicroUSDPerCU int64 `json:"max_price_micro_usd_per_cu,omitempty"`
+	// MaxPriceNanoUSDPerCU caps the price, in nano-dollars per compute
+	// unit; omitted or 0 takes the market price.
+	MaxPriceNanoUSDPerCU int64 `json:"max_price_nano_usd_per_cu,omitempty"`
 }
 
 // jobEnvelope is JobRequest as strictjson checks it: the spec an object
 // (strictjson reads json.RawMessage as an array of bytes), whose own rules
 // spec.Decode then applies.
 type jobEnvelope struct {
-	Spec                  map[string]any `json:"spec"`
-	MaxPriceMicroUSDPerCU int64          `json:"max_price_micro_usd_per_cu,omitempty"`
+	Spec                 map[string]any `json:"spec"`
+	MaxPriceNanoUSDPerCU int64          `json:"max_price_nano_usd_per_cu,omitempty"`
 }
+
+// legacyPriceField is the job request's price field before prices moved
+// to nano-dollars; a body that still sends it gets an error saying so.
+const legacyPriceField = "max_price_micro_usd_per_cu"
 
 // DecodeJob parses a job request; the spec is decoded and validated.
 func DecodeJob(body []byte) (JobRequest, *spec.Spec, error) {
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(body, &keys) == nil {
+		if _, old := keys[legacyPriceField]; old {
+			return JobRequest{}, nil, fmt.Errorf("%w: %s is no longer accepted: prices are nano-dollars per compute unit now; send max_price_nano_usd_per_cu (1 micro-dollar = 1000 nano-dollars)", errBadRequest, legacyPriceField)
+		}
+	}
 	if err := decodeStrict(body, new(jobEnvelope)); err != nil {
 		return JobRequest{}, nil, err
 	}
@@ -101,8 +111,8 @@ func DecodeJob(body []byte) (JobRequest, *spec.Spec, error) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		return JobRequest{}, nil, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
-	if r.MaxPriceMicroUSDPerCU < 0 {
-		return JobRequest{}, nil, fmt.Errorf("%w: max_price_micro_usd_per_cu is negative", errBadRequest)
+	if r.MaxPriceNanoUSDPerCU < 0 {
+		return JobRequest{}, nil, fmt.Errorf("%w: max_price_nano_usd_per_cu is negative", errBadRequest)
 	}
 	s, err := spec.Decode(r.Spec)
 	if err != nil {

@@ -39,22 +39,22 @@ func FuzzDecodeDeposit(f *testing.F) {
 
 func FuzzDecodeJob(f *testing.F) {
 	f.Add([]byte(jobBody(f, 1, 5)))
-	f.Add([]byte(`{"spec":{},"max_price_micro_usd_per_cu":-1}`))
+	f.Add([]byte(`{"spec":{},"max_price_nano_usd_per_cu":-1}`))
 	f.Add([]byte(`{"spec":null}`))
 	f.Add([]byte(`{"spec":{"version":1,"steps":1e99}}`))
 	f.Add([]byte(strings.Replace(jobBody(f, 1, 5), `"spec"`, `"Spec"`, 1)))
-	f.Add([]byte(strings.Replace(jobBody(f, 1, 5), `"max_price_micro_usd_per_cu":5`, `"max_price_micro_usd_per_cu":null`, 1)))
-	f.Add([]byte(strings.Replace(jobBody(f, 1, 5), `"max_price_micro_usd_per_cu":5`, `"max_price_micro_usd_per_cu":5,"max_price_micro_usd_per_cu":6`, 1)))
-	f.Add([]byte(strings.Replace(jobBody(f, 1, 5), `,"max_price_micro_usd_per_cu":5`, ``, 1)))
+	f.Add([]byte(strings.Replace(jobBody(f, 1, 5), `"max_price_nano_usd_per_cu":5000`, `"max_price_nano_usd_per_cu":null`, 1)))
+	f.Add([]byte(strings.Replace(jobBody(f, 1, 5), `"max_price_nano_usd_per_cu":5000`, `"max_price_nano_usd_per_cu":5000,"max_price_nano_usd_per_cu":6`, 1)))
+	f.Add([]byte(strings.Replace(jobBody(f, 1, 5), `,"max_price_nano_usd_per_cu":5000`, ``, 1)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, s, err := DecodeJob(b)
 		if err != nil {
 			return
 		}
-		if r.MaxPriceMicroUSDPerCU < 0 || s == nil {
+		if r.MaxPriceNanoUSDPerCU < 0 || s == nil {
 			t.Fatalf("accepted invalid job %+v", r)
 		}
-		checkStrict(t, b, []string{"spec"}, []string{"max_price_micro_usd_per_cu"})
+		checkStrict(t, b, []string{"spec"}, []string{"max_price_nano_usd_per_cu"})
 	})
 }
 

@@ -90,6 +90,9 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 	s.mux.HandleFunc("GET /v1/jobs/{id}/weights", s.weightsRoute)
 	s.mux.HandleFunc("GET /v1/jobs/{id}/audit", s.get(s.getAudit))
 	s.mux.HandleFunc("GET /v1/accounts/{id}/statement", s.get(s.statement))
+	s.mux.HandleFunc("POST /v1/quote", s.plain(s.quote, auth.RoleClient, auth.RoleOperator))
+	s.mux.HandleFunc("PUT /v1/parties/{id}/bank", s.plain(s.putBank, auth.RoleSolver, auth.RoleVerifier, auth.RoleOperator))
+	s.mux.HandleFunc("GET /v1/parties/{id}/bank", s.get(s.getBank))
 	s.mux.HandleFunc("GET /v1/payouts/runs/{period}/ach", s.get(s.ach))
 	return s
 }
@@ -457,7 +460,7 @@ func (s *Server) postJob(ctx context.Context, p auth.Principal, body []byte) res
 	if err != nil {
 		return fromErr(err)
 	}
-	j, err := s.svc.PostJob(ctx, service.PostJobRequest{ClientID: p.Subject, Spec: r.Spec, MaxPriceMicroUSDPerCU: r.MaxPriceMicroUSDPerCU})
+	j, err := s.svc.PostJob(ctx, service.PostJobRequest{ClientID: p.Subject, Spec: r.Spec, MaxPriceNanoUSDPerCU: r.MaxPriceNanoUSDPerCU})
 	if err != nil {
 		return fromErr(err)
 	}

@@ -37,11 +37,11 @@ func TestBodiesAreStrict(t *testing.T) {
 		{"deposit: null", "/v1/deposits", e.operator, `{"bank_ref":"x4","account":"client:acme","amount_micro_usd":null}`},
 		{"deposit: bad utf-8", "/v1/deposits", e.operator, "{\"bank_ref\":\"x5\xff\",\"account\":\"client:acme\",\"amount_micro_usd\":5}"},
 		{"deposit: lone surrogate", "/v1/deposits", e.operator, `{"bank_ref":"x6\ud800","account":"client:acme","amount_micro_usd":5}`},
-		{"job: key case", "/v1/jobs", e.client, `{"Spec":` + sp + `,"max_price_micro_usd_per_cu":3000000}`},
+		{"job: key case", "/v1/jobs", e.client, `{"Spec":` + sp + `,"max_price_nano_usd_per_cu":3000000000}`},
 		{"job: duplicate spec", "/v1/jobs", e.client, `{"spec":` + sp + `,"spec":` + sp + `}`},
-		{"job: null price", "/v1/jobs", e.client, `{"spec":` + sp + `,"max_price_micro_usd_per_cu":null}`},
+		{"job: null price", "/v1/jobs", e.client, `{"spec":` + sp + `,"max_price_nano_usd_per_cu":null}`},
 		{"job: null spec", "/v1/jobs", e.client, `{"spec":null}`},
-		{"job: missing spec", "/v1/jobs", e.client, `{"max_price_micro_usd_per_cu":3000000}`},
+		{"job: missing spec", "/v1/jobs", e.client, `{"max_price_nano_usd_per_cu":3000000000}`},
 		{"payout run: key case", "/v1/payouts/runs", e.operator, `{"Period":"2026-11-15"}`},
 		{"payout run: duplicate", "/v1/payouts/runs", e.operator, `{"period":"2026-11-15","period":"2026-11-30"}`},
 		{"key: key case", "/v1/keys", e.operator, `{"Subject":"beta","role":"client"}`},
@@ -51,8 +51,8 @@ func TestBodiesAreStrict(t *testing.T) {
 	before := e.snapshot()
 	for i, c := range cases {
 		code, b := e.do("POST", c.path, c.key, "strict-"+string(rune('a'+i)), c.body)
-		var eb errorBody
-		if err := json.Unmarshal(b, &eb); code != 400 || err != nil || (eb.Error.Code != "invalid_request" && eb.Error.Code != "invalid_spec") {
+		var eb Problem
+		if err := json.Unmarshal(b, &eb); code != 400 || err != nil || (eb.Code != "invalid_request" && eb.Code != "invalid_spec") {
 			t.Errorf("%s: %d %s", c.name, code, b)
 		}
 	}

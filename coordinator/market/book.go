@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"math"
-	"math/bits"
 	"slices"
 	"sync"
 	"time"
@@ -40,11 +39,13 @@ func (k Kind) String() string {
 
 // Defaults and bounds.
 const (
-	// DefaultMaxPriceMicroUSDPerCU caps every price on a book unless
-	// WithMaxPrice says otherwise: $1 per CU, far above cloud GPU prices
-	// (a few micro-dollars per CU), low enough that a market bid's worst
-	// case, max price × CU, fits an int64 for jobs up to 9.2·10^12 CU.
-	DefaultMaxPriceMicroUSDPerCU int64 = 1_000_000
+	// DefaultMaxPriceNanoUSDPerCU caps every price on a book unless
+	// WithMaxPrice says otherwise: $1 per CU (10^9 nano-dollars), far above
+	// GPU prices (an H100 at $2/h sells a CU for about 1,100 nano-dollars,
+	// see the package documentation), low enough that a market bid's worst
+	// case, max price × CU, fits an int64 of micro-dollars for jobs up to
+	// 9.2·10^12 CU.
+	DefaultMaxPriceNanoUSDPerCU int64 = 1_000_000_000
 	// DefaultMaxOrders bounds the asks and bids a book holds at once.
 	DefaultMaxOrders = 100_000
 	// MaxIDLen bounds solver, client and job IDs.
@@ -57,8 +58,8 @@ const (
 type Ask struct {
 	SolverID string
 	Kind     Kind
-	// PriceMicroUSDPerCU is the limit price, 1..max price; zero for Market.
-	PriceMicroUSDPerCU int64
+	// PriceNanoUSDPerCU is the limit price, 1..max price; zero for Market.
+	PriceNanoUSDPerCU int64
 	// Capacity is how many matched jobs the solver runs at once, ≥ 1.
 	Capacity int
 	// ExpiresAt is when the ask stops matching; it must be after now.
@@ -72,9 +73,9 @@ type Bid struct {
 	// CU is the job's size in compute units, ≥ 1.
 	CU   int64
 	Kind Kind
-	// MaxPriceMicroUSDPerCU is the most the client pays per CU, 1..max
+	// MaxPriceNanoUSDPerCU is the most the client pays per CU, 1..max
 	// price; zero for Market (which accepts up to the book's max price).
-	MaxPriceMicroUSDPerCU int64
+	MaxPriceNanoUSDPerCU int64
 }
 
 // Match is one job assigned to one solver.
@@ -86,10 +87,10 @@ type Match struct {
 	ClientID string
 	JobID    string
 	CU       int64
-	// PriceMicroUSDPerCU is the trade price: the ask's effective price.
-	PriceMicroUSDPerCU int64
-	// CostMicroUSD is PriceMicroUSDPerCU × CU; it never exceeds the bid's
-	// MaxCostMicroUSD.
+	// PriceNanoUSDPerCU is the trade price: the ask's effective price.
+	PriceNanoUSDPerCU int64
+	// CostMicroUSD is PriceNanoUSDPerCU × CU in micro-dollars, rounded
+	// down (PayMicroUSD); it never exceeds the bid's MaxCostMicroUSD.
 	CostMicroUSD int64
 }
 
@@ -116,13 +117,13 @@ type config struct {
 type Option func(*config)
 
 // WithMaxPrice caps every price on the book (default
-// DefaultMaxPriceMicroUSDPerCU).
-func WithMaxPrice(microUSDPerCU int64) Option { return func(c *config) { c.maxPrice = microUSDPerCU } }
+// DefaultMaxPriceNanoUSDPerCU).
+func WithMaxPrice(nanoUSDPerCU int64) Option { return func(c *config) { c.maxPrice = nanoUSDPerCU } }
 
 // WithReferencePrice sets the initial reference price for market asks
 // (default none); see Book.SetReferencePrice.
-func WithReferencePrice(microUSDPerCU int64) Option {
-	return func(c *config) { c.refPrice = microUSDPerCU }
+func WithReferencePrice(nanoUSDPerCU int64) Option {
+	return func(c *config) { c.refPrice = nanoUSDPerCU }
 }
 
 // WithMaxOrders bounds the asks and bids the book holds at once (default
@@ -165,7 +166,7 @@ func NewBook(now func() time.Time, opts ...Option) (*Book, error) {
 	if now == nil {
 		return nil, fmt.Errorf("%w: nil clock", ErrInvalidConfig)
 	}
-	c := config{maxPrice: DefaultMaxPriceMicroUSDPerCU, maxOrders: DefaultMaxOrders}
+	c := config{maxPrice: DefaultMaxPriceNanoUSDPerCU, maxOrders: DefaultMaxOrders}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -188,25 +189,13 @@ func NewBook(now func() time.Time, opts ...Option) (*Book, error) {
 	}, nil
 }
 
-// MaxPriceMicroUSDPerCU returns the book's price cap.
-func (b *Book) MaxPriceMicroUSDPerCU() int64 { return b.cfg.maxPrice }
-
-// MulMicroUSD returns price × cu, or ErrOverflow if the product does not
-// fit an int64. Both must be non-negative.
-func MulMicroUSD(priceMicroUSDPerCU, cu int64) (int64, error) {
-	if priceMicroUSDPerCU < 0 || cu < 0 {
-		return 0, fmt.Errorf("%w: negative factor", ErrInvalidOrder)
-	}
-	hi, lo := bits.Mul64(uint64(priceMicroUSDPerCU), uint64(cu))
-	if hi != 0 || lo > math.MaxInt64 {
-		return 0, fmt.Errorf("%w: %d × %d", ErrOverflow, priceMicroUSDPerCU, cu)
-	}
-	return int64(lo), nil
-}
+// MaxPriceNanoUSDPerCU returns the book's price cap.
+func (b *Book) MaxPriceNanoUSDPerCU() int64 { return b.cfg.maxPrice }
 
 // MaxCostMicroUSD validates bid and returns the most it can cost: its
-// maximum price (the book's cap for a market bid) times its CU count. It
-// is what the client's escrow must hold before the bid is posted.
+// maximum price (the book's cap for a market bid) times its CU count,
+// rounded up to whole micro-dollars (EscrowMicroUSD). It is what the
+// client's escrow must hold before the bid is posted.
 func (b *Book) MaxCostMicroUSD(bid Bid) (int64, error) {
 	if err := checkID("client id", bid.ClientID); err != nil {
 		return 0, err
@@ -217,11 +206,11 @@ func (b *Book) MaxCostMicroUSD(bid Bid) (int64, error) {
 	if bid.CU < 1 {
 		return 0, fmt.Errorf("%w: %d compute units", ErrInvalidOrder, bid.CU)
 	}
-	maxPrice, err := b.checkPrice(bid.Kind, bid.MaxPriceMicroUSDPerCU)
+	maxPrice, err := b.checkPrice(bid.Kind, bid.MaxPriceNanoUSDPerCU)
 	if err != nil {
 		return 0, err
 	}
-	return MulMicroUSD(maxPrice, bid.CU)
+	return EscrowMicroUSD(maxPrice, bid.CU)
 }
 
 // PostAsk validates a and adds it to the book, then matches. It returns
@@ -233,7 +222,7 @@ func (b *Book) PostAsk(a Ask) (OrderID, []Match, error) {
 	if err := checkID("solver id", a.SolverID); err != nil {
 		return 0, nil, err
 	}
-	if _, err := b.checkPrice(a.Kind, a.PriceMicroUSDPerCU); err != nil {
+	if _, err := b.checkPrice(a.Kind, a.PriceNanoUSDPerCU); err != nil {
 		return 0, nil, err
 	}
 	if a.Capacity < 1 || a.Capacity > MaxCapacity {
@@ -330,15 +319,15 @@ func (b *Book) Release(id MatchID) ([]Match, error) {
 // SetReferencePrice sets the price market asks take when no limit ask has
 // free capacity (0 clears it), then matches. An operator might set it to
 // a recent clearing price.
-func (b *Book) SetReferencePrice(microUSDPerCU int64) ([]Match, error) {
+func (b *Book) SetReferencePrice(nanoUSDPerCU int64) ([]Match, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if microUSDPerCU < 0 || microUSDPerCU > b.cfg.maxPrice {
-		return nil, fmt.Errorf("%w: reference price %d not in 0..%d", ErrInvalidOrder, microUSDPerCU, b.cfg.maxPrice)
+	if nanoUSDPerCU < 0 || nanoUSDPerCU > b.cfg.maxPrice {
+		return nil, fmt.Errorf("%w: reference price %d not in 0..%d", ErrInvalidOrder, nanoUSDPerCU, b.cfg.maxPrice)
 	}
 	now := b.now()
 	b.expire(now)
-	b.cfg.refPrice = microUSDPerCU
+	b.cfg.refPrice = nanoUSDPerCU
 	return b.match(now), nil
 }
 
@@ -355,7 +344,7 @@ func (b *Book) Expire() []Match {
 
 // Quote returns the price a market bid would pay now, if any ask could
 // take it.
-func (b *Book) Quote() (microUSDPerCU int64, ok bool) {
+func (b *Book) Quote() (nanoUSDPerCU int64, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	_, price, ok := b.bestAsk(math.MaxInt64, b.now())
@@ -400,7 +389,7 @@ func (b *Book) match(now time.Time) []Match {
 	var out []Match
 	for len(b.bids) > 0 {
 		rb := b.bids[0]
-		limit := rb.MaxPriceMicroUSDPerCU
+		limit := rb.MaxPriceNanoUSDPerCU
 		if rb.Kind == Market {
 			limit = math.MaxInt64
 		}
@@ -409,8 +398,9 @@ func (b *Book) match(now time.Time) []Match {
 			break
 		}
 		// price ≤ the bid's max price (the book's cap for market bids), and
-		// that times CU was checked when the bid was posted.
-		cost, err := MulMicroUSD(price, rb.CU)
+		// that times CU was checked when the bid was posted; rounding down
+		// keeps the cost at or below the escrow, which rounds up.
+		cost, err := PayMicroUSD(price, rb.CU)
 		if err != nil {
 			panic(fmt.Sprintf("market: validated bid overflows: %v", err))
 		}
@@ -421,7 +411,7 @@ func (b *Book) match(now time.Time) []Match {
 		out = append(out, Match{
 			ID: b.lastMatch, AskID: ra.id, BidID: rb.id,
 			SolverID: ra.SolverID, ClientID: rb.ClientID, JobID: rb.JobID,
-			CU: rb.CU, PriceMicroUSDPerCU: price, CostMicroUSD: cost,
+			CU: rb.CU, PriceNanoUSDPerCU: price, CostMicroUSD: cost,
 		})
 	}
 	return out
@@ -437,9 +427,9 @@ func (b *Book) bestAsk(limit int64, now time.Time) (*restingAsk, int64, bool) {
 	marketPrice, haveMarketPrice := b.cfg.refPrice, b.cfg.refPrice > 0
 	for _, ra := range b.limitAsks {
 		if available(ra, now) {
-			marketPrice, haveMarketPrice = ra.PriceMicroUSDPerCU, true
-			if ra.PriceMicroUSDPerCU <= limit {
-				best, bestPrice = ra, ra.PriceMicroUSDPerCU
+			marketPrice, haveMarketPrice = ra.PriceNanoUSDPerCU, true
+			if ra.PriceNanoUSDPerCU <= limit {
+				best, bestPrice = ra, ra.PriceNanoUSDPerCU
 			}
 			break
 		}
@@ -534,7 +524,7 @@ func checkID(what, id string) error {
 }
 
 func compareLimitAsks(x, y *restingAsk) int {
-	return cmp.Or(cmp.Compare(x.PriceMicroUSDPerCU, y.PriceMicroUSDPerCU), cmp.Compare(x.id, y.id))
+	return cmp.Or(cmp.Compare(x.PriceNanoUSDPerCU, y.PriceNanoUSDPerCU), cmp.Compare(x.id, y.id))
 }
 
 // compareBids orders bids by priority: market bids first, then by maximum
@@ -547,5 +537,5 @@ func compareBids(x, y *restingBid) int {
 	case !xm && ym:
 		return 1
 	}
-	return cmp.Or(cmp.Compare(y.MaxPriceMicroUSDPerCU, x.MaxPriceMicroUSDPerCU), cmp.Compare(x.id, y.id))
+	return cmp.Or(cmp.Compare(y.MaxPriceNanoUSDPerCU, x.MaxPriceNanoUSDPerCU), cmp.Compare(x.id, y.id))
 }

@@ -24,7 +24,7 @@ func newTestBook(t *testing.T, opts ...Option) (*Book, *clock) {
 }
 
 func limitAsk(solver string, price int64, capacity int) Ask {
-	return Ask{SolverID: solver, Kind: Limit, PriceMicroUSDPerCU: price, Capacity: capacity, ExpiresAt: t0.Add(time.Hour)}
+	return Ask{SolverID: solver, Kind: Limit, PriceNanoUSDPerCU: price, Capacity: capacity, ExpiresAt: t0.Add(time.Hour)}
 }
 
 func marketAsk(solver string, capacity int) Ask {
@@ -32,7 +32,7 @@ func marketAsk(solver string, capacity int) Ask {
 }
 
 func limitBid(job string, maxPrice, cu int64) Bid {
-	return Bid{ClientID: "client", JobID: job, CU: cu, Kind: Limit, MaxPriceMicroUSDPerCU: maxPrice}
+	return Bid{ClientID: "client", JobID: job, CU: cu, Kind: Limit, MaxPriceNanoUSDPerCU: maxPrice}
 }
 
 func marketBid(job string, cu int64) Bid {
@@ -63,7 +63,7 @@ func wantMatch(t *testing.T, ms []Match, solver, job string, price int64) Match 
 		t.Fatalf("%d matches %+v, want 1 (%s ← %s at %d)", len(ms), ms, solver, job, price)
 	}
 	m := ms[0]
-	if m.SolverID != solver || m.JobID != job || m.PriceMicroUSDPerCU != price || m.CostMicroUSD != price*m.CU {
+	if m.SolverID != solver || m.JobID != job || m.PriceNanoUSDPerCU != price || m.CostMicroUSD != price*m.CU/NanoPerMicro {
 		t.Fatalf("match %+v, want %s ← %s at %d", m, solver, job, price)
 	}
 	return m
@@ -77,7 +77,7 @@ func TestLimitMatchingAtAskPrice(t *testing.T) {
 	// The bid's maximum is a cap; it pays the ask's price.
 	_, ms := mustBid(t, b, limitBid("j1", 10, 1000))
 	m := wantMatch(t, ms, "s-5", "j1", 5)
-	if m.CostMicroUSD != 5000 {
+	if m.CostMicroUSD != 5 { // 5 n$ × 1000 CU
 		t.Fatalf("cost %d", m.CostMicroUSD)
 	}
 	_, ms = mustBid(t, b, limitBid("j2", 6, 1000))
@@ -118,8 +118,8 @@ func TestBidPriority(t *testing.T) {
 		t.Fatalf("matches %+v", ms)
 	}
 	for _, m := range ms {
-		if m.PriceMicroUSDPerCU != 5 {
-			t.Fatalf("price %d, want the ask's 5", m.PriceMicroUSDPerCU)
+		if m.PriceNanoUSDPerCU != 5 {
+			t.Fatalf("price %d, want the ask's 5", m.PriceNanoUSDPerCU)
 		}
 	}
 }
@@ -296,17 +296,16 @@ func TestRejectsLeaveBookUnchanged(t *testing.T) {
 	mustBid(t, b, limitBid("waiting", 100, 1))
 	before := len(b.Asks()) + len(b.Bids())
 
-	bigCU := int64(math.MaxInt64/1000 + 1)
 	asks := map[string]Ask{
 		"zero price":        limitAsk("s", 0, 1),
 		"negative price":    limitAsk("s", -5, 1),
 		"price over max":    limitAsk("s", 1001, 1),
-		"market with price": {SolverID: "s", Kind: Market, PriceMicroUSDPerCU: 5, Capacity: 1, ExpiresAt: t0.Add(time.Hour)},
+		"market with price": {SolverID: "s", Kind: Market, PriceNanoUSDPerCU: 5, Capacity: 1, ExpiresAt: t0.Add(time.Hour)},
 		"zero capacity":     limitAsk("s", 5, 0),
 		"huge capacity":     limitAsk("s", 5, MaxCapacity+1),
 		"no solver":         limitAsk("", 5, 1),
-		"no kind":           {SolverID: "s", PriceMicroUSDPerCU: 5, Capacity: 1, ExpiresAt: t0.Add(time.Hour)},
-		"expired":           {SolverID: "s", Kind: Limit, PriceMicroUSDPerCU: 5, Capacity: 1, ExpiresAt: t0},
+		"no kind":           {SolverID: "s", PriceNanoUSDPerCU: 5, Capacity: 1, ExpiresAt: t0.Add(time.Hour)},
+		"expired":           {SolverID: "s", Kind: Limit, PriceNanoUSDPerCU: 5, Capacity: 1, ExpiresAt: t0},
 	}
 	for name, a := range asks {
 		if _, _, err := b.PostAsk(a); err == nil {
@@ -321,12 +320,10 @@ func TestRejectsLeaveBookUnchanged(t *testing.T) {
 		"negative max":        {limitBid("j", -1, 1), ErrInvalidOrder},
 		"zero cu":             {limitBid("j", 5, 0), ErrInvalidOrder},
 		"negative cu":         {limitBid("j", 5, -10), ErrInvalidOrder},
-		"limit overflow":      {limitBid("j", 1000, bigCU), ErrOverflow},
-		"market overflow":     {marketBid("j", bigCU), ErrOverflow},
-		"market with max":     {Bid{ClientID: "c", JobID: "j", CU: 1, Kind: Market, MaxPriceMicroUSDPerCU: 3}, ErrInvalidOrder},
+		"market with max":     {Bid{ClientID: "c", JobID: "j", CU: 1, Kind: Market, MaxPriceNanoUSDPerCU: 3}, ErrInvalidOrder},
 		"duplicate job":       {limitBid("waiting", 600, 1), ErrDuplicateJob},
 		"no job":              {limitBid("", 5, 1), ErrInvalidOrder},
-		"no client":           {Bid{JobID: "j", CU: 1, Kind: Limit, MaxPriceMicroUSDPerCU: 5}, ErrInvalidOrder},
+		"no client":           {Bid{JobID: "j", CU: 1, Kind: Limit, MaxPriceNanoUSDPerCU: 5}, ErrInvalidOrder},
 		"over the book's max": {limitBid("j", 1001, 1), ErrInvalidOrder},
 	}
 	for name, tt := range bids {
@@ -339,6 +336,17 @@ func TestRejectsLeaveBookUnchanged(t *testing.T) {
 	}
 	if got := len(b.Asks()) + len(b.Bids()); got != before {
 		t.Fatalf("rejected orders changed the book: %d orders, want %d", got, before)
+	}
+	// At 1000 n$/CU nothing overflows (the cost is at most MaxInt64 µ$);
+	// above it, a bid whose worst case does not fit is refused.
+	if _, err := b.MaxCostMicroUSD(limitBid("j", 1000, math.MaxInt64)); err != nil {
+		t.Errorf("largest bid: %v", err)
+	}
+	big, _ := newTestBook(t, WithMaxPrice(10_000))
+	for name, bid := range map[string]Bid{"limit overflow": limitBid("j", 1001, math.MaxInt64), "market overflow": marketBid("j", math.MaxInt64/5)} {
+		if _, _, err := big.PostBid(bid); !errors.Is(err, ErrOverflow) {
+			t.Errorf("bid %s: error %v, want %v", name, err, ErrOverflow)
+		}
 	}
 	// Rejections consume no order IDs: the next order gets ID 3.
 	id, _ := mustBid(t, b, limitBid("next", 1, 1))
@@ -375,24 +383,55 @@ func TestNewBookRejects(t *testing.T) {
 	}
 }
 
-func TestMulMicroUSD(t *testing.T) {
+func TestAmountMicroUSD(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
-		a, b, want int64
-		err        error
+		price, cu, num, den int64
+		up, down            int64
+		err                 error
 	}{
-		{0, 0, 0, nil},
-		{5, 7, 35, nil},
-		{math.MaxInt64, 1, math.MaxInt64, nil},
-		{1 << 31, 1 << 31, 1 << 62, nil},
-		{1 << 32, 1 << 31, 0, ErrOverflow},
-		{math.MaxInt64, 2, 0, ErrOverflow},
-		{3037000500, 3037000500, 0, ErrOverflow}, // just over sqrt(2^63)
-		{-1, 5, 0, ErrInvalidOrder},
+		{0, 0, 1, 1, 0, 0, nil},
+		{5, 7, 1, 1, 1, 0, nil},                       // 35 n$: escrow 1 µ$, pay 0
+		{1000, 7, 1, 1, 7, 7, nil},                    // exact
+		{560, 1_000_000, 1, 1, 560_000, 560_000, nil}, // an H100's CU, under 1 µ$
+		{561, 3, 1, 1, 2, 1, nil},                     // 1683 n$
+		{2_000, 10, 3, 7, 9, 8, nil},                  // 8571.4 n$
+		{math.MaxInt64, 1000, 1, 1, math.MaxInt64, math.MaxInt64, nil},
+		{math.MaxInt64, 1001, 1, 1, 0, 0, ErrOverflow},
+		{1 << 40, 1 << 40, 1 << 40, 1 << 40, 0, 0, ErrOverflow},
+		{-1, 5, 1, 1, 0, 0, ErrInvalidOrder},
+		{1, 5, 1, 0, 0, 0, ErrInvalidOrder},
 	}
 	for _, tt := range tests {
-		got, err := MulMicroUSD(tt.a, tt.b)
-		if got != tt.want || !errors.Is(err, tt.err) {
-			t.Errorf("MulMicroUSD(%d, %d) = %d, %v; want %d, %v", tt.a, tt.b, got, err, tt.want, tt.err)
+		up, err := AmountMicroUSD(tt.price, tt.cu, tt.num, tt.den, Up)
+		if up != tt.up || !errors.Is(err, tt.err) {
+			t.Errorf("AmountMicroUSD(%d, %d, %d/%d, Up) = %d, %v; want %d, %v", tt.price, tt.cu, tt.num, tt.den, up, err, tt.up, tt.err)
 		}
+		down, err := AmountMicroUSD(tt.price, tt.cu, tt.num, tt.den, Down)
+		if down != tt.down || !errors.Is(err, tt.err) {
+			t.Errorf("AmountMicroUSD(%d, %d, %d/%d, Down) = %d, %v; want %d, %v", tt.price, tt.cu, tt.num, tt.den, down, err, tt.down, tt.err)
+		}
+	}
+	if _, err := NanoFromMicro(math.MaxInt64 / 999); !errors.Is(err, ErrOverflow) {
+		t.Errorf("NanoFromMicro overflow: %v", err)
+	}
+}
+
+// TestSubMicroPrice: a price below one micro-dollar per CU trades, and the
+// match costs the exact amount rounded down, under the bid's escrow
+// (rounded up).
+func TestSubMicroPrice(t *testing.T) {
+	t.Parallel()
+	b, _ := newTestBook(t)
+	mustAsk(t, b, limitAsk("h100", 561, 1))
+	bid := limitBid("j", 700, 1_234_567)
+	escrow, err := b.MaxCostMicroUSD(bid)
+	if err != nil || escrow != 864_197 { // ⌈700 × 1,234,567 / 1000⌉ = ⌈864,196.9⌉
+		t.Fatalf("escrow %d, %v", escrow, err)
+	}
+	_, ms := mustBid(t, b, bid)
+	m := wantMatch(t, ms, "h100", "j", 561)
+	if m.CostMicroUSD != 692_592 || m.CostMicroUSD > escrow { // ⌊692,592.087⌋
+		t.Fatalf("cost %d", m.CostMicroUSD)
 	}
 }

@@ -1,9 +1,30 @@
 // Package market matches clients' job bids with solvers' asks.
 //
-// Prices are integer micro-dollars per compute unit (CU, 10^12 integer
+// Prices are integer nano-dollars per compute unit (CU, 10^12 integer
 // multiply-accumulates, counted from the job spec: its training steps plus
 // 2^10 per byte of its data, see coordinator/service.ComputeUnits). The
-// book takes a bid's CU count as given. A solver's [Ask] is a
+// book takes a bid's CU count as given.
+//
+// # Price resolution
+//
+// A CU is cheap on a GPU: an H100 rented at $2/h ($556 µ$/s) doing about
+// 5·10^14 MACs/s (dense 16-bit peak; its int8 peak is twice that) sells a
+// CU for about 1.1 µ$, and at int8 speed 0.56 µ$. Whole micro-dollars per
+// CU, the unit of earlier versions, could say only 0, 1 or 2 there: a 50%
+// or 100% step between neighbouring prices. A nano-dollar per CU is a
+// step of 0.1–0.2% at those prices, and a CPU at $0.05/h and 10^12 MACs/s
+// (14,000 n$/CU) or a future GPU at 0.1 µ$/CU (100 n$) still price to
+// three or more digits. Finer units buy nothing (no market quotes more
+// than four digits) and shrink the range: the cap of $1/CU is 10^9 n$, and
+// price × CU is computed in 128 bits (AmountMicroUSD), so only the
+// resulting micro-dollar amount must fit an int64.
+//
+// Ledger amounts stay whole micro-dollars. Converting price × CU to them
+// rounds up for what an escrow holds (EscrowMicroUSD, Book.MaxCostMicroUSD)
+// and down for what a payee is paid (PayMicroUSD, Match.CostMicroUSD), so
+// the escrow always covers the payment, the payer never pays more than the
+// exact price, and no rounding creates money: the sub-micro-dollar
+// difference goes back to the client with the rest of the escrow. A solver's [Ask] is a
 // limit price or "market" (take the going price), a capacity (how many
 // jobs it runs at once) and an expiry. A client's [Bid] is one job: its CU
 // count and a maximum price, or "market" (any price up to the book's

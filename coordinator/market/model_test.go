@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -70,7 +71,7 @@ func (m *model) match() []Match {
 		}
 		slices.SortStableFunc(live, func(x, y *mBid) int {
 			// market first, then higher max, then lower id
-			kx, ky := x.MaxPriceMicroUSDPerCU, y.MaxPriceMicroUSDPerCU
+			kx, ky := x.MaxPriceNanoUSDPerCU, y.MaxPriceNanoUSDPerCU
 			if x.Kind == Market {
 				kx = math.MaxInt64
 			}
@@ -89,14 +90,14 @@ func (m *model) match() []Match {
 			return out
 		}
 		bid := live[0]
-		limit := bid.MaxPriceMicroUSDPerCU
+		limit := bid.MaxPriceNanoUSDPerCU
 		if bid.Kind == Market {
 			limit = math.MaxInt64
 		}
 		marketPrice, ok := int64(0), false
 		for _, a := range m.asks {
-			if m.available(a) && a.Kind == Limit && (!ok || a.PriceMicroUSDPerCU < marketPrice) {
-				marketPrice, ok = a.PriceMicroUSDPerCU, true
+			if m.available(a) && a.Kind == Limit && (!ok || a.PriceNanoUSDPerCU < marketPrice) {
+				marketPrice, ok = a.PriceNanoUSDPerCU, true
 			}
 		}
 		if !ok && m.ref > 0 {
@@ -108,7 +109,7 @@ func (m *model) match() []Match {
 			if !m.available(a) {
 				continue
 			}
-			p := a.PriceMicroUSDPerCU
+			p := a.PriceNanoUSDPerCU
 			if a.Kind == Market {
 				if !ok {
 					continue
@@ -132,7 +133,7 @@ func (m *model) match() []Match {
 		out = append(out, Match{
 			ID: m.lastMatch, AskID: best.id, BidID: bid.id, SolverID: best.SolverID,
 			ClientID: bid.ClientID, JobID: bid.JobID, CU: bid.CU,
-			PriceMicroUSDPerCU: bestPrice, CostMicroUSD: bestPrice * bid.CU,
+			PriceNanoUSDPerCU: bestPrice, CostMicroUSD: modelCost(bestPrice, bid.CU),
 		})
 	}
 }
@@ -186,7 +187,7 @@ func runRandomized(t *testing.T, seed uint64, steps int) {
 			if rng.IntN(4) == 0 {
 				a.Kind = Market
 			} else {
-				a.PriceMicroUSDPerCU = int64(rng.IntN(maxPrice+2)) - 1 // sometimes invalid
+				a.PriceNanoUSDPerCU = int64(rng.IntN(maxPrice+2)) - 1 // sometimes invalid
 			}
 			if rng.IntN(20) == 0 {
 				a.Capacity = 0
@@ -195,7 +196,7 @@ func runRandomized(t *testing.T, seed uint64, steps int) {
 			var id OrderID
 			id, got, gotErr = book.PostAsk(a)
 			switch {
-			case a.Kind == Limit && (a.PriceMicroUSDPerCU < 1 || a.PriceMicroUSDPerCU > maxPrice), a.Capacity < 1:
+			case a.Kind == Limit && (a.PriceNanoUSDPerCU < 1 || a.PriceNanoUSDPerCU > maxPrice), a.Capacity < 1:
 				wantErr = ErrInvalidOrder
 			case !c.t.Before(a.ExpiresAt):
 				wantErr = ErrExpired
@@ -216,7 +217,7 @@ func runRandomized(t *testing.T, seed uint64, steps int) {
 			if rng.IntN(4) == 0 {
 				bid.Kind = Market
 			} else {
-				bid.MaxPriceMicroUSDPerCU = int64(rng.IntN(maxPrice + 1)) // 0 is invalid
+				bid.MaxPriceNanoUSDPerCU = int64(rng.IntN(maxPrice + 1)) // 0 is invalid
 			}
 			if rng.IntN(30) == 0 {
 				bid.CU = math.MaxInt64 / 5 // overflows at any price ≥ 6 and for market bids
@@ -227,13 +228,13 @@ func runRandomized(t *testing.T, seed uint64, steps int) {
 			desc = fmt.Sprintf("PostBid(%+v)", bid)
 			var id OrderID
 			id, got, gotErr = book.PostBid(bid)
-			worst := bid.MaxPriceMicroUSDPerCU
+			worst := bid.MaxPriceNanoUSDPerCU
 			if bid.Kind == Market {
 				worst = maxPrice
 			}
-			_, overflow := MulMicroUSD(worst, bid.CU)
+			_, overflow := EscrowMicroUSD(worst, bid.CU)
 			switch {
-			case bid.Kind == Limit && bid.MaxPriceMicroUSDPerCU < 1:
+			case bid.Kind == Limit && bid.MaxPriceNanoUSDPerCU < 1:
 				wantErr = ErrInvalidOrder
 			case overflow != nil:
 				wantErr = ErrOverflow
@@ -381,13 +382,13 @@ func checkInvariants(t *testing.T, step int, book *Book, m *model, now time.Time
 		if bid == nil || a == nil {
 			t.Fatalf("step %d: match %+v names unknown orders", step, mt)
 		}
-		if bid.Kind == Limit && mt.PriceMicroUSDPerCU > bid.MaxPriceMicroUSDPerCU {
-			t.Fatalf("step %d: match %+v above the bid's max %d", step, mt, bid.MaxPriceMicroUSDPerCU)
+		if bid.Kind == Limit && mt.PriceNanoUSDPerCU > bid.MaxPriceNanoUSDPerCU {
+			t.Fatalf("step %d: match %+v above the bid's max %d", step, mt, bid.MaxPriceNanoUSDPerCU)
 		}
-		if a.Kind == Limit && mt.PriceMicroUSDPerCU != a.PriceMicroUSDPerCU {
-			t.Fatalf("step %d: match %+v not at the limit ask's price %d", step, mt, a.PriceMicroUSDPerCU)
+		if a.Kind == Limit && mt.PriceNanoUSDPerCU != a.PriceNanoUSDPerCU {
+			t.Fatalf("step %d: match %+v not at the limit ask's price %d", step, mt, a.PriceNanoUSDPerCU)
 		}
-		if mt.PriceMicroUSDPerCU < 1 || mt.PriceMicroUSDPerCU > m.maxPrice || mt.CostMicroUSD != mt.PriceMicroUSDPerCU*mt.CU {
+		if mt.PriceNanoUSDPerCU < 1 || mt.PriceNanoUSDPerCU > m.maxPrice || mt.CostMicroUSD != modelCost(mt.PriceNanoUSDPerCU, mt.CU) {
 			t.Fatalf("step %d: match %+v price or cost out of range", step, mt)
 		}
 	}
@@ -397,14 +398,14 @@ func checkInvariants(t *testing.T, step int, book *Book, m *model, now time.Time
 		return
 	}
 	best := bids[0]
-	limit := best.MaxPriceMicroUSDPerCU
+	limit := best.MaxPriceNanoUSDPerCU
 	if best.Kind == Market {
 		limit = math.MaxInt64
 	}
 	marketPrice, ok := m.ref, m.ref > 0
 	for _, ra := range asks { // limit asks first, by price
 		if ra.Kind == Limit && ra.InUse < ra.Capacity && now.Before(ra.ExpiresAt) {
-			marketPrice, ok = ra.PriceMicroUSDPerCU, true
+			marketPrice, ok = ra.PriceNanoUSDPerCU, true
 			break
 		}
 	}
@@ -412,7 +413,7 @@ func checkInvariants(t *testing.T, step int, book *Book, m *model, now time.Time
 		if ra.InUse >= ra.Capacity || !now.Before(ra.ExpiresAt) {
 			continue
 		}
-		if ra.Kind == Limit && ra.PriceMicroUSDPerCU <= limit || ra.Kind == Market && ok && marketPrice <= limit {
+		if ra.Kind == Limit && ra.PriceNanoUSDPerCU <= limit || ra.Kind == Market && ok && marketPrice <= limit {
 			t.Fatalf("step %d: book not settled: bid %+v could take ask %+v", step, best, ra)
 		}
 	}
@@ -424,4 +425,15 @@ func FuzzBookOps(f *testing.F) {
 	f.Add(uint64(1))
 	f.Add(uint64(1 << 40))
 	f.Fuzz(func(t *testing.T, seed uint64) { runRandomized(t, seed, 200) })
+}
+
+// modelCost is ⌊price × cu / 1000⌋ in exact arithmetic (-1 if it does not
+// fit an int64).
+func modelCost(price, cu int64) int64 {
+	x := new(big.Int).Mul(big.NewInt(price), big.NewInt(cu))
+	x.Quo(x, big.NewInt(1000))
+	if !x.IsInt64() {
+		return -1
+	}
+	return x.Int64()
 }

@@ -32,8 +32,8 @@ func auditWindow(t testing.TB, s *Service, seed uint64) *Job {
 	ctx := context.Background()
 	must(s.RecordDeposit(ctx, Deposit{BankRef: "c", Account: AccountRef{KindClientFunds, "acme"}, AmountMicroUSD: 1_000_000_000}))
 	must(s.RecordDeposit(ctx, Deposit{BankRef: "s", Account: AccountRef{KindSolverBond, "gpu1"}, AmountMicroUSD: 100_000_000}))
-	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceMicroUSDPerCU: 2_000_000, Capacity: 1, TTL: time.Hour}))
-	j := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, seed), MaxPriceMicroUSDPerCU: 3_000_000}))
+	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceNanoUSDPerCU: 2_000_000_000, Capacity: 1, TTL: time.Hour}))
+	j := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, seed), MaxPriceNanoUSDPerCU: 3_000_000_000}))
 	for _, e := range []lifecycle.Event{lifecycle.EventStart, lifecycle.EventCommit, lifecycle.EventOpenAudit} {
 		j = must(s.Advance(ctx, j.ID, e))
 	}
@@ -144,7 +144,7 @@ func TestExpireReleasesEverything(t *testing.T) {
 	}
 	checkAll(t, s, led)
 	// A posted job nobody takes expires too.
-	j2 := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 14), MaxPriceMicroUSDPerCU: 1}))
+	j2 := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 14), MaxPriceNanoUSDPerCU: 1_000}))
 	if j2 = must(s.Expire(ctx, mustJobID(j2.ID))); j2.State != lifecycle.Expired {
 		t.Fatal(j2.State)
 	}

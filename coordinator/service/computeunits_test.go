@@ -101,33 +101,33 @@ func TestPriceOrdersByDataSize(t *testing.T) {
 	s, led, _ := newMemService(t)
 	must(s.RecordDeposit(ctx, Deposit{BankRef: "c", Account: AccountRef{KindClientFunds, "acme"}, AmountMicroUSD: 1_000_000_000}))
 	must(s.RecordDeposit(ctx, Deposit{BankRef: "b", Account: AccountRef{KindSolverBond, "gpu1"}, AmountMicroUSD: 1_000_000_000}))
-	const price, maxPrice = 2_000_000, 3_000_000
+	const price, maxPrice = 2_000_000_000, 3_000_000_000 // nano-dollars per CU: $2 and $3
 	var jobs []*Job
 	for _, count := range []int{6_000, 60_000} {
 		sp := fashionWithSteps(t, 30_879)
 		sp.Data = spec.Data{Source: spec.SourceIDX, Train: sp.Data.Train}
 		sp.Data.Train.Count = count
 		js := must(sp.JSON())
-		jobs = append(jobs, must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: js, MaxPriceMicroUSDPerCU: maxPrice})))
+		jobs = append(jobs, must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: js, MaxPriceNanoUSDPerCU: maxPrice})))
 	}
 	small, large := jobs[0], jobs[1]
 	if small.CU != 1 || large.CU != 2 {
 		t.Fatalf("compute units %d (6,000 samples) and %d (60,000), want 1 and 2", small.CU, large.CU)
 	}
-	if small.MaxCostMicroUSD != maxPrice || large.MaxCostMicroUSD != 2*maxPrice || small.EscrowMicroUSD >= large.EscrowMicroUSD {
+	if small.MaxCostMicroUSD != maxPrice/1000 || large.MaxCostMicroUSD != 2*maxPrice/1000 || small.EscrowMicroUSD >= large.EscrowMicroUSD {
 		t.Fatalf("max costs %d and %d, escrows %d and %d", small.MaxCostMicroUSD, large.MaxCostMicroUSD, small.EscrowMicroUSD, large.EscrowMicroUSD)
 	}
-	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceMicroUSDPerCU: price, Capacity: 2, TTL: time.Hour}))
+	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceNanoUSDPerCU: price, Capacity: 2, TTL: time.Hour}))
 	var costs []int64
 	for _, j := range jobs {
 		m := must(s.Job(ctx, must(spec.ParseJobID(j.ID))))
-		if m.State != lifecycle.Matched || m.PriceMicroUSDPerCU != price {
-			t.Fatalf("job %s: %s at %d µ$/CU, want matched at %d", m.ID, m.State, m.PriceMicroUSDPerCU, price)
+		if m.State != lifecycle.Matched || m.PriceNanoUSDPerCU != price {
+			t.Fatalf("job %s: %s at %d n$/CU, want matched at %d", m.ID, m.State, m.PriceNanoUSDPerCU, price)
 		}
-		costs = append(costs, m.PriceMicroUSDPerCU*m.CU)
+		costs = append(costs, m.PriceNanoUSDPerCU*m.CU/1000)
 	}
-	if costs[0] != price || costs[1] != 2*price {
-		t.Fatalf("trade costs %v, want [%d %d]", costs, price, 2*price)
+	if costs[0] != price/1000 || costs[1] != 2*price/1000 {
+		t.Fatalf("trade costs %v, want [%d %d]", costs, price/1000, 2*price/1000)
 	}
 	checkAll(t, s, led)
 }

@@ -135,9 +135,9 @@ func TestPostJobBookFull(t *testing.T) {
 	must(s.RecordDeposit(ctx, Deposit{BankRef: "b1", Account: AccountRef{KindClientFunds, "acme"}, AmountMicroUSD: 1_000_000_000}))
 	must(s.RecordDeposit(ctx, Deposit{BankRef: "b2", Account: AccountRef{KindSolverBond, "gpu1"}, AmountMicroUSD: 100_000_000}))
 	// An ask above the job's limit rests and fills the book.
-	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceMicroUSDPerCU: 9_000_000, Capacity: 1, TTL: time.Hour}))
+	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceNanoUSDPerCU: 9_000_000_000, Capacity: 1, TTL: time.Hour}))
 	before := snapshot(t, led)
-	_, err := s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 1), MaxPriceMicroUSDPerCU: 3_000_000})
+	_, err := s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 1), MaxPriceNanoUSDPerCU: 3_000_000_000})
 	if !errors.Is(err, ErrBusy) {
 		t.Fatalf("post on a full book: %v, want ErrBusy", err)
 	}

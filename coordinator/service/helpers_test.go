@@ -51,7 +51,7 @@ func testOptions(t testing.TB, clk *fakeClock) []Option {
 	}
 	return []Option{
 		WithClock(clk.now), WithSchedule(sch), WithOriginator(testOriginator()), WithVault(testVault(t)),
-		WithBookOptions(market.WithMaxPrice(100_000_000)),
+		WithBookOptions(market.WithMaxPrice(100_000_000_000)),
 	}
 }
 

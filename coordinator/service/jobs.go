@@ -35,14 +35,23 @@ type Job struct {
 	Seq   uint64 `json:"seq"`
 	Steps int64  `json:"steps"`
 	CU    int64  `json:"compute_units"`
-	// MaxPriceMicroUSDPerCU is the client's cap; 0 means market.
-	MaxPriceMicroUSDPerCU int64  `json:"max_price_micro_usd_per_cu"`
-	MaxCostMicroUSD       int64  `json:"max_cost_micro_usd"`
-	AuditBudgetMicroUSD   int64  `json:"audit_budget_micro_usd"`
-	EscrowMicroUSD        int64  `json:"escrow_micro_usd"`
-	EscrowPendingID       string `json:"escrow_pending_id"`
-	// PriceMicroUSDPerCU is the trade price of the first match.
-	PriceMicroUSDPerCU int64        `json:"price_micro_usd_per_cu,omitempty"`
+	// MaxPriceNanoUSDPerCU is the client's cap in nano-dollars per CU; 0
+	// means market.
+	MaxPriceNanoUSDPerCU int64 `json:"max_price_nano_usd_per_cu"`
+	MaxCostMicroUSD      int64 `json:"max_cost_micro_usd"`
+	// AuditBudgetMicroUSD is one audit of AuditReplaySteps at the maximum
+	// price and VerifierRatePPM, rounded up (Terms).
+	AuditBudgetMicroUSD int64 `json:"audit_budget_micro_usd"`
+	// AuditReplaySteps is how many of the job's steps its audit replays
+	// (PlanAudit), and VerifierRatePPM the verifier rate it was posted
+	// under (Policy.VerifierRatePPM).
+	AuditReplaySteps int64  `json:"audit_replay_steps,omitempty"`
+	VerifierRatePPM  int64  `json:"verifier_rate_ppm,omitempty"`
+	EscrowMicroUSD   int64  `json:"escrow_micro_usd"`
+	EscrowPendingID  string `json:"escrow_pending_id"`
+	// PriceNanoUSDPerCU is the trade price of the first match, in
+	// nano-dollars per CU.
+	PriceNanoUSDPerCU  int64        `json:"price_nano_usd_per_cu,omitempty"`
 	CommittedStep      int64        `json:"committed_step"`
 	Solvers            []Assignment `json:"solvers,omitempty"`
 	// Auditors are the verifiers the audit was given to, in turn, with the
@@ -197,9 +206,9 @@ func (s *Service) transition(j *Job, e lifecycle.Event) (*Job, error) {
 type PostJobRequest struct {
 	ClientID string
 	Spec     []byte
-	// MaxPriceMicroUSDPerCU caps the price; 0 takes the market price (up to
-	// the book's maximum).
-	MaxPriceMicroUSDPerCU int64
+	// MaxPriceNanoUSDPerCU caps the price, in nano-dollars per CU; 0
+	// takes the market price (up to the book's maximum).
+	MaxPriceNanoUSDPerCU int64
 }
 
 // PostJob decodes the spec, reserves the escrow from the client's funds
@@ -238,34 +247,19 @@ func (s *Service) PostJob(ctx context.Context, r PostJobRequest) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	cu, err := ComputeUnits(sp)
-	if err != nil {
-		return nil, err
-	}
-	if r.MaxPriceMicroUSDPerCU < 0 {
-		return nil, fmt.Errorf("%w: negative max price", ErrInvalid)
-	}
-	kind := market.Limit
-	if r.MaxPriceMicroUSDPerCU == 0 {
-		kind = market.Market
-	}
 	id := jid.String()
-	maxCost, err := s.book.MaxCostMicroUSD(market.Bid{ClientID: r.ClientID, JobID: id, CU: cu, Kind: kind, MaxPriceMicroUSDPerCU: r.MaxPriceMicroUSDPerCU})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	pol := s.cfg.policy
-	escrow, err := addAll(maxCost, mulPPM(maxCost, pol.FeePPM), pol.AuditBudgetMicroUSD)
+	terms, err := s.terms(sp, r.ClientID, id, r.MaxPriceNanoUSDPerCU)
 	if err != nil {
 		return nil, err
 	}
+	escrow := terms.EscrowMicroUSD
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, err := s.loadJob(id); err == nil {
 		// Only this client's own posting has this ID (the tag is keyed by
 		// the client), so the message tells it nothing it did not know.
-		if old.ClientID != r.ClientID || old.MaxPriceMicroUSDPerCU != r.MaxPriceMicroUSDPerCU {
+		if old.ClientID != r.ClientID || old.MaxPriceNanoUSDPerCU != r.MaxPriceNanoUSDPerCU {
 			return nil, fmt.Errorf("%w: job %s was posted with other terms", ErrConflict, id)
 		}
 		return old, nil
@@ -292,9 +286,10 @@ func (s *Service) PostJob(ctx context.Context, r PostJobRequest) (*Job, error) {
 	prev := &Job{ID: id, ClientID: r.ClientID, SpecID: specID.String(), Spec: offeredJSON}
 	next := prev.clone()
 	next.State, next.Seq = lifecycle.Posted, 1
-	next.Steps, next.CU = sp.Steps, cu
-	next.MaxPriceMicroUSDPerCU, next.MaxCostMicroUSD = r.MaxPriceMicroUSDPerCU, maxCost
-	next.AuditBudgetMicroUSD, next.EscrowMicroUSD = pol.AuditBudgetMicroUSD, escrow
+	next.Steps, next.CU = sp.Steps, terms.CU
+	next.MaxPriceNanoUSDPerCU, next.MaxCostMicroUSD = r.MaxPriceNanoUSDPerCU, terms.MaxCostMicroUSD
+	next.AuditBudgetMicroUSD, next.EscrowMicroUSD = terms.AuditBudgetMicroUSD, escrow
+	next.AuditReplaySteps, next.VerifierRatePPM = terms.Audit.ReplaySteps, terms.VerifierRatePPM
 	next.History = []HistoryEntry{{Seq: 1, Event: "post", State: lifecycle.Posted, At: s.cfg.now().UTC()}}
 	t := s.jobTransfer(id, 1, lifecycle.LockClientEscrow, r.ClientID, client, esc, escrow)
 	t.Flags = ledger.Pending
@@ -351,10 +346,10 @@ func (s *Service) jobTransfer(job string, seq uint64, a lifecycle.Action, party 
 // bid puts a job waiting for a solver on the book and handles matches.
 func (s *Service) bid(ctx context.Context, j *Job) error {
 	kind := market.Limit
-	if j.MaxPriceMicroUSDPerCU == 0 {
+	if j.MaxPriceNanoUSDPerCU == 0 {
 		kind = market.Market
 	}
-	oid, ms, err := s.book.PostBid(market.Bid{ClientID: j.ClientID, JobID: j.ID, CU: j.CU, Kind: kind, MaxPriceMicroUSDPerCU: j.MaxPriceMicroUSDPerCU})
+	oid, ms, err := s.book.PostBid(market.Bid{ClientID: j.ClientID, JobID: j.ID, CU: j.CU, Kind: kind, MaxPriceNanoUSDPerCU: j.MaxPriceNanoUSDPerCU})
 	if errors.Is(err, market.ErrBookFull) {
 		return fmt.Errorf("%w: bid job %s: %w", ErrBusy, j.ID, err)
 	} else if err != nil {
@@ -368,7 +363,12 @@ func (s *Service) bid(ctx context.Context, j *Job) error {
 // from TTL.
 type Ask struct {
 	SolverID string
-	// PriceMicroUSDPerCU is the limit price; 0 follows the market.
+	// PriceNanoUSDPerCU is the limit price in nano-dollars per CU; 0
+	// follows the market.
+	PriceNanoUSDPerCU int64
+	// PriceMicroUSDPerCU is a limit price in micro-dollars per CU, the
+	// unit of the solver's wire ask (wire.Hello.AskMicroUSDPerUnit); it is
+	// converted to nano-dollars. Set at most one of the two.
 	PriceMicroUSDPerCU int64
 	Capacity           int
 	TTL                time.Duration
@@ -381,8 +381,19 @@ func (s *Service) PostAsk(ctx context.Context, a Ask) ([]string, error) {
 	if err := CheckPartyID(a.SolverID); err != nil {
 		return nil, err
 	}
+	price := a.PriceNanoUSDPerCU
+	if a.PriceMicroUSDPerCU != 0 {
+		if price != 0 {
+			return nil, fmt.Errorf("%w: an ask has one price: set nano-dollars or micro-dollars per CU, not both", ErrInvalid)
+		}
+		p, err := market.NanoFromMicro(a.PriceMicroUSDPerCU)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		price = p
+	}
 	kind := market.Limit
-	if a.PriceMicroUSDPerCU == 0 {
+	if price == 0 {
 		kind = market.Market
 	}
 	s.mu.Lock()
@@ -397,7 +408,7 @@ func (s *Service) PostAsk(ctx context.Context, a Ask) ([]string, error) {
 			return nil, err
 		}
 	}
-	oid, ms, err := s.book.PostAsk(market.Ask{SolverID: a.SolverID, Kind: kind, PriceMicroUSDPerCU: a.PriceMicroUSDPerCU, Capacity: a.Capacity, ExpiresAt: s.cfg.now().Add(a.TTL)})
+	oid, ms, err := s.book.PostAsk(market.Ask{SolverID: a.SolverID, Kind: kind, PriceNanoUSDPerCU: price, Capacity: a.Capacity, ExpiresAt: s.cfg.now().Add(a.TTL)})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -435,7 +446,7 @@ func (s *Service) handleMatches(ctx context.Context, ms []market.Match) error {
 		if err != nil {
 			return err
 		}
-		oid, more, err := s.book.PostBid(market.Bid{ClientID: j.ClientID, JobID: j.ID, CU: j.CU, Kind: kindOf(j), MaxPriceMicroUSDPerCU: j.MaxPriceMicroUSDPerCU})
+		oid, more, err := s.book.PostBid(market.Bid{ClientID: j.ClientID, JobID: j.ID, CU: j.CU, Kind: kindOf(j), MaxPriceNanoUSDPerCU: j.MaxPriceNanoUSDPerCU})
 		if err != nil {
 			return err
 		}
@@ -446,7 +457,7 @@ func (s *Service) handleMatches(ctx context.Context, ms []market.Match) error {
 }
 
 func kindOf(j *Job) market.Kind {
-	if j.MaxPriceMicroUSDPerCU == 0 {
+	if j.MaxPriceNanoUSDPerCU == 0 {
 		return market.Market
 	}
 	return market.Limit
@@ -465,8 +476,8 @@ func (s *Service) lockBond(ctx context.Context, m market.Match) error {
 	}
 	pol := s.cfg.policy
 	bond := max(pol.MinBondMicroUSD, mulPPM(j.MaxCostMicroUSD, pol.BondPPM))
-	if next.PriceMicroUSDPerCU == 0 {
-		next.PriceMicroUSDPerCU = m.PriceMicroUSDPerCU
+	if next.PriceNanoUSDPerCU == 0 {
+		next.PriceNanoUSDPerCU = m.PriceNanoUSDPerCU
 	}
 	t := s.jobTransfer(j.ID, next.Seq, lifecycle.LockSolverBond, m.SolverID, AccountRef{KindSolverBond, m.SolverID}, AccountRef{KindEscrow, j.ID}, bond)
 	t.Flags = ledger.Pending
@@ -609,14 +620,18 @@ func linkChain(ts []ledger.Transfer) error {
 // VerifierPay is what one verifier did for a job.
 type VerifierPay struct {
 	VerifierID string
-	Audits     int64
+	// Audits is the number of complete audits to pay: 0 or 1 (the audit
+	// budget holds one).
+	Audits int64
 }
 
 // Settle closes the audit window and pays: the escrow is posted, solvers
-// get price × CU pro rata by committed steps, verifiers AuditPay per audit
-// (in total at most the audit budget), the platform its fee, the client
-// the rest, and every solver and auditor bond is released, in one linked
-// chain. Only the job's current auditor, whose bond is locked for it
+// get price × CU pro rata by committed steps, a verifier the compute its
+// audit replays (VerifierAuditMicroUSD; at most the audit budget), the
+// platform its fee, the client the rest, and every solver and auditor
+// bond is released, in one linked chain. Amounts paid are rounded down
+// to whole micro-dollars and the client gets back what remains, so the
+// escrow is emptied exactly and rounding creates no money. Only the job's current auditor, whose bond is locked for it
 // (AssignAudit), can be paid: a verifier that holds no bond for the job
 // is refused with ErrInvalid.
 func (s *Service) Settle(ctx context.Context, id string, verifiers []VerifierPay) (*Job, error) {
@@ -635,15 +650,22 @@ func (s *Service) Settle(ctx context.Context, id string, verifiers []VerifierPay
 			}
 		}
 		pol := s.cfg.policy
-		cost, err := market.MulMicroUSD(j.PriceMicroUSDPerCU, j.CU)
+		cost, err := market.PayMicroUSD(j.PriceNanoUSDPerCU, j.CU)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		fee := mulPPM(cost, pol.FeePPM)
+		audit, err := s.VerifierAuditMicroUSD(j)
+		if err != nil {
+			return nil, err
+		}
 		var vpay int64
 		pays := make([]int64, len(verifiers))
 		for i, v := range verifiers {
-			pays[i] = v.Audits * pol.AuditPayMicroUSD // ≤ 2^20 × budget-bounded below
+			if v.Audits > 1 {
+				return nil, fmt.Errorf("%w: %d audits for verifier %s: the audit budget of job %s pays one", ErrInvalid, v.Audits, v.VerifierID, j.ID)
+			}
+			pays[i] = v.Audits * audit
 			if pays[i] < 0 || pays[i] > j.AuditBudgetMicroUSD {
 				return nil, fmt.Errorf("%w: verifier pay exceeds the audit budget", ErrInvalid)
 			}

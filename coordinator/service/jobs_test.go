@@ -24,8 +24,8 @@ func TestJobsArePerClient(t *testing.T) {
 		must(s.RecordDeposit(ctx, Deposit{BankRef: c, Account: AccountRef{KindClientFunds, c}, AmountMicroUSD: 1_000_000_000}))
 	}
 	js := specJSON(t, 1)
-	a := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: js, MaxPriceMicroUSDPerCU: 3_000_000}))
-	b := must(s.PostJob(ctx, PostJobRequest{ClientID: "beta", Spec: js, MaxPriceMicroUSDPerCU: 3_000_000}))
+	a := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: js, MaxPriceNanoUSDPerCU: 3_000_000_000}))
+	b := must(s.PostJob(ctx, PostJobRequest{ClientID: "beta", Spec: js, MaxPriceNanoUSDPerCU: 3_000_000_000}))
 	if a.ID == b.ID || a.SpecID != b.SpecID {
 		t.Fatalf("postings %s (spec %s) and %s (spec %s)", a.ID, a.SpecID, b.ID, b.SpecID)
 	}
@@ -41,7 +41,7 @@ func TestJobsArePerClient(t *testing.T) {
 			t.Errorf("job %s belongs to %s", j.ID, got.ClientID)
 		}
 	}
-	if _, err := s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: js, MaxPriceMicroUSDPerCU: 4_000_000}); !errors.Is(err, ErrConflict) {
+	if _, err := s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: js, MaxPriceNanoUSDPerCU: 4_000_000_000}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("acme's re-post at another price: %v", err)
 	}
 	checkAll(t, s, s.led)
@@ -49,7 +49,7 @@ func TestJobsArePerClient(t *testing.T) {
 
 	s = must(Open(ctx, dir, testOptions(t, clk)...))
 	defer s.Close()
-	if again := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: js, MaxPriceMicroUSDPerCU: 3_000_000})); again.ID != a.ID || again.Seq != a.Seq {
+	if again := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: js, MaxPriceNanoUSDPerCU: 3_000_000_000})); again.ID != a.ID || again.Seq != a.Seq {
 		t.Fatalf("re-post after a restart: %s, want %s", again.ID, a.ID)
 	}
 	if js, err := s.Jobs(ctx, "beta"); err != nil || len(js) != 1 || js[0].ID != b.ID {

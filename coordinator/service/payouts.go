@@ -44,16 +44,13 @@ func payoutTransferID(p payout.Period, payee string) ledger.TransferID {
 }
 
 // SetBankDetails seals a payee's bank details (for an earnings account)
-// with the vault.
+// with the vault; the store holds only the sealed record.
 func (s *Service) SetBankDetails(ctx context.Context, earnings AccountRef, d payout.BankAccount) error {
-	if earnings.Kind != KindSolverEarnings && earnings.Kind != KindVerifierEarnings {
-		return fmt.Errorf("%w: bank details belong to an earnings account", ErrInvalid)
-	}
-	if err := earnings.Validate(); err != nil {
+	if err := checkEarnings(earnings); err != nil {
 		return err
 	}
 	if s.cfg.vault == nil {
-		return fmt.Errorf("%w: no vault configured", ErrInvalid)
+		return fmt.Errorf("%w: %w", ErrInvalid, errNoVault)
 	}
 	blob, err := s.cfg.vault.Seal(payeeID(earnings), d)
 	if err != nil {
@@ -62,6 +59,28 @@ func (s *Service) SetBankDetails(ctx context.Context, earnings AccountRef, d pay
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.store.PutRaw("bank/"+payeeID(earnings), blob)
+}
+
+// errNoVault says why bank details cannot be stored, in the words a
+// payee reads.
+var errNoVault = errors.New("this coordinator has no vault key configured, so it cannot store bank details; its operator must start it with --vault-key-file or --vault-key-env")
+
+func checkEarnings(earnings AccountRef) error {
+	if earnings.Kind != KindSolverEarnings && earnings.Kind != KindVerifierEarnings {
+		return fmt.Errorf("%w: bank details belong to an earnings account", ErrInvalid)
+	}
+	return earnings.Validate()
+}
+
+// BankDetails returns the bank details registered for an earnings
+// account, opened from the vault; false if there are none.
+func (s *Service) BankDetails(_ context.Context, earnings AccountRef) (payout.BankAccount, bool, error) {
+	if err := checkEarnings(earnings); err != nil {
+		return payout.BankAccount{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bankDetails(payeeID(earnings))
 }
 
 func (s *Service) bankDetails(payee string) (payout.BankAccount, bool, error) {

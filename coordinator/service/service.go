@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -26,11 +27,21 @@ type Policy struct {
 	// FeePPM is the platform fee in millionths of the solver cost
 	// (default 50_000: 5%).
 	FeePPM int64
-	// AuditBudgetMicroUSD is escrowed per job for verifier pay (default
-	// $5).
-	AuditBudgetMicroUSD int64
-	// AuditPayMicroUSD is paid per audit (default $1).
-	AuditPayMicroUSD int64
+	// VerifierRatePPM is what a verifier is paid per compute unit it
+	// replays, in millionths of the job's trade price (default
+	// DefaultVerifierRatePPM: 125%; at most MaxVerifierRatePPM). An audit
+	// pays rate × price × CU × the planner's replayed fraction (PlanAudit),
+	// and the job escrows that at its maximum price as its audit budget.
+	//
+	// The rate follows the market through the job's own trade price, not
+	// verifiers' asks: auditors are drawn by the beacon so that nobody can
+	// choose who audits a job, and a price competition among verifiers
+	// would let a solver's accomplice win its audits by underbidding.
+	// Replaying a step is the same computation as training it, so the
+	// solver's price is the market price of the verifier's compute; the
+	// premium pays for fetching and hashing checkpoints and the bond the
+	// verifier locks.
+	VerifierRatePPM int64
 	// BondPPM sizes a solver's bond in millionths of the job's maximum cost,
 	// at least MinBondMicroUSD (defaults 500_000 and $10).
 	BondPPM         int64
@@ -46,7 +57,7 @@ type Policy struct {
 // DefaultPolicy returns the documented defaults.
 func DefaultPolicy() Policy {
 	return Policy{
-		FeePPM: 50_000, AuditBudgetMicroUSD: 5_000_000, AuditPayMicroUSD: 1_000_000,
+		FeePPM: 50_000, VerifierRatePPM: DefaultVerifierRatePPM,
 		BondPPM: 500_000, MinBondMicroUSD: 10_000_000, VerifierBondMicroUSD: 20_000_000,
 		BountyPPM: 500_000,
 	}
@@ -58,7 +69,10 @@ func (p Policy) validate() error {
 			return fmt.Errorf("%w: ppm %d not in 0..10^6", ErrInvalid, v)
 		}
 	}
-	if p.AuditBudgetMicroUSD < 0 || p.AuditPayMicroUSD < 0 || p.MinBondMicroUSD <= 0 || p.VerifierBondMicroUSD <= 0 {
+	if p.VerifierRatePPM < 0 || p.VerifierRatePPM > MaxVerifierRatePPM {
+		return fmt.Errorf("%w: verifier rate %d ppm not in 0..%d", ErrInvalid, p.VerifierRatePPM, MaxVerifierRatePPM)
+	}
+	if p.MinBondMicroUSD <= 0 || p.VerifierBondMicroUSD <= 0 {
 		return fmt.Errorf("%w: policy amounts", ErrInvalid)
 	}
 	return nil
@@ -72,6 +86,7 @@ type config struct {
 	vault      *vault.Vault
 	bookOpts   []market.Option
 	ledgerOpts []ledger.Option
+	log        *slog.Logger
 }
 
 // Option configures a Service.
@@ -93,6 +108,10 @@ func WithOriginator(o payout.Originator) Option { return func(c *config) { c.ori
 // WithVault sets the vault that seals bank details; without one, bank
 // details cannot be stored and runs pay nobody.
 func WithVault(v *vault.Vault) Option { return func(c *config) { c.vault = v } }
+
+// WithLogger sets where the service logs what an operator must hear of
+// (payees skipped by a payout run, for one; default: nowhere).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
 // WithBookOptions configures the order book.
 func WithBookOptions(o ...market.Option) Option {
@@ -152,6 +171,9 @@ func newConfig(opts []Option) config {
 	c := config{now: time.Now, policy: DefaultPolicy()}
 	for _, o := range opts {
 		o(&c)
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
@@ -213,6 +235,10 @@ func (s *Service) Store() *Store { return s.store }
 
 // Now reads the service clock.
 func (s *Service) Now() time.Time { return s.cfg.now() }
+
+// HasVault reports whether a vault is configured: without one, bank
+// details cannot be stored and payout runs pay nobody.
+func (s *Service) HasVault() bool { return s.cfg.vault != nil }
 
 // Schedule returns the payout calendar.
 func (s *Service) Schedule() *payout.Schedule { return s.cfg.schedule }

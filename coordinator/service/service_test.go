@@ -24,13 +24,13 @@ func TestSettleHappyPath(t *testing.T) {
 		t.Fatalf("conflicting deposit: %v", err)
 	}
 	must(s.RecordDeposit(ctx, Deposit{BankRef: "b2", Account: AccountRef{KindSolverBond, "gpu1"}, AmountMicroUSD: 100_000_000}))
-	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceMicroUSDPerCU: 2_000_000, Capacity: 2, TTL: time.Hour}))
-	j := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 1), MaxPriceMicroUSDPerCU: 3_000_000}))
-	if j.State != lifecycle.Matched || j.Solvers[0].SolverID != "gpu1" || j.PriceMicroUSDPerCU != 2_000_000 {
+	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceNanoUSDPerCU: 2_000_000_000, Capacity: 2, TTL: time.Hour}))
+	j := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 1), MaxPriceNanoUSDPerCU: 3_000_000_000}))
+	if j.State != lifecycle.Matched || j.Solvers[0].SolverID != "gpu1" || j.PriceNanoUSDPerCU != 2_000_000_000 {
 		t.Fatalf("job not matched at the ask price: %+v", j)
 	}
 	// Posting again is idempotent.
-	if j2 := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 1), MaxPriceMicroUSDPerCU: 3_000_000})); j2.Seq != j.Seq {
+	if j2 := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 1), MaxPriceNanoUSDPerCU: 3_000_000_000})); j2.Seq != j.Seq {
 		t.Fatal("re-post moved the job")
 	}
 	must(s.Advance(ctx, j.ID, lifecycle.EventStart))
@@ -39,22 +39,26 @@ func TestSettleHappyPath(t *testing.T) {
 	must(s.Advance(ctx, j.ID, lifecycle.EventOpenAudit))
 	enrol(t, s, "ver1", 100_000_000)
 	must(s.AssignAudit(ctx, mustJobID(j.ID), "ver1"))
-	j = must(s.Settle(ctx, j.ID, []VerifierPay{{VerifierID: "ver1", Audits: 2}}))
+	if _, err := s.Settle(ctx, j.ID, []VerifierPay{{VerifierID: "ver1", Audits: 2}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("two audits paid from a budget of one: %v", err)
+	}
+	j = must(s.Settle(ctx, j.ID, []VerifierPay{{VerifierID: "ver1", Audits: 1}}))
 	if j.State != lifecycle.Settled {
 		t.Fatal(j.State)
 	}
-	cost := j.PriceMicroUSDPerCU * j.CU
+	vpay := wantAuditPay(t, j)
+	cost := j.PriceNanoUSDPerCU * j.CU / 1000
 	fee := cost / 20
 	if got := balance(t, led, AccountRef{KindSolverEarnings, "gpu1"}); got != cost {
 		t.Errorf("solver earnings %d, want %d", got, cost)
 	}
-	if got := balance(t, led, AccountRef{KindVerifierEarnings, "ver1"}); got != 2_000_000 {
+	if got := balance(t, led, AccountRef{KindVerifierEarnings, "ver1"}); got != vpay {
 		t.Errorf("verifier earnings %d", got)
 	}
 	if got := balance(t, led, AccountRef{Kind: KindPlatformFees}); got != fee {
 		t.Errorf("fees %d, want %d", got, fee)
 	}
-	if got := balance(t, led, AccountRef{KindClientFunds, "acme"}); got != 1_000_000_000-cost-fee-2_000_000 {
+	if got := balance(t, led, AccountRef{KindClientFunds, "acme"}); got != 1_000_000_000-cost-fee-vpay {
 		t.Errorf("client funds %d", got)
 	}
 	a := must(led.Account(ctx, AccountRef{KindSolverBond, "gpu1"}.ID()))
@@ -119,7 +123,7 @@ func TestSlashAndResume(t *testing.T) {
 		must(s.RecordDeposit(ctx, Deposit{BankRef: p, Account: AccountRef{KindSolverBond, p}, AmountMicroUSD: 100_000_000}))
 	}
 	must(s.RecordDeposit(ctx, Deposit{BankRef: "v", Account: AccountRef{KindVerifierBond, "ver1"}, AmountMicroUSD: 100_000_000}))
-	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceMicroUSDPerCU: 3_000_000, Capacity: 1, TTL: time.Hour}))
+	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceNanoUSDPerCU: 3_000_000_000, Capacity: 1, TTL: time.Hour}))
 	j := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 2)}))
 	must(s.Advance(ctx, j.ID, lifecycle.EventStart))
 	must(s.Checkpoint(ctx, j.ID, 1000))
@@ -127,7 +131,7 @@ func TestSlashAndResume(t *testing.T) {
 	if j.State != lifecycle.Resumable {
 		t.Fatal(j.State)
 	}
-	must(s.PostAsk(ctx, Ask{SolverID: "gpu2", PriceMicroUSDPerCU: 1_000_000, Capacity: 1, TTL: time.Hour}))
+	must(s.PostAsk(ctx, Ask{SolverID: "gpu2", PriceNanoUSDPerCU: 1_000_000_000, Capacity: 1, TTL: time.Hour}))
 	j = must(s.Job(ctx, must(spec.ParseJobID(j.ID))))
 	if j.State != lifecycle.Matched || len(j.Solvers) != 2 {
 		t.Fatalf("not re-matched: %+v", j)
@@ -169,17 +173,17 @@ func TestProRataSettlement(t *testing.T) {
 	for _, p := range []string{"gpu1", "gpu2"} {
 		must(s.RecordDeposit(ctx, Deposit{BankRef: p, Account: AccountRef{KindSolverBond, p}, AmountMicroUSD: 100_000_000}))
 	}
-	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceMicroUSDPerCU: 3_000_001, Capacity: 1, TTL: time.Hour}))
-	j := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 3), MaxPriceMicroUSDPerCU: 5_000_000}))
+	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceNanoUSDPerCU: 3_000_001_000, Capacity: 1, TTL: time.Hour}))
+	j := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 3), MaxPriceNanoUSDPerCU: 5_000_000_000}))
 	must(s.Advance(ctx, j.ID, lifecycle.EventStart))
 	must(s.Checkpoint(ctx, j.ID, j.Steps/3))
 	must(s.Vanish(ctx, j.ID))
-	must(s.PostAsk(ctx, Ask{SolverID: "gpu2", PriceMicroUSDPerCU: 1, Capacity: 1, TTL: time.Hour}))
+	must(s.PostAsk(ctx, Ask{SolverID: "gpu2", PriceNanoUSDPerCU: 1_000, Capacity: 1, TTL: time.Hour}))
 	must(s.Advance(ctx, j.ID, lifecycle.EventStart))
 	must(s.Advance(ctx, j.ID, lifecycle.EventCommit))
 	must(s.Advance(ctx, j.ID, lifecycle.EventOpenAudit))
 	j = must(s.Settle(ctx, j.ID, nil))
-	cost := j.PriceMicroUSDPerCU * j.CU
+	cost := j.PriceNanoUSDPerCU * j.CU / 1000
 	want := must(lifecycle.ProRata(cost, []int64{j.Steps / 3, j.Steps - j.Steps/3}))
 	if a, b := balance(t, led, AccountRef{KindSolverEarnings, "gpu1"}), balance(t, led, AccountRef{KindSolverEarnings, "gpu2"}); a != want[0] || b != want[1] {
 		t.Fatalf("pro rata %d %d, want %v", a, b, want)
@@ -193,9 +197,9 @@ func TestRejectsChangeNothing(t *testing.T) {
 	must(s.RecordDeposit(ctx, Deposit{BankRef: "c", Account: AccountRef{KindClientFunds, "poor"}, AmountMicroUSD: 1}))
 	before := snapshot(t, led)
 	for name, err := range map[string]error{
-		"no funds":            second(s.PostJob(ctx, PostJobRequest{ClientID: "poor", Spec: specJSON(t, 4), MaxPriceMicroUSDPerCU: 1000})),
+		"no funds":            second(s.PostJob(ctx, PostJobRequest{ClientID: "poor", Spec: specJSON(t, 4), MaxPriceNanoUSDPerCU: 1000_000})),
 		"bad spec":            second(s.PostJob(ctx, PostJobRequest{ClientID: "poor", Spec: []byte(`{}`)})),
-		"neg price":           second(s.PostJob(ctx, PostJobRequest{ClientID: "poor", Spec: specJSON(t, 4), MaxPriceMicroUSDPerCU: -1})),
+		"neg price":           second(s.PostJob(ctx, PostJobRequest{ClientID: "poor", Spec: specJSON(t, 4), MaxPriceNanoUSDPerCU: -1})),
 		"zero deposit":        second(s.RecordDeposit(ctx, Deposit{BankRef: "z", Account: AccountRef{KindClientFunds, "x"}})),
 		"bad party":           second(s.RecordDeposit(ctx, Deposit{BankRef: "z", Account: AccountRef{KindClientFunds, "a b"}, AmountMicroUSD: 1})),
 		"deposit to earnings": second(s.RecordDeposit(ctx, Deposit{BankRef: "z", Account: AccountRef{KindSolverEarnings, "x"}, AmountMicroUSD: 1})),

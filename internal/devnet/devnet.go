@@ -350,7 +350,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			ID   string          `json:"id"`
 			Spec json.RawMessage `json:"spec"`
 		}
-		if err := post("/v1/jobs", clientKey, api.JobRequest{Spec: js, MaxPriceMicroUSDPerCU: 0}, &posted); err != nil {
+		if err := post("/v1/jobs", clientKey, api.JobRequest{Spec: js, MaxPriceNanoUSDPerCU: 0}, &posted); err != nil {
 			return nil, err
 		}
 		id, err := spec.ParseJobID(posted.ID)
