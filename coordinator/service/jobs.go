@@ -51,9 +51,9 @@ type Job struct {
 	EscrowPendingID  string `json:"escrow_pending_id"`
 	// PriceNanoUSDPerCU is the trade price of the first match, in
 	// nano-dollars per CU.
-	PriceNanoUSDPerCU  int64        `json:"price_nano_usd_per_cu,omitempty"`
-	CommittedStep      int64        `json:"committed_step"`
-	Solvers            []Assignment `json:"solvers,omitempty"`
+	PriceNanoUSDPerCU int64        `json:"price_nano_usd_per_cu,omitempty"`
+	CommittedStep     int64        `json:"committed_step"`
+	Solvers           []Assignment `json:"solvers,omitempty"`
 	// Auditors are the verifiers the audit was given to, in turn, with the
 	// bonds they locked for it (AssignAudit).
 	Auditors []AuditAssignment `json:"auditors,omitempty"`
