@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +29,7 @@ func newCoordinatorCmd() *cobra.Command {
 	var zkKeys *prover.Keyring
 	var orig payout.Originator
 	var nodeCfg node.Config
+	var clockAhead time.Duration
 	cmd := &cobra.Command{
 		Use:   "coordinator",
 		Short: "Run the coordinator: USD escrow ledger, jobs, settlement and payouts over HTTP",
@@ -44,6 +46,9 @@ nobody. The ACH originator flags are needed for payout files.`,
 				return err
 			}
 			opts := []service.Option{service.WithOriginator(orig)}
+			if clockAhead != 0 {
+				opts = append(opts, service.WithClock(func() time.Time { return time.Now().Add(clockAhead) }))
+			}
 			var keys []vault.Key
 			var err error
 			switch {
@@ -105,6 +110,7 @@ nobody. The ACH originator flags are needed for payout files.`,
 	f.DurationVar(&nodeCfg.JobTimeout, "job-timeout", node.DefaultJobTimeout, "a job not over this long after posting expires: escrow refunded, bonds released")
 	f.DurationVar(&nodeCfg.AuditTimeout, "audit-timeout", node.DefaultAuditTimeout, "a verifier that has not reported by then loses the audit to another")
 	f.DurationVar(&nodeCfg.HeartbeatTimeout, "heartbeat-timeout", node.DefaultHeartbeatTimeout, "a solver silent this long loses its job, which resumes elsewhere")
+	f.DurationVar(&clockAhead, "clock-ahead", 0, "run the ledger's and the service's clock this far ahead of the machine's (drills and tests: e.g. 240h to run a payout period that has not ended yet)")
 	f.DurationVar(&nodeCfg.Retention, "retention", node.DefaultRetention, "how long a finished job stays in the node's memory (its record stays in the data directory)")
 	f.StringVar(&p2pListen, "p2p-listen", "", "libp2p listen multiaddr for solvers and verifiers (e.g. /ip4/0.0.0.0/tcp/4001); empty: HTTP only")
 	f.Var(keyringFlag{&zkKeys}, "zk-keys", "key cache with the tile circuits' verifying keys: accept confidential jobs and referee their audits")

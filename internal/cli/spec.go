@@ -13,6 +13,8 @@ import (
 func newSpecCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "spec", Short: "Write, check and identify job specs"}
 	var ds string
+	var steps int64
+	var seed uint64
 	example := &cobra.Command{
 		Use:   "example",
 		Short: "Print a working job spec (JSON)",
@@ -20,6 +22,15 @@ func newSpecCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			s, err := catalog.Example(ds)
 			if err != nil {
+				return err
+			}
+			if steps > 0 {
+				s.Steps = steps
+			}
+			if c.Flags().Changed("seed") {
+				s.Seed = seed
+			}
+			if err := s.Validate(); err != nil {
 				return err
 			}
 			out, err := s.JSON()
@@ -31,6 +42,8 @@ func newSpecCmd() *cobra.Command {
 		},
 	}
 	example.Flags().StringVar(&ds, "dataset", catalog.ExampleSynthetic, "synthetic (no download, trains in seconds) or fashion-mnist")
+	example.Flags().Int64Var(&steps, "steps", 0, "training steps (default: the example's)")
+	example.Flags().Uint64Var(&seed, "seed", 0, "the job's seed (another seed is another job)")
 	id := &cobra.Command{
 		Use:   "id FILE",
 		Short: "Validate a spec and print its job ID",
