@@ -195,8 +195,9 @@ func orNone(s string) string {
 // ---- quote and post --------------------------------------------------
 
 // jobBody reads a spec file and wraps it as POST /v1/jobs's (and
-// /v1/quote's) body.
-func jobBody(path string, maxPrice int64) ([]byte, error) {
+// /v1/quote's) body; maxPrice is dollars per compute unit ("" for the
+// market price).
+func jobBody(path, maxPrice string) ([]byte, error) {
 	if path == "" {
 		return nil, &exitError{code: exitUsage, err: errors.New("give the job's spec with --spec FILE (`beluga spec example > job.json` writes one)")}
 	}
@@ -212,14 +213,39 @@ func jobBody(path string, maxPrice int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the spec %s is not valid: %w", path, err)
 	}
-	if maxPrice < 0 {
-		return nil, &exitError{code: exitUsage, err: errors.New("--max-price cannot be negative")}
-	}
 	body := map[string]any{"spec": json.RawMessage(canon)}
-	if maxPrice > 0 {
-		body["max_price_micro_usd_per_cu"] = maxPrice
+	if maxPrice != "" {
+		nano, err := parseNanoUSD(maxPrice)
+		if err != nil {
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("--max-price %q: %w", maxPrice, err)}
+		}
+		if nano > 0 {
+			body["max_price_nano_usd_per_cu"] = nano
+		}
 	}
 	return json.Marshal(body)
+}
+
+// parseNanoUSD reads a dollar amount such as "0.0000025" or "$1.5" as
+// nano-dollars (at most 9 decimal places).
+func parseNanoUSD(s string) (int64, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "$")
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole == "" {
+		whole = "0"
+	}
+	if len(frac) > 9 {
+		return 0, errors.New("at most 9 decimal places (nano-dollars)")
+	}
+	w, err := strconv.ParseUint(whole, 10, 63)
+	if err != nil || (frac != "" && strings.Trim(frac, "0123456789") != "") {
+		return 0, errors.New("not a dollar amount such as 0.0000025")
+	}
+	f, _ := strconv.ParseUint(frac+strings.Repeat("0", 9-len(frac)), 10, 63)
+	if w > (1<<63-1-f)/1_000_000_000 {
+		return 0, errors.New("too large")
+	}
+	return int64(w*1_000_000_000 + f), nil
 }
 
 // quote is POST /v1/quote's answer.
@@ -235,8 +261,7 @@ type quote struct {
 }
 
 func newJobQuoteCmd(f *jobFlags) *cobra.Command {
-	var specPath string
-	var maxPrice int64
+	var specPath, maxPrice string
 	cmd := &cobra.Command{
 		Use:   "quote --spec FILE",
 		Short: "What a job would cost: solver, audit and fee, before posting it",
@@ -271,7 +296,7 @@ func newJobQuoteCmd(f *jobFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&specPath, "spec", "", "the job's spec (JSON)")
-	cmd.Flags().Int64Var(&maxPrice, "max-price", 0, "price cap in micro-dollars per compute unit (0: the market price)")
+	cmd.Flags().StringVar(&maxPrice, "max-price", "", "price cap in dollars per compute unit, e.g. 0.000002 (default: the market price)")
 	return cmd
 }
 
@@ -311,8 +336,7 @@ type jobRecord struct {
 }
 
 func newJobPostCmd(f *jobFlags) *cobra.Command {
-	var specPath, idem string
-	var maxPrice int64
+	var specPath, idem, maxPrice string
 	cmd := &cobra.Command{
 		Use:   "post --spec FILE",
 		Short: "Post a job: its escrow is locked from your funds and the market matches it with a solver",
@@ -350,7 +374,7 @@ func newJobPostCmd(f *jobFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&specPath, "spec", "", "the job's spec (JSON)")
-	cmd.Flags().Int64Var(&maxPrice, "max-price", 0, "price cap in micro-dollars per compute unit (0: the market price)")
+	cmd.Flags().StringVar(&maxPrice, "max-price", "", "price cap in dollars per compute unit, e.g. 0.000002 (default: the market price)")
 	cmd.Flags().StringVar(&idem, "idempotency-key", "", "Idempotency-Key for the post (default: derived from the request, so a rerun is a retry)")
 	return cmd
 }

@@ -595,6 +595,13 @@ func TestJobQuoteTable(t *testing.T) {
 	if err := json.Unmarshal(body, &sent); err != nil || sent["spec"] == nil {
 		t.Fatalf("quote body %s: %v", body, err)
 	}
+	if code, _, errs = runJobCLI(t, env, "quote", "--spec", p, "--max-price", "$0.0000025"); code != 0 {
+		t.Fatalf("quote --max-price: exit %d: %s", code, errs)
+	}
+	sent = nil
+	if err := json.Unmarshal(body, &sent); err != nil || string(sent["max_price_nano_usd_per_cu"]) != "2500" {
+		t.Fatalf("quote body with a price cap %s: %v", body, err)
+	}
 	problem = true
 	code, _, errs = runJobCLI(t, env, "quote", "--spec", p)
 	if code != 1 || !strings.Contains(errs, "cannot escrow 5 micro-dollars") || !strings.Contains(errs, "deposit") {
@@ -649,4 +656,20 @@ func mustJobID(t *testing.T, s string) spec.JobID {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestParseNanoUSD: dollar amounts become whole nano-dollars; more than
+// nine decimals, signs and junk are refused.
+func TestParseNanoUSD(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int64{"0.0000025": 2500, "$1.5": 1_500_000_000, "2": 2_000_000_000, ".000000001": 1, "0": 0} {
+		if got, err := parseNanoUSD(in); err != nil || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0.0000000001", "-1", "1e-6", "abc", "1.2.3", "99999999999999999999"} {
+		if got, err := parseNanoUSD(in); err == nil {
+			t.Errorf("%q accepted as %d", in, got)
+		}
+	}
 }
