@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
 	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
 	"github.com/beluga-compute/beluga/protocol/net/exchange"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
@@ -159,14 +159,17 @@ func (c *Node) report(ctx context.Context, e *wire.Envelope, r *wire.AuditReport
 		return fmt.Errorf("%w: job %s", ErrBusy, short(j.id))
 	}
 	j.busy = true
-	solver := j.solver
+	solver, sp, tr, beacon := j.solver, j.spec, j.trace, j.beacon
 	c.mu.Unlock()
-	vparty := PartyID(wire.RoleVerifier, e.Sender)
-	raw, _ := json.Marshal(map[string]any{"pass": r.Pass, "steps_checked": r.StepsChecked, "first_bad_step": r.FirstBadStep,
-		"confidence_ppm": r.ConfidencePPM, "reason": r.Reason, "verifier": e.Sender.String()})
-	if err := c.svc.SetAudit(ctx, j.id.String(), raw); err != nil {
-		c.log.Warn("storing the audit", jobAttr(j.id), "err", err)
+	if err := checkFindings(e.Sender, r, sp, tr, beacon); err != nil {
+		c.unbusy(j)
+		return fmt.Errorf("audit report for job %s: %w", short(j.id), err)
 	}
+	vparty := PartyID(wire.RoleVerifier, e.Sender)
+	c.logAudit(ctx, j.id, func(l *auditLog) {
+		l.Audits = append(l.Audits, report.Audit{Verifier: report.Party{PeerID: e.Sender.String(), Party: vparty}, ReportedAt: time.Now().UTC(),
+			Signed: *r.Findings})
+	})
 	if r.Pass {
 		what := "steps replayed"
 		if j.spec.Audit.Confidential {
@@ -228,6 +231,11 @@ func (c *Node) end(id spec.JobID, st lifecycle.State, v Verdict, verifier peer.I
 	out := &Outcome{Job: id, State: st, Solvers: append([]peer.ID(nil), j.solvers...), Verdict: v, Verifier: verifier,
 		Slashed: append([]peer.ID(nil), j.slashed...), Reason: reason, Ended: time.Now()}
 	j.outcome, j.busy, j.disputed = out, false, nil
+	// The report is stored before anyone can see the outcome, so that a
+	// client told the job is over can fetch it (a few milliseconds of
+	// service reads under the node's lock, once per job).
+	c.issueReport(c.ctx, &ending{spec: j.spec, trace: j.trace, beacon: j.beacon, solvers: append([]peer.ID(nil), j.solvers...),
+		slashed: append([]peer.ID(nil), j.slashed...), out: *out})
 	if p := c.peers[j.solver]; p != nil && j.trace == nil {
 		p.Busy = false // its job ended under it
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
+	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 )
 
@@ -36,6 +37,11 @@ func (c *Node) dispute(ctx context.Context, j *job, solver, verifier peer.ID, r 
 		c.retryDispute(j, r, verifier)
 		return
 	}
+	loser := report.LoserVerifier
+	if solverLoses {
+		loser = report.LoserSolver
+	}
+	ruling := report.Dispute{Verifier: verifier.String(), Solver: solver.String(), FirstBadStep: r.FirstBadStep, Loser: loser, Why: why}
 	if solverLoses {
 		if _, err := c.svc.SlashSolver(ctx, j.id.String()); err != nil {
 			c.log.Error("slashing the solver", jobAttr(j.id), "err", err)
@@ -45,6 +51,7 @@ func (c *Node) dispute(ctx context.Context, j *job, solver, verifier peer.ID, r 
 		c.mu.Lock()
 		j.slashed = append(j.slashed, solver)
 		c.mu.Unlock()
+		c.logAudit(ctx, j.id, func(l *auditLog) { l.Disputes = append(l.Disputes, ruling) })
 		c.log.Info("solver slashed: bounty to the verifier, the rest to the client", jobAttr(j.id), "solver", shortPeer(solver), "verifier", shortPeer(verifier), "why", why)
 		c.finish(j.id, lifecycle.AdjudicatedCheat, VerdictFail, verifier, why)
 		return
@@ -64,6 +71,7 @@ func (c *Node) dispute(ctx context.Context, j *job, solver, verifier peer.ID, r 
 			return
 		}
 	}
+	c.logAudit(ctx, j.id, func(l *auditLog) { l.Disputes = append(l.Disputes, ruling) })
 	c.mu.Lock()
 	j.slashed = append(j.slashed, verifier)
 	j.auditor, j.disputed, j.busy, j.nextAssign = "", nil, false, time.Time{}

@@ -25,8 +25,10 @@ var (
 	ErrJobOver = errors.New("node: the job is over")
 	// ErrNoKeys: a confidential job, and no zk verifying keys to referee it.
 	ErrNoKeys = errors.New("node: no zk verifying keys for a confidential job")
-	// ErrBadReport: an audit report that names no disputable step.
-	ErrBadReport = errors.New("node: audit report names no disputable step")
+	// ErrBadReport: an audit report whose signed findings are not an
+	// audit of the committed run with the beacon's samples
+	// (report.Findings.CheckAgainst), or that names no disputable step.
+	ErrBadReport = errors.New("node: bad audit report")
 )
 
 // ErrBusy: the job is being moved (its audit reassigned, settled or

@@ -498,10 +498,7 @@ func (p *peerNode) commit(id spec.JobID, s *spec.Spec, honestTo int64) error {
 
 // report sends an audit report for job id.
 func (p *peerNode) report(id spec.JobID, solver peer.ID, pass bool, firstBad int64) error {
-	msg := &wire.AuditReport{Solver: solver, Pass: pass, StepsChecked: 3, FirstBadStep: firstBad, ConfidencePPM: 990_000}
-	if !pass {
-		msg.Reason = "digest mismatch"
-	}
+	msg := p.signedReport(id, solver, pass, firstBad, p.key) // report_test.go
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := p.n.Request(ctx, p.h.cn.ID(), wire.ControlProtocol, id, msg, wire.TypeAck)

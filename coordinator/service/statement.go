@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -33,6 +34,9 @@ type StatementLine struct {
 	Code           string    `json:"code"`
 	Kind           string    `json:"kind"` // posted, pending, post_pending, void_pending
 	AmountMicroUSD int64     `json:"amount_micro_usd"`
+	// JobID names the job a job transfer (escrow, bonds, pay, fees,
+	// slashes) belongs to; empty for deposits and payouts.
+	JobID string `json:"job_id,omitempty"`
 }
 
 // MaxStatementLines bounds one statement.
@@ -66,6 +70,9 @@ func (s *Service) Statement(ctx context.Context, ref AccountRef, periodID string
 		}
 		for _, t := range ts {
 			l := StatementLine{TransferID: t.ID.String(), Seq: t.Seq, At: time.Unix(0, t.TimestampUnixNano).UTC(), Code: CodeName(t.Code), AmountMicroUSD: t.AmountMicroUSD}
+			if t.Code != CodeDeposit && t.Code != CodePayout {
+				l.JobID = hex.EncodeToString(t.UserData[:]) // jobTransfer puts the job ID there
+			}
 			sign := int64(1)
 			if t.DebitAccountID == id {
 				sign = -1

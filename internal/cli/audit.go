@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
@@ -17,9 +18,11 @@ import (
 	"github.com/beluga-compute/beluga/verifier/audit"
 )
 
-// auditReport is the audit's report with how the audited job was pinned.
+// auditReport is the audit's findings (the report package's one type,
+// which the coordinator's signed report embeds) with how the audited job
+// was pinned.
 type auditReport struct {
-	*audit.Report
+	*report.Findings
 	// PinnedBy names the flags that pinned the job ("--job", "--spec" or
 	// both), or is empty when the job is whatever the run directory's
 	// spec.json says.
@@ -106,7 +109,7 @@ Without either, the audit trusts spec.json, and the report says so.`,
 			}
 			out := c.OutOrStdout()
 			if jsonOut {
-				if err := json.NewEncoder(out).Encode(auditReport{Report: rep, PinnedBy: strings.Join(pins, " ")}); err != nil {
+				if err := json.NewEncoder(out).Encode(auditReport{Findings: rep, PinnedBy: strings.Join(pins, " ")}); err != nil {
 					return err
 				}
 			} else {
@@ -115,16 +118,21 @@ Without either, the audit trusts spec.json, and the report says so.`,
 					pinning = "pinned by " + strings.Join(pins, " and ")
 				}
 				fmt.Fprintf(out, "verdict          %s\n", rep.Verdict)
-				fmt.Fprintf(out, "job              %s (%s)\ntrace root       %s\nbeacon           %s\n", rep.Job, pinning, rep.TraceRoot, rep.Beacon)
-				fmt.Fprintf(out, "segments         %d sampled of %d\n", len(rep.Sampled), rep.Segments)
-				fmt.Fprintf(out, "steps checked    %d (%.2f%% of the run replayed)\n", rep.StepsChecked, 100*rep.ReplayedFraction)
-				fmt.Fprintf(out, "confidence       %.4f that cheating on %.2f%% of steps would be caught\n", rep.Confidence, float64(s.Audit.CheatFractionPPM)/1e4)
+				fmt.Fprintf(out, "job              %s (%s)\ntrace root       %s\nbeacon           %s\n", rep.JobID, pinning, rep.TraceRoot, rep.Beacon)
+				fmt.Fprintf(out, "segments         %d sampled of %d\n", len(rep.Segments), rep.Population)
+				fmt.Fprintf(out, "steps checked    %d (%s of the run replayed)\n", rep.StepsChecked, percent(rep.ReplayedPPM))
+				fmt.Fprintf(out, "confidence       %s that cheating on %s of steps would be caught\n", percent(rep.ConfidencePPM), percent(s.Audit.CheatFractionPPM))
 				if rep.FirstBadStep != nil {
-					fmt.Fprintf(out, "first bad step   %d (segment %d..%d)\nreason           %s\n", *rep.FirstBadStep, rep.BadSegment[0], rep.BadSegment[1], rep.Reason)
+					for _, sc := range rep.Segments {
+						if sc.Outcome == report.Mismatch {
+							fmt.Fprintf(out, "first bad step   %d (segment %d..%d)\n", *rep.FirstBadStep, sc.FromStep, sc.ToStep)
+						}
+					}
+					fmt.Fprintf(out, "reason           %s\n", rep.Reason)
 				}
 			}
 			if rep.Verdict != audit.Pass {
-				return &exitError{code: 1, err: fmt.Errorf("audit of job %s failed: %s", rep.Job, rep.Reason)}
+				return &exitError{code: 1, err: fmt.Errorf("audit of job %s failed: %s", rep.JobID, rep.Reason)}
 			}
 			return nil
 		},
@@ -138,4 +146,10 @@ Without either, the audit trusts spec.json, and the report says so.`,
 	f.StringVar(&dataDir, "data", "", "directory of IDX files for fashion-mnist/idx sources")
 	f.BoolVar(&jsonOut, "json", false, "print the report as one JSON object")
 	return cmd
+}
+
+// percent writes millionths as a percentage with two decimals, in
+// integers ("99.00%").
+func percent(ppm int64) string {
+	return fmt.Sprintf("%d.%02d%%", ppm/10_000, ppm%10_000/100)
 }

@@ -21,10 +21,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/beluga-compute/beluga/protocol/core/challenge"
 	"github.com/beluga-compute/beluga/protocol/core/commit"
 	"github.com/beluga-compute/beluga/protocol/core/plan"
+	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/spec"
@@ -52,39 +54,23 @@ type Config struct {
 	// the count that meets the spec's audit policy.
 	Samples int
 	Engine  []engine.Option
+	// Solver is the audited solver's peer ID, for the findings (empty
+	// for a local run directory).
+	Solver string
 }
 
 // Verdicts.
 const (
-	Pass = "pass"
-	Fail = "fail"
+	Pass = report.Pass
+	Fail = report.Fail
 )
 
-// Report is the audit's outcome.
-type Report struct {
-	Verdict   string `json:"verdict"`
-	Job       string `json:"job_id"`
-	TraceRoot string `json:"trace_root"`
-	Beacon    string `json:"beacon"`
-	Segments  int    `json:"segments"`
-	Sampled   []int  `json:"sampled_segments"`
-	// StepsChecked counts the steps replayed and compared.
-	StepsChecked int64 `json:"steps_checked"`
-	// FirstBadStep is the first step (0-based) of the earliest failing
-	// segment: with digest_interval 1, the step that was not computed as
-	// the spec says. Nil when the audit passes.
-	FirstBadStep *int64 `json:"first_bad_step"`
-	// BadSegment is [start, end) in steps of that segment.
-	BadSegment []int64 `json:"bad_segment,omitempty"`
-	// Confidence is the probability that this many samples catch a solver
-	// cheating on the policy's fraction of steps (worst-case placement).
-	Confidence       float64 `json:"confidence"`
-	ReplayedFraction float64 `json:"replayed_fraction"`
-	Reason           string  `json:"reason,omitempty"`
-}
-
-// Run audits solver under cfg.
-func Run(ctx context.Context, cfg Config, solver Solver) (*Report, error) {
+// Run audits solver under cfg and returns its findings (the report
+// package's one type, which a verifier signs and the coordinator's report
+// embeds): the segments the beacon draws in order, each with its outcome;
+// the audit stops at the first mismatch, and the segments after it are
+// Skipped.
+func Run(ctx context.Context, cfg Config, solver Solver) (*report.Findings, error) {
 	s := cfg.Spec
 	job, err := s.ID()
 	if err != nil {
@@ -119,29 +105,41 @@ func Run(ctx context.Context, cfg Config, solver Solver) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	rep := &Report{
-		Verdict: Pass, Job: job.String(), TraceRoot: hex.EncodeToString(root[:]), Beacon: hex.EncodeToString(cfg.Beacon),
-		Segments: segments, Sampled: picked,
+	rep := &report.Findings{
+		Verdict: Pass, JobID: job.String(), Solver: cfg.Solver, TraceRoot: hex.EncodeToString(root[:]), Beacon: hex.EncodeToString(cfg.Beacon),
+		Method: report.MethodReplay, Population: int64(segments),
 	}
 	var h commit.Hasher
 	var replayed int64
 	for _, seg := range picked {
 		a, b := tr.Entries[seg], tr.Entries[seg+1]
-		reason, err := checkSegment(ctx, cfg, solver, &h, job, a, b)
-		if err != nil {
-			return nil, err
+		check := report.SegmentCheck{Segment: int64(seg), FromStep: a.Step, ToStep: b.Step, Outcome: report.Skipped}
+		if rep.Verdict == Pass {
+			reason, err := checkSegment(ctx, cfg, solver, &h, job, a, b)
+			if err != nil {
+				return nil, err
+			}
+			replayed += b.Step - a.Step
+			check.Outcome = report.Match
+			if reason != "" {
+				first := a.Step
+				rep.Verdict, rep.FirstBadStep, rep.Reason, check.Outcome = Fail, &first, reason, report.Mismatch
+			} else {
+				rep.StepsChecked += b.Step - a.Step
+			}
 		}
-		replayed += b.Step - a.Step
-		if reason != "" {
-			first := a.Step
-			rep.Verdict, rep.FirstBadStep, rep.BadSegment, rep.Reason = Fail, &first, []int64{a.Step, b.Step}, reason
-			break
-		}
-		rep.StepsChecked += b.Step - a.Step
+		rep.Segments = append(rep.Segments, check)
 	}
-	rep.ReplayedFraction = float64(replayed) / float64(s.Steps)
-	rep.Confidence = plan.Confidence(s.Steps, s.DigestInterval, int64(len(picked)), s.Audit.CheatFractionPPM, plan.Clustered)
+	rep.ReplayedPPM = mulDiv(replayed, plan.PPM, s.Steps)
+	rep.ConfidencePPM = int64(plan.Confidence(s.Steps, s.DigestInterval, int64(len(picked)), s.Audit.CheatFractionPPM, plan.Clustered) * plan.PPM)
 	return rep, nil
+}
+
+// mulDiv is ⌊a·b/c⌋ without overflow (a ≤ c).
+func mulDiv(a, b, c int64) int64 {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	q, _ := bits.Div64(hi, lo, uint64(c))
+	return int64(q)
 }
 
 // checkSegment returns "" when the segment a→b replays to the committed

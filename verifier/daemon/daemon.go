@@ -25,6 +25,8 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +42,7 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/core/dispute"
 	"github.com/beluga-compute/beluga/protocol/core/plan"
+	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
 	"github.com/beluga-compute/beluga/protocol/net/disputenet"
@@ -468,19 +471,32 @@ func (d *Daemon) audit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire
 	defer d.reported(tk)
 	sol := &netSolver{n: d.n, spec: s, job: id, trace: tr, train: train, holders: append([]peer.ID{t.Solver}, t.Providers...),
 		fetch: exchange.Options{Grant: t.Grant, Logger: d.log}, local: d.replica}
-	rep, err := audit.Run(ctx, audit.Config{Spec: s, Train: train, Beacon: t.Beacon}, sol)
+	rep, err := audit.Run(ctx, audit.Config{Spec: s, Train: train, Beacon: t.Beacon, Solver: t.Solver.String()}, sol)
 	if err != nil {
 		return err
 	}
 	d.log.Info("checkpoints fetched from peers", "job", short(id), "fetched", sol.fetched, "failed", sol.failed, "own_replicas", sol.own)
-	out := &wire.AuditReport{Solver: t.Solver, Pass: rep.Verdict == audit.Pass, StepsChecked: rep.StepsChecked, FirstBadStep: -1,
-		ConfidencePPM: uint32(rep.Confidence * 1e6), Reason: rep.Reason}
-	if rep.FirstBadStep != nil {
-		out.FirstBadStep = *rep.FirstBadStep
+	out, err := d.signed(t.Solver, rep)
+	if err != nil {
+		return err
 	}
 	d.reported(tk)
 	_, err = d.n.Request(ctx, d.coord, wire.ControlProtocol, id, out, wire.TypeAck)
 	return err
+}
+
+// signed signs the findings with this verifier's libp2p key (its peer ID
+// names the key that checks them) and wraps them for the coordinator.
+func (d *Daemon) signed(solver peer.ID, f *report.Findings) (*wire.AuditReport, error) {
+	key, err := wire.SigningKey(d.n.Host.Peerstore().PrivKey(d.n.ID()))
+	if err != nil {
+		return nil, err
+	}
+	sf, err := report.SignFindings(f, key)
+	if err != nil {
+		return nil, err
+	}
+	return wire.NewAuditReport(solver, sf)
 }
 
 // replica returns the checkpoint of job at step from this verifier's own
@@ -530,9 +546,17 @@ func (d *Daemon) zkAudit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wi
 	if err != nil {
 		return err
 	}
-	out := &wire.AuditReport{Solver: t.Solver, Pass: true, FirstBadStep: -1}
+	zroot := z.Root()
+	f := &report.Findings{JobID: id.String(), Solver: t.Solver.String(), TraceRoot: hex.EncodeToString(t.TraceRoot[:]),
+		ZKTraceRoot: hex.EncodeToString(zroot[:]), Beacon: hex.EncodeToString(t.Beacon), Method: report.MethodZK, Population: s.Steps,
+		Verdict: report.Pass}
 	var verifyTime time.Duration
 	for _, ch := range chs {
+		tile := report.TileCheck{Step: ch.Step, Layer: int64(ch.Layer), Row: int64(ch.Row), Col: int64(ch.Col), Outcome: report.Skipped}
+		if f.Verdict == report.Fail {
+			f.Tiles = append(f.Tiles, tile)
+			continue
+		}
 		m, err := d.requestProof(ctx, id, t.Solver, ch)
 		var why string
 		switch {
@@ -541,23 +565,33 @@ func (d *Daemon) zkAudit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wi
 		case m.(*wire.Proof).Error != "":
 			why = fmt.Sprintf("the solver could not prove %v: %s", ch, m.(*wire.Proof).Error)
 		default:
+			proof := m.(*wire.Proof).Proof
+			h := sha256.Sum256(proof)
+			tile.ProofSHA256 = hex.EncodeToString(h[:])
 			t0 := time.Now()
-			err := prover.VerifyTile(d.cfg.Keys, s, z, ch, m.(*wire.Proof).Proof)
+			err := prover.VerifyTile(d.cfg.Keys, s, z, ch, proof)
 			verifyTime += time.Since(t0)
 			if err != nil {
 				why = fmt.Sprintf("invalid proof of %v: %v", ch, err)
 			}
 		}
+		tile.Outcome = report.Match
 		if why != "" {
-			out.Pass, out.FirstBadStep, out.Reason = false, ch.Step, why
-			break
+			step := ch.Step
+			f.Verdict, f.FirstBadStep, f.Reason, tile.Outcome = report.Fail, &step, why, report.Mismatch
+		} else {
+			f.StepsChecked++
 		}
-		out.StepsChecked++
+		f.Tiles = append(f.Tiles, tile)
 	}
-	conf := plan.Confidence(s.Steps, 1, out.StepsChecked, s.Audit.CheatFractionPPM, plan.Clustered)
-	out.ConfidencePPM = uint32(conf * 1e6)
-	d.log.Info("challenged tile proofs valid, no weights or data seen", "job", short(id), "valid", out.StepsChecked, "challenged", len(chs),
+	conf := plan.Confidence(s.Steps, 1, f.StepsChecked, s.Audit.CheatFractionPPM, plan.Clustered)
+	f.ConfidencePPM = int64(conf * plan.PPM)
+	d.log.Info("challenged tile proofs valid, no weights or data seen", "job", short(id), "valid", f.StepsChecked, "challenged", len(chs),
 		"verify_time", verifyTime.Round(time.Microsecond))
+	out, err := d.signed(t.Solver, f)
+	if err != nil {
+		return err
+	}
 	_, err = d.n.Request(ctx, d.coord, wire.ControlProtocol, id, out, wire.TypeAck)
 	return err
 }

@@ -226,7 +226,7 @@ type Beacon struct {
 }
 
 // BeaconSource is how the coordinator draws beacons.
-const BeaconSource = "coordinator crypto/rand, 32 bytes, drawn after the trace root was recorded"
+const BeaconSource = "coordinator crypto/rand, 32 bytes, drawn after the solver's trace root was received"
 
 // Policy is the client's audit policy (the spec's audit block) and the
 // sample count it requires.

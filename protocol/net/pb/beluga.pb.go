@@ -1081,6 +1081,10 @@ type AuditReport struct {
 	FirstBadStep  int64                  `protobuf:"varint,4,opt,name=first_bad_step,json=firstBadStep,proto3" json:"first_bad_step,omitempty"` // -1: none
 	ConfidencePpm uint32                 `protobuf:"varint,5,opt,name=confidence_ppm,json=confidencePpm,proto3" json:"confidence_ppm,omitempty"`
 	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The verifier's findings signed with its key (protocol/core/report
+	// SignedFindings, canonical JSON, SPEC.md §18.3). Fields 2–6 repeat what
+	// they say; a report without them is refused.
+	Findings      []byte `protobuf:"bytes,7,opt,name=findings,proto3" json:"findings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1155,6 +1159,13 @@ func (x *AuditReport) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *AuditReport) GetFindings() []byte {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
 }
 
 type ManifestRequest struct {
@@ -1836,14 +1847,15 @@ const file_beluga_proto_rawDesc = "" +
 	"\x0eprovider_addrs\x18\a \x03(\tR\rproviderAddrs\x124\n" +
 	"\n" +
 	"zk_entries\x18\b \x03(\v2\x15.beluga.v1.TraceEntryR\tzkEntries\x12\x14\n" +
-	"\x05grant\x18\t \x01(\fR\x05grant\"\xdd\x01\n" +
+	"\x05grant\x18\t \x01(\fR\x05grant\"\xf9\x01\n" +
 	"\vAuditReport\x12\x16\n" +
 	"\x06solver\x18\x01 \x01(\fR\x06solver\x12,\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x12.beluga.v1.VerdictR\averdict\x12#\n" +
 	"\rsteps_checked\x18\x03 \x01(\x03R\fstepsChecked\x12$\n" +
 	"\x0efirst_bad_step\x18\x04 \x01(\x03R\ffirstBadStep\x12%\n" +
 	"\x0econfidence_ppm\x18\x05 \x01(\rR\rconfidencePpm\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"S\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n" +
+	"\bfindings\x18\a \x01(\fR\bfindings\"S\n" +
 	"\x0fManifestRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\fR\x06digest\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x03R\x04step\x12\x14\n" +

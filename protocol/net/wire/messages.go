@@ -7,6 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/protocol/net/pb"
 )
 
@@ -123,7 +124,11 @@ type AuditTask struct {
 	Grant []byte
 }
 
-// AuditReport is a verifier's signed verdict.
+// AuditReport is a verifier's signed verdict: its findings, signed with
+// its own key (report.SignedFindings, which the coordinator's report
+// embeds), and a summary of them (NewAuditReport fills it in; Decode
+// refuses a report whose summary contradicts its findings, or that has
+// none).
 type AuditReport struct {
 	Solver        peer.ID
 	Pass          bool
@@ -131,6 +136,8 @@ type AuditReport struct {
 	FirstBadStep  int64 // −1: none
 	ConfidencePPM uint32
 	Reason        string
+	Findings      *report.SignedFindings
+	raw           []byte // Findings' canonical encoding
 }
 
 // ManifestRequest asks for the manifest of a checkpoint.
@@ -263,7 +270,7 @@ func (m *AuditReport) toPB() proto.Message {
 		v = pb.Verdict_PASS
 	}
 	return &pb.AuditReport{Solver: []byte(m.Solver), Verdict: v, StepsChecked: m.StepsChecked, FirstBadStep: m.FirstBadStep,
-		ConfidencePpm: m.ConfidencePPM, Reason: m.Reason}
+		ConfidencePpm: m.ConfidencePPM, Reason: m.Reason, Findings: m.findingsBytes()}
 }
 func (m *ManifestRequest) toPB() proto.Message {
 	return &pb.ManifestRequest{Digest: m.Digest[:], Step: m.Step, Grant: m.Grant}
@@ -510,8 +517,12 @@ func Decode(e *Envelope) (Message, error) {
 		if m.Verdict != pb.Verdict_PASS && m.Verdict != pb.Verdict_FAIL || m.FirstBadStep < -1 || m.StepsChecked < 0 || m.ConfidencePpm > 1_000_000 {
 			return bad(fmt.Errorf("verdict %v, first bad step %d", m.Verdict, m.FirstBadStep))
 		}
-		return &AuditReport{Solver: s, Pass: m.Verdict == pb.Verdict_PASS, StepsChecked: m.StepsChecked, FirstBadStep: m.FirstBadStep,
-			ConfidencePPM: m.ConfidencePpm, Reason: m.Reason}, nil
+		out := &AuditReport{Solver: s, Pass: m.Verdict == pb.Verdict_PASS, StepsChecked: m.StepsChecked, FirstBadStep: m.FirstBadStep,
+			ConfidencePPM: m.ConfidencePpm, Reason: m.Reason}
+		if err := checkFindings(out, m.Findings); err != nil {
+			return bad(err)
+		}
+		return out, nil
 	case TypeManifestRequest:
 		var m pb.ManifestRequest
 		if err := proto.Unmarshal(e.Body, &m); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/protocol/net/pb"
 	"github.com/beluga-compute/beluga/spec"
 )
@@ -94,7 +95,7 @@ var maxBody = map[Type]int{
 	TypeTraceCommit:        2*MaxTraceEntries*48 + 256,
 	TypeCheckpointAnnounce: MaxTraceEntries*48 + MaxProviders*48 + MaxAddrs*520 + 128 + MaxGrantBytes,
 	TypeAuditTask:          2*MaxTraceEntries*48 + 96<<10 + MaxProviders*48 + MaxAddrs*520 + MaxGrantBytes,
-	TypeAuditReport:        2 << 10,
+	TypeAuditReport:        2<<10 + report.MaxFindingsBytes,
 	TypeManifestRequest:    64 + MaxGrantBytes,
 	TypeManifest:           MaxManifestBytes + 16,
 	TypeChunkRequest:       MaxChunksPerRequest*36 + 32 + MaxGrantBytes,

@@ -39,7 +39,7 @@ func samples(t testing.TB) []Message {
 		&TraceCommit{Steps: 20, TraceRoot: d, FinalDigest: d, Entries: []TraceEntry{{0, d}, {10, d}, {20, d}}, ZKEntries: []TraceEntry{{0, d}, {1, d}}},
 		&CheckpointAnnounce{Step: 200, Digest: d, Entries: []TraceEntry{{190, d}, {200, d}}, Providers: []peer.ID{other}, Grant: []byte("g")},
 		&AuditTask{Solver: other, TraceRoot: d, Beacon: []byte("b"), SpecJSON: []byte(`{}`), Entries: []TraceEntry{{0, d}}, Providers: []peer.ID{other}, ZKEntries: []TraceEntry{{0, d}}, Grant: []byte("g")},
-		&AuditReport{Solver: other, Pass: false, StepsChecked: 9, FirstBadStep: 4, ConfidencePPM: 990000, Reason: "digest"},
+		sampleReport(t, other, 3),
 		&ManifestRequest{Digest: d, Step: 200, Grant: []byte("g")},
 		&Manifest{Data: []byte("manifest")},
 		&ChunkRequest{Step: 200, Hashes: [][32]byte{d, d}, Grant: []byte("g")},
