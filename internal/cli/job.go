@@ -284,13 +284,18 @@ func newJobQuoteCmd(f *jobFlags) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), raw)
 			}
 			out := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "item\tamount\t")
+			rows := [][3]string{{"ITEM", "AMOUNT", "DETAIL"}}
 			for _, l := range q.Lines {
-				fmt.Fprintf(tw, "%s\t%s\t  %s\n", l.Item, usd(l.MicroUSD), l.Detail)
+				rows = append(rows, [3]string{l.Item, usd(l.MicroUSD), l.Detail})
 			}
-			fmt.Fprintf(tw, "total\t%s\t\n", usd(q.TotalMicroUSD))
-			tw.Flush()
+			rows = append(rows, [3]string{"total", usd(q.TotalMicroUSD), ""})
+			wi, wa := 0, 0
+			for _, r := range rows {
+				wi, wa = max(wi, len(r[0])), max(wa, len(r[1]))
+			}
+			for _, r := range rows {
+				fmt.Fprintln(out, strings.TrimRight(fmt.Sprintf("%-*s  %*s  %s", wi, r[0], wa, r[1], r[2]), " "))
+			}
 			fmt.Fprintf(out, "%d compute units at $%d.%09d per unit\n", q.ComputeUnits, q.PriceNanoUSDPerCU/1_000_000_000, q.PriceNanoUSDPerCU%1_000_000_000)
 			return nil
 		},

@@ -429,6 +429,9 @@ func TestJobDownloadVerified(t *testing.T) {
 // python3 when NumPy is installed, skipped otherwise.
 func TestLoadWeightsPython(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts python3 (about a second)")
+	}
 	s, err := catalog.Example(catalog.ExampleSynthetic)
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@ func (e *apiError) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.Status)
 	}
-	if hint := codeHints[e.Code]; hint != "" {
+	if hint := codeHints[e.Code]; hint != "" && !strings.Contains(msg, hint) {
 		msg += " (" + hint + ")"
 	}
 	return "the coordinator refused: " + msg
