@@ -178,7 +178,6 @@ func mustKey(t *testing.T, id peer.ID) []byte {
 	return k
 }
 
-
 // TestCheatersReportVerifies: a job whose solver committed lies ends
 // adjudicated_cheat with a report that verifies and shows the failed
 // audit, the referee's ruling and the solver's slashed bond.

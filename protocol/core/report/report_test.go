@@ -368,3 +368,37 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestRender shows the parts a reader looks for.
+func TestRender(t *testing.T) {
+	t.Parallel()
+	r, _ := fixture(t)
+	var b bytes.Buffer
+	if err := r.Render(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{r.JobID, "settled (audit pass", r.Trace.Root, r.Audits[0].Verifier.PeerID, "segment", "match", "charge_fee", "Signed by coordinator " + r.Signature.PeerID} {
+		if !bytes.Contains(b.Bytes(), []byte(want)) {
+			t.Errorf("rendering lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestSpecVectors pins SPEC.md §18.2's vectors: a peer ID, a canonical
+// encoding and a findings signature.
+func TestSpecVectors(t *testing.T) {
+	t.Parallel()
+	k := key(0)
+	pub := k.Public().(ed25519.PublicKey)
+	if hex.EncodeToString(pub) != "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29" || report.PeerID(pub) != "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN" {
+		t.Fatalf("peer ID vector: %x %s", pub, report.PeerID(pub))
+	}
+	c, err := report.Canonical([]byte(`{"b": 1, "a": [true, null, "x\n\u0001é"]}`), "")
+	if err != nil || string(c) != `{"a":[true,null,"x\n\u0001é"],"b":1}` {
+		t.Fatalf("canonical vector: %s %v", c, err)
+	}
+	sig := ed25519.Sign(k, append([]byte(report.FindingsDomain+"\x00"), `{"job_id":"00"}`...))
+	if hex.EncodeToString(sig) != "c6208921d0d69536d81ad84045e5603dbafc9755cec432174ac487e453a1884598328db1aad054f36883b75b871cbcb0641bc971bab439e6e3ed958d3407770b" {
+		t.Fatalf("signature vector: %x", sig)
+	}
+}
