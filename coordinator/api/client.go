@@ -155,6 +155,9 @@ type ProgressView struct {
 	// ReportedStep is the step the solver last reported (its word, not
 	// committed), when a node runs the job.
 	ReportedStep int64 `json:"reported_step,omitempty"`
+	// LastLoss is the training loss (nats, the mean over a step's batch)
+	// the solver last reported, while it runs: its word, not audited.
+	LastLoss *float64 `json:"last_loss,omitempty"`
 	// LastCheckpointStep and LastCheckpointAt: the newest checkpoint the
 	// solver announced.
 	LastCheckpointStep int64      `json:"last_checkpoint_step,omitempty"`
@@ -194,6 +197,10 @@ func (s *Server) progress(j *service.Job) ProgressView {
 		return v
 	}
 	v.ReportedStep = p.ReportedStep
+	if p.LossQ16 > 0 {
+		loss := float64(p.LossQ16) / 65536
+		v.LastLoss = &loss
+	}
 	ms := p.Checkpoints
 	if len(ms) == 0 {
 		return v

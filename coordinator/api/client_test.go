@@ -218,7 +218,8 @@ func TestWeightsRefusals(t *testing.T) {
 }
 
 // TestProgressETA: the ETA extrapolates the checkpoint times the node
-// saw; a committed job shows its final digest instead.
+// saw, the loss is the solver's last report in nats; a committed job
+// shows its final digest instead.
 func TestProgressETA(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -226,11 +227,11 @@ func TestProgressETA(t *testing.T) {
 	id := e.postJob(1)
 	rec, _ := e.svc.Job(context.Background(), mustID(t, id))
 	t0 := e.clk.now()
-	n := &stubNode{progress: node.Progress{ReportedStep: 30, Checkpoints: []node.Mark{{Step: 10, At: t0}, {Step: 20, At: t0.Add(10 * time.Second)}}}}
+	n := &stubNode{progress: node.Progress{ReportedStep: 30, LossQ16: 3 << 15, Checkpoints: []node.Mark{{Step: 10, At: t0}, {Step: 20, At: t0.Add(10 * time.Second)}}}}
 	e.attach(n)
 	p := e.srv.Config.Handler.(*Server).progress(rec)
 	want := t0.Add(10*time.Second + time.Duration(rec.Steps-20)*time.Second)
-	if p.StepsPerSecond != 1 || p.ETA == nil || !p.ETA.Equal(want) || p.ReportedStep != 30 || p.LastCheckpointStep != 20 {
+	if p.StepsPerSecond != 1 || p.ETA == nil || !p.ETA.Equal(want) || p.ReportedStep != 30 || p.LastCheckpointStep != 20 || p.LastLoss == nil || *p.LastLoss != 1.5 {
 		t.Fatalf("progress %+v, want eta %v", p, want)
 	}
 	n.progress.Final = &node.Final{Steps: rec.Steps, FinalDigest: [32]byte{0xab}}

@@ -53,6 +53,10 @@ type Progress struct {
 	// ReportedStep is the step the solver last reported in a heartbeat
 	// (not committed: a solver's word).
 	ReportedStep int64
+	// LossQ16 is the training loss (the mean loss of a step's batch, Q16
+	// nats) the solver last reported in a heartbeat, 0 if none: its word,
+	// not audited.
+	LossQ16 int64
 	// Checkpoints are the newest checkpoint announcements of the running
 	// job, oldest first (at most maxMarks), timed by the node's clock.
 	Checkpoints []Mark
@@ -118,7 +122,7 @@ func (c *Node) Progress(id spec.JobID) Progress {
 	var p Progress
 	c.mu.Lock()
 	if j := c.jobs[id]; j != nil {
-		p.ReportedStep = j.step
+		p.ReportedStep, p.LossQ16 = j.step, j.lossQ16
 		p.Checkpoints = append([]Mark(nil), j.marks...)
 	}
 	c.mu.Unlock()

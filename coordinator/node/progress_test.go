@@ -13,7 +13,8 @@ import (
 )
 
 // TestFinalStateFetchedFromTheSolver: the node times the solver's
-// checkpoint announcements (the client's ETA), stores the committed final
+// checkpoint announcements (the client's ETA), keeps the step and loss of
+// its heartbeats, stores the committed final
 // digest, and fetches the final checkpoint from the solver over the
 // exchange with a grant of its own; the state it returns has the
 // committed digest.
@@ -29,7 +30,10 @@ func TestFinalStateFetchedFromTheSolver(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if p := g.coord.Progress(g.job); len(p.Checkpoints) != 2 || p.Checkpoints[1].Step != 20 || p.Checkpoints[1].At.Before(p.Checkpoints[0].At) || p.Final != nil {
+	if _, err := s1.Request(ctx, g.cn.ID(), wire.ControlProtocol, g.job, &wire.Heartbeat{State: wire.StateRunning, Step: 23, LossQ16: 70_000}, wire.TypeAck); err != nil {
+		t.Fatal(err)
+	}
+	if p := g.coord.Progress(g.job); len(p.Checkpoints) != 2 || p.Checkpoints[1].Step != 20 || p.Checkpoints[1].At.Before(p.Checkpoints[0].At) || p.Final != nil || p.ReportedStep != 23 || p.LossQ16 != 70_000 {
 		t.Fatalf("progress while running: %+v", p)
 	}
 	if _, _, err := g.coord.FinalState(ctx, g.job); !errors.Is(err, ErrNoFinal) {

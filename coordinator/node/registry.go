@@ -118,6 +118,7 @@ func (c *Node) heartbeat(e *wire.Envelope, h *wire.Heartbeat) error {
 	}
 	if j.solver == e.Sender {
 		j.step, j.lastBeat = h.Step, time.Now()
+		j.lossQ16 = h.LossQ16 // the client's progress (progress.go)
 	}
 	return nil
 }

@@ -480,6 +480,9 @@ func progressLine(j *jobRecord) string {
 	if j.Steps > 0 {
 		fmt.Fprintf(&b, "  step %d/%d (%d%%)", step, j.Steps, step*100/j.Steps)
 	}
+	if p.LastLoss != nil {
+		fmt.Fprintf(&b, "  loss %.4f", *p.LastLoss)
+	}
 	if p.ETA != nil {
 		fmt.Fprintf(&b, "  eta %s", p.ETA.Local().Format("15:04:05"))
 		if p.StepsPerSecond > 0 {
@@ -517,6 +520,9 @@ func newJobStatusCmd(f *jobFlags) *cobra.Command {
 			fmt.Fprintf(tw, "committed\t%d of %d steps\n", p.CommittedStep, j.Steps)
 			if p.ReportedStep > 0 {
 				fmt.Fprintf(tw, "reported\tstep %d (the solver's word)\n", p.ReportedStep)
+			}
+			if p.LastLoss != nil {
+				fmt.Fprintf(tw, "loss\t%.4f (the last step's batch, as the solver reported it)\n", *p.LastLoss)
 			}
 			if p.LastCheckpointAt != nil {
 				fmt.Fprintf(tw, "last checkpoint\tstep %d at %s\n", p.LastCheckpointStep, p.LastCheckpointAt.Local().Format(time.DateTime))

@@ -533,6 +533,7 @@ type Heartbeat struct {
 	State         RunState               `protobuf:"varint,1,opt,name=state,proto3,enum=beluga.v1.RunState" json:"state,omitempty"`
 	Step          int64                  `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
 	LatestDigest  []byte                 `protobuf:"bytes,3,opt,name=latest_digest,json=latestDigest,proto3" json:"latest_digest,omitempty"`
+	LossQ16       int64                  `protobuf:"varint,4,opt,name=loss_q16,json=lossQ16,proto3" json:"loss_q16,omitempty"` // the last step's mean batch loss, Q16 nats (the solver's word, for the client's progress)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -586,6 +587,13 @@ func (x *Heartbeat) GetLatestDigest() []byte {
 		return x.LatestDigest
 	}
 	return nil
+}
+
+func (x *Heartbeat) GetLossQ16() int64 {
+	if x != nil {
+		return x.LossQ16
+	}
+	return 0
 }
 
 type JobOffer struct {
@@ -1798,11 +1806,12 @@ const file_beluga_proto_rawDesc = "" +
 	"\x10gpu_memory_bytes\x18\x04 \x01(\x04R\x0egpuMemoryBytes\x12&\n" +
 	"\x0fmacs_per_second\x18\x05 \x01(\x04R\rmacsPerSecond\x122\n" +
 	"\x16ask_micro_usd_per_unit\x18\x06 \x01(\x03R\x12askMicroUsdPerUnit\x12\x14\n" +
-	"\x05addrs\x18\a \x03(\tR\x05addrs\"o\n" +
+	"\x05addrs\x18\a \x03(\tR\x05addrs\"\x8a\x01\n" +
 	"\tHeartbeat\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.beluga.v1.RunStateR\x05state\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x03R\x04step\x12#\n" +
-	"\rlatest_digest\x18\x03 \x01(\fR\flatestDigest\"\xa0\x01\n" +
+	"\rlatest_digest\x18\x03 \x01(\fR\flatestDigest\x12\x19\n" +
+	"\bloss_q16\x18\x04 \x01(\x03R\alossQ16\"\xa0\x01\n" +
 	"\bJobOffer\x12\x1b\n" +
 	"\tspec_json\x18\x01 \x01(\fR\bspecJson\x12-\n" +
 	"\x13max_price_micro_usd\x18\x02 \x01(\x03R\x10maxPriceMicroUsd\x12$\n" +

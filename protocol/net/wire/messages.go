@@ -42,6 +42,10 @@ type Heartbeat struct {
 	State        RunState
 	Step         int64
 	LatestDigest [32]byte
+	// LossQ16 is the last step's mean batch loss in Q16 nats (0: none
+	// yet), shown to the client as progress: the solver's word, not
+	// committed or audited.
+	LossQ16 int64
 }
 
 // RunState is a solver's state in a heartbeat.
@@ -235,7 +239,7 @@ func (m *Hello) toPB() proto.Message {
 		MacsPerSecond: m.MACsPerSecond, AskMicroUsdPerUnit: m.AskMicroUSDPerUnit, Addrs: m.Addrs}
 }
 func (m *Heartbeat) toPB() proto.Message {
-	return &pb.Heartbeat{State: m.State, Step: m.Step, LatestDigest: m.LatestDigest[:]}
+	return &pb.Heartbeat{State: m.State, Step: m.Step, LatestDigest: m.LatestDigest[:], LossQ16: m.LossQ16}
 }
 func (m *JobOffer) toPB() proto.Message {
 	return &pb.JobOffer{SpecJson: m.SpecJSON, MaxPriceMicroUsd: m.MaxPriceMicroUSD, BondMicroUsd: m.BondMicroUSD, Confidential: m.Confidential}
@@ -406,10 +410,10 @@ func Decode(e *Envelope) (Message, error) {
 			return bad(err)
 		}
 		d, err := optDigest(m.LatestDigest, "digest")
-		if err != nil || m.Step < 0 || m.State == pb.RunState_RUN_STATE_UNSPECIFIED || m.State > pb.RunState_DONE {
-			return bad(fmt.Errorf("state %v, step %d, %v", m.State, m.Step, err))
+		if err != nil || m.Step < 0 || m.State == pb.RunState_RUN_STATE_UNSPECIFIED || m.State > pb.RunState_DONE || m.LossQ16 < 0 {
+			return bad(fmt.Errorf("state %v, step %d, loss %d, %v", m.State, m.Step, m.LossQ16, err))
 		}
-		return &Heartbeat{State: m.State, Step: m.Step, LatestDigest: d}, nil
+		return &Heartbeat{State: m.State, Step: m.Step, LatestDigest: d, LossQ16: m.LossQ16}, nil
 	case TypeJobOffer:
 		var m pb.JobOffer
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
