@@ -96,6 +96,18 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 		if !cfg.HoldOffers {
 			c.API.OnJobPosted(n.OfferAsync)
 		}
+		// A bond deposited or a key issued through the API puts a waiting
+		// solver or verifier to work at once.
+		c.API.OnDeposit(func(a service.AccountRef) {
+			if a.Kind == service.KindSolverBond || a.Kind == service.KindVerifierBond {
+				n.BondArrived(a.Party)
+			}
+		})
+		c.API.OnKeyIssued(func(subject string, role auth.Role) {
+			if role == auth.RoleVerifier {
+				n.Enrolled(subject)
+			}
+		})
 	}
 	return c, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
 	"github.com/beluga-compute/beluga/protocol/net/exchange"
+	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/merkle"
@@ -59,7 +60,6 @@ type job struct {
 	replica          peer.ID // the verifier last asked to replicate
 	replicaStep      int64   // the step it was asked for
 	marks            []Mark  // checkpoint announcements, for the client's ETA (progress.go)
-	lossQ16          int64   // the loss in the solver's last heartbeat (progress.go)
 }
 
 type checkpoint struct {
@@ -161,7 +161,7 @@ func (c *Node) startIfMatched(ctx context.Context, rec *service.Job) {
 func (c *Node) ask(ctx context.Context, solver peer.ID) {
 	c.mu.Lock()
 	p := c.peers[solver]
-	if p == nil || p.Busy {
+	if p == nil || !p.available() {
 		c.mu.Unlock()
 		return
 	}
@@ -188,7 +188,7 @@ func (c *Node) Rematch(ctx context.Context) {
 	c.mu.Lock()
 	var idle []peer.ID
 	for _, p := range c.peers {
-		if p.Role == wire.RoleSolver && !p.Busy && c.P2P.Host.Network().Connectedness(p.ID) == network.Connected {
+		if p.available() && c.P2P.Host.Network().Connectedness(p.ID) == network.Connected {
 			idle = append(idle, p.ID)
 		}
 	}
@@ -249,6 +249,11 @@ func (c *Node) start(ctx context.Context, id spec.JobID, solver peer.ID) {
 		}
 	}
 	if _, err := c.P2P.Request(ctx, solver, wire.AssignProtocol, id, msg, wire.TypeAck); err != nil {
+		if errors.Is(err, p2p.ErrRemote) {
+			// It answered and refused (paused, busy): it stays registered.
+			c.declined(ctx, id, solver, err)
+			return
+		}
 		c.log.Warn("assignment failed", jobAttr(id), "peer", shortPeer(solver), "err", err)
 		if rec := c.vanish(ctx, id); rec != nil {
 			c.rematch(ctx, rec)

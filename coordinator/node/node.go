@@ -278,11 +278,12 @@ func (c *Node) control(_ context.Context, e *wire.Envelope, m wire.Message, r *p
 	defer c.leave()
 	ctx := c.ctx
 	var err error
+	var notice string // why a registered peer gets no work (join.Notice)
 	switch m := m.(type) {
 	case *wire.Hello:
-		err = c.hello(ctx, e.Sender, m)
+		notice, err = c.hello(ctx, e.Sender, m)
 	case *wire.Heartbeat:
-		err = c.heartbeat(e, m)
+		err = c.heartbeat(ctx, e, m)
 	case *wire.CheckpointAnnounce:
 		err = c.announce(ctx, e, m)
 	case *wire.TraceCommit:
@@ -298,7 +299,7 @@ func (c *Node) control(_ context.Context, e *wire.Envelope, m wire.Message, r *p
 		}
 		return r.Reply(&wire.Ack{Error: err.Error()})
 	}
-	err = r.Reply(&wire.Ack{OK: true})
+	err = r.Reply(&wire.Ack{OK: true, Error: notice})
 	if _, ok := m.(*wire.AuditReport); ok {
 		// A report may have ended its job: say so now that the verifier
 		// has its answer.

@@ -2,8 +2,8 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base32"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/spec"
 )
@@ -26,19 +28,32 @@ type Peer struct {
 	// Enrolled: a verifier whose party held a verifier key when it said
 	// hello (the service checks again when it is given an audit).
 	Enrolled bool
+	// Paused: a solver whose heartbeats say its machine's owner is back:
+	// its ask is withdrawn and it is given no job until it says it is idle
+	// again.
+	Paused bool
+	// NeedsBond: a solver whose free bond was below the minimum when it
+	// said hello: it is not asked for until a bond deposit arrives
+	// (BondArrived).
+	NeedsBond bool
+	// Notice is why the peer gets no work, as its hello was answered (""
+	// when it can work).
+	Notice string
 }
 
-// PartyID is the ledger party of a peer: a short, stable digest of its ID
-// (party IDs are at most 14 characters). A verifier is enrolled by an API
-// key of the verifier role whose subject is its PartyID.
-func PartyID(role wire.Role, id peer.ID) string {
-	h := sha256.Sum256([]byte(id))
-	p := "s"
-	if role == wire.RoleVerifier {
-		p = "v"
-	}
-	return p + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:])[:12])
+// available reports whether the solver may be asked for work now.
+func (p *Peer) available() bool {
+	return p.Role == wire.RoleSolver && !p.Busy && !p.Paused && !p.NeedsBond
 }
+
+// ErrUnregistered answers a peer the node does not know (it restarted, or
+// dropped the peer): the peer must say hello again (join.IsUnregistered).
+var ErrUnregistered = errors.New(join.SayHello)
+
+// PartyID is the ledger party of a peer: a short, stable digest of its ID
+// (join.PartyID). A verifier is enrolled by an API key of the verifier
+// role whose subject is its PartyID.
+func PartyID(role wire.Role, id peer.ID) string { return join.PartyID(role, id) }
 
 // Peers returns the registry, sorted by party.
 func (c *Node) Peers() []Peer {
@@ -63,15 +78,53 @@ func (c *Node) peerOfParty(party string) (peer.ID, bool) {
 	return "", false
 }
 
-func (c *Node) hello(ctx context.Context, from peer.ID, h *wire.Hello) error {
-	party := PartyID(h.Role, from)
-	enrolled := false
-	if h.Role == wire.RoleVerifier {
-		ok, err := c.svc.Enrolled(ctx, party)
-		if err != nil {
-			return err
+// usd formats micro-dollars as dollars for people ("$10.00", "$0.25").
+func usd(microUSD int64) string {
+	return fmt.Sprintf("$%d.%02d", microUSD/1_000_000, microUSD%1_000_000/10_000)
+}
+
+// notice says why a peer of party in role gets no work, or "": a solver
+// without the minimum free bond, a verifier not enrolled or below its
+// bond. needsBond is the solver's case.
+func (c *Node) notice(ctx context.Context, role wire.Role, party string) (notice string, needsBond, enrolled bool, err error) {
+	var r service.PartyRole = service.PartySolver
+	if role == wire.RoleVerifier {
+		r = service.PartyVerifier
+		if enrolled, err = c.svc.Enrolled(ctx, party); err != nil {
+			return "", false, false, err
 		}
-		enrolled = ok
+	}
+	st, err := c.svc.Party(ctx, party, r)
+	if err != nil {
+		return "", false, false, err
+	}
+	var why []string
+	if role == wire.RoleVerifier && !enrolled {
+		why = append(why, fmt.Sprintf("not enrolled: the operator issues an API key of the verifier role for party %s", party))
+	}
+	if st.BondMicroUSD < st.MinBondMicroUSD {
+		needsBond = role == wire.RoleSolver
+		what := "no bond"
+		if st.BondMicroUSD > 0 {
+			what = "bond " + usd(st.BondMicroUSD) + " below " + usd(st.MinBondMicroUSD)
+		}
+		why = append(why, fmt.Sprintf("%s: the operator deposits at least %s to account %s_bond:%s (work starts when it arrives)",
+			what, usd(st.MinBondMicroUSD-st.BondMicroUSD), r, party))
+	}
+	if len(why) == 0 {
+		return "", needsBond, enrolled, nil
+	}
+	return "no work for party " + party + " yet: " + strings.Join(why, "; "), needsBond, enrolled, nil
+}
+
+// hello registers a solver or verifier. It answers why the peer gets no
+// work yet, if it does not (join.Notice): a solver without a bond stays
+// registered and is asked for as soon as its bond arrives.
+func (c *Node) hello(ctx context.Context, from peer.ID, h *wire.Hello) (string, error) {
+	party := PartyID(h.Role, from)
+	notice, needsBond, enrolled, err := c.notice(ctx, h.Role, party)
+	if err != nil {
+		return "", err
 	}
 	c.mu.Lock()
 	p := c.peers[from]
@@ -79,37 +132,137 @@ func (c *Node) hello(ctx context.Context, from peer.ID, h *wire.Hello) error {
 		p = &Peer{ID: from, Party: party, Role: h.Role}
 		c.peers[from] = p
 	}
-	p.Hello, p.LastSeen, p.Enrolled = *h, time.Now(), enrolled
+	p.Hello, p.LastSeen, p.Enrolled, p.NeedsBond, p.Notice = *h, time.Now(), enrolled, needsBond, notice
+	// A peer that says hello again (after a restart of either side) is
+	// running nothing of ours unless a job here names it.
+	p.Busy = c.runningLocked(from)
 	if h.Role == wire.RoleVerifier && enrolled {
 		// Audits waiting for a verifier try again now.
 		for _, j := range c.jobs {
 			j.nextAssign = time.Time{}
 		}
 	}
+	available := p.available()
 	c.mu.Unlock()
 	if h.Role == wire.RoleSolver {
-		c.log.Info("solver joined", "peer", shortPeer(from), "party", party, "backend", h.Backend, "ask_micro_usd_per_cu", h.AskMicroUSDPerUnit)
-		c.spawn(func(ctx context.Context) { c.ask(ctx, from) })
-		return nil
+		attrs := []any{"peer", shortPeer(from), "party", party, "backend", h.Backend, "ask_micro_usd_per_cu", h.AskMicroUSDPerUnit}
+		if needsBond {
+			c.log.Warn("solver joined without a bond: no work until it arrives", append(attrs, "notice", notice)...)
+			return notice, nil
+		}
+		c.log.Info("solver joined", attrs...)
+		if available {
+			c.spawn(func(ctx context.Context) { c.ask(ctx, from) })
+		}
+		return notice, nil
 	}
 	if !enrolled {
 		// It may stay and say hello again once enrolled; it gets no audit
 		// and holds no replica until then.
-		c.log.Warn("verifier joined unenrolled", "peer", shortPeer(from), "party", party)
-		return nil
+		c.log.Warn("verifier joined unenrolled", "peer", shortPeer(from), "party", party, "notice", notice)
+		return notice, nil
 	}
-	c.log.Info("verifier joined", "peer", shortPeer(from), "party", party)
+	c.log.Info("verifier joined", "peer", shortPeer(from), "party", party, "notice", notice)
 	c.wake()
-	return nil
+	return notice, nil
 }
 
-func (c *Node) heartbeat(e *wire.Envelope, h *wire.Heartbeat) error {
+// runningLocked reports whether a job in flight here runs on p.
+func (c *Node) runningLocked(p peer.ID) bool {
+	for _, j := range c.jobs {
+		if j.solver == p && j.trace == nil && j.outcome == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// BondArrived tells the node that party's bond account was credited (a
+// deposit through the API): a solver of that party waiting for its bond
+// is asked for work, and audits waiting for a bonded verifier are tried
+// again.
+func (c *Node) BondArrived(party string) {
+	c.spawn(func(ctx context.Context) { c.refresh(ctx, party) })
+}
+
+// Enrolled tells the node that party may have been enrolled (an API key
+// was issued for it): a verifier of that party is checked again.
+func (c *Node) Enrolled(party string) { c.BondArrived(party) }
+
+// refresh checks the registered peers of party again and puts those that
+// can now work to work.
+func (c *Node) refresh(ctx context.Context, party string) {
+	c.mu.Lock()
+	var ids []peer.ID
+	for id, p := range c.peers {
+		if p.Party == party {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.mu.Lock()
+		p := c.peers[id]
+		if p == nil {
+			c.mu.Unlock()
+			continue
+		}
+		role := p.Role
+		c.mu.Unlock()
+		notice, needsBond, enrolled, err := c.notice(ctx, role, party)
+		if err != nil {
+			c.log.Warn("checking a party's bond", "party", party, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		if p = c.peers[id]; p == nil {
+			c.mu.Unlock()
+			continue
+		}
+		was := p.NeedsBond
+		p.NeedsBond, p.Notice, p.Enrolled = needsBond, notice, enrolled
+		if role == wire.RoleVerifier {
+			for _, j := range c.jobs {
+				j.nextAssign = time.Time{}
+			}
+		}
+		available := p.available()
+		c.mu.Unlock()
+		switch {
+		case role == wire.RoleVerifier:
+			c.log.Info("verifier status changed", "peer", shortPeer(id), "party", party, "enrolled", enrolled, "notice", notice)
+			c.wake()
+		case was && !needsBond:
+			c.log.Info("solver bond arrived: asking for work", "peer", shortPeer(id), "party", party)
+			if available {
+				c.ask(ctx, id)
+			}
+		}
+	}
+}
+
+func (c *Node) heartbeat(ctx context.Context, e *wire.Envelope, h *wire.Heartbeat) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p := c.peers[e.Sender]; p != nil {
-		p.LastSeen = time.Now()
+	p := c.peers[e.Sender]
+	if p == nil {
+		// This node does not know the peer (it restarted, or dropped the
+		// peer): the peer must say hello again.
+		return ErrUnregistered
+	}
+	p.LastSeen = time.Now()
+	if p.Role == wire.RoleSolver {
+		c.pauseLocked(p, h.State == wire.StatePaused)
 	}
 	if e.Job == ([32]byte{}) {
+		if h.State == wire.StateIdle && p.Busy && !c.runningLocked(p.ID) {
+			// Idle again after a job it was refused or that was taken
+			// from it.
+			p.Busy = false
+			if p.available() {
+				c.spawn(func(ctx context.Context) { c.ask(ctx, p.ID) })
+			}
+		}
 		return nil
 	}
 	j, err := c.jobOf(e)
@@ -118,9 +271,54 @@ func (c *Node) heartbeat(e *wire.Envelope, h *wire.Heartbeat) error {
 	}
 	if j.solver == e.Sender {
 		j.step, j.lastBeat = h.Step, time.Now()
-		j.lossQ16 = h.LossQ16 // the client's progress (progress.go)
 	}
 	return nil
+}
+
+// pauseLocked records whether the solver p is paused (its machine's owner
+// is back): a paused solver's ask is withdrawn, and an unpaused one is
+// asked for work again.
+func (c *Node) pauseLocked(p *Peer, paused bool) {
+	if p.Paused == paused {
+		return
+	}
+	p.Paused = paused
+	id, party := p.ID, p.Party
+	if paused {
+		c.log.Info("solver paused: its offer is withdrawn", "peer", shortPeer(id), "party", party)
+		c.spawn(func(ctx context.Context) {
+			if _, err := c.svc.WithdrawAsk(ctx, party); err != nil {
+				c.log.Warn("withdrawing a paused solver's ask", "peer", shortPeer(id), "err", err)
+			}
+		})
+		return
+	}
+	c.log.Info("solver resumed: asking for work", "peer", shortPeer(id), "party", party)
+	if p.available() {
+		c.spawn(func(ctx context.Context) { c.ask(ctx, id) })
+	}
+}
+
+// declined puts back a job its solver refused (it was paused or busy when
+// the assignment came): the solver stays registered, is not asked again
+// until its heartbeats say it is idle, and the job goes back to the
+// market.
+func (c *Node) declined(ctx context.Context, id spec.JobID, solver peer.ID, why error) {
+	c.mu.Lock()
+	if j := c.jobs[id]; j != nil && j.solver == solver {
+		j.solver = ""
+	}
+	if p := c.peers[solver]; p != nil {
+		p.Busy = true
+	}
+	c.mu.Unlock()
+	c.log.Info("solver declined the job", jobAttr(id), "peer", shortPeer(solver), "why", why)
+	rec, err := c.svc.Vanish(ctx, id.String())
+	if err != nil {
+		c.log.Warn("job vanish", jobAttr(id), "err", err)
+		return
+	}
+	c.rematch(ctx, rec)
 }
 
 func containsPeer(ps []peer.ID, p peer.ID) bool {

@@ -51,8 +51,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/net/swarm"
-	"github.com/multiformats/go-multiaddr"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beluga-compute/beluga/protocol/core/dispute"
@@ -60,6 +58,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
 	"github.com/beluga-compute/beluga/protocol/net/disputenet"
 	"github.com/beluga-compute/beluga/protocol/net/exchange"
+	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/protocol/store"
@@ -152,6 +151,10 @@ type Daemon struct {
 	log   *slog.Logger
 	coord peer.ID
 	now   func() time.Time
+	// member keeps the daemon registered (protocol/net/join); kick makes
+	// the heartbeat loop send at once (the idle gate changed).
+	member *join.Member
+	kick   chan struct{}
 
 	// ctx is the daemon's root context: every goroutine it starts ends
 	// when ctx does (Close cancels it). group owns those goroutines;
@@ -228,20 +231,29 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	coord, err := coordinatorID(cfg.Coordinator)
+	coord, err := join.Coordinator(cfg.Coordinator)
 	if err != nil {
 		return nil, err
 	}
 	d := &Daemon{n: n, cfg: cfg, coord: coord, now: cfg.Now, runs: map[spec.JobID]*run{}, state: wire.Heartbeat{State: wire.StateIdle},
-		log: cfg.Logger.With("solver", shortPeer(n.ID()))}
+		log: cfg.Logger.With("solver", shortPeer(n.ID())), kick: make(chan struct{}, 1)}
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	exchange.Serve(n, d, exchange.ServeConfig{Coordinator: coord, Logger: d.log})
 	disputenet.Serve(n, d.party)
 	n.Handle(wire.AssignProtocol, d.assign, wire.TypeAssign, wire.TypeBeacon)
 	n.Handle(wire.ProofProtocol, d.onProof, wire.TypeProofRequest)
-	hello := &wire.Hello{Role: wire.RoleSolver, Backend: cfg.Backend, GPUName: cfg.GPUName, GPUMemoryBytes: cfg.GPUMemoryBytes,
-		AskMicroUSDPerUnit: cfg.AskMicroUSDPerUnit, Addrs: n.Addrs()}
-	if err := join(d.ctx, n, cfg.Coordinator, coord, hello, cfg.JoinBackoff, d.log); err != nil {
+	hello := func() *wire.Hello {
+		return &wire.Hello{Role: wire.RoleSolver, Backend: cfg.Backend, GPUName: cfg.GPUName, GPUMemoryBytes: cfg.GPUMemoryBytes,
+			AskMicroUSDPerUnit: cfg.AskMicroUSDPerUnit, Addrs: n.Addrs()}
+	}
+	d.member, err = join.New(n, join.Config{Addr: cfg.Coordinator, Hello: hello, MaxBackoff: cfg.JoinBackoff, Logger: d.log,
+		// A hello (again) tells the coordinator at once whether this
+		// solver is paused.
+		Joined: func(string) { d.wakeHeartbeat() }})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.member.Join(d.ctx); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -259,63 +271,23 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	}
 	if cfg.Gate != nil {
 		d.spawn(func() { cfg.Gate.Run(d.ctx) })
+		d.spawn(d.watchGate)
 	}
+	d.spawn(func() {
+		if err := d.member.Keep(d.ctx); err != nil {
+			d.log.Error("the coordinator refused this solver; it gets no more work", "err", err)
+		}
+	})
 	d.spawn(d.heartbeats)
 	d.spawn(d.janitor)
 	return d, nil
 }
 
-// coordinatorID is the peer ID a coordinator multiaddr ends with.
-func coordinatorID(addr string) (peer.ID, error) {
-	ma, err := multiaddr.NewMultiaddr(addr)
-	if err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrCoordinatorAddr, addr, err)
-	}
-	ai, err := peer.AddrInfoFromP2pAddr(ma)
-	if err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrCoordinatorAddr, addr, err)
-	}
-	return ai.ID, nil
-}
+// Member is the daemon's registration with its coordinator.
+func (d *Daemon) Member() *join.Member { return d.member }
 
-// join connects to the coordinator and says hello, retrying with
-// exponential backoff (250 ms doubling up to most) while the coordinator
-// cannot be reached: a daemon started before its coordinator, or across
-// a network blip, waits instead of exiting. A coordinator that answers
-// and refuses the hello is final.
-func join(ctx context.Context, n *p2p.Node, addr string, coord peer.ID, hello *wire.Hello, most time.Duration, log *slog.Logger) error {
-	wait := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		if b, ok := n.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
-			// This loop paces the retries; libp2p's own dial backoff
-			// (5 s and up) would refuse them unseen.
-			b.Backoff().Clear(coord)
-		}
-		_, err := n.Connect(ctx, addr)
-		if err == nil {
-			_, err = n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, hello, wire.TypeAck)
-			if errors.Is(err, p2p.ErrRemote) {
-				return fmt.Errorf("hello: %w", err)
-			}
-		}
-		if err == nil {
-			log.Info("joined the coordinator", "coordinator", shortPeer(coord), "attempts", attempt)
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("join coordinator: %w", err)
-		}
-		log.Warn("coordinator unreachable, retrying", "coordinator", shortPeer(coord), "attempt", attempt, "retry_in", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("join coordinator: %w", err)
-		case <-t.C:
-		}
-		wait = min(2*wait, most)
-	}
-}
+// Party is the daemon's ledger party at the coordinator (join.PartyID).
+func (d *Daemon) Party() string { return join.PartyID(wire.RoleSolver, d.n.ID()) }
 
 // spawn runs f in a goroutine the daemon owns, unless it is stopping.
 func (d *Daemon) spawn(f func()) bool {
@@ -389,21 +361,88 @@ func (d *Daemon) acquire(job spec.JobID) (*run, func()) {
 	return r, r.use.RUnlock
 }
 
+// heartbeats tells the coordinator, every Heartbeat and whenever the idle
+// gate changes, what the daemon is doing: idle, running or paused (a
+// paused solver without a job has its offer withdrawn). A coordinator
+// that no longer knows this solver, or heartbeats failing
+// maxHeartbeatFailures times in a row, make the daemon say hello again.
 func (d *Daemon) heartbeats() {
 	t := time.NewTicker(d.cfg.Heartbeat)
 	defer t.Stop()
+	failures := 0
 	for {
 		select {
 		case <-d.ctx.Done():
 			return
 		case <-t.C:
+		case <-d.kick:
 		}
-		d.mu.Lock()
-		hb, job := d.state, d.job
-		d.mu.Unlock()
+		hb, job := d.heartbeat()
 		rctx, cancel := context.WithTimeout(d.ctx, d.cfg.Heartbeat*4)
-		d.n.Request(rctx, d.coord, wire.ControlProtocol, job, &hb, wire.TypeAck)
+		_, err := d.n.Request(rctx, d.coord, wire.ControlProtocol, job, &hb, wire.TypeAck)
 		cancel()
+		switch {
+		case err == nil:
+			failures = 0
+		case join.IsUnregistered(err):
+			failures = 0
+			d.member.Lost()
+		case errors.Is(err, p2p.ErrRemote):
+			failures = 0
+		default:
+			if failures++; failures == maxHeartbeatFailures {
+				d.member.Lost()
+			}
+		}
+	}
+}
+
+// maxHeartbeatFailures: heartbeats failing this many times in a row make
+// the daemon register again.
+const maxHeartbeatFailures = 3
+
+// heartbeat is what the next heartbeat says: the run's state, or paused
+// while the idle gate is closed and no job runs.
+func (d *Daemon) heartbeat() (wire.Heartbeat, spec.JobID) {
+	d.mu.Lock()
+	hb, job := d.state, d.job
+	d.mu.Unlock()
+	if hb.State == wire.StateIdle && d.paused() {
+		hb.State = wire.StatePaused
+	}
+	return hb, job
+}
+
+// paused reports whether the idle gate is closed (the machine's owner is
+// using it): the daemon takes no job.
+func (d *Daemon) paused() bool { return d.cfg.Gate != nil && !d.cfg.Gate.Open() }
+
+// wakeHeartbeat makes the heartbeat loop send now.
+func (d *Daemon) wakeHeartbeat() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// watchGate sends a heartbeat whenever the idle gate closes or opens, so
+// that the coordinator withdraws (or restores) this solver's offer at
+// once rather than at the next period.
+func (d *Daemon) watchGate() {
+	g := d.cfg.Gate
+	for {
+		select {
+		case <-g.Busy():
+		case <-d.ctx.Done():
+			return
+		}
+		d.log.Info(EventPaused)
+		d.wakeHeartbeat()
+		if g.Wait(d.ctx) != nil {
+			return
+		}
+		d.log.Info(EventResumed)
+		d.wakeHeartbeat()
 	}
 }
 
@@ -533,10 +572,22 @@ func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r
 		return r.Reply(&wire.Ack{Error: "spec does not match the job ID"})
 	}
 	d.mu.Lock()
-	busy := d.job != ([32]byte{}) && d.state.State == wire.StateRunning
+	running := d.job != ([32]byte{}) && (d.state.State == wire.StateRunning || d.state.State == wire.StatePaused)
+	same := running && d.job == id
 	d.mu.Unlock()
-	if busy {
-		return r.Reply(&wire.Ack{Error: "busy"})
+	if same {
+		// The coordinator restarted and gives this solver back the job it
+		// is running: it goes on where it is.
+		d.log.Info(EventAssigned, "job", short(id), "resumed_here", true)
+		return r.Reply(&wire.Ack{OK: true})
+	}
+	if running {
+		return r.Reply(&wire.Ack{Error: "busy with another job"})
+	}
+	if d.paused() {
+		d.log.Info("job declined: paused while the machine's owner uses it", "job", short(id))
+		d.wakeHeartbeat()
+		return r.Reply(&wire.Ack{Error: ErrPaused.Error()})
 	}
 	if s.Audit.Confidential && d.cfg.Keys == nil {
 		return r.Reply(&wire.Ack{Error: "confidential jobs need zk proving keys, and this solver has none"})
@@ -544,6 +595,7 @@ func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r
 	if !d.spawn(func() { d.runJob(id, s, a) }) {
 		return r.Reply(&wire.Ack{Error: ErrStopping.Error()})
 	}
+	d.log.Info(EventAssigned, "job", short(id), "steps", s.Steps, "resume_step", a.ResumeStep)
 	return r.Reply(&wire.Ack{OK: true})
 }
 
@@ -619,7 +671,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	}}
 	opts := trainer.Options{OutDir: dir, Commit: true, Resume: resume, Store: cs, Progress: func(p trainer.Progress) {
 		d.mu.Lock()
-		d.state.Step, d.state.LossQ16 = p.Step, p.LossQ16
+		d.state.Step = p.Step
 		d.mu.Unlock()
 		// Yield at every step boundary: a training loop that never blocks
 		// keeps its P, and goroutines woken by the network wait in the
@@ -632,6 +684,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		// Tell the coordinator, with the trace so far, so that another
 		// solver can resume from here if this one disappears.
 		if n := len(entries); n > 0 && entries[n-1].Step == st.Step {
+			d.log.Info(EventCheckpoint, "job", short(id), "step", st.Step, "of", s.Steps)
 			announce.put(&wire.CheckpointAnnounce{Step: st.Step, Digest: entries[n-1].Digest, Entries: wire.TraceEntries(entries)})
 		}
 	}}
@@ -677,8 +730,9 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		d.log.Info("zk trace committed", "job", short(id), "steps", len(z.Entries), "took", time.Since(t0).Round(time.Millisecond))
 	}
 	if _, err := d.n.Request(ctx, d.coord, wire.ControlProtocol, id, tc, wire.TypeAck); err != nil {
-		return err
+		return fmt.Errorf("commit the trace to the coordinator: %w", err)
 	}
+	d.log.Info(EventCommitted, "job", short(id), "steps", s.Steps, "final_digest", fmt.Sprintf("%x", res.FinalDigest[:6]))
 	return nil
 }
 

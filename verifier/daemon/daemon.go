@@ -36,8 +36,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/net/swarm"
-	"github.com/multiformats/go-multiaddr"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beluga-compute/beluga/protocol/core/dispute"
@@ -47,6 +45,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
 	"github.com/beluga-compute/beluga/protocol/net/disputenet"
 	"github.com/beluga-compute/beluga/protocol/net/exchange"
+	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/protocol/store"
@@ -86,8 +85,13 @@ type Config struct {
 	// remembered for a task that may come (default 24 h).
 	BeaconTTL time.Duration
 	// JoinBackoff is the longest wait between attempts to reach the
-	// coordinator at start (default 30 s; the first retry is after 250 ms).
+	// coordinator, at start or after losing it (default 30 s; the first
+	// retry is after 250 ms).
 	JoinBackoff time.Duration
+	// Heartbeat is how often the daemon tells the coordinator it is there
+	// (default 2 s): a coordinator that restarted answers that it does not
+	// know this verifier, which then registers again.
+	Heartbeat time.Duration
 	// Now is the clock the TTLs run on (default time.Now).
 	Now func() time.Time
 }
@@ -99,6 +103,8 @@ type Daemon struct {
 	log   *slog.Logger
 	coord peer.ID
 	now   func() time.Time
+	// member keeps the daemon registered (protocol/net/join).
+	member *join.Member
 
 	// ctx is the daemon's root context: every goroutine it starts ends
 	// when ctx does (Close cancels it). group owns those goroutines;
@@ -164,7 +170,10 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	if cfg.JoinBackoff <= 0 {
 		cfg.JoinBackoff = 30 * time.Second
 	}
-	coord, err := coordinatorID(cfg.Coordinator)
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 2 * time.Second
+	}
+	coord, err := join.Coordinator(cfg.Coordinator)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +183,12 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	n.Handle(wire.ReplicateProtocol, d.onReplicate, wire.TypeCheckpointAnnounce)
 	exchange.Serve(n, exchange.FromStore(d.replicas), exchange.ServeConfig{Coordinator: coord, Logger: d.log})
 	disputenet.Serve(n, d.party)
-	if err := join(d.ctx, n, cfg.Coordinator, coord, &wire.Hello{Role: wire.RoleVerifier, Backend: "cpu", Addrs: n.Addrs()}, cfg.JoinBackoff, d.log); err != nil {
+	hello := func() *wire.Hello { return &wire.Hello{Role: wire.RoleVerifier, Backend: "cpu", Addrs: n.Addrs()} }
+	d.member, err = join.New(n, join.Config{Addr: cfg.Coordinator, Hello: hello, MaxBackoff: cfg.JoinBackoff, Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.member.Join(d.ctx); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -191,8 +205,55 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 		}
 	}
 	d.spawn(d.janitor)
+	d.spawn(func() {
+		if err := d.member.Keep(d.ctx); err != nil {
+			d.log.Error("the coordinator refused this verifier; it gets no more audits", "err", err)
+		}
+	})
+	d.spawn(d.heartbeats)
 	return d, nil
 }
+
+// Member is the daemon's registration with its coordinator.
+func (d *Daemon) Member() *join.Member { return d.member }
+
+// Party is the daemon's ledger party at the coordinator (join.PartyID).
+func (d *Daemon) Party() string { return join.PartyID(wire.RoleVerifier, d.n.ID()) }
+
+// heartbeats tells the coordinator every Heartbeat that this verifier is
+// there; a coordinator that no longer knows it (it restarted), or
+// heartbeats failing maxHeartbeatFailures times in a row, make the daemon
+// say hello again.
+func (d *Daemon) heartbeats() {
+	t := time.NewTicker(d.cfg.Heartbeat)
+	defer t.Stop()
+	failures := 0
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(d.ctx, d.cfg.Heartbeat*4)
+		_, err := d.n.Request(rctx, d.coord, wire.ControlProtocol, [32]byte{}, &wire.Heartbeat{State: wire.StateIdle}, wire.TypeAck)
+		cancel()
+		switch {
+		case err == nil, errors.Is(err, p2p.ErrRemote) && !join.IsUnregistered(err):
+			failures = 0
+		case join.IsUnregistered(err):
+			failures = 0
+			d.member.Lost()
+		default:
+			if failures++; failures == maxHeartbeatFailures {
+				d.member.Lost()
+			}
+		}
+	}
+}
+
+// maxHeartbeatFailures: heartbeats failing this many times in a row make
+// the daemon register again.
+const maxHeartbeatFailures = 3
 
 func newDaemon(n *p2p.Node, cfg Config, coord peer.ID) *Daemon {
 	if cfg.Now == nil {
@@ -207,58 +268,6 @@ func newDaemon(n *p2p.Node, cfg Config, coord peer.ID) *Daemon {
 		d.log = cfg.Logger.With("verifier", shortPeer(n.ID()))
 	}
 	return d
-}
-
-// coordinatorID is the peer ID a coordinator multiaddr ends with.
-func coordinatorID(addr string) (peer.ID, error) {
-	ma, err := multiaddr.NewMultiaddr(addr)
-	if err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrCoordinatorAddr, addr, err)
-	}
-	ai, err := peer.AddrInfoFromP2pAddr(ma)
-	if err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrCoordinatorAddr, addr, err)
-	}
-	return ai.ID, nil
-}
-
-// join connects to the coordinator and says hello, retrying with
-// exponential backoff (250 ms doubling up to most) while the coordinator
-// cannot be reached: a daemon started before its coordinator, or across
-// a network blip, waits instead of exiting. A coordinator that answers
-// and refuses the hello is final.
-func join(ctx context.Context, n *p2p.Node, addr string, coord peer.ID, hello *wire.Hello, most time.Duration, log *slog.Logger) error {
-	wait := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		if b, ok := n.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
-			// This loop paces the retries; libp2p's own dial backoff
-			// (5 s and up) would refuse them unseen.
-			b.Backoff().Clear(coord)
-		}
-		_, err := n.Connect(ctx, addr)
-		if err == nil {
-			_, err = n.Request(ctx, coord, wire.ControlProtocol, [32]byte{}, hello, wire.TypeAck)
-			if errors.Is(err, p2p.ErrRemote) {
-				return fmt.Errorf("hello: %w", err)
-			}
-		}
-		if err == nil {
-			log.Info("joined the coordinator", "coordinator", shortPeer(coord), "attempts", attempt)
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("join coordinator: %w", err)
-		}
-		log.Warn("coordinator unreachable, retrying", "coordinator", shortPeer(coord), "attempt", attempt, "retry_in", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("join coordinator: %w", err)
-		case <-t.C:
-		}
-		wait = min(2*wait, most)
-	}
 }
 
 // spawn runs f in a goroutine the daemon owns, unless it is stopping.
@@ -441,9 +450,11 @@ func (d *Daemon) onTask(ctx context.Context, e *wire.Envelope, m wire.Message, r
 	if s.Audit.Confidential {
 		check = d.zkAudit
 	}
+	d.log.Info(EventAuditAssigned, "job", short(job), "solver", shortPeer(t.Solver), "confidential", s.Audit.Confidential)
 	if !d.spawn(func() {
 		switch err := check(d.ctx, job, s, t); {
 		case err == nil:
+			d.log.Info(EventAudited, "job", short(job))
 		case d.ctx.Err() != nil:
 			d.log.Info("audit stopped: the daemon is shutting down", "job", short(job), "err", err)
 		default:
