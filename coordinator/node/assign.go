@@ -60,6 +60,7 @@ type job struct {
 	replica          peer.ID // the verifier last asked to replicate
 	replicaStep      int64   // the step it was asked for
 	marks            []Mark  // checkpoint announcements, for the client's ETA (progress.go)
+	lossQ16          int64   // the loss in the solver's last heartbeat (progress.go)
 }
 
 type checkpoint struct {

@@ -671,7 +671,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	}}
 	opts := trainer.Options{OutDir: dir, Commit: true, Resume: resume, Store: cs, Progress: func(p trainer.Progress) {
 		d.mu.Lock()
-		d.state.Step = p.Step
+		d.state.Step, d.state.LossQ16 = p.Step, p.LossQ16
 		d.mu.Unlock()
 		// Yield at every step boundary: a training loop that never blocks
 		// keeps its P, and goroutines woken by the network wait in the
