@@ -6,6 +6,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
 	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/protocol/core/report"
 )
 
 // jobBound is the JobTimeout of these tests: every job must be over by
@@ -30,6 +31,9 @@ func TestEveryJobEnds(t *testing.T) {
 			t.Errorf("job ended %s, want expired", j.State)
 		}
 		h.checkMoney(sv.bondRef())
+		if r := h.verifiedReport(id); r.Outcome.State != report.StateExpired || r.Trace != nil {
+			t.Errorf("report of the expired job: %+v", r.Outcome)
+		}
 		if got := h.balance(service.AccountRef{Kind: service.KindClientFunds, Party: "acme"}); got != 100_000_000_000 {
 			t.Errorf("client holds %d after an expired job, want its deposit back", got)
 		}
@@ -63,6 +67,9 @@ func TestEveryJobEnds(t *testing.T) {
 			t.Errorf("job ended %s, want expired", j.State)
 		}
 		h.checkMoney(sv.bondRef(), v.bondRef())
+		if r := h.verifiedReport(id); r.Trace == nil || r.Beacon == nil || len(r.Audits) != 0 {
+			t.Errorf("report of the job expired in its audit: %+v", r)
+		}
 	})
 	t.Run("verifier silent, another reports", func(t *testing.T) {
 		t.Parallel()
@@ -125,6 +132,11 @@ func TestEveryJobEnds(t *testing.T) {
 			t.Error("the liar was paid")
 		}
 		h.checkMoney(sv.bondRef(), liar.bondRef(), other.bondRef())
+		r := h.verifiedReport(id)
+		if len(r.Audits) != 2 || len(r.Disputes) != 1 || r.Disputes[0].Loser != report.LoserVerifier || len(r.Slashes) != 1 ||
+			r.Slashes[0].PeerID != liar.n.ID().String() {
+			t.Errorf("report: %d audits, disputes %+v, slashes %+v", len(r.Audits), r.Disputes, r.Slashes)
+		}
 	})
 	t.Run("verifier late", func(t *testing.T) {
 		t.Parallel()
@@ -176,6 +188,9 @@ func TestEveryJobEnds(t *testing.T) {
 			t.Fatalf("job ended %s, want settled", j.State)
 		}
 		h.checkMoney(sv.bondRef(), v.bondRef())
+		if r := h.verifiedReport(id); r.Outcome.State != report.StateSettled || len(r.Audits) != 1 {
+			t.Errorf("report after a restart: %+v", r.Outcome)
+		}
 	})
 }
 

@@ -192,6 +192,16 @@ func (c *Node) buildReport(ctx context.Context, e *ending) (*report.Report, erro
 			r.Solvers = append(r.Solvers, report.Party{PeerID: p, Party: a.SolverID, Steps: a.Steps})
 		}
 	}
+	// Who may have been slashed: the node's memory of it, and the parties
+	// of the disputes logged (which survive a restart).
+	known := append([]peer.ID(nil), e.slashed...)
+	for _, d := range l.Disputes {
+		for _, s := range []string{d.Solver, d.Verifier} {
+			if p, err := peer.Decode(s); err == nil {
+				known = append(known, p)
+			}
+		}
+	}
 	for _, m := range ms {
 		role, bond := "", ""
 		switch {
@@ -206,7 +216,7 @@ func (c *Node) buildReport(ctx context.Context, e *ending) (*report.Report, erro
 		if role == report.LoserVerifier {
 			wr = wire.RoleVerifier
 		}
-		if p := peerOf(wr, strings.TrimPrefix(m.Debit, bond), e.slashed); p != "" {
+		if p := peerOf(wr, strings.TrimPrefix(m.Debit, bond), known); p != "" {
 			r.Slashes = append(r.Slashes, report.Slash{Role: role, PeerID: p, AmountMicroUSD: m.AmountMicroUSD})
 		}
 	}

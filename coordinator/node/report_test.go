@@ -218,3 +218,23 @@ func TestCheatersReportVerifies(t *testing.T) {
 		t.Fatalf("report %s", b)
 	}
 }
+
+// verifiedReport waits for job id's end and returns its stored report,
+// verified against the coordinator's peer ID.
+func (h *harness) verifiedReport(id spec.JobID) *report.Report {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if _, err := h.node.AwaitOutcome(ctx, id); err != nil {
+		h.t.Fatal(err)
+	}
+	b, err := h.svc.Report(ctx, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	r, _, err := report.Verify(b, mustKey(h.t, h.cn.ID()))
+	if err != nil {
+		h.t.Fatalf("job %s's report does not verify: %v\n%s", id, err, b)
+	}
+	return r
+}
