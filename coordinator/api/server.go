@@ -46,9 +46,7 @@ type Server struct {
 	// recorded atomically with the operation.
 	postMu sync.Mutex
 	onJob  func(spec []byte)
-	// parties: hooks the coordinator node registers (parties.go).
-	parties partyHooks
-	client  clientState // the client endpoints' node and limits (client.go)
+	client clientState // the client endpoints' node and limits (client.go)
 }
 
 // Option configures a Server.
@@ -92,7 +90,6 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 	s.mux.HandleFunc("GET /v1/jobs/{id}/weights", s.weightsRoute)
 	s.mux.HandleFunc("GET /v1/jobs/{id}/audit", s.get(s.getAudit))
 	s.mux.HandleFunc("GET /v1/accounts/{id}/statement", s.get(s.statement))
-	s.mux.HandleFunc("GET /v1/parties/{id}", s.get(s.getParty))
 	s.mux.HandleFunc("POST /v1/quote", s.plain(s.quote, auth.RoleClient, auth.RoleOperator))
 	s.mux.HandleFunc("PUT /v1/parties/{id}/bank", s.plain(s.putBank, auth.RoleSolver, auth.RoleVerifier, auth.RoleOperator))
 	s.mux.HandleFunc("GET /v1/parties/{id}/bank", s.get(s.getBank))
@@ -455,7 +452,6 @@ func (s *Server) deposit(ctx context.Context, _ auth.Principal, body []byte) res
 	if err != nil {
 		return fromErr(err)
 	}
-	s.parties.deposit(d.Account)
 	return jsonResponse(http.StatusCreated, res)
 }
 
@@ -499,7 +495,6 @@ func (s *Server) issueKey(ctx context.Context, _ auth.Principal, body []byte) re
 	if err != nil {
 		return fromErr(err)
 	}
-	s.parties.key(rec.Subject, rec.Role)
 	// A replay gets the record without the key, which is never stored.
 	out := map[string]string{"key": key, "key_id": rec.ID, "subject": rec.Subject, "role": rec.Role.String()}
 	resp := jsonResponse(http.StatusCreated, out)
@@ -521,10 +516,16 @@ type runSummary struct {
 	Posted     bool               `json:"posted"`
 	TotalCents int64              `json:"total_cents"`
 	Payees     []service.RunPayee `json:"payees"`
+	// Skipped are payees with earnings the run could not pay (bank.go).
+	Skipped []service.RunSkip `json:"skipped"`
 }
 
 func runView(r *service.Run) runSummary {
-	return runSummary{Period: r.Period, Posted: r.Posted, TotalCents: r.TotalCents, Payees: r.Payees}
+	sk := r.Skipped
+	if sk == nil {
+		sk = []service.RunSkip{}
+	}
+	return runSummary{Period: r.Period, Posted: r.Posted, TotalCents: r.TotalCents, Payees: r.Payees, Skipped: sk}
 }
 
 // jobFor loads the job of the path for p: its client or the operator.

@@ -54,6 +54,8 @@ type Config struct {
 	// on the node until the caller calls Node.Offer (the devnet posts all
 	// its jobs before any starts, so that each waiting solver takes one).
 	HoldOffers bool
+	// Payouts configures the payout scheduler (payouts.go).
+	Payouts PayoutConfig
 }
 
 // Coordinator is an assembled coordinator.
@@ -62,8 +64,9 @@ type Coordinator struct {
 	Keys    *auth.Keys
 	API     *api.Server
 	// Node is nil without a libp2p host.
-	Node *node.Node
-	log  *slog.Logger
+	Node    *node.Node
+	log     *slog.Logger
+	payouts *payoutLoop
 }
 
 // Open opens the service over cfg.DataDir, recovering interrupted work,
@@ -74,7 +77,7 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	svc, err := service.Open(ctx, cfg.DataDir, cfg.Service...)
+	svc, err := service.Open(ctx, cfg.DataDir, append([]service.Option{service.WithLogger(log.With("component", "service"))}, cfg.Service...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -96,18 +99,10 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 		if !cfg.HoldOffers {
 			c.API.OnJobPosted(n.OfferAsync)
 		}
-		// A bond deposited or a key issued through the API puts a waiting
-		// solver or verifier to work at once.
-		c.API.OnDeposit(func(a service.AccountRef) {
-			if a.Kind == service.KindSolverBond || a.Kind == service.KindVerifierBond {
-				n.BondArrived(a.Party)
-			}
-		})
-		c.API.OnKeyIssued(func(subject string, role auth.Role) {
-			if role == auth.RoleVerifier {
-				n.Enrolled(subject)
-			}
-		})
+	}
+	if err := c.startPayouts(ctx, cfg.Payouts); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
 }
@@ -156,6 +151,7 @@ func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
 // service. The libp2p host is the caller's.
 func (c *Coordinator) Close() error {
 	var errs []error
+	c.stopPayouts()
 	if c.Node != nil {
 		errs = append(errs, c.Node.Close())
 	}

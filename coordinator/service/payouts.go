@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -20,6 +21,10 @@ type Run struct {
 	// planned.
 	CreatedAt time.Time  `json:"created_at"`
 	Payees    []RunPayee `json:"payees"`
+	// Skipped are the payees with a payable balance the run could not pay
+	// (no bank details, or no vault to open them); their earnings wait
+	// for the next run.
+	Skipped []RunSkip `json:"skipped,omitempty"`
 	// Posted is true once every transfer applied and the ACH file was
 	// built.
 	Posted     bool   `json:"posted"`
@@ -34,6 +39,21 @@ type RunPayee struct {
 	Cents      int64  `json:"cents"`
 	TransferID string `json:"transfer_id"`
 }
+
+// RunSkip is a payee a run skipped, and why.
+type RunSkip struct {
+	PayeeID string `json:"payee_id"`
+	Account string `json:"account"`
+	// Cents is what the run would have paid.
+	Cents  int64  `json:"cents"`
+	Reason string `json:"reason"`
+}
+
+// Reasons a run skips a payee.
+const (
+	SkipNoBankDetails = "no bank details registered (PUT /v1/parties/{id}/bank, or beluga solver|verifier bank)"
+	SkipNoVault       = "no vault key configured on the coordinator (--vault-key-file), so no bank details can be read"
+)
 
 func runKey(period string) string { return "run/" + period }
 
@@ -99,7 +119,11 @@ func (s *Service) bankDetails(payee string) (payout.BankAccount, bool, error) {
 // that has ended: every solver and verifier earnings balance that
 // schedule.Payable accepts, for a payee with bank details, moves to
 // payouts in transit, and the ACH file is built from those transfers.
-// Re-running a period is a no-op that returns the same run and ACH bytes.
+// A payee with a payable balance and no bank details is skipped: it is
+// named in Run.Skipped and logged at WARN ("payout skipped"), and its
+// earnings wait. A run with payees and no valid ACH originator is refused
+// (ErrInvalid) before any money moves. Re-running a period is a no-op
+// that returns the same run and ACH bytes.
 func (s *Service) RunPayouts(ctx context.Context, periodID string) (*Run, error) {
 	p, err := s.cfg.schedule.ParsePeriodID(periodID)
 	if err != nil {
@@ -151,8 +175,15 @@ func (s *Service) planRun(ctx context.Context, p payout.Period, now time.Time, r
 			return nil
 		}
 		payee := payeeID(ref)
-		if _, has, err := s.bankDetails(payee); err != nil || !has {
+		if _, has, err := s.bankDetails(payee); err != nil {
 			return err
+		} else if !has {
+			reason := SkipNoBankDetails
+			if s.cfg.vault == nil {
+				reason = SkipNoVault
+			}
+			r.Skipped = append(r.Skipped, RunSkip{PayeeID: payee, Account: ref.String(), Cents: cents, Reason: reason})
+			return nil
 		}
 		r.Payees = append(r.Payees, RunPayee{PayeeID: payee, Account: ref.String(), Cents: cents, TransferID: payoutTransferID(p, payee).String()})
 		r.TotalCents += cents
@@ -162,8 +193,18 @@ func (s *Service) planRun(ctx context.Context, p payout.Period, now time.Time, r
 		return fmt.Errorf("plan payout run %s: %w", p.ID(), err)
 	}
 	slices.SortFunc(r.Payees, func(a, b RunPayee) int { return cmpString(a.PayeeID, b.PayeeID) })
+	slices.SortFunc(r.Skipped, func(a, b RunSkip) int { return cmpString(a.PayeeID, b.PayeeID) })
 	if len(r.Payees) > payout.MaxEntries {
 		r.Payees = r.Payees[:payout.MaxEntries] // the rest wait for the next run
+	}
+	if len(r.Payees) > 0 {
+		if err := s.cfg.originator.Validate(); err != nil {
+			return fmt.Errorf("%w: payout run %s has %d payees but no ACH originator is configured (the --ach-* flags of beluga coordinator): %w", ErrInvalid, p.ID(), len(r.Payees), err)
+		}
+	}
+	for _, sk := range r.Skipped {
+		s.cfg.log.LogAttrs(ctx, slog.LevelWarn, "payout skipped", slog.String("period", p.ID()), slog.String("payee", sk.PayeeID),
+			slog.String("account", sk.Account), slog.Int64("cents", sk.Cents), slog.String("reason", sk.Reason))
 	}
 	return s.store.put(runKey(p.ID()), r)
 }
@@ -305,4 +346,30 @@ func (s *Service) recoverRuns(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// PayoutExecutor returns the service as a payout.Executor, for a
+// payout.Scheduler: Run is RunPayouts, Done whether the period's run is
+// stored and posted.
+func (s *Service) PayoutExecutor() payout.Executor { return payoutExec{s} }
+
+type payoutExec struct{ s *Service }
+
+func (e payoutExec) Run(ctx context.Context, p payout.Period) (payout.Report, error) {
+	r, err := e.s.RunPayouts(ctx, p.ID())
+	if err != nil {
+		return payout.Report{}, err
+	}
+	return payout.Report{Period: r.Period, Payees: len(r.Payees), TotalCents: r.TotalCents, Skipped: len(r.Skipped)}, nil
+}
+
+func (e payoutExec) Done(ctx context.Context, p payout.Period) (bool, error) {
+	r, err := e.s.PayoutRun(ctx, p.ID())
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return r.Posted, nil
 }

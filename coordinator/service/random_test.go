@@ -223,11 +223,11 @@ func TestRandomizedOperations(t *testing.T) {
 	}
 }
 
-// randPrice returns a price in nano-dollars per CU below n µ$ half the
-// time, below n n$ (mostly under a micro-dollar per CU: every amount
-// rounds) the other half; 0 (market) is among them.
+// randPrice returns a price in nano-dollars per CU: below n µ$ three
+// times in four, below n n$ (mostly under a micro-dollar per CU: every
+// amount rounds) the fourth; 0 (market) is among them.
 func randPrice(r *rand.Rand, n int64) int64 {
-	if r.IntN(2) == 0 {
+	if r.IntN(4) > 0 {
 		return r.Int64N(n) * 1000
 	}
 	return r.Int64N(n)

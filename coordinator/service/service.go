@@ -240,6 +240,10 @@ func (s *Service) Now() time.Time { return s.cfg.now() }
 // details cannot be stored and payout runs pay nobody.
 func (s *Service) HasVault() bool { return s.cfg.vault != nil }
 
+// Originator returns the ACH originator payout runs write (the zero
+// Originator when none is configured: runs with payees are refused).
+func (s *Service) Originator() payout.Originator { return s.cfg.originator }
+
 // Schedule returns the payout calendar.
 func (s *Service) Schedule() *payout.Schedule { return s.cfg.schedule }
 

@@ -54,6 +54,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newSpecCmd(), newTrainCmd(), newAuditCmd(), newPlanCmd(), newRefereeCmd(), newCoordinatorCmd(), newBenchCmd(), newZKCmd(), newDevnetCmd(), newSolverCmd(), newVerifierCmd())
 	root.AddCommand(newJobCmd()) // the client: internal/cli/job.go
+	addBankCmds(root) // bank.go: `beluga solver bank`, `beluga verifier bank`
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n%s", err, c.UsageString())}
 	})
