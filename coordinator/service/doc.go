@@ -45,11 +45,16 @@
 //
 // # Decisions
 //
-//   - Job escrow = max price × CU + the fee on that + the audit budget. At
-//     settlement the solvers get trade price × CU (split by committed steps
-//     with lifecycle.ProRata, at the price of the first match), verifiers
-//     their audits, the platform its fee on the actual cost, and the client
-//     the rest, in one linked chain.
+//   - Prices are nano-dollars per CU, amounts micro-dollars. Job escrow =
+//     ⌈max price × CU⌉ + the fee on that + the audit budget (one audit of
+//     the planner's replayed share of the CU at the verifier rate, rounded
+//     up: Terms, PlanAudit); POST /v1/quote shows exactly that (QuoteJob).
+//     At settlement the solvers get ⌊trade price × CU⌋ (split by committed
+//     steps with lifecycle.ProRata, at the price of the first match), the
+//     auditor the compute it replayed at the verifier rate, rounded down
+//     (VerifierAuditMicroUSD), the platform its fee on the actual cost, and
+//     the client the rest, in one linked chain: escrow rounds up, payments
+//     down, so the escrow ends at zero and no rounding creates money.
 //   - Solver bonds and the auditing verifier's bond are pending transfers
 //     into the job's escrow account, so everything at stake for a job sits
 //     in one account; a slash posts the bond and pays it out in the same
@@ -64,7 +69,9 @@
 //   - The order book is in memory: after a restart, jobs waiting for a
 //     solver are bid again; solvers re-post their asks.
 //   - Payout amounts are earnings available at the run (posted credits
-//     minus debits), floored to cents; payees without bank details wait.
+//     minus debits), floored to cents; payees without bank details wait,
+//     named in the run (Run.Skipped) and logged at WARN. A payout.Scheduler
+//     over PayoutExecutor runs each period by itself (coordinatord).
 //   - Operations are serialised by one mutex: the ledger wants one writer
 //     for hot accounts anyway, and it makes the intent protocol simple.
 //
@@ -73,7 +80,7 @@
 // Settling payouts in transit against bank clearing when the bank
 // confirms; ACH returns; ledger-level pending timeouts on escrow and
 // bonds (jobs expire through Expire, driven by the node); HTTP
-// endpoints for asks, lifecycle events, disputes and bank details (the
-// service has them); a persisted order book; a payout run scans every
+// endpoints for asks, lifecycle events and disputes (the service has
+// them); a persisted order book; a payout run scans every
 // account (fine for thousands of payees, not millions).
 package service
