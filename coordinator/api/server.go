@@ -46,7 +46,9 @@ type Server struct {
 	// recorded atomically with the operation.
 	postMu sync.Mutex
 	onJob  func(spec []byte)
-	client clientState // the client endpoints' node and limits (client.go)
+	// parties: hooks the coordinator node registers (parties.go).
+	parties partyHooks
+	client  clientState // the client endpoints' node and limits (client.go)
 }
 
 // Option configures a Server.
@@ -90,6 +92,7 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 	s.mux.HandleFunc("GET /v1/jobs/{id}/weights", s.weightsRoute)
 	s.mux.HandleFunc("GET /v1/jobs/{id}/audit", s.get(s.getAudit))
 	s.mux.HandleFunc("GET /v1/accounts/{id}/statement", s.get(s.statement))
+	s.mux.HandleFunc("GET /v1/parties/{id}", s.get(s.getParty))
 	s.mux.HandleFunc("POST /v1/quote", s.plain(s.quote, auth.RoleClient, auth.RoleOperator))
 	s.mux.HandleFunc("PUT /v1/parties/{id}/bank", s.plain(s.putBank, auth.RoleSolver, auth.RoleVerifier, auth.RoleOperator))
 	s.mux.HandleFunc("GET /v1/parties/{id}/bank", s.get(s.getBank))
@@ -452,6 +455,7 @@ func (s *Server) deposit(ctx context.Context, _ auth.Principal, body []byte) res
 	if err != nil {
 		return fromErr(err)
 	}
+	s.parties.deposit(d.Account)
 	return jsonResponse(http.StatusCreated, res)
 }
 
@@ -495,6 +499,7 @@ func (s *Server) issueKey(ctx context.Context, _ auth.Principal, body []byte) re
 	if err != nil {
 		return fromErr(err)
 	}
+	s.parties.key(rec.Subject, rec.Role)
 	// A replay gets the record without the key, which is never stored.
 	out := map[string]string{"key": key, "key_id": rec.ID, "subject": rec.Subject, "role": rec.Role.String()}
 	resp := jsonResponse(http.StatusCreated, out)

@@ -104,6 +104,10 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 		c.Close()
 		return nil, err
 	}
+	if err := c.startPayouts(ctx, cfg.Payouts); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
