@@ -99,10 +99,18 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 		if !cfg.HoldOffers {
 			c.API.OnJobPosted(n.OfferAsync)
 		}
-	}
-	if err := c.startPayouts(ctx, cfg.Payouts); err != nil {
-		c.Close()
-		return nil, err
+		// A bond deposited or a key issued through the API puts a waiting
+		// solver or verifier to work at once.
+		c.API.OnDeposit(func(a service.AccountRef) {
+			if a.Kind == service.KindSolverBond || a.Kind == service.KindVerifierBond {
+				n.BondArrived(a.Party)
+			}
+		})
+		c.API.OnKeyIssued(func(subject string, role auth.Role) {
+			if role == auth.RoleVerifier {
+				n.Enrolled(subject)
+			}
+		})
 	}
 	if err := c.startPayouts(ctx, cfg.Payouts); err != nil {
 		c.Close()
