@@ -40,6 +40,8 @@ type env struct {
 	clk      *clock
 	operator string
 	client   string
+	server   *Server
+	keys     *auth.Keys
 }
 
 func newEnv(t *testing.T, opts ...Option) *env { return newEnvLog(t, nil, opts...) }
@@ -67,9 +69,10 @@ func newEnvLog(t *testing.T, log *slog.Logger, opts ...Option) *env {
 		t.Fatal(err)
 	}
 	cl, _, _ := keys.Issue(context.Background(), "acme", auth.RoleClient, 0)
-	srv := httptest.NewServer(New(svc, keys, log, opts...))
+	api := New(svc, keys, log, opts...)
+	srv := httptest.NewServer(api)
 	t.Cleanup(func() { srv.Close(); st.Close(); led.Close() })
-	return &env{t: t, srv: srv, svc: svc, led: led, clk: clk, operator: op, client: cl}
+	return &env{t: t, srv: srv, svc: svc, led: led, clk: clk, operator: op, client: cl, server: api, keys: keys}
 }
 
 func (e *env) do(method, path, key, idem, body string) (int, []byte) {
@@ -235,8 +238,8 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		if code != c.want {
 			t.Errorf("%s: status %d, want %d: %s", c.name, code, c.want, body)
 		}
-		var eb errorBody
-		if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Code == "" || eb.Error.Message == "" {
+		var eb Problem
+		if err := json.Unmarshal(body, &eb); err != nil || eb.Code == "" || eb.Detail == "" {
 			t.Errorf("%s: error body %q", c.name, body)
 		}
 		if after := e.snapshot(); after != before {

@@ -47,8 +47,8 @@ func TestPostJobTooManyDigests(t *testing.T) {
 	if c != 400 {
 		t.Fatalf("job with %d digests: %d %s", int64(100_001), c, b)
 	}
-	var eb errorBody
-	if err := json.Unmarshal(b, &eb); err != nil || eb.Error.Code != "invalid_spec" {
+	var eb Problem
+	if err := json.Unmarshal(b, &eb); err != nil || eb.Code != "invalid_spec" {
 		t.Errorf("error body %s, want code invalid_spec", b)
 	}
 	if !bytes.Contains(b, []byte("digest_interval to at least 2")) {

@@ -12,8 +12,24 @@
 // funds posts once the client has topped up.
 //
 // Routes are method-and-path patterns: a known path with another method
-// gets 405 with an Allow header, an unknown path 404, both with the JSON
-// error body.
+// gets 405 with an Allow header, an unknown path 404, both as problem
+// details.
+//
+// # Conventions
+//
+// Every error is an RFC 9457 problem (problem.go; Content-Type
+// application/problem+json): type (ProblemTypeBase + code), title, status,
+// detail (in the client's terms: no Go type names, package prefixes or
+// ledger account IDs), instance (the request's path) and the extension
+// member code, the stable name clients branch on. List endpoints page with
+// limit and an opaque cursor and answer next_cursor (page.go: ParsePage,
+// PageItems, List). GET /healthz (no key) is liveness and readiness
+// (health.go); GET /metrics (operator key) serves Prometheus metrics
+// (metrics.go). Each request is one "request" log event, the access log:
+// method, path, route, status, bytes, duration, remote, principal, code.
+// openapi_test.go holds the document to the routes: every registered
+// route is documented with its method, and every status a probe provokes
+// is listed for its operation.
 //
 // # Parsing outside bytes
 //
@@ -23,8 +39,8 @@
 // documented optional, no value is null, the body is one JSON value of
 // valid UTF-8; amounts are JSON integers in micro-dollars (floats,
 // exponents, negatives, zero and values past int64 are refused). A
-// rejected request gets a 4xx with a JSON error body {"error": {"code",
-// "message"}} whose code is stable (see openapi.yaml) and changes nothing:
+// rejected request gets a 4xx problem whose code is stable (see
+// openapi.yaml) and changes nothing:
 // the decoders run before any service call, and the service validates
 // everything before it moves money. The decoders are fuzzed
 // (FuzzDecodeDeposit, FuzzDecodeJob, FuzzDecodePayoutRun, FuzzDecodeKey),

@@ -70,17 +70,17 @@ func TestEveryServiceErrorHasAStatus(t *testing.T) {
 			continue
 		}
 		r := fromErr(fmt.Errorf("context: %w", c.err))
-		var eb errorBody
+		var eb Problem
 		if err := json.Unmarshal(r.Body, &eb); err != nil {
 			t.Fatal(err)
 		}
-		if r.Status != c.status || eb.Error.Code != c.code {
-			t.Errorf("service.%s: %d %s, want %d %s", name, r.Status, eb.Error.Code, c.status, c.code)
+		if r.Status != c.status || eb.Code != c.code {
+			t.Errorf("service.%s: %d %s, want %d %s", name, r.Status, eb.Code, c.status, c.code)
 		}
-		if prev, dup := codes[eb.Error.Code]; dup {
-			t.Errorf("service.%s and service.%s share the code %s", name, prev, eb.Error.Code)
+		if prev, dup := codes[eb.Code]; dup {
+			t.Errorf("service.%s and service.%s share the code %s", name, prev, eb.Code)
 		}
-		codes[eb.Error.Code] = name
+		codes[eb.Code] = name
 	}
 	for _, c := range []struct {
 		err    error
@@ -94,8 +94,8 @@ func TestEveryServiceErrorHasAStatus(t *testing.T) {
 		{auth.ErrInvalidSubject, 400, "invalid_request"},
 	} {
 		r := fromErr(fmt.Errorf("context: %w", c.err))
-		var eb errorBody
-		if err := json.Unmarshal(r.Body, &eb); err != nil || r.Status != c.status || eb.Error.Code != c.code {
+		var eb Problem
+		if err := json.Unmarshal(r.Body, &eb); err != nil || r.Status != c.status || eb.Code != c.code {
 			t.Errorf("%v: %d %s, want %d %s", c.err, r.Status, r.Body, c.status, c.code)
 		}
 	}
@@ -116,8 +116,8 @@ func TestDepositOverflowIs4xx(t *testing.T) {
 	}
 	before := e.snapshot()
 	c, b := e.do("POST", "/v1/deposits", e.operator, "d2", `{"bank_ref":"w2","account":"client:acme","amount_micro_usd":1}`)
-	var eb errorBody
-	if err := json.Unmarshal(b, &eb); c != http.StatusUnprocessableEntity || err != nil || eb.Error.Code != "amount_overflow" {
+	var eb Problem
+	if err := json.Unmarshal(b, &eb); c != http.StatusUnprocessableEntity || err != nil || eb.Code != "amount_overflow" {
 		t.Fatalf("overflowing deposit: %d %s", c, b)
 	}
 	if e.snapshot() != before {

@@ -11,8 +11,9 @@ import (
 )
 
 // TestWrongMethodIs405: a known path asked with another method gets 405
-// with an Allow header and the JSON error body; before, the catch-all
-// route answered 404 "no such endpoint". Unknown paths still get 404.
+// with an Allow header and a problem (application/problem+json); before,
+// the catch-all route answered 404 "no such endpoint". Unknown paths still
+// get 404.
 func TestWrongMethodIs405(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -37,11 +38,11 @@ func TestWrongMethodIs405(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var eb errorBody
+		var eb Problem
 		err = json.NewDecoder(resp.Body).Decode(&eb)
 		resp.Body.Close()
 		want := map[int]string{404: "not_found", 405: "method_not_allowed"}[c.status]
-		if resp.StatusCode != c.status || err != nil || eb.Error.Code != want || resp.Header.Get("Content-Type") != "application/json" {
+		if resp.StatusCode != c.status || err != nil || eb.Code != want || resp.Header.Get("Content-Type") != ProblemContentType {
 			t.Errorf("%s %s: %d %+v %v", c.method, c.path, resp.StatusCode, eb, err)
 		}
 		allow := resp.Header.Get("Allow")
@@ -89,9 +90,11 @@ func (h *recorder) events(msg string) []map[string]slog.Value {
 }
 
 // TestRequestsAreLogged: every request is one structured "request" event
-// with its route, status, error code and principal; failures the
-// coordinator must look at (5xx, ledger_rejected) are at level ERROR with
-// the error, refusals at INFO, successes at DEBUG.
+// (the access log) with its method, path, route, status, bytes, duration,
+// remote address, error code and principal; failures the coordinator must
+// look at (5xx, ledger_rejected) are at level ERROR with the error,
+// refusals and successes at INFO, health probes and metric scrapes at
+// DEBUG (WARN when not ready).
 func TestRequestsAreLogged(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
@@ -111,7 +114,7 @@ func TestRequestsAreLogged(t *testing.T) {
 		t.Fatalf("%d request events, want 3: %v", len(ev), ev)
 	}
 	want := []struct{ level, route, code, subject string }{
-		{"DEBUG", "POST /v1/deposits", "", "operator"},
+		{"INFO", "POST /v1/deposits", "", "operator"},
 		{"INFO", "POST /v1/jobs", "insufficient_funds", "acme"},
 		{"ERROR", "POST /v1/deposits", "unavailable", "operator"},
 	}
@@ -126,5 +129,19 @@ func TestRequestsAreLogged(t *testing.T) {
 	}
 	if _, ok := ev[2]["err"]; !ok {
 		t.Errorf("the failed request's event has no error: %v", ev[2])
+	}
+	for i, got := range ev {
+		if got["method"].String() != "POST" || got["path"].String() != strings.Fields(want[i].route)[1] ||
+			got["bytes"].Int64() <= 0 || got["duration"].Kind() != slog.KindDuration || !strings.HasPrefix(got["remote"].String(), "127.0.0.1:") {
+			t.Errorf("event %d lacks an access-log field: %v", i, got)
+		}
+	}
+	// Probes and scrapes are DEBUG: a load balancer polling /healthz does
+	// not fill the log.
+	if c, _ := e.do("GET", "/healthz", "", "", ""); c != 503 {
+		t.Fatalf("healthz on a closed ledger: %d", c)
+	}
+	if ev := rec.events("request"); len(ev) != 4 || ev[3]["route"].String() != "GET /healthz" || ev[3]["level"].String() != "WARN" {
+		t.Errorf("an unhealthy probe is not a WARN event: %v", ev[len(ev)-1])
 	}
 }

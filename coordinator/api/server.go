@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/spec"
@@ -46,6 +48,11 @@ type Server struct {
 	// recorded atomically with the operation.
 	postMu sync.Mutex
 	onJob  func(spec []byte)
+	// checks, collectors and metrics serve /healthz and /metrics
+	// (health.go, metrics.go).
+	checks     []healthCheck
+	collectors []prometheus.Collector
+	metrics    *metrics
 	// parties: hooks the coordinator node registers (parties.go).
 	parties partyHooks
 	client  clientState // the client endpoints' node and limits (client.go)
@@ -78,6 +85,9 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 	for _, o := range opts {
 		o(s)
 	}
+	s.metrics = newMetrics(s)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /metrics", s.metricsHandler())
 	s.mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		w.Write(openapiYAML)
@@ -101,11 +111,12 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 }
 
 // ServeHTTP implements http.Handler: it routes r, answers what no route
-// takes with the JSON error body (405 with the mux's Allow header for a
-// known path, else 404), and logs one "request" event per request.
+// takes with a problem (405 with the mux's Allow header for a known path,
+// else 404), counts the request in the metrics and logs one "request"
+// event per request (the access log).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	lw := &logWriter{ResponseWriter: w}
+	lw := &logWriter{ResponseWriter: w, path: r.URL.Path}
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		s.mux.ServeHTTP(lw, r)
@@ -125,31 +136,52 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			write(lw, errResponse(http.StatusNotFound, "not_found", "no such endpoint"))
 		}
 	}
-	s.logRequest(r, lw, time.Since(start))
+	if lw.status == 0 {
+		lw.status = http.StatusOK // the handler wrote nothing
+	}
+	d := time.Since(start)
+	s.metrics.observe(routeOf(r), lw.status, d)
+	s.logRequest(r, lw, d)
 }
 
-// logRequest logs the "request" event: DEBUG for successes, INFO for
-// refusals (4xx), ERROR for what the operator must look at (5xx, and a
-// ledger that refused the service's own transfers).
+// routeOf is r's route pattern, "(none)" for a request no route took.
+func routeOf(r *http.Request) string {
+	if r.Pattern == "" {
+		return "(none)"
+	}
+	return r.Pattern
+}
+
+// quietRoutes are polled by machines (probes, scrapers): their successes
+// are logged at DEBUG.
+var quietRoutes = map[string]bool{"GET /healthz": true, "GET /metrics": true}
+
+// logRequest logs the "request" event, the access log: method, path,
+// route, status, bytes (of the body sent), duration, remote (the peer's
+// address: a reverse proxy's, behind one), and the principal, error code
+// and error if any. Successes are INFO (DEBUG for health probes and metric
+// scrapes), refusals (4xx) INFO, and what the operator must look at (5xx,
+// and a ledger that refused the service's own transfers) ERROR; a probe
+// that finds the coordinator not ready is WARN.
 func (s *Server) logRequest(r *http.Request, lw *logWriter, d time.Duration) {
-	level := slog.LevelDebug
+	route := routeOf(r)
+	level := slog.LevelInfo
 	switch {
+	case quietRoutes[route] && lw.status < 400:
+		level = slog.LevelDebug
+	case quietRoutes[route]:
+		level = slog.LevelWarn // the coordinator is not ready: polled, so not ERROR
 	case lw.status >= 500 || lw.code == "ledger_rejected":
 		level = slog.LevelError
-	case lw.status >= 400:
-		level = slog.LevelInfo
 	}
 	ctx := r.Context()
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
-	route := r.Pattern
-	if route == "" {
-		route = "(none)"
-	}
 	attrs := []slog.Attr{
-		slog.String("method", r.Method), slog.String("route", route), slog.Int("status", lw.status),
-		slog.Duration("duration", d),
+		slog.String("method", r.Method), slog.String("path", lw.path), slog.String("route", route),
+		slog.Int("status", lw.status), slog.Int64("bytes", lw.bytes), slog.Duration("duration", d),
+		slog.String("remote", r.RemoteAddr),
 	}
 	if lw.subject != "" {
 		attrs = append(attrs, slog.String("subject", lw.subject))
@@ -163,10 +195,13 @@ func (s *Server) logRequest(r *http.Request, lw *logWriter, d time.Duration) {
 	s.log.LogAttrs(ctx, level, "request", attrs...)
 }
 
-// logWriter notes what a request was answered, for logRequest.
+// logWriter notes what a request was answered, for logRequest and the
+// metrics.
 type logWriter struct {
 	http.ResponseWriter
+	path    string // the request's path: a problem's instance
 	status  int
+	bytes   int64  // body bytes written
 	code    string // the error code, if the answer was an error
 	err     error  // the error answered, if any
 	subject string // the authenticated principal, if any
@@ -183,8 +218,14 @@ func (l *logWriter) Write(b []byte) (int, error) {
 	if l.status == 0 {
 		l.status = http.StatusOK
 	}
-	return l.ResponseWriter.Write(b)
+	n, err := l.ResponseWriter.Write(b)
+	l.bytes += int64(n)
+	return n, err
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer (to
+// flush a long download, or extend its deadline).
+func (l *logWriter) Unwrap() http.ResponseWriter { return l.ResponseWriter }
 
 // probeWriter takes what a handler writes and keeps only the status and
 // headers.
@@ -229,6 +270,9 @@ type response struct {
 	// the log.
 	err  error
 	code string
+	// problem is the error's problem details, if it is one (write sets
+	// its instance).
+	problem *Problem
 }
 
 func jsonResponse(status int, v any) response {
@@ -237,94 +281,6 @@ func jsonResponse(status int, v any) response {
 		return errResponse(http.StatusInternalServerError, "internal", "encode response")
 	}
 	return response{Status: status, Body: b}
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func errResponse(status int, code, msg string) response {
-	var e errorBody
-	e.Error.Code, e.Error.Message = code, msg
-	b, _ := json.Marshal(e)
-	return response{Status: status, Body: b, code: code}
-}
-
-func writeErr(w http.ResponseWriter, status int, code, msg string) {
-	write(w, errResponse(status, code, msg))
-}
-
-func write(w http.ResponseWriter, r response) {
-	if lw, ok := w.(*logWriter); ok {
-		lw.code, lw.err = r.code, r.err
-	}
-	ct := r.ContentType
-	if ct == "" {
-		ct = "application/json"
-	}
-	w.Header().Set("Content-Type", ct)
-	if r.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "10")
-	}
-	w.WriteHeader(r.Status)
-	w.Write(r.Body)
-}
-
-// errorClass is how the API answers errors wrapping one sentinel.
-type errorClass struct {
-	err    error
-	status int
-	code   string
-	// message, if set, replaces the error's text (which then says more
-	// about the coordinator's insides than a client should read).
-	message string
-}
-
-// errorClasses are tried in order; the first sentinel the error wraps
-// decides. Codes are stable API: clients branch on them.
-var errorClasses = []errorClass{
-	{err: errInvalidSpec, status: http.StatusBadRequest, code: "invalid_spec"},
-	{err: errBadRequest, status: http.StatusBadRequest, code: "invalid_request"},
-	{err: service.ErrInvalid, status: http.StatusBadRequest, code: "invalid_request"},
-	{err: auth.ErrInvalidRole, status: http.StatusBadRequest, code: "invalid_request"},
-	{err: auth.ErrInvalidSubject, status: http.StatusBadRequest, code: "invalid_request"},
-	{err: auth.ErrUnauthorized, status: http.StatusUnauthorized, code: "unauthorized", message: "invalid API key"},
-	{err: auth.ErrMalformedToken, status: http.StatusUnauthorized, code: "unauthorized", message: "invalid API key"},
-	{err: auth.ErrForbidden, status: http.StatusForbidden, code: "forbidden", message: "this key may not do this"},
-	{err: service.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
-	{err: service.ErrConflict, status: http.StatusConflict, code: "conflict"},
-	{err: service.ErrIllegalState, status: http.StatusConflict, code: "illegal_state"},
-	{err: service.ErrPeriodNotDue, status: http.StatusConflict, code: "period_not_due"},
-	{err: service.ErrNoBankDetails, status: http.StatusConflict, code: "no_bank_details"},
-	{err: service.ErrInsufficientFunds, status: http.StatusUnprocessableEntity, code: "insufficient_funds"},
-	{err: service.ErrOverflow, status: http.StatusUnprocessableEntity, code: "amount_overflow"},
-	{err: service.ErrLedger, status: http.StatusUnprocessableEntity, code: "ledger_rejected",
-		message: "the ledger refused, or disagrees with, what this request needs; nothing changed, and the operator is told"},
-	{err: service.ErrBusy, status: http.StatusServiceUnavailable, code: "busy", message: "the order book is full; retry later"},
-	{err: service.ErrUnavailable, status: http.StatusServiceUnavailable, code: "unavailable", message: "the ledger is unavailable; retry later"},
-}
-
-// fromErr maps an error to a response: the class of the first sentinel it
-// wraps, else 500 "internal" with a message that says nothing of the
-// cause. The error travels in the response for the log.
-func fromErr(err error) response {
-	for _, c := range errorClasses {
-		if errors.Is(err, c.err) {
-			msg := c.message
-			if msg == "" {
-				msg = err.Error()
-			}
-			r := errResponse(c.status, c.code, msg)
-			r.err = err
-			return r
-		}
-	}
-	r := errResponse(http.StatusInternalServerError, "internal", "internal error")
-	r.err = err
-	return r
 }
 
 func (s *Server) authenticate(r *http.Request) (auth.Principal, *response) {

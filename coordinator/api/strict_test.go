@@ -51,8 +51,8 @@ func TestBodiesAreStrict(t *testing.T) {
 	before := e.snapshot()
 	for i, c := range cases {
 		code, b := e.do("POST", c.path, c.key, "strict-"+string(rune('a'+i)), c.body)
-		var eb errorBody
-		if err := json.Unmarshal(b, &eb); code != 400 || err != nil || (eb.Error.Code != "invalid_request" && eb.Error.Code != "invalid_spec") {
+		var eb Problem
+		if err := json.Unmarshal(b, &eb); code != 400 || err != nil || (eb.Code != "invalid_request" && eb.Code != "invalid_spec") {
 			t.Errorf("%s: %d %s", c.name, code, b)
 		}
 	}

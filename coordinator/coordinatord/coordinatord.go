@@ -82,7 +82,7 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	c := &Coordinator{Service: svc, Keys: auth.NewKeys(svc.Store(), rand.Reader, time.Now), log: log}
-	c.API = api.New(svc, c.Keys, log.With("component", "api"))
+	c.API = api.New(svc, c.Keys, log.With("component", "api"), c.observability(cfg.P2P)...) // observe.go: /healthz, /metrics
 	if cfg.P2P != nil {
 		nc := cfg.Node
 		nc.Service = svc
