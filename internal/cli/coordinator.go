@@ -30,6 +30,7 @@ func newCoordinatorCmd() *cobra.Command {
 	var orig payout.Originator
 	var nodeCfg node.Config
 	var clockAhead time.Duration
+	var minPayout string
 	cmd := &cobra.Command{
 		Use:   "coordinator",
 		Short: "Run the coordinator: USD escrow ledger, jobs, settlement and payouts over HTTP",
@@ -46,6 +47,17 @@ nobody. The ACH originator flags are needed for payout files.`,
 				return err
 			}
 			opts := []service.Option{service.WithOriginator(orig)}
+			if cmd.Flags().Changed("minimum-payout") {
+				micro, err := parseUSD(minPayout)
+				if err != nil || micro%10_000 != 0 {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--minimum-payout %q: give whole cents in dollars, e.g. 10 or 0.01", minPayout)}
+				}
+				sch, err := payout.NewSchedule(payout.WithMinimumPayoutCents(micro / 10_000))
+				if err != nil {
+					return err
+				}
+				opts = append(opts, service.WithSchedule(sch))
+			}
 			if clockAhead != 0 {
 				opts = append(opts, service.WithClock(func() time.Time { return time.Now().Add(clockAhead) }))
 			}
@@ -94,7 +106,12 @@ nobody. The ACH originator flags are needed for payout files.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "bootstrap operator API key (shown once, stored hashed):\n%s\n", key)
 			}
 			if cfg.P2P != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "coordinator libp2p node: %v\n", cfg.P2P.Addrs())
+				// One full address per line, to paste after a daemon's
+				// --coordinator.
+				fmt.Fprintf(cmd.OutOrStdout(), "coordinator libp2p addresses (give one to each solver and verifier as --coordinator):\n")
+				for _, a := range cfg.P2P.Addrs() {
+					fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", a)
+				}
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -110,6 +127,7 @@ nobody. The ACH originator flags are needed for payout files.`,
 	f.DurationVar(&nodeCfg.JobTimeout, "job-timeout", node.DefaultJobTimeout, "a job not over this long after posting expires: escrow refunded, bonds released")
 	f.DurationVar(&nodeCfg.AuditTimeout, "audit-timeout", node.DefaultAuditTimeout, "a verifier that has not reported by then loses the audit to another")
 	f.DurationVar(&nodeCfg.HeartbeatTimeout, "heartbeat-timeout", node.DefaultHeartbeatTimeout, "a solver silent this long loses its job, which resumes elsewhere")
+	f.StringVar(&minPayout, "minimum-payout", "10", "smallest payout in US dollars; smaller earnings wait for a later run")
 	f.DurationVar(&clockAhead, "clock-ahead", 0, "run the ledger's and the service's clock this far ahead of the machine's (drills and tests: e.g. 240h to run a payout period that has not ended yet)")
 	f.DurationVar(&nodeCfg.Retention, "retention", node.DefaultRetention, "how long a finished job stays in the node's memory (its record stays in the data directory)")
 	f.StringVar(&p2pListen, "p2p-listen", "", "libp2p listen multiaddr for solvers and verifiers (e.g. /ip4/0.0.0.0/tcp/4001); empty: HTTP only")
