@@ -54,7 +54,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, what string, close func() 
 
 func newSolverCmd() *cobra.Command {
 	var cfg solverd.Config
-	var listen, keyFile string
+	var listen, keyFile, httpAddr string
 	var grace time.Duration
 	var noIdle, behindNAT bool
 	cmd := &cobra.Command{
@@ -107,6 +107,11 @@ be reached at start is retried with backoff.`,
 				return err
 			}
 			defer n.Close()
+			stopHTTP, err := serveDaemonHTTPFlag(httpAddr, "solver", n, cfg.Coordinator, &cfg.Logger) // internal/cli/httpd.go
+			if err != nil {
+				return err
+			}
+			defer stopHTTP()
 			d, err := solverd.Start(ctx, n, cfg)
 			if err != nil {
 				return err
@@ -122,6 +127,7 @@ be reached at start is retried with backoff.`,
 	f.Int64Var(&cfg.AskMicroUSDPerUnit, "ask", 0, "ask in micro-dollars per compute unit (0: market)")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' proving keys (written by zk setup finalize --keys): take confidential jobs")
 	f.StringVar(&listen, "listen", daemonListen, listenHelp)
+	f.StringVar(&httpAddr, "http", "", httpHelp)
 	f.StringVar(&keyFile, "key", filepath.Join("beluga-solver", "peer.key"), "libp2p identity key file (created if absent)")
 	f.DurationVar(&grace, "idle-grace", 30*time.Second, "how long the machine must be idle before a paused job resumes")
 	f.BoolVar(&noIdle, "no-idle-check", false, "run assigned jobs whatever else the machine is doing")
@@ -131,7 +137,7 @@ be reached at start is retried with backoff.`,
 
 func newVerifierCmd() *cobra.Command {
 	var cfg verifierd.Config
-	var listen, keyFile string
+	var listen, keyFile, httpAddr string
 	var behindNAT bool
 	cmd := &cobra.Command{
 		Use:   "verifier --coordinator ADDR",
@@ -154,6 +160,11 @@ func newVerifierCmd() *cobra.Command {
 				return err
 			}
 			defer n.Close()
+			stopHTTP, err := serveDaemonHTTPFlag(httpAddr, "verifier", n, cfg.Coordinator, &cfg.Logger) // internal/cli/httpd.go
+			if err != nil {
+				return err
+			}
+			defer stopHTTP()
 			d, err := verifierd.Start(ctx, n, cfg)
 			if err != nil {
 				return err
@@ -166,6 +177,7 @@ func newVerifierCmd() *cobra.Command {
 	f.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator multiaddr (…/p2p/<peer ID>)")
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.StringVar(&listen, "listen", daemonListen, listenHelp)
+	f.StringVar(&httpAddr, "http", "", httpHelp)
 	f.StringVar(&keyFile, "key", filepath.Join("beluga-verifier", "peer.key"), "libp2p identity key file (created if absent)")
 	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' verifying keys: take confidential audits")
