@@ -1,10 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -99,3 +102,63 @@ func FuzzParsePage(f *testing.F) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestStatementPages: a statement's lines come in pages of limit, in
+// journal order, each page with the whole statement's balances and a
+// next_cursor until the last; walking them gives the lines of one
+// unpaged request. A bad limit is a 400.
+func TestStatementPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := range 5 {
+		body := fmt.Sprintf(`{"bank_ref":"w%d","account":"client:acme","amount_micro_usd":%d}`, i, i+1)
+		if c, b := e.do("POST", "/v1/deposits", e.operator, fmt.Sprint("d", i), body); c != 201 {
+			t.Fatalf("deposit: %d %s", c, b)
+		}
+	}
+	type page struct {
+		Closing int64 `json:"closing_balance_micro_usd"`
+		Lines   []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"lines"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	get := func(query string) page {
+		c, b := e.do("GET", "/v1/accounts/client:acme/statement"+query, e.client, "", "")
+		var p page
+		if err := json.Unmarshal(b, &p); c != 200 || err != nil {
+			t.Fatalf("statement%s: %d %s", query, c, b)
+		}
+		return p
+	}
+	all := get("?limit=1000")
+	if len(all.Lines) != 5 || all.NextCursor != nil || all.Closing != 15 {
+		t.Fatalf("unpaged: %+v", all)
+	}
+	var walked []uint64
+	query := "?limit=2"
+	for pages := 0; ; pages++ {
+		p := get(query)
+		if p.Closing != 15 || pages > 3 {
+			t.Fatalf("page %d: %+v", pages, p)
+		}
+		for _, l := range p.Lines {
+			walked = append(walked, l.Seq)
+		}
+		if p.NextCursor == nil {
+			break
+		}
+		query = "?limit=2&cursor=" + url.QueryEscape(*p.NextCursor)
+	}
+	if len(walked) != 5 {
+		t.Fatalf("walked %v", walked)
+	}
+	for i, l := range all.Lines {
+		if walked[i] != l.Seq {
+			t.Fatalf("walked %v, unpaged %+v", walked, all.Lines)
+		}
+	}
+	if c, b := e.do("GET", "/v1/accounts/client:acme/statement?limit=0", e.client, "", ""); c != 400 || !strings.Contains(string(b), "limit") {
+		t.Errorf("limit=0: %d %s", c, b)
+	}
+}
