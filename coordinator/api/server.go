@@ -101,6 +101,7 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 	s.mux.HandleFunc("POST /v1/jobs/{id}/cancel", s.cancelRoute)
 	s.mux.HandleFunc("GET /v1/jobs/{id}/weights", s.weightsRoute)
 	s.mux.HandleFunc("GET /v1/jobs/{id}/audit", s.get(s.getAudit))
+	s.mux.HandleFunc("GET /v1/jobs/{id}/report", s.get(s.getReport))
 	s.mux.HandleFunc("GET /v1/accounts/{id}/statement", s.get(s.statement))
 	s.mux.HandleFunc("GET /v1/parties/{id}", s.get(s.getParty))
 	s.mux.HandleFunc("POST /v1/quote", s.plain(s.quote, auth.RoleClient, auth.RoleOperator))
@@ -525,19 +526,8 @@ func (s *Server) getAudit(r *http.Request, p auth.Principal) response {
 	return jsonResponse(http.StatusOK, map[string]any{"job_id": j.ID, "audit": audit})
 }
 
-// statementPage is a page of a statement: the balances are the whole
-// statement's (its period's), the lines a page of them in journal order.
-type statementPage struct {
-	*service.Statement
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
 func (s *Server) statement(r *http.Request, p auth.Principal) response {
 	ref, err := service.ParseAccountRef(r.PathValue("id"))
-	if err != nil {
-		return fromErr(err)
-	}
-	page, err := ParsePage(r.URL.Query())
 	if err != nil {
 		return fromErr(err)
 	}
@@ -562,9 +552,7 @@ func (s *Server) statement(r *http.Request, p auth.Principal) response {
 	if err != nil {
 		return fromErr(err)
 	}
-	var next string
-	st.Lines, next = PageItems(st.Lines, func(l service.StatementLine) string { return SeqKey(l.Seq) }, page)
-	return jsonResponse(http.StatusOK, statementPage{Statement: st, NextCursor: next})
+	return jsonResponse(http.StatusOK, st)
 }
 
 func (s *Server) ach(r *http.Request, p auth.Principal) response {

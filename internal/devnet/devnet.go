@@ -33,6 +33,7 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/internal/eventlog"
+	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/prover"
@@ -87,8 +88,11 @@ type Result struct {
 	Slashed        []string         `json:"slashed"`
 	PaidMicroUSD   map[string]int64 `json:"paid_micro_usd"`
 	LedgerBalanced bool             `json:"ledger_balanced"`
-	Ledger         []Balance        `json:"ledger"`
-	Seconds        float64          `json:"seconds"`
+	// ReportsVerified counts the jobs whose audit report the client
+	// fetched (GET /v1/jobs/{id}/report) and verified (report.Verify).
+	ReportsVerified int       `json:"reports_verified"`
+	Ledger          []Balance `json:"ledger"`
+	Seconds         float64   `json:"seconds"`
 }
 
 // Balance is one ledger account's balance (credits − debits, posted).
@@ -394,6 +398,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		for _, p := range o.Slashed {
 			res.Slashed = append(res.Slashed, p.String())
 		}
+		// The client fetches the job's audit report and checks it as a
+		// third party would, pinned to the coordinator's peer ID.
+		if err := verifyReport(ctx, base, clientKey, id, cn.ID().String()); err != nil {
+			return nil, err
+		}
+		res.ReportsVerified++
+		say("audit report of job %s: signed by the coordinator, verified offline", id.String()[:12])
 	}
 
 	// The ledger.
@@ -469,6 +480,33 @@ func check(r *Result, solvers []*p2p.Node) error {
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("devnet: %v", problems)
+	}
+	return nil
+}
+
+// verifyReport fetches job id's audit report over the API with the
+// client's key and verifies it pinned to the coordinator's peer ID.
+func verifyReport(ctx context.Context, base, key string, id spec.JobID, coordinator string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/jobs/"+id.String()+"/report", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, report.MaxReportBytes))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("devnet: report of job %s: %s: %s", id, resp.Status, b)
+	}
+	pin, err := report.ParseKey(coordinator)
+	if err != nil {
+		return err
+	}
+	if _, _, err := report.Verify(b, pin); err != nil {
+		return fmt.Errorf("devnet: the audit report of job %s does not verify: %w", id, err)
 	}
 	return nil
 }

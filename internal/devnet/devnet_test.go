@@ -29,7 +29,7 @@ func TestDevnet(t *testing.T) {
 			t.Fatalf("JSON result lacks %q: %s", k, b)
 		}
 	}
-	if len(res.Jobs) != 3 || len(res.Slashed) != 1 || !res.LedgerBalanced {
+	if len(res.Jobs) != 3 || len(res.Slashed) != 1 || !res.LedgerBalanced || res.ReportsVerified != 3 {
 		t.Fatalf("result %s\n%s", b, log.String())
 	}
 	if !strings.Contains(log.String(), "referee ruled") || !strings.Contains(log.String(), "solver loses") {
@@ -113,7 +113,7 @@ func TestConfidentialDevnet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if len(res.Jobs) != 3 || len(res.Slashed) != 1 || !res.LedgerBalanced {
+	if len(res.Jobs) != 3 || len(res.Slashed) != 1 || !res.LedgerBalanced || res.ReportsVerified != 3 {
 		t.Fatalf("result %+v\n%s", res, out)
 	}
 	for _, want := range []string{"challenged tile proofs valid", "no weights or data seen", "zk referee ruled", "the solver's proof of tile", "is invalid", "solver slashed"} {

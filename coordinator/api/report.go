@@ -1,0 +1,34 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/beluga-compute/beluga/coordinator/auth"
+	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/spec"
+)
+
+// getReport serves a job's signed audit report (protocol/core/report,
+// SPEC.md §18): the file `beluga report verify` checks, as the
+// coordinator node stored it when the job ended. The job's client and
+// the operator may read it; anyone else gets the 404 of a job that does
+// not exist.
+func (s *Server) getReport(r *http.Request, p auth.Principal) response {
+	j, e := s.jobFor(r, p)
+	if e != nil {
+		return *e
+	}
+	id, err := spec.ParseJobID(j.ID)
+	if err != nil {
+		return fromErr(err)
+	}
+	b, err := s.svc.Report(r.Context(), id)
+	if errors.Is(err, service.ErrNotFound) {
+		return errResponse(http.StatusNotFound, "report_not_ready", "the job has no audit report yet: it is issued when the job ends (state "+j.State.String()+" now)")
+	}
+	if err != nil {
+		return fromErr(err)
+	}
+	return response{Status: http.StatusOK, Body: b}
+}
