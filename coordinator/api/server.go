@@ -526,8 +526,19 @@ func (s *Server) getAudit(r *http.Request, p auth.Principal) response {
 	return jsonResponse(http.StatusOK, map[string]any{"job_id": j.ID, "audit": audit})
 }
 
+// statementPage is a page of a statement: the balances are the whole
+// statement's (its period's), the lines a page of them in journal order.
+type statementPage struct {
+	*service.Statement
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
 func (s *Server) statement(r *http.Request, p auth.Principal) response {
 	ref, err := service.ParseAccountRef(r.PathValue("id"))
+	if err != nil {
+		return fromErr(err)
+	}
+	page, err := ParsePage(r.URL.Query())
 	if err != nil {
 		return fromErr(err)
 	}
@@ -552,7 +563,9 @@ func (s *Server) statement(r *http.Request, p auth.Principal) response {
 	if err != nil {
 		return fromErr(err)
 	}
-	return jsonResponse(http.StatusOK, st)
+	var next string
+	st.Lines, next = PageItems(st.Lines, func(l service.StatementLine) string { return SeqKey(l.Seq) }, page)
+	return jsonResponse(http.StatusOK, statementPage{Statement: st, NextCursor: next})
 }
 
 func (s *Server) ach(r *http.Request, p auth.Principal) response {
