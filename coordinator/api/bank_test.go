@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/beluga-compute/beluga/coordinator/auth"
+	"github.com/beluga-compute/beluga/coordinator/lifecycle"
 	"github.com/beluga-compute/beluga/coordinator/payout"
 	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/spec"
 )
 
 // issueKey issues an API key for subject with role.
@@ -110,4 +112,60 @@ func FuzzDecodeBank(f *testing.F) {
 			t.Fatalf("accepted invalid details %v", a)
 		}
 	})
+}
+
+// TestPayoutRunNamesSkippedPayees: a payout run's answer lists the payees
+// with earnings and no bank details, and pays the one that has them.
+func TestPayoutRunNamesSkippedPayees(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	svc := e.svc
+	mustDo := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	dep := func(ref service.AccountRef, amount int64) {
+		_, err := svc.RecordDeposit(ctx, service.Deposit{BankRef: "b-" + ref.String(), Account: ref, AmountMicroUSD: amount})
+		mustDo(err)
+	}
+	dep(service.AccountRef{Kind: service.KindClientFunds, Party: "acme"}, 1_000_000_000)
+	dep(service.AccountRef{Kind: service.KindSolverBond, Party: "gpu1"}, 100_000_000)
+	dep(service.AccountRef{Kind: service.KindVerifierBond, Party: "ver1"}, 100_000_000)
+	_, _, err := issueKey(e, "ver1", auth.RoleVerifier, 0)
+	mustDo(err)
+	_, err = svc.PostAsk(ctx, service.Ask{SolverID: "gpu1", PriceNanoUSDPerCU: 2_000_000_000, Capacity: 1, TTL: time.Hour})
+	mustDo(err)
+	c, b := e.do("POST", "/v1/jobs", e.client, "j1", jobBody(t, 1, 3_000_000))
+	if c != 201 {
+		t.Fatalf("job: %d %s", c, b)
+	}
+	var j service.Job
+	mustDo(json.Unmarshal(b, &j))
+	for _, ev := range []lifecycle.Event{lifecycle.EventStart, lifecycle.EventCommit, lifecycle.EventOpenAudit} {
+		_, err := svc.Advance(ctx, j.ID, ev)
+		mustDo(err)
+	}
+	id, err := spec.ParseJobID(j.ID)
+	mustDo(err)
+	_, err = svc.AssignAudit(ctx, id, "ver1")
+	mustDo(err)
+	_, err = svc.Settle(ctx, j.ID, []service.VerifierPay{{VerifierID: "ver1", Audits: 1}})
+	mustDo(err)
+	mustDo(svc.SetBankDetails(ctx, service.AccountRef{Kind: service.KindVerifierEarnings, Party: "ver1"}, payout.BankAccount{HolderName: "Alan Turing", RoutingNumber: "231380104", AccountNumber: "12345", Type: payout.Checking}))
+	e.clk.add(14 * 24 * time.Hour)
+	c, b = e.do("POST", "/v1/payouts/runs", e.operator, "r1", `{"period":"2026-11-15"}`)
+	if c != 201 {
+		t.Fatalf("run: %d %s", c, b)
+	}
+	var run struct {
+		Payees  []service.RunPayee `json:"payees"`
+		Skipped []service.RunSkip  `json:"skipped"`
+	}
+	mustDo(json.Unmarshal(b, &run))
+	if len(run.Payees) != 1 || run.Payees[0].PayeeID != "Vver1" || len(run.Skipped) != 1 || run.Skipped[0].PayeeID != "Sgpu1" || run.Skipped[0].Reason == "" {
+		t.Fatalf("run %s", b)
+	}
 }
