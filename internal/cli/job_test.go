@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -674,5 +675,56 @@ func TestParseNanoUSD(t *testing.T) {
 		if got, err := parseNanoUSD(in); err == nil {
 			t.Errorf("%q accepted as %d", in, got)
 		}
+	}
+}
+
+// firstWrite is an io.Writer that closes wrote at its first write.
+type firstWrite struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{}
+}
+
+func (w *firstWrite) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf.Len() == 0 {
+		close(w.wrote)
+	}
+	return w.buf.Write(b)
+}
+
+func (w *firstWrite) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestJobWatchUntilSettled: watch prints the job's line, keeps asking,
+// prints the change when the job settles, says how to download, and
+// exits 0.
+func TestJobWatchUntilSettled(t *testing.T) {
+	t.Parallel()
+	e := newClientEnv(t)
+	id, _ := e.committedJob(31)
+	out := &firstWrite{wrote: make(chan struct{})}
+	root := &cobra.Command{Use: "beluga", SilenceUsage: true, SilenceErrors: true}
+	env := map[string]string{"XDG_CONFIG_HOME": e.dir, envCoordinator: e.srv.URL, envAPIKey: e.key}
+	root.AddCommand(newJobCmdEnv(func(k string) string { return env[k] }))
+	root.SetArgs([]string{"job", "watch", id, "--interval", "5ms"})
+	root.SetOut(out)
+	root.SetErr(io.Discard)
+	done := make(chan error, 1)
+	go func() { done <- root.Execute() }()
+	<-out.wrote // it saw the job in its audit window
+	if _, err := e.svc.Settle(context.Background(), id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("watch: %v\n%s", err, out)
+	}
+	s := out.String()
+	if !strings.Contains(s, "audit_window") || !strings.Contains(s, "settled") || !strings.Contains(s, "beluga job download "+id) {
+		t.Fatalf("watch printed:\n%s", s)
 	}
 }
