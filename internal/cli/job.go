@@ -309,7 +309,11 @@ func newJobQuoteCmd(f *jobFlags) *cobra.Command {
 // plain sentence.
 func notThere(err error, what string) error {
 	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound && (ae.Code == "" || strings.Contains(ae.Message, "endpoint")) {
+	switch {
+	case !errors.As(err, &ae) || ae.Status != http.StatusNotFound:
+	case ae.Code == "":
+		return fmt.Errorf("the server answered %s to a request for %s: is the coordinator address the HTTP API of a Beluga coordinator?", ae.Message, what)
+	case strings.Contains(ae.Message, "endpoint"):
 		return fmt.Errorf("this coordinator does not offer %s; it may be older than this client", what)
 	}
 	return err

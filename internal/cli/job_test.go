@@ -606,6 +606,10 @@ func TestJobQuoteTable(t *testing.T) {
 	if err := json.Unmarshal(body, &sent); err != nil || string(sent["max_price_nano_usd_per_cu"]) != "2500" {
 		t.Fatalf("quote body with a price cap %s: %v", body, err)
 	}
+	// A server that is not a coordinator (a 404 without an error code).
+	if code, _, errs = runJobCLI(t, map[string]string{envCoordinator: srv.URL + "/elsewhere", envAPIKey: "k", "XDG_CONFIG_HOME": e.dir}, "quote", "--spec", p); code != 1 || !strings.Contains(errs, "is the coordinator address the HTTP API of a Beluga coordinator?") {
+		t.Fatalf("not a coordinator: exit %d: %s", code, errs)
+	}
 	problem = true
 	code, _, errs = runJobCLI(t, env, "quote", "--spec", p)
 	if code != 1 || !strings.Contains(errs, "cannot escrow 5 micro-dollars") || !strings.Contains(errs, "deposit") {
