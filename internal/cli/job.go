@@ -101,16 +101,63 @@ func usd(micro int64) string {
 	return fmt.Sprintf("%s$%d.%06d", sign, micro/1_000_000, micro%1_000_000)
 }
 
-// jobArg checks a job ID argument.
+// jobArg checks a job ID argument: 64 hex digits, or the first 6 or more
+// of them.
 func jobArg(args []string) (string, error) {
 	if len(args) != 1 {
-		return "", &exitError{code: exitUsage, err: errors.New("give one job ID (64 hex digits, as `beluga job list` shows)")}
+		return "", &exitError{code: exitUsage, err: errors.New("give one job ID (64 hex digits, or its first few, as `beluga job list` shows)")}
 	}
-	id, err := spec.ParseJobID(strings.TrimSpace(args[0]))
+	arg := strings.ToLower(strings.TrimSpace(args[0]))
+	if _, err := hex.DecodeString(arg + strings.Repeat("0", len(arg)%2)); err != nil || len(arg) < minJobPrefix || len(arg) > 64 {
+		return "", &exitError{code: exitUsage, err: fmt.Errorf("%q is not a job ID: a job ID is 64 hex digits (or its first %d or more), as `beluga job post` and `beluga job list` print", args[0], minJobPrefix)}
+	}
+	return arg, nil
+}
+
+// minJobPrefix is the shortest job ID prefix taken.
+const minJobPrefix = 6
+
+// clientForJob checks the job argument, makes the client, and resolves a
+// prefix to the one job of the caller's it starts.
+func (f *jobFlags) clientForJob(cmd *cobra.Command, args []string) (*apiClient, string, error) {
+	arg, err := jobArg(args)
 	if err != nil {
-		return "", &exitError{code: exitUsage, err: fmt.Errorf("%q is not a job ID: a job ID is 64 hex digits, as `beluga job post` and `beluga job list` print", args[0])}
+		return nil, "", err
 	}
-	return id.String(), nil
+	c, err := f.client(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(arg) == 64 {
+		return c, arg, nil
+	}
+	var found []string
+	cursor := ""
+	for {
+		q := url.Values{"limit": {strconv.Itoa(api.MaxPageLimit)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page api.List[api.JobSummary]
+		if _, err := c.call(cmd.Context(), "GET", "/v1/jobs?"+q.Encode(), "", nil, &page); err != nil {
+			return nil, "", fmt.Errorf("look up the job starting %s: %w", arg, notThere(err, "job lists (GET /v1/jobs)"))
+		}
+		for _, j := range page.Items {
+			if strings.HasPrefix(j.ID, arg) {
+				found = append(found, j.ID)
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, "", fmt.Errorf("no job of yours starts with %s", arg)
+	case 1:
+		return c, found[0], nil
+	}
+	return nil, "", fmt.Errorf("%d of your jobs start with %s: give more digits", len(found), arg)
 }
 
 // ---- config ----------------------------------------------------------
@@ -501,11 +548,7 @@ func newJobStatusCmd(f *jobFlags) *cobra.Command {
 		Use:   "status JOB",
 		Short: "A job's state, progress (committed step, ETA) and, once committed, its final digest",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := jobArg(args)
-			if err != nil {
-				return err
-			}
-			c, err := f.client(cmd)
+			c, id, err := f.clientForJob(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -553,14 +596,10 @@ func newJobWatchCmd(f *jobFlags) *cobra.Command {
 		Use:   "watch JOB",
 		Short: "Follow a job until it ends (exit 0 when settled, 1 when it ended otherwise)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := jobArg(args)
-			if err != nil {
-				return err
-			}
 			if interval <= 0 {
 				return &exitError{code: exitUsage, err: errors.New("--interval must be positive")}
 			}
-			c, err := f.client(cmd)
+			c, id, err := f.clientForJob(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -618,11 +657,7 @@ func newJobCancelCmd(f *jobFlags) *cobra.Command {
 		Use:   "cancel JOB",
 		Short: "Withdraw a job waiting for a solver; its escrow comes back to your funds",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := jobArg(args)
-			if err != nil {
-				return err
-			}
-			c, err := f.client(cmd)
+			c, id, err := f.clientForJob(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -655,11 +690,7 @@ value / 2^master_frac; see scripts/load_weights.py for NumPy) and checks it
 against the final digest the solver committed, recomputing the state digest
 here (protocol/core/commit). Nothing is saved unless it matches.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := jobArg(args)
-			if err != nil {
-				return err
-			}
-			c, err := f.client(cmd)
+			c, id, err := f.clientForJob(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -774,11 +805,7 @@ func newJobReportCmd(f *jobFlags) *cobra.Command {
 		Use:   "report JOB",
 		Short: "Fetch the job's signed audit report (check it with `beluga report verify`)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := jobArg(args)
-			if err != nil {
-				return err
-			}
-			c, err := f.client(cmd)
+			c, id, err := f.clientForJob(cmd, args)
 			if err != nil {
 				return err
 			}

@@ -642,7 +642,8 @@ func TestReadAPIErrorBothFormats(t *testing.T) {
 }
 
 // TestJobArgs: a malformed job ID is a usage error in words; an unknown
-// job is the coordinator's "no such job".
+// job is the coordinator's "no such job"; a prefix of 6 or more digits
+// names the caller's one job that starts with it.
 func TestJobArgs(t *testing.T) {
 	t.Parallel()
 	e := newClientEnv(t)
@@ -651,6 +652,18 @@ func TestJobArgs(t *testing.T) {
 	}
 	if code, _, errs := e.cli("status", hex.EncodeToString(make([]byte, 32))); code != 1 || !strings.Contains(errs, "no such job") {
 		t.Fatalf("unknown job: exit %d: %s", code, errs)
+	}
+	// A prefix of one of the caller's jobs names it.
+	id := e.post(41)
+	if code, out, errs := e.cli("status", strings.ToUpper(id[:8])); code != 0 || !strings.Contains(out, id) {
+		t.Fatalf("status by prefix: exit %d: %s %s", code, out, errs)
+	}
+	other := "000000"
+	if id[0] == '0' {
+		other = "ffffff"
+	}
+	if code, _, errs := e.cli("status", other); code != 1 || !strings.Contains(errs, "no job of yours starts with "+other) {
+		t.Fatalf("unknown prefix: exit %d: %s", code, errs)
 	}
 	if code, _, errs := runJobCLI(t, map[string]string{envCoordinator: e.srv.URL, envAPIKey: "bk_nope", "XDG_CONFIG_HOME": e.dir}, "list"); code != 1 || !strings.Contains(errs, "API key") {
 		t.Fatalf("bad key: exit %d: %s", code, errs)
