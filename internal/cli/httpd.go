@@ -18,6 +18,8 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/api"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
+	solverd "github.com/beluga-compute/beluga/solver/daemon"
+	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
 )
 
 // httpHelp is the daemons' --http flag.
@@ -30,18 +32,18 @@ const (
 	daemonHTTPTimeout  = 30 * time.Second
 )
 
-// daemonEvents are the job-level events (solver/daemon and
-// verifier/daemon events.go, the messages of their slog records) that
+// daemonEvents are the job-level events (the messages of the daemons'
+// slog records: solver/daemon and verifier/daemon events.go) that
 // beluga_daemon_events_total counts, by label. Only these are counted, so
 // the label set stays fixed.
 var daemonEvents = map[string]string{
-	"job assigned":         "job_assigned",
-	"checkpoint":           "checkpoint",
-	"job committed":        "job_committed",
-	"audit assigned":       "audit_assigned",
-	"audited: report sent": "audited",
-	"paused: the machine's owner is using it; offer withdrawn": "paused",
-	"resumed: the machine is idle; offering again":             "resumed",
+	solverd.EventAssigned:        "job_assigned",
+	solverd.EventCheckpoint:      "checkpoint",
+	solverd.EventCommitted:       "job_committed",
+	solverd.EventPaused:          "paused",
+	solverd.EventResumed:         "resumed",
+	verifierd.EventAuditAssigned: "audit_assigned",
+	verifierd.EventAudited:       "audited",
 }
 
 // daemonHTTP is a daemon's opt-in HTTP listener: liveness and readiness

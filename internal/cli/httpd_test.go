@@ -12,6 +12,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/api"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
+	solverd "github.com/beluga-compute/beluga/solver/daemon"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -62,9 +63,9 @@ func TestDaemonHTTPHealthAndMetrics(t *testing.T) {
 		t.Fatalf("healthz when connected: %d %s", c, body)
 	}
 
-	logger.Info("job assigned", "job", "abc")
-	logger.With("job", "abc").Info("checkpoint", "step", int64(500), "of", 2812)
-	logger.Info("checkpoint", "step", 1000)
+	logger.Info(solverd.EventAssigned, "job", "abc")
+	logger.With("job", "abc").Info(solverd.EventCheckpoint, "step", int64(500), "of", 2812)
+	logger.Info(solverd.EventCheckpoint, "step", 1000)
 	logger.Info("something else")
 	c, body = get(t, base+"/metrics")
 	if c != 200 {
@@ -86,7 +87,7 @@ func TestDaemonHTTPHealthAndMetrics(t *testing.T) {
 	if strings.Contains(body, "something") {
 		t.Error("an ordinary record became a metric")
 	}
-	if got := rec.messages(); len(got) < 5 || got[1] != "job assigned" {
+	if got := rec.messages(); len(got) < 5 || got[1] != solverd.EventAssigned {
 		t.Errorf("the log got %q", got)
 	}
 	if c, _ := get(t, base+"/nothing"); c != 404 {
