@@ -3,19 +3,21 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
-	"github.com/beluga-compute/beluga/internal/eventlog"
+	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/prover"
 	solverd "github.com/beluga-compute/beluga/solver/daemon"
 	"github.com/beluga-compute/beluga/solver/gpu"
@@ -23,8 +25,15 @@ import (
 	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
 )
 
-func eventPrinter(c *cobra.Command) func(string) {
-	return func(s string) { fmt.Fprintf(c.OutOrStdout(), "%s  %s\n", time.Now().Format("15:04:05.000"), s) }
+// announce says who the daemon is and what the operator must do for it
+// to get work (onboarding): a block for people, and an "identity" event
+// with the party and peer for programs and JSON logs.
+func announce(out io.Writer, log *slog.Logger, role wire.Role, id peer.ID, keyFile, dir string, logJSON bool) {
+	party := join.PartyID(role, id)
+	if !logJSON {
+		fmt.Fprintln(out, onboarding(role, id, party, keyFile, dir))
+	}
+	log.Info("identity", "role", roleName(role), "party", party, "peer", id.String(), "key", keyFile)
 }
 
 // daemonListen is the daemons' default libp2p listen address. A solver or
@@ -55,8 +64,8 @@ func runDaemon(ctx context.Context, log *slog.Logger, what string, close func() 
 func newSolverCmd() *cobra.Command {
 	var cfg solverd.Config
 	var listen, keyFile, httpAddr string
-	var grace time.Duration
-	var noIdle, behindNAT bool
+	var grace, busyFor time.Duration
+	var noIdle, behindNAT, logJSON bool
 	cmd := &cobra.Command{
 		Use:   "solver --coordinator ADDR",
 		Short: "Run the solver daemon: join a coordinator, train assigned jobs, serve checkpoints",
@@ -72,21 +81,24 @@ be reached at start is retried with backoff.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if cfg.Coordinator == "" {
-				return &exitError{code: exitUsage, err: fmt.Errorf("--coordinator is required")}
+				return &exitError{code: exitUsage, err: errNoCoordinator}
+			}
+			if _, err := join.Coordinator(cfg.Coordinator); err != nil {
+				return &exitError{code: exitUsage, err: err}
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			keyFile = keyPath(keyFile, cfg.Dir)
 			key, err := p2p.LoadOrCreateKey(keyFile)
 			if err != nil {
-				return err
+				return fmt.Errorf("the identity key %s: %w", keyFile, err)
 			}
 			probe := gpu.Detect()
 			cfg.Backend, cfg.GPUName = probe.Backend(), probe.Name()
 			if len(probe.Devices) > 0 {
 				cfg.GPUMemoryBytes = probe.Devices[0].MemoryBytes
 			}
-			events := eventPrinter(c)
-			cfg.Logger = eventlog.New(events)
+			cfg.Logger = daemonLogger(c.OutOrStdout(), logJSON)
 			cfg.Logger.Info("hardware: " + probe.Describe())
 			if !noIdle {
 				// Run only while the owner is away: the GPU if there is one
@@ -98,15 +110,16 @@ be reached at start is retried with backoff.`,
 				} else {
 					sampler = idle.CPU(50)
 				}
-				cfg.Gate = idle.NewGate(sampler, idle.Config{Grace: grace, Changed: func(open bool, why string) {
+				cfg.Gate = idle.NewGate(sampler, idle.Config{Grace: grace, BusyFor: busyFor, Changed: func(open bool, why string) {
 					cfg.Logger.Info("idle gate "+map[bool]string{true: "open", false: "closed"}[open], "why", why)
 				}})
 			}
-			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, events)...)
+			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, cfg.Logger)...)
 			if err != nil {
 				return err
 			}
 			defer n.Close()
+			announce(c.OutOrStdout(), cfg.Logger, wire.RoleSolver, n.ID(), keyFile, cfg.Dir, logJSON)
 			stopHTTP, err := serveDaemonHTTPFlag(httpAddr, "solver", n, cfg.Coordinator, &cfg.Logger) // internal/cli/httpd.go
 			if err != nil {
 				return err
@@ -128,38 +141,45 @@ be reached at start is retried with backoff.`,
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' proving keys (written by zk setup finalize --keys): take confidential jobs")
 	f.StringVar(&listen, "listen", daemonListen, listenHelp)
 	f.StringVar(&httpAddr, "http", "", httpHelp)
-	f.StringVar(&keyFile, "key", filepath.Join("beluga-solver", "peer.key"), "libp2p identity key file (created if absent)")
-	f.DurationVar(&grace, "idle-grace", 30*time.Second, "how long the machine must be idle before a paused job resumes")
+	f.StringVar(&keyFile, "key", "", "libp2p identity key file, created if absent (default: peer.key in --dir)")
+	f.DurationVar(&grace, "idle-grace", 30*time.Second, "how long the machine must be idle, without a busy sample, before the solver takes work again")
+	f.DurationVar(&busyFor, "busy-for", 10*time.Second, "how long the machine must be busy (net of idle samples) before the solver pauses and withdraws its offer")
+	f.BoolVar(&logJSON, "log-json", false, "log JSON lines (one per event) instead of human-readable lines")
 	f.BoolVar(&noIdle, "no-idle-check", false, "run assigned jobs whatever else the machine is doing")
 	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
+	cmd.AddCommand(newPartyStatusCmd(wire.RoleSolver, "beluga-solver"))
 	return cmd
 }
 
 func newVerifierCmd() *cobra.Command {
 	var cfg verifierd.Config
-	var listen, keyFile, httpAddr string
-	var behindNAT bool
+	var listen, keyFile, httpAddr, dir string
+	var behindNAT, logJSON bool
 	cmd := &cobra.Command{
 		Use:   "verifier --coordinator ADDR",
 		Short: "Run the verifier daemon: take audit tasks, replay, report, play disputes",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if cfg.Coordinator == "" {
-				return &exitError{code: exitUsage, err: fmt.Errorf("--coordinator is required")}
+				return &exitError{code: exitUsage, err: errNoCoordinator}
+			}
+			if _, err := join.Coordinator(cfg.Coordinator); err != nil {
+				return &exitError{code: exitUsage, err: err}
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			keyFile = keyPath(keyFile, dir)
 			key, err := p2p.LoadOrCreateKey(keyFile)
 			if err != nil {
-				return err
+				return fmt.Errorf("the identity key %s: %w", keyFile, err)
 			}
-			events := eventPrinter(c)
-			cfg.Logger = eventlog.New(events)
-			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, events)...)
+			cfg.Logger = daemonLogger(c.OutOrStdout(), logJSON)
+			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, cfg.Logger)...)
 			if err != nil {
 				return err
 			}
 			defer n.Close()
+			announce(c.OutOrStdout(), cfg.Logger, wire.RoleVerifier, n.ID(), keyFile, dir, logJSON)
 			stopHTTP, err := serveDaemonHTTPFlag(httpAddr, "verifier", n, cfg.Coordinator, &cfg.Logger) // internal/cli/httpd.go
 			if err != nil {
 				return err
@@ -178,9 +198,12 @@ func newVerifierCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.StringVar(&listen, "listen", daemonListen, listenHelp)
 	f.StringVar(&httpAddr, "http", "", httpHelp)
-	f.StringVar(&keyFile, "key", filepath.Join("beluga-verifier", "peer.key"), "libp2p identity key file (created if absent)")
+	f.StringVar(&dir, "dir", "beluga-verifier", "work directory (holds the identity key)")
+	f.StringVar(&keyFile, "key", "", "libp2p identity key file, created if absent (default: peer.key in --dir)")
+	f.BoolVar(&logJSON, "log-json", false, "log JSON lines (one per event) instead of human-readable lines")
 	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' verifying keys: take confidential audits")
+	cmd.AddCommand(newPartyStatusCmd(wire.RoleVerifier, "beluga-verifier"))
 	return cmd
 }
 
@@ -211,9 +234,9 @@ func (keyringFlag) Type() string { return "DIR" }
 // netOptions are a daemon's libp2p options: its key and listen address,
 // gossip, and the coordinator as its relay (used when AutoNAT finds the
 // machine unreachable, or at once with --behind-nat), with hole punching.
-func netOptions(key crypto.PrivKey, listen, coordinator string, behindNAT bool, events func(string)) []p2p.Option {
+func netOptions(key crypto.PrivKey, listen, coordinator string, behindNAT bool, log *slog.Logger) []p2p.Option {
 	opts := []p2p.Option{p2p.WithKey(key), p2p.WithListen(listen), p2p.WithPubSub(), p2p.WithRelays(coordinator),
-		p2p.WithLogger(eventlog.New(events))}
+		p2p.WithLogger(log)}
 	if behindNAT {
 		opts = append(opts, p2p.WithBehindNAT())
 	}
