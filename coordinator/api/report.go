@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/spec"
 )
 
@@ -31,4 +33,23 @@ func (s *Server) getReport(r *http.Request, p auth.Principal) response {
 		return fromErr(err)
 	}
 	return response{Status: http.StatusOK, Body: b}
+}
+
+// auditLogView is GET /v1/jobs/{id}/audit: the job's audit so far (the
+// verifiers' signed findings and the disputes refereed), null before the
+// first report.
+type auditLogView struct {
+	JobID string      `json:"job_id"`
+	Audit *report.Log `json:"audit"`
+}
+
+func auditView(j *service.Job) auditLogView {
+	v := auditLogView{JobID: j.ID}
+	if len(j.Audit) > 0 {
+		var l report.Log
+		if json.Unmarshal(j.Audit, &l) == nil {
+			v.Audit = &l
+		}
+	}
+	return v
 }

@@ -35,6 +35,16 @@ func TestReportRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The audit log so far is typed: null, then what the node logged.
+	if c, b := e.do("GET", "/v1/jobs/"+j.ID+"/audit", e.client, "", ""); c != 200 || !bytes.Contains(b, []byte(`"audit":null`)) {
+		t.Fatalf("audit before any report: %d %s", c, b)
+	}
+	if err := e.svc.SetAudit(context.Background(), j.ID, []byte(`{"audits":[],"disputes":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if c, b := e.do("GET", "/v1/jobs/"+j.ID+"/audit", e.client, "", ""); c != 200 || !bytes.Contains(b, []byte(`"audit":{"audits":[],"disputes":[]}`)) {
+		t.Fatalf("audit log: %d %s", c, b)
+	}
 	stored := []byte(`{"version":1,"job_id":"` + j.ID + `"}`)
 	if err := e.svc.SetReport(context.Background(), id, stored); err != nil {
 		t.Fatal(err)

@@ -519,11 +519,7 @@ func (s *Server) getAudit(r *http.Request, p auth.Principal) response {
 	if e != nil {
 		return *e
 	}
-	audit := j.Audit
-	if len(audit) == 0 {
-		audit = json.RawMessage("null")
-	}
-	return jsonResponse(http.StatusOK, map[string]any{"job_id": j.ID, "audit": audit})
+	return jsonResponse(http.StatusOK, auditView(j)) // report.go
 }
 
 // statementPage is a page of a statement: the balances are the whole

@@ -20,10 +20,7 @@ import (
 // auditLog is what the node keeps of a job's audits until the job ends,
 // in the service's job record (service.SetAudit): every verifier's signed
 // findings as received, and the disputes refereed.
-type auditLog struct {
-	Audits   []report.Audit   `json:"audits"`
-	Disputes []report.Dispute `json:"disputes"`
-}
+type auditLog = report.Log
 
 // loadAuditLog returns job id's audit log (empty if none).
 func (c *Node) loadAuditLog(ctx context.Context, id spec.JobID) (*auditLog, error) {

@@ -320,5 +320,14 @@ type Times struct {
 	IssuedAt    time.Time  `json:"issued_at"`
 }
 
+// Log is what a job's audit has produced so far: the verifiers' signed
+// findings as the coordinator received them and the disputes it refereed
+// (GET /v1/jobs/{id}/audit serves it while the job runs; the Report
+// embeds both when it ends).
+type Log struct {
+	Audits   []Audit   `json:"audits"`
+	Disputes []Dispute `json:"disputes"`
+}
+
 // EscrowAccount names the job's escrow account in Movement.Debit/Credit.
 func EscrowAccount(job string) string { return "escrow:" + job }
