@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beluga-compute/beluga/coordinator/api"
@@ -74,8 +75,10 @@ type Config struct {
 	SilentVerifier  bool
 	KillSolverAfter time.Duration
 	// OwnerBusyFrom/OwnerBusyFor: the second solver's machine owner comes
-	// back at OwnerBusyFrom after the start for OwnerBusyFor (its idle
-	// gate closes; the job pauses at a step boundary and resumes).
+	// back OwnerBusyFrom after the solver starts its job, for OwnerBusyFor
+	// (its idle gate closes; the job pauses at a step boundary and
+	// resumes). Counted from the job's start, not the devnet's: a solver
+	// whose owner is back before it has a job takes none.
 	OwnerBusyFrom, OwnerBusyFor time.Duration
 	// AuditTimeout and HeartbeatTimeout tune the coordinator (zero: the
 	// node's defaults, as under `beluga coordinator`).
@@ -295,13 +298,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	say("deposits recorded: client $1,000; solver bonds 3 × $100; verifier bonds 2 × $100; verifiers enrolled")
 
 	// The solvers and verifiers join.
+	var ownerDaemon atomic.Pointer[solverd.Daemon] // the second solver, whose owner comes back
+	var runningSince atomic.Int64                  // when it was first seen with a job (Unix ns)
 	for i, ss := range solverSpecs {
 		cfgS := solverd.Config{Coordinator: caddr, Dir: filepath.Join(tmp, fmt.Sprintf("solver%d", i+1)), DataDir: cfg.DataDir,
 			AskMicroUSDPerUnit: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Logger: eventlog.New(event), CheatForTesting: ss.cheat, Keys: keyring}
 		if i == 1 && cfg.OwnerBusyFor > 0 {
 			// The owner's activity, as the gate's sampler sees it.
 			owner := func() (idle.Reading, error) {
-				el := time.Since(start)
+				if d := ownerDaemon.Load(); d != nil && d.Runs() > 0 {
+					runningSince.CompareAndSwap(0, time.Now().UnixNano())
+				}
+				since := runningSince.Load()
+				if since == 0 {
+					return idle.Reading{}, nil
+				}
+				el := time.Since(time.Unix(0, since))
 				return idle.Reading{Busy: el >= cfg.OwnerBusyFrom && el < cfg.OwnerBusyFrom+cfg.OwnerBusyFor, Why: "the owner is gaming"}, nil
 			}
 			cfgS.Gate = idle.NewGate(owner, idle.Config{Interval: 10 * time.Millisecond, Grace: 100 * time.Millisecond,
@@ -314,6 +326,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 		defer sd.Close()
+		if i == 1 {
+			ownerDaemon.Store(sd)
+		}
 		if ss.cheat != nil {
 			say("solver %s will cheat from step %d on (devnet fault injection)", solverNodes[i].ID().ShortString(), ss.cheat.From)
 		}
