@@ -7,9 +7,14 @@
 // coordinator grants them to (protocol/net/exchange) and answers the
 // referee in a dispute (protocol/net/disputenet).
 //
-// It runs a job only while its Gate allows (solver/idle: the GPU owner is
-// away) and pauses at a step boundary otherwise, keeping a resumable
-// checkpoint.
+// It runs a job only while its Gate allows (solver/idle: the machine's
+// owner is away). While the gate is closed it takes no job: its heartbeats
+// say paused, the coordinator withdraws its offer, and an assignment that
+// crosses the pause is refused (the job goes back to the market). A job
+// already running pauses at its next step boundary, keeping a resumable
+// checkpoint, and stays this solver's (its heartbeats go on, saying
+// paused) until the gate reopens: it is paused, not released, so no
+// other solver redoes its steps; the job's deadline still bounds it.
 //
 // # Confidential jobs
 //
@@ -28,7 +33,10 @@
 //
 // Start joins (retrying with backoff while the coordinator is
 // unreachable) and starts the daemon's goroutines, all owned by the
-// daemon: they end when the context given to Start ends or Close is
+// daemon; it says hello again whenever the connection to the coordinator
+// drops or the coordinator no longer knows it (protocol/net/join), and a
+// job given back to it after a coordinator restart goes on where it is.
+// The goroutines end when the context given to Start ends or Close is
 // called. A job being trained then stops at a step boundary and saves a
 // checkpoint (solver/trainer), which Close waits for before closing the
 // run's store. A finished run is kept for RunTTL (its checkpoints are
