@@ -161,3 +161,14 @@ func TestVersionFromBuildInfo(t *testing.T) {
 		t.Errorf("no build info: %q", got)
 	}
 }
+
+// TestDaemonsOfferHTTP: both daemons take --http (off by default).
+func TestDaemonsOfferHTTP(t *testing.T) {
+	t.Parallel()
+	for _, role := range []string{"solver", "verifier"} {
+		code, out, errs := run(t, role, "--help")
+		if code != 0 || !strings.Contains(out, "--http") || !strings.Contains(out, "/healthz") {
+			t.Errorf("%s --help: %d %q %q", role, code, out, errs)
+		}
+	}
+}
