@@ -6,7 +6,8 @@
 //	spec/            the semantics: imports only spec/
 //	protocol/core/   the pure, normative protocol (commitments, traces,
 //	                 challenges, zk commitments, audit planning, the
-//	                 dispute game): spec/ and protocol/core/
+//	                 dispute game, the signed audit report):
+//	                 spec/ and protocol/core/
 //	protocol/store/  the content-addressed checkpoint store
 //	protocol/rundir/ the run directory a solver writes and auditors read
 //	protocol/net/    the network: protobuf, signed envelopes, libp2p,
