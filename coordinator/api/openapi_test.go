@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -282,15 +283,35 @@ func TestOpenAPIDocumentsEveryStatus(t *testing.T) {
 	jobID := regexp.MustCompile(`"id":"([0-9a-f]{64})"`).FindStringSubmatch(string(b))[1]
 	good := map[string]string{"POST /v1/deposits": `{"bank_ref":"s3","account":"client:acme","amount_micro_usd":5}`,
 		"POST /v1/jobs": jobBody(t, 2, 3_000_000), "POST /v1/keys": `{"subject":"acme2","role":"client"}`,
-		"POST /v1/payouts/runs": `{"period":"2026-11-15"}`}
-	known := map[string]string{"id": jobID}
+		"POST /v1/payouts/runs": `{"period":"2026-11-15"}`, "POST /v1/quote": jobBody(t, 3, 3_000_000),
+		"POST /v1/jobs/{id}/cancel": `{}`,
+		"PUT /v1/parties/{id}/bank": `{"holder_name":"GPU ONE","routing_number":"121042882","account_number":"12345","account_type":"checking"}`}
 
 	doc := loadOpenAPI(t)
 	ops := doc.operations(t)
 	keys := []string{"", "blg_nope_nope", e.operator, e.client, solver}
 	n := 0
-	for name, op := range ops {
+	seen := map[string][]int{}
+	defer func() {
+		for _, name := range slices.Sorted(maps.Keys(seen)) {
+			st := seen[name]
+			slices.Sort(st)
+			t.Logf("%-36s %v", name, slices.Compact(st))
+		}
+	}()
+	names := slices.Sorted(maps.Keys(ops)) // one order: the job is cancelled when its turn comes
+	for _, name := range names {
+		op := ops[name]
 		method, path, _ := strings.Cut(name, " ")
+		// Path parameters that exist: the job, the solver's party, the
+		// client's account.
+		known := map[string]string{"id": jobID, "period": "2026-11-15"}
+		switch {
+		case strings.HasPrefix(path, "/v1/parties/"):
+			known["id"] = "gpu1"
+		case strings.HasPrefix(path, "/v1/accounts/"):
+			known["id"] = "client:acme"
+		}
 		var probes []probe
 		for _, k := range keys {
 			probes = append(probes, probe{key: k, idem: "p", body: good[name]}, probe{key: k, idem: "p", body: good[name], vals: known})
@@ -335,6 +356,7 @@ func TestOpenAPIDocumentsEveryStatus(t *testing.T) {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				cancel()
+				seen[name] = append(seen[name], resp.StatusCode)
 				if !op.documents(resp.StatusCode) {
 					t.Errorf("%s answered %d (key %.8q, body %.20q), which openapi.yaml does not list for it", name, resp.StatusCode, p.key, p.body)
 				}
