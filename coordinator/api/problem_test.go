@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -180,5 +181,38 @@ func TestProblemDetailIsInUserTerms(t *testing.T) {
 	// A bare sentinel still says something.
 	if r := fromErr(errBadRequest); !strings.Contains(string(r.Body), `"detail":"Invalid request"`) {
 		t.Errorf("bare sentinel: %s", r.Body)
+	}
+}
+
+// TestHandlerPanicIs500Problem: a handler that panics gets the client a
+// 500 internal problem that says nothing of the cause (before, net/http
+// dropped the connection), the operator an ERROR event with the stack,
+// and the server goes on serving.
+func TestHandlerPanicIs500Problem(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	e := newEnvLog(t, slog.New(rec))
+	e.server.mux.HandleFunc("GET /v1/test-panic", func(http.ResponseWriter, *http.Request) { panic("boom at 0xdeadbeef") })
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/test-panic", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the connection was dropped: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	checkProblem(t, "panic", resp.StatusCode, resp.Header, b, 500, "internal", "/v1/test-panic")
+	if strings.Contains(string(b), "boom") {
+		t.Errorf("the panic reached the client: %s", b)
+	}
+	ev := rec.events("handler panicked")
+	if len(ev) != 1 || ev[0]["level"].String() != "ERROR" || !strings.Contains(ev[0]["stack"].String(), "TestHandlerPanicIs500Problem") {
+		t.Fatalf("handler panicked events: %v", ev)
+	}
+	reqs := rec.events("request")
+	if len(reqs) != 1 || reqs[0]["level"].String() != "ERROR" || reqs[0]["status"].Int64() != 500 || !strings.Contains(reqs[0]["err"].String(), "boom") {
+		t.Errorf("request event: %v", reqs)
+	}
+	if c, _ := e.do("GET", "/healthz", "", "", ""); c != 200 {
+		t.Errorf("after the panic: healthz %d", c)
 	}
 }

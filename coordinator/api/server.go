@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -120,7 +121,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lw := &logWriter{ResponseWriter: w, path: r.URL.Path}
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
-		s.mux.ServeHTTP(lw, r)
+		s.serveRoute(lw, r)
 	} else {
 		// No route: ask the mux what it would answer (405 and Allow, 404,
 		// or a redirect to the clean path) without letting it write.
@@ -143,6 +144,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := time.Since(start)
 	s.metrics.observe(routeOf(r), lw.status, d)
 	s.logRequest(r, lw, d)
+}
+
+// serveRoute runs r's route. A handler that panics is answered 500
+// internal (a problem, if it had written nothing yet) and logged at ERROR
+// with its stack ("handler panicked"), instead of a dropped connection;
+// its request event carries the panic as err.
+func (s *Server) serveRoute(lw *logWriter, r *http.Request) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			panic(v) // net/http's way to abort a response: not a fault
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelError, "handler panicked", slog.String("route", routeOf(r)),
+			slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+		if lw.status == 0 {
+			write(lw, errResponse(http.StatusInternalServerError, "internal", "internal error; the operator is told"))
+		}
+		lw.code, lw.err = "internal", fmt.Errorf("panic: %v", v)
+	}()
+	s.mux.ServeHTTP(lw, r)
 }
 
 // routeOf is r's route pattern, "(none)" for a request no route took.
