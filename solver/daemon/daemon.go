@@ -641,6 +641,18 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	// The same job again (given back to this solver after it failed here,
+	// or after the coordinator took it away): its earlier run goes first,
+	// closing the store the new run opens in the same directory.
+	d.mu.Lock()
+	old := d.runs[id]
+	delete(d.runs, id)
+	d.mu.Unlock()
+	if old != nil {
+		if err := old.drop(); err != nil {
+			return fmt.Errorf("close the earlier run of the job: %w", err)
+		}
+	}
 	// The run's store is opened here, not by the trainer, so its chunks
 	// are served while the job runs.
 	cs, err := store.Open(filepath.Join(dir, "store"))
@@ -648,13 +660,6 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		return err
 	}
 	d.mu.Lock()
-	if old := d.runs[id]; old != nil {
-		// The same job again (reassigned here): its earlier run goes.
-		delete(d.runs, id)
-		d.mu.Unlock()
-		old.drop()
-		d.mu.Lock()
-	}
 	d.runs[id] = &run{spec: s, dir: dir, train: train, store: cs}
 	d.job, d.state = id, wire.Heartbeat{State: wire.StateRunning}
 	d.mu.Unlock()
