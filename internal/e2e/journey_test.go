@@ -57,7 +57,7 @@ func (j *journey) coordinator(extra ...string) {
 // operator runs `beluga operator args…` with the operator's key.
 func (j *journey) operator(args ...string) string {
 	j.t.Helper()
-	return run(j.t, j.bin, []string{"BELUGA_COORDINATOR=" + j.http, "BELUGA_API_KEY=" + j.opKey}, append([]string{"operator"}, args...)...)
+	return run(j.t, j.bin, []string{"BELUGA_COORDINATOR=" + j.http}, append([]string{"operator", "--api-key", j.opKey}, args...)...)
 }
 
 // client runs `beluga job args…` as the client.
@@ -138,10 +138,7 @@ func TestJourney(t *testing.T) {
 	// Solvers and the verifier, each its own process with its own key.
 	spawn := func(role, name string, extra ...string) *daemon {
 		d := &daemon{dir: filepath.Join(dir, name)}
-		d.args = append([]string{role, "--coordinator", j.p2pAddr, "--key", filepath.Join(d.dir, "peer.key"), "--listen", "/ip4/127.0.0.1/tcp/0"}, extra...)
-		if role == "solver" {
-			d.args = append(d.args, "--dir", d.dir)
-		}
+		d.args = append([]string{role, "--coordinator", j.p2pAddr, "--dir", d.dir, "--listen", "/ip4/127.0.0.1/tcp/0"}, extra...)
 		d.p = start(t, dir, name, j.bin, nil, d.args...)
 		d.party = d.p.wait(reParty, 60*time.Second)[1]
 		return d
@@ -160,8 +157,11 @@ func TestJourney(t *testing.T) {
 		key := strings.TrimSpace(j.operator("key", "--role", "solver", "--subject", s.party))
 		j.operator("deposit", "--account", "solver_bond:"+s.party, "--usd", "100", "--bank-ref", fmt.Sprintf("wire-solver-%d", i))
 		// Solver: its bank details, for the payouts.
-		run(t, j.bin, []string{"BELUGA_COORDINATOR=" + j.http, "BELUGA_API_KEY=" + key},
-			"solver", "bank", "--party", s.party, "--holder", fmt.Sprintf("Solver %d", i+1), "--routing", "021000021", "--account", fmt.Sprintf("00012345%d", i))
+		run(t, j.bin, []string{"BELUGA_COORDINATOR=" + j.http},
+			"solver", "bank", "--api-key", key, "--party", s.party, "--holder", fmt.Sprintf("Solver %d", i+1), "--routing", "021000021", "--account", fmt.Sprintf("00012345%d", i))
+		if st := run(t, j.bin, []string{"BELUGA_COORDINATOR=" + j.http}, "solver", "status", "--dir", s.dir, "--api-key", key); !strings.Contains(st, "$100") || strings.Contains(st, "no bank details") {
+			t.Fatalf("solver status after its bond and bank details:\n%s", st)
+		}
 	}
 	// The verifier is enrolled by its key and bonded.
 	j.operator("key", "--role", "verifier", "--subject", verifier.party)
@@ -222,10 +222,10 @@ func TestJourney(t *testing.T) {
 
 	// Download: the weights are checked against the committed final digest.
 	weights := filepath.Join(dir, "weights.bin")
-	j.client("download", id, "--out", weights)
+	j.client("download", id, "-o", weights)
 	// The audit report, verified by the third-party command.
 	report := filepath.Join(dir, "report.json")
-	j.client("report", id, "--out", report)
+	j.client("report", id, "-o", report)
 	run(t, j.bin, nil, "report", "verify", report, "--coordinator-key", j.p2pAddr)
 
 	// Payout: the coordinator, restarted as if 20 days later, runs the
