@@ -53,10 +53,11 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newSpecCmd(), newTrainCmd(), newAuditCmd(), newPlanCmd(), newRefereeCmd(), newCoordinatorCmd(), newBenchCmd(), newZKCmd(), newDevnetCmd(), newSolverCmd(), newVerifierCmd())
-	root.AddCommand(newJobCmd())     // the client: internal/cli/job.go
-	root.AddCommand(newVersionCmd()) // internal/cli/version.go
-	addBankCmds(root)                // bank.go: `beluga solver bank`, `beluga verifier bank`
-	root.AddCommand(newReportCmd())  // internal/cli/report.go
+	root.AddCommand(newJobCmd())      // the client: internal/cli/job.go
+	root.AddCommand(newVersionCmd())  // internal/cli/version.go
+	addBankCmds(root)                 // bank.go: `beluga solver bank`, `beluga verifier bank`
+	root.AddCommand(newReportCmd())   // internal/cli/report.go
+	root.AddCommand(newOperatorCmd()) // internal/cli/operator.go
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n%s", err, c.UsageString())}
 	})
