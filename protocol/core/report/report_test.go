@@ -183,6 +183,11 @@ func TestTamperedFieldFails(t *testing.T) {
 			t.Errorf("changing %s: the report still verifies", p)
 		}
 	}
+	// The signature in upper-case hex is not the canonical form.
+	upper := bytes.Replace(b, []byte(r.Signature.Value), bytes.ToUpper([]byte(r.Signature.Value)), 1)
+	if _, _, err := report.Verify(upper, nil); !errors.Is(err, report.ErrMalformed) {
+		t.Errorf("an upper-case signature: %v", err)
+	}
 	// Dropping an audit's signature or the report's fails too.
 	for _, drop := range []func(*report.Report){
 		func(r *report.Report) { r.Signature = nil },

@@ -47,8 +47,8 @@ func (s Signature) verify(domain string, canonical []byte) (ed25519.PublicKey, e
 		return nil, err
 	}
 	sig, err := hex.DecodeString(s.Value)
-	if err != nil || len(sig) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("%w: signature is not 128 hex digits", ErrMalformed)
+	if err != nil || len(sig) != ed25519.SignatureSize || hex.EncodeToString(sig) != s.Value {
+		return nil, fmt.Errorf("%w: signature is not 128 lower-case hex digits", ErrMalformed)
 	}
 	if !ed25519.Verify(pub, signedBytes(domain, canonical), sig) {
 		return nil, fmt.Errorf("%w: by %s", ErrBadSignature, s.PeerID)
