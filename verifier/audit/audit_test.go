@@ -251,7 +251,7 @@ func checkRate(t *testing.T, fails, n int, rep *report.Findings) {
 	if misses > allowed {
 		t.Fatalf("missed %d of %d audits; a ≥99%% detector misses at most %d here", misses, n, allowed)
 	}
-	if (float64(rep.ReplayedPPM)/1e6) > 0.05 {
+	if rep.ReplayedPPM > 50_000 { // 5%
 		t.Fatalf("replayed %.2f%% of the steps", 100*(float64(rep.ReplayedPPM)/1e6))
 	}
 }
