@@ -285,6 +285,22 @@ func (c *Node) vanish(ctx context.Context, id spec.JobID) *service.Job {
 		c.log.Warn("job vanish", jobAttr(id), "err", err)
 		return nil
 	}
+	// What the vanished solver announced beyond the committed step binds
+	// nobody: the job resumes from the committed step, and the solver that
+	// resumes it announces those steps again (an honest one with the run's
+	// digests, which a cheater's announcements must not contradict).
+	c.mu.Lock()
+	if j != nil {
+		for st := range j.checkpoints {
+			if st > rec.CommittedStep {
+				delete(j.checkpoints, st)
+			}
+		}
+		if j.replicaStep > rec.CommittedStep {
+			j.replicaStep, j.replicating = rec.CommittedStep, false
+		}
+	}
+	c.mu.Unlock()
 	c.log.Info("job resumable", jobAttr(id), "from_step", rec.CommittedStep)
 	return rec
 }
