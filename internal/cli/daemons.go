@@ -63,6 +63,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, what string, close func() 
 
 func newSolverCmd() *cobra.Command {
 	var cfg solverd.Config
+	var api partyAPI
 	var listen, keyFile, httpAddr string
 	var grace, busyFor time.Duration
 	var noIdle, behindNAT, logJSON bool
@@ -130,6 +131,8 @@ be reached at start is retried with backoff.`,
 				return err
 			}
 			cfg.Logger.Info("solver listening", "peer", n.ID().String(), "addrs", strings.Join(n.Addrs(), ","))
+			stopWatch := watchOwnParty(ctx, cfg.Logger, wire.RoleSolver, n.ID(), api)
+			defer stopWatch()
 			return runDaemon(ctx, cfg.Logger, "solver", d.Close)
 		},
 	}
@@ -145,6 +148,7 @@ be reached at start is retried with backoff.`,
 	f.DurationVar(&grace, "idle-grace", 30*time.Second, "how long the machine must be idle, without a busy sample, before the solver takes work again")
 	f.DurationVar(&busyFor, "busy-for", 10*time.Second, "how long the machine must be busy (net of idle samples) before the solver pauses and withdraws its offer")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON lines (one per event) instead of human-readable lines")
+	api.flags(f)
 	f.BoolVar(&noIdle, "no-idle-check", false, "run assigned jobs whatever else the machine is doing")
 	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
 	cmd.AddCommand(newPartyStatusCmd(wire.RoleSolver, "beluga-solver"))
@@ -153,6 +157,7 @@ be reached at start is retried with backoff.`,
 
 func newVerifierCmd() *cobra.Command {
 	var cfg verifierd.Config
+	var api partyAPI
 	var listen, keyFile, httpAddr, dir string
 	var behindNAT, logJSON bool
 	cmd := &cobra.Command{
@@ -190,6 +195,8 @@ func newVerifierCmd() *cobra.Command {
 				return err
 			}
 			cfg.Logger.Info("verifier listening", "peer", n.ID().String(), "addrs", strings.Join(n.Addrs(), ","))
+			stopWatch := watchOwnParty(ctx, cfg.Logger, wire.RoleVerifier, n.ID(), api)
+			defer stopWatch()
 			return runDaemon(ctx, cfg.Logger, "verifier", d.Close)
 		},
 	}
@@ -201,6 +208,7 @@ func newVerifierCmd() *cobra.Command {
 	f.StringVar(&dir, "dir", "beluga-verifier", "work directory (holds the identity key)")
 	f.StringVar(&keyFile, "key", "", "libp2p identity key file, created if absent (default: peer.key in --dir)")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON lines (one per event) instead of human-readable lines")
+	api.flags(f)
 	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' verifying keys: take confidential audits")
 	cmd.AddCommand(newPartyStatusCmd(wire.RoleVerifier, "beluga-verifier"))

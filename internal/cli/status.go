@@ -17,6 +17,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/beluga-compute/beluga/internal/eventlog"
 	"github.com/beluga-compute/beluga/protocol/net/join"
@@ -263,3 +264,116 @@ func problemText(raw []byte) string {
 
 // errNoCoordinator: a daemon started without --coordinator.
 var errNoCoordinator = errors.New("--coordinator is required: the coordinator's libp2p address, as it prints it (/ip4/…/tcp/…/p2p/12D3…)")
+
+// The events watchParty logs: what the coordinator's ledger says of the
+// party's jobs after their commitment, which the daemon cannot see over
+// libp2p.
+const (
+	// eventSettled: a job of the party settled ("job", "state"; for a
+	// solver or verifier, it was paid into its earnings).
+	eventSettled = "job settled: paid"
+	// eventJobEnded: a job of the party ended otherwise ("job", "state":
+	// adjudicated_cheat, expired, cancelled).
+	eventJobEnded = "job ended"
+	// eventEarnings: the party's unpaid earnings changed
+	// ("earnings_micro_usd", "next_payout", "next_payout_cents").
+	eventEarnings = "earnings"
+	// eventNoBank: earnings wait and no bank details are on file (Warn,
+	// once).
+	eventNoBank = "earnings will not be paid: no bank details on file"
+)
+
+// watchParty polls the party's status every period until ctx ends and
+// logs what changed: jobs settled (paid) or ended otherwise, earnings,
+// and missing bank details. A failed poll is logged at Debug and retried.
+func watchParty(ctx context.Context, log *slog.Logger, fetch func(context.Context) (*partyStatus, error), every time.Duration) {
+	var last *partyStatus
+	warnedBank := false
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		st, err := fetch(ctx)
+		if err != nil {
+			log.Debug("reading this party's status", "err", err)
+		} else {
+			logChanges(log, last, st, &warnedBank)
+			last = st
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// logChanges logs what differs from prev (nil: the first reading, which
+// logs only the earnings and the bank details warning).
+func logChanges(log *slog.Logger, prev, st *partyStatus, warnedBank *bool) {
+	was := map[string]string{}
+	if prev != nil {
+		for _, j := range prev.Jobs {
+			was[j.JobID] = j.State
+		}
+	}
+	if prev != nil {
+		for _, j := range st.Jobs {
+			if was[j.JobID] == j.State {
+				continue
+			}
+			short := j.JobID[:min(12, len(j.JobID))]
+			switch j.State {
+			case "settled":
+				log.Info(eventSettled, "job", short, "state", j.State)
+			case "adjudicated_cheat", "expired", "cancelled":
+				log.Info(eventJobEnded, "job", short, "state", j.State)
+			}
+		}
+	}
+	if prev == nil || prev.EarningsMicroUSD != st.EarningsMicroUSD {
+		log.Info(eventEarnings, "earnings_micro_usd", st.EarningsMicroUSD, "next_payout", st.NextPayout.Period, "next_payout_cents", st.NextPayout.AmountCents)
+	}
+	if st.EarningsMicroUSD > 0 && !st.NextPayout.BankDetails && !*warnedBank {
+		*warnedBank = true
+		log.Warn(eventNoBank, "party", st.Party, "fix", fmt.Sprintf("beluga %s bank --party %s --holder NAME --routing NUMBER --account NUMBER", st.Role, st.Party))
+	}
+}
+
+// partyAPI is a daemon's optional access to the coordinator's HTTP API
+// with its own key, to log what happens to its jobs after their
+// commitment (settled and paid, slashed) and its earnings.
+type partyAPI struct {
+	url, key string
+	every    time.Duration
+}
+
+func (a *partyAPI) flags(f *pflag.FlagSet) {
+	f.StringVar(&a.url, "coordinator-http", "", "the coordinator's HTTP API, e.g. http://127.0.0.1:8700 (default $BELUGA_COORDINATOR); with the API key, the daemon logs its jobs settled and paid, and its earnings")
+	f.StringVar(&a.key, "api-key", "", "this daemon's own API key (default $BELUGA_API_KEY; the operator issues it: beluga operator key --role ROLE --subject PARTY)")
+	f.DurationVar(&a.every, "status-every", time.Minute, "how often to read this party's status from the HTTP API")
+}
+
+// watchOwnParty starts watchParty for the daemon's own party when the
+// API and a key are given; the function it returns stops it and waits.
+func watchOwnParty(ctx context.Context, log *slog.Logger, role wire.Role, id peer.ID, a partyAPI) func() {
+	if a.url == "" {
+		a.url = os.Getenv("BELUGA_COORDINATOR")
+	}
+	if a.key == "" {
+		a.key = os.Getenv("BELUGA_API_KEY")
+	}
+	if a.url == "" || a.key == "" || a.every <= 0 {
+		return func() {}
+	}
+	party, r := join.PartyID(role, id), roleName(role)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchParty(ctx, log, func(ctx context.Context) (*partyStatus, error) {
+			st, _, err := fetchParty(ctx, a.url, a.key, party, r)
+			return st, err
+		}, a.every)
+	}()
+	return func() { cancel(); <-done }
+}

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -151,3 +153,69 @@ func TestSolverStatusCommand(t *testing.T) {
 		t.Fatalf("another party's key: exit %d, %s", code, errOut.String())
 	}
 }
+
+// TestWatchPartyLogsSettledPaidAndMissingBank: the daemon's view of its
+// party (polled from the API) logs a job settled, another slashed, the
+// earnings, and, once, that no bank details are on file.
+func TestWatchPartyLogsSettledPaidAndMissingBank(t *testing.T) {
+	t.Parallel()
+	mk := func(earnings int64, bank bool, jobs ...string) *partyStatus {
+		st := &partyStatus{Party: "sabc", Role: "solver", EarningsMicroUSD: earnings}
+		st.NextPayout.Period, st.NextPayout.BankDetails = "2026-12-15", bank
+		for i := 0; i < len(jobs); i += 2 {
+			st.Jobs = append(st.Jobs, struct {
+				JobID string `json:"job_id"`
+				State string `json:"state"`
+				Steps int64  `json:"steps"`
+			}{JobID: jobs[i], State: jobs[i+1]})
+		}
+		return st
+	}
+	readings := []*partyStatus{
+		mk(0, false, "aaaaaaaaaaaaaaaa", "running", "bbbbbbbbbbbbbbbb", "running"),
+		mk(0, false, "aaaaaaaaaaaaaaaa", "auditing", "bbbbbbbbbbbbbbbb", "running"),
+		mk(2_000_000, false, "aaaaaaaaaaaaaaaa", "settled", "bbbbbbbbbbbbbbbb", "adjudicated_cheat"),
+		mk(2_000_000, false, "aaaaaaaaaaaaaaaa", "settled", "bbbbbbbbbbbbbbbb", "adjudicated_cheat"),
+	}
+	var mu sync.Mutex
+	var got []string
+	log := slog.New(&msgHandler{f: func(msg string, attrs map[string]string) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, msg+" "+attrs["job"]+attrs["state"]+attrs["earnings_micro_usd"])
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	i := 0
+	watchParty(ctx, log, func(context.Context) (*partyStatus, error) {
+		st := readings[i]
+		if i++; i == len(readings) {
+			cancel()
+		}
+		return st, nil
+	}, time.Millisecond)
+	want := []string{
+		eventEarnings + " 0",
+		eventSettled + " aaaaaaaaaaaasettled",
+		eventJobEnded + " bbbbbbbbbbbbadjudicated_cheat",
+		eventEarnings + " 2000000",
+		eventNoBank + " ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("logged:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// msgHandler hands each record's message and attributes to f.
+type msgHandler struct {
+	f func(msg string, attrs map[string]string)
+}
+
+func (h *msgHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *msgHandler) Handle(_ context.Context, r slog.Record) error {
+	m := map[string]string{}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
+	h.f(r.Message, m)
+	return nil
+}
+func (h *msgHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *msgHandler) WithGroup(string) slog.Handler      { return h }
