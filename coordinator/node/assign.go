@@ -173,6 +173,19 @@ func (c *Node) ask(ctx context.Context, solver peer.ID) {
 		c.log.Warn("ask refused", "peer", shortPeer(solver), "err", err)
 		return
 	}
+	c.mu.Lock()
+	p = c.peers[solver]
+	paused := p == nil || p.Paused
+	c.mu.Unlock()
+	if paused && len(matched) == 0 {
+		// It paused (or left) while the ask was being posted, after its
+		// withdrawal: take the ask back. (A job matched meanwhile is
+		// refused by the solver and goes back to the market.)
+		if _, err := c.svc.WithdrawAsk(ctx, party); err != nil {
+			c.log.Warn("withdrawing a paused solver's ask", "peer", shortPeer(solver), "err", err)
+		}
+		return
+	}
 	for _, jid := range matched {
 		id, err := spec.ParseJobID(jid)
 		if err != nil {
