@@ -31,6 +31,7 @@ import (
 	solverd "github.com/beluga-compute/beluga/solver/daemon"
 	"github.com/beluga-compute/beluga/solver/idle"
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/catalog"
 	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
 )
 
@@ -268,6 +269,12 @@ func (c *coord) postJob(seed uint64) spec.JobID {
 		c.t.Fatal(err)
 	}
 	s.Seed = seed
+	return c.postSpec(s)
+}
+
+// postSpec posts s at the market price and returns the job's ID.
+func (c *coord) postSpec(s *spec.Spec) spec.JobID {
+	c.t.Helper()
 	raw, err := s.Canonical()
 	if err != nil {
 		c.t.Fatal(err)
@@ -476,4 +483,35 @@ func TestPausedSolverTakesNoJobAndWithdraws(t *testing.T) {
 	busy.Store(false)
 	log.await(t, 0, solverd.EventResumed, nil)
 	log.await(t, 0, solverd.EventAssigned, map[string]string{"job": short(id)})
+}
+
+// TestRunningJobSurvivesCoordinatorRestart: the coordinator restarts while
+// the solver trains; the solver registers again, is given its job back
+// and goes on where it is (no restart from step 0), and its commitment is
+// accepted.
+func TestRunningJobSurvivesCoordinatorRestart(t *testing.T) {
+	t.Parallel()
+	c := newCoord(t)
+	c.start()
+	t.Cleanup(c.stop)
+	n := host(t)
+	c.deposit("solver_bond:"+join.PartyID(wire.RoleSolver, n.ID()), 100_000_000)
+	log := newEvents()
+	startSolver(t, c, n, log, nil)
+	s, err := catalog.Example("synthetic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Steps, s.Seed, s.DigestInterval, s.CheckpointInterval = 600, 9, 6, 60
+	id := c.postSpec(s)
+	log.await(t, 0, solverd.EventCheckpoint, map[string]string{"job": short(id)})
+	c.stop()
+	from := log.mark()
+	c.start()
+	log.await(t, from, solverd.EventAssigned, map[string]string{"job": short(id), "resumed_here": "true"})
+	log.await(t, from, solverd.EventCommitted, map[string]string{"job": short(id)})
+	c.log.await(t, 0, "job committed", map[string]string{"job": short(id)})
+	if k := log.count(solverd.EventAssigned, map[string]string{"job": short(id)}); k != 2 {
+		t.Fatalf("the job was assigned %d times, want 2 (the second taken back where it was)", k)
+	}
 }

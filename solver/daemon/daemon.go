@@ -54,6 +54,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -580,7 +581,7 @@ func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r
 		return r.Reply(&wire.Ack{Error: "spec does not match the job ID"})
 	}
 	d.mu.Lock()
-	running := d.job != ([32]byte{}) && (d.state.State == wire.StateRunning || d.state.State == wire.StatePaused)
+	running := d.job != ([32]byte{}) && (d.state.State == wire.StateRunning || d.state.State == wire.StatePaused || d.state.State == wire.StateDone)
 	same := running && d.job == id
 	d.mu.Unlock()
 	if same {
@@ -680,6 +681,11 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		d.log.Info("resumes job from a fetched checkpoint", "job", short(id), "step", a.ResumeStep, "holders", len(a.Providers))
 	}
 	announce := &latest[*wire.CheckpointAnnounce]{spawn: d.spawn, send: func(ann *wire.CheckpointAnnounce) {
+		if !d.member.Ready() {
+			// The coordinator restarted or is out of reach: a later
+			// checkpoint (or the commitment) announces this one.
+			return
+		}
 		d.n.Request(ctx, d.coord, wire.ControlProtocol, id, ann, wire.TypeAck)
 	}}
 	opts := trainer.Options{OutDir: dir, Commit: true, Resume: resume, Store: cs, Progress: func(p trainer.Progress) {
@@ -720,8 +726,8 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		if err != nil {
 			return err
 		}
-		if _, err := d.n.Request(ctx, d.coord, wire.ControlProtocol, id, &wire.CheckpointAnnounce{Step: step, Digest: man.Digest}, wire.TypeAck); err != nil {
-			return err
+		if err := d.toCoordinator(ctx, id, &wire.CheckpointAnnounce{Step: step, Digest: man.Digest}); err != nil {
+			return fmt.Errorf("announce the checkpoint at step %d to the coordinator: %w", step, err)
 		}
 	}
 	tc := &wire.TraceCommit{Steps: s.Steps, TraceRoot: res.Trace.Root(), FinalDigest: res.FinalDigest, Entries: wire.TraceEntries(res.Trace.Entries)}
@@ -742,11 +748,51 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		d.mu.Unlock()
 		d.log.Info("zk trace committed", "job", short(id), "steps", len(z.Entries), "took", time.Since(t0).Round(time.Millisecond))
 	}
-	if _, err := d.n.Request(ctx, d.coord, wire.ControlProtocol, id, tc, wire.TypeAck); err != nil {
+	if err := d.toCoordinator(ctx, id, tc); err != nil {
 		return fmt.Errorf("commit the trace to the coordinator: %w", err)
 	}
 	d.log.Info(EventCommitted, "job", short(id), "steps", s.Steps, "final_digest", fmt.Sprintf("%x", res.FinalDigest[:6]))
 	return nil
+}
+
+// toCoordinator sends a finished run's message (a checkpoint announcement,
+// the trace commitment) about job id, waiting while the daemon is not
+// registered (the coordinator restarted or is out of reach: the work is
+// done and is committed once it is back) and retrying, once, a refusal
+// that the job is not this solver's (a restarted coordinator gives the
+// job back just after the hello). Other refusals are final.
+func (d *Daemon) toCoordinator(ctx context.Context, id spec.JobID, m wire.Message) error {
+	wait, notYours := 250*time.Millisecond, 0
+	for {
+		var err error
+		if d.member.Ready() {
+			if _, err = d.n.Request(ctx, d.coord, wire.ControlProtocol, id, m, wire.TypeAck); err == nil {
+				return nil
+			}
+			if join.IsUnregistered(err) {
+				d.member.Lost()
+			} else if errors.Is(err, p2p.ErrRemote) {
+				if !strings.Contains(err.Error(), "not the sender's job") || notYours > 0 {
+					return err
+				}
+				notYours++
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			d.log.Info("the coordinator did not take the job's result; retrying", "job", short(id), "retry_in", wait, "err", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // onBeacon learns a confidential job's audit beacon from the coordinator:

@@ -108,6 +108,7 @@ type Member struct {
 	mu     sync.Mutex
 	notice string
 	joins  int
+	ready  bool // registered: joined, and not lost since
 }
 
 // ErrCoordinatorAddr: the coordinator address is not a multiaddr ending
@@ -160,10 +161,23 @@ func (m *Member) Joins() int {
 	return m.joins
 }
 
+// Ready reports whether the member is registered: its last hello was
+// accepted and it has not been lost since. Messages about a job sent while
+// it is not would reach a coordinator that does not know the job is this
+// peer's (and count against it).
+func (m *Member) Ready() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ready
+}
+
 // Lost tells the member its registration may be lost (a request answered
 // with SayHello, heartbeats failing): Keep says hello again. It never
 // blocks.
 func (m *Member) Lost() {
+	m.mu.Lock()
+	m.ready = false
+	m.mu.Unlock()
 	select {
 	case m.lost <- struct{}{}:
 	default:
@@ -192,6 +206,7 @@ func (m *Member) Join(ctx context.Context) error {
 			m.mu.Lock()
 			m.notice = Notice(ack)
 			m.joins++
+			m.ready = true
 			rejoin := m.joins > 1
 			m.mu.Unlock()
 			attrs := []any{"coordinator", shortPeer(m.coord), "attempts", attempt, "rejoin", rejoin}
