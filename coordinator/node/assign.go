@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -247,11 +248,16 @@ func (c *Node) start(ctx context.Context, id spec.JobID, solver peer.ID) {
 	if p := c.peers[solver]; p != nil {
 		p.Busy = true
 	}
-	specJSON := j.specJSON
+	specJSON, solvers := j.specJSON, slices.Clone(j.solvers)
 	c.mu.Unlock()
 	if _, err := c.svc.Advance(ctx, id.String(), lifecycle.EventStart); err != nil {
 		c.log.Error("job start", jobAttr(id), "err", err)
 		return
+	}
+	// A restarted node gives the job back to this solver if it comes back
+	// (recover): the record names it.
+	if err := c.saveRecord(id, &record{Solvers: solvers}); err != nil {
+		c.log.Warn("recording the job's solver", jobAttr(id), "err", err)
 	}
 	msg := &wire.Assign{SpecJSON: specJSON, ResumeStep: resume, ResumeDigest: digest, Providers: holders, Entries: entries, ProviderAddrs: c.addrsOf(holders)}
 	if resume > 0 {

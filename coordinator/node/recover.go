@@ -138,8 +138,8 @@ func (c *Node) forget(id spec.JobID) {
 }
 
 // recover rebuilds the jobs in flight from the service (and the records
-// beside them): jobs that were running go back to the market (their
-// solvers are unknown to a new node), committed jobs open their audits,
+// beside them): a running job waits HeartbeatTimeout for its solver to
+// come back, then goes back to the market; committed jobs open their audits,
 // audits and disputes resume; deadlines run from each job's posting, so a
 // job whose deadline passed expires at the first tick.
 func (c *Node) recover(ctx context.Context) error {
@@ -177,6 +177,15 @@ func (c *Node) recover(ctx context.Context) error {
 			if err := c.openAudit(ctx, j, j.trace.Steps); err != nil {
 				return err
 			}
+		case st == lifecycle.Running && j.solver != "":
+			// Its solver is likely still training: it has HeartbeatTimeout
+			// from now to say hello again and heartbeat, and goes on as if
+			// nothing happened; if it does not, the clock takes the job
+			// from it (silent) and it resumes elsewhere. (Sending the job
+			// back to the market at once gave it to another solver while
+			// the first still ran it, and the first's announcements were
+			// refused until its peer was cut off.)
+			j.lastBeat = time.Now()
 		case st == lifecycle.Matched || st == lifecycle.Running:
 			if _, err := c.svc.Vanish(ctx, rec.ID); err != nil {
 				return err

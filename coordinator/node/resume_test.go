@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beluga-compute/beluga/coordinator/lifecycle"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 )
 
@@ -40,4 +41,24 @@ func TestResumeIsNotBoundByTheVanishedSolver(t *testing.T) {
 	if _, err := second.n.Request(ctx, h.cn.ID(), wire.ControlProtocol, id, ann, wire.TypeAck); err != nil {
 		t.Fatalf("the resuming solver's honest announcement was refused: %v", err)
 	}
+}
+
+// TestRestartKeepsTheRunningSolver: the coordinator restarts while a job
+// runs; its solver says hello again and goes on, and its trace is taken
+// as the job's. (The job went back to the market at once, the returning
+// solver's announcements and trace were refused as not its job, and its
+// peer was cut off for them.)
+func TestRestartKeepsTheRunningSolver(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, boundedConfig())
+	sv := h.solver(100_000)
+	id, s := h.post()
+	sv.assigned(5 * time.Second)
+	h.waitState(id, lifecycle.Running, 2*time.Second)
+	h.restart()
+	sv.join()
+	if err := sv.commit(id, s, s.Steps); err != nil {
+		t.Fatalf("the returning solver's trace: %v", err)
+	}
+	h.waitState(id, lifecycle.AuditWindow, 2*time.Second)
 }
