@@ -57,7 +57,7 @@ func PayMicroUSD(priceNanoUSDPerCU, cu int64) (int64, error) {
 }
 
 // NanoFromMicro converts a price in micro-dollars per CU (the unit of
-// earlier versions and of a solver's wire ask) to nano-dollars per CU, or
+// earlier versions' job records) to nano-dollars per CU, or
 // fails with ErrOverflow.
 func NanoFromMicro(microUSDPerCU int64) (int64, error) {
 	if microUSDPerCU > (1<<63-1)/NanoPerMicro || microUSDPerCU < -(1<<63-1)/NanoPerMicro {

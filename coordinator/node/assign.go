@@ -167,9 +167,9 @@ func (c *Node) ask(ctx context.Context, solver peer.ID) {
 		c.mu.Unlock()
 		return
 	}
-	party, price := p.Party, p.Hello.AskMicroUSDPerUnit
+	party, price := p.Party, p.Hello.AskNanoUSDPerCU
 	c.mu.Unlock()
-	matched, err := c.svc.PostAsk(ctx, service.Ask{SolverID: party, PriceMicroUSDPerCU: price, Capacity: 1, TTL: time.Hour})
+	matched, err := c.svc.PostAsk(ctx, service.Ask{SolverID: party, PriceNanoUSDPerCU: price, Capacity: 1, TTL: time.Hour})
 	if err != nil {
 		c.log.Warn("ask refused", "peer", shortPeer(solver), "err", err)
 		return

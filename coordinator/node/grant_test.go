@@ -118,7 +118,7 @@ func (g *grantNet) hello(n *p2p.Node, role wire.Role) {
 	g.t.Helper()
 	h := &wire.Hello{Role: role}
 	if role == wire.RoleSolver {
-		h.AskMicroUSDPerUnit = 200_000
+		h.AskNanoUSDPerCU = 200_000_000
 	}
 	if _, err := n.Request(context.Background(), g.cn.ID(), wire.ControlProtocol, [32]byte{}, h, wire.TypeAck); err != nil {
 		g.t.Fatal(err)

@@ -265,7 +265,7 @@ type peerNode struct {
 	n       *p2p.Node
 	role    wire.Role
 	party   string
-	ask     int64
+	ask     int64 // micro-dollars per compute unit (sent in nano-dollars)
 	assigns chan assignment
 	tasks   chan auditTask
 	// hold: the peer takes audit tasks and never acknowledges them
@@ -404,7 +404,7 @@ func (p *peerNode) join() {
 
 func (p *peerNode) hello() {
 	p.h.t.Helper()
-	if _, err := p.n.Request(context.Background(), p.h.cn.ID(), wire.ControlProtocol, [32]byte{}, &wire.Hello{Role: p.role, AskMicroUSDPerUnit: p.ask}, wire.TypeAck); err != nil {
+	if _, err := p.n.Request(context.Background(), p.h.cn.ID(), wire.ControlProtocol, [32]byte{}, &wire.Hello{Role: p.role, AskNanoUSDPerCU: p.ask * 1000}, wire.TypeAck); err != nil {
 		p.h.t.Fatal(err)
 	}
 }

@@ -145,7 +145,7 @@ func (c *Node) hello(ctx context.Context, from peer.ID, h *wire.Hello) (string, 
 	available := p.available()
 	c.mu.Unlock()
 	if h.Role == wire.RoleSolver {
-		attrs := []any{"peer", shortPeer(from), "party", party, "backend", h.Backend, "ask_micro_usd_per_cu", h.AskMicroUSDPerUnit}
+		attrs := []any{"peer", shortPeer(from), "party", party, "backend", h.Backend, "ask_nano_usd_per_cu", h.AskNanoUSDPerCU}
 		if needsBond {
 			c.log.Warn("solver joined without a bond: no work until it arrives", append(attrs, "notice", notice)...)
 			return notice, nil

@@ -366,12 +366,8 @@ type Ask struct {
 	// PriceNanoUSDPerCU is the limit price in nano-dollars per CU; 0
 	// follows the market.
 	PriceNanoUSDPerCU int64
-	// PriceMicroUSDPerCU is a limit price in micro-dollars per CU, the
-	// unit of the solver's wire ask (wire.Hello.AskMicroUSDPerUnit); it is
-	// converted to nano-dollars. Set at most one of the two.
-	PriceMicroUSDPerCU int64
-	Capacity           int
-	TTL                time.Duration
+	Capacity          int
+	TTL               time.Duration
 }
 
 // PostAsk puts a solver's ask on the book; matched jobs lock the solver's
@@ -382,16 +378,6 @@ func (s *Service) PostAsk(ctx context.Context, a Ask) ([]string, error) {
 		return nil, err
 	}
 	price := a.PriceNanoUSDPerCU
-	if a.PriceMicroUSDPerCU != 0 {
-		if price != 0 {
-			return nil, fmt.Errorf("%w: an ask has one price: set nano-dollars or micro-dollars per CU, not both", ErrInvalid)
-		}
-		p, err := market.NanoFromMicro(a.PriceMicroUSDPerCU)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		price = p
-	}
 	kind := market.Limit
 	if price == 0 {
 		kind = market.Market

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math/big"
 	"testing"
 	"time"
@@ -199,22 +198,5 @@ func TestPPMPercent(t *testing.T) {
 		if got := ppmPercent(ppm); got != want {
 			t.Errorf("ppmPercent(%d) = %q, want %q", ppm, got, want)
 		}
-	}
-}
-
-// TestAskInMicroDollars: an ask in the wire's micro-dollars per CU trades
-// at that price in nano-dollars; an ask with both prices is refused.
-func TestAskInMicroDollars(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s, _, _ := newMemService(t)
-	fund(t, s)
-	if _, err := s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceNanoUSDPerCU: 5, PriceMicroUSDPerCU: 5, Capacity: 1, TTL: time.Hour}); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("two prices: %v", err)
-	}
-	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceMicroUSDPerCU: 2, Capacity: 1, TTL: time.Hour}))
-	j := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 77), MaxPriceNanoUSDPerCU: 2_500}))
-	if j.State != lifecycle.Matched || j.PriceNanoUSDPerCU != 2_000 {
-		t.Fatalf("job %s at %d n$/CU", j.State, j.PriceNanoUSDPerCU)
 	}
 }

@@ -64,7 +64,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, what string, close func() 
 func newSolverCmd() *cobra.Command {
 	var cfg solverd.Config
 	var api partyAPI
-	var listen, keyFile, httpAddr string
+	var listen, keyFile, httpAddr, askUSD string
 	var grace, busyFor time.Duration
 	var noIdle, behindNAT, logJSON bool
 	cmd := &cobra.Command{
@@ -72,8 +72,8 @@ func newSolverCmd() *cobra.Command {
 		Short: "Run the solver daemon: join a coordinator, train assigned jobs, serve checkpoints",
 		Long: `The solver daemon detects its GPUs (NVML; without an NVIDIA driver it says so and
 trains on the CPU backend), joins the coordinator at ADDR (a libp2p multiaddr
-ending in /p2p/<peer ID>), posts its ask (--ask micro-dollars per compute unit;
-0 follows the market), heartbeats, trains the jobs it is assigned with committed
+ending in /p2p/<peer ID>), posts its ask (--ask, dollars per compute unit of
+10^12 multiply-accumulates, to the nano-dollar; 0 follows the market), heartbeats, trains the jobs it is assigned with committed
 digests, serves its checkpoints' chunks to the peers the coordinator grants them
 to (never those of a confidential job) and answers the referee in a dispute. It
 runs until interrupted (SIGINT or SIGTERM), then stops the job in progress at a
@@ -87,6 +87,11 @@ be reached at start is retried with backoff.`,
 			if _, err := join.Coordinator(cfg.Coordinator); err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
+			ask, err := parseNanoUSD(askUSD)
+			if err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--ask %q: %v (dollars per compute unit, e.g. 0.00002)", askUSD, err)}
+			}
+			cfg.AskNanoUSDPerCU = ask
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			keyFile = keyPath(keyFile, cfg.Dir)
@@ -140,7 +145,7 @@ be reached at start is retried with backoff.`,
 	f.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator multiaddr (…/p2p/<peer ID>)")
 	f.StringVar(&cfg.Dir, "dir", "beluga-solver", "work directory (one run directory per job)")
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
-	f.Int64Var(&cfg.AskMicroUSDPerUnit, "ask", 0, "ask in micro-dollars per compute unit (0: market)")
+	f.StringVar(&askUSD, "ask", "0", "ask in dollars per compute unit (10^12 MACs), to the nano-dollar, e.g. 0.00002; 0 follows the market")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' proving keys (written by zk setup finalize --keys): take confidential jobs")
 	f.StringVar(&listen, "listen", daemonListen, listenHelp)
 	f.StringVar(&httpAddr, "http", "", httpHelp)

@@ -376,14 +376,14 @@ func idemKey(kind string, body []byte) string {
 // jobRecord is what the client reads of a job (GET /v1/jobs/{id}, POST
 // /v1/jobs).
 type jobRecord struct {
-	ID                 string `json:"id"`
-	State              string `json:"state"`
-	Steps              int64  `json:"steps"`
-	CommittedStep      int64  `json:"committed_step"`
-	ComputeUnits       int64  `json:"compute_units"`
-	EscrowMicroUSD     int64  `json:"escrow_micro_usd"`
-	PriceMicroUSDPerCU int64  `json:"price_micro_usd_per_cu"`
-	History            []struct {
+	ID                string `json:"id"`
+	State             string `json:"state"`
+	Steps             int64  `json:"steps"`
+	CommittedStep     int64  `json:"committed_step"`
+	ComputeUnits      int64  `json:"compute_units"`
+	EscrowMicroUSD    int64  `json:"escrow_micro_usd"`
+	PriceNanoUSDPerCU int64  `json:"price_nano_usd_per_cu"`
+	History           []struct {
 		Event string    `json:"event"`
 		State string    `json:"state"`
 		At    time.Time `json:"at"`

@@ -324,7 +324,7 @@ func (e *clientEnv) runningJob(seed uint64) string {
 	e.t.Helper()
 	ctx := context.Background()
 	e.deposit("solver_bond:gpu1", 1_000_000_000)
-	if _, err := e.svc.PostAsk(ctx, service.Ask{SolverID: "gpu1", PriceMicroUSDPerCU: 1, Capacity: 4, TTL: time.Hour}); err != nil {
+	if _, err := e.svc.PostAsk(ctx, service.Ask{SolverID: "gpu1", PriceNanoUSDPerCU: 1_000, Capacity: 4, TTL: time.Hour}); err != nil {
 		e.t.Fatal(err)
 	}
 	id := e.post(seed)

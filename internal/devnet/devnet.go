@@ -244,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		ask   int64
 		cheat *solverd.Cheat
 	}
-	solverSpecs := []solverSpec{{ask: 200_000}, {ask: 250_000}, {ask: 300_000, cheat: &solverd.Cheat{From: 7}}}
+	solverSpecs := []solverSpec{{ask: 200_000_000}, {ask: 250_000_000}, {ask: 300_000_000, cheat: &solverd.Cheat{From: 7}}}
 	var solverNodes []*p2p.Node
 	for range solverSpecs {
 		n, err := p2p.New(ctx, p2p.WithAllow(cn.ID()), p2p.WithPubSub())
@@ -314,7 +314,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var runningSince atomic.Int64                  // when it was first seen with a job (Unix ns)
 	for i, ss := range solverSpecs {
 		cfgS := solverd.Config{Coordinator: caddr, Dir: filepath.Join(tmp, fmt.Sprintf("solver%d", i+1)), DataDir: cfg.DataDir,
-			AskMicroUSDPerUnit: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Logger: eventlog.New(event), CheatForTesting: ss.cheat, Keys: keyring}
+			AskNanoUSDPerCU: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Logger: eventlog.New(event), CheatForTesting: ss.cheat, Keys: keyring}
 		if i == 1 && cfg.OwnerBusyFor > 0 {
 			// The owner's activity, as the gate's sampler sees it.
 			owner := func() (idle.Reading, error) {

@@ -144,8 +144,8 @@ func TestJourney(t *testing.T) {
 		return d
 	}
 	solvers := []*daemon{
-		spawn("solver", "solver1", "--no-idle-check", "--ask", "20000"),
-		spawn("solver", "solver2", "--no-idle-check", "--ask", "20000"),
+		spawn("solver", "solver1", "--no-idle-check", "--ask", "0.02"),
+		spawn("solver", "solver2", "--no-idle-check", "--ask", "0.02"),
 	}
 	verifier := spawn("verifier", "verifier")
 

@@ -321,7 +321,7 @@ func host(t *testing.T) *p2p.Node {
 func startSolver(t *testing.T, c *coord, n *p2p.Node, log *events, gate *idle.Gate) *solverd.Daemon {
 	t.Helper()
 	d, err := solverd.Start(context.Background(), n, solverd.Config{Coordinator: c.addr(), Dir: t.TempDir(), Heartbeat: 50 * time.Millisecond,
-		JoinBackoff: 200 * time.Millisecond, Logger: log.logger(), Gate: gate, Backend: "cpu", AskMicroUSDPerUnit: 200_000})
+		JoinBackoff: 200 * time.Millisecond, Logger: log.logger(), Gate: gate, Backend: "cpu", AskNanoUSDPerCU: 200_000_000})
 	if err != nil {
 		t.Fatal(err)
 	}

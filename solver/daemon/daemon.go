@@ -88,8 +88,9 @@ type Config struct {
 	Dir string
 	// DataDir is where Fashion-MNIST lives (empty: the Debian path).
 	DataDir string
-	// AskMicroUSDPerUnit is the ask per compute unit; 0 follows the market.
-	AskMicroUSDPerUnit int64
+	// AskNanoUSDPerCU is the ask in nano-dollars per compute unit; 0
+	// follows the market.
+	AskNanoUSDPerCU int64
 	// Backend describes the hardware for the Hello (solver/gpu).
 	Backend, GPUName string
 	GPUMemoryBytes   uint64
@@ -253,7 +254,7 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	n.Handle(wire.ProofProtocol, d.onProof, wire.TypeProofRequest)
 	hello := func() *wire.Hello {
 		return &wire.Hello{Role: wire.RoleSolver, Backend: cfg.Backend, GPUName: cfg.GPUName, GPUMemoryBytes: cfg.GPUMemoryBytes,
-			AskMicroUSDPerUnit: cfg.AskMicroUSDPerUnit, Addrs: n.Addrs()}
+			AskNanoUSDPerCU: cfg.AskNanoUSDPerCU, Addrs: n.Addrs()}
 	}
 	d.member, err = join.New(n, join.Config{Addr: cfg.Coordinator, Hello: hello, MaxBackoff: cfg.JoinBackoff, Logger: d.log,
 		// A hello (again) tells the coordinator at once whether this

@@ -437,16 +437,16 @@ func (x *Envelope) GetSignature() []byte {
 }
 
 type Hello struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	Role               Role                   `protobuf:"varint,1,opt,name=role,proto3,enum=beluga.v1.Role" json:"role,omitempty"`
-	Backend            string                 `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"` // "cpu (avx512vnni)", "nvidia"
-	GpuName            string                 `protobuf:"bytes,3,opt,name=gpu_name,json=gpuName,proto3" json:"gpu_name,omitempty"`
-	GpuMemoryBytes     uint64                 `protobuf:"varint,4,opt,name=gpu_memory_bytes,json=gpuMemoryBytes,proto3" json:"gpu_memory_bytes,omitempty"`
-	MacsPerSecond      uint64                 `protobuf:"varint,5,opt,name=macs_per_second,json=macsPerSecond,proto3" json:"macs_per_second,omitempty"`
-	AskMicroUsdPerUnit int64                  `protobuf:"varint,6,opt,name=ask_micro_usd_per_unit,json=askMicroUsdPerUnit,proto3" json:"ask_micro_usd_per_unit,omitempty"` // 0: follow the market
-	Addrs              []string               `protobuf:"bytes,7,rep,name=addrs,proto3" json:"addrs,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Role            Role                   `protobuf:"varint,1,opt,name=role,proto3,enum=beluga.v1.Role" json:"role,omitempty"`
+	Backend         string                 `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"` // "cpu (avx512vnni)", "nvidia"
+	GpuName         string                 `protobuf:"bytes,3,opt,name=gpu_name,json=gpuName,proto3" json:"gpu_name,omitempty"`
+	GpuMemoryBytes  uint64                 `protobuf:"varint,4,opt,name=gpu_memory_bytes,json=gpuMemoryBytes,proto3" json:"gpu_memory_bytes,omitempty"`
+	MacsPerSecond   uint64                 `protobuf:"varint,5,opt,name=macs_per_second,json=macsPerSecond,proto3" json:"macs_per_second,omitempty"`
+	Addrs           []string               `protobuf:"bytes,7,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	AskNanoUsdPerCu int64                  `protobuf:"varint,8,opt,name=ask_nano_usd_per_cu,json=askNanoUsdPerCu,proto3" json:"ask_nano_usd_per_cu,omitempty"` // nano-dollars per compute unit; 0: follow the market
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -514,18 +514,18 @@ func (x *Hello) GetMacsPerSecond() uint64 {
 	return 0
 }
 
-func (x *Hello) GetAskMicroUsdPerUnit() int64 {
-	if x != nil {
-		return x.AskMicroUsdPerUnit
-	}
-	return 0
-}
-
 func (x *Hello) GetAddrs() []string {
 	if x != nil {
 		return x.Addrs
 	}
 	return nil
+}
+
+func (x *Hello) GetAskNanoUsdPerCu() int64 {
+	if x != nil {
+		return x.AskNanoUsdPerCu
+	}
+	return 0
 }
 
 type Heartbeat struct {
@@ -1804,9 +1804,9 @@ const file_beluga_proto_rawDesc = "" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12\x19\n" +
 	"\bgpu_name\x18\x03 \x01(\tR\agpuName\x12(\n" +
 	"\x10gpu_memory_bytes\x18\x04 \x01(\x04R\x0egpuMemoryBytes\x12&\n" +
-	"\x0fmacs_per_second\x18\x05 \x01(\x04R\rmacsPerSecond\x122\n" +
-	"\x16ask_micro_usd_per_unit\x18\x06 \x01(\x03R\x12askMicroUsdPerUnit\x12\x14\n" +
-	"\x05addrs\x18\a \x03(\tR\x05addrs\"\x8a\x01\n" +
+	"\x0fmacs_per_second\x18\x05 \x01(\x04R\rmacsPerSecond\x12\x14\n" +
+	"\x05addrs\x18\a \x03(\tR\x05addrs\x12,\n" +
+	"\x13ask_nano_usd_per_cu\x18\b \x01(\x03R\x0faskNanoUsdPerCuJ\x04\b\x06\x10\a\"\x8a\x01\n" +
 	"\tHeartbeat\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.beluga.v1.RunStateR\x05state\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x03R\x04step\x12#\n" +

@@ -33,8 +33,10 @@ type Hello struct {
 	Backend, GPUName   string
 	GPUMemoryBytes     uint64
 	MACsPerSecond      uint64
-	AskMicroUSDPerUnit int64
-	Addrs              []string
+	// AskNanoUSDPerCU is the solver's limit price in nano-dollars per
+	// compute unit; 0 follows the market.
+	AskNanoUSDPerCU int64
+	Addrs           []string
 }
 
 // Heartbeat reports a solver's progress.
@@ -236,7 +238,7 @@ func (*Grant) Type() Type              { return TypeGrant }
 
 func (m *Hello) toPB() proto.Message {
 	return &pb.Hello{Role: m.Role, Backend: m.Backend, GpuName: m.GPUName, GpuMemoryBytes: m.GPUMemoryBytes,
-		MacsPerSecond: m.MACsPerSecond, AskMicroUsdPerUnit: m.AskMicroUSDPerUnit, Addrs: m.Addrs}
+		MacsPerSecond: m.MACsPerSecond, AskNanoUsdPerCu: m.AskNanoUSDPerCU, Addrs: m.Addrs}
 }
 func (m *Heartbeat) toPB() proto.Message {
 	return &pb.Heartbeat{State: m.State, Step: m.Step, LatestDigest: m.LatestDigest[:], LossQ16: m.LossQ16}
@@ -399,11 +401,11 @@ func Decode(e *Envelope) (Message, error) {
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
 			return bad(err)
 		}
-		if m.Role != pb.Role_SOLVER && m.Role != pb.Role_VERIFIER || len(m.Addrs) > 16 || m.AskMicroUsdPerUnit < 0 {
-			return bad(fmt.Errorf("role %v, %d addrs, ask %d", m.Role, len(m.Addrs), m.AskMicroUsdPerUnit))
+		if m.Role != pb.Role_SOLVER && m.Role != pb.Role_VERIFIER || len(m.Addrs) > 16 || m.AskNanoUsdPerCu < 0 {
+			return bad(fmt.Errorf("role %v, %d addrs, ask %d", m.Role, len(m.Addrs), m.AskNanoUsdPerCu))
 		}
 		return &Hello{Role: m.Role, Backend: m.Backend, GPUName: m.GpuName, GPUMemoryBytes: m.GpuMemoryBytes,
-			MACsPerSecond: m.MacsPerSecond, AskMicroUSDPerUnit: m.AskMicroUsdPerUnit, Addrs: m.Addrs}, nil
+			MACsPerSecond: m.MacsPerSecond, AskNanoUSDPerCU: m.AskNanoUsdPerCu, Addrs: m.Addrs}, nil
 	case TypeHeartbeat:
 		var m pb.Heartbeat
 		if err := proto.Unmarshal(e.Body, &m); err != nil {
