@@ -29,10 +29,10 @@ const (
 
 // Hello introduces a solver or verifier to the coordinator.
 type Hello struct {
-	Role               Role
-	Backend, GPUName   string
-	GPUMemoryBytes     uint64
-	MACsPerSecond      uint64
+	Role             Role
+	Backend, GPUName string
+	GPUMemoryBytes   uint64
+	MACsPerSecond    uint64
 	// AskNanoUSDPerCU is the solver's limit price in nano-dollars per
 	// compute unit; 0 follows the market.
 	AskNanoUSDPerCU int64
