@@ -106,14 +106,7 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 func (s *Server) metricsHandler() http.HandlerFunc {
 	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, e := s.authenticate(r)
-		if e != nil {
-			write(w, *e)
-			return
-		}
-		noteSubject(w, p)
-		if err := p.Require(auth.RoleOperator); err != nil {
-			write(w, fromErr(err))
+		if _, ok := s.admit(w, r, []auth.Role{auth.RoleOperator}); !ok {
 			return
 		}
 		h.ServeHTTP(w, r)

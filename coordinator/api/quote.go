@@ -1,9 +1,6 @@
 package api
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/beluga-compute/beluga/coordinator/auth"
@@ -39,24 +36,12 @@ type bodyHandler func(r *http.Request, p auth.Principal, body []byte) response
 // Idempotency-Key that POSTs which change state need.
 func (s *Server) plain(h bodyHandler, roles ...auth.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, e := s.authenticate(r)
-		if e != nil {
-			write(w, *e)
+		p, ok := s.admit(w, r, roles)
+		if !ok {
 			return
 		}
-		noteSubject(w, p)
-		if err := p.Require(roles...); err != nil {
-			write(w, fromErr(err))
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeErr(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", MaxBodyBytes))
-			return
-		}
-		if err != nil {
-			writeErr(w, http.StatusBadRequest, "invalid_request", "read body")
+		body, ok := readBody(w, r)
+		if !ok {
 			return
 		}
 		write(w, h(r, p, body))

@@ -338,14 +338,8 @@ type postHandler func(ctx context.Context, p auth.Principal, body []byte) respon
 // insufficient_funds) runs afresh rather than replaying the failure.
 func (s *Server) post(h postHandler, roles ...auth.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, e := s.authenticate(r)
-		if e != nil {
-			write(w, *e)
-			return
-		}
-		noteSubject(w, p)
-		if err := p.Require(roles...); err != nil {
-			write(w, fromErr(err))
+		p, ok := s.admit(w, r, roles)
+		if !ok {
 			return
 		}
 		key := r.Header.Get("Idempotency-Key")
@@ -353,14 +347,8 @@ func (s *Server) post(h postHandler, roles ...auth.Role) http.HandlerFunc {
 			writeErr(w, http.StatusBadRequest, "idempotency_key_required", fmt.Sprintf("POST needs an Idempotency-Key header of 1..%d characters", MaxIdempotencyKeyLen))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeErr(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", MaxBodyBytes))
-			return
-		}
-		if err != nil {
-			writeErr(w, http.StatusBadRequest, "invalid_request", "read body")
+		body, ok := readBody(w, r)
+		if !ok {
 			return
 		}
 		sum := sha256.Sum256(body)
@@ -414,6 +402,36 @@ func (s *Server) post(h postHandler, roles ...auth.Role) http.HandlerFunc {
 }
 
 type getHandler func(r *http.Request, p auth.Principal) response
+
+// admit authenticates r and checks its role, answering w when it fails.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, roles []auth.Role) (auth.Principal, bool) {
+	p, e := s.authenticate(r)
+	if e != nil {
+		write(w, *e)
+		return p, false
+	}
+	noteSubject(w, p)
+	if err := p.Require(roles...); err != nil {
+		write(w, fromErr(err))
+		return p, false
+	}
+	return p, true
+}
+
+// readBody reads r's body up to MaxBodyBytes, answering w when it cannot.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeErr(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", MaxBodyBytes))
+		return nil, false
+	}
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "invalid_request", "read body")
+		return nil, false
+	}
+	return body, true
+}
 
 func (s *Server) get(h getHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
