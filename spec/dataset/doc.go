@@ -35,4 +35,16 @@
 // samples, and Synthetic commits to its samples while generating them. So
 // checking a dataset against a commitment costs the samples' own memory
 // and no more, which is what spec.MaxDatasetBytes bounds.
+//
+// # Text
+//
+// A Text is a byte corpus for byte-level language models (at most
+// MaxTextBytes, 256 MiB), such as the "fortunes" corpus (LoadFortunes). It
+// commits to a Merkle tree tagged "beluga/text/v1" whose leaf i hashes
+// le32(i) || chunk i, the chunks being 4096 bytes (the last may be shorter);
+// the dataset is named by (root, byte count). NewTextSplit keeps the last
+// bytes for validation; TrainWindows draws each step's windows of T+1 bytes
+// from spec/prng, ValWindows tiles the validation bytes; a TextWindowProof
+// carries the whole chunks under a window, so VerifyWindow checks any window
+// against the root and the byte count alone.
 package dataset
