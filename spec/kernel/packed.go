@@ -84,6 +84,23 @@ func (p *Packed) cols(n0, n1 int) *Packed {
 	return &Packed{data: p.data[n0*2:], k: p.k, n: n1 - n0, stride: p.stride}
 }
 
+// Rows returns a view of rows [k0, k1) of p, for a product over one chunk
+// of the reduction: Gemm(c, ldc, a[k0:], lda, p.Rows(k0, k1), m) computes
+// Σ_{k0≤k<k1} A[i][k]·B[k][n]. k0 must be even and k1 even or K, so that the
+// view's pair-rows are whole pair-rows of p (an odd k1 = K ends on p's
+// zero padding row).
+func (p *Packed) Rows(k0, k1 int) *Packed {
+	if k0 < 0 || k0%2 != 0 || k1 < k0 || k1 > p.k || (k1%2 != 0 && k1 != p.k) {
+		panic(fmt.Sprintf("kernel: bad row view [%d, %d) of %d rows", k0, k1, p.k))
+	}
+	if k0 == k1 {
+		return &Packed{n: p.n, stride: p.stride}
+	}
+	lo := (k0 / 2) * p.stride * 2
+	hi := ((k1 + 1) / 2) * p.stride * 2
+	return &Packed{data: p.data[lo:hi], k: k1 - k0, n: p.n, stride: p.stride}
+}
+
 // PackB packs the row-major K×N matrix src (B[k][n] = src[k*ldsrc+n]) into
 // dst, reshaping dst to K×N.
 func PackB(dst *Packed, src []int16, k, n, ldsrc int) {

@@ -1,0 +1,241 @@
+package gpt
+
+import (
+	"github.com/beluga-compute/beluga/spec/kernel"
+)
+
+// backward computes every parameter's gradient of the summed loss into
+// t.grd (exponent t.ge) from the activations forward saved.
+func (t *Trainer) backward(tokens []byte) {
+	c, n, d := &t.c, t.n, t.c.Dim
+	b := c.Bits
+	qN := t.tmp.qN
+	acc, acc2 := t.tmp.acc, t.tmp.acc2
+	// Loss → head → final norm.
+	eg := Norm32(qN[:n*Vocab], t.g, -ProbBits, b)
+	dy := acc[:n*d]
+	t.linearBwd(t.pHead(), qN, eg, t.fin.yq, t.fin.ye, dy)
+	dx := t.tmp.dx
+	t.tmp.dxe = t.rmsnormBwd(&t.fin, dy, eg+t.we[t.pHead()], dx)
+	for l := c.Layers - 1; l >= 0; l-- {
+		a := &t.layers[l]
+		// MLP: down, SiLU, up, norm.
+		edm := Norm(qN[:n*d], dx, t.tmp.dxe, b)
+		dh := acc[:n*c.FF]
+		t.linearBwd(pDown(l), qN, edm, a.h, a.eh, dh)
+		edh := edm + t.we[pDown(l)]
+		du := acc2[:n*c.FF]
+		t.parallelRows(n, func(lo, hi int) {
+			for i := lo * c.FF; i < hi*c.FF; i++ {
+				du[i] = dh[i] * siluGradQ15(int64(a.u[i]))
+			}
+		})
+		edu := Norm(qN[:n*c.FF], du, edh-15, b)
+		dy2 := acc[:n*d]
+		t.linearBwd(pUp(l), qN, edu, a.n2.yq, a.n2.ye, dy2)
+		dn := acc2[:n*d]
+		en := t.rmsnormBwd(&a.n2, dy2, edu+t.we[pUp(l)], dn)
+		t.tmp.dxe = t.add(dx, t.tmp.dxe, dn, en)
+		// Attention: out projection, attention, qkv, norm.
+		edo := Norm(qN[:n*d], dx, t.tmp.dxe, b)
+		dO := acc[:n*d]
+		t.linearBwd(pOut(l), qN, edo, a.o, a.eo, dO)
+		dOq := t.tmp.tN[:n*d+1] // held across attention's backward
+		edOq := Norm(dOq[:n*d], dO, edo+t.we[pOut(l)], b)
+		dqkv := acc2[:n*3*d]
+		eQ, eK, eV := t.attentionBwd(a, dOq, edOq, dqkv)
+		eqkv := t.normParts(qN[:n*3*d], dqkv, 3*d, []part{{0, d, eQ}, {d, d, eK}, {2 * d, d, eV}})
+		dy1 := acc[:n*d]
+		t.linearBwd(pQKV(l), qN, eqkv, a.n1.yq, a.n1.ye, dy1)
+		dn = acc2[:n*d]
+		en = t.rmsnormBwd(&a.n1, dy1, eqkv+t.we[pQKV(l)], dn)
+		t.tmp.dxe = t.add(dx, t.tmp.dxe, dn, en)
+	}
+	// Embeddings: dTok[v] = Σ over positions holding token v, dPos[i] = Σ over sequences.
+	gt, gp := t.grd[pTok()], t.grd[pPos()]
+	clear(gt)
+	clear(gp)
+	t.parallelRows(d, func(lo, hi int) {
+		for r := range n {
+			row := dx[r*d : r*d+d]
+			tr := gt[int(tokens[r])*d:]
+			pr := gp[(r%c.Context)*d:]
+			for i := lo; i < hi; i++ {
+				tr[i] += row[i]
+				pr[i] += row[i]
+			}
+		}
+	})
+	t.ge[pTok()], t.ge[pPos()] = t.tmp.dxe, t.tmp.dxe
+}
+
+// linearBwd computes, for the product y = x·Wᵀ of parameter p with the
+// quantised output gradient (dyq, edy) [N, out] and input (xq, ex) [N, in],
+// dW = dyqᵀ·xq into t.grd[p] (exponent edy + ex) and dx = dyq·Wq into dx
+// [N, in] (exponent edy + we[p]).
+func (t *Trainer) linearBwd(p int, dyq []int16, edy int, xq []int16, ex int, dx []int64) {
+	pr := t.params[p]
+	n, om := t.n, t.opMax()
+	dyT := t.tmp.tN
+	transpose16(dyT, n, dyq, pr.Rows, n, pr.Rows)
+	xp := t.pack()
+	kernel.PackB(xp, xq, n, pr.In, pr.In)
+	t.mm.mul(t.grd[p], pr.In, dyT, n, xp, pr.Rows, om, om, false)
+	t.unpack(xp)
+	t.ge[p] = edy + ex
+	t.mm.mul(dx, pr.In, dyq, pr.Rows, t.wB[p], n, om, om, false)
+}
+
+// rmsnormBwd computes the input gradient of RMSNorm (SPEC.md) from the
+// output gradient (dy, e), which it normalises in place to GradBits:
+// per row c = Σ q·y, c̄ = RoundDiv(c, D·2^ActFrac), t_i = q_i −
+// RoundShift(y_i·c̄, ActFrac), dx_i = RoundDiv(t_i·2^24, r) (0 when r = 0),
+// exponent e' − s + ActFrac − 24.
+func (t *Trainer) rmsnormBwd(na *normActs, dy []int64, e int, dx []int64) int {
+	d := t.c.Dim
+	e = NormWide(dy, dy, e)
+	t.parallelRows(t.n, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			q, y, o := dy[r*d:r*d+d], na.y[r*d:r*d+d], dx[r*d:r*d+d]
+			rr := na.r[r]
+			if rr == 0 {
+				clear(o)
+				continue
+			}
+			var cs int64
+			for i, v := range q {
+				cs += v * int64(y[i])
+			}
+			cbar := roundDiv(cs, int64(d)<<ActFrac)
+			for i, v := range q {
+				ti := v - roundShift(int64(y[i])*cbar, ActFrac)
+				o[i] = roundDiv(ti<<24, rr)
+			}
+		}
+	})
+	return e - na.s + ActFrac - 24
+}
+
+// add sets (x, ex) to the sum of (x, ex) and (v, ev), both rounded to the
+// exponent E = max(ex + BitLen(max|x|), ev + BitLen(max|v|)) − GradBits,
+// and returns E.
+func (t *Trainer) add(x []int64, ex int, v []int64, ev int) int {
+	mx, mv := maxAbs64(x), maxAbs64(v)
+	switch {
+	case mv == 0:
+		return ex
+	case mx == 0:
+		ex = ev // x contributes nothing; any exponent works for it
+	}
+	top := ev + bitLen(int64(mv))
+	if mx != 0 {
+		top = max(top, ex+bitLen(int64(mx)))
+	}
+	e := top - GradBits
+	t.parallelRows(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x[i] = shiftRound(x[i], ex-e) + shiftRound(v[i], ev-e)
+		}
+	})
+	return e
+}
+
+// part is a block of columns [c0, c0+w) with its own exponent.
+type part struct{ c0, w, e int }
+
+// normParts quantises the [N, ld] tensor whose column blocks have their
+// own exponents to Bits bits at one exponent E = max over non-zero blocks
+// of (e + BitLen(max|block|)) − Bits, and returns E.
+func (t *Trainer) normParts(dst []int16, v []int64, ld int, parts []part) int {
+	b := t.c.Bits
+	lim := int64(1)<<b - 1
+	top, any := 0, false
+	for _, p := range parts {
+		var m uint64
+		for r := range t.n {
+			m = max(m, maxAbs64(v[r*ld+p.c0:r*ld+p.c0+p.w]))
+		}
+		if m == 0 {
+			continue
+		}
+		if tp := p.e + bitLen(int64(m)); !any || tp > top {
+			top, any = tp, true
+		}
+	}
+	if !any {
+		clear(dst)
+		return parts[0].e
+	}
+	e := top - b
+	t.parallelRows(t.n, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			for _, p := range parts {
+				for i := p.c0; i < p.c0+p.w; i++ {
+					dst[r*ld+i] = int16(clamp(shiftRound(v[r*ld+i], p.e-e), -lim, lim))
+				}
+			}
+		}
+	})
+	return e
+}
+
+// siluGradQ15 is SiLU's derivative at u (ActFrac) in Q15:
+// σ = sigmoidQ15(u); RoundShift(σ·(2^15 + RoundShift(u·(2^15 − σ), ActFrac)), 15).
+func siluGradQ15(u int64) int64 {
+	s := sigmoidQ15(u)
+	return roundShift(s*(1<<15+roundShift(u*(1<<15-s), ActFrac)), 15)
+}
+
+// attentionBwd computes the gradients of Q, K and V into dqkv [N, 3D]
+// (their column blocks) from the quantised gradient (dOq, edo) of the
+// attention output, and returns their exponents.
+func (t *Trainer) attentionBwd(a *layerActs, dOq []int16, edo int, dqkv []int64) (eQ, eK, eV int) {
+	c := &t.c
+	T, d, dh, b := c.Context, c.Dim, c.HeadDim(), c.Bits
+	om, pm := t.opMax(), int64(1)<<b
+	inv := attnInvSqrt(dh)
+	ds := t.tmp.ds
+	t.parallel(c.Batch*c.Heads, func(task int) {
+		bi, h := task/c.Heads, task%c.Heads
+		base := bi*T*d + h*dh
+		rows := bi * T
+		pk := t.pack()
+		defer t.unpack(pk)
+		dp := make([]int64, T*T)
+		kernel.PackBTransposed(pk, a.v[base:], dh, T, d)
+		t.mm.mulRows(dp, T, dOq[base:], d, pk, T, om, om, false)
+		p := a.p[task*T*T:]
+		pt := make([]int16, T*T+1)
+		transpose16(pt, T, p, T, T, T)
+		kernel.PackB(pk, dOq[base:], T, dh, d)
+		t.mm.mulRows(dqkv[rows*3*d+2*d+h*dh:], 3*d, pt, T, pk, T, pm, om, false)
+		out := ds[task*T*T : (task+1)*T*T]
+		for i := range T {
+			pr, dr, or := p[i*T:i*T+i+1], dp[i*T:i*T+i+1], out[i*T:(i+1)*T]
+			var delta int64
+			for j, v := range pr {
+				delta += int64(v) * dr[j]
+			}
+			for j, v := range pr {
+				or[j] = roundShift(int64(v)*(dr[j]<<b-delta), 16) * inv
+			}
+			clear(or[i+1:])
+		}
+	})
+	eds := Norm(t.tmp.dsq[:len(ds)], ds, edo+a.ev-2*b, b)
+	t.parallel(c.Batch*c.Heads, func(task int) {
+		bi, h := task/c.Heads, task%c.Heads
+		base := bi*T*d + h*dh
+		rows := bi * T
+		pk := t.pack()
+		defer t.unpack(pk)
+		dsq := t.tmp.dsq[task*T*T:]
+		kernel.PackB(pk, a.k[base:], T, dh, d)
+		t.mm.mulRows(dqkv[rows*3*d+h*dh:], 3*d, dsq, T, pk, T, om, om, false)
+		st := make([]int16, T*T+1)
+		transpose16(st, T, dsq, T, T, T)
+		kernel.PackB(pk, a.q[base:], T, dh, d)
+		t.mm.mulRows(dqkv[rows*3*d+d+h*dh:], 3*d, st, T, pk, T, om, om, false)
+	})
+	return eds + a.ek, eds + a.eq, -b + edo
+}

@@ -1,0 +1,162 @@
+package gpt
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrConfig: a model or optimizer configuration outside the bounds of
+// SPEC.md version 2.
+var ErrConfig = errors.New("gpt: invalid configuration")
+
+// Vocab is the vocabulary: bytes.
+const Vocab = 256
+
+// Ratio is Num / 2^Shift.
+type Ratio struct {
+	Num   int64
+	Shift int
+}
+
+// LRPoint is a knot of the piecewise-linear learning rate.
+type LRPoint struct {
+	Step  int64
+	Value int64
+}
+
+// Config is a GPT and its training: the model's sizes, the operand bits,
+// the batch and AdamW's constants.
+type Config struct {
+	Context, Dim, Layers, Heads, FF int
+	// Bits is the magnitude bits of every matrix-product operand.
+	Bits  int
+	Batch int
+	Seed  uint64
+
+	Beta1, Beta2, WeightDecay Ratio
+	// Eps is AdamW's ε in units of 2^−(VarFrac/2).
+	Eps int64
+	// LRShift and LR: the learning rate at step t is LR(t)/2^LRShift.
+	LRShift int
+	LR      []LRPoint
+}
+
+// Limits of version 2 (each keeps an accumulator of SPEC.md's bounds
+// table inside int64 with room to spare).
+const (
+	MaxContext = 4096
+	MaxDim     = 4096
+	MaxHeadDim = 128
+	MaxFF      = 16384
+	MaxLayers  = 64
+	MaxTokens  = 1 << 20 // batch × context
+	MinBits    = 8
+	MaxBits    = 14
+)
+
+// HeadDim is Dim / Heads.
+func (c *Config) HeadDim() int { return c.Dim / c.Heads }
+
+// Tokens is the number of positions a step trains on: Batch × Context.
+func (c *Config) Tokens() int { return c.Batch * c.Context }
+
+// Validate checks every bound of SPEC.md's GPT rules.
+func (c *Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case c.Context < 1 || c.Context > MaxContext:
+		return bad("context %d outside [1, %d]", c.Context, MaxContext)
+	case c.Dim < 1 || c.Dim > MaxDim:
+		return bad("d_model %d outside [1, %d]", c.Dim, MaxDim)
+	case c.Heads < 1 || c.Dim%c.Heads != 0:
+		return bad("heads %d must divide d_model %d", c.Heads, c.Dim)
+	case c.HeadDim() > MaxHeadDim:
+		return bad("head dimension %d (d_model/heads) above %d", c.HeadDim(), MaxHeadDim)
+	case c.FF < 1 || c.FF > MaxFF:
+		return bad("d_ff %d outside [1, %d]", c.FF, MaxFF)
+	case c.Layers < 1 || c.Layers > MaxLayers:
+		return bad("layers %d outside [1, %d]", c.Layers, MaxLayers)
+	case c.Batch < 1 || c.Tokens() > MaxTokens:
+		return bad("batch %d × context %d outside [1, %d]", c.Batch, c.Context, MaxTokens)
+	case c.Bits < MinBits || c.Bits > MaxBits:
+		return bad("bits %d outside [%d, %d]", c.Bits, MinBits, MaxBits)
+	}
+	for _, r := range []struct {
+		name string
+		r    Ratio
+	}{{"beta1", c.Beta1}, {"beta2", c.Beta2}, {"weight_decay", c.WeightDecay}} {
+		if r.r.Shift < 0 || r.r.Shift > 16 || r.r.Num < 0 || r.r.Num >= 1<<r.r.Shift {
+			return bad("%s %d/2^%d: shift in [0, 16] and 0 ≤ num < 2^shift", r.name, r.r.Num, r.r.Shift)
+		}
+	}
+	if c.Eps < 1 || c.Eps > 1<<30 {
+		return bad("eps %d outside [1, 2^30]", c.Eps)
+	}
+	if c.LRShift < 0 || c.LRShift > 62 {
+		return bad("lr_shift %d outside [0, 62]", c.LRShift)
+	}
+	if len(c.LR) < 1 || len(c.LR) > 64 || c.LR[0].Step != 0 {
+		return bad("1–64 learning-rate knots, the first at step 0")
+	}
+	for i, p := range c.LR {
+		if p.Value < 0 || p.Value > 1<<30-1 {
+			return bad("learning rate %d outside [0, 2^30 − 1]", p.Value)
+		}
+		if i > 0 && (p.Step <= c.LR[i-1].Step || p.Step > 1<<40) {
+			return bad("learning-rate knot steps must increase and be ≤ 2^40")
+		}
+	}
+	return nil
+}
+
+// LRAt returns LR(t): linear between knots, the last value after the last.
+func (c *Config) LRAt(t int64) int64 {
+	k := c.LR
+	for i := len(k) - 1; i >= 0; i-- {
+		if t >= k[i].Step {
+			if i == len(k)-1 {
+				return k[i].Value
+			}
+			s0, v0, s1, v1 := k[i].Step, k[i].Value, k[i+1].Step, k[i+1].Value
+			if v1 >= v0 {
+				return v0 + (v1-v0)*(t-s0)/(s1-s0)
+			}
+			return v0 - (v0-v1)*(t-s0)/(s1-s0)
+		}
+	}
+	return k[0].Value
+}
+
+// Param is one parameter tensor of the model.
+type Param struct {
+	Name     string
+	Rows, In int // shape [Rows, In]
+	// Kind says how it is initialised.
+	Embedding bool
+}
+
+// Params lists the parameters in state order.
+func (c *Config) Params() []Param {
+	d := c.Dim
+	ps := []Param{{"tok_emb", Vocab, d, true}, {"pos_emb", c.Context, d, true}}
+	for l := range c.Layers {
+		p := fmt.Sprintf("blocks.%d.", l)
+		ps = append(ps,
+			Param{p + "attn.qkv", 3 * d, d, false},
+			Param{p + "attn.out", d, d, false},
+			Param{p + "mlp.up", c.FF, d, false},
+			Param{p + "mlp.down", d, c.FF, false})
+	}
+	return append(ps, Param{"head", Vocab, d, false})
+}
+
+// ParamCount is the number of trained values.
+func (c *Config) ParamCount() int64 {
+	var n int64
+	for _, p := range c.Params() {
+		n += int64(p.Rows) * int64(p.In)
+	}
+	return n
+}

@@ -1,0 +1,105 @@
+package gpt
+
+import (
+	"math"
+	"testing"
+
+	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/prng"
+)
+
+func tinyConfig() Config {
+	return Config{Context: 8, Dim: 16, Layers: 2, Heads: 2, FF: 32, Bits: 12, Batch: 2, Seed: 5,
+		Beta1: Ratio{58982, 16}, Beta2: Ratio{62259, 16}, WeightDecay: Ratio{0, 16}, Eps: 1,
+		LRShift: 40, LR: []LRPoint{{0, 1 << 29}}}
+}
+
+func randomBatch(c Config, seed uint64) Batch {
+	s := prng.Derive(seed, "test.batch", 0, 0)
+	b := Batch{Tokens: make([]byte, c.Tokens()), Targets: make([]byte, c.Tokens())}
+	for i := range b.Tokens {
+		b.Tokens[i] = byte(s.At(uint64(2 * i)))
+		b.Targets[i] = byte(s.At(uint64(2*i + 1)))
+	}
+	return b
+}
+
+// TestForwardMatchesFloat: the integer logits and loss agree with the
+// float64 model of the same weights to the precision of Bits-bit operands.
+func TestForwardMatchesFloat(t *testing.T) {
+	t.Parallel()
+	c := tinyConfig()
+	st := c.Init()
+	tr, err := NewTrainer(c, kernel.Generic(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := randomBatch(c, 1)
+	sum, err := tr.Loss(st, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, logits := newFloatModel(c, st).loss(b.Tokens, b.Targets)
+	il := float64(sum) / 65536 / float64(c.Tokens())
+	if math.Abs(il-fl) > 0.01*fl {
+		t.Errorf("loss: integer %.5f, float %.5f", il, fl)
+	}
+	el := tr.logitsE()
+	var maxErr, maxAbs float64
+	for r, z := range logits {
+		for j, v := range z {
+			got := math.Ldexp(float64(tr.logits[r*Vocab+j]), el)
+			maxErr = math.Max(maxErr, math.Abs(got-v))
+			maxAbs = math.Max(maxAbs, math.Abs(v))
+		}
+	}
+	if maxErr > 0.02*maxAbs {
+		t.Errorf("logits: max error %.5g of max %.5g", maxErr, maxAbs)
+	}
+	t.Logf("loss integer %.6f float %.6f; logits max error %.3g of %.3g", il, fl, maxErr, maxAbs)
+}
+
+// TestGradientsMatchFloat: the integer gradient of every parameter tensor
+// agrees with central differences of the float64 model.
+func TestGradientsMatchFloat(t *testing.T) {
+	t.Parallel()
+	c := tinyConfig()
+	st := c.Init()
+	tr, err := NewTrainer(c, kernel.Generic(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := randomBatch(c, 2)
+	tr.quantizeWeights(st)
+	tr.forward(b.Tokens)
+	tr.loss(b.Targets)
+	tr.backward(b.Tokens)
+	fm := newFloatModel(c, st)
+	for p, pr := range tr.params {
+		// Compare the gradient vectors of each tensor on a sample of entries by cosine and scale.
+		var dot, ni, nf float64
+		s := prng.Derive(9, "test.grad", uint64(p), 0)
+		idx := map[int]bool{}
+		if p == pTok() {
+			for _, tok := range b.Tokens[:4] {
+				idx[int(tok)*c.Dim+int(s.At(uint64(tok))%uint64(c.Dim))] = true
+			}
+		}
+		for k := 0; len(idx) < 12; k++ {
+			idx[int(s.At(uint64(100+k))%uint64(pr.Rows*pr.In))] = true
+		}
+		for j := range idx {
+			gi := math.Ldexp(float64(tr.grd[p][j]), tr.ge[p]) / float64(c.Tokens())
+			gf := fm.grad(p, j, b.Tokens, b.Targets)
+			dot += gi * gf
+			ni += gi * gi
+			nf += gf * gf
+		}
+		cos := dot / math.Sqrt(ni*nf)
+		ratio := math.Sqrt(ni / nf)
+		t.Logf("%-20s cos %.4f norm ratio %.4f", pr.Name, cos, ratio)
+		if cos < 0.98 || ratio < 0.95 || ratio > 1.05 {
+			t.Errorf("%s: integer gradient off the float one: cos %.4f, norm ratio %.4f", pr.Name, cos, ratio)
+		}
+	}
+}

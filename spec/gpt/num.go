@@ -1,0 +1,194 @@
+package gpt
+
+import (
+	"math"
+	"math/bits"
+
+	"github.com/beluga-compute/beluga/spec/fixed"
+)
+
+// Fixed formats of version 2 (SPEC.md §"GPT numbers").
+const (
+	// ActFrac is the fractional bits of the residual stream and of the
+	// inputs and outputs of RMSNorm and SiLU (int32).
+	ActFrac = 16
+	// MasterFrac is the fractional bits of master weights (int32).
+	MasterFrac = 24
+	// GradBits is the magnitude bits of a gradient tensor between operators.
+	GradBits = 24
+	// MomentFrac is the fractional bits of AdamW's first moment (int32) and
+	// of the clipped gradient it averages.
+	MomentFrac = 30
+	// VarFrac is the fractional bits of AdamW's second moment (int64).
+	VarFrac = 44
+	// ProbBits is the fractional bits of the loss's softmax probabilities.
+	ProbBits = 15
+)
+
+const maxInt64 = math.MaxInt64
+
+// roundShift is SPEC.md's RoundShift for any shift ≥ 0 (shifts ≥ 63 round
+// everything to 0 or, for x ≥ 2^(s−1), to 1 — never reached by the bounds,
+// but defined).
+func roundShift(x int64, s int) int64 {
+	if s <= 0 {
+		return x
+	}
+	if s > 62 {
+		return 0
+	}
+	return fixed.RoundShift(x, uint(s))
+}
+
+// sat64 saturates an exact product x·2^k (k ≥ 0) to ±(2^63 − 1).
+func shl(x int64, k int) int64 {
+	if x == 0 || k == 0 {
+		return x
+	}
+	if bits.Len64(uabs(x))+k > 62 {
+		if x > 0 {
+			return maxInt64
+		}
+		return -maxInt64
+	}
+	return x << uint(k)
+}
+
+// shiftRound returns x·2^k rounded: a saturating left shift for k ≥ 0, a
+// RoundShift by −k for k < 0.
+func shiftRound(x int64, k int) int64 {
+	if k >= 0 {
+		return shl(x, k)
+	}
+	return roundShift(x, -k)
+}
+
+// roundDiv is ⌊(2a + b) / (2b)⌋ for b > 0: a/b rounded to nearest, ties up.
+// |a| < 2^62.
+func roundDiv(a, b int64) int64 {
+	n, d := 2*a+b, 2*b
+	q := n / d
+	if (n%d != 0) && ((n < 0) != (d < 0)) {
+		q--
+	}
+	return q
+}
+
+func uabs(x int64) uint64 {
+	if x < 0 {
+		return uint64(-x)
+	}
+	return uint64(x)
+}
+
+func bitLen(x int64) int { return bits.Len64(uabs(x)) }
+
+func clamp(x, lo, hi int64) int64 {
+	if x < lo {
+		return lo
+	}
+	if x > hi {
+		return hi
+	}
+	return x
+}
+
+func sat32(x int64) int32 { return int32(clamp(x, math.MinInt32, math.MaxInt32)) }
+
+// normShift returns the shift s of Norm for a tensor whose largest
+// magnitude is m: the values are divided by 2^s (s > 0) or multiplied by
+// 2^−s (s ≤ 0) so that the largest has exactly b bits. m = 0 gives 0.
+func normShift(m uint64, b int) int {
+	if m == 0 {
+		return 0
+	}
+	return bits.Len64(m) - b
+}
+
+// normValue applies a Norm shift s to one value with bound 2^b − 1.
+func normValue(x int64, s, b int) int64 {
+	lim := int64(1)<<b - 1
+	if s > 0 {
+		return clamp(roundShift(x, s), -lim, lim)
+	}
+	return clamp(x<<uint(-s), -lim, lim)
+}
+
+// maxAbs64 returns max |x|.
+func maxAbs64(x []int64) uint64 {
+	var m uint64
+	for _, v := range x {
+		if a := uabs(v); a > m {
+			m = a
+		}
+	}
+	return m
+}
+
+func maxAbs32(x []int32) uint64 {
+	var m uint64
+	for _, v := range x {
+		if a := uabs(int64(v)); a > m {
+			m = a
+		}
+	}
+	return m
+}
+
+// Norm quantises the tensor (x, e) to b magnitude bits: it returns q and
+// e' with q·2^e' ≈ x·2^e and max |q| having exactly b bits (0 for a zero
+// tensor, whose exponent stays e).
+func Norm(dst []int16, x []int64, e, b int) int {
+	s := normShift(maxAbs64(x), b)
+	for i, v := range x {
+		dst[i] = int16(normValue(v, s, b))
+	}
+	return e + s
+}
+
+// Norm32 is Norm of an int32 tensor.
+func Norm32(dst []int16, x []int32, e, b int) int {
+	s := normShift(maxAbs32(x), b)
+	for i, v := range x {
+		dst[i] = int16(normValue(int64(v), s, b))
+	}
+	return e + s
+}
+
+// NormWide is Norm to GradBits bits into int64 storage.
+func NormWide(dst, x []int64, e int) int {
+	s := normShift(maxAbs64(x), GradBits)
+	for i, v := range x {
+		dst[i] = normValue(v, s, GradBits)
+	}
+	return e + s
+}
+
+// sigmoidQ15 returns σ(u·2^−ActFrac) in Q15 (SPEC.md §"SiLU"):
+// for u ≥ 0, e = Exp2NegQ15(RoundShift(u·94548, ActFrac)) and
+// σ = ⌊(2^31 + 2^15 + e... see spec: RoundDiv(2^30, 2^15 + e); for u < 0,
+// 2^15 − σ(−u).
+func sigmoidQ15(u int64) int64 {
+	neg := u < 0
+	if neg {
+		u = -u
+	}
+	z := roundShift(u*log2eQ16, ActFrac)
+	if z > expCap {
+		z = expCap
+	}
+	e := fixed.Exp2NegQ15(z)
+	s := roundDiv(1<<30, 1<<15+e)
+	if neg {
+		return 1<<15 - s
+	}
+	return s
+}
+
+// log2eQ16 is round(log2(e)·2^16); expCap bounds Exp2NegQ15's argument
+// (its result is 0 from 48·2^16 on).
+const (
+	log2eQ16 = 94548
+	ln2Q16   = 45426
+	expCap   = 1 << 32
+)

@@ -1,0 +1,230 @@
+package gpt
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/beluga-compute/beluga/spec/fixed"
+	"github.com/beluga-compute/beluga/spec/kernel"
+)
+
+// Trainer runs training steps of one Config. It holds the activations a
+// step saves for its backward pass and the scratch space of every
+// operator, allocated once. A Trainer is not safe for concurrent use.
+type Trainer struct {
+	c       Config
+	mm      *mm
+	threads int
+	params  []Param
+	n       int // tokens per step
+
+	// Per step, per parameter: the quantised weights and their packings.
+	wq  [][]int16
+	we  []int
+	wT  []*kernel.Packed // Wᵀ (in × out) for the forward product
+	wB  []*kernel.Packed // W (out × in) for the input gradient
+	grd [][]int64        // dW, exact
+	ge  []int            // its exponent
+
+	layers []layerActs
+	fin    normActs // final RMSNorm
+	x      []int32  // residual stream [N, D]
+	logits []int64
+	g      []int32 // loss gradient (Q15) [N, V]
+
+	tmp    tmpBufs
+	master *State // the state of the running step
+}
+
+// normActs is what RMSNorm saves: its output y (ActFrac), each row's rms r,
+// the tensor's prescale s, and y quantised for the next product.
+type normActs struct {
+	y  []int32
+	r  []int64
+	s  int
+	yq []int16
+	ye int
+}
+
+type layerActs struct {
+	n1, n2     normActs
+	q, k, v    []int16 // [N, D] each
+	eq, ek, ev int
+	p          []int16 // [B, H, T, T] in Q(bits)
+	o          []int16 // attention output [N, D]
+	eo         int
+	u          []int32 // MLP pre-activation [N, F], ActFrac
+	h          []int16 // SiLU output quantised [N, F]
+	eh         int
+}
+
+type tmpBufs struct {
+	acc   []int64 // [N, max(3D, F, V)]
+	acc2  []int64
+	qN    []int16 // [N, max(3D, F, V)] quantised gradient
+	tN    []int16 // transposed operand
+	dx    []int64 // residual gradient [N, D]
+	dxe   int
+	ds    []int64 // attention score gradients [B, H, T, T]
+	dsq   []int16
+	packs sync.Pool
+}
+
+// NewTrainer validates c and allocates a trainer that runs products on k
+// with up to threads goroutines (≤ 0: GOMAXPROCS).
+func NewTrainer(c Config, k kernel.Kernel, threads int) (*Trainer, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	t := &Trainer{c: c, mm: newMM(k, threads), threads: threads, params: c.Params(), n: c.Tokens()}
+	n, d, f := t.n, c.Dim, c.FF
+	np := len(t.params)
+	t.wq, t.we, t.grd, t.ge = make([][]int16, np), make([]int, np), make([][]int64, np), make([]int, np)
+	t.wT, t.wB = make([]*kernel.Packed, np), make([]*kernel.Packed, np)
+	for i, p := range t.params {
+		t.wq[i] = make([]int16, p.Rows*p.In+1)
+		t.grd[i] = make([]int64, p.Rows*p.In)
+		t.wT[i], t.wB[i] = new(kernel.Packed), new(kernel.Packed)
+	}
+	newNorm := func() normActs {
+		return normActs{y: make([]int32, n*d), r: make([]int64, n), yq: make([]int16, n*d+1)}
+	}
+	t.layers = make([]layerActs, c.Layers)
+	for l := range t.layers {
+		t.layers[l] = layerActs{n1: newNorm(), n2: newNorm(),
+			q: make([]int16, n*d+1), k: make([]int16, n*d+1), v: make([]int16, n*d+1),
+			p: make([]int16, c.Batch*c.Heads*c.Context*c.Context+1),
+			o: make([]int16, n*d+1), u: make([]int32, n*f), h: make([]int16, n*f+1)}
+	}
+	t.fin = newNorm()
+	t.x = make([]int32, n*d)
+	t.logits = make([]int64, n*Vocab)
+	t.g = make([]int32, n*Vocab)
+	w := max(3*d, f, Vocab)
+	t.tmp.acc = make([]int64, n*w)
+	t.tmp.acc2 = make([]int64, n*w)
+	t.tmp.qN = make([]int16, n*w+1)
+	t.tmp.tN = make([]int16, n*w+1)
+	t.tmp.dx = make([]int64, n*d)
+	t.tmp.ds = make([]int64, c.Batch*c.Heads*c.Context*c.Context)
+	t.tmp.dsq = make([]int16, c.Batch*c.Heads*c.Context*c.Context+1)
+	return t, nil
+}
+
+// Config returns the trainer's configuration.
+func (t *Trainer) Config() Config { return t.c }
+
+func (t *Trainer) opMax() int64 { return int64(1)<<t.c.Bits - 1 }
+
+// quantizeWeights computes wq = Norm(W, −MasterFrac, Bits) for every
+// parameter and packs the matrices for the products.
+func (t *Trainer) quantizeWeights(st *State) {
+	b := t.c.Bits
+	t.master = st
+	t.parallel(len(t.params), func(i int) {
+		p := t.params[i]
+		n := p.Rows * p.In
+		if p.Embedding {
+			return // read unquantised
+		}
+		t.we[i] = Norm32(t.wq[i][:n], st.W[i], -MasterFrac, b)
+		if !p.Embedding {
+			kernel.PackBTransposed(t.wT[i], t.wq[i], p.In, p.Rows, p.In)
+			kernel.PackB(t.wB[i], t.wq[i], p.Rows, p.In, p.In)
+		}
+	})
+}
+
+// parallel runs f(0..n-1) on up to t.threads goroutines.
+func (t *Trainer) parallel(n int, f func(i int)) {
+	if t.threads <= 1 || n <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	for range min(t.threads, n) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// parallelRows splits [0, n) into contiguous ranges, one per thread.
+func (t *Trainer) parallelRows(n int, f func(lo, hi int)) {
+	th := min(t.threads, max(n/16, 1))
+	if th <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range th {
+		lo, hi := n*i/th, n*(i+1)/th
+		wg.Go(func() { f(lo, hi) })
+	}
+	wg.Wait()
+}
+
+// Batch is one step's input: Tokens[b*T+i] is byte i of window b and
+// Targets[b*T+i] the byte after it.
+type Batch struct {
+	Tokens, Targets []byte
+}
+
+// StepResult is what a step reports: the summed loss (Q16 nats, SPEC.md
+// §"Loss") and the gradient norm before clipping (Q15).
+type StepResult struct {
+	LossQ16 int64
+	NormQ15 int64
+}
+
+// Step runs one training step on st in place.
+func (t *Trainer) Step(st *State, b Batch) (StepResult, error) {
+	if err := t.checkBatch(b); err != nil {
+		return StepResult{}, err
+	}
+	t.quantizeWeights(st)
+	loss := t.forward(b.Tokens)
+	loss = t.loss(b.Targets)
+	t.backward(b.Tokens)
+	norm := t.update(st)
+	st.Step++
+	return StepResult{LossQ16: loss, NormQ15: norm}, nil
+}
+
+// Loss runs the forward pass only and returns the summed loss of the
+// batch's positions in Q16 nats.
+func (t *Trainer) Loss(st *State, b Batch) (int64, error) {
+	if err := t.checkBatch(b); err != nil {
+		return 0, err
+	}
+	t.quantizeWeights(st)
+	t.forward(b.Tokens)
+	return t.loss(b.Targets), nil
+}
+
+func (t *Trainer) checkBatch(b Batch) error {
+	if len(b.Tokens) != t.n || len(b.Targets) != t.n {
+		return fmt.Errorf("%w: batch of %d tokens and %d targets, want %d", ErrConfig, len(b.Tokens), len(b.Targets), t.n)
+	}
+	return nil
+}
+
+var _ = fixed.Isqrt
