@@ -6,12 +6,12 @@ import (
 )
 
 // Parameter indices in Params order.
-func pTok() int            { return 0 }
-func pPos() int            { return 1 }
-func pQKV(l int) int       { return 2 + 4*l }
-func pOut(l int) int       { return 3 + 4*l }
-func pUp(l int) int        { return 4 + 4*l }
-func pDown(l int) int      { return 5 + 4*l }
+func pTok() int               { return 0 }
+func pPos() int               { return 1 }
+func pQKV(l int) int          { return 2 + 4*l }
+func pOut(l int) int          { return 3 + 4*l }
+func pUp(l int) int           { return 4 + 4*l }
+func pDown(l int) int         { return 5 + 4*l }
 func (t *Trainer) pHead() int { return 2 + 4*t.c.Layers }
 
 // forward runs SPEC.md's forward pass, saving what backward needs, and
