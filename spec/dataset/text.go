@@ -42,11 +42,8 @@ type Text struct {
 // It refuses an empty corpus and one over MaxTextBytes; errors wrap
 // ErrBadArgument.
 func NewText(b []byte) (*Text, error) {
-	switch {
-	case len(b) == 0:
-		return nil, fmt.Errorf("%w: the text corpus is empty; it needs at least one byte", ErrBadArgument)
-	case len(b) > MaxTextBytes:
-		return nil, fmt.Errorf("%w: the text corpus is %d bytes, more than the limit of %d (256 MiB)", ErrBadArgument, len(b), MaxTextBytes)
+	if err := checkTextSize(len(b)); err != nil {
+		return nil, err
 	}
 	t := &Text{b: bytes.Clone(b)}
 	t.leaves = make([]merkle.Digest, TextChunks(len(b)))
@@ -58,6 +55,17 @@ func NewText(b []byte) (*Text, error) {
 	})
 	t.root = textTree.Root(t.leaves)
 	return t, nil
+}
+
+// checkTextSize refuses a corpus of n bytes unless 1 ≤ n ≤ MaxTextBytes.
+func checkTextSize(n int) error {
+	switch {
+	case n == 0:
+		return fmt.Errorf("%w: the text corpus is empty; it needs at least one byte", ErrBadArgument)
+	case n > MaxTextBytes:
+		return fmt.Errorf("%w: the text corpus is %d bytes, more than the limit of %d (256 MiB)", ErrBadArgument, n, MaxTextBytes)
+	}
+	return nil
 }
 
 // TextChunks returns the number of chunks, ⌈n / TextChunkBytes⌉, of a
