@@ -51,7 +51,7 @@ const (
 	MaxLayers  = 64
 	MaxTokens  = 1 << 20 // batch × context
 	MinBits    = 8
-	MaxBits    = 14
+	MaxBits    = 12
 )
 
 // HeadDim is Dim / Heads.

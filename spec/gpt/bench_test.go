@@ -1,0 +1,34 @@
+package gpt
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/beluga-compute/beluga/spec/kernel"
+)
+
+// exampleConfig is the built-in example's model (SPEC.md; spec.ExampleGPT).
+func exampleConfig() Config {
+	return Config{Context: 128, Dim: 128, Layers: 4, Heads: 4, FF: 512, Bits: 12, Batch: 16, Seed: 1,
+		Beta1: Ratio{58982, 16}, Beta2: Ratio{62259, 16}, WeightDecay: Ratio{6554, 16}, Eps: 1,
+		LRShift: 39, LR: []LRPoint{{0, 0}, {30, 549755814}, {600, 54975581}}}
+}
+
+func BenchmarkStep(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			c := exampleConfig()
+			st := c.Init()
+			tr, err := NewTrainer(c, kernel.Best(), threads)
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch := randomBatch(c, 3)
+			for b.Loop() {
+				if _, err := tr.Step(st, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
