@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/beluga-compute/beluga/internal/bench"
@@ -9,14 +11,31 @@ import (
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure Beluga against its peers and print tables"}
 	cfg := bench.DefaultTrainConfig()
-	var noPeer bool
+	gcfg := bench.DefaultGPTConfig()
+	var noPeer, noLearn, noTime bool
+	var model string
 	train := &cobra.Command{
 		Use:   "train",
-		Short: "Training throughput: integer engine vs PyTorch float32 CPU, MLP 784-256-128-10",
+		Short: "Training against PyTorch float32 on the CPU: MLP 784-256-128-10 throughput, or the GPT example's learning curve, step time and memory",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if noPeer {
 				cfg.Python = ""
+			}
+			switch model {
+			case "mlp":
+			case "gpt":
+				gcfg.Python, gcfg.Threads = cfg.Python, cfg.Threads
+				gcfg.Learn, gcfg.Time = !noLearn, !noTime
+				gcfg.Model = bench.ExampleGPTModel(gcfg.Steps)
+				res, err := bench.GPT(c.Context(), gcfg)
+				if err != nil {
+					return err
+				}
+				bench.PrintGPT(c.OutOrStdout(), res, gcfg)
+				return nil
+			default:
+				return fmt.Errorf("--model %q: want mlp or gpt", model)
 			}
 			rows, err := bench.Train(c.Context(), cfg)
 			if err != nil {
@@ -33,6 +52,12 @@ func newBenchCmd() *cobra.Command {
 	f.IntSliceVar(&cfg.Threads, "threads", cfg.Threads, "thread counts to measure")
 	f.StringVar(&cfg.Python, "python", cfg.Python, "Python with torch for the peer")
 	f.BoolVar(&noPeer, "no-peer", false, "skip the PyTorch peer")
+	f.StringVar(&model, "model", "mlp", "mlp (throughput at --batch) or gpt (the GPT example: learning curve, step time, memory)")
+	f.IntVar(&gcfg.Steps, "gpt-steps", gcfg.Steps, "gpt: training steps of the learning comparison")
+	f.IntVar(&gcfg.EvalEvery, "gpt-eval-every", gcfg.EvalEvery, "gpt: steps between validation losses")
+	f.IntVar(&gcfg.TimeSteps, "gpt-time-steps", gcfg.TimeSteps, "gpt: timed steps per thread count")
+	f.BoolVar(&noLearn, "no-learn", false, "gpt: skip the learning comparison")
+	f.BoolVar(&noTime, "no-time", false, "gpt: skip the step-time comparison")
 	cmd.AddCommand(train, newBenchCommitCmd(), newBenchZKCmd())
 	return cmd
 }

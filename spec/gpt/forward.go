@@ -16,7 +16,7 @@ func (t *Trainer) pHead() int { return 2 + 4*t.c.Layers }
 
 // forward runs SPEC.md's forward pass, saving what backward needs, and
 // leaves the logits in t.logits at exponent t.logitsE.
-func (t *Trainer) forward(tokens []byte) int64 {
+func (t *Trainer) forward(tokens []byte) {
 	c, n, d := &t.c, t.n, t.c.Dim
 	tok, pos := t.wqMaster(pTok()), t.wqMaster(pPos())
 	// Embedding: x = Sat32(RoundShift(tok[token] + pos[i], MasterFrac − ActFrac)).
@@ -66,7 +66,6 @@ func (t *Trainer) forward(tokens []byte) int64 {
 	}
 	t.rmsnorm(&t.fin, t.x)
 	t.linear(t.logits, t.fin.yq, t.fin.ye, t.pHead())
-	return 0
 }
 
 // logitsE is the exponent of t.logits.
@@ -206,8 +205,8 @@ func softmaxRow(p []int16, s []int64, kappa int64, es, b int) {
 
 // loss computes SPEC.md's next-token cross-entropy from t.logits: per
 // position the softmax in Q15 and the gradient g = p − 2^15·[c = target]
-// into t.g, and returns Σ loss in Q16 nats.
-func (t *Trainer) loss(targets []byte) int64 {
+// into t.g, and returns Σ loss in Q16 nats over the first rows positions.
+func (t *Trainer) loss(targets []byte, rows int) int64 {
 	el := t.logitsE()
 	losses := make([]int64, t.n)
 	t.parallelRows(t.n, func(lo, hi int) {
@@ -238,7 +237,7 @@ func (t *Trainer) loss(targets []byte) int64 {
 		}
 	})
 	var sum int64
-	for _, v := range losses {
+	for _, v := range losses[:rows] {
 		sum += v
 	}
 	return sum

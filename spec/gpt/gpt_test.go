@@ -35,7 +35,7 @@ func TestForwardMatchesFloat(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := randomBatch(c, 1)
-	sum, err := tr.Loss(st, b)
+	sum, err := tr.Loss(st, b, c.Batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestGradientsMatchFloat(t *testing.T) {
 	b := randomBatch(c, 2)
 	tr.quantizeWeights(st)
 	tr.forward(b.Tokens)
-	tr.loss(b.Targets)
+	tr.loss(b.Targets, tr.n)
 	tr.backward(b.Tokens)
 	fm := newFloatModel(c, st)
 	for p, pr := range tr.params {

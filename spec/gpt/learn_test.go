@@ -42,7 +42,7 @@ func TestLearnFortunes(t *testing.T) {
 		var n int
 		for i := 0; i+c.Batch <= len(val); i += c.Batch {
 			b := batchAt(corpus, val[i:i+c.Batch], c.Context)
-			l, err := tr.Loss(st, b)
+			l, err := tr.Loss(st, b, c.Batch)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -201,23 +201,27 @@ func (t *Trainer) Step(st *State, b Batch) (StepResult, error) {
 		return StepResult{}, err
 	}
 	t.quantizeWeights(st)
-	loss := t.forward(b.Tokens)
-	loss = t.loss(b.Targets)
+	t.forward(b.Tokens)
+	loss := t.loss(b.Targets, t.n)
 	t.backward(b.Tokens)
 	norm := t.update(st)
 	st.Step++
 	return StepResult{LossQ16: loss, NormQ15: norm}, nil
 }
 
-// Loss runs the forward pass only and returns the summed loss of the
-// batch's positions in Q16 nats.
-func (t *Trainer) Loss(st *State, b Batch) (int64, error) {
+// Loss runs the forward pass only and returns the summed loss, in Q16
+// nats, of the positions of the first windows windows of the batch (the
+// others may hold anything, e.g. repeats that fill a last batch).
+func (t *Trainer) Loss(st *State, b Batch, windows int) (int64, error) {
 	if err := t.checkBatch(b); err != nil {
 		return 0, err
 	}
+	if windows < 0 || windows > t.c.Batch {
+		return 0, fmt.Errorf("%w: %d windows of a batch of %d", ErrConfig, windows, t.c.Batch)
+	}
 	t.quantizeWeights(st)
 	t.forward(b.Tokens)
-	return t.loss(b.Targets), nil
+	return t.loss(b.Targets, windows*t.c.Context), nil
 }
 
 func (t *Trainer) checkBatch(b Batch) error {
