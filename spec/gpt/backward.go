@@ -27,7 +27,7 @@ func (t *Trainer) backward(tokens []byte) {
 		du := acc2[:n*c.FF]
 		t.parallelRows(n, func(lo, hi int) {
 			for i := lo * c.FF; i < hi*c.FF; i++ {
-				du[i] = dh[i] * siluGradQ15(int64(a.u[i]))
+				du[i] = dh[i] * siluGradQ15(int64(a.u[i]), int64(a.sig[i]))
 			}
 		})
 		edu := Norm(qN[:n*c.FF], du, edh-15, b)
@@ -179,10 +179,9 @@ func (t *Trainer) normParts(dst []int16, v []int64, ld int, parts []part) int {
 	return e
 }
 
-// siluGradQ15 is SiLU's derivative at u (ActFrac) in Q15:
-// σ = sigmoidQ15(u); RoundShift(σ·(2^15 + RoundShift(u·(2^15 − σ), ActFrac)), 15).
-func siluGradQ15(u int64) int64 {
-	s := sigmoidQ15(u)
+// siluGradQ15 is SiLU's derivative at u (ActFrac) in Q15, given
+// s = σ(u): RoundShift(s·(2^15 + RoundShift(u·(2^15 − s), ActFrac)), 15).
+func siluGradQ15(u, s int64) int64 {
 	return roundShift(s*(1<<15+roundShift(u*(1<<15-s), ActFrac)), 15)
 }
 
@@ -201,11 +200,13 @@ func (t *Trainer) attentionBwd(a *layerActs, dOq []int16, edo int, dqkv []int64)
 		rows := bi * T
 		pk := t.pack()
 		defer t.unpack(pk)
-		dp := make([]int64, T*T)
+		sc := t.scratch()
+		defer t.tmp.scratch.Put(sc)
+		dp := sc.i64a
 		kernel.PackBTransposed(pk, a.v[base:], dh, T, d)
 		t.mm.mulRows(dp, T, dOq[base:], d, pk, T, om, om, false)
 		p := a.p[task*T*T:]
-		pt := make([]int16, T*T+1)
+		pt := sc.i16a
 		transpose16(pt, T, p, T, T, T)
 		kernel.PackB(pk, dOq[base:], T, dh, d)
 		t.mm.mulRows(dqkv[rows*3*d+2*d+h*dh:], 3*d, pt, T, pk, T, pm, om, false)
@@ -232,7 +233,9 @@ func (t *Trainer) attentionBwd(a *layerActs, dOq []int16, edo int, dqkv []int64)
 		dsq := t.tmp.dsq[task*T*T:]
 		kernel.PackB(pk, a.k[base:], T, dh, d)
 		t.mm.mulRows(dqkv[rows*3*d+h*dh:], 3*d, dsq, T, pk, T, om, om, false)
-		st := make([]int16, T*T+1)
+		sc := t.scratch()
+		defer t.tmp.scratch.Put(sc)
+		st := sc.i16a
 		transpose16(st, T, dsq, T, T, T)
 		kernel.PackB(pk, a.q[base:], T, dh, d)
 		t.mm.mulRows(dqkv[rows*3*d+d+h*dh:], 3*d, st, T, pk, T, om, om, false)

@@ -55,8 +55,9 @@ func (t *Trainer) forward(tokens []byte) {
 		t.parallelRows(n, func(lo, hi int) {
 			for i := lo * c.FF; i < hi*c.FF; i++ {
 				u := int64(sat32(shiftRound(up[i], eu+ActFrac)))
-				a.u[i] = int32(u)
-				hs[i] = roundShift(u*sigmoidQ15(u), 15)
+				sg := sigmoidFast(u)
+				a.u[i], a.sig[i] = int32(u), uint16(sg)
+				hs[i] = roundShift(u*sg, 15)
 			}
 		})
 		a.eh = Norm(a.h[:n*c.FF], hs, -ActFrac, c.Bits)
@@ -156,12 +157,14 @@ func (t *Trainer) attention(a *layerActs, o []int64) {
 		base := bi*T*d + h*dh
 		kt := t.pack()
 		defer t.unpack(kt)
-		s := make([]int64, T*T) // TODO(engine): pool
+		sc := t.scratch()
+		defer t.tmp.scratch.Put(sc)
+		s := sc.i64a
 		kernel.PackBTransposed(kt, a.k[base:], dh, T, d)
 		t.mm.mulRows(s, T, a.q[base:], d, kt, T, om, om, false)
 		p := a.p[task*T*T : (task+1)*T*T]
 		for i := range T {
-			softmaxRow(p[i*T:(i+1)*T], s[i*T:i*T+i+1], kappa, es, b)
+			softmaxRow(p[i*T:(i+1)*T], s[i*T:i*T+i+1], sc.ex, kappa, es, b)
 		}
 		vp := kt
 		kernel.PackB(vp, a.v[base:], T, dh, d)
@@ -182,19 +185,16 @@ func attnInvSqrt(dh int) int64 {
 
 // softmaxRow sets p[0..len(s)) to the softmax, in Q(b), of the scores s
 // (exponent es, scaled by kappa), and p[len(s)..) to 0 (the causal mask).
-func softmaxRow(p []int16, s []int64, kappa int64, es, b int) {
+func softmaxRow(p []int16, s, ex []int64, kappa int64, es, b int) {
 	m := s[0]
 	for _, v := range s[1:] {
 		m = max(m, v)
 	}
-	var e [1]int64
-	_ = e
 	var sum int64
-	// First pass: the exponentials, kept in p's row as int64 via a scratch.
-	ex := make([]int64, len(s)) // TODO(engine): pool
+	ex = ex[:len(s)]
 	for j, v := range s {
 		u := min(shiftRound((m-v)*kappa, es), expCap)
-		ex[j] = fixed.Exp2NegQ15(u)
+		ex[j] = exp2NegQ15(u)
 		sum += ex[j]
 	}
 	for j, v := range ex {
@@ -220,7 +220,7 @@ func (t *Trainer) loss(targets []byte, rows int) int64 {
 			var sum int64
 			for j, v := range z {
 				u := min(shiftRound((m-v)*log2eQ16, el), expCap)
-				ex[j] = fixed.Exp2NegQ15(u)
+				ex[j] = exp2NegQ15(u)
 				sum += ex[j]
 			}
 			g := t.g[r*Vocab : (r+1)*Vocab]
@@ -251,3 +251,18 @@ func (t *Trainer) pack() *kernel.Packed {
 }
 
 func (t *Trainer) unpack(p *kernel.Packed) { t.tmp.packs.Put(p) }
+
+// attnScratch is one attention task's working space.
+type attnScratch struct {
+	i64a, i64b []int64 // [T, T]
+	i16a       []int16 // [T, T] + 1
+	ex         []int64 // [T]
+}
+
+func (t *Trainer) scratch() *attnScratch {
+	if s, ok := t.tmp.scratch.Get().(*attnScratch); ok {
+		return s
+	}
+	T := t.c.Context
+	return &attnScratch{i64a: make([]int64, T*T), i64b: make([]int64, T*T), i16a: make([]int16, T*T+1), ex: make([]int64, T)}
+}

@@ -95,20 +95,32 @@ func (p *mm) mulRows(c []int64, ldc int, a []int16, lda int, b *kernel.Packed, m
 	p.pool.Put(bufp)
 }
 
-// transpose writes the rows×cols row-major src (stride lds) transposed into
-// dst (cols×rows, stride ldd).
+// transpose16 writes the rows×cols row-major src (stride lds) transposed
+// into dst (cols×rows, stride ldd). It walks 8 destination rows at a time
+// down the source rows, so the writes are 8 sequential streams: a taller
+// tile of destination rows a power-of-two stride apart would evict itself
+// from the L1 cache (every row in the same set).
 func transpose16(dst []int16, ldd int, src []int16, lds, rows, cols int) {
-	const blk = 32
-	for r0 := 0; r0 < rows; r0 += blk {
-		r1 := min(r0+blk, rows)
-		for c0 := 0; c0 < cols; c0 += blk {
-			c1 := min(c0+blk, cols)
-			for r := r0; r < r1; r++ {
-				row := src[r*lds:]
-				for cc := c0; cc < c1; cc++ {
-					dst[cc*ldd+r] = row[cc]
-				}
-			}
+	c0 := 0
+	for ; c0+8 <= cols; c0 += 8 {
+		d0 := dst[(c0+0)*ldd : (c0+0)*ldd+rows]
+		d1 := dst[(c0+1)*ldd : (c0+1)*ldd+rows]
+		d2 := dst[(c0+2)*ldd : (c0+2)*ldd+rows]
+		d3 := dst[(c0+3)*ldd : (c0+3)*ldd+rows]
+		d4 := dst[(c0+4)*ldd : (c0+4)*ldd+rows]
+		d5 := dst[(c0+5)*ldd : (c0+5)*ldd+rows]
+		d6 := dst[(c0+6)*ldd : (c0+6)*ldd+rows]
+		d7 := dst[(c0+7)*ldd : (c0+7)*ldd+rows]
+		for r := range rows {
+			s := src[r*lds+c0 : r*lds+c0+8]
+			d0[r], d1[r], d2[r], d3[r] = s[0], s[1], s[2], s[3]
+			d4[r], d5[r], d6[r], d7[r] = s[4], s[5], s[6], s[7]
+		}
+	}
+	for ; c0 < cols; c0++ {
+		d := dst[c0*ldd : c0*ldd+rows]
+		for r := range rows {
+			d[r] = src[r*lds+c0]
 		}
 	}
 }

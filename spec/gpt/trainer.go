@@ -54,21 +54,23 @@ type layerActs struct {
 	p          []int16 // [B, H, T, T] in Q(bits)
 	o          []int16 // attention output [N, D]
 	eo         int
-	u          []int32 // MLP pre-activation [N, F], ActFrac
-	h          []int16 // SiLU output quantised [N, F]
+	u          []int32  // MLP pre-activation [N, F], ActFrac
+	sig        []uint16 // σ(u) in Q15
+	h          []int16  // SiLU output quantised [N, F]
 	eh         int
 }
 
 type tmpBufs struct {
-	acc   []int64 // [N, max(3D, F, V)]
-	acc2  []int64
-	qN    []int16 // [N, max(3D, F, V)] quantised gradient
-	tN    []int16 // transposed operand
-	dx    []int64 // residual gradient [N, D]
-	dxe   int
-	ds    []int64 // attention score gradients [B, H, T, T]
-	dsq   []int16
-	packs sync.Pool
+	acc     []int64 // [N, max(3D, F, V)]
+	acc2    []int64
+	qN      []int16 // [N, max(3D, F, V)] quantised gradient
+	tN      []int16 // transposed operand
+	dx      []int64 // residual gradient [N, D]
+	dxe     int
+	ds      []int64 // attention score gradients [B, H, T, T]
+	dsq     []int16
+	packs   sync.Pool // *kernel.Packed
+	scratch sync.Pool // *attnScratch
 }
 
 // NewTrainer validates c and allocates a trainer that runs products on k
@@ -80,6 +82,7 @@ func NewTrainer(c Config, k kernel.Kernel, threads int) (*Trainer, error) {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
+	initTables()
 	t := &Trainer{c: c, mm: newMM(k, threads), threads: threads, params: c.Params(), n: c.Tokens()}
 	n, d, f := t.n, c.Dim, c.FF
 	np := len(t.params)
@@ -98,7 +101,7 @@ func NewTrainer(c Config, k kernel.Kernel, threads int) (*Trainer, error) {
 		t.layers[l] = layerActs{n1: newNorm(), n2: newNorm(),
 			q: make([]int16, n*d+1), k: make([]int16, n*d+1), v: make([]int16, n*d+1),
 			p: make([]int16, c.Batch*c.Heads*c.Context*c.Context+1),
-			o: make([]int16, n*d+1), u: make([]int32, n*f), h: make([]int16, n*f+1)}
+			o: make([]int16, n*d+1), u: make([]int32, n*f), sig: make([]uint16, n*f), h: make([]int16, n*f+1)}
 	}
 	t.fin = newNorm()
 	t.x = make([]int32, n*d)
