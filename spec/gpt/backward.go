@@ -70,30 +70,55 @@ func (t *Trainer) backward(tokens []byte) {
 }
 
 // linearBwd computes, for the product y = x·Wᵀ of parameter p with the
-// quantised output gradient (dyq, edy) [N, out] and input (xq, ex) [N, in],
-// dW = dyqᵀ·xq into t.grd[p] (exponent edy + ex) and dx = dyq·Wq into dx
-// [N, in] (exponent edy + we[p]).
-func (t *Trainer) linearBwd(p int, dyq []int16, edy int, xq []int16, ex int, dx []int64) {
+// quantised output gradient (dyq, edy) [N, out] and input xq [N, in] whose
+// row r has exponent ex[r], dW = dyqᵀ·x' into t.grd[p] and dx = dyq·Wq into
+// dx [N, in] (exponent edy + we[p]). x' is x aligned to its largest row
+// exponent E (row r: RoundShift(xq_r, E − ex[r])), so dW has exponent
+// edy + E.
+func (t *Trainer) linearBwd(p int, dyq []int16, edy int, xq []int16, ex []int, dx []int64) {
 	pr := t.params[p]
 	n, om := t.n, t.opMax()
 	dyT := t.tmp.tN
 	transpose16(dyT, n, dyq, pr.Rows, n, pr.Rows)
+	e := ex[0]
+	for _, v := range ex[1:] {
+		e = max(e, v)
+	}
+	xa := t.tmp.xa[:n*pr.In]
+	t.parallelRows(n, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			sh := e - ex[r]
+			src, dst := xq[r*pr.In:(r+1)*pr.In], xa[r*pr.In:(r+1)*pr.In]
+			if sh == 0 {
+				copy(dst, src)
+				continue
+			}
+			for i, v := range src {
+				dst[i] = int16(roundShift(int64(v), sh))
+			}
+		}
+	})
 	xp := t.pack()
-	kernel.PackB(xp, xq, n, pr.In, pr.In)
+	kernel.PackB(xp, xa, n, pr.In, pr.In)
 	t.mm.mul(t.grd[p], pr.In, dyT, n, xp, pr.Rows, om, om, false)
 	t.unpack(xp)
-	t.ge[p] = edy + ex
+	t.ge[p] = edy + e
 	t.mm.mul(dx, pr.In, dyq, pr.Rows, t.wB[p], n, om, om, false)
 }
 
 // rmsnormBwd computes the input gradient of RMSNorm (SPEC.md) from the
 // output gradient (dy, e), which it normalises in place to GradBits:
 // per row c = Σ q·y, c̄ = RoundDiv(c, D·2^ActFrac), t_i = q_i −
-// RoundShift(y_i·c̄, ActFrac), dx_i = RoundDiv(t_i·2^24, r) (0 when r = 0),
-// exponent e' − s + ActFrac − 24.
+// RoundShift(y_i·c̄, ActFrac), dx_i = RoundDiv(t_i·2^(24 − s_r + s_min), ρ)
+// (0 when ρ = 0), exponent e' − s_min + ActFrac − 24, s_min the smallest
+// row prescale.
 func (t *Trainer) rmsnormBwd(na *normActs, dy []int64, e int, dx []int64) int {
 	d := t.c.Dim
 	e = NormWide(dy, dy, e)
+	smin := na.s[0]
+	for _, v := range na.s[1:] {
+		smin = min(smin, v)
+	}
 	t.parallelRows(t.n, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			q, y, o := dy[r*d:r*d+d], na.y[r*d:r*d+d], dx[r*d:r*d+d]
@@ -107,13 +132,14 @@ func (t *Trainer) rmsnormBwd(na *normActs, dy []int64, e int, dx []int64) int {
 				cs += v * int64(y[i])
 			}
 			cbar := roundDiv(cs, int64(d)<<ActFrac)
+			k := 24 - na.s[r] + smin
 			for i, v := range q {
 				ti := v - roundShift(int64(y[i])*cbar, ActFrac)
-				o[i] = roundDiv(ti<<24, rr)
+				o[i] = roundDiv(ti<<k, rr)
 			}
 		}
 	})
-	return e - na.s + ActFrac - 24
+	return e - smin + ActFrac - 24
 }
 
 // add sets (x, ex) to the sum of (x, ex) and (v, ev), both rounded to the
@@ -187,17 +213,20 @@ func siluGradQ15(u, s int64) int64 {
 
 // attentionBwd computes the gradients of Q, K and V into dqkv [N, 3D]
 // (their column blocks) from the quantised gradient (dOq, edo) of the
-// attention output, and returns their exponents.
+// attention output, and returns their exponents. The rows of Q, K and V
+// have their own exponents; where a product sums over rows of one of them,
+// its factor is aligned to that tensor's largest row exponent first.
 func (t *Trainer) attentionBwd(a *layerActs, dOq []int16, edo int, dqkv []int64) (eQ, eK, eV int) {
 	c := &t.c
 	T, d, dh, b := c.Context, c.Dim, c.HeadDim(), c.Bits
 	om, pm := t.opMax(), int64(1)<<b
 	inv := attnInvSqrt(dh)
 	ds := t.tmp.ds
+	gq, gk, gv := maxInt(a.eq), maxInt(a.ek), maxInt(a.ev)
 	t.parallel(c.Batch*c.Heads, func(task int) {
 		bi, h := task/c.Heads, task%c.Heads
 		base := bi*T*d + h*dh
-		rows := bi * T
+		r0 := bi * T
 		pk := t.pack()
 		defer t.unpack(pk)
 		sc := t.scratch()
@@ -209,12 +238,14 @@ func (t *Trainer) attentionBwd(a *layerActs, dOq []int16, edo int, dqkv []int64)
 		pt := sc.i16a
 		transpose16(pt, T, p, T, T, T)
 		kernel.PackB(pk, dOq[base:], T, dh, d)
-		t.mm.mulRows(dqkv[rows*3*d+2*d+h*dh:], 3*d, pt, T, pk, T, pm, om, false)
+		t.mm.mulRows(dqkv[r0*3*d+2*d+h*dh:], 3*d, pt, T, pk, T, pm, om, false)
 		out := ds[task*T*T : (task+1)*T*T]
+		ev := a.ev[r0 : r0+T]
 		for i := range T {
 			pr, dr, or := p[i*T:i*T+i+1], dp[i*T:i*T+i+1], out[i*T:(i+1)*T]
 			var delta int64
 			for j, v := range pr {
+				dr[j] = roundShift(dr[j], gv-ev[j]) // dP at exponent edo + gv
 				delta += int64(v) * dr[j]
 			}
 			for j, v := range pr {
@@ -223,22 +254,43 @@ func (t *Trainer) attentionBwd(a *layerActs, dOq []int16, edo int, dqkv []int64)
 			clear(or[i+1:])
 		}
 	})
-	eds := Norm(t.tmp.dsq[:len(ds)], ds, edo+a.ev-2*b, b)
+	eds := Norm(t.tmp.dsq[:len(ds)], ds, edo+gv-2*b, b)
 	t.parallel(c.Batch*c.Heads, func(task int) {
 		bi, h := task/c.Heads, task%c.Heads
 		base := bi*T*d + h*dh
-		rows := bi * T
+		r0 := bi * T
 		pk := t.pack()
 		defer t.unpack(pk)
-		dsq := t.tmp.dsq[task*T*T:]
-		kernel.PackB(pk, a.k[base:], T, dh, d)
-		t.mm.mulRows(dqkv[rows*3*d+h*dh:], 3*d, dsq, T, pk, T, om, om, false)
 		sc := t.scratch()
 		defer t.tmp.scratch.Put(sc)
-		st := sc.i16a
-		transpose16(st, T, dsq, T, T, T)
+		dsq := t.tmp.dsq[task*T*T : (task+1)*T*T]
+		ek, eq := a.ek[r0:r0+T], a.eq[r0:r0+T]
+		// dQ_i = Σ_j dS_ij·K_j: column j aligned by gk − ek[j].
+		al := sc.i16a
+		for i := range T {
+			for j := range T {
+				al[i*T+j] = int16(roundShift(int64(dsq[i*T+j]), gk-ek[j]))
+			}
+		}
+		kernel.PackB(pk, a.k[base:], T, dh, d)
+		t.mm.mulRows(dqkv[r0*3*d+h*dh:], 3*d, al, T, pk, T, om, om, false)
+		// dK_j = Σ_i dS_ij·Q_i: row i aligned by gq − eq[i], transposed.
+		for i := range T {
+			sh := gq - eq[i]
+			for j := range T {
+				al[j*T+i] = int16(roundShift(int64(dsq[i*T+j]), sh))
+			}
+		}
 		kernel.PackB(pk, a.q[base:], T, dh, d)
-		t.mm.mulRows(dqkv[rows*3*d+d+h*dh:], 3*d, st, T, pk, T, om, om, false)
+		t.mm.mulRows(dqkv[r0*3*d+d+h*dh:], 3*d, al, T, pk, T, om, om, false)
 	})
-	return eds + a.ek, eds + a.eq, -b + edo
+	return eds + gk, eds + gq, -b + edo
+}
+
+func maxInt(x []int) int {
+	m := x[0]
+	for _, v := range x[1:] {
+		m = max(m, v)
+	}
+	return m
 }

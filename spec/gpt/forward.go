@@ -15,9 +15,14 @@ func pDown(l int) int         { return 5 + 4*l }
 func (t *Trainer) pHead() int { return 2 + 4*t.c.Layers }
 
 // forward runs SPEC.md's forward pass, saving what backward needs, and
-// leaves the logits in t.logits at exponent t.logitsE.
+// leaves the logits in t.logits, row r at exponent t.logitsE(r).
+//
+// Every activation that enters a product is normalised per row (per
+// position), so a position's values depend on its own window's earlier
+// positions only: the forward pass is causal and does not depend on the
+// other windows of the batch.
 func (t *Trainer) forward(tokens []byte) {
-	c, n, d := &t.c, t.n, t.c.Dim
+	c, n, d, b := &t.c, t.n, t.c.Dim, t.c.Bits
 	tok, pos := t.wqMaster(pTok()), t.wqMaster(pPos())
 	// Embedding: x = Sat32(RoundShift(tok[token] + pos[i], MasterFrac − ActFrac)).
 	t.parallelRows(n, func(lo, hi int) {
@@ -35,98 +40,115 @@ func (t *Trainer) forward(tokens []byte) {
 		// Attention.
 		t.rmsnorm(&a.n1, t.x)
 		qkv := t.tmp.acc[:n*3*d]
-		t.linear(qkv, a.n1.yq, a.n1.ye, pQKV(l))
-		eqkv := a.n1.ye + t.we[pQKV(l)]
-		a.eq = t.normCols(a.q, qkv, 3*d, 0, d, eqkv)
-		a.ek = t.normCols(a.k, qkv, 3*d, d, d, eqkv)
-		a.ev = t.normCols(a.v, qkv, 3*d, 2*d, d, eqkv)
-		o := t.tmp.acc2[:n*d]
-		t.attention(a, o)
-		a.eo = Norm(a.o[:n*d], o, -c.Bits+a.ev, c.Bits)
-		proj := t.tmp.acc[:n*d]
-		t.linear(proj, a.o, a.eo, pOut(l))
-		t.residual(proj, a.eo+t.we[pOut(l)])
-		// MLP.
-		t.rmsnorm(&a.n2, t.x)
-		up := t.tmp.acc[:n*c.FF]
-		t.linear(up, a.n2.yq, a.n2.ye, pUp(l))
-		eu := a.n2.ye + t.we[pUp(l)]
-		hs := t.tmp.acc2[:n*c.FF]
+		t.linear(qkv, a.n1.yq, pQKV(l))
+		wq := t.we[pQKV(l)]
 		t.parallelRows(n, func(lo, hi int) {
-			for i := lo * c.FF; i < hi*c.FF; i++ {
-				u := int64(sat32(shiftRound(up[i], eu+ActFrac)))
-				sg := sigmoidFast(u)
-				a.u[i], a.sig[i] = int32(u), uint16(sg)
-				hs[i] = roundShift(u*sg, 15)
+			for r := lo; r < hi; r++ {
+				row, e := qkv[r*3*d:(r+1)*3*d], a.n1.ye[r]+wq
+				a.eq[r] = normRow(a.q[r*d:r*d+d], row[:d], e, b)
+				a.ek[r] = normRow(a.k[r*d:r*d+d], row[d:2*d], e, b)
+				a.ev[r] = normRow(a.v[r*d:r*d+d], row[2*d:], e, b)
 			}
 		})
-		a.eh = Norm(a.h[:n*c.FF], hs, -ActFrac, c.Bits)
+		o := t.tmp.acc2[:n*d]
+		t.attention(a, o)
+		t.parallelRows(n, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				a.eo[r] = normRow(a.o[r*d:r*d+d], o[r*d:r*d+d], a.eo[r], b)
+			}
+		})
+		proj := t.tmp.acc[:n*d]
+		t.linear(proj, a.o, pOut(l))
+		t.residual(proj, a.eo, t.we[pOut(l)])
+		// MLP.
+		t.rmsnorm(&a.n2, t.x)
+		f := c.FF
+		up := t.tmp.acc[:n*f]
+		t.linear(up, a.n2.yq, pUp(l))
+		wu := t.we[pUp(l)]
+		hs := t.tmp.acc2[:n*f]
+		t.parallelRows(n, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				k := a.n2.ye[r] + wu + ActFrac
+				for i := r * f; i < (r+1)*f; i++ {
+					u := int64(sat32(shiftRound(up[i], k)))
+					sg := sigmoidFast(u)
+					a.u[i], a.sig[i] = int32(u), uint16(sg)
+					hs[i] = roundShift(u*sg, 15)
+				}
+				a.eh[r] = normRow(a.h[r*f:(r+1)*f], hs[r*f:(r+1)*f], -ActFrac, b)
+			}
+		})
 		down := t.tmp.acc[:n*d]
-		t.linear(down, a.h, a.eh, pDown(l))
-		t.residual(down, a.eh+t.we[pDown(l)])
+		t.linear(down, a.h, pDown(l))
+		t.residual(down, a.eh, t.we[pDown(l)])
 	}
 	t.rmsnorm(&t.fin, t.x)
-	t.linear(t.logits, t.fin.yq, t.fin.ye, t.pHead())
+	t.linear(t.logits, t.fin.yq, t.pHead())
 }
 
-// logitsE is the exponent of t.logits.
-func (t *Trainer) logitsE() int { return t.fin.ye + t.we[t.pHead()] }
+// logitsE is the exponent of row r of t.logits.
+func (t *Trainer) logitsE(r int) int { return t.fin.ye[r] + t.we[t.pHead()] }
 
 // wqMaster returns an embedding's master weights, which the embedding
 // reads unquantised.
 func (t *Trainer) wqMaster(i int) []int32 { return t.master.W[i] }
 
-// linear sets dst [N, out] to the exact product x · Wqᵀ (exponent ex + we).
-func (t *Trainer) linear(dst []int64, x []int16, ex, p int) {
+// linear sets dst [N, out] to the exact product x · Wqᵀ: row r has the
+// exponent of x's row r plus we[p].
+func (t *Trainer) linear(dst []int64, x []int16, p int) {
 	pr := t.params[p]
 	om := t.opMax()
 	t.mm.mul(dst, pr.Rows, x, pr.In, t.wT[p], t.n, om, om, false)
 }
 
-// residual adds (v, e) to the residual stream: x = Sat32(x + ShiftRound(v, e + ActFrac)).
-func (t *Trainer) residual(v []int64, e int) {
-	t.parallelRows(len(t.x), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			t.x[i] = sat32(int64(t.x[i]) + shiftRound(v[i], e+ActFrac))
-		}
-	})
-}
-
-// normCols quantises columns [c0, c0+w) of the [N, ld] tensor (v, e) into
-// dst [N, w] (Norm over that block) and returns the exponent.
-func (t *Trainer) normCols(dst []int16, v []int64, ld, c0, w, e int) int {
-	var m uint64
-	for r := range t.n {
-		if a := maxAbs64(v[r*ld+c0 : r*ld+c0+w]); a > m {
-			m = a
-		}
-	}
-	b := t.c.Bits
-	s := normShift(m, b)
+// residual adds v to the residual stream, row r at exponent e[r] + w:
+// x = Sat32(x + ShiftRound(v, e[r] + w + ActFrac)).
+func (t *Trainer) residual(v []int64, e []int, w int) {
+	d := t.c.Dim
 	t.parallelRows(t.n, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			src, dr := v[r*ld+c0:r*ld+c0+w], dst[r*w:r*w+w]
-			for i, x := range src {
-				dr[i] = int16(normValue(x, s, b))
+			k := e[r] + w + ActFrac
+			xr, vr := t.x[r*d:r*d+d], v[r*d:r*d+d]
+			for i, x := range xr {
+				xr[i] = sat32(int64(x) + shiftRound(vr[i], k))
 			}
 		}
 	})
+}
+
+// normRow is Norm of one row (v, e) into dst; it returns the exponent.
+func normRow(dst []int16, v []int64, e, b int) int {
+	s := normShift(maxAbs64(v), b)
+	for i, x := range v {
+		dst[i] = int16(normValue(x, s, b))
+	}
 	return e + s
 }
 
-// rmsnorm is SPEC.md's RMSNorm of the residual stream x [N, D] (ActFrac):
-// s = max(0, BitLen(max|x|) − 24) for the whole tensor; per row
-// xs = RoundShift(x, s), r = Isqrt(⌊Σ xs² / D⌋), y = RoundDiv(xs·2^ActFrac, r)
-// (0 when r = 0); then yq = Norm(y, −ActFrac, Bits).
+// normRow32 is normRow of an int32 row.
+func normRow32(dst []int16, v []int32, e, b int) int {
+	s := normShift(maxAbs32(v), b)
+	for i, x := range v {
+		dst[i] = int16(normValue(int64(x), s, b))
+	}
+	return e + s
+}
+
+// rmsnorm is SPEC.md's RMSNorm of the residual stream x [N, D] (ActFrac),
+// row by row: s = max(0, BitLen(max|x_row|) − 24), xs = RoundShift(x, s),
+// ρ = Isqrt(⌊Σ xs² / D⌋), y = RoundDiv(xs·2^ActFrac, ρ) (0 when ρ = 0);
+// then yq = Norm(y_row, −ActFrac, Bits).
 func (t *Trainer) rmsnorm(na *normActs, x []int32) {
-	d := t.c.Dim
-	na.s = max(0, bitLen(int64(maxAbs32(x)))-24)
+	d, b := t.c.Dim, t.c.Bits
 	t.parallelRows(t.n, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, yr := x[r*d:r*d+d], na.y[r*d:r*d+d]
+			s := max(0, bitLen(int64(maxAbs32(xr)))-24)
+			na.s[r] = s
 			var ss int64
 			for _, v := range xr {
-				xs := roundShift(int64(v), na.s)
+				xs := roundShift(int64(v), s)
 				ss += xs * xs
 			}
 			rr := int64(fixed.Isqrt(uint64(ss / int64(d))))
@@ -136,25 +158,29 @@ func (t *Trainer) rmsnorm(na *normActs, x []int32) {
 					yr[i] = 0
 					continue
 				}
-				yr[i] = int32(roundDiv(roundShift(int64(v), na.s)<<ActFrac, rr))
+				yr[i] = int32(roundDiv(roundShift(int64(v), s)<<ActFrac, rr))
 			}
+			na.ye[r] = normRow32(na.yq[r*d:r*d+d], yr, -ActFrac, b)
 		}
 	})
-	na.ye = Norm32(na.yq[:t.n*d], na.y, -ActFrac, t.c.Bits)
 }
 
-// attention computes, per sequence b and head h, the causal softmax of
-// Q·Kᵀ/√Dh and its product with V, into o [N, D] (exponent −Bits + ev),
-// saving the probabilities.
+// attention computes, per window and head, the causal softmax of
+// Q·Kᵀ/√Dh and its product with V into o [N, D], setting a.eo[r] to the
+// exponent of row r, and saves the probabilities. Rows of Q, K and V have
+// their own exponents: row i's scores are aligned to the largest exponent
+// of the keys it sees, and the probabilities that weigh each value row to
+// the largest exponent of the values it sees, so row i depends on rows
+// j ≤ i of its window only.
 func (t *Trainer) attention(a *layerActs, o []int64) {
 	c := &t.c
 	T, d, dh, b := c.Context, c.Dim, c.HeadDim(), c.Bits
 	kappa := attnKappa(dh)
-	es := a.eq + a.ek
 	om := t.opMax()
 	t.parallel(c.Batch*c.Heads, func(task int) {
 		bi, h := task/c.Heads, task%c.Heads
 		base := bi*T*d + h*dh
+		r0 := bi * T
 		kt := t.pack()
 		defer t.unpack(kt)
 		sc := t.scratch()
@@ -163,12 +189,28 @@ func (t *Trainer) attention(a *layerActs, o []int64) {
 		kernel.PackBTransposed(kt, a.k[base:], dh, T, d)
 		t.mm.mulRows(s, T, a.q[base:], d, kt, T, om, om, false)
 		p := a.p[task*T*T : (task+1)*T*T]
+		pa := sc.i16a
+		ek, ev := a.ek[r0:r0+T], a.ev[r0:r0+T]
+		emaxK, emaxV := ek[0], ev[0]
 		for i := range T {
-			softmaxRow(p[i*T:(i+1)*T], s[i*T:i*T+i+1], sc.ex, kappa, es, b)
+			emaxK, emaxV = max(emaxK, ek[i]), max(emaxV, ev[i])
+			row := s[i*T : i*T+i+1]
+			for j := range row {
+				row[j] = roundShift(row[j], emaxK-ek[j])
+			}
+			pr := p[i*T : (i+1)*T]
+			softmaxRow(pr, row, sc.ex, kappa, a.eq[r0+i]+emaxK, b)
+			par := pa[i*T : (i+1)*T]
+			for j := 0; j <= i; j++ {
+				par[j] = int16(roundShift(int64(pr[j]), emaxV-ev[j]))
+			}
+			clear(par[i+1:])
+			if h == 0 {
+				a.eo[r0+i] = -b + emaxV
+			}
 		}
-		vp := kt
-		kernel.PackB(vp, a.v[base:], T, dh, d)
-		t.mm.mulRows(o[base:], d, a.p[task*T*T:], T, vp, T, int64(1)<<b, om, false)
+		kernel.PackB(kt, a.v[base:], T, dh, d)
+		t.mm.mulRows(o[base:], d, pa, T, kt, T, int64(1)<<b, om, false)
 	})
 }
 
@@ -207,11 +249,11 @@ func softmaxRow(p []int16, s, ex []int64, kappa int64, es, b int) {
 // position the softmax in Q15 and the gradient g = p − 2^15·[c = target]
 // into t.g, and returns Σ loss in Q16 nats over the first rows positions.
 func (t *Trainer) loss(targets []byte, rows int) int64 {
-	el := t.logitsE()
 	losses := make([]int64, t.n)
 	t.parallelRows(t.n, func(lo, hi int) {
 		var ex [Vocab]int64
 		for r := lo; r < hi; r++ {
+			el := t.logitsE(r)
 			z := t.logits[r*Vocab : (r+1)*Vocab]
 			m := z[0]
 			for _, v := range z[1:] {

@@ -2,6 +2,7 @@ package gpt
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/beluga-compute/beluga/spec/kernel"
@@ -44,9 +45,9 @@ func TestForwardMatchesFloat(t *testing.T) {
 	if math.Abs(il-fl) > 0.01*fl {
 		t.Errorf("loss: integer %.5f, float %.5f", il, fl)
 	}
-	el := tr.logitsE()
 	var maxErr, maxAbs float64
 	for r, z := range logits {
+		el := tr.logitsE(r)
 		for j, v := range z {
 			got := math.Ldexp(float64(tr.logits[r*Vocab+j]), el)
 			maxErr = math.Max(maxErr, math.Abs(got-v))
@@ -100,6 +101,50 @@ func TestGradientsMatchFloat(t *testing.T) {
 		t.Logf("%-20s cos %.4f norm ratio %.4f", pr.Name, cos, ratio)
 		if cos < 0.98 || ratio < 0.95 || ratio > 1.05 {
 			t.Errorf("%s: integer gradient off the float one: cos %.4f, norm ratio %.4f", pr.Name, cos, ratio)
+		}
+	}
+}
+
+// TestForwardIsCausalAndRowLocal: a position's logits depend only on the
+// bytes up to it in its own window — changing later bytes, or another
+// window of the batch, changes none of them (SPEC.md §20.11). This is what
+// lets a teacher-forced pass reproduce generation.
+func TestForwardIsCausalAndRowLocal(t *testing.T) {
+	t.Parallel()
+	c := tinyConfig()
+	c.Batch = 3
+	st := c.Init()
+	tr, err := NewTrainer(c, kernel.Best(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := randomBatch(c, 4)
+	logitsOf := func(tokens []byte) ([]int64, []int) {
+		tr.quantizeWeights(st)
+		tr.forward(tokens)
+		es := make([]int, tr.n)
+		for r := range es {
+			es[r] = tr.logitsE(r)
+		}
+		return append([]int64(nil), tr.logits...), es
+	}
+	want, wantE := logitsOf(b.Tokens)
+	const cut = 5 // change window 1 from position 5 on, and all of window 2
+	mod := append([]byte(nil), b.Tokens...)
+	for i := cut; i < c.Context; i++ {
+		mod[c.Context+i] ^= 0x5a
+	}
+	for i := range c.Context {
+		mod[2*c.Context+i] += 17
+	}
+	got, gotE := logitsOf(mod)
+	for r := range tr.n {
+		w, pos := r/c.Context, r%c.Context
+		if w == 2 || (w == 1 && pos >= cut) {
+			continue
+		}
+		if gotE[r] != wantE[r] || !slices.Equal(got[r*Vocab:(r+1)*Vocab], want[r*Vocab:(r+1)*Vocab]) {
+			t.Fatalf("window %d position %d: logits changed when only later bytes or other windows did", w, pos)
 		}
 	}
 }

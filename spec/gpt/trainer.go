@@ -37,27 +37,27 @@ type Trainer struct {
 	master *State // the state of the running step
 }
 
-// normActs is what RMSNorm saves: its output y (ActFrac), each row's rms r,
-// the tensor's prescale s, and y quantised for the next product.
+// normActs is what RMSNorm saves: its output y (ActFrac), each row's rms
+// r and prescale s, and y quantised for the next product, per row.
 type normActs struct {
 	y  []int32
 	r  []int64
-	s  int
+	s  []int
 	yq []int16
-	ye int
+	ye []int
 }
 
 type layerActs struct {
 	n1, n2     normActs
 	q, k, v    []int16 // [N, D] each
-	eq, ek, ev int
+	eq, ek, ev []int   // per row
 	p          []int16 // [B, H, T, T] in Q(bits)
 	o          []int16 // attention output [N, D]
-	eo         int
+	eo         []int
 	u          []int32  // MLP pre-activation [N, F], ActFrac
 	sig        []uint16 // σ(u) in Q15
 	h          []int16  // SiLU output quantised [N, F]
-	eh         int
+	eh         []int
 }
 
 type tmpBufs struct {
@@ -65,6 +65,7 @@ type tmpBufs struct {
 	acc2    []int64
 	qN      []int16 // [N, max(3D, F, V)] quantised gradient
 	tN      []int16 // transposed operand
+	xa      []int16 // a product's input aligned to one exponent
 	dx      []int64 // residual gradient [N, D]
 	dxe     int
 	ds      []int64 // attention score gradients [B, H, T, T]
@@ -94,14 +95,15 @@ func NewTrainer(c Config, k kernel.Kernel, threads int) (*Trainer, error) {
 		t.wT[i], t.wB[i] = new(kernel.Packed), new(kernel.Packed)
 	}
 	newNorm := func() normActs {
-		return normActs{y: make([]int32, n*d), r: make([]int64, n), yq: make([]int16, n*d+1)}
+		return normActs{y: make([]int32, n*d), r: make([]int64, n), s: make([]int, n), yq: make([]int16, n*d+1), ye: make([]int, n)}
 	}
 	t.layers = make([]layerActs, c.Layers)
 	for l := range t.layers {
 		t.layers[l] = layerActs{n1: newNorm(), n2: newNorm(),
 			q: make([]int16, n*d+1), k: make([]int16, n*d+1), v: make([]int16, n*d+1),
 			p: make([]int16, c.Batch*c.Heads*c.Context*c.Context+1),
-			o: make([]int16, n*d+1), u: make([]int32, n*f), sig: make([]uint16, n*f), h: make([]int16, n*f+1)}
+			o: make([]int16, n*d+1), u: make([]int32, n*f), sig: make([]uint16, n*f), h: make([]int16, n*f+1),
+			eq: make([]int, n), ek: make([]int, n), ev: make([]int, n), eo: make([]int, n), eh: make([]int, n)}
 	}
 	t.fin = newNorm()
 	t.x = make([]int32, n*d)
@@ -112,6 +114,7 @@ func NewTrainer(c Config, k kernel.Kernel, threads int) (*Trainer, error) {
 	t.tmp.acc2 = make([]int64, n*w)
 	t.tmp.qN = make([]int16, n*w+1)
 	t.tmp.tN = make([]int16, n*w+1)
+	t.tmp.xa = make([]int16, n*max(d, f)+1)
 	t.tmp.dx = make([]int64, n*d)
 	t.tmp.ds = make([]int64, c.Batch*c.Heads*c.Context*c.Context)
 	t.tmp.dsq = make([]int16, c.Batch*c.Heads*c.Context*c.Context+1)
