@@ -10,14 +10,20 @@ import (
 )
 
 // Canonical returns the canonical encoding of s (SPEC.md §"Canonical
-// encoding and job ID"): the JSON object with every field present except
-// the optional data.synthetic, data.test and a relu's out, keys sorted
-// byte-wise at every level, no insignificant whitespace, integers in
-// shortest decimal form. Validate restricts strings to printable ASCII
-// without '"' or '\', so no string needs escaping; the result equals the
-// JSON Canonicalization Scheme (RFC 8785) output for the same object.
+// encoding and job ID"): the JSON object of its form (an MLP's or a
+// GPT's) with every field present except an MLP's optional data.synthetic,
+// data.test and a relu's out, keys sorted byte-wise at every level, no
+// insignificant whitespace, integers in shortest decimal form. Validate
+// restricts strings to printable ASCII without '"' or '\', so no string
+// needs escaping; the result equals the JSON Canonicalization Scheme
+// (RFC 8785) output for the same object. A spec holding a field of the
+// other form (a GPT field on an MLP, or the reverse) is refused.
 func (s *Spec) Canonical() ([]byte, error) {
-	raw, err := json.Marshal(s)
+	form, err := s.form()
+	if err != nil {
+		return nil, fmt.Errorf("canonical spec: %w", err)
+	}
+	raw, err := json.Marshal(form)
 	if err != nil {
 		return nil, fmt.Errorf("canonical spec: %w", err)
 	}
@@ -37,7 +43,9 @@ func (s *Spec) Canonical() ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
-// JobID identifies a job: SHA-256("beluga/job/v1" || 0x00 || Canonical()).
+// JobID identifies a job: SHA-256("beluga/job/v1" || 0x00 || Canonical())
+// for a version-1 spec, SHA-256("beluga/job/v2" || 0x00 || Canonical())
+// for a version-2 spec.
 type JobID [sha256.Size]byte
 
 // String returns the ID in lower-case hex.
@@ -61,11 +69,21 @@ func (s *Spec) ID() (JobID, error) {
 		return JobID{}, err
 	}
 	h := sha256.New()
-	h.Write([]byte("beluga/job/v1\x00"))
+	h.Write([]byte(jobTag(s.Version)))
 	h.Write(c)
 	var id JobID
 	h.Sum(id[:0])
 	return id, nil
+}
+
+// jobTag is the domain tag of a version's job IDs, with its 0x00
+// separator: version 2's for version 2, version 1's for any other (which
+// Validate refuses unless it is 1).
+func jobTag(version int) string {
+	if version == Version2 {
+		return "beluga/job/v2\x00"
+	}
+	return "beluga/job/v1\x00"
 }
 
 // LRAt returns the learning-rate numerator at step t (0-based): linear

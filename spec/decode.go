@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-
-	"github.com/beluga-compute/beluga/spec/strictjson"
 )
 
 // MaxSpecBytes bounds the JSON form of a spec. Real specs are ~1–10 kB.
@@ -16,18 +14,23 @@ const MaxSpecBytes = 64 << 10
 // over MaxSpecBytes, unknown fields, non-integer numbers and trailing data,
 // then runs Validate; nothing proportional to a dimension in the spec is
 // allocated before Validate has bounded it.
+//
+// The version and the first layer's op select the form the document is
+// read against (SPEC.md §3): a version-2 document whose first layer is an
+// embedding is a GPT, with the GPT's field set; any other is an MLP, with
+// version 1's. A field of the other form is an unknown key.
 func Decode(data []byte) (*Spec, error) {
 	if len(data) > MaxSpecBytes {
 		return nil, fmt.Errorf("%w: %d bytes exceeds the %d-byte limit", ErrMalformed, len(data), MaxSpecBytes)
 	}
-	var s Spec
-	if err := strictjson.Decode(data, &s); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	s, err := decodeForm(data)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	return &s, nil
+	return s, nil
 }
 
 // Read decodes a spec from r, reading at most MaxSpecBytes+1 bytes.
@@ -39,13 +42,18 @@ func Read(r io.Reader) (*Spec, error) {
 	return Decode(data)
 }
 
-// JSON returns the indented, human-editable form of s.
+// JSON returns the indented, human-editable form of s: the fields of its
+// form (an MLP's or a GPT's), which Decode reads back.
 func (s *Spec) JSON() ([]byte, error) {
+	form, err := s.form()
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(s); err != nil {
+	if err := enc.Encode(form); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -27,8 +27,14 @@ type LinearPlan struct {
 }
 
 // Plan derives the layer plan. Call it only on a spec that passed the
-// structural checks of Validate (Decode guarantees that).
+// structural checks of Validate (Decode guarantees that). A GPT (IsGPT)
+// has no layer plan: its Plan is the zero Plan, with no linear layers and
+// no parameters, so MLP code handed a GPT sees an empty model rather than
+// misreading the GPT's head as an MLP layer; GPT() describes its model.
 func (s *Spec) Plan() Plan {
+	if s.IsGPT() {
+		return Plan{}
+	}
 	n := &s.Numeric
 	p := Plan{
 		WMax:     1<<n.WeightBits - 1,

@@ -53,7 +53,7 @@ var hostile = []struct {
 	{"wrong classes", `"out": 10`, `"out": 11`, spec.ErrInvalid},
 	{"relu first", `"op": "linear",`, `"op": "relu", "out": 0}, {"op": "linear",`, spec.ErrInvalid},
 	{"bad name", `"name": "fashion-mnist-mlp"`, `"name": "a\u0000b"`, spec.ErrInvalid},
-	{"version 2", `"version": 1`, `"version": 2`, spec.ErrUnsupported},
+	{"version 3", `"version": 1`, `"version": 3`, spec.ErrUnsupported},
 	{"unknown source", `"source": "fashion-mnist"`, `"source": "http"`, spec.ErrUnsupported},
 	{"zero interval", `"digest_interval": 1`, `"digest_interval": 0`, spec.ErrInvalid},
 	{"interval mismatch", `"digest_interval": 1`, `"digest_interval": 3`, spec.ErrInvalid},

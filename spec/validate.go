@@ -5,7 +5,8 @@ import (
 	"math"
 )
 
-// Bounds on what a version-1 spec may ask for. They keep a hostile spec from
+// Bounds on what a spec may ask for (a GPT's model is bounded by spec/gpt's
+// limits instead; validateGPT). They keep a hostile spec from
 // making a solver or verifier allocate without limit.
 const (
 	MaxLayers      = 64
@@ -43,14 +44,23 @@ const (
 
 // Validate checks s against SPEC.md §"Validation". It allocates nothing
 // proportional to any dimension in s.
+//
+// Version 1 is an MLP; version 2 is an MLP with the same rules, or a GPT
+// (IsGPT), which validateGPT checks.
 func (s *Spec) Validate() error {
-	if s.Version != Version {
-		return fmt.Errorf("%w: version %d (this build implements version %d)", ErrUnsupported, s.Version, Version)
+	if s.Version != Version && s.Version != Version2 {
+		return fmt.Errorf("%w: version %d (this build reads versions %d and %d)", ErrUnsupported, s.Version, Version, Version2)
 	}
 	if err := checkName(s.Name); err != nil {
 		return err
 	}
-	for _, check := range []func() error{s.checkData, s.checkModel, s.checkNumeric, s.checkOptimizer, s.checkSchedule, s.checkAudit} {
+	if err := s.checkPair(); err != nil {
+		return err
+	}
+	if s.IsGPT() {
+		return s.validateGPT()
+	}
+	for _, check := range []func() error{s.checkForm, s.checkData, s.checkModel, s.checkNumeric, s.checkOptimizer, s.checkSchedule, s.checkAudit} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -109,7 +119,7 @@ func (s *Spec) checkData() error {
 			return invalid("data.synthetic is only for data.source %q", SourceSynthetic)
 		}
 	default:
-		return fmt.Errorf("%w: data.source %q (want %q, %q or %q)", ErrUnsupported, d.Source, SourceSynthetic, SourceFashionMNIST, SourceIDX)
+		return fmt.Errorf("%w: data.source %q (an MLP reads %q, %q or %q)", ErrUnsupported, d.Source, SourceSynthetic, SourceFashionMNIST, SourceIDX)
 	}
 	if err := d.Train.check("data.train"); err != nil {
 		return err
@@ -144,10 +154,14 @@ func (s *Spec) checkData() error {
 
 // Bytes is the size of the data d names, as MaxDatasetBytes bounds it:
 // Σ count × (features + 5) over the training split and the test split, if
-// any. Counts and features that passed their own range checks cannot
-// overflow it (each product is below 2^31 × 2^17).
+// any, plus a GPT's corpus size data.text.bytes. Counts and features that
+// passed their own range checks cannot overflow it (each product is below
+// 2^31 × 2^17).
 func (d *Data) Bytes() int64 {
 	b := int64(d.Train.Count) * (int64(d.Train.Features) + 5)
+	if d.Text != nil {
+		b += int64(d.Text.Bytes)
+	}
 	if d.Test != nil {
 		b += int64(d.Test.Count) * (int64(d.Test.Features) + 5)
 	}
@@ -155,13 +169,8 @@ func (d *Data) Bytes() int64 {
 }
 
 func (r *DatasetRef) check(what string) error {
-	if len(r.Root) != 64 {
+	if !isHex64(r.Root) {
 		return invalid("%s.root must be 64 lower-case hex digits", what)
-	}
-	for _, c := range []byte(r.Root) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return invalid("%s.root must be 64 lower-case hex digits", what)
-		}
 	}
 	if err := inRange(what+".count", int64(r.Count), 1, MaxSamples); err != nil {
 		return err
@@ -191,7 +200,7 @@ func (s *Spec) checkModel() error {
 				return invalid("model.layers[%d]: relu must follow a linear layer", i)
 			}
 		default:
-			return fmt.Errorf("%w: op %q at model.layers[%d] (version %d knows %q and %q)", ErrUnsupported, l.Op, i, Version, OpLinear, OpReLU)
+			return fmt.Errorf("%w: op %q at model.layers[%d] (an MLP has %q and %q layers; a GPT, version %d, starts with %q)", ErrUnsupported, l.Op, i, OpLinear, OpReLU, Version2, OpEmbedding)
 		}
 	}
 	if ls[0].Op != OpLinear || ls[len(ls)-1].Op != OpLinear {
@@ -201,7 +210,7 @@ func (s *Spec) checkModel() error {
 		return invalid("the last layer has %d outputs but the data has %d classes", last, s.Data.Train.Classes)
 	}
 	if s.Model.Loss != LossSoftmaxCrossEntropy {
-		return fmt.Errorf("%w: loss %q (want %q)", ErrUnsupported, s.Model.Loss, LossSoftmaxCrossEntropy)
+		return fmt.Errorf("%w: model.loss %q (an MLP's loss is %q)", ErrUnsupported, s.Model.Loss, LossSoftmaxCrossEntropy)
 	}
 	return nil
 }
@@ -239,7 +248,7 @@ func (s *Spec) checkNumeric() error {
 func (s *Spec) checkOptimizer() error {
 	o := &s.Optimizer
 	if o.Kind != OptimizerSGDMomentum {
-		return fmt.Errorf("%w: optimizer.kind %q (want %q)", ErrUnsupported, o.Kind, OptimizerSGDMomentum)
+		return fmt.Errorf("%w: optimizer.kind %q (an MLP trains with %q)", ErrUnsupported, o.Kind, OptimizerSGDMomentum)
 	}
 	if err := inRange("optimizer.momentum.shift", int64(o.Momentum.Shift), 0, 30); err != nil {
 		return err
@@ -247,6 +256,12 @@ func (s *Spec) checkOptimizer() error {
 	if err := inRange("optimizer.momentum.num", o.Momentum.Num, 0, 1<<o.Momentum.Shift-1); err != nil {
 		return err
 	}
+	return o.checkLR(math.MaxInt32)
+}
+
+// checkLR checks lr_shift and the learning-rate knots, whose values are at
+// most maxValue.
+func (o *Optimizer) checkLR(maxValue int64) error {
 	if err := inRange("optimizer.lr_shift", int64(o.LRShift), 0, maxShift); err != nil {
 		return err
 	}
@@ -263,7 +278,7 @@ func (s *Spec) checkOptimizer() error {
 		if err := inRange(fmt.Sprintf("optimizer.lr[%d].step", i), p.Step, 0, MaxSteps); err != nil {
 			return err
 		}
-		if err := inRange(fmt.Sprintf("optimizer.lr[%d].value", i), p.Value, 0, math.MaxInt32); err != nil {
+		if err := inRange(fmt.Sprintf("optimizer.lr[%d].value", i), p.Value, 0, maxValue); err != nil {
 			return err
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 func newSpecCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "spec", Short: "Write, check and identify job specs"}
-	var ds string
+	var ds, model string
 	var steps int64
 	var seed uint64
 	example := &cobra.Command{
@@ -20,12 +20,17 @@ func newSpecCmd() *cobra.Command {
 		Short: "Print a working job spec (JSON)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			s, err := catalog.Example(ds)
+			s, err := exampleSpec(model, ds, c.Flags().Changed("dataset"))
 			if err != nil {
 				return err
 			}
 			if steps > 0 {
 				s.Steps = steps
+				if s.IsGPT() {
+					// The learning rate decays to its floor at the last step.
+					lr := s.Optimizer.LR
+					lr[len(lr)-1].Step = max(steps, lr[len(lr)-2].Step+1)
+				}
 			}
 			if c.Flags().Changed("seed") {
 				s.Seed = seed
@@ -41,7 +46,8 @@ func newSpecCmd() *cobra.Command {
 			return err
 		},
 	}
-	example.Flags().StringVar(&ds, "dataset", catalog.ExampleSynthetic, "synthetic (no download, trains in seconds) or fashion-mnist")
+	example.Flags().StringVar(&model, "model", "mlp", "mlp (an MLP on --dataset) or gpt (a byte-level GPT on the fortunes corpus, version 2)")
+	example.Flags().StringVar(&ds, "dataset", catalog.ExampleSynthetic, "synthetic (no download, trains in seconds) or fashion-mnist; for --model mlp")
 	example.Flags().Int64Var(&steps, "steps", 0, "training steps (default: the example's)")
 	example.Flags().Uint64Var(&seed, "seed", 0, "the job's seed (another seed is another job)")
 	id := &cobra.Command{
@@ -63,6 +69,21 @@ func newSpecCmd() *cobra.Command {
 	}
 	cmd.AddCommand(example, id)
 	return cmd
+}
+
+// exampleSpec returns the example spec of a model kind: "mlp" on the
+// catalog dataset ds, or "gpt" (which reads text, so takes no --dataset).
+func exampleSpec(model, ds string, dsSet bool) (*spec.Spec, error) {
+	switch model {
+	case "mlp":
+		return catalog.Example(ds)
+	case "gpt":
+		if dsSet {
+			return nil, fmt.Errorf("--dataset is for --model mlp; the GPT example trains on the fortunes corpus")
+		}
+		return spec.ExampleGPT(), nil
+	}
+	return nil, fmt.Errorf("no example model %q (have \"mlp\" and \"gpt\")", model)
 }
 
 // readSpec reads and validates the spec in path ("-" for standard input).
