@@ -120,18 +120,14 @@ func (t *Trainer) residual(v []int64, e []int, w int) {
 // normRow is Norm of one row (v, e) into dst; it returns the exponent.
 func normRow(dst []int16, v []int64, e, b int) int {
 	s := normShift(maxAbs64(v), b)
-	for i, x := range v {
-		dst[i] = int16(normValue(x, s, b))
-	}
+	quantize16(dst, v, s, b)
 	return e + s
 }
 
 // normRow32 is normRow of an int32 row.
 func normRow32(dst []int16, v []int32, e, b int) int {
 	s := normShift(maxAbs32(v), b)
-	for i, x := range v {
-		dst[i] = int16(normValue(int64(x), s, b))
-	}
+	quantize16From32(dst, v, s, b)
 	return e + s
 }
 

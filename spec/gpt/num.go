@@ -114,25 +114,65 @@ func normValue(x int64, s, b int) int64 {
 	return clamp(x<<uint(-s), -lim, lim)
 }
 
-// maxAbs64 returns max |x|.
+// maxAbs64 returns max |x| (branch-free: the loop compiles to conditional moves).
 func maxAbs64(x []int64) uint64 {
 	var m uint64
 	for _, v := range x {
-		if a := uabs(v); a > m {
-			m = a
-		}
+		s := v >> 63
+		a := uint64((v ^ s) - s)
+		m = max(m, a)
 	}
 	return m
 }
 
 func maxAbs32(x []int32) uint64 {
-	var m uint64
+	var m uint32
 	for _, v := range x {
-		if a := uabs(int64(v)); a > m {
-			m = a
-		}
+		s := v >> 31
+		a := uint32((v ^ s) - s)
+		m = max(m, a)
 	}
-	return m
+	return uint64(m)
+}
+
+// quantize16 writes Norm's values of x for shift s and b bits into dst.
+func quantize16(dst []int16, x []int64, s, b int) {
+	dst = dst[:len(x)]
+	lim := int64(1)<<b - 1
+	if s <= 0 {
+		for i, v := range x {
+			dst[i] = int16(v << uint(-s)) // |v|·2^−s < 2^b by the choice of s
+		}
+		return
+	}
+	if s > 62 {
+		clear(dst)
+		return
+	}
+	half := int64(1) << (s - 1)
+	for i, v := range x {
+		q := (v + half) >> uint(s)
+		q = min(max(q, -lim), lim)
+		dst[i] = int16(q)
+	}
+}
+
+// quantize16From32 is quantize16 of an int32 tensor.
+func quantize16From32(dst []int16, x []int32, s, b int) {
+	dst = dst[:len(x)]
+	lim := int64(1)<<b - 1
+	if s <= 0 {
+		for i, v := range x {
+			dst[i] = int16(int64(v) << uint(-s))
+		}
+		return
+	}
+	half := int64(1) << (s - 1)
+	for i, v := range x {
+		q := (int64(v) + half) >> uint(s)
+		q = min(max(q, -lim), lim)
+		dst[i] = int16(q)
+	}
 }
 
 // Norm quantises the tensor (x, e) to b magnitude bits: it returns q and
@@ -140,18 +180,14 @@ func maxAbs32(x []int32) uint64 {
 // tensor, whose exponent stays e).
 func Norm(dst []int16, x []int64, e, b int) int {
 	s := normShift(maxAbs64(x), b)
-	for i, v := range x {
-		dst[i] = int16(normValue(v, s, b))
-	}
+	quantize16(dst, x, s, b)
 	return e + s
 }
 
 // Norm32 is Norm of an int32 tensor.
 func Norm32(dst []int16, x []int32, e, b int) int {
 	s := normShift(maxAbs32(x), b)
-	for i, v := range x {
-		dst[i] = int16(normValue(int64(v), s, b))
-	}
+	quantize16From32(dst, x, s, b)
 	return e + s
 }
 
