@@ -24,3 +24,6 @@ func (m *Memory) SetRawManifest(job spec.JobID, step int64, raw []byte) error {
 	m.manifests[manifestAddr{job, step}] = append([]byte{}, raw...)
 	return nil
 }
+
+// ChunkCount is chunkCount, for tests.
+var ChunkCount = chunkCount

@@ -47,8 +47,9 @@ const MaxManifestBytes = 130 << 20
 // limits (a negative constant does not convert to uint).
 const _ = uint(MaxManifestBytes - (manifestHeaderLen + MaxTensors*(tensorFixedLen+MaxNameLen+4*MaxRank) + MaxChunks*idLen))
 
-// maxTensorElems bounds a tensor so that its byte length needs at most
-// MaxChunks chunks.
+// maxTensorElems bounds a tensor's element count so that the byte length
+// of an int32 tensor needs at most MaxChunks chunks (an int64 tensor's
+// chunks are then bounded by the manifest's MaxChunks in all).
 const maxTensorElems = MaxChunks * commit.ChunkBytes / 4
 
 // Manifest describes one stored checkpoint: the state of Job after Step
@@ -64,11 +65,13 @@ type Manifest struct {
 	Digest    merkle.Digest // commit.Digest(Job, Step, StateRoot)
 }
 
-// TensorManifest describes one tensor: its name and shape as in spec.State,
-// the length of its canonical bytes (int32 little-endian, 4 per element),
-// and the IDs of its chunks in order, with their "beluga/chunks/v1" root.
+// TensorManifest describes one tensor: its name, element type and shape as
+// in spec.State, the length of its canonical bytes (little-endian, 4 per
+// int32 element, 8 per int64 element), and the IDs of its chunks in order,
+// with their "beluga/chunks/v1" root.
 type TensorManifest struct {
 	Name      string
+	DType     spec.DType // spec.DTypeInt32 (zero reads as int32) or spec.DTypeInt64
 	Shape     []int
 	Bytes     int64
 	ChunkRoot merkle.Digest
@@ -126,7 +129,8 @@ func shapeElems(shape []int) (int64, error) {
 }
 
 // Verify checks that m is within the limits and consistent: each tensor's
-// byte length is 4 × its element count, it lists exactly the chunks that
+// element type is int32 or int64, its byte length is its element count
+// times the element size (4 or 8), it lists exactly the chunks that
 // length needs, its ChunkRoot is their root, StateRoot is the root of the
 // tensors' leaves (SPEC.md §11.2) and Digest binds it to Job and Step.
 // Errors wrap ErrCorrupt. It does not look at chunk contents.
@@ -146,12 +150,16 @@ func (m *Manifest) Verify() error {
 		if len(t.Shape) > MaxRank {
 			return fmt.Errorf("%w: tensor %q has rank %d, the limit is %d", ErrCorrupt, t.Name, len(t.Shape), MaxRank)
 		}
+		dtype, ok := t.DType.Known()
+		if !ok {
+			return fmt.Errorf("%w: tensor %q has element type %d, this store knows int32 (1) and int64 (2)", ErrCorrupt, t.Name, uint8(t.DType))
+		}
 		elems, err := shapeElems(t.Shape)
 		if err != nil {
 			return fmt.Errorf("%w: tensor %q: %v", ErrCorrupt, t.Name, err)
 		}
-		if t.Bytes != 4*elems {
-			return fmt.Errorf("%w: tensor %q of shape %v has %d bytes, want %d", ErrCorrupt, t.Name, t.Shape, t.Bytes, 4*elems)
+		if want := int64(dtype.Size()) * elems; t.Bytes != want {
+			return fmt.Errorf("%w: tensor %q (%s, shape %v) has %d bytes, want %d", ErrCorrupt, t.Name, dtype, t.Shape, t.Bytes, want)
 		}
 		if n := chunkCount(t.Bytes); int64(len(t.Chunks)) != n {
 			return fmt.Errorf("%w: tensor %q lists %d chunks, its %d bytes need %d", ErrCorrupt, t.Name, len(t.Chunks), t.Bytes, n)
@@ -162,7 +170,7 @@ func (m *Manifest) Verify() error {
 		if root := commit.ChunkTree.Root(t.Chunks); root != t.ChunkRoot {
 			return fmt.Errorf("%w: tensor %q: chunk root %x does not match its chunks (%x)", ErrCorrupt, t.Name, t.ChunkRoot[:8], root[:8])
 		}
-		leaves[i] = commit.TensorTree.Leaf(commit.TensorLeaf(t.Name, t.Shape, t.Bytes, t.ChunkRoot))
+		leaves[i] = commit.TensorTree.Leaf(commit.TensorLeaf(t.Name, dtype, t.Shape, t.Bytes, t.ChunkRoot))
 	}
 	if root := commit.TensorTree.Root(leaves); root != m.StateRoot {
 		return fmt.Errorf("%w: state root %x does not match the tensors (%x)", ErrCorrupt, m.StateRoot[:8], root[:8])
@@ -179,7 +187,7 @@ func (m *Manifest) Verify() error {
 //	"BELUGAMF" || le16(1) || job[32] || le64(step) || state_root[32] ||
 //	digest[32] || le32(tensor count) || tensor…
 //
-//	tensor = le16(len name) || name || 0x01 (int32) || byte(rank) ||
+//	tensor = le16(len name) || name || dtype (0x01 int32, 0x02 int64) || byte(rank) ||
 //	         le32(dim)… || le64(byte length) || chunk_root[32] ||
 //	         le32(chunk count) || chunk_id[32]…
 //
@@ -207,7 +215,8 @@ func (m *Manifest) MarshalBinary() ([]byte, error) {
 	for _, t := range m.Tensors {
 		b = binary.LittleEndian.AppendUint16(b, uint16(len(t.Name)))
 		b = append(b, t.Name...)
-		b = append(b, commit.DTypeInt32, byte(len(t.Shape)))
+		dtype, _ := t.DType.Known()
+		b = append(b, byte(dtype), byte(len(t.Shape)))
 		for _, d := range t.Shape {
 			b = binary.LittleEndian.AppendUint32(b, uint32(d))
 		}
@@ -262,9 +271,11 @@ func DecodeManifest(b []byte) (Manifest, error) {
 			return Manifest{}, fmt.Errorf("%w: tensor %d has a name of %d bytes", ErrCorrupt, i, nameLen)
 		}
 		t.Name = string(d.next(nameLen))
-		if dtype := d.u8(); d.err == nil && dtype != commit.DTypeInt32 {
-			return Manifest{}, fmt.Errorf("%w: tensor %d has element type %d", ErrCorrupt, i, dtype)
+		dtype := spec.DType(d.u8())
+		if d.err == nil && dtype != commit.DTypeInt32 && dtype != commit.DTypeInt64 {
+			return Manifest{}, fmt.Errorf("%w: tensor %d (%q) has element type %d, this store reads int32 (1) and int64 (2)", ErrCorrupt, i, t.Name, uint8(dtype))
 		}
+		t.DType = dtype
 		rank := int(d.u8())
 		if rank > MaxRank {
 			return Manifest{}, fmt.Errorf("%w: tensor %d has rank %d", ErrCorrupt, i, rank)

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/beluga-compute/beluga/protocol/core/commit"
@@ -20,6 +22,10 @@ func manifestStates() []*spec.State {
 	for i := range big {
 		big[i] = int32(i * 7919)
 	}
+	big64 := make([]int64, commit.ChunkBytes/8+1) // two chunks, the second one element
+	for i := range big64 {
+		big64[i] = int64(i) * -0x1234567890b
+	}
 	return []*spec.State{
 		{Step: 0, Tensors: nil},
 		{Step: 1, Tensors: []spec.Tensor{{Name: "a", Shape: []int{2, 3}, Data: []int32{1, -2, 3, -4, 5, -6}}}},
@@ -28,6 +34,11 @@ func manifestStates() []*spec.State {
 			{Name: "empty", Shape: []int{3, 0}, Data: []int32{}},
 			{Name: "layers.0.weight", Shape: []int{len(big)}, Data: big},
 			{Name: "layers.0.bias", Shape: []int{1, 1, 1, 1, 1, 1, 1, 1}, Data: []int32{-1}},
+		}},
+		{Step: 11, Tensors: []spec.Tensor{ // a GPT's three kinds of tensor
+			{Name: "head", Shape: []int{2, 2}, DType: spec.DTypeInt32, Data: []int32{1, 2, 3, 4}},
+			spec.Int64Tensor("head.v", []int{2, 2}, []int64{1, -1, 1 << 40, math.MinInt64}),
+			spec.Int64Tensor("big.v", []int{len(big64)}, big64),
 		}},
 	}
 }
@@ -122,6 +133,49 @@ func TestDecodeManifestHostileCounts(t *testing.T) {
 		if allocs > 20 {
 			t.Fatalf("%s: %v allocations", c.name, allocs)
 		}
+	}
+}
+
+// TestManifestElementTypes: a manifest records int32 (1) and int64 (2)
+// tensors with 4 and 8 bytes per element, and refuses any other type byte
+// with an error that names it.
+func TestManifestElementTypes(t *testing.T) {
+	t.Parallel()
+	raw := encodedManifests(t)[3]
+	m, err := store.DecodeManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		dtype spec.DType
+		bytes int64
+	}{{spec.DTypeInt32, 16}, {spec.DTypeInt64, 32}, {spec.DTypeInt64, 8 * (commit.ChunkBytes/8 + 1)}} {
+		if tm := m.Tensors[i]; tm.DType != want.dtype || tm.Bytes != want.bytes || len(tm.Chunks) != int(store.ChunkCount(want.bytes)) {
+			t.Fatalf("tensor %q: %v, %d bytes, %d chunks", tm.Name, tm.DType, tm.Bytes, len(tm.Chunks))
+		}
+	}
+	// The type byte of the first tensor follows its name "head".
+	at := bytes.Index(raw, []byte("head")) + len("head")
+	if raw[at] != 1 {
+		t.Fatalf("byte after the name is %d", raw[at])
+	}
+	for _, d := range []byte{0, 2, 3, 255} {
+		b := bytes.Clone(raw)
+		b[at] = d
+		_, err := store.DecodeManifest(b)
+		if !errors.Is(err, store.ErrCorrupt) {
+			t.Fatalf("type byte %d: %v", d, err)
+		}
+		if d != 2 && !strings.Contains(err.Error(), "element type") {
+			t.Fatalf("type byte %d: error %q does not name the element type", d, err)
+		}
+	}
+	// An in-memory manifest with an unknown type does not verify.
+	bad := m
+	bad.Tensors = append([]store.TensorManifest(nil), m.Tensors...)
+	bad.Tensors[0].DType = 7
+	if err := bad.Verify(); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("Verify of element type 7: %v", err)
 	}
 }
 

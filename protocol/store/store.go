@@ -53,6 +53,11 @@ type CheckpointStore interface {
 	// the state digest is recomputed; on any mismatch it returns an error
 	// and no state.
 	GetCheckpoint(ctx context.Context, s *spec.Spec, job spec.JobID, step int64) (*spec.State, error)
+	// GetState rebuilds the checkpoint of job at step into a state with
+	// exactly template's tensors: names, shapes and element types, in
+	// order (template's data is not read; for a GPT, spec.GPTTensors of
+	// any state of its config). It verifies as GetCheckpoint does.
+	GetState(ctx context.Context, job spec.JobID, step int64, template *spec.State) (*spec.State, error)
 	// Manifest returns the verified manifest of the checkpoint at step.
 	Manifest(ctx context.Context, job spec.JobID, step int64) (Manifest, error)
 	// ListCheckpoints returns the steps with a checkpoint of job, ascending.
@@ -318,14 +323,19 @@ func checkState(st *spec.State) error {
 		if len(t.Shape) > MaxRank {
 			return fmt.Errorf("%w: tensor %q has rank %d, the limit is %d", ErrInvalidState, t.Name, len(t.Shape), MaxRank)
 		}
+		dtype, ok := t.DType.Known()
+		if !ok {
+			return fmt.Errorf("%w: tensor %q has element type %d, not int32 (1) or int64 (2)", ErrInvalidState, t.Name, uint8(t.DType))
+		}
 		n, err := shapeElems(t.Shape)
 		if err != nil {
 			return fmt.Errorf("%w: tensor %q: %w", ErrInvalidState, t.Name, err)
 		}
-		if n != int64(len(t.Data)) {
-			return fmt.Errorf("%w: tensor %q of shape %v holds %d elements", ErrInvalidState, t.Name, t.Shape, len(t.Data))
+		words := int64(dtype.Size() / 4)
+		if n*words != int64(len(t.Data)) {
+			return fmt.Errorf("%w: tensor %q (%s, shape %v) holds %d words, want %d", ErrInvalidState, t.Name, dtype, t.Shape, len(t.Data), n*words)
 		}
-		if total += chunkCount(4 * n); total > MaxChunks {
+		if total += chunkCount(t.ByteLen()); total > MaxChunks {
 			return fmt.Errorf("%w: state needs more than %d chunks", ErrTooLarge, MaxChunks)
 		}
 	}
@@ -346,7 +356,8 @@ func chunkRefs(nbytes func(t int) int64, tensors int) []chunkRef {
 	return refs
 }
 
-const elemsPerChunk = commit.ChunkBytes / 4
+// wordsPerChunk is the spec.Tensor.Data words of one full chunk.
+const wordsPerChunk = commit.ChunkBytes / 4
 
 // PutCheckpoint implements CheckpointStore.
 func (c *core) PutCheckpoint(ctx context.Context, job spec.JobID, st *spec.State) (Manifest, error) {
@@ -373,9 +384,11 @@ func (c *core) PutCheckpoint(ctx context.Context, job spec.JobID, st *spec.State
 // stored, and returns the manifest. The caller holds gcMu shared.
 func (c *core) writeChunks(ctx context.Context, job spec.JobID, st *spec.State) (Manifest, error) {
 	m := Manifest{Job: job, Step: st.Step, Tensors: make([]TensorManifest, len(st.Tensors))}
-	for i, t := range st.Tensors {
-		bytes := 4 * int64(len(t.Data))
-		m.Tensors[i] = TensorManifest{Name: t.Name, Shape: append([]int(nil), t.Shape...), Bytes: bytes, Chunks: make([]ChunkID, chunkCount(bytes))}
+	for i := range st.Tensors {
+		t := &st.Tensors[i]
+		dtype, _ := t.DType.Known()
+		bytes := t.ByteLen()
+		m.Tensors[i] = TensorManifest{Name: t.Name, DType: dtype, Shape: append([]int(nil), t.Shape...), Bytes: bytes, Chunks: make([]ChunkID, chunkCount(bytes))}
 	}
 	refs := chunkRefs(func(t int) int64 { return m.Tensors[t].Bytes }, len(m.Tensors))
 	var mu sync.Mutex
@@ -384,7 +397,7 @@ func (c *core) writeChunks(ctx context.Context, job spec.JobID, st *spec.State) 
 	err := c.parallel(ctx, len(refs), func(ctx context.Context, buf *[]byte, i int) error {
 		r := refs[i]
 		data := st.Tensors[r.t].Data
-		*buf = commit.TensorBytes((*buf)[:0], data[r.c*elemsPerChunk:min((r.c+1)*elemsPerChunk, len(data))])
+		*buf = commit.TensorBytes((*buf)[:0], data[r.c*wordsPerChunk:min((r.c+1)*wordsPerChunk, len(data))])
 		id := ChunkIDOf(*buf)
 		m.Tensors[r.t].Chunks[r.c] = id
 		mu.Lock()
@@ -409,7 +422,7 @@ func (c *core) writeChunks(ctx context.Context, job spec.JobID, st *spec.State) 
 	for i := range m.Tensors {
 		t := &m.Tensors[i]
 		t.ChunkRoot = commit.ChunkTree.Root(t.Chunks)
-		leaves[i] = commit.TensorTree.Leaf(commit.TensorLeaf(t.Name, t.Shape, t.Bytes, t.ChunkRoot))
+		leaves[i] = commit.TensorTree.Leaf(commit.TensorLeaf(t.Name, t.DType, t.Shape, t.Bytes, t.ChunkRoot))
 	}
 	m.StateRoot = commit.TensorTree.Root(leaves)
 	m.Digest = commit.Digest(job, st.Step, m.StateRoot)
@@ -506,6 +519,25 @@ func (c *core) GetCheckpoint(ctx context.Context, s *spec.Spec, job spec.JobID, 
 	if step < 0 || step > s.Steps {
 		return nil, fmt.Errorf("%w: step %d outside the job's [0, %d]", ErrMismatch, step, s.Steps)
 	}
+	return c.getState(ctx, job, step, s.NewState(), "the spec")
+}
+
+// GetState implements CheckpointStore.
+func (c *core) GetState(ctx context.Context, job spec.JobID, step int64, template *spec.State) (*spec.State, error) {
+	if err := checkState(template); err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	// A fresh state with template's tensors; template's data stays unread.
+	st := &spec.State{Tensors: make([]spec.Tensor, len(template.Tensors))}
+	for i, t := range template.Tensors {
+		st.Tensors[i] = spec.Tensor{Name: t.Name, Shape: slices.Clone(t.Shape), DType: t.DType, Data: make([]int32, len(t.Data))}
+	}
+	return c.getState(ctx, job, step, st, "the template")
+}
+
+// getState fills st, whose tensors say what the checkpoint must hold
+// (named by what, for errors), from the checkpoint of job at step.
+func (c *core) getState(ctx context.Context, job spec.JobID, step int64, st *spec.State, what string) (*spec.State, error) {
 	if err := c.enter(ctx); err != nil {
 		return nil, err
 	}
@@ -514,17 +546,18 @@ func (c *core) GetCheckpoint(ctx context.Context, s *spec.Spec, job spec.JobID, 
 	if err != nil {
 		return nil, err
 	}
-	// The spec fixes names and shapes; a manifest that differs is refused
-	// before anything is allocated or read on its say-so.
-	st := s.NewState()
+	// The spec fixes names, element types and shapes; a manifest that
+	// differs is refused before anything is read on its say-so.
 	st.Step = step
 	if len(m.Tensors) != len(st.Tensors) {
-		return nil, fmt.Errorf("%w: manifest has %d tensors, the spec %d", ErrMismatch, len(m.Tensors), len(st.Tensors))
+		return nil, fmt.Errorf("%w: manifest has %d tensors, %s %d", ErrMismatch, len(m.Tensors), what, len(st.Tensors))
 	}
-	for i, t := range st.Tensors {
-		mt := &m.Tensors[i]
-		if mt.Name != t.Name || !slices.Equal(mt.Shape, t.Shape) || mt.Bytes != 4*int64(len(t.Data)) {
-			return nil, fmt.Errorf("%w: tensor %d is %q %v, the spec has %q %v", ErrMismatch, i, mt.Name, mt.Shape, t.Name, t.Shape)
+	for i := range st.Tensors {
+		t, mt := &st.Tensors[i], &m.Tensors[i]
+		td, _ := t.DType.Known()
+		md, _ := mt.DType.Known()
+		if mt.Name != t.Name || md != td || !slices.Equal(mt.Shape, t.Shape) || mt.Bytes != t.ByteLen() {
+			return nil, fmt.Errorf("%w: tensor %d is %q %s %v, %s has %q %s %v", ErrMismatch, i, mt.Name, md, mt.Shape, what, t.Name, td, t.Shape)
 		}
 	}
 	refs := chunkRefs(func(t int) int64 { return m.Tensors[t].Bytes }, len(m.Tensors))
@@ -533,7 +566,7 @@ func (c *core) GetCheckpoint(ctx context.Context, s *spec.Spec, job spec.JobID, 
 		t := &m.Tensors[r.t]
 		id := t.Chunks[r.c]
 		want := chunkLen(t.Bytes, r.c)
-		dst := st.Tensors[r.t].Data[r.c*elemsPerChunk:]
+		dst := st.Tensors[r.t].Data[r.c*wordsPerChunk:]
 		err := c.be.viewChunk(ctx, id, func(data []byte) error {
 			if err := verifyChunk(id, data); err != nil {
 				return err

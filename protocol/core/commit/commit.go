@@ -29,10 +29,17 @@ var (
 	TensorTree = merkle.New("beluga/tensors/v1")
 )
 
-// DTypeInt32 is the only tensor element type of version 1.
-const DTypeInt32 = 1
+// Tensor element types, the byte after a tensor leaf's name (SPEC.md
+// §11.2, §20.15). Version 1 has int32 only; a GPT's second moments are
+// int64.
+const (
+	DTypeInt32 = spec.DTypeInt32
+	DTypeInt64 = spec.DTypeInt64
+)
 
-// TensorBytes appends the canonical bytes of data: int32 little-endian.
+// TensorBytes appends the canonical bytes of a tensor's Data: its words
+// little-endian, which is le32 per int32 element and le64 per int64
+// element (spec.Tensor keeps an int64 as its low and high words).
 func TensorBytes(dst []byte, data []int32) []byte {
 	for _, v := range data {
 		dst = binary.LittleEndian.AppendUint32(dst, uint32(v))
@@ -42,10 +49,12 @@ func TensorBytes(dst []byte, data []int32) []byte {
 
 // TensorLeaf returns the leaf data of a tensor in the state tree:
 // le16(len(name)) || name || dtype || ndim || le32(dim)… || le64(bytes) || chunk root.
-func TensorLeaf(name string, shape []int, nbytes int64, chunkRoot merkle.Digest) []byte {
+// A zero dtype is written as DTypeInt32 (spec.Tensor's zero value).
+func TensorLeaf(name string, dtype spec.DType, shape []int, nbytes int64, chunkRoot merkle.Digest) []byte {
+	dtype, _ = dtype.Known()
 	b := binary.LittleEndian.AppendUint16(nil, uint16(len(name)))
 	b = append(b, name...)
-	b = append(b, DTypeInt32, byte(len(shape)))
+	b = append(b, byte(dtype), byte(len(shape)))
 	for _, d := range shape {
 		b = binary.LittleEndian.AppendUint32(b, uint32(d))
 	}
@@ -108,9 +117,10 @@ func (h *Hasher) StateRoot(st *spec.State) merkle.Digest {
 	}
 	wg.Wait()
 	tensorLeaves := make([]merkle.Digest, len(st.Tensors))
-	for ti, t := range st.Tensors {
+	for ti := range st.Tensors {
+		t := &st.Tensors[ti]
 		root := ChunkTree.Root(leaves[first[ti]:first[ti+1]])
-		tensorLeaves[ti] = TensorTree.Leaf(TensorLeaf(t.Name, t.Shape, 4*int64(len(t.Data)), root))
+		tensorLeaves[ti] = TensorTree.Leaf(TensorLeaf(t.Name, t.DType, t.Shape, t.ByteLen(), root))
 	}
 	return TensorTree.Root(tensorLeaves)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/merkle"
@@ -60,7 +61,7 @@ func (h *Hasher) Open(job spec.JobID, st *spec.State, ti, c int) (*Opening, erro
 		} else {
 			root = h.chunkRoot(u.Data)
 		}
-		d := TensorLeaf(u.Name, u.Shape, 4*int64(len(u.Data)), root)
+		d := TensorLeaf(u.Name, u.DType, u.Shape, u.ByteLen(), root)
 		if i == ti {
 			leafData = d
 		}
@@ -97,11 +98,73 @@ func (o *Opening) Verify(digest merkle.Digest) error {
 	if err := TensorTree.Verify(o.StateRoot, TensorTree.Leaf(o.TensorLeaf), o.TensorProof); err != nil {
 		return fmt.Errorf("%w: tensor: %v", ErrBadOpening, err)
 	}
-	chunkRoot := merkle.Digest(o.TensorLeaf[len(o.TensorLeaf)-sha256Size:])
-	if err := ChunkTree.Verify(chunkRoot, ChunkTree.Leaf(o.Chunk), o.ChunkProof); err != nil {
+	leaf, err := ParseTensorLeaf(o.TensorLeaf)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadOpening, err)
+	}
+	if err := ChunkTree.Verify(leaf.ChunkRoot, ChunkTree.Leaf(o.Chunk), o.ChunkProof); err != nil {
 		return fmt.Errorf("%w: chunk: %v", ErrBadOpening, err)
 	}
+	// The chunk is the one its place in the tensor's bytes needs, so its
+	// bytes split into whole elements of the leaf's type.
+	chunks := (leaf.Bytes + ChunkBytes - 1) / ChunkBytes
+	if o.ChunkProof.Count != uint64(chunks) ||
+		int64(len(o.Chunk)) != min(ChunkBytes, leaf.Bytes-int64(o.ChunkProof.Index)*ChunkBytes) {
+		return fmt.Errorf("%w: chunk %d of %d bytes does not fit a tensor of %d bytes", ErrBadOpening, o.ChunkProof.Index, len(o.Chunk), leaf.Bytes)
+	}
 	return nil
+}
+
+// LeafInfo is a tensor's leaf data in the state tree, decoded.
+type LeafInfo struct {
+	Name      string
+	DType     spec.DType // DTypeInt32 or DTypeInt64
+	Shape     []int
+	Bytes     int64 // canonical byte length: element count × DType.Size()
+	ChunkRoot merkle.Digest
+}
+
+// ParseTensorLeaf decodes leaf data as TensorLeaf writes it, refusing an
+// unknown element type, a byte length other than the shape's element count
+// times the element size, and anything after the chunk root.
+func ParseTensorLeaf(b []byte) (LeafInfo, error) {
+	bad := func(format string, a ...any) (LeafInfo, error) {
+		return LeafInfo{}, fmt.Errorf("tensor leaf: "+format, a...)
+	}
+	if len(b) < 2 {
+		return bad("%d bytes", len(b))
+	}
+	n := int(binary.LittleEndian.Uint16(b))
+	if len(b) < 2+n+2 {
+		return bad("truncated in the name")
+	}
+	var l LeafInfo
+	l.Name = string(b[2 : 2+n])
+	l.DType = spec.DType(b[2+n])
+	rank := int(b[3+n])
+	rest := b[4+n:]
+	if d, ok := l.DType.Known(); !ok || d != l.DType {
+		return bad("element type %d of %q is not int32 (1) or int64 (2)", b[2+n], l.Name)
+	}
+	if len(rest) != 4*rank+8+sha256Size {
+		return bad("%d bytes after the rank %d of %q", len(rest), rank, l.Name)
+	}
+	l.Shape = make([]int, rank)
+	for i := range l.Shape {
+		l.Shape[i] = int(binary.LittleEndian.Uint32(rest[4*i:]))
+	}
+	rest = rest[4*rank:]
+	size := int64(l.DType.Size())
+	elems, err := spec.Elems(l.Shape, math.MaxInt64/size)
+	if err != nil {
+		return bad("%q: %v", l.Name, err)
+	}
+	if nb := binary.LittleEndian.Uint64(rest); nb != uint64(elems*size) {
+		return bad("%q (%s %v) has %d bytes, want %d", l.Name, l.DType, l.Shape, nb, elems*size)
+	}
+	l.Bytes = elems * size
+	l.ChunkRoot = merkle.Digest(rest[8:])
+	return l, nil
 }
 
 const sha256Size = len(merkle.Digest{})

@@ -16,7 +16,9 @@ func openingState() (*spec.State, spec.JobID) {
 		{Name: "a", Shape: []int{3}, Data: []int32{1, 2, 3}},
 		{Name: "b", Shape: []int{len(big)}, Data: big},
 		{Name: "c", Shape: []int{1}, Data: []int32{-1}},
+		spec.Int64Tensor("c.v", []int{ChunkBytes/8 + 1}, make([]int64, ChunkBytes/8+1)), // two chunks, the second 8 bytes
 	}}
+	st.Tensors[3].SetInt64(ChunkBytes/8, -1<<40)
 	var job spec.JobID
 	job[5] = 1
 	return st, job
@@ -48,6 +50,14 @@ func TestOpeningsVerifyAgainstTheDigestOnly(t *testing.T) {
 			if err := back.Verify(digest); err != nil {
 				t.Fatal(err)
 			}
+			leaf, err := ParseTensorLeaf(o.TensorLeaf)
+			want := DTypeInt32
+			if ti == 3 {
+				want = DTypeInt64
+			}
+			if err != nil || leaf.Name != tn.Name || leaf.DType != want {
+				t.Fatalf("tensor %d: leaf %+v, %v", ti, leaf, err)
+			}
 			// A changed chunk byte, step or job fails.
 			bad := *back
 			bad.Chunk = append([]byte(nil), back.Chunk...)
@@ -64,6 +74,24 @@ func TestOpeningsVerifyAgainstTheDigestOnly(t *testing.T) {
 	}
 	if _, err := h.Open(job, st, 1, 3); err == nil {
 		t.Fatal("chunk out of range opened")
+	}
+	// The last chunk of the int64 tensor is its last element, le64.
+	o, err := h.Open(job, st, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []byte{0, 0, 0, 0, 0, 0xff, 0xff, 0xff}; string(o.Chunk) != string(want) {
+		t.Fatalf("last int64 chunk %x, want %x", o.Chunk, want)
+	}
+	// A leaf whose type disagrees with its byte length does not verify,
+	// even when the state commits to it (a hostile solver's state).
+	odd := &spec.State{Step: 1, Tensors: []spec.Tensor{{Name: "x", Shape: []int{3}, DType: spec.DTypeInt64, Data: []int32{1, 2, 3}}}}
+	o, err = h.Open(job, odd, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Verify(h.StateDigest(job, odd)); !errors.Is(err, ErrBadOpening) {
+		t.Fatalf("inconsistent leaf: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/beluga-compute/beluga/protocol/core/commit"
 	"github.com/beluga-compute/beluga/spec"
@@ -20,10 +21,13 @@ const OpTensorTag = "beluga/op-tensor/v1"
 //
 //   - a state tensor (before or after the step) hashes to its leaf in the
 //     state tree, exactly as SPEC.md §11.2 and commit.Hasher compute it:
-//     leaf("beluga/tensors/v1", le16(len name) || name || 0x01 || rank ||
-//     le32 dims || le64(byte length) || chunk root of the le32 bytes),
-//     with the state name (no "next." prefix). So the per-tensor hashes of
-//     a claim rebuild the state root, and with it the state digest.
+//     leaf("beluga/tensors/v1", le16(len name) || name || dtype || rank ||
+//     le32 dims || le64(byte length) || chunk root of the canonical
+//     bytes), with the state name (no "next." prefix). So the per-tensor
+//     hashes of a claim rebuild the state root, and with it the state
+//     digest. The element type is StateDType(info): int32 (0x01, le32
+//     bytes) when info's bounds fit int32, as every MLP state tensor's do,
+//     and int64 (0x02, le64 bytes) otherwise, as a GPT's second moments.
 //   - any other tensor hashes to SHA-256(OpTensorTag || 0x00 ||
 //     le16(len name) || name || rank || le32 dims || le64(count) || le64
 //     values…).
@@ -32,7 +36,7 @@ func HashTensor(info ref.TensorInfo, t ref.Tensor) (merkle.Digest, error) {
 		return merkle.Digest{}, err
 	}
 	if info.Kind == ref.StateIn || info.Kind == ref.StateOut {
-		return stateLeaf(info.StateName, info.Shape, t.Data), nil
+		return stateLeaf(info.StateName, StateDType(info), info.Shape, t.Data), nil
 	}
 	h := sha256.New()
 	buf := make([]byte, 0, 8<<10)
@@ -58,21 +62,35 @@ func HashTensor(info ref.TensorInfo, t ref.Tensor) (merkle.Digest, error) {
 	return d, nil
 }
 
-// stateLeaf is the state-tree leaf hash of a tensor whose values are in
-// the int32 range.
-func stateLeaf(name string, shape []int, data []int64) merkle.Digest {
-	const perChunk = commit.ChunkBytes / 4
+// StateDType is the element type of a state tensor's canonical bytes:
+// int32 when every value info allows fits int32, int64 otherwise.
+func StateDType(info ref.TensorInfo) spec.DType {
+	if info.Min >= math.MinInt32 && info.Max <= math.MaxInt32 {
+		return spec.DTypeInt32
+	}
+	return spec.DTypeInt64
+}
+
+// stateLeaf is the state-tree leaf hash of a tensor of element type dtype
+// whose values are in that type's range.
+func stateLeaf(name string, dtype spec.DType, shape []int, data []int64) merkle.Digest {
+	size := dtype.Size()
+	perChunk := commit.ChunkBytes / size
 	var chunks []merkle.Digest
 	buf := make([]byte, 0, commit.ChunkBytes)
 	for lo := 0; lo < len(data); lo += perChunk {
 		buf = buf[:0]
 		for _, v := range data[lo:min(lo+perChunk, len(data))] {
-			buf = binary.LittleEndian.AppendUint32(buf, uint32(int32(v)))
+			if size == 8 {
+				buf = binary.LittleEndian.AppendUint64(buf, uint64(v))
+			} else {
+				buf = binary.LittleEndian.AppendUint32(buf, uint32(int32(v)))
+			}
 		}
 		chunks = append(chunks, commit.ChunkTree.Leaf(buf))
 	}
 	root := commit.ChunkTree.Root(chunks)
-	return commit.TensorTree.Leaf(commit.TensorLeaf(name, shape, 4*int64(len(data)), root))
+	return commit.TensorTree.Leaf(commit.TensorLeaf(name, dtype, shape, int64(size)*int64(len(data)), root))
 }
 
 // Claim is a party's commitment to its computation of one step: the hash
@@ -114,7 +132,7 @@ func stateDigests(g *ref.Graph, job spec.JobID, t int64, c Claim) (before, after
 // tensorBytes is what hashing t costs, for the referee's accounting.
 func tensorBytes(info ref.TensorInfo) int64 {
 	if info.Kind == ref.StateIn || info.Kind == ref.StateOut {
-		return 4 * int64(info.Len())
+		return int64(StateDType(info).Size()) * int64(info.Len())
 	}
 	return 8 * int64(info.Len())
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
+	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/prng"
 )
 
@@ -50,6 +51,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) Subject) {
 	run("Chunks", testChunks)
 	run("ChunkSizeLimit", testChunkSizeLimit)
 	run("CheckpointRoundTrip", testCheckpointRoundTrip)
+	run("GPTRoundTrip", testGPTRoundTrip)
 	run("Dedup", testDedup)
 	run("Conflict", testConflict)
 	run("NotFound", testNotFound)
@@ -240,7 +242,7 @@ func testCheckpointRoundTrip(t *testing.T, sub Subject, fx *fixture) {
 		}
 		for i, tm := range m.Tensors {
 			tt := st.Tensors[i]
-			if tm.Name != tt.Name || !slices.Equal(tm.Shape, tt.Shape) || tm.Bytes != 4*int64(len(tt.Data)) {
+			if tm.Name != tt.Name || tm.DType != spec.DTypeInt32 || !slices.Equal(tm.Shape, tt.Shape) || tm.Bytes != 4*int64(len(tt.Data)) {
 				t.Fatalf("tensor %d: %q %v %d bytes", i, tm.Name, tm.Shape, tm.Bytes)
 			}
 		}
@@ -352,6 +354,76 @@ func testNotFound(t *testing.T, sub Subject, fx *fixture) {
 	}
 }
 
+// gptConfig is a small GPT: 2 layers, 11 parameters of [rows, 16] or
+// [16, 32], 33 state tensors of one chunk each.
+func gptConfig() gpt.Config {
+	return gpt.Config{Context: 8, Dim: 16, Layers: 2, Heads: 2, FF: 32, Bits: 12, Batch: 2, Seed: 5,
+		Beta1: gpt.Ratio{Num: 58982, Shift: 16}, Beta2: gpt.Ratio{Num: 62259, Shift: 16}, WeightDecay: gpt.Ratio{Num: 6554, Shift: 16},
+		Eps: 1, LRShift: 40, LR: []gpt.LRPoint{{Step: 0, Value: 1 << 29}}}
+}
+
+// testGPTRoundTrip stores a GPT state (int32 weights and first moments,
+// int64 second moments) and reads it back through GetState: the manifest
+// records each tensor's element type and byte length, the digest is
+// commit.Hasher's, and the restored state equals the original to the bit.
+func testGPTRoundTrip(t *testing.T, sub Subject, fx *fixture) {
+	ctx := context.Background()
+	s := sub.Store
+	c := gptConfig()
+	g := c.Init()
+	g.Step = 3
+	for p := range g.V {
+		r := prng.New(uint64(p) + 100)
+		for i := range g.V[p] {
+			g.M[p][i] = int32(r.At(uint64(2 * i)))
+			g.V[p][i] = int64(r.At(uint64(2*i + 1))) // any sign, high word set
+		}
+	}
+	st := spec.GPTTensors(c, g)
+	m := put(t, s, fx.job, st)
+	h := commit.Hasher{Threads: 2}
+	if want := h.StateDigest(fx.job, st); m.Digest != want {
+		t.Fatalf("manifest digest %x, commit.Hasher says %x", m.Digest[:8], want[:8])
+	}
+	for i, tm := range m.Tensors {
+		want, size := spec.DTypeInt32, int64(4)
+		if i%3 == 2 {
+			want, size = spec.DTypeInt64, 8
+		}
+		if tm.DType != want || tm.Bytes != size*int64(tm.Shape[0]*tm.Shape[1]) {
+			t.Fatalf("tensor %q: element type %v, %d bytes", tm.Name, tm.DType, tm.Bytes)
+		}
+	}
+	template := spec.GPTTensors(c, c.Init())
+	got, err := s.GetState(ctx, fx.job, 3, template)
+	if err != nil {
+		t.Fatalf("GetState: %v", err)
+	}
+	if !reflect.DeepEqual(got, st) {
+		t.Fatal("GetState returned a different state")
+	}
+	back, err := spec.GPTFromState(c, got)
+	if err != nil || !reflect.DeepEqual(back, g) {
+		t.Fatalf("GPTFromState of the restored state differs: %v", err)
+	}
+	// A template that reads a second moment as int32 (same byte length,
+	// twice the elements) or drops a tensor is refused, with no state.
+	wrong := spec.GPTTensors(c, c.Init())
+	v := &wrong.Tensors[2]
+	v.DType, v.Shape = spec.DTypeInt32, []int{2 * v.Shape[0], v.Shape[1]}
+	if st, err := s.GetState(ctx, fx.job, 3, wrong); st != nil || !errors.Is(err, store.ErrMismatch) {
+		t.Fatalf("int64 tensor read as int32: %v", err)
+	}
+	short := spec.GPTTensors(c, c.Init())
+	short.Tensors = short.Tensors[:len(short.Tensors)-1]
+	if st, err := s.GetState(ctx, fx.job, 3, short); st != nil || !errors.Is(err, store.ErrMismatch) {
+		t.Fatalf("template with a tensor missing: %v", err)
+	}
+	if _, err := s.GetState(ctx, fx.job, 3, nil); !errors.Is(err, store.ErrInvalidState) {
+		t.Fatalf("nil template: %v", err)
+	}
+}
+
 func testInvalidState(t *testing.T, sub Subject, fx *fixture) {
 	ctx := context.Background()
 	s := sub.Store
@@ -373,6 +445,8 @@ func testInvalidState(t *testing.T, sub Subject, fx *fixture) {
 		{"rank too high", tensor("a", make([]int, store.MaxRank+1), 0), store.ErrInvalidState},
 		{"negative dimension", tensor("a", []int{-1, -1}, 1), store.ErrInvalidState},
 		{"dimension beyond 32 bits", tensor("a", []int{1 << 32, 0}, 0), store.ErrInvalidState},
+		{"unknown element type", &spec.State{Tensors: []spec.Tensor{{Name: "a", Shape: []int{1}, DType: 3, Data: []int32{0}}}}, store.ErrInvalidState},
+		{"int64 tensor with odd words", &spec.State{Tensors: []spec.Tensor{{Name: "a", Shape: []int{2}, DType: spec.DTypeInt64, Data: []int32{0, 0, 0}}}}, store.ErrInvalidState},
 		{"too many tensors", &spec.State{Tensors: make([]spec.Tensor, store.MaxTensors+1)}, store.ErrTooLarge},
 	} {
 		_, err := s.PutCheckpoint(ctx, fx.job, c.st)
@@ -618,7 +692,7 @@ func testTamperManifest(t *testing.T, sub Subject, fx *fixture) {
 func fixRoots(m *store.Manifest) {
 	leaves := make([]store.ChunkID, len(m.Tensors))
 	for i, t := range m.Tensors {
-		leaves[i] = commit.TensorTree.Leaf(commit.TensorLeaf(t.Name, t.Shape, t.Bytes, t.ChunkRoot))
+		leaves[i] = commit.TensorTree.Leaf(commit.TensorLeaf(t.Name, t.DType, t.Shape, t.Bytes, t.ChunkRoot))
 	}
 	m.StateRoot = commit.TensorTree.Root(leaves)
 	m.Digest = commit.Digest(m.Job, m.Step, m.StateRoot)
