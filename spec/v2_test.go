@@ -161,6 +161,14 @@ func TestExampleGPT(t *testing.T) {
 	if id.String() != exampleGPTID || hex.EncodeToString(sum[:]) != exampleGPTID {
 		t.Fatalf("job ID %s, want %s", id, exampleGPTID)
 	}
+	// SPEC.md §4 quotes both for re-implementers.
+	doc, err := os.ReadFile("SPEC.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "    "+exampleGPTCanonical+"\n") || !strings.Contains(string(doc), exampleGPTID) {
+		t.Fatal("SPEC.md §4 does not quote the example GPT's canonical encoding and job ID")
+	}
 	if p := s.Plan(); !reflect.DeepEqual(p, spec.Plan{}) {
 		t.Fatalf("a GPT's MLP plan is %+v, want the zero Plan", p)
 	}
