@@ -78,6 +78,9 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Engine, error) {
 	if c.threads < 1 {
 		return nil, fmt.Errorf("engine: %d threads", c.threads)
 	}
+	if s.IsGPT() {
+		return nil, fmt.Errorf("engine: %w: the spec is a GPT; this engine trains MLPs (spec/gpt trains a GPT)", spec.ErrUnsupported)
+	}
 	p := s.Plan()
 	if want := s.NewState(); !sameShapes(want, st) {
 		return nil, fmt.Errorf("engine: state does not have the spec's tensors")
