@@ -270,3 +270,50 @@ func TestTensorCheck(t *testing.T) {
 		t.Errorf("names %q", s)
 	}
 }
+
+// FuzzGPTFromState: edits of a valid GPT state (each 3 bytes: tensor,
+// edit, value) never panic GPTFromState, and whatever it accepts converts
+// back to tensors of the same state root (a zero element type reads as
+// int32, so the tensors may differ in that field only).
+func FuzzGPTFromState(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{2, 0, 1})
+	f.Add([]byte{5, 1, 9, 0, 2, 3})
+	f.Add([]byte{200, 3, 0, 7, 4, 255})
+	c := tinyGPT()
+	f.Fuzz(func(t *testing.T, edits []byte) {
+		st := spec.GPTTensors(c, c.Init())
+		for ; len(edits) >= 3; edits = edits[3:] {
+			if len(st.Tensors) == 0 {
+				break
+			}
+			tn := &st.Tensors[int(edits[0])%len(st.Tensors)]
+			v := int(edits[2])
+			switch edits[1] % 6 {
+			case 0:
+				tn.DType = spec.DType(v)
+			case 1:
+				tn.Data = tn.Data[:min(v, len(tn.Data))]
+			case 2:
+				tn.Shape = append([]int(nil), tn.Shape...)
+				if len(tn.Shape) > 0 {
+					tn.Shape[v%len(tn.Shape)] = v - 128
+				}
+			case 3:
+				tn.Name += string(rune(v))
+			case 4:
+				st.Tensors = st.Tensors[:v%len(st.Tensors)]
+			case 5:
+				st.Step = int64(v - 128)
+			}
+		}
+		g, err := spec.GPTFromState(c, st)
+		if err != nil {
+			return
+		}
+		var h commit.Hasher
+		if again := spec.GPTTensors(c, g); h.StateRoot(again) != h.StateRoot(st) || again.Step != st.Step {
+			t.Fatal("an accepted state does not convert back to itself")
+		}
+	})
+}
