@@ -135,7 +135,7 @@ func (t *Trainer) rmsnormBwd(na *normActs, dy []int64, e int, dx []int64) int {
 			k := 24 - na.s[r] + smin
 			for i, v := range q {
 				ti := v - roundShift(int64(y[i])*cbar, ActFrac)
-				o[i] = roundDiv(ti<<k, rr)
+				o[i] = roundDivFast(ti<<k, rr)
 			}
 		}
 	})

@@ -2,7 +2,9 @@ package gpt
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/beluga-compute/beluga/spec/kernel"
 )
@@ -24,11 +26,16 @@ func BenchmarkStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			batch := randomBatch(c, 3)
+			var before, after syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 			for b.Loop() {
 				if _, err := tr.Step(st, batch); err != nil {
 					b.Fatal(err)
 				}
 			}
+			syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+			cpu := time.Duration(after.Utime.Nano() - before.Utime.Nano() + after.Stime.Nano() - before.Stime.Nano())
+			b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

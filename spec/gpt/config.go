@@ -3,6 +3,7 @@ package gpt
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // ErrConfig: a model or optimizer configuration outside the bounds of
@@ -52,6 +53,10 @@ const (
 	MaxTokens  = 1 << 20 // batch × context
 	MinBits    = 8
 	MaxBits    = 12
+	// MaxActivations bounds the values a step saves for its backward pass,
+	// Layers × (N × (3·Dim + FF) + Batch × Heads × Context²), so that any
+	// accepted job's step fits a solver's memory (a few GiB).
+	MaxActivations = 1 << 28
 )
 
 // HeadDim is Dim / Heads.
@@ -82,6 +87,10 @@ func (c *Config) Validate() error {
 		return bad("batch %d × context %d outside [1, %d]", c.Batch, c.Context, MaxTokens)
 	case c.Bits < MinBits || c.Bits > MaxBits:
 		return bad("bits %d outside [%d, %d]", c.Bits, MinBits, MaxBits)
+	}
+	n := int64(c.Tokens())
+	if a := int64(c.Layers) * (n*int64(3*c.Dim+c.FF) + int64(c.Batch*c.Heads)*int64(c.Context)*int64(c.Context)); a > MaxActivations {
+		return bad("a step would save %d activations (layers × (batch·context·(3·d_model + d_ff) + batch·heads·context²)), more than 2^28: lower the batch, the context or the model's size", a)
 	}
 	for _, r := range []struct {
 		name string
@@ -120,10 +129,17 @@ func (c *Config) LRAt(t int64) int64 {
 				return k[i].Value
 			}
 			s0, v0, s1, v1 := k[i].Step, k[i].Value, k[i+1].Step, k[i+1].Value
-			if v1 >= v0 {
-				return v0 + (v1-v0)*(t-s0)/(s1-s0)
+			// ⌊|v1 − v0|·(t − s0) / (s1 − s0)⌋ exactly: the product can pass 2^63.
+			dv := v1 - v0
+			if dv < 0 {
+				dv = -dv
 			}
-			return v0 - (v0-v1)*(t-s0)/(s1-s0)
+			hi, lo := bits.Mul64(uint64(dv), uint64(t-s0))
+			q, _ := bits.Div64(hi, lo, uint64(s1-s0))
+			if v1 >= v0 {
+				return v0 + int64(q)
+			}
+			return v0 - int64(q)
 		}
 	}
 	return k[0].Value

@@ -1,6 +1,8 @@
 package gpt
 
 import (
+	"math"
+
 	"github.com/beluga-compute/beluga/spec/fixed"
 	"github.com/beluga-compute/beluga/spec/kernel"
 )
@@ -71,8 +73,14 @@ func (t *Trainer) forward(tokens []byte) {
 			for r := lo; r < hi; r++ {
 				k := a.n2.ye[r] + wu + ActFrac
 				for i := r * f; i < (r+1)*f; i++ {
-					u := int64(sat32(shiftRound(up[i], k)))
-					sg := sigmoidFast(u)
+					var u int64
+					if k < 0 && k > -63 {
+						u = (up[i] + int64(1)<<(-k-1)) >> uint(-k)
+						u = min(max(u, math.MinInt32), math.MaxInt32)
+					} else {
+						u = int64(sat32(shiftRound(up[i], k)))
+					}
+					sg := sigmoidBranchless(u)
 					a.u[i], a.sig[i] = int32(u), uint16(sg)
 					hs[i] = roundShift(u*sg, 15)
 				}
@@ -147,14 +155,14 @@ func (t *Trainer) rmsnorm(na *normActs, x []int32) {
 				xs := roundShift(int64(v), s)
 				ss += xs * xs
 			}
-			rr := int64(fixed.Isqrt(uint64(ss / int64(d))))
+			rr := isqrt(ss / int64(d))
 			na.r[r] = rr
 			for i, v := range xr {
 				if rr == 0 {
 					yr[i] = 0
 					continue
 				}
-				yr[i] = int32(roundDiv(roundShift(int64(v), s)<<ActFrac, rr))
+				yr[i] = int32(roundDivFast(roundShift(int64(v), s)<<ActFrac, rr))
 			}
 			na.ye[r] = normRow32(na.yq[r*d:r*d+d], yr, -ActFrac, b)
 		}

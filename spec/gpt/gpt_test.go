@@ -200,3 +200,27 @@ func TestGenerateDeterministic(t *testing.T) {
 		t.Error("temperature above 256 accepted")
 	}
 }
+
+// TestLRAtExact: the schedule interpolates exactly even where
+// (v1 − v0)·(t − s0) passes 2^63.
+func TestLRAtExact(t *testing.T) {
+	t.Parallel()
+	c := tinyConfig()
+	c.LR = []LRPoint{{0, 0}, {1<<40 - 10, 1<<30 - 1}, {1 << 40, 5}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ t, want int64 }{
+		{0, 0}, {(1<<40 - 10) / 2, (1<<30 - 1) / 2}, {1<<40 - 11, 1<<30 - 2}, {1<<40 - 10, 1<<30 - 1},
+		{1<<40 - 5, 1<<30 - 1 - (1<<30-1-5)*5/10}, {1 << 41, 5},
+	} {
+		if got := c.LRAt(tc.t); got != tc.want {
+			t.Errorf("LRAt(%d) = %d, want %d", tc.t, got, tc.want)
+		}
+	}
+	big := tinyConfig()
+	big.Context, big.Batch, big.Dim, big.Heads, big.FF, big.Layers = 4096, 64, 512, 4, 2048, 8
+	if err := big.Validate(); err == nil {
+		t.Error("a step saving more than 2^28 activations was accepted")
+	}
+}

@@ -1,6 +1,7 @@
 package gpt
 
 import (
+	"math"
 	"sync"
 
 	"github.com/beluga-compute/beluga/spec/fixed"
@@ -55,4 +56,48 @@ func sigmoidFast(u int64) int64 {
 		return 1<<15 - s
 	}
 	return s
+}
+
+// isqrt is ⌊√x⌋ for 0 ≤ x < 2^62, as fixed.Isqrt: the float64 square root
+// (correctly rounded by IEEE 754 on every platform) is within one of the
+// answer there, and the integer checks make the result exact.
+func isqrt(x int64) int64 {
+	r := int64(math.Sqrt(float64(x)))
+	for r*r > x {
+		r--
+	}
+	for (r+1)*(r+1) <= x {
+		r++
+	}
+	return r
+}
+
+// roundDivFast is roundDiv for 0 < d and |2a + d| < 2^62: a float64
+// quotient corrected to the exact ⌊(2a + d) / (2d)⌋ by integer checks.
+func roundDivFast(a, d int64) int64 {
+	n, dd := 2*a+d, 2*d
+	q := int64(math.Floor(float64(n) / float64(dd)))
+	// Exact floor: q·dd ≤ n < (q+1)·dd.
+	for q*dd > n {
+		q--
+	}
+	for (q+1)*dd <= n {
+		q++
+	}
+	return q
+}
+
+// sigmoidBranchless is sigmoidFast without data-dependent branches (the
+// sign of u is random across a tensor, and a mispredicted branch costs
+// more than the arithmetic).
+func sigmoidBranchless(u int64) int64 {
+	m := u >> 63
+	a := (u ^ m) - m
+	z := min((a*log2eQ16+1<<(ActFrac-1))>>ActFrac, expCap)
+	k := z >> 16
+	e := (int64(exp2Poly[z&0xFFFF]) + int64(1)<<(14+min(k, 47))) >> (15 + min(k, 47))
+	e &= ^((47 - k) >> 63) // 0 when k > 47
+	s := int64(sigmoidRecip[e])
+	// u < 0: 2^15 − s.
+	return s + (m & (1<<15 - 2*s))
 }

@@ -40,3 +40,48 @@ func TestTablesMatchDefinitions(t *testing.T) {
 		}
 	}
 }
+
+// TestFastArithmetic: isqrt, roundDivFast and sigmoidBranchless equal the
+// spec's definitions on edge and random values.
+func TestFastArithmetic(t *testing.T) {
+	t.Parallel()
+	initTables()
+	s := prng.Derive(2, "test.fast", 0, 0)
+	check := func(x int64) {
+		if got, want := isqrt(x), int64(fixed.Isqrt(uint64(x))); got != want {
+			t.Fatalf("isqrt(%d) = %d, want %d", x, got, want)
+		}
+	}
+	for _, x := range []int64{0, 1, 2, 3, 4, 15, 16, 17, 1<<52 - 1, 1 << 52, 1<<53 + 1, 1<<62 - 1} {
+		check(x)
+	}
+	for i := range uint64(300000) {
+		x := int64(s.At(i) >> (2 + i%40))
+		check(x)
+		if r := isqrt(x); r > 1 {
+			check(r*r - 1)
+			check(r * r)
+		}
+		a := int64(s.At(i+1<<40)>>3) >> (i % 50)
+		if i%2 == 0 {
+			a = -a
+		}
+		d := max(int64(s.At(i+1<<41)>>(1+i%60)), 1)
+		if d > 1<<60 || a > 1<<60 || a < -(1<<60) {
+			continue
+		}
+		if got, want := roundDivFast(a, d), roundDiv(a, d); got != want {
+			t.Fatalf("roundDivFast(%d, %d) = %d, want %d", a, d, got, want)
+		}
+		u := int64(s.At(i+1<<42)>>32) - 1<<31
+		u >>= i % 32
+		if got, want := sigmoidBranchless(u), sigmoidQ15(u); got != want {
+			t.Fatalf("sigmoidBranchless(%d) = %d, want %d", u, got, want)
+		}
+	}
+	for _, u := range []int64{0, 1, -1, 1 << 31, -(1 << 31), 1<<31 - 1, 47 << 16, -(48 << 16)} {
+		if sigmoidBranchless(u) != sigmoidQ15(u) {
+			t.Fatalf("sigmoidBranchless(%d) differs", u)
+		}
+	}
+}
