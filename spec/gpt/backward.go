@@ -20,7 +20,7 @@ func (t *Trainer) backward(tokens []byte) {
 	for l := c.Layers - 1; l >= 0; l-- {
 		a := &t.layers[l]
 		// MLP: down, SiLU, up, norm.
-		edm := Norm(qN[:n*d], dx, t.tmp.dxe, b)
+		edm := t.norm(qN[:n*d], dx, t.tmp.dxe, b)
 		dh := acc[:n*c.FF]
 		t.linearBwd(pDown(l), qN, edm, a.h, a.eh, dh)
 		edh := edm + t.we[pDown(l)]
@@ -30,18 +30,18 @@ func (t *Trainer) backward(tokens []byte) {
 				du[i] = dh[i] * siluGradQ15(int64(a.u[i]), int64(a.sig[i]))
 			}
 		})
-		edu := Norm(qN[:n*c.FF], du, edh-15, b)
+		edu := t.norm(qN[:n*c.FF], du, edh-15, b)
 		dy2 := acc[:n*d]
 		t.linearBwd(pUp(l), qN, edu, a.n2.yq, a.n2.ye, dy2)
 		dn := acc2[:n*d]
 		en := t.rmsnormBwd(&a.n2, dy2, edu+t.we[pUp(l)], dn)
 		t.tmp.dxe = t.add(dx, t.tmp.dxe, dn, en)
 		// Attention: out projection, attention, qkv, norm.
-		edo := Norm(qN[:n*d], dx, t.tmp.dxe, b)
+		edo := t.norm(qN[:n*d], dx, t.tmp.dxe, b)
 		dO := acc[:n*d]
 		t.linearBwd(pOut(l), qN, edo, a.o, a.eo, dO)
 		dOq := t.tmp.tN[:n*d+1] // held across attention's backward
-		edOq := Norm(dOq[:n*d], dO, edo+t.we[pOut(l)], b)
+		edOq := t.norm(dOq[:n*d], dO, edo+t.we[pOut(l)], b)
 		dqkv := acc2[:n*3*d]
 		eQ, eK, eV := t.attentionBwd(a, dOq, edOq, dqkv)
 		eqkv := t.normParts(qN[:n*3*d], dqkv, 3*d, []part{{0, d, eQ}, {d, d, eK}, {2 * d, d, eV}})
@@ -114,7 +114,7 @@ func (t *Trainer) linearBwd(p int, dyq []int16, edy int, xq []int16, ex []int, d
 // row prescale.
 func (t *Trainer) rmsnormBwd(na *normActs, dy []int64, e int, dx []int64) int {
 	d := t.c.Dim
-	e = NormWide(dy, dy, e)
+	e = t.normWide(dy, dy, e)
 	smin := na.s[0]
 	for _, v := range na.s[1:] {
 		smin = min(smin, v)
@@ -146,7 +146,7 @@ func (t *Trainer) rmsnormBwd(na *normActs, dy []int64, e int, dx []int64) int {
 // exponent E = max(ex + BitLen(max|x|), ev + BitLen(max|v|)) − GradBits,
 // and returns E.
 func (t *Trainer) add(x []int64, ex int, v []int64, ev int) int {
-	mx, mv := maxAbs64(x), maxAbs64(v)
+	mx, mv := t.pmaxAbs(x), t.pmaxAbs(v)
 	switch {
 	case mv == 0:
 		return ex
@@ -254,7 +254,7 @@ func (t *Trainer) attentionBwd(a *layerActs, dOq []int16, edo int, dqkv []int64)
 			clear(or[i+1:])
 		}
 	})
-	eds := Norm(t.tmp.dsq[:len(ds)], ds, edo+gv-2*b, b)
+	eds := t.norm(t.tmp.dsq[:len(ds)], ds, edo+gv-2*b, b)
 	t.parallel(c.Batch*c.Heads, func(task int) {
 		bi, h := task/c.Heads, task%c.Heads
 		base := bi*T*d + h*dh

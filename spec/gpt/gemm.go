@@ -71,12 +71,12 @@ func (p *mm) mul(c []int64, ldc int, a []int16, lda int, b *kernel.Packed, m int
 
 func (p *mm) mulRows(c []int64, ldc int, a []int16, lda int, b *kernel.Packed, m int, ma, mb int64, add bool) {
 	n, k := b.N(), b.K()
-	if !add {
-		for i := range m {
-			clear(c[i*ldc : i*ldc+n])
-		}
-	}
 	if k == 0 {
+		if !add {
+			for i := range m {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
 		return
 	}
 	chunk := chunkLen(ma, mb)
@@ -85,8 +85,15 @@ func (p *mm) mulRows(c []int64, ldc int, a []int16, lda int, b *kernel.Packed, m
 	for k0 := 0; k0 < k; k0 += chunk {
 		k1 := min(k0+chunk, k)
 		p.k.Gemm(buf, n, a[k0:], lda, b.Rows(k0, k1), m)
+		set := k0 == 0 && !add
 		for i := range m {
 			ci, bi := c[i*ldc:i*ldc+n], buf[i*n:i*n+n]
+			if set {
+				for j, v := range bi {
+					ci[j] = int64(v)
+				}
+				continue
+			}
 			for j, v := range bi {
 				ci[j] += int64(v)
 			}

@@ -3,6 +3,7 @@ package gpt
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/beluga-compute/beluga/spec/fixed"
@@ -238,3 +239,49 @@ func (t *Trainer) checkBatch(b Batch) error {
 }
 
 var _ = fixed.Isqrt
+
+// pmaxAbs is maxAbs64 over x on the trainer's threads.
+func (t *Trainer) pmaxAbs(x []int64) uint64 {
+	const grain = 1 << 14
+	if t.threads <= 1 || len(x) < 2*grain {
+		return maxAbs64(x)
+	}
+	th := min(t.threads, len(x)/grain)
+	ms := make([]uint64, th)
+	var wg sync.WaitGroup
+	for i := range th {
+		lo, hi := len(x)*i/th, len(x)*(i+1)/th
+		wg.Go(func() { ms[i] = maxAbs64(x[lo:hi]) })
+	}
+	wg.Wait()
+	return slices.Max(ms)
+}
+
+// norm is Norm on the trainer's threads.
+func (t *Trainer) norm(dst []int16, x []int64, e, b int) int {
+	s := normShift(t.pmaxAbs(x), b)
+	const grain = 1 << 14
+	if t.threads <= 1 || len(x) < 2*grain {
+		quantize16(dst, x, s, b)
+		return e + s
+	}
+	th := min(t.threads, len(x)/grain)
+	var wg sync.WaitGroup
+	for i := range th {
+		lo, hi := len(x)*i/th, len(x)*(i+1)/th
+		wg.Go(func() { quantize16(dst[lo:hi], x[lo:hi], s, b) })
+	}
+	wg.Wait()
+	return e + s
+}
+
+// normWide is NormWide on the trainer's threads.
+func (t *Trainer) normWide(dst, x []int64, e int) int {
+	s := normShift(t.pmaxAbs(x), GradBits)
+	t.parallelRows(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst[i] = normValue(x[i], s, GradBits)
+		}
+	})
+	return e + s
+}
