@@ -110,11 +110,12 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 		out("loss.sum", one, anyRange))
 
 	// §20.13 backward.
-	linearBwd := func(name, grad, x, w string, rowsW, inW int, dw, dx string, sum int) {
+	// The product y = x·Wᵀ with W [rowsW, inW]: dx sums over rowsW.
+	linearBwd := func(name, grad, x, w string, rowsW, inW int, dw, dx string) {
 		g.op(Op{Name: name, Inputs: []string{grad, grad + ".exp", x, x + ".exp", w + ".wq", w + ".wq.exp"},
 			Work: 2 * n64 * int64(rowsW) * int64(inW), run: m.linearBackward},
 			out(dw, []int{rowsW, inW}, prod(n)), out(dw+".exp", one, expRange),
-			out(dx, []int{n, inW}, prod(sum)), out(dx+".exp", one, expRange))
+			out(dx, []int{n, inW}, prod(rowsW)), out(dx+".exp", one, expRange))
 	}
 	rmsBwd := func(name, grad, prefix, dx string) {
 		g.op(Op{Name: name, Inputs: []string{grad, grad + ".exp", prefix + ".y", prefix + ".rho", prefix + ".s"}, Work: 3 * n64 * d64, run: m.rmsnormBackward},
@@ -124,21 +125,22 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 		g.op(Op{Name: name, Inputs: []string{x, x + ".exp", v, v + ".exp"}, Work: n64 * d64, run: m.add},
 			out(sum, nd, anyRange), out(sum+".exp", one, expRange))
 	}
-	linearBwd("head.bwd", "loss.grad", "act.final.yq", "head", gpt.Vocab, d, "grad.head", "grad.final.dy", gpt.Vocab)
+	linearBwd("head.bwd", "loss.grad", "act.final.yq", "head", gpt.Vocab, d, "grad.head", "grad.final.dy")
 	rmsBwd("final.ln.bwd", "grad.final.dy", "act.final", fmt.Sprintf("grad.%d.x", c.Layers))
 	for l := c.Layers - 1; l >= 0; l-- {
 		a, gr, blk := fmt.Sprintf("act.%d.", l), fmt.Sprintf("grad.%d.", l), fmt.Sprintf("blocks.%d.", l)
 		qkv, wout, up, down := blk+"attn.qkv", blk+"attn.out", blk+"mlp.up", blk+"mlp.down"
 		gin := fmt.Sprintf("grad.%d.x", l+1)
-		linearBwd(fmt.Sprintf("%d.down.bwd", l), gin, a+"hq", down, d, f, "grad."+down, gr+"dh", d)
+		linearBwd(fmt.Sprintf("%d.down.bwd", l), gin, a+"hq", down, d, f, "grad."+down, gr+"dh")
 		g.op(Op{Name: fmt.Sprintf("%d.silu.bwd", l), Inputs: []string{gr + "dh", gr + "dh.exp", a + "u"}, Work: n64 * f64, run: m.siluBackward},
 			out(gr+"du", []int{n, f}, anyRange), out(gr+"du.exp", one, expRange))
-		linearBwd(fmt.Sprintf("%d.up.bwd", l), gr+"du", a+"ln2.yq", up, f, d, "grad."+up, gr+"dy2", f)
+		linearBwd(fmt.Sprintf("%d.up.bwd", l), gr+"du", a+"ln2.yq", up, f, d, "grad."+up, gr+"dy2")
 		rmsBwd(fmt.Sprintf("%d.ln2.bwd", l), gr+"dy2", a+"ln2", gr+"dn2")
 		addOp(fmt.Sprintf("%d.add2", l), gin, gr+"dn2", gr+"xmid")
-		linearBwd(fmt.Sprintf("%d.out.bwd", l), gr+"xmid", a+"attn.Oq", wout, d, d, "grad."+wout, gr+"dO", d)
-		dqkv := prod(t)
-		dqkv.lo, dqkv.hi = -(m.lim+1)*m.lim*t64, (m.lim+1)*m.lim*t64 // dV sums P ≤ 2^b
+		linearBwd(fmt.Sprintf("%d.out.bwd", l), gr+"xmid", a+"attn.Oq", wout, d, d, "grad."+wout, gr+"dO")
+		// dQ and dK sum T products of b-bit operands; dV sums T products
+		// P·dOq with P ≤ 2^b.
+		dqkv := rng{-(m.lim + 1) * m.lim * t64, (m.lim + 1) * m.lim * t64}
 		g.op(Op{Name: fmt.Sprintf("%d.attn.bwd", l), Inputs: []string{gr + "dO", gr + "dO.exp", a + "attn.P", a + "Q", a + "K", a + "V", a + "Q.exp", a + "K.exp", a + "V.exp"},
 			Work: 4 * int64(m.batch) * t64 * t64 * d64, run: m.attentionBackward},
 			out(gr+"dQ", nd, dqkv), out(gr+"dQ.exp", one, expRange),

@@ -530,3 +530,38 @@ func TestRoundDivExact(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRunOp: any operator of a small configuration, on inputs drawn in
+// their ranges from the fuzzer's seed, returns outputs or an error, never
+// a panic.
+func FuzzRunOp(f *testing.F) {
+	for _, s := range []struct {
+		seed  uint64
+		op    uint16
+		trial uint8
+	}{{1, 0, 0}, {2, 5, 1}, {3, 17, 2}, {4, 40, 3}, {5, 80, 9}} {
+		f.Add(s.seed, s.op, s.trial)
+	}
+	f.Fuzz(func(t *testing.T, seed uint64, op uint16, trial uint8) {
+		r := rand.New(rand.NewPCG(seed, 0))
+		c := randomConfig(r)
+		g, err := NewGraph(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops := g.Ops()
+		i := int(op) % len(ops)
+		in := map[string]Tensor{}
+		for _, name := range ops[i].Inputs {
+			info, _ := g.Tensor(name)
+			v := Tensor{Shape: slices.Clone(info.Shape), Data: make([]int64, info.Len())}
+			for k := range v.Data {
+				v.Data[k] = hostile(r, info, int(trial))
+			}
+			in[name] = v
+		}
+		if _, err := g.RunOp(i, in, r.Int64N(1<<41)); err != nil && !errors.Is(err, ErrBadOpInput) && !errors.Is(err, ErrOverflow) {
+			t.Fatalf("%s: %v", ops[i].Name, err)
+		}
+	})
+}
