@@ -14,6 +14,7 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/gpt"
+	"github.com/beluga-compute/beluga/spec/gptref"
 	"github.com/beluga-compute/beluga/spec/kernel"
 )
 
@@ -77,8 +78,8 @@ func gptDefinitions(t *testing.T) map[string]*spec.Spec {
 	}
 }
 
-// gptRun runs s from its initial state on the given kernel and threads and
-// returns its step records.
+// gptRun runs s from its initial state on the given kernel and threads
+// (nil: the reference graph, spec/gptref) and returns its step records.
 func gptRun(t *testing.T, s *spec.Spec, text []byte, k kernel.Kernel, threads int) []StepRecord {
 	c, err := s.GPT()
 	if err != nil {
@@ -89,9 +90,11 @@ func gptRun(t *testing.T, s *spec.Spec, text []byte, k kernel.Kernel, threads in
 		t.Fatal(err)
 	}
 	id, _ := s.ID()
-	tr, err := gpt.NewTrainer(c, k, threads)
-	if err != nil {
-		t.Fatal(err)
+	var tr *gpt.Trainer
+	if k != nil {
+		if tr, err = gpt.NewTrainer(c, k, threads); err != nil {
+			t.Fatal(err)
+		}
 	}
 	st := c.Init()
 	var h commit.Hasher
@@ -109,11 +112,17 @@ func gptRun(t *testing.T, s *spec.Spec, text []byte, k kernel.Kernel, threads in
 			b.Targets = append(b.Targets, text[o+1:o+1+int64(c.Context)]...)
 			starts = append(starts, int(o))
 		}
-		r, err := tr.Step(st, b)
-		if err != nil {
+		var loss int64
+		if tr != nil {
+			r, err := tr.Step(st, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loss = r.LossQ16
+		} else if st, loss, err = gptref.Step(c, st, b.Tokens, b.Targets); err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, StepRecord{Step: step, Batch: starts, LossQ16: r.LossQ16, Digest: digest()})
+		recs = append(recs, StepRecord{Step: step, Batch: starts, LossQ16: loss, Digest: digest()})
 	}
 	return recs
 }
@@ -133,12 +142,12 @@ func TestUpdateGPTVectors(t *testing.T) {
 		}
 		write(t, filepath.Join(dir, "spec.json"), js)
 		write(t, filepath.Join(dir, "corpus.txt"), []byte(gptCorpus))
-		write(t, filepath.Join(dir, "steps.txt"), []byte(Format(gptRun(t, s, []byte(gptCorpus), kernel.Generic(), 1))))
+		write(t, filepath.Join(dir, "steps.txt"), []byte(Format(gptRun(t, s, []byte(gptCorpus), nil, 0))))
 	}
 }
 
-// TestGPTVectors checks the GPT engine on every kernel and several thread
-// counts against every GPT vector.
+// TestGPTVectors checks the reference graph and the GPT engine on every
+// kernel and several thread counts against every GPT vector.
 func TestGPTVectors(t *testing.T) {
 	t.Parallel()
 	dirs, err := filepath.Glob(filepath.Join(gptVectorsDir, "*", "spec.json"))
@@ -153,9 +162,12 @@ func TestGPTVectors(t *testing.T) {
 			for _, v := range []struct {
 				k       kernel.Kernel
 				threads int
-			}{{kernel.Generic(), 1}, {kernel.Best(), 1}, {kernel.Best(), 2}, {kernel.Best(), 3}} {
+			}{{nil, 0}, {kernel.Generic(), 1}, {kernel.Best(), 1}, {kernel.Best(), 2}, {kernel.Best(), 3}} {
 				got := gptRun(t, s, text, v.k, v.threads)
-				name := fmt.Sprintf("%s/%d", v.k.Name(), v.threads)
+				name := "reference (spec/gptref)"
+				if v.k != nil {
+					name = fmt.Sprintf("%s/%d", v.k.Name(), v.threads)
+				}
 				if len(got) != len(want) {
 					t.Fatalf("%s: %d records, vector has %d", name, len(got), len(want))
 				}

@@ -59,7 +59,7 @@ func (t *Trainer) update(st *State) int64 {
 			mi := roundShift(b1n*int64(m[i])+(int64(1)<<b1s-b1n)*h, b1s)
 			vi := roundShift(b2n*v[i]+(int64(1)<<b2s-b2n)*roundShift(h*h, 2*MomentFrac-VarFrac), b2s)
 			r := isqrt(vi) + c.Eps
-			u := clamp(roundDivFast(mi<<uShift, r), -math.MaxInt32, math.MaxInt32)
+			u := clamp(roundDiv(mi<<uShift, r), -math.MaxInt32, math.MaxInt32)
 			wi := int64(w[i])
 			d := u + roundShift(wdn*wi, wds)
 			w[i] = int32(clamp(wi-roundShift(lr*d, c.LRShift), -math.MaxInt32, math.MaxInt32))

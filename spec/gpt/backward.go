@@ -135,7 +135,7 @@ func (t *Trainer) rmsnormBwd(na *normActs, dy []int64, e int, dx []int64) int {
 			k := 24 - na.s[r] + smin
 			for i, v := range q {
 				ti := v - roundShift(int64(y[i])*cbar, ActFrac)
-				o[i] = roundDivFast(ti<<k, rr)
+				o[i] = roundDiv(ti<<k, rr)
 			}
 		}
 	})
@@ -147,15 +147,16 @@ func (t *Trainer) rmsnormBwd(na *normActs, dy []int64, e int, dx []int64) int {
 // and returns E.
 func (t *Trainer) add(x []int64, ex int, v []int64, ev int) int {
 	mx, mv := t.pmaxAbs(x), t.pmaxAbs(v)
+	var top int
 	switch {
-	case mv == 0:
+	case mx == 0 && mv == 0:
 		return ex
 	case mx == 0:
-		ex = ev // x contributes nothing; any exponent works for it
-	}
-	top := ev + bitLen(int64(mv))
-	if mx != 0 {
-		top = max(top, ex+bitLen(int64(mx)))
+		top = ev + bitLen(int64(mv))
+	case mv == 0:
+		top = ex + bitLen(int64(mx))
+	default:
+		top = max(ev+bitLen(int64(mv)), ex+bitLen(int64(mx)))
 	}
 	e := top - GradBits
 	t.parallelRows(len(x), func(lo, hi int) {

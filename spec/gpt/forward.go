@@ -162,7 +162,7 @@ func (t *Trainer) rmsnorm(na *normActs, x []int32) {
 					yr[i] = 0
 					continue
 				}
-				yr[i] = int32(roundDivFast(roundShift(int64(v), s)<<ActFrac, rr))
+				yr[i] = int32(roundDiv(roundShift(int64(v), s)<<ActFrac, rr))
 			}
 			na.ye[r] = normRow32(na.yq[r*d:r*d+d], yr, -ActFrac, b)
 		}

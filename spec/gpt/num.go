@@ -35,6 +35,13 @@ func roundShift(x int64, s int) int64 {
 		return x
 	}
 	if s > 62 {
+		// ⌊(x + 2^(s−1)) / 2^s⌋ with |x| ≤ 2^63: ±1 only at s = 63 and |x| ≥ 2^62.
+		switch {
+		case s == 63 && x >= 1<<62:
+			return 1
+		case s == 63 && x < -(1<<62):
+			return -1
+		}
 		return 0
 	}
 	return fixed.RoundShift(x, uint(s))
@@ -63,13 +70,17 @@ func shiftRound(x int64, k int) int64 {
 	return roundShift(x, -k)
 }
 
-// roundDiv is ⌊(2a + b) / (2b)⌋ for b > 0: a/b rounded to nearest, ties up.
-// |a| < 2^62.
-func roundDiv(a, b int64) int64 {
-	n, d := 2*a+b, 2*b
-	q := n / d
-	if (n%d != 0) && ((n < 0) != (d < 0)) {
+// roundDiv is RoundDiv(a, d) = ⌊(2a + d) / (2d)⌋ for d > 0 — a/d rounded
+// to nearest, ties up — computed as q + [2r ≥ d] from the floor division
+// a = q·d + r, 0 ≤ r < d, so it is exact for every int64 a.
+func roundDiv(a, d int64) int64 {
+	q, r := a/d, a%d
+	if r < 0 {
 		q--
+		r += d
+	}
+	if r >= d-r {
+		q++
 	}
 	return q
 }

@@ -1,7 +1,7 @@
 package gpt
 
 import (
-	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/beluga-compute/beluga/spec/fixed"
@@ -16,6 +16,8 @@ var (
 	exp2Poly []int32
 	// sigmoidRecip[e] = RoundDiv(2^30, 2^15 + e) for e = Exp2NegQ15(z) ∈ [0, 2^15].
 	sigmoidRecip []int32
+	// sqrtTab[t] = ⌊√t⌋ for t < 2^16.
+	sqrtTab []uint16
 )
 
 func initTables() {
@@ -27,6 +29,10 @@ func initTables() {
 				p = c + fixed.RoundShift(p*int64(f), 16)
 			}
 			exp2Poly[f] = int32(p)
+		}
+		sqrtTab = make([]uint16, 1<<16)
+		for t := range sqrtTab {
+			sqrtTab[t] = uint16(fixed.Isqrt(uint64(t)))
 		}
 		sigmoidRecip = make([]int32, 1<<15+1)
 		for e := range sigmoidRecip {
@@ -58,11 +64,17 @@ func sigmoidFast(u int64) int64 {
 	return s
 }
 
-// isqrt is ⌊√x⌋ for 0 ≤ x < 2^62, as fixed.Isqrt: the float64 square root
-// (correctly rounded by IEEE 754 on every platform) is within one of the
-// answer there, and the integer checks make the result exact.
+// isqrt is ⌊√x⌋ for 0 ≤ x < 2^62, as fixed.Isqrt: a table of the square
+// roots of 16-bit leading parts gives an over-estimate within 2^−7, two
+// Newton steps bring it within one, and integer checks make it exact.
 func isqrt(x int64) int64 {
-	r := int64(math.Sqrt(float64(x)))
+	if x < 1<<16 {
+		return int64(sqrtTab[x])
+	}
+	k := (bits.Len64(uint64(x)) - 15) &^ 1 // even, so √(x·2^−k) scales by 2^(k/2)
+	r := (int64(sqrtTab[x>>k]) + 1) << (k / 2)
+	r = (r + x/r) >> 1
+	r = (r + x/r) >> 1
 	for r*r > x {
 		r--
 	}
@@ -70,21 +82,6 @@ func isqrt(x int64) int64 {
 		r++
 	}
 	return r
-}
-
-// roundDivFast is roundDiv for 0 < d and |2a + d| < 2^62: a float64
-// quotient corrected to the exact ⌊(2a + d) / (2d)⌋ by integer checks.
-func roundDivFast(a, d int64) int64 {
-	n, dd := 2*a+d, 2*d
-	q := int64(math.Floor(float64(n) / float64(dd)))
-	// Exact floor: q·dd ≤ n < (q+1)·dd.
-	for q*dd > n {
-		q--
-	}
-	for (q+1)*dd <= n {
-		q++
-	}
-	return q
 }
 
 // sigmoidBranchless is sigmoidFast without data-dependent branches (the

@@ -181,12 +181,17 @@ func addGrads(x []int64, ex int64, v []int64, ey int64) ([]int64, int64) {
 	for i := range x {
 		mx, mv = max(mx, uabs(x[i])), max(mv, uabs(v[i]))
 	}
-	if mv == 0 {
-		return append([]int64(nil), x...), ex
+	if mx == 0 && mv == 0 {
+		return make([]int64, len(x)), ex
 	}
-	top := ey + int64(bits.Len64(mv))
-	if mx > 0 {
-		top = max(top, ex+int64(bits.Len64(mx)))
+	var top int64
+	switch {
+	case mx == 0:
+		top = ey + int64(bits.Len64(mv))
+	case mv == 0:
+		top = ex + int64(bits.Len64(mx))
+	default:
+		top = max(ey+int64(bits.Len64(mv)), ex+int64(bits.Len64(mx)))
 	}
 	e := top - gradBits
 	out := make([]int64, len(x))
