@@ -284,6 +284,9 @@ func (t *Trainer) loss(targets []byte, rows int) int64 {
 	})
 	var sum int64
 	for _, v := range losses[:rows] {
+		if sum > math.MaxInt64-v { // each loss_r ≥ 0: the sum only saturates upward
+			return math.MaxInt64
+		}
 		sum += v
 	}
 	return sum
