@@ -205,6 +205,13 @@ const DataMACsPerByte = 1 << 10
 // spec.MaxDatasetBytes, or whose count does not fit an int64, is refused.
 func ComputeUnits(s *spec.Spec) (int64, error) {
 	per := new(big.Int)
+	if s.IsGPT() {
+		c, err := s.GPT()
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		per.SetInt64(c.StepMACs()) // < 2^63: N ≤ 2^20, D ≤ 2^12, F ≤ 2^14, L ≤ 64
+	}
 	for _, l := range s.Plan().Linear {
 		m := new(big.Int).Mul(big.NewInt(int64(l.In)), big.NewInt(int64(l.Out)))
 		m.Mul(m, big.NewInt(int64(s.BatchSize)))
@@ -241,6 +248,12 @@ func dataBytes(d *spec.Data) (int64, error) {
 			return 0, fmt.Errorf("%w: negative dataset size", ErrInvalid)
 		}
 		b.Add(b, new(big.Int).Mul(big.NewInt(int64(r.Count)), big.NewInt(int64(r.Features)+5)))
+	}
+	if d.Text != nil {
+		if d.Text.Bytes < 0 {
+			return 0, fmt.Errorf("%w: negative text size", ErrInvalid)
+		}
+		b.Add(b, big.NewInt(int64(d.Text.Bytes)))
 	}
 	if b.Cmp(big.NewInt(spec.MaxDatasetBytes)) > 0 {
 		return 0, fmt.Errorf("%w: the data takes %s bytes, more than %d", ErrInvalid, b, spec.MaxDatasetBytes)

@@ -176,3 +176,17 @@ func (c *Config) ParamCount() int64 {
 	}
 	return n
 }
+
+// StepMACs is the multiply-accumulates of one training step's products:
+// the forward pass's (the four matrices of every layer and the head over
+// N positions, and per layer the B·H score and value products of T×T×Dh)
+// three times, for the forward pass and the two products of each
+// backward. It prices a job (SPEC.md §19); the elementwise operators are
+// not counted.
+func (c *Config) StepMACs() int64 {
+	n, d, f := int64(c.Tokens()), int64(c.Dim), int64(c.FF)
+	T := int64(c.Context)
+	linear := int64(c.Layers)*n*(4*d*d+2*d*f) + n*Vocab*d
+	attn := int64(c.Layers) * int64(c.Batch) * T * T * d * 2
+	return 3 * (linear + attn)
+}
