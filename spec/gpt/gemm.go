@@ -80,22 +80,32 @@ func (p *mm) mulRows(c []int64, ldc int, a []int16, lda int, b *kernel.Packed, m
 		return
 	}
 	chunk := chunkLen(ma, mb)
-	bufp := p.scratch(m * n)
+	// Row blocks small enough that a block's int32 partial sums and int64
+	// results stay in cache across the K chunks.
+	rows := m
+	if k > chunk {
+		rows = max(6, min(m, (32<<10)/(12*max(n, 1))/6*6))
+	}
+	bufp := p.scratch(rows * n)
 	buf := *bufp
-	for k0 := 0; k0 < k; k0 += chunk {
-		k1 := min(k0+chunk, k)
-		p.k.Gemm(buf, n, a[k0:], lda, b.Rows(k0, k1), m)
-		set := k0 == 0 && !add
-		for i := range m {
-			ci, bi := c[i*ldc:i*ldc+n], buf[i*n:i*n+n]
-			if set {
-				for j, v := range bi {
-					ci[j] = int64(v)
+	for i0 := 0; i0 < m; i0 += rows {
+		mr := min(rows, m-i0)
+		cb, ab := c[i0*ldc:], a[i0*lda:]
+		for k0 := 0; k0 < k; k0 += chunk {
+			k1 := min(k0+chunk, k)
+			p.k.Gemm(buf, n, ab[k0:], lda, b.Rows(k0, k1), mr)
+			set := k0 == 0 && !add
+			for i := range mr {
+				ci, bi := cb[i*ldc:i*ldc+n], buf[i*n:i*n+n]
+				if set {
+					for j, v := range bi {
+						ci[j] = int64(v)
+					}
+					continue
 				}
-				continue
-			}
-			for j, v := range bi {
-				ci[j] += int64(v)
+				for j, v := range bi {
+					ci[j] += int64(v)
+				}
 			}
 		}
 	}

@@ -29,6 +29,10 @@ func TestLearnFortunes(t *testing.T) {
 	if b, _ := strconv.Atoi(os.Getenv("BELUGA_GPT_BITS")); b != 0 {
 		c.Bits = b
 	}
+	if lr, _ := strconv.ParseFloat(os.Getenv("BELUGA_GPT_LR"), 64); lr != 0 { // peak rate
+		c.LRShift = 38
+		c.LR = []LRPoint{{0, 0}, {30, int64(lr * (1 << 38))}, {int64(max(steps, 31)), int64(lr * (1 << 38) / 10)}}
+	}
 	st := c.Init()
 	tr, err := NewTrainer(c, kernel.Best(), 0)
 	if err != nil {
