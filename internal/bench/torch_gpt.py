@@ -69,7 +69,7 @@ def forward(params, tokens, heads):
         q = q.reshape(B, T, heads, Dh).transpose(1, 2)
         k = k.reshape(B, T, heads, Dh).transpose(1, 2)
         v = v.reshape(B, T, heads, Dh).transpose(1, 2)
-        att = (q @ k.transpose(-1, -2)) / math.sqrt(Dh)
+        att = (q / math.sqrt(Dh)) @ k.transpose(-1, -2)  # = q kᵀ / sqrt(Dh), scaling T·Dh not T·T values
         att = att.masked_fill(mask, float("-inf")).softmax(-1)
         o = (att @ v).transpose(1, 2).reshape(B, T, D)
         x = x + o @ out_w.t()
