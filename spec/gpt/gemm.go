@@ -97,14 +97,15 @@ func (p *mm) mulRows(c []int64, ldc int, a []int16, lda int, b *kernel.Packed, m
 			set := k0 == 0 && !add
 			for i := range mr {
 				ci, bi := cb[i*ldc:i*ldc+n], buf[i*n:i*n+n]
+				j0 := widen32Vec(ci, bi, !set)
 				if set {
-					for j, v := range bi {
-						ci[j] = int64(v)
+					for j := j0; j < len(bi); j++ {
+						ci[j] = int64(bi[j])
 					}
 					continue
 				}
-				for j, v := range bi {
-					ci[j] += int64(v)
+				for j := j0; j < len(bi); j++ {
+					ci[j] += int64(bi[j])
 				}
 			}
 		}

@@ -127,8 +127,8 @@ func normValue(x int64, s, b int) int64 {
 
 // maxAbs64 returns max |x| (branch-free: the loop compiles to conditional moves).
 func maxAbs64(x []int64) uint64 {
-	var m uint64
-	for _, v := range x {
+	k, m := maxAbs64Vec(x)
+	for _, v := range x[k:] {
 		s := v >> 63
 		a := uint64((v ^ s) - s)
 		m = max(m, a)
@@ -160,9 +160,10 @@ func quantize16(dst []int16, x []int64, s, b int) {
 		clear(dst)
 		return
 	}
+	k := quantize16Vec(dst, x, s, lim)
 	half := int64(1) << (s - 1)
-	for i, v := range x {
-		q := (v + half) >> uint(s)
+	for i := k; i < len(x); i++ {
+		q := (x[i] + half) >> uint(s)
 		q = min(max(q, -lim), lim)
 		dst[i] = int16(q)
 	}
