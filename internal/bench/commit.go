@@ -11,8 +11,8 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/commit"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec/dataset"
-	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // CommitConfig sets up `beluga bench commit`.
@@ -55,7 +55,7 @@ func Commit(ctx context.Context, cfg CommitConfig) ([]CommitRow, error) {
 		steps := max(20, cfg.StepsAt64*64/b)
 		s.Steps = int64(steps)
 		s.CheckpointInterval = s.Steps
-		opts := []engine.Option{engine.WithKernel(kernel.Best()), engine.WithThreads(cfg.Threads)}
+		opts := []model.Option{model.WithKernel(kernel.Best()), model.WithThreads(cfg.Threads)}
 		timeRun := func(k int64, commitOn bool) (float64, error) {
 			s.DigestInterval = 1
 			if commitOn {
@@ -64,7 +64,7 @@ func Commit(ctx context.Context, cfg CommitConfig) ([]CommitRow, error) {
 			s.CheckpointInterval = s.DigestInterval * ((s.Steps + s.DigestInterval - 1) / s.DigestInterval)
 			best := time.Duration(1<<63 - 1)
 			for range 3 {
-				res, err := trainer.Run(ctx, s, ds, nil, trainer.Options{Commit: commitOn, Engine: opts})
+				res, err := trainer.Run(ctx, s, &model.Data{Train: ds}, trainer.Options{Commit: commitOn, Model: opts})
 				if err != nil {
 					return 0, err
 				}

@@ -58,6 +58,7 @@ func newRoot() *cobra.Command {
 	addBankCmds(root)                 // bank.go: `beluga solver bank`, `beluga verifier bank`
 	root.AddCommand(newReportCmd())   // internal/cli/report.go
 	root.AddCommand(newOperatorCmd()) // internal/cli/operator.go
+	root.AddCommand(newGenerateCmd()) // internal/cli/generate.go
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n%s", err, c.UsageString())}
 	})

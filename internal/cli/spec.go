@@ -25,12 +25,7 @@ func newSpecCmd() *cobra.Command {
 				return err
 			}
 			if steps > 0 {
-				s.Steps = steps
-				if s.IsGPT() {
-					// The learning rate decays to its floor at the last step.
-					lr := s.Optimizer.LR
-					lr[len(lr)-1].Step = max(steps, lr[len(lr)-2].Step+1)
-				}
+				setSteps(s, steps)
 			}
 			if c.Flags().Changed("seed") {
 				s.Seed = seed
@@ -84,6 +79,15 @@ func exampleSpec(model, ds string, dsSet bool) (*spec.Spec, error) {
 		return spec.ExampleGPT(), nil
 	}
 	return nil, fmt.Errorf("no example model %q (have \"mlp\" and \"gpt\")", model)
+}
+
+// setSteps makes s a job of steps steps; a GPT's learning rate then
+// decays to its floor at the last step (or just after its previous knot).
+func setSteps(s *spec.Spec, steps int64) {
+	s.Steps = steps
+	if lr := s.Optimizer.LR; s.IsGPT() && len(lr) > 1 {
+		lr[len(lr)-1].Step = max(steps, lr[len(lr)-2].Step+1)
+	}
 }
 
 // readSpec reads and validates the spec in path ("-" for standard input).

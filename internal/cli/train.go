@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,9 +22,13 @@ import (
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
-	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/model"
 )
+
+// exampleGPT is the --example name of the built-in GPT (spec.ExampleGPT).
+const exampleGPT = "gpt"
 
 // trainSummary is what `beluga train --json` prints and result.json holds.
 type trainSummary struct {
@@ -33,17 +38,20 @@ type trainSummary struct {
 	FinalDigest  string   `json:"final_digest"`
 	FinalLoss    float64  `json:"final_loss"`
 	TestAccuracy *float64 `json:"test_accuracy,omitempty"`
-	TraceRoot    string   `json:"trace_root,omitempty"`
-	Seconds      float64  `json:"seconds"`
-	StepsPerSec  float64  `json:"steps_per_second"`
-	Kernel       string   `json:"kernel"`
-	Threads      int      `json:"threads"`
+	// ValLoss is a GPT's validation loss in bits per byte (SPEC.md §20.7).
+	ValLoss     *float64 `json:"val_loss,omitempty"`
+	TraceRoot   string   `json:"trace_root,omitempty"`
+	Seconds     float64  `json:"seconds"`
+	StepsPerSec float64  `json:"steps_per_second"`
+	Kernel      string   `json:"kernel"`
+	Threads     int      `json:"threads"`
 }
 
 type trainFlags struct {
 	specPath, example, out, dataDir, kernelName string
 	resume, jsonOut, quiet, commit              bool
 	threads                                     int
+	steps                                       int64
 }
 
 func newTrainCmd() *cobra.Command {
@@ -51,19 +59,25 @@ func newTrainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Run a job spec to completion on this machine",
-		Long: `Train runs a job spec to completion with the integer engine, keeping a
-checkpoint every checkpoint_interval steps in --out. Ctrl-C stops at a step
-boundary and saves a checkpoint; --resume continues from it to the same final
-digest as an uninterrupted run. Without --spec it runs the built-in example
-named by --example.`,
+		Long: `Train runs a job spec to completion with the integer engine (an MLP) or
+the integer GPT (a version-2 GPT spec), keeping a checkpoint every
+checkpoint_interval steps in --out. Ctrl-C stops at a step boundary and saves
+a checkpoint; --resume continues from it to the same final digest as an
+uninterrupted run. Without --spec it runs the built-in example named by
+--example; --example gpt trains a byte-level GPT on the fortunes corpus
+(apt-get install fortunes) and reports its validation loss in bits per byte.
+--steps makes a shorter (or longer) job of the same spec: another job ID, as
+` + "`beluga spec example --steps`" + ` prints it.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runTrain(c, &f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.specPath, "spec", "", "job spec file (JSON; - for standard input)")
-	fl.StringVar(&f.example, "example", catalog.ExampleSynthetic, "built-in example to run when --spec is not given: synthetic or fashion-mnist")
+	fl.StringVar(&f.example, "example", catalog.ExampleSynthetic, "built-in example to run when --spec is not given: synthetic, fashion-mnist or gpt")
 	fl.StringVar(&f.out, "out", "", "output directory for spec.json, checkpoints/ and result.json (none: keep nothing)")
-	fl.StringVar(&f.dataDir, "data", "", "directory of IDX files for fashion-mnist/idx sources (default "+"/usr/share/datasets/fashion-mnist)")
+	fl.StringVar(&f.dataDir, "data", "", "where the spec's data is: the directory of IDX files of a fashion-mnist/idx source (default "+dataset.DefaultFashionMNISTDir+
+		"), the directory of a fortunes source (default "+dataset.FortunesDir+") or the corpus file of a text source")
+	fl.Int64Var(&f.steps, "steps", 0, "train this many steps instead of the spec's (a GPT's learning rate then decays to its floor at the last step)")
 	fl.StringVar(&f.kernelName, "kernel", "", fmt.Sprintf("matrix kernel %q (default: fastest available)", kernel.Names()))
 	fl.IntVar(&f.threads, "threads", 0, "threads to use (default: all cores)")
 	fl.BoolVar(&f.resume, "resume", false, "continue from the newest checkpoint in --out")
@@ -80,15 +94,27 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 	if f.commit && f.out == "" {
 		return &exitError{code: exitUsage, err: errors.New("--commit needs --out (the trace and checkpoints must be kept to serve audits)")}
 	}
+	if f.steps < 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--steps %d: want a positive number of steps", f.steps)}
+	}
 	var s *spec.Spec
 	var err error
-	if f.specPath != "" {
+	switch {
+	case f.specPath != "":
 		s, err = readSpec(f.specPath)
-	} else {
+	case f.example == exampleGPT:
+		s = spec.ExampleGPT()
+	default:
 		s, err = catalog.Example(f.example)
 	}
 	if err != nil {
 		return err
+	}
+	if f.steps > 0 {
+		setSteps(s, f.steps)
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("--steps %d: %w", f.steps, err)
+		}
 	}
 	k := kernel.Best()
 	if f.kernelName != "" {
@@ -100,7 +126,7 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 	if threads <= 0 {
 		threads = defaultThreads()
 	}
-	train, test, err := catalog.LoadData(s, f.dataDir)
+	data, err := model.LoadData(s, dataOptions(s, f.dataDir))
 	if err != nil {
 		return err
 	}
@@ -112,10 +138,10 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 	ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	progress := newProgress(stderr, s.Steps, f.quiet)
-	res, err := trainer.Run(ctx, s, train, test, trainer.Options{
+	res, err := trainer.Run(ctx, s, data, trainer.Options{
 		OutDir:   f.out,
 		Resume:   f.resume,
-		Engine:   []engine.Option{engine.WithKernel(k), engine.WithThreads(threads)},
+		Model:    []model.Option{model.WithKernel(k), model.WithThreads(threads)},
 		Progress: progress.update,
 		Commit:   f.commit,
 		Logger:   eventlog.New(func(l string) { fmt.Fprintln(stderr, l) }),
@@ -153,6 +179,9 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 	if sum.TestAccuracy != nil {
 		fmt.Fprintf(w, "test acc.    %.4f (%d/%d)\n", *sum.TestAccuracy, res.TestCorrect, res.TestTotal)
 	}
+	if sum.ValLoss != nil {
+		fmt.Fprintf(w, "val loss     %.4f bits per byte (%d positions)\n", *sum.ValLoss, res.ValPositions)
+	}
 	fmt.Fprintf(w, "time         %.2f s (%.0f steps/s)\n", sum.Seconds, sum.StepsPerSec)
 	return nil
 }
@@ -179,7 +208,29 @@ func summarize(res *trainer.Result, kernelName string, threads int) trainSummary
 		acc := float64(res.TestCorrect) / float64(res.TestTotal)
 		sum.TestAccuracy = &acc
 	}
+	if res.ValPositions > 0 {
+		bpb := bitsPerByte(res.ValLossQ16, res.ValPositions)
+		sum.ValLoss = &bpb
+	}
 	return sum
+}
+
+// bitsPerByte is SPEC.md §20.7's validation loss: a loss summed over
+// positions in Q16 nats, as bits per position (byte).
+func bitsPerByte(lossQ16, positions int64) float64 {
+	return float64(lossQ16) / (1 << 16) / float64(positions) / math.Ln2
+}
+
+// dataOptions says where the data of s is: flag is --data, the directory
+// or file of the spec's source.
+func dataOptions(s *spec.Spec, flag string) model.DataOptions {
+	switch s.Data.Source {
+	case spec.SourceFortunes:
+		return model.DataOptions{FortunesDir: flag}
+	case spec.SourceText:
+		return model.DataOptions{TextFile: flag}
+	}
+	return model.DataOptions{IDXDir: flag}
 }
 
 // progress shows a bar on a terminal and a line every 10% elsewhere.

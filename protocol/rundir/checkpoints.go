@@ -10,6 +10,7 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // StoreDir is where a run keeps its checkpoints: the content-addressed
@@ -25,6 +26,8 @@ type Checkpoints struct {
 	owned bool // opened here: close it
 }
 
+// OpenCheckpoints opens the checkpoints of job (the spec s) in dir's
+// chunk store (StoreDir), creating the store if it is absent.
 func OpenCheckpoints(dir string, s *spec.Spec, job spec.JobID) (*Checkpoints, error) {
 	db, err := store.Open(filepath.Join(dir, StoreDir))
 	if err != nil {
@@ -64,10 +67,15 @@ const EventCheckpointSkipped = "rundir: checkpoint skipped"
 // verified (every chunk against its hash, the state against its digest),
 // or nil if there is none. Bad ones are skipped, each logged to log
 // (EventCheckpointSkipped at Warn, with "step" and "err"; nil log: not
-// logged).
+// logged). A checkpoint must have exactly the tensors of a state of the
+// spec (model.StateTemplate: an MLP's or a GPT's).
 func (c *Checkpoints) Latest(ctx context.Context, upTo int64, log *slog.Logger) (*spec.State, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	template, err := model.StateTemplate(c.s)
+	if err != nil {
+		return nil, fmt.Errorf("rundir: %w", err)
 	}
 	steps, err := c.db.ListCheckpoints(ctx, c.job)
 	if err != nil {
@@ -75,10 +83,10 @@ func (c *Checkpoints) Latest(ctx context.Context, upTo int64, log *slog.Logger) 
 	}
 	slices.Reverse(steps)
 	for _, step := range steps {
-		if step > upTo {
+		if step > upTo || step > c.s.Steps {
 			continue
 		}
-		st, err := c.db.GetCheckpoint(ctx, c.s, c.job, step)
+		st, err := c.db.GetState(ctx, c.job, step, template)
 		if err == nil {
 			return st, nil
 		}

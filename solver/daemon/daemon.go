@@ -77,6 +77,7 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/model"
 	"github.com/beluga-compute/beluga/spec/ref"
 )
 
@@ -711,7 +712,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	if c := d.cfg.CheatForTesting; c != nil && !s.Audit.Confidential {
 		opts.FaultInjectForTesting = c.apply
 	}
-	res, err := d.runGated(ctx, id, s, train, test, opts)
+	res, err := d.runGated(ctx, id, s, &model.Data{Train: train, Test: test}, opts)
 	if err != nil {
 		return err
 	}
@@ -923,10 +924,10 @@ func (d *Daemon) onProof(ctx context.Context, e *wire.Envelope, m wire.Message, 
 // the run is interrupted at a step boundary (trainer checkpoints and
 // keeps its partial trace), and it resumes from there once the gate
 // reopens.
-func (d *Daemon) runGated(ctx context.Context, id spec.JobID, s *spec.Spec, train, test *dataset.Dataset, opts trainer.Options) (*trainer.Result, error) {
+func (d *Daemon) runGated(ctx context.Context, id spec.JobID, s *spec.Spec, data *model.Data, opts trainer.Options) (*trainer.Result, error) {
 	g := d.cfg.Gate
 	if g == nil {
-		return trainer.Run(ctx, s, train, test, opts)
+		return trainer.Run(ctx, s, data, opts)
 	}
 	for {
 		if !g.Open() {
@@ -949,7 +950,7 @@ func (d *Daemon) runGated(ctx context.Context, id spec.JobID, s *spec.Spec, trai
 			case <-watch:
 			}
 		})
-		res, err := trainer.Run(runCtx, s, train, test, opts)
+		res, err := trainer.Run(runCtx, s, data, opts)
 		close(watch)
 		watcher.Wait()
 		cancel()

@@ -19,11 +19,12 @@ type committer struct {
 	hasher  commit.Hasher
 }
 
-func newCommitter(s *spec.Spec, job spec.JobID, threads int) *committer {
+// newCommitter returns a committer of states shaped like template.
+func newCommitter(template *spec.State, job spec.JobID, threads int) *committer {
 	c := &committer{job: job, in: make(chan *spec.State, 2), free: make(chan *spec.State, 2), done: make(chan struct{})}
 	c.hasher.Threads = threads
 	for range 2 {
-		c.free <- s.NewState()
+		c.free <- template.Clone()
 	}
 	go c.loop()
 	return c

@@ -1,7 +1,8 @@
 // Package trainer runs a job to completion on the local machine: the
-// solver's training loop. It draws each step's batch, runs the engine,
-// keeps checkpoints every checkpoint_interval steps (and when interrupted),
-// resumes from the newest valid checkpoint, and evaluates the result.
+// solver's training loop. It steps the job's model (spec/model: an MLP or
+// a GPT), keeps checkpoints every checkpoint_interval steps (and when
+// interrupted), resumes from the newest valid checkpoint, and evaluates
+// the result.
 //
 // # Guarantees
 //
@@ -28,9 +29,8 @@ import (
 	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
-	"github.com/beluga-compute/beluga/spec/dataset"
-	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/spec/merkle"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // ErrInterrupted: the context ended the run early; a resumable checkpoint
@@ -44,8 +44,8 @@ type Options struct {
 	OutDir string
 	// Resume continues from the newest valid checkpoint in OutDir.
 	Resume bool
-	// Engine options (kernel, threads).
-	Engine []engine.Option
+	// Model options (kernel, threads).
+	Model []model.Option
 	// Progress, if set, is called after every step.
 	Progress func(Progress)
 	// Now is the clock for timings (default time.Now).
@@ -77,7 +77,7 @@ type Options struct {
 // Progress reports one finished step.
 type Progress struct {
 	Step, Steps int64 // steps done, of the job's total
-	LossQ16     int64 // mean loss of this step's batch, Q16 nats
+	LossQ16     int64 // mean loss of this step's batch, Q16 nats (Runner.Step)
 }
 
 // Result summarises a finished run.
@@ -87,12 +87,17 @@ type Result struct {
 	ResumedFrom int64 // step count of the checkpoint the run started from
 	FinalDigest merkle.Digest
 	// FinalLossQ16 is the mean training loss (Q16 nats) over the last
-	// LossWindow steps run by this process.
+	// LossWindow steps run by this process: the mean of the steps' mean
+	// losses (model.Runner.Step).
 	FinalLossQ16 int64
 	// TestCorrect of TestTotal test samples were classified correctly
-	// (TestTotal is 0 without a test split).
+	// (an MLP; TestTotal is 0 without a test split).
 	TestCorrect, TestTotal int
-	Elapsed                time.Duration // training only, this process
+	// ValLossQ16 is a GPT's summed validation loss in Q16 nats over
+	// ValPositions positions (0 for an MLP); its bits per byte, SPEC.md
+	// §20.7, are ValLossQ16 / (2^16 · ValPositions · ln 2).
+	ValLossQ16, ValPositions int64
+	Elapsed                  time.Duration // training only, this process
 	// Trace is the committed trace (Commit runs only).
 	Trace *trace.Trace
 }
@@ -100,8 +105,9 @@ type Result struct {
 // LossWindow is how many final steps FinalLossQ16 averages.
 const LossWindow = 100
 
-// Run trains s on train to completion and evaluates on test (may be nil).
-func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts Options) (*Result, error) {
+// Run trains s on data (model.LoadData; an MLP's test set may be nil) to
+// completion and evaluates the result on the held-out data.
+func Run(ctx context.Context, s *spec.Spec, data *model.Data, opts Options) (*Result, error) {
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -110,11 +116,13 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 	if err != nil {
 		return nil, err
 	}
-	if train.Len() != s.Data.Train.Count || train.Features() != s.Data.Train.Features {
-		return nil, fmt.Errorf("trainer: training set has %d samples of %d features, the spec says %d of %d",
-			train.Len(), train.Features(), s.Data.Train.Count, s.Data.Train.Features)
+	if err := model.CheckData(s, data); err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
 	}
-	st := s.Init()
+	st, err := model.InitState(s)
+	if err != nil {
+		return nil, err
+	}
 	res := &Result{JobID: id}
 	var cps *rundir.Checkpoints
 	if opts.OutDir != "" {
@@ -136,13 +144,14 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		}
 	}
 	res.ResumedFrom = st.Step
-	eng, err := engine.New(s, st, opts.Engine...)
+	runner, err := model.NewRunner(s, data, st, opts.Model...)
 	if err != nil {
 		return nil, err
 	}
+	st = runner.State()
 	var com *committer
 	if opts.Commit {
-		com = newCommitter(s, id, max(1, opts.HashThreads))
+		com = newCommitter(st, id, max(1, opts.HashThreads))
 		defer func() {
 			if com != nil {
 				com.close()
@@ -176,7 +185,6 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		}
 		return nil
 	}
-	batches := engine.NewBatcher(s, train)
 	var window []int64
 	start := now()
 	for st.Step < s.Steps {
@@ -189,7 +197,7 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 			}
 			return res, fmt.Errorf("%w at step %d of %d", ErrInterrupted, st.Step, s.Steps)
 		}
-		loss, err := eng.Step(batches.Batch(st.Step))
+		loss, err := runner.Step()
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +217,7 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 			}
 		}
 		if opts.Progress != nil {
-			opts.Progress(Progress{Step: st.Step, Steps: s.Steps, LossQ16: loss / int64(s.BatchSize)})
+			opts.Progress(Progress{Step: st.Step, Steps: s.Steps, LossQ16: loss})
 		}
 	}
 	if com != nil {
@@ -233,24 +241,14 @@ func Run(ctx context.Context, s *spec.Spec, train, test *dataset.Dataset, opts O
 		for _, l := range window {
 			sum += l
 		}
-		res.FinalLossQ16 = sum / int64(len(window)*s.BatchSize)
+		res.FinalLossQ16 = sum / int64(len(window))
 	}
-	if test != nil {
-		xs := make([][]uint8, test.Len())
-		for i := range xs {
-			xs[i], _ = test.Sample(i)
-		}
-		pred := make([]int, len(xs))
-		if err := eng.Predict(xs, pred); err != nil {
-			return nil, err
-		}
-		for i, p := range pred {
-			if _, label := test.Sample(i); p == int(label) {
-				res.TestCorrect++
-			}
-		}
-		res.TestTotal = len(xs)
+	ev, err := runner.Eval()
+	if err != nil {
+		return nil, err
 	}
+	res.TestCorrect, res.TestTotal = ev.TestCorrect, ev.TestTotal
+	res.ValLossQ16, res.ValPositions = ev.ValLossQ16, ev.ValPositions
 	if opts.OutDir != "" && st.Step%s.CheckpointInterval != 0 {
 		// Keep the final state too, so a verifier can open it; in commit
 		// runs with the whole trace beside it, so resuming a finished run

@@ -15,6 +15,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 func TestInterruptAndResumeReachSameDigest(t *testing.T) {
@@ -28,7 +29,7 @@ func TestInterruptAndResumeReachSameDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	full, err := Run(ctx, s, train, test, Options{})
+	full, err := Run(ctx, s, &model.Data{Train: train, Test: test}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestInterruptAndResumeReachSameDigest(t *testing.T) {
 	dir := t.TempDir()
 	cctx, cancel := context.WithCancel(ctx)
 	const stopAt = 250 // not a multiple of the checkpoint interval
-	_, err = Run(cctx, s, train, test, Options{OutDir: dir, Progress: func(p Progress) {
+	_, err = Run(cctx, s, &model.Data{Train: train, Test: test}, Options{OutDir: dir, Progress: func(p Progress) {
 		if p.Step == stopAt {
 			cancel()
 		}
@@ -50,7 +51,7 @@ func TestInterruptAndResumeReachSameDigest(t *testing.T) {
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	resumed, err := Run(ctx, s, train, test, Options{OutDir: dir, Resume: true})
+	resumed, err := Run(ctx, s, &model.Data{Train: train, Test: test}, Options{OutDir: dir, Resume: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestInterruptAndResumeReachSameDigest(t *testing.T) {
 	}
 	db.Close()
 	rec := newRecorder()
-	again, err := Run(ctx, s, train, test, Options{OutDir: dir, Resume: true, Logger: rec.logger()})
+	again, err := Run(ctx, s, &model.Data{Train: train, Test: test}, Options{OutDir: dir, Resume: true, Logger: rec.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestInterruptAndResumeReachSameDigest(t *testing.T) {
 	// Resuming a directory that holds another job is refused.
 	other := *s
 	other.Seed++
-	if _, err := Run(ctx, &other, train, test, Options{OutDir: dir, Resume: true}); err == nil {
+	if _, err := Run(ctx, &other, &model.Data{Train: train, Test: test}, Options{OutDir: dir, Resume: true}); err == nil {
 		t.Fatal("resumed another job's directory")
 	}
 }
@@ -114,7 +115,7 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 	}
 	ctx := context.Background()
 	dirA := t.TempDir()
-	full, err := Run(ctx, s, train, nil, Options{OutDir: dirA, Commit: true})
+	full, err := Run(ctx, s, &model.Data{Train: train}, Options{OutDir: dirA, Commit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 	// Interrupted between checkpoints and resumed: the same trace.
 	dirB := t.TempDir()
 	cctx, cancel := context.WithCancel(ctx)
-	_, err = Run(cctx, s, train, nil, Options{OutDir: dirB, Commit: true, Progress: func(p Progress) {
+	_, err = Run(cctx, s, &model.Data{Train: train}, Options{OutDir: dirB, Commit: true, Progress: func(p Progress) {
 		if p.Step == 77 {
 			cancel()
 		}
@@ -148,7 +149,7 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatal(err)
 	}
-	res, err := Run(ctx, s, train, nil, Options{OutDir: dirB, Commit: true, Resume: true})
+	res, err := Run(ctx, s, &model.Data{Train: train}, Options{OutDir: dirB, Commit: true, Resume: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 	}
 	// Resuming the finished run (its last checkpoint is off the checkpoint
 	// interval) finds the whole trace again.
-	again, err := Run(ctx, s, train, nil, Options{OutDir: dirB, Commit: true, Resume: true})
+	again, err := Run(ctx, s, &model.Data{Train: train}, Options{OutDir: dirB, Commit: true, Resume: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func TestSeedResumesElsewhere(t *testing.T) {
 		entries []trace.Entry
 	}
 	var got []announced
-	full, err := Run(ctx, s, train, nil, Options{OutDir: t.TempDir(), Commit: true,
+	full, err := Run(ctx, s, &model.Data{Train: train}, Options{OutDir: t.TempDir(), Commit: true,
 		Checkpointed: func(st *spec.State, entries []trace.Entry) {
 			got = append(got, announced{st.Clone(), entries})
 		}})
@@ -221,7 +222,7 @@ func TestSeedResumesElsewhere(t *testing.T) {
 	if err := Seed(dir, s, mid.st, mid.entries, nil); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(ctx, s, train, nil, Options{OutDir: dir, Commit: true, Resume: true})
+	res, err := Run(ctx, s, &model.Data{Train: train}, Options{OutDir: dir, Commit: true, Resume: true})
 	if err != nil {
 		t.Fatal(err)
 	}
