@@ -87,3 +87,21 @@ func roundDivBig(a, d int64) int64 {
 	q := new(big.Int).Div(n, new(big.Int).Lsh(big.NewInt(d), 1)) // Euclidean: floor for a positive divisor
 	return q.Int64()
 }
+
+func BenchmarkSigmoid(b *testing.B) {
+	initTables()
+	s := prng.Derive(5, "bench.sig", 0, 0)
+	us := make([]int64, 1<<20)
+	for i := range us {
+		us[i] = (int64(s.At(uint64(i))>>32) - 1<<31) >> 13 // |x| up to ~16
+	}
+	b.Run("tables", func(b *testing.B) {
+		var acc int64
+		for b.Loop() {
+			for _, u := range us {
+				acc += sigmoidBranchless(u)
+			}
+		}
+		_ = acc
+	})
+}
