@@ -14,6 +14,7 @@ import (
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // GPTConfig is what `beluga bench train --model gpt` runs: the learning
@@ -76,6 +77,7 @@ type GPTResult struct {
 // gptData is the corpus and its windows.
 type gptData struct {
 	corpus []byte
+	text   *dataset.Text
 	nTrain int
 	val    []int64
 }
@@ -93,33 +95,21 @@ func loadGPTData(cfg GPTConfig) (*gptData, error) {
 		return nil, err
 	}
 	val := dataset.ValWindows(split.Train, cfg.ValBytes, cfg.Model.Context, cfg.EvalWindows)
-	return &gptData{corpus: corpus, nTrain: split.Train, val: val}, nil
-}
-
-func (d *gptData) batch(offs []int64, c gpt.Config) gpt.Batch {
-	T := c.Context
-	b := gpt.Batch{Tokens: make([]byte, 0, c.Tokens()), Targets: make([]byte, 0, c.Tokens())}
-	for i := range c.Batch {
-		o := offs[min(i, len(offs)-1)] // a short last batch repeats its last window
-		b.Tokens = append(b.Tokens, d.corpus[o:o+int64(T)]...)
-		b.Targets = append(b.Targets, d.corpus[o+1:o+1+int64(T)]...)
+	text, err := dataset.NewText(corpus)
+	if err != nil {
+		return nil, err
 	}
-	return b
+	return &gptData{corpus: corpus, text: text, nTrain: split.Train, val: val}, nil
 }
 
-// GPTValBPB returns the validation loss of st in bits per byte (SPEC.md §20.7).
+// gptValBPB returns the validation loss of st in bits per byte (SPEC.md
+// §20.7), from the exact sum model.ValLoss computes (as a job's Eval).
 func gptValBPB(tr *gpt.Trainer, st *gpt.State, d *gptData) (float64, error) {
-	c := tr.Config()
-	var sum int64
-	for i := 0; i < len(d.val); i += c.Batch {
-		w := d.val[i:min(i+c.Batch, len(d.val))]
-		l, err := tr.Loss(st, d.batch(w, c), len(w))
-		if err != nil {
-			return 0, err
-		}
-		sum += l
+	sum, n, err := model.ValLoss(tr, st, d.text, d.val)
+	if err != nil {
+		return 0, err
 	}
-	return float64(sum) / 65536 / float64(len(d.val)*c.Context) / math.Ln2, nil
+	return float64(sum) / 65536 / float64(n) / math.Ln2, nil
 }
 
 // GPT runs the comparison.
@@ -197,7 +187,11 @@ func gptLearn(ctx context.Context, cfg GPTConfig, d *gptData, res *GPTResult) er
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := tr.Step(st, d.batch(train[s], c)); err != nil {
+		b, err := model.TextBatch(d.text, c, train[s])
+		if err != nil {
+			return err
+		}
+		if _, err := tr.Step(st, b); err != nil {
 			return err
 		}
 	}
@@ -287,7 +281,11 @@ func GPTStepMillis(ctx context.Context, c gpt.Config, d *gptData, offs [][]int64
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if _, err := tr.Step(st, d.batch(o, c)); err != nil {
+		b, err := model.TextBatch(d.text, c, o)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tr.Step(st, b); err != nil {
 			return 0, err
 		}
 	}
