@@ -29,7 +29,7 @@ func tinyGPT(t *testing.T, steps int64) (*spec.Spec, *model.Data) {
 // trace root, training loss and validation loss of an uninterrupted run.
 func TestGPTInterruptAndResume(t *testing.T) {
 	t.Parallel()
-	s, d := tinyGPT(t, 20)
+	s, d := tinyGPT(t, 12)
 	ctx := context.Background()
 	full, err := Run(ctx, s, d, Options{OutDir: t.TempDir(), Commit: true})
 	if err != nil {
@@ -38,14 +38,6 @@ func TestGPTInterruptAndResume(t *testing.T) {
 	if full.Steps != s.Steps || full.ValPositions != int64(8*16) || full.ValLossQ16 <= 0 || full.TestTotal != 0 {
 		t.Fatalf("uninterrupted run: %+v", full)
 	}
-	plain, err := Run(ctx, s, d, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if plain.FinalDigest != full.FinalDigest || plain.ValLossQ16 != full.ValLossQ16 {
-		t.Fatal("a run without commitments or checkpoints ends elsewhere")
-	}
-
 	dir := t.TempDir()
 	cctx, cancel := context.WithCancel(ctx)
 	const stopAt = 7 // between checkpoints (every 5 steps)
