@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -33,6 +36,10 @@ type GPTConfig struct {
 	Learn, Time bool
 	// Corpus is the text; nil loads fortunes.
 	Corpus []byte
+	// Self is the beluga executable: each thread count's training also runs
+	// as `Self train --example gpt` in a child process, whose peak memory is
+	// the run's alone. Empty skips the memory measurement.
+	Self string
 }
 
 // ExampleGPTModel is the built-in example's model and optimizer (SPEC.md
@@ -238,7 +245,13 @@ func gptTime(ctx context.Context, cfg GPTConfig, d *gptData, res *GPTResult) err
 		if err != nil {
 			return err
 		}
-		res.Time = append(res.Time, GPTTimeRow{Impl: "beluga " + kernel.Best().Name(), Threads: th, MsPerStep: ms})
+		row := GPTTimeRow{Impl: "beluga " + kernel.Best().Name(), Threads: th, MsPerStep: ms}
+		if cfg.Self != "" {
+			if row.PeakRSSMiB, err = gptChildRSS(ctx, cfg.Self, cfg.TimeSteps+cfg.Warmup, th); err != nil {
+				return err
+			}
+		}
+		res.Time = append(res.Time, row)
 	}
 	if cfg.Python == "" {
 		return nil
@@ -327,4 +340,21 @@ func PrintGPT(w io.Writer, res *GPTResult, cfg GPTConfig) {
 		}
 		tw.Flush()
 	}
+}
+
+// gptChildRSS runs `self train --example gpt --steps steps` on threads
+// threads in a child process and returns its peak resident memory in MiB.
+func gptChildRSS(ctx context.Context, self string, steps, threads int) (float64, error) {
+	cmd := exec.CommandContext(ctx, self, "train", "--example", "gpt", "--steps", strconv.Itoa(steps),
+		"--threads", strconv.Itoa(threads), "--quiet", "--json")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("measuring memory with %s train --example gpt: %w: %s", self, err, out.String())
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0, nil
+	}
+	return float64(ru.Maxrss) / 1024, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +29,9 @@ func newBenchCmd() *cobra.Command {
 				gcfg.Python, gcfg.Threads = cfg.Python, cfg.Threads
 				gcfg.Learn, gcfg.Time = !noLearn, !noTime
 				gcfg.Model = bench.ExampleGPTModel(gcfg.Steps)
+				if self, err := os.Executable(); err == nil {
+					gcfg.Self = self
+				}
 				res, err := bench.GPT(c.Context(), gcfg)
 				if err != nil {
 					return err
