@@ -232,3 +232,64 @@ func loadGPTVector(t *testing.T, dir string) (*spec.Spec, []byte, []StepRecord) 
 	}
 	return s, text, recs
 }
+
+// TestGPTVectorClamps: the gpt-saturating vector drives the reference into
+// the saturations SPEC.md §16 says it does — weights clamped at ±(2^31 − 1)
+// by AdamW, the residual stream saturated at the int32 range, and the
+// gradient clipped (ν > 2^15) — and gpt-tiny into none of them.
+func TestGPTVectorClamps(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		saturates bool
+	}{{"gpt-saturating", true}, {"gpt-tiny", false}} {
+		s, text, _ := loadGPTVector(t, filepath.Join(gptVectorsDir, tc.name))
+		c, err := s.GPT()
+		if err != nil {
+			t.Fatal(err)
+		}
+		split, _ := s.TextSplit()
+		g, err := gptref.NewGraph(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := c.Init()
+		var weights, residual, clipped bool
+		for step := range s.Steps {
+			offs := dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil)
+			var tokens, targets []byte
+			for _, o := range offs {
+				tokens = append(tokens, text[o:o+int64(c.Context)]...)
+				targets = append(targets, text[o+1:o+1+int64(c.Context)]...)
+			}
+			vals, err := g.Run(st, tokens, targets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, v := range vals {
+				for _, x := range v.Data {
+					switch {
+					case strings.HasPrefix(name, "next.") && !strings.HasSuffix(name, ".m") && !strings.HasSuffix(name, ".v") &&
+						(x == 1<<31-1 || x == -(1<<31-1)):
+						weights = true
+					case strings.HasPrefix(name, "act.") && strings.HasSuffix(name, ".x") && (x == 1<<31-1 || x == -(1<<31)):
+						residual = true
+					}
+				}
+			}
+			if vals["adamw.norm"].Data[0] > 1<<15 {
+				clipped = true
+			}
+			if st, _, err = gptref.Step(c, st, tokens, targets); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("%s: weights clamped %v, residual saturated %v, gradient clipped %v", tc.name, weights, residual, clipped)
+		if tc.saturates && !(weights && residual && clipped) {
+			t.Errorf("%s: weights clamped %v, residual saturated %v, gradient clipped %v; want all", tc.name, weights, residual, clipped)
+		}
+		if !tc.saturates && (weights || residual) {
+			t.Errorf("%s saturates (weights %v, residual %v)", tc.name, weights, residual)
+		}
+	}
+}
