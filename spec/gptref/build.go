@@ -170,9 +170,9 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 		shape := []int{p.Rows, p.In}
 		g.op(Op{Name: "adamw." + p.Name, Inputs: []string{p.Name, p.Name + ".m", p.Name + ".v", "grad." + p.Name, "grad." + p.Name + ".exp", "adamw.norm"},
 			Work: 4 * int64(p.Rows) * int64(p.In), run: m.adamw},
-			TensorInfo{Name: "next." + p.Name, Kind: StateOut, Shape: shape, Min: -maxI32, Max: maxI32},
-			TensorInfo{Name: "next." + p.Name + ".m", Kind: StateOut, Shape: shape, Min: minI32, Max: maxI32},
-			TensorInfo{Name: "next." + p.Name + ".v", Kind: StateOut, Shape: shape, Min: varRange.lo, Max: varRange.hi})
+			TensorInfo{Name: "next." + p.Name, Kind: StateOut, StateName: p.Name, Shape: shape, Min: -maxI32, Max: maxI32},
+			TensorInfo{Name: "next." + p.Name + ".m", Kind: StateOut, StateName: p.Name + ".m", Shape: shape, Min: minI32, Max: maxI32},
+			TensorInfo{Name: "next." + p.Name + ".v", Kind: StateOut, StateName: p.Name + ".v", Shape: shape, Min: varRange.lo, Max: varRange.hi})
 	}
 	return g, nil
 }
@@ -182,8 +182,13 @@ func out(name string, shape []int, r rng) TensorInfo {
 	return TensorInfo{Name: name, Kind: Intermediate, Shape: shape, Min: r.lo, Max: r.hi}
 }
 
+// source adds a source; a state tensor's state name is its name.
 func (g *Graph) source(name string, kind TensorKind, shape []int, r rng) {
-	g.add(TensorInfo{Name: name, Kind: kind, Shape: shape, Min: r.lo, Max: r.hi, Producer: -1})
+	info := TensorInfo{Name: name, Kind: kind, Shape: shape, Min: r.lo, Max: r.hi, Producer: -1}
+	if kind == StateIn {
+		info.StateName = name
+	}
+	g.add(info)
 }
 
 // add appends a tensor; names are unique by construction.

@@ -16,7 +16,9 @@
 // for per-row exponents. Every tensor has a fixed shape and a value range;
 // an operator checks each input against them before computing anything,
 // fails with ErrOverflow instead of leaving int64, and checks its outputs,
-// so hostile inputs give an error, never a panic.
+// so hostile inputs give an error, never a panic. The graph is an
+// opgraph.Graph (spec/opgraph, shared with the MLP's spec/ref): the
+// dispute game (protocol/core/dispute) recomputes one of its operators.
 //
 // The operators, for a configuration with L layers (l = 0 … L−1), in order:
 //

@@ -143,7 +143,6 @@ func matchEngine(t *testing.T, seed uint64, configs int) {
 	}
 }
 
-
 // TestStep: Step is Run plus the state's collection, and it does not
 // modify its input.
 func TestStep(t *testing.T) {

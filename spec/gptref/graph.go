@@ -7,77 +7,39 @@ import (
 	"slices"
 
 	"github.com/beluga-compute/beluga/spec/gpt"
+	"github.com/beluga-compute/beluga/spec/opgraph"
 )
 
 // ErrBadOpInput: an operator's inputs (or a step's state or batch) do not
-// have the names, shapes or value ranges that SPEC.md §20 implies.
-var ErrBadOpInput = errors.New("gptref: bad operator input")
+// have the names, shapes or value ranges that SPEC.md §20 implies. It is
+// opgraph.ErrBadOpInput, shared with every operator graph.
+var ErrBadOpInput = opgraph.ErrBadOpInput
 
 // ErrOverflow: an operator's exact result leaves int64 (inputs that no
 // valid step produces, or a value beyond the bounds of SPEC.md §20.16).
 var ErrOverflow = errors.New("gptref: value outside int64")
 
 // Tensor is a value of the graph: int64 elements, row-major, and a shape.
-// Exponents and the loss have shape [1]; per-row exponents [N].
-type Tensor struct {
-	Shape []int
-	Data  []int64
-}
+// Exponents and the loss have shape [1]; per-row exponents [N]. The type
+// is spec/opgraph's, shared with the MLP's graph (spec/ref).
+type Tensor = opgraph.Tensor
 
 // TensorKind says where a tensor comes from.
-type TensorKind uint8
+type TensorKind = opgraph.TensorKind
 
-// Tensor kinds.
+// Tensor kinds: StateIn is a state tensor before the step (SPEC.md
+// §20.10), BatchIn is tokens or targets ([N] bytes, row r = bT + j),
+// StateOut a state tensor after the step, named "next." + its state name.
 const (
-	// StateIn is a state tensor before the step (SPEC.md §20.10): a source.
-	StateIn TensorKind = iota + 1
-	// BatchIn is tokens or targets ([N] bytes, row r = bT + j): a source.
-	BatchIn
-	// Intermediate is computed and consumed inside the step.
-	Intermediate
-	// StateOut is a state tensor after the step, named "next." + its
-	// state name.
-	StateOut
+	StateIn      = opgraph.StateIn
+	BatchIn      = opgraph.BatchIn
+	Intermediate = opgraph.Intermediate
+	StateOut     = opgraph.StateOut
 )
 
-// TensorInfo describes one tensor of the graph.
-type TensorInfo struct {
-	Name  string // unique in the graph
-	Kind  TensorKind
-	Shape []int
-	// Min and Max bound every element: every value the producing operator
-	// can output on valid inputs (the spec's formats for sources).
-	Min, Max int64
-	// Producer is the index of the operator that outputs the tensor, -1 for
-	// sources.
-	Producer int
-}
-
-// Len returns the number of elements.
-func (info TensorInfo) Len() int {
-	n := 1
-	for _, d := range info.Shape {
-		n *= d
-	}
-	return n
-}
-
-// Check verifies that t has info's shape and every element lies in
-// [Min, Max]; it reads t.Data only after its length is known to match.
-func (info TensorInfo) Check(t Tensor) error {
-	if !slices.Equal(t.Shape, info.Shape) {
-		return fmt.Errorf("%w: %s has shape %v, want %v", ErrBadOpInput, info.Name, t.Shape, info.Shape)
-	}
-	if n := info.Len(); len(t.Data) != n {
-		return fmt.Errorf("%w: %s has %d elements, want %d", ErrBadOpInput, info.Name, len(t.Data), n)
-	}
-	for i, v := range t.Data {
-		if v < info.Min || v > info.Max {
-			return fmt.Errorf("%w: %s[%d] = %d outside [%d, %d]", ErrBadOpInput, info.Name, i, v, info.Min, info.Max)
-		}
-	}
-	return nil
-}
+// TensorInfo describes one tensor of the graph. StateName is P, P.m or
+// P.v for the state tensors (§20.10) before and after the step.
+type TensorInfo = opgraph.TensorInfo
 
 // Op is one operator: a pure function of its named inputs (and the step
 // number, which only AdamW reads) to its named outputs.
@@ -121,6 +83,21 @@ func (g *Graph) Tensor(name string) (TensorInfo, bool) {
 		return TensorInfo{}, false
 	}
 	return g.tensors[i], true
+}
+
+var _ opgraph.Graph = (*Graph)(nil)
+
+// Layout implements opgraph.Graph: the tensors and operators (a copy).
+func (g *Graph) Layout() opgraph.Layout {
+	l := opgraph.Layout{Tensors: make([]TensorInfo, len(g.tensors)), Ops: make([]opgraph.OpInfo, len(g.ops))}
+	for i, info := range g.tensors {
+		info.Shape = slices.Clone(info.Shape)
+		l.Tensors[i] = info
+	}
+	for i, o := range g.ops {
+		l.Ops[i] = opgraph.OpInfo{Name: o.Name, Inputs: slices.Clone(o.Inputs), Outputs: slices.Clone(o.Outputs), Work: o.Work}
+	}
+	return l
 }
 
 // Work returns the summed Work of all operators: what a step costs.

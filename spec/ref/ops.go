@@ -27,93 +27,40 @@ package ref
 // allocating beyond the spec's own sizes.
 
 import (
-	"errors"
 	"fmt"
 	"math"
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/fixed"
+	"github.com/beluga-compute/beluga/spec/opgraph"
 )
 
 // ErrBadOpInput: an operator's inputs (or a step's state or batch) do not
-// have the names, shapes or value ranges the spec implies.
-var ErrBadOpInput = errors.New("ref: bad operator input")
+// have the names, shapes or value ranges the spec implies. It is
+// opgraph.ErrBadOpInput, shared with every operator graph.
+var ErrBadOpInput = opgraph.ErrBadOpInput
 
 // Tensor is a value of the operator graph: int64 elements, row-major, and
-// a shape. Scalars (exponents, the loss) have shape [1].
-type Tensor struct {
-	Shape []int
-	Data  []int64
-}
-
-// Clone returns a deep copy.
-func (t Tensor) Clone() Tensor {
-	return Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]int64(nil), t.Data...)}
-}
+// a shape. Scalars (exponents, the loss) have shape [1]. The type is
+// spec/opgraph's, shared with the GPT's graph (spec/gptref).
+type Tensor = opgraph.Tensor
 
 // TensorKind says where a tensor of the graph comes from.
-type TensorKind uint8
+type TensorKind = opgraph.TensorKind
 
-// Tensor kinds.
+// Tensor kinds. BatchIn is batch.x (features, [batch, features], 0..255)
+// or batch.y (labels, [batch], 0..classes-1).
 const (
-	// StateIn is a state tensor before the step: a source.
-	StateIn TensorKind = iota + 1
-	// BatchIn is batch.x (features, [batch, features], 0..255) or batch.y
-	// (labels, [batch], 0..classes-1): a source.
-	BatchIn
-	// Intermediate is computed and consumed inside the step.
-	Intermediate
-	// StateOut is a state tensor after the step: an output of an update.
-	StateOut
+	StateIn      = opgraph.StateIn
+	BatchIn      = opgraph.BatchIn
+	Intermediate = opgraph.Intermediate
+	StateOut     = opgraph.StateOut
 )
 
-// TensorInfo describes one tensor of the graph.
-type TensorInfo struct {
-	Name string // unique in the graph
-	Kind TensorKind
-	// StateName is the tensor's name in the state (SPEC.md §8.1) for
-	// StateIn and StateOut: a state tensor is named the same before and
-	// after the step, the graph prefixes "next." to the latter.
-	StateName string
-	Shape     []int
-	// Min and Max bound every element: the values the producing operator
-	// can output on any valid input (any int32 for state tensors).
-	Min, Max int64
-	// Producer is the index of the operator that outputs the tensor, -1 for
-	// sources.
-	Producer int
-}
-
-// Len returns the number of elements.
-func (info TensorInfo) Len() int {
-	n := 1
-	for _, d := range info.Shape {
-		n *= d
-	}
-	return n
-}
-
-// Check verifies that t has info's shape and every element lies in
-// [Min, Max]. It reads t.Data only after its length is known to match.
-func (info TensorInfo) Check(t Tensor) error {
-	if len(t.Shape) != len(info.Shape) {
-		return fmt.Errorf("%w: %s has rank %d, want %d", ErrBadOpInput, info.Name, len(t.Shape), len(info.Shape))
-	}
-	for i, d := range t.Shape {
-		if d != info.Shape[i] {
-			return fmt.Errorf("%w: %s has shape %v, want %v", ErrBadOpInput, info.Name, t.Shape, info.Shape)
-		}
-	}
-	if n := info.Len(); len(t.Data) != n {
-		return fmt.Errorf("%w: %s has %d elements, want %d", ErrBadOpInput, info.Name, len(t.Data), n)
-	}
-	for i, v := range t.Data {
-		if v < info.Min || v > info.Max {
-			return fmt.Errorf("%w: %s[%d] = %d outside [%d, %d]", ErrBadOpInput, info.Name, i, v, info.Min, info.Max)
-		}
-	}
-	return nil
-}
+// TensorInfo describes one tensor of the graph. StateName is the tensor's
+// name in the state (SPEC.md §8.1); Min and Max are any int32 for state
+// tensors.
+type TensorInfo = opgraph.TensorInfo
 
 // OpKind is what an operator computes.
 type OpKind uint8
@@ -330,6 +277,26 @@ func (g *Graph) Work() int64 {
 		w += o.Work
 	}
 	return w
+}
+
+var _ opgraph.Graph = (*Graph)(nil)
+
+// Layout implements opgraph.Graph: the tensors and operators (a copy).
+func (g *Graph) Layout() opgraph.Layout {
+	l := opgraph.Layout{Tensors: make([]TensorInfo, len(g.Tensors)), Ops: make([]opgraph.OpInfo, len(g.Ops))}
+	for i, info := range g.Tensors {
+		info.Shape = append([]int(nil), info.Shape...)
+		l.Tensors[i] = info
+	}
+	for i, o := range g.Ops {
+		l.Ops[i] = opgraph.OpInfo{Name: o.Name, Inputs: append([]string(nil), o.Inputs...), Outputs: append([]string(nil), o.Outputs...), Work: o.Work}
+	}
+	return l
+}
+
+// RunOp implements opgraph.Graph: it is Run.
+func (g *Graph) RunOp(op int, in map[string]Tensor, t int64) (map[string]Tensor, error) {
+	return g.Run(t, op, in)
 }
 
 // RunOp recomputes operator op of step t of s from its inputs, keyed by
