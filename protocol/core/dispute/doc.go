@@ -9,13 +9,18 @@
 // digest after Start steps and disagree after End; they report their
 // digests at the midpoints of a shrinking interval until the step t
 // remains whose start digest they agree on and whose end digest they do
-// not (⌈log2(End−Start)⌉ rounds). Over operators: SPEC.md §8 is cut into a
-// fixed list of operators (spec/ref's Graph: quantize, forward, relu,
-// loss, backward, update per layer); each party commits to the hash of
-// every tensor of its computation of step t (a Claim), the referee finds
-// the first operator whose outputs the claims disagree on, has its inputs
-// opened, and recomputes it (ref.Graph.Run). Whoever claimed the
-// recomputed outputs wins; if neither did, both lose.
+// not (⌈log2(End−Start)⌉ rounds). Over operators: the step is cut into a
+// fixed list of operators — an MLP's (SPEC.md §8) by spec/ref's Graph
+// (quantize, forward, relu, loss, backward, update per layer), a GPT's
+// (§20) by spec/gptref's (quantize per matrix, embed, per block RMSNorm,
+// QKV, attention, output, RMSNorm, up, SiLU, down, then the head, the
+// loss, the backward of each, the gradient norm and AdamW per parameter:
+// 26·L + 12 operators for L blocks). Both graphs share spec/opgraph's
+// types, and the game plays against opgraph.Graph. Each party commits to
+// the hash of every tensor of its computation of step t (a Claim), the
+// referee finds the first operator whose outputs the claims disagree on,
+// has its inputs opened, and recomputes it (opgraph.Graph.RunOp). Whoever
+// claimed the recomputed outputs wins; if neither did, both lose.
 //
 // Every decision is recorded as Evidence, which Check re-decides from the
 // spec alone: the referee is not trusted either. The wire encodings of
@@ -49,16 +54,24 @@
 //     to, and loses. An honest party claims only correct values and never
 //     loses, so a false accusation loses the same game a cheat does.
 //   - The batch is a source the parties may disagree on. It is settled
-//     against the spec alone: the batch order (SPEC.md §7) names the
-//     sample indices and each sample comes with its inclusion proof in the
-//     training-set root of the spec (§6.4).
+//     against the spec alone. An MLP's: the batch order (SPEC.md §7)
+//     names the sample indices and each sample comes with its inclusion
+//     proof in the training-set root of the spec (§6.4). A GPT's tokens
+//     and targets: §20.5 draws the windows' starts from the seed and the
+//     step, and each window's T+1 bytes come with the chunks that hold
+//     them and their inclusion proofs in data.text's root (§20.2).
+//   - A recomputation that refuses inputs both parties signed (in range,
+//     but values no valid step produces, such as a GPT product leaving
+//     int64) makes both lose: their agreed values are already off the
+//     spec's step, and an honest party, whose values a valid step
+//     produced, never signs such inputs.
 //   - One operator suffices because of the two points above: the parties'
 //     own hashes reduce "who computed step t wrongly" to "who claimed a
 //     wrong output of one operator from agreed inputs". The referee pays
 //     one operator's work (Cost.OpWork, against Cost.StepWork for the full
 //     step), the hashing of its inputs and outputs, and O(log n) digest
 //     comparisons — or, for a disputed batch, one batch's Merkle proofs and
-//     the derivation of its indices.
+//     the derivation of its indices (a GPT's: its B window starts).
 //
 // Forfeits (a party not answering, or opening values that do not match the
 // agreed hashes) are decided on the referee's own observation and yield no

@@ -195,14 +195,14 @@ func Check(s *spec.Spec, ev Evidence) (Verdict, error) {
 // runner and the cost account. Both Play and Check decide with it.
 type judge struct {
 	s     *spec.Spec
-	g     *ref.Graph
+	l     *layout
 	job   spec.JobID
-	runOp func(g *ref.Graph, t int64, op int, in map[string]ref.Tensor) (map[string]ref.Tensor, error)
+	runOp opRunner
 	cost  *Cost
 }
 
 func newJudge(s *spec.Spec, cost *Cost) (*judge, error) {
-	g, err := ref.NewGraph(s)
+	l, err := graphOf(s)
 	if err != nil {
 		return nil, err
 	}
@@ -213,8 +213,8 @@ func newJudge(s *spec.Spec, cost *Cost) (*judge, error) {
 	if cost == nil {
 		cost = &Cost{}
 	}
-	cost.StepWork = g.Work()
-	return &judge{s: s, g: g, job: job, runOp: (*ref.Graph).Run, cost: cost}, nil
+	cost.StepWork = l.work
+	return &judge{s: s, l: l, job: job, runOp: runOp, cost: cost}, nil
 }
 
 // checkSegment verifies that seg is a dispute inside the job, and its
@@ -293,8 +293,8 @@ func (j *judge) examine(t int64, agreed, sNext, vNext merkle.Digest, sc, vc Clai
 	case !vOK:
 		return &Verdict{LoserVerifier, ReasonInconsistent}, point{}, nil
 	}
-	g := j.g
-	for i, info := range g.Tensors {
+	g := j.l
+	for i, info := range g.tensors {
 		if info.Producer < 0 && sc.Hashes[i] != vc.Hashes[i] {
 			if info.Kind == ref.BatchIn {
 				return nil, point{batch: true}, nil
@@ -303,9 +303,9 @@ func (j *judge) examine(t int64, agreed, sNext, vNext merkle.Digest, sc, vc Clai
 			return nil, point{}, fmt.Errorf("dispute: claims differ on %s yet rebuild the same digest: hash collision", info.Name)
 		}
 	}
-	for k, o := range g.Ops {
+	for k, o := range g.ops {
 		for _, name := range o.Outputs {
-			if i := g.Index(name); sc.Hashes[i] != vc.Hashes[i] {
+			if i := g.index(name); sc.Hashes[i] != vc.Hashes[i] {
 				// Every input is a source or an earlier output: all agree.
 				return nil, point{op: k}, nil
 			}
@@ -317,36 +317,39 @@ func (j *judge) examine(t int64, agreed, sNext, vNext merkle.Digest, sc, vc Clai
 // consistent reports whether c is well formed and rebuilds the agreed
 // digest after t steps and the party's own digest after t+1.
 func (j *judge) consistent(t int64, agreed, next merkle.Digest, c Claim) bool {
-	if checkClaimLen(j.g, c) != nil {
+	if checkClaimLen(j.l, c) != nil {
 		return false
 	}
-	before, after := stateDigests(j.g, j.job, t, c)
+	before, after := stateDigests(j.l, j.job, t, c)
 	return before == agreed && after == next
 }
 
-// settleBatch decides a batch dispute from an opening of the batch.
+// settleBatch decides a batch dispute from an opening of the batch: the
+// claims' hashes of the graph's two batch sources against the verified
+// opening's.
 func (j *judge) settleBatch(t int64, o *BatchOpening, sc, vc Claim) (Verdict, error) {
-	bx, by, err := VerifyBatch(j.s, t, o)
+	b0, b1, err := VerifyBatch(j.s, t, o)
 	if err != nil {
 		return Verdict{}, err
 	}
-	j.cost.SamplesChecked += len(o.Samples)
-	ix, iy := j.g.Index("batch.x"), j.g.Index("batch.y")
-	hx, err := j.hash(ix, bx)
-	if err != nil {
-		return Verdict{}, err
+	j.cost.SamplesChecked += len(o.Samples) + len(o.Windows)
+	sOK, vOK := true, true
+	for k, v := range [2]ref.Tensor{b0, b1} {
+		i := j.l.batch[k]
+		h, err := j.hash(i, v)
+		if err != nil {
+			return Verdict{}, err
+		}
+		sOK = sOK && sc.Hashes[i] == h
+		vOK = vOK && vc.Hashes[i] == h
 	}
-	hy, err := j.hash(iy, by)
-	if err != nil {
-		return Verdict{}, err
-	}
-	return decide(ReasonBatch, sc.Hashes[ix] == hx && sc.Hashes[iy] == hy, vc.Hashes[ix] == hx && vc.Hashes[iy] == hy)
+	return decide(ReasonBatch, sOK, vOK)
 }
 
 // verifyInputs checks that opened are operator op's inputs, in order, each
 // matching the agreed hash in c, and returns them keyed by name.
 func (j *judge) verifyInputs(op int, opened []NamedTensor, c Claim) (map[string]ref.Tensor, error) {
-	o := &j.g.Ops[op]
+	o := &j.l.ops[op]
 	if len(opened) != len(o.Inputs) {
 		return nil, fmt.Errorf("%w: %s has %d inputs, %d opened", ErrBadOpening, o.Name, len(o.Inputs), len(opened))
 	}
@@ -355,7 +358,7 @@ func (j *judge) verifyInputs(op int, opened []NamedTensor, c Claim) (map[string]
 		if opened[k].Name != name {
 			return nil, fmt.Errorf("%w: %s input %d is %s, opened %q", ErrBadOpening, o.Name, k, name, opened[k].Name)
 		}
-		i := j.g.Index(name)
+		i := j.l.index(name)
 		h, err := j.hash(i, opened[k].Tensor)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadOpening, err)
@@ -371,18 +374,21 @@ func (j *judge) verifyInputs(op int, opened []NamedTensor, c Claim) (map[string]
 // recompute runs operator op once on verified inputs and compares its
 // outputs with both claims.
 func (j *judge) recompute(t int64, op int, in map[string]ref.Tensor, sc, vc Claim) (Verdict, error) {
-	o := &j.g.Ops[op]
+	o := &j.l.ops[op]
 	j.cost.OpsRun++
 	j.cost.OpWork += o.Work
-	out, err := j.runOp(j.g, t, op, in)
+	out, err := j.runOp(j.l.g, t, op, in)
 	if err != nil {
-		// The inputs match hashes both parties signed, so a valid step
-		// produced them: only a broken implementation gets here.
-		return Verdict{}, fmt.Errorf("dispute: recompute %s: %w", o.Name, err)
+		// The inputs are in range and match hashes both parties signed,
+		// yet the operator refuses them: values no valid step produces
+		// (a GPT product leaving int64). Both claims rest on a computation
+		// that is not the spec's; an honest party, whose values a valid
+		// step produced, never signs such inputs.
+		return decide(ReasonOp, false, false)
 	}
 	sOK, vOK := true, true
 	for _, name := range o.Outputs {
-		i := j.g.Index(name)
+		i := j.l.index(name)
 		h, err := j.hash(i, out[name])
 		if err != nil {
 			return Verdict{}, fmt.Errorf("dispute: recompute %s: %w", o.Name, err)
@@ -394,7 +400,7 @@ func (j *judge) recompute(t int64, op int, in map[string]ref.Tensor, sc, vc Clai
 }
 
 func (j *judge) hash(i int, v ref.Tensor) (merkle.Digest, error) {
-	info := j.g.Tensors[i]
+	info := j.l.tensors[i]
 	j.cost.HashedBytes += tensorBytes(info)
 	return HashTensor(info, v)
 }

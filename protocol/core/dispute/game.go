@@ -6,6 +6,7 @@ import (
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/merkle"
+	"github.com/beluga-compute/beluga/spec/opgraph"
 	"github.com/beluga-compute/beluga/spec/ref"
 )
 
@@ -20,7 +21,8 @@ type Cost struct {
 	// HashedBytes counts the tensor bytes hashed to check openings and the
 	// recomputed outputs.
 	HashedBytes int64
-	// SamplesChecked counts batch samples verified against the data root.
+	// SamplesChecked counts batch samples (a GPT's windows) verified
+	// against the data root.
 	SamplesChecked int
 }
 
@@ -40,15 +42,23 @@ type Result struct {
 type Referee struct {
 	spec *spec.Spec
 	// runOp recomputes an operator; tests count its calls.
-	runOp func(g *ref.Graph, t int64, op int, in map[string]ref.Tensor) (map[string]ref.Tensor, error)
+	runOp opRunner
 }
 
-// NewReferee returns the referee of job s.
+// opRunner recomputes operator op of step t on a graph.
+type opRunner func(g opgraph.Graph, t int64, op int, in map[string]ref.Tensor) (map[string]ref.Tensor, error)
+
+func runOp(g opgraph.Graph, t int64, op int, in map[string]ref.Tensor) (map[string]ref.Tensor, error) {
+	return g.RunOp(op, in, t)
+}
+
+// NewReferee returns the referee of job s: an MLP's disputes are played
+// over spec/ref's operator graph, a GPT's (s.IsGPT) over spec/gptref's.
 func NewReferee(s *spec.Spec) (*Referee, error) {
 	if _, err := newJudge(s, nil); err != nil {
 		return nil, err
 	}
-	return &Referee{spec: s, runOp: (*ref.Graph).Run}, nil
+	return &Referee{spec: s, runOp: runOp}, nil
 }
 
 // Play decides the dispute over seg between solver and verifier:
@@ -59,10 +69,11 @@ func NewReferee(s *spec.Spec) (*Referee, error) {
 //     does not rebuild the agreed digest after t steps and the party's
 //     own digest after t+1 loses;
 //  3. otherwise the first disputed point is the batch (settled by its
-//     samples' proofs against the spec's data root) or the first operator
-//     whose outputs differ: its inputs all agree, one party opens them,
-//     the referee checks them against the agreed hashes, recomputes that
-//     operator once and compares with both claims.
+//     samples' or windows' proofs against the spec's data root) or the
+//     first operator whose outputs differ: its inputs all agree, one
+//     party opens them, the referee checks them against the agreed
+//     hashes, recomputes that operator once and compares with both
+//     claims.
 //
 // A party that does not answer, or opens values that do not match, loses
 // by forfeit (when both parties fail to open agreed values, both do).
@@ -174,7 +185,7 @@ func (r *Referee) Play(ctx context.Context, seg Segment, solver, verifier Party)
 		}
 		failures[i] = err
 	}
-	return forfeit(fmt.Sprintf("inputs of %s at step %d", j.g.Ops[pt.op].Name, t), failures[0], failures[1])
+	return forfeit(fmt.Sprintf("inputs of %s at step %d", j.l.ops[pt.op].Name, t), failures[0], failures[1])
 }
 
 func (r *Referee) finish(res *Result, ev *Evidence, v Verdict) *Result {
@@ -186,7 +197,7 @@ func (r *Referee) finish(res *Result, ev *Evidence, v Verdict) *Result {
 // open asks p for operator op's inputs and checks them against the agreed
 // hashes in c.
 func (r *Referee) open(ctx context.Context, j *judge, p Party, t int64, op int, c Claim) ([]NamedTensor, map[string]ref.Tensor, error) {
-	names := j.g.Ops[op].Inputs
+	names := j.l.ops[op].Inputs
 	opened := make([]NamedTensor, len(names))
 	for k, name := range names {
 		v, err := p.Open(ctx, t, name)

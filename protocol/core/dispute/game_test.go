@@ -15,6 +15,7 @@ import (
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/merkle"
+	"github.com/beluga-compute/beluga/spec/opgraph"
 	"github.com/beluga-compute/beluga/spec/ref"
 )
 
@@ -95,9 +96,9 @@ func counted(t testing.TB, s *spec.Spec) (*Referee, *int) {
 		t.Fatal(err)
 	}
 	calls := new(int)
-	r.runOp = func(g *ref.Graph, step int64, op int, in map[string]ref.Tensor) (map[string]ref.Tensor, error) {
+	r.runOp = func(g opgraph.Graph, step int64, op int, in map[string]ref.Tensor) (map[string]ref.Tensor, error) {
 		*calls++
-		return g.Run(step, op, in)
+		return g.RunOp(op, in, step)
 	}
 	return r, calls
 }
@@ -144,10 +145,13 @@ func play(t *testing.T, s *spec.Spec, seg Segment, solver, verifier Party, w wan
 	if ev.Step != w.step {
 		t.Fatalf("disputed step %d, want %d", ev.Step, w.step)
 	}
-	g, _ := ref.NewGraph(s)
+	g, err := graphOf(s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	gotOp := ""
 	if ev.Op != NoOp {
-		gotOp = g.Ops[ev.Op].Name
+		gotOp = g.ops[ev.Op].Name
 	}
 	if gotOp != w.op {
 		t.Fatalf("recomputed %q, want %q", gotOp, w.op)
@@ -632,33 +636,34 @@ func TestStateLeavesMatchTheDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ClaimOf(tr)
+	c, err := r.Claim(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	job, _ := s.ID()
 	var h commit.Hasher
-	before, after := stateDigests(tr.Graph, job, 0, c)
-	if before != h.StateDigest(job, s.Init()) || after != h.StateDigest(job, tr.State()) {
+	before, after := stateDigests(r.lay, job, 0, c)
+	if before != h.StateDigest(job, s.Init()) || after != h.StateDigest(job, tr.next) {
 		t.Fatal("claim's state leaves do not rebuild the state digests")
 	}
-	if w := tr.Graph.Tensors[0]; w.Len()*4 <= commit.ChunkBytes {
+	tensors := r.lay.tensors
+	if w := tensors[0]; w.Len()*4 <= commit.ChunkBytes {
 		t.Fatalf("%s fits one chunk: the test needs a multi-chunk tensor", w.Name)
 	}
 	// Intermediates hash under their own tag, bound to their name.
-	i := tr.Graph.Index("layers.0.out")
-	d1, _ := HashTensor(tr.Graph.Tensors[i], tr.Value[i])
-	info := tr.Graph.Tensors[i]
+	i := r.lay.index("layers.0.out")
+	d1, _ := HashTensor(tensors[i], tr.values[i])
+	info := tensors[i]
 	info.Name = "layers.0.outx"
-	d2, _ := HashTensor(info, tr.Value[i])
+	d2, _ := HashTensor(info, tr.values[i])
 	if d1 == d2 || d1 != c.Hashes[i] {
 		t.Fatal("intermediate hash is not bound to the tensor's name")
 	}
 	// Out-of-range values cannot be hashed, even where le32 would wrap them
 	// onto a valid state leaf.
-	v := tr.Value[0].Clone()
+	v := tr.values[0].Clone()
 	v.Data[0] += 1 << 32
-	if _, err := HashTensor(tr.Graph.Tensors[0], v); !errors.Is(err, ref.ErrBadOpInput) {
+	if _, err := HashTensor(tensors[0], v); !errors.Is(err, ref.ErrBadOpInput) {
 		t.Fatalf("wrapped value hashed: %v", err)
 	}
 }

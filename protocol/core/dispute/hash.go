@@ -100,11 +100,19 @@ type Claim struct {
 	Hashes []merkle.Digest
 }
 
-// ClaimOf returns the claim of a trace.
+// ClaimOf returns the claim of an MLP step's trace.
 func ClaimOf(tr *ref.OpTrace) (Claim, error) {
-	c := Claim{Hashes: make([]merkle.Digest, len(tr.Graph.Tensors))}
-	for i, info := range tr.Graph.Tensors {
-		d, err := HashTensor(info, tr.Value[i])
+	return claimOf(tr.Graph.Tensors, tr.Value)
+}
+
+// claimOf hashes the values of a step's tensors described by infos.
+func claimOf(infos []ref.TensorInfo, values []ref.Tensor) (Claim, error) {
+	if len(values) != len(infos) {
+		return Claim{}, fmt.Errorf("dispute: a trace of %d tensors, the step has %d", len(values), len(infos))
+	}
+	c := Claim{Hashes: make([]merkle.Digest, len(infos))}
+	for i, info := range infos {
+		d, err := HashTensor(info, values[i])
 		if err != nil {
 			return Claim{}, err
 		}
@@ -115,8 +123,8 @@ func ClaimOf(tr *ref.OpTrace) (Claim, error) {
 
 // stateDigests returns the digests that a claim's state tensors rebuild:
 // before the step (after t steps) and after it (t+1 steps). The claim must
-// have one hash per tensor of g.
-func stateDigests(g *ref.Graph, job spec.JobID, t int64, c Claim) (before, after merkle.Digest) {
+// have one hash per tensor of l.
+func stateDigests(l *layout, job spec.JobID, t int64, c Claim) (before, after merkle.Digest) {
 	leaves := func(idx []int) []merkle.Digest {
 		out := make([]merkle.Digest, len(idx))
 		for k, i := range idx {
@@ -124,8 +132,8 @@ func stateDigests(g *ref.Graph, job spec.JobID, t int64, c Claim) (before, after
 		}
 		return out
 	}
-	before = commit.Digest(job, t, commit.TensorTree.Root(leaves(g.StateInputs())))
-	after = commit.Digest(job, t+1, commit.TensorTree.Root(leaves(g.StateOutputs())))
+	before = commit.Digest(job, t, commit.TensorTree.Root(leaves(l.stateIn)))
+	after = commit.Digest(job, t+1, commit.TensorTree.Root(leaves(l.stateOut)))
 	return before, after
 }
 
@@ -137,9 +145,9 @@ func tensorBytes(info ref.TensorInfo) int64 {
 	return 8 * int64(info.Len())
 }
 
-func checkClaimLen(g *ref.Graph, c Claim) error {
-	if len(c.Hashes) != len(g.Tensors) {
-		return fmt.Errorf("claim has %d hashes, the step has %d tensors", len(c.Hashes), len(g.Tensors))
+func checkClaimLen(l *layout, c Claim) error {
+	if len(c.Hashes) != len(l.tensors) {
+		return fmt.Errorf("claim has %d hashes, the step has %d tensors", len(c.Hashes), len(l.tensors))
 	}
 	return nil
 }

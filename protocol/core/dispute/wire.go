@@ -11,13 +11,20 @@ package dispute
 //	proof    = uvarint(index) uvarint(count) uvarint(n ≤ 48) digest…
 //	claim    = uvarint(n) digest…
 //	sample   = uvarint(index) byte(label) uvarint(len) features proof
-//	batch    = uvarint(n) sample…
+//	batch    = uvarint(n) sample…                                  (an MLP's)
+//	window   = uvarint(start) uvarint(len) bytes uvarint(chunks ≤ 2) (uvarint(len) chunk proof)…
+//	windows  = uvarint(n ≥ 1) window…                              (a GPT's)
 //	evidence = job(32) uvarint(start) uvarint(end) digest(start) digest(solver end) digest(verifier end)
 //	           flag [trace root, proof(start), proof(end)]
 //	           uvarint(rounds) (uvarint(step) digest(solver) digest(verifier))…
 //	           uvarint(t) claim(solver) claim(verifier) varint(op)
-//	           uvarint(inputs) (uvarint(len) name tensor)… flag [batch]
+//	           uvarint(inputs) (uvarint(len) name tensor)…
+//	           byte(0 | 1 batch | 2 windows)
 //	           byte(loser) byte(reason)
+//
+// A batch opening is sent as a batch message (an MLP's samples) or a
+// windows message (a GPT's windows); evidence's byte before the verdict
+// says which it holds, if any. The MLP's encodings are those of version 1.
 
 import (
 	"encoding/binary"
@@ -25,6 +32,8 @@ import (
 	"math"
 
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/merkle"
 	"github.com/beluga-compute/beluga/spec/ref"
 )
@@ -34,22 +43,35 @@ const (
 	claimTag    = "beluga/dispute/claim/v1\x00"
 	tensorTag   = "beluga/dispute/tensor/v1\x00"
 	batchTag    = "beluga/dispute/batch/v1\x00"
+	windowsTag  = "beluga/dispute/windows/v1\x00"
 	evidenceTag = "beluga/dispute/evidence/v1\x00"
 )
 
 // Limits of the encodings.
 const (
 	// MaxMessageBytes bounds every message. Evidence of the largest
-	// operator of the largest model a spec allows (2^27 weights, 2^28
-	// activations, at most 5 varint bytes per value) fits.
+	// operator of the largest MLP a spec allows (2^27 weights, 2^28
+	// activations, at most 5 varint bytes per value) fits, and so does
+	// that of a GPT's attention at gpt.MaxActivations (2^28
+	// probabilities of at most 2 varint bytes).
 	MaxMessageBytes = 1 << 30
-	// MaxClaimHashes bounds a claim: a 64-layer model has under 1,500
-	// tensors.
+	// MaxClaimHashes bounds a claim: a 64-layer MLP has under 1,500
+	// tensors, a 64-block GPT under 6,000.
 	MaxClaimHashes = 1 << 14
-	// MaxRank bounds a tensor's rank (the graph uses 1 and 2).
+	// MaxRank bounds a tensor's rank (the MLP's graph uses 1 and 2, the
+	// GPT's attention probabilities 4).
 	MaxRank = 4
-	// MaxOpInputs bounds the opened inputs of an operator (at most 7).
-	MaxOpInputs = 16
+	// MaxOpInputs bounds the opened inputs of an operator: at most 7 for
+	// an MLP; a GPT's adamw.norm reads every gradient and its exponent,
+	// 2·(3 + 4·64) = 518 for the deepest.
+	MaxOpInputs = 1 << 10
+	// MaxWindowBytes bounds an opened window: T+1 bytes.
+	MaxWindowBytes = gpt.MaxContext + 1
+	// MaxWindowChunks bounds the chunks that prove a window: T+1 ≤ 4097
+	// bytes span at most two (SPEC.md §20.2).
+	MaxWindowChunks = 2
+	// MaxWindows bounds a GPT batch's windows: B ≤ B·T ≤ gpt.MaxTokens.
+	MaxWindows = gpt.MaxTokens
 	// MaxNameBytes bounds a tensor name.
 	MaxNameBytes = 255
 	maxDim       = math.MaxInt32
@@ -95,20 +117,30 @@ func UnmarshalTensor(data []byte) (ref.Tensor, error) {
 	return t, d.done()
 }
 
-// MarshalBinary encodes o.
+// MarshalBinary encodes o: as a batch message when it holds samples (an
+// MLP's), as a windows message when it holds windows (a GPT's).
 func (o *BatchOpening) MarshalBinary() ([]byte, error) {
+	if len(o.Windows) > 0 {
+		e := newEnc(windowsTag)
+		e.windows(o)
+		return e.done()
+	}
 	e := newEnc(batchTag)
 	e.batch(o)
 	return e.done()
 }
 
-// UnmarshalBinary decodes a batch opening.
+// UnmarshalBinary decodes a batch opening, of either message.
 func (o *BatchOpening) UnmarshalBinary(data []byte) error {
-	d, err := newDec(data, batchTag)
+	tag, read := batchTag, (*dec).batch
+	if len(data) >= len(windowsTag) && string(data[:len(windowsTag)]) == windowsTag {
+		tag, read = windowsTag, (*dec).windows
+	}
+	d, err := newDec(data, tag)
 	if err != nil {
 		return err
 	}
-	v := d.batch()
+	v := read(d)
 	if err := d.done(); err != nil {
 		return err
 	}
@@ -156,8 +188,14 @@ func (ev *Evidence) MarshalBinary() ([]byte, error) {
 		e.str(in.Name)
 		e.tensor(in.Tensor)
 	}
-	e.flag(ev.Batch != nil)
-	if ev.Batch != nil {
+	switch {
+	case ev.Batch == nil:
+		e.raw([]byte{batchNone})
+	case len(ev.Batch.Windows) > 0:
+		e.raw([]byte{batchWindows})
+		e.windows(ev.Batch)
+	default:
+		e.raw([]byte{batchSamples})
 		e.batch(ev.Batch)
 	}
 	if !validVerdict(ev.Verdict) {
@@ -214,8 +252,14 @@ func DecodeEvidence(data []byte) (*Evidence, error) {
 			ev.Inputs[i].Tensor = d.tensor()
 		}
 	}
-	if d.flag() {
+	switch k := d.raw(1)[0]; k {
+	case batchNone:
+	case batchSamples:
 		ev.Batch = d.batch()
+	case batchWindows:
+		ev.Batch = d.windows()
+	default:
+		d.fail("batch kind %d", k)
 	}
 	vb := d.raw(2)
 	if d.err == nil {
@@ -229,6 +273,14 @@ func DecodeEvidence(data []byte) (*Evidence, error) {
 	}
 	return ev, nil
 }
+
+// The kinds of evidence's batch: none, an MLP's samples, a GPT's windows.
+// An MLP's evidence encodes as in version 1, whose flag was 0 or 1.
+const (
+	batchNone byte = iota
+	batchSamples
+	batchWindows
+)
 
 // validVerdict: evidence records only re-checkable verdicts.
 func validVerdict(v Verdict) bool {
@@ -335,6 +387,9 @@ func (e *enc) batch(o *BatchOpening) {
 	if len(o.Samples) > spec.MaxBatch {
 		e.fail("%d samples", len(o.Samples))
 	}
+	if len(o.Windows) > 0 {
+		e.fail("a batch of both samples and windows")
+	}
 	e.u(uint64(len(o.Samples)))
 	for _, s := range o.Samples {
 		if s.Index < 0 || s.Index > spec.MaxSamples || len(s.Features) > spec.MaxWidth {
@@ -345,6 +400,36 @@ func (e *enc) batch(o *BatchOpening) {
 		e.u(uint64(len(s.Features)))
 		e.b = append(e.b, s.Features...)
 		e.proof(s.Proof)
+	}
+}
+
+func (e *enc) windows(o *BatchOpening) {
+	if len(o.Samples) > 0 {
+		e.fail("a batch of both samples and windows")
+	}
+	if len(o.Windows) < 1 || len(o.Windows) > MaxWindows {
+		e.fail("%d windows", len(o.Windows))
+	}
+	e.u(uint64(len(o.Windows)))
+	for _, w := range o.Windows {
+		p := &w.Proof
+		if w.Start < 0 || w.Start > dataset.MaxTextBytes || len(w.Bytes) > MaxWindowBytes ||
+			len(p.Chunks) != len(p.Proofs) || len(p.Chunks) > MaxWindowChunks {
+			e.fail("window at %d of %d bytes with %d chunks and %d proofs", w.Start, len(w.Bytes), len(p.Chunks), len(p.Proofs))
+			return
+		}
+		e.u(uint64(w.Start))
+		e.u(uint64(len(w.Bytes)))
+		e.b = append(e.b, w.Bytes...)
+		e.u(uint64(len(p.Chunks)))
+		for k, c := range p.Chunks {
+			if len(c) > dataset.TextChunkBytes {
+				e.fail("chunk of %d bytes", len(c))
+			}
+			e.u(uint64(len(c)))
+			e.b = append(e.b, c...)
+			e.proof(p.Proofs[k])
+		}
 	}
 }
 
@@ -511,6 +596,37 @@ func (d *dec) batch() *BatchOpening {
 		s.Label = d.raw(1)[0]
 		s.Features = append([]uint8(nil), d.raw(d.count(spec.MaxWidth, 1))...)
 		s.Proof = d.proof()
+	}
+	return o
+}
+
+// windows reads a GPT batch: at least one window, each at most
+// MaxWindowBytes bytes proven by at most MaxWindowChunks chunks.
+func (d *dec) windows() *BatchOpening {
+	n := d.count(MaxWindows, 3)
+	if n == 0 {
+		d.fail("a batch of no windows")
+	}
+	o := &BatchOpening{}
+	if n > 0 {
+		o.Windows = make([]OpenedWindow, n)
+	}
+	for i := range o.Windows {
+		w := &o.Windows[i]
+		start := d.u()
+		if start > dataset.MaxTextBytes {
+			d.fail("window start %d", start)
+		}
+		w.Start = int64(start)
+		w.Bytes = append([]byte(nil), d.raw(d.count(MaxWindowBytes, 1))...)
+		if k := d.count(MaxWindowChunks, 1); k > 0 {
+			w.Proof.Chunks = make([][]byte, k)
+			w.Proof.Proofs = make([]merkle.Proof, k)
+			for c := range k {
+				w.Proof.Chunks[c] = append([]byte(nil), d.raw(d.count(dataset.TextChunkBytes, 1))...)
+				w.Proof.Proofs[c] = d.proof()
+			}
+		}
 	}
 	return o
 }

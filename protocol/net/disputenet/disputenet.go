@@ -1,6 +1,7 @@
 // Package disputenet plays the dispute game of protocol/core/dispute over the
 // network: a party serves its answers (digests, claims, opened tensors,
-// batches) on wire.DisputeProtocol, and the referee talks to each party
+// batches: an MLP's samples or a GPT's windows, each in its own dispute
+// encoding) on wire.DisputeProtocol, and the referee talks to each party
 // through a Remote that implements dispute.Party. Answers are checked by
 // the referee exactly as local ones are; a party that does not answer
 // loses by forfeit.
