@@ -2,6 +2,7 @@ package gpt
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/beluga-compute/beluga/spec/fixed"
@@ -24,6 +25,10 @@ func (t *Trainer) update(st *State) int64 {
 	c := &t.c
 	n := int64(t.n)
 	// Mean-loss gradients in MomentFrac, in place.
+	pow2 := -1 // log2 N when N is a power of two
+	if n&(n-1) == 0 {
+		pow2 = bits.TrailingZeros64(uint64(n))
+	}
 	var mu sync.Mutex
 	var sumsq uint64
 	t.parallel(len(t.params), func(p int) {
@@ -31,7 +36,12 @@ func (t *Trainer) update(st *State) int64 {
 		k := t.ge[p] + MomentFrac
 		var local uint64
 		for i, v := range g {
-			h := roundDiv(clamp(shiftRound(v, k), -1<<62, 1<<62), n)
+			var h int64
+			if pow2 >= 0 { // RoundDiv by 2^p is RoundShift by p
+				h = roundShift(clamp(shiftRound(v, k), -1<<62, 1<<62), pow2)
+			} else {
+				h = roundDiv(clamp(shiftRound(v, k), -1<<62, 1<<62), n)
+			}
 			g[i] = h
 			q := clamp(roundShift(h, 15), -1<<31, 1<<31)
 			local = satAdd(local, uint64(q*q))
