@@ -243,8 +243,9 @@ func softmaxRow(p []int16, s, ex []int64, kappa int64, es, b int) {
 		ex[j] = exp2NegQ15(u)
 		sum += ex[j]
 	}
+	dv := newDivider(sum)
 	for j, v := range ex {
-		p[j] = int16((v<<b + sum/2) / sum)
+		p[j] = int16(dv.div(v<<b + sum/2))
 	}
 	clear(p[len(s):])
 }
@@ -269,10 +270,11 @@ func (t *Trainer) loss(targets []byte, rows int) int64 {
 				ex[j] = exp2NegQ15(u)
 				sum += ex[j]
 			}
+			dv := newDivider(sum)
 			g := t.g[r*Vocab : (r+1)*Vocab]
 			y := int(targets[r])
 			for j := range z {
-				p := (ex[j]<<ProbBits + sum/2) / sum
+				p := dv.div(ex[j]<<ProbBits + sum/2)
 				if j == y {
 					p -= 1 << ProbBits
 				}

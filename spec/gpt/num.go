@@ -240,3 +240,20 @@ const (
 	ln2Q16   = 45426
 	expCap   = 1 << 32
 )
+
+// divider computes ⌊n / d⌋ for 0 ≤ n < 2^35 and 2^15 ≤ d < 2^35 — the
+// softmaxes' divisions by one row's sum — with a multiplication: with
+// r = ⌊2^35 / d⌋ ≤ 2^20, ⌊n·r / 2^35⌋ is ⌊n / d⌋ or one less (the error is
+// below n / 2^35 < 1), and one comparison corrects it. Exact, like the
+// division.
+type divider struct{ d, r int64 }
+
+func newDivider(d int64) divider { return divider{d: d, r: (1 << 35) / d} }
+
+func (v divider) div(n int64) int64 {
+	q := (n * v.r) >> 35
+	if (q+1)*v.d <= n {
+		q++
+	}
+	return q
+}

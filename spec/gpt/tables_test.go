@@ -105,3 +105,27 @@ func BenchmarkSigmoid(b *testing.B) {
 		_ = acc
 	})
 }
+
+// TestDivider: the softmax's multiply-and-correct division equals floor
+// division over its whole domain's edges and random values.
+func TestDivider(t *testing.T) {
+	t.Parallel()
+	s := prng.Derive(6, "test.divider", 0, 0)
+	check := func(n, d int64) {
+		if got, want := newDivider(d).div(n), n/d; got != want {
+			t.Fatalf("⌊%d / %d⌋ = %d, want %d", n, d, got, want)
+		}
+	}
+	for _, d := range []int64{1 << 15, 1<<15 + 1, 3 << 20, 1<<28 - 1, 1<<35 - 1} {
+		for _, n := range []int64{0, 1, d - 1, d, d + 1, 2*d - 1, 1<<29 - 1, 1<<35 - 1} {
+			check(n, d)
+		}
+	}
+	for i := range uint64(500000) {
+		d := 1<<15 + int64(s.At(2*i)%(1<<(16+i%20)))
+		n := int64(s.At(2*i+1) % (1 << (20 + i%15)))
+		check(n, d)
+		check(n/d*d, d)
+		check(n/d*d-1+d, d)
+	}
+}
