@@ -133,9 +133,10 @@ func (t *Trainer) rmsnormBwd(na *normActs, dy []int64, e int, dx []int64) int {
 			}
 			cbar := roundDiv(cs, int64(d)<<ActFrac)
 			k := 24 - na.s[r] + smin
+			dv := newRounder(rr)
 			for i, v := range q {
 				ti := v - roundShift(int64(y[i])*cbar, ActFrac)
-				o[i] = roundDiv(ti<<k, rr)
+				o[i] = dv.roundDiv(ti << k)
 			}
 		}
 	})

@@ -157,12 +157,13 @@ func (t *Trainer) rmsnorm(na *normActs, x []int32) {
 			}
 			rr := isqrt(ss / int64(d))
 			na.r[r] = rr
-			for i, v := range xr {
-				if rr == 0 {
-					yr[i] = 0
-					continue
+			if rr == 0 {
+				clear(yr)
+			} else {
+				dv := newRounder(rr)
+				for i, v := range xr {
+					yr[i] = int32(dv.roundDiv(roundShift(int64(v), s) << ActFrac))
 				}
-				yr[i] = int32(roundDiv(roundShift(int64(v), s)<<ActFrac, rr))
 			}
 			na.ye[r] = normRow32(na.yq[r*d:r*d+d], yr, -ActFrac, b)
 		}

@@ -257,3 +257,35 @@ func (v divider) div(n int64) int64 {
 	}
 	return q
 }
+
+// rounder computes RoundDiv(a, d) = ⌊(2a + d) / (2d)⌋ for a fixed d ≥ 1 and
+// |a| < 2^61 with a 128-bit multiplication by ⌊2^64 / 2d⌋ and one
+// correcting comparison instead of a division: exact.
+type rounder struct {
+	dd uint64 // 2d
+	r  uint64 // ⌊(2^64 − 1) / 2d⌋
+}
+
+func newRounder(d int64) rounder {
+	dd := uint64(2 * d)
+	return rounder{dd: dd, r: ^uint64(0) / dd}
+}
+
+// floorDiv returns ⌊n / 2d⌋ for 0 ≤ n < 2^63.
+func (v rounder) floorDiv(n uint64) uint64 {
+	q, _ := bits.Mul64(n, v.r)
+	// q ≤ ⌊n / 2d⌋ ≤ q + 1.
+	if n-q*v.dd >= v.dd {
+		q++
+	}
+	return q
+}
+
+func (v rounder) roundDiv(a int64) int64 {
+	n := 2*a + int64(v.dd/2)
+	if n >= 0 {
+		return int64(v.floorDiv(uint64(n)))
+	}
+	// ⌊n / D⌋ = −⌈−n / D⌉ = −⌊(−n + D − 1) / D⌋.
+	return -int64(v.floorDiv(uint64(-n) + v.dd - 1))
+}

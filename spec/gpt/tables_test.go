@@ -129,3 +129,26 @@ func TestDivider(t *testing.T) {
 		check(n/d*d-1+d, d)
 	}
 }
+
+// TestRounder: RoundDiv by a fixed divisor through its reciprocal equals
+// RoundDiv for |a| < 2^61 and every divisor size.
+func TestRounder(t *testing.T) {
+	t.Parallel()
+	s := prng.Derive(7, "test.rounder", 0, 0)
+	check := func(a, d int64) {
+		if got, want := newRounder(d).roundDiv(a), roundDivBig(a, d); got != want {
+			t.Fatalf("RoundDiv(%d, %d) = %d, want %d", a, d, got, want)
+		}
+	}
+	for _, d := range []int64{1, 2, 3, 7, 1 << 20, 1<<24 - 1, 1<<40 + 3, 1<<60 - 1} {
+		for _, a := range []int64{0, 1, -1, d / 2, -d / 2, d, -d, 1<<61 - 1, -(1<<61 - 1), (d/2)*2 + 1} {
+			check(a, d)
+		}
+	}
+	for i := range uint64(500000) {
+		d := max(int64(s.At(2*i)>>(3+i%60)), 1)
+		a := int64(s.At(2*i+1)) >> (3 + i%61)
+		check(a, d)
+		check(-a, d)
+	}
+}
