@@ -47,6 +47,17 @@ func definitions(t *testing.T) map[string]*spec.Spec {
 		return s
 	}
 	def := spec.Numeric{ActBits: 10, ActFrac: 8, WeightBits: 11, WeightFrac: 10, MasterFrac: 26, GradBits: 11, LogitBits: 15, LogitFrac: 10}
+	// 2-bit gradients and a rate of up to (2^31 − 1)/2^8 reach every clamp
+	// and saturation of §8 that can fire (spec/ref's
+	// TestSaturatingVectorFiresEveryClamp checks).
+	saturating := base("saturating", 7, 4, 13,
+		[]spec.Layer{{Op: spec.OpLinear, Out: 9}, {Op: spec.OpLinear, Out: 5}, {Op: spec.OpReLU}, {Op: spec.OpLinear, Out: 4}},
+		spec.Numeric{ActBits: 5, ActFrac: 3, WeightBits: 5, WeightFrac: 4, MasterFrac: 12, GradBits: 2, LogitBits: 7, LogitFrac: 2},
+		6, 10, []spec.LRPoint{{Step: 0, Value: 1 << 29}, {Step: 5, Value: 1<<31 - 1}})
+	saturating.Optimizer.LRShift = 8
+	if err := saturating.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	ex, err := catalog.Example(catalog.ExampleSynthetic)
 	if err != nil {
 		t.Fatal(err)
@@ -57,10 +68,7 @@ func definitions(t *testing.T) map[string]*spec.Spec {
 			def, 5, 12, []spec.LRPoint{{Step: 0, Value: 1 << 30 / 20 / 5}, {Step: 8, Value: 1 << 30 / 200 / 5}}),
 		// Narrow formats, odd sizes, a layer without relu, batches that
 		// straddle epochs, a large rate: saturation and clamping everywhere.
-		"saturating": base("saturating", 7, 4, 13,
-			[]spec.Layer{{Op: spec.OpLinear, Out: 9}, {Op: spec.OpLinear, Out: 5}, {Op: spec.OpReLU}, {Op: spec.OpLinear, Out: 4}},
-			spec.Numeric{ActBits: 5, ActFrac: 3, WeightBits: 5, WeightFrac: 4, MasterFrac: 12, GradBits: 4, LogitBits: 7, LogitFrac: 2},
-			6, 10, []spec.LRPoint{{Step: 0, Value: 1 << 29}, {Step: 5, Value: 1<<31 - 1}}),
+		"saturating":        saturating,
 		"example-synthetic": ex,
 	}
 }

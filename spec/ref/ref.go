@@ -9,6 +9,7 @@ package ref
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/fixed"
@@ -32,7 +33,30 @@ type Forward struct {
 // QuantizeWeight is SPEC.md §"Quantised weights": a master weight in
 // forward format.
 func QuantizeWeight(n *spec.Numeric, p *spec.Plan, w int32) int64 {
-	return fixed.Clamp(fixed.RoundShift(int64(w), uint(n.MasterFrac-n.WeightFrac)), -p.WMax, p.WMax)
+	return clamp(siteQuantize, fixed.RoundShift(int64(w), uint(n.MasterFrac-n.WeightFrac)), -p.WMax, p.WMax)
+}
+
+// Saturation sites of SPEC.md §8, for tests that check a vector drives
+// every clamp and saturation (ref's tests set saturated; nil elsewhere).
+const (
+	siteQuantize = "quantize"  // §8.3 wq = Clamp(RoundShift(w), ±W)
+	siteForward  = "forward"   // §8.3 z = Clamp(RoundShift(acc, S), ±OutMax)
+	siteLossGrad = "loss grad" // §8.4 g = Clamp(RoundShift(p − y, ·), ±G)
+	siteBackward = "backward"  // §8.5 Clamp(RoundShift(dx, s), ±G)
+	siteScale    = "scale"     // §8.6 u = Scale(d·LR, k) saturates
+	siteMomentum = "momentum"  // §8.6 v = Sat32(…)
+	siteMaster   = "master"    // §8.6 x = Clamp(x − v, ±M)
+)
+
+var saturated func(site string)
+
+// clamp is fixed.Clamp that reports when it changes x.
+func clamp(site string, x, lo, hi int64) int64 {
+	c := fixed.Clamp(x, lo, hi)
+	if c != x && saturated != nil {
+		saturated(site)
+	}
+	return c
 }
 
 // QuantizeBias is SPEC.md §"Quantised weights": a master bias in the
@@ -72,7 +96,7 @@ func RunForward(s *spec.Spec, st *spec.State, x [][]uint8) *Forward {
 				for i := range l.In {
 					acc += a[b][i] * wq[o][i]
 				}
-				z[b][o] = fixed.Clamp(fixed.RoundShift(acc, uint(l.Shift)), -l.OutMax, l.OutMax)
+				z[b][o] = clamp(siteForward, fixed.RoundShift(acc, uint(l.Shift)), -l.OutMax, l.OutMax)
 				next[b][o] = z[b][o]
 				if l.ReLU {
 					next[b][o] = max(z[b][o], 0)
@@ -110,7 +134,7 @@ func LossGrad(n *spec.Numeric, logits []int64, label int) (grad []int64, lossQ16
 		if j == label {
 			prob -= 1 << ProbFrac
 		}
-		grad[j] = fixed.Clamp(fixed.RoundShift(prob, uint(ProbFrac-n.GradBits)), -gmax, gmax)
+		grad[j] = clamp(siteLossGrad, fixed.RoundShift(prob, uint(ProbFrac-n.GradBits)), -gmax, gmax)
 	}
 	lossQ16 = fixed.RoundShift(Ln2Q16*(fixed.Log2Q16(uint64(sum))-ProbFrac<<16), 16)
 	lossQ16 += shift(m-logits[label], 16-n.LogitFrac)
@@ -188,7 +212,7 @@ func Step(s *spec.Spec, st *spec.State, t int64, x [][]uint8, y []uint8) (lossQ1
 			for b := range dx {
 				gNext[b] = make([]int64, l.In)
 				for i, v := range dx[b] {
-					gNext[b][i] = fixed.Clamp(fixed.RoundShift(v, uint(sh)), -p.GMax, p.GMax)
+					gNext[b][i] = clamp(siteBackward, fixed.RoundShift(v, uint(sh)), -p.GMax, p.GMax)
 				}
 			}
 			expNext = exp - n.WeightFrac + sh
@@ -208,8 +232,11 @@ func update(s *spec.Spec, p *spec.Plan, w, v []int32, grad []int64, lr int64, k 
 	mu := &s.Optimizer.Momentum
 	for i := range w {
 		u := fixed.Scale(grad[i]*lr, k-s.Optimizer.LRShift)
-		v[i] = fixed.Sat32(fixed.RoundShift(mu.Num*int64(v[i]), uint(mu.Shift)) + int64(u))
-		w[i] = int32(fixed.Clamp(int64(w[i])-int64(v[i]), -p.MasterMax, p.MasterMax))
+		if saturated != nil && (u == math.MaxInt32 || u == math.MinInt32) && scaleSaturates(grad[i]*lr, k-s.Optimizer.LRShift) {
+			saturated(siteScale)
+		}
+		v[i] = int32(clamp(siteMomentum, fixed.RoundShift(mu.Num*int64(v[i]), uint(mu.Shift))+int64(u), math.MinInt32, math.MaxInt32))
+		w[i] = int32(clamp(siteMaster, int64(w[i])-int64(v[i]), -p.MasterMax, p.MasterMax))
 	}
 }
 
@@ -226,4 +253,17 @@ func Predict(s *spec.Spec, st *spec.State, x [][]uint8) []int {
 		}
 	}
 	return out
+}
+
+// scaleSaturates reports whether fixed.Scale(x, k) clamps: the exact
+// x·2^k or RoundShift(x, −k) leaves int32.
+func scaleSaturates(x int64, k int) bool {
+	if k >= 0 {
+		if x == 0 {
+			return false
+		}
+		return k >= 32 || fixed.BitLen(x)+k > 31
+	}
+	r := fixed.RoundShift(x, uint(min(-k, 62)))
+	return r > math.MaxInt32 || r < math.MinInt32
 }
