@@ -18,6 +18,7 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/spec/model"
 	"github.com/beluga-compute/beluga/spec/ref"
 )
 
@@ -141,9 +142,9 @@ func ReadZKTrace(s *spec.Spec, path string) (*trace.ZKTrace, error) {
 
 func openRun(dir string, s *spec.Spec, train *dataset.Dataset, cs store.CheckpointStore) (*rundir.Run, error) {
 	if cs != nil {
-		return rundir.OpenStore(dir, s, train, cs)
+		return rundir.OpenStore(dir, s, &model.Data{Train: train}, cs)
 	}
-	return rundir.Open(dir, s, train)
+	return rundir.Open(dir, s, &model.Data{Train: train})
 }
 
 // TileWitness builds the witness of challenge c from the solver's run in

@@ -13,8 +13,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/spec"
-	"github.com/beluga-compute/beluga/spec/catalog"
-	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/spec/model"
 	"github.com/beluga-compute/beluga/verifier/audit"
 )
 
@@ -86,7 +85,7 @@ Without either, the audit trusts spec.json, and the report says so.`,
 			if pinnedJob != nil && *pinnedJob != job {
 				return fmt.Errorf("the run in %s is job %s, not the job %s asked for: not auditing it", dir, job, *pinnedJob)
 			}
-			train, _, err := catalog.LoadData(s, dataDir)
+			data, err := model.LoadData(s, dataOptions(s, dataDir))
 			if err != nil {
 				return err
 			}
@@ -98,12 +97,12 @@ Without either, the audit trusts spec.json, and the report says so.`,
 			} else if _, err := rand.Read(beacon); err != nil {
 				return err
 			}
-			solver, err := rundir.Open(dir, s, train)
+			solver, err := rundir.Open(dir, s, data)
 			if err != nil {
 				return err
 			}
 			defer solver.Close()
-			rep, err := audit.Run(c.Context(), audit.Config{Spec: s, Train: train, Beacon: beacon, Samples: samples, Engine: []engine.Option{}}, solver)
+			rep, err := audit.Run(c.Context(), audit.Config{Spec: s, Data: data, Beacon: beacon, Samples: samples}, solver)
 			if err != nil {
 				return err
 			}
@@ -143,7 +142,7 @@ Without either, the audit trusts spec.json, and the report says so.`,
 	f.StringVar(&specPath, "spec", "", "the job spec the run must be of (its job ID pins the audit, as --job does)")
 	f.StringVar(&beaconHex, "beacon", "", "public randomness (hex) published after the trace root; default: 32 random bytes")
 	f.IntVar(&samples, "samples", 0, "segments to replay (default: the planner's count for the spec's audit policy)")
-	f.StringVar(&dataDir, "data", "", "directory of IDX files for fashion-mnist/idx sources")
+	f.StringVar(&dataDir, "data", "", "where the spec's data is: the directory of IDX files of a fashion-mnist/idx source, the directory of a fortunes source or the corpus file of a text source (as train --data)")
 	f.BoolVar(&jsonOut, "json", false, "print the report as one JSON object")
 	return cmd
 }

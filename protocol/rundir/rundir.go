@@ -14,24 +14,26 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
-	"github.com/beluga-compute/beluga/spec/dataset"
-	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // Run serves a finished run's commitments from its output directory:
 // the trace, and the state after any step, recomputed from the nearest
-// checkpoint at or before it. It is the solver's side of an audit.
+// checkpoint at or before it. It is the solver's side of an audit, for
+// either kind of job (an MLP or a GPT: spec/model).
 type Run struct {
-	Dir    string
-	Spec   *spec.Spec
-	Train  *dataset.Dataset
-	Engine []engine.Option
-	job    spec.JobID
-	cps    *Checkpoints
+	Dir  string
+	Spec *spec.Spec
+	// Data is the job's data (model.LoadData), replayed from a checkpoint.
+	Data *model.Data
+	// Model configures the replays (kernel, threads).
+	Model []model.Option
+	job   spec.JobID
+	cps   *Checkpoints
 }
 
 // Open returns the solver of the run in dir, whose spec.json must be s.
-func Open(dir string, s *spec.Spec, train *dataset.Dataset, opts ...engine.Option) (*Run, error) {
+func Open(dir string, s *spec.Spec, data *model.Data, opts ...model.Option) (*Run, error) {
 	id, err := s.ID()
 	if err != nil {
 		return nil, err
@@ -40,18 +42,18 @@ func Open(dir string, s *spec.Spec, train *dataset.Dataset, opts ...engine.Optio
 	if err != nil {
 		return nil, err
 	}
-	return &Run{Dir: dir, Spec: s, Train: train, Engine: opts, job: id, cps: cps}, nil
+	return &Run{Dir: dir, Spec: s, Data: data, Model: opts, job: id, cps: cps}, nil
 }
 
 // OpenStore is Open over a checkpoint store the caller owns and
 // keeps open (a daemon serving its chunks while the run goes on); Close
 // leaves it open.
-func OpenStore(dir string, s *spec.Spec, train *dataset.Dataset, cs store.CheckpointStore, opts ...engine.Option) (*Run, error) {
+func OpenStore(dir string, s *spec.Spec, data *model.Data, cs store.CheckpointStore, opts ...model.Option) (*Run, error) {
 	id, err := s.ID()
 	if err != nil {
 		return nil, err
 	}
-	return &Run{Dir: dir, Spec: s, Train: train, Engine: opts, job: id, cps: StoreCheckpoints(cs, s, id)}, nil
+	return &Run{Dir: dir, Spec: s, Data: data, Model: opts, job: id, cps: StoreCheckpoints(cs, s, id)}, nil
 }
 
 // Close releases the run's checkpoint store.
@@ -84,17 +86,36 @@ func (d *Run) Open(ctx context.Context, step int64) (*spec.State, error) {
 		return nil, err
 	}
 	if st == nil {
-		st = d.Spec.Init()
+		if st, err = model.InitState(d.Spec); err != nil {
+			return nil, err
+		}
 	}
-	if st.Step == step {
+	return Replay(ctx, d.Spec, d.Data, st, step, d.Model...)
+}
+
+// Replay trains st, a state of s, on data up to step to with the spec's
+// semantics (spec/model: an MLP or a GPT) and returns the state reached.
+// st is the replay's from then on (the returned state may be st itself);
+// a state already at step to is returned as it is. It checks ctx between
+// steps.
+func Replay(ctx context.Context, s *spec.Spec, data *model.Data, st *spec.State, to int64, opts ...model.Option) (*spec.State, error) {
+	if st.Step > to {
+		return nil, fmt.Errorf("rundir: cannot replay step %d back to step %d", st.Step, to)
+	}
+	if st.Step == to {
 		return st, nil
 	}
-	eng, err := engine.New(d.Spec, st, d.Engine...)
+	r, err := model.NewRunner(s, data, st, opts...)
 	if err != nil {
 		return nil, err
 	}
-	if err := eng.Replay(ctx, d.Train, step); err != nil {
-		return nil, err
+	for r.State().Step < to {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if _, err := r.Step(); err != nil {
+			return nil, err
+		}
 	}
-	return eng.State(), nil
+	return r.State(), nil
 }

@@ -123,7 +123,7 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every entry is the digest of the state the solver can open.
-	sol, err := rundir.Open(dirA, s, train)
+	sol, err := rundir.Open(dirA, s, &model.Data{Train: train})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestCommitTraceSurvivesResume(t *testing.T) {
 	if again.ResumedFrom != s.Steps || again.Trace.Root() != full.Trace.Root() {
 		t.Fatalf("re-resuming a finished run: from %d, same root %v", again.ResumedFrom, again.Trace.Root() == full.Trace.Root())
 	}
-	solB, err := rundir.Open(dirB, s, train)
+	solB, err := rundir.Open(dirB, s, &model.Data{Train: train})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,9 @@
 // beacon the solver could not know when it committed (protocol/core/challenge),
 // so the solver cannot place honest work where the samples will fall. A
 // replay uses only the verifier's own copy of the data, checked against the
-// spec's dataset commitment, and the spec's integer semantics, which every
+// spec's dataset commitment (an MLP's training set, a GPT's corpus: the
+// replay refuses data that is not the spec's), and the spec's integer
+// semantics (spec/model), which every
 // conforming implementation computes bit for bit; any deviation the solver
 // made inside a sampled segment therefore shows as a digest mismatch. A
 // solver that cannot open a committed digest fails the segment too.
@@ -30,9 +32,8 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/spec"
-	"github.com/beluga-compute/beluga/spec/dataset"
-	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/spec/merkle"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // Solver is what an audit needs from the solver: its committed trace and
@@ -46,14 +47,19 @@ var _ Solver = (*rundir.Run)(nil)
 
 // Config is one audit.
 type Config struct {
-	Spec  *spec.Spec
-	Train *dataset.Dataset // the verifier's copy, checked against the spec
+	Spec *spec.Spec
+	// Data is the verifier's own copy of the job's data (an MLP's
+	// training set, a GPT's corpus), checked against the spec's
+	// commitment (model.LoadData; Run checks it again).
+	Data *model.Data
 	// Beacon is the public randomness published after the trace root.
 	Beacon []byte
 	// Samples is the number of segments to replay; 0 asks the planner for
 	// the count that meets the spec's audit policy.
 	Samples int
-	Engine  []engine.Option
+	// Model configures the replays (kernel, threads; the digests never
+	// depend on them).
+	Model []model.Option
 	// Solver is the audited solver's peer ID, for the findings (empty
 	// for a local run directory).
 	Solver string
@@ -78,6 +84,9 @@ func Run(ctx context.Context, cfg Config, solver Solver) (*report.Findings, erro
 	}
 	if err := challenge.CheckBeacon(cfg.Beacon); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if err := model.CheckData(s, cfg.Data); err != nil {
+		return nil, fmt.Errorf("audit: the verifier's data: %w", err)
 	}
 	tr, err := solver.Trace(ctx)
 	if err != nil {
@@ -156,14 +165,17 @@ func checkSegment(ctx context.Context, cfg Config, solver Solver, h *commit.Hash
 	if st.Step != a.Step || h.StateDigest(job, st) != a.Digest {
 		return fmt.Sprintf("the state opened at step %d does not match its committed digest", a.Step), nil
 	}
-	eng, err := engine.New(cfg.Spec, st, cfg.Engine...)
+	end, err := rundir.Replay(ctx, cfg.Spec, cfg.Data, st, b.Step, cfg.Model...)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "", err
+	}
 	if err != nil {
-		return "", err
+		// The data was checked before the first segment, and a state
+		// an honest run reached always steps: the committed state is not
+		// one of the job's (wrong tensors, values out of range).
+		return fmt.Sprintf("the state committed at step %d does not replay: %v", a.Step, err), nil
 	}
-	if err := eng.Replay(ctx, cfg.Train, b.Step); err != nil {
-		return "", err
-	}
-	if got := h.StateDigest(job, eng.State()); got != b.Digest {
+	if got := h.StateDigest(job, end); got != b.Digest {
 		return fmt.Sprintf("replaying steps %d..%d gives digest %s, the solver committed %s",
 			a.Step, b.Step-1, short(got), short(b.Digest)), nil
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/model"
 	"github.com/beluga-compute/beluga/spec/ref"
 	"github.com/beluga-compute/beluga/spec/spectest"
 )
@@ -158,7 +159,7 @@ func beacon(i int) []byte {
 // and the first report.
 func auditMany(t *testing.T, s *spec.Spec, ds *dataset.Dataset, sol Solver, trials int) (fails int, first *report.Findings) {
 	for i := range trials {
-		rep, err := Run(context.Background(), Config{Spec: s, Train: ds, Beacon: beacon(i)}, sol)
+		rep, err := Run(context.Background(), Config{Spec: s, Data: &model.Data{Train: ds}, Beacon: beacon(i)}, sol)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,14 +274,14 @@ func TestHonestRunsPass(t *testing.T) {
 	if _, _, err := rundirtest.Train(context.Background(), dir, s, ds); err != nil {
 		t.Fatal(err)
 	}
-	sol, err := rundir.Open(dir, s, ds)
+	sol, err := rundir.Open(dir, s, &model.Data{Train: ds})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sol.Close()
 	const honest = 200
 	for i := range honest {
-		rep, err := Run(context.Background(), Config{Spec: s, Train: ds, Beacon: beacon(i), Samples: 3}, sol)
+		rep, err := Run(context.Background(), Config{Spec: s, Data: &model.Data{Train: ds}, Beacon: beacon(i), Samples: 3}, sol)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +290,7 @@ func TestHonestRunsPass(t *testing.T) {
 		}
 	}
 	// The planner's own sample count passes too.
-	rep, err := Run(context.Background(), Config{Spec: s, Train: ds, Beacon: beacon(1)}, sol)
+	rep, err := Run(context.Background(), Config{Spec: s, Data: &model.Data{Train: ds}, Beacon: beacon(1)}, sol)
 	if err != nil || rep.Verdict != Pass {
 		t.Fatalf("planner-sized audit: %v %+v", err, rep)
 	}
@@ -346,13 +347,13 @@ func TestTamperedCheckpoint(t *testing.T) {
 		}
 	}
 	db.Close()
-	sol, err := rundir.Open(dir, s, ds)
+	sol, err := rundir.Open(dir, s, &model.Data{Train: ds})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sol.Close()
 	// Every segment after the first checkpoint is now unopenable.
-	rep, err := Run(context.Background(), Config{Spec: s, Train: ds, Beacon: beacon(0), Samples: 300}, sol)
+	rep, err := Run(context.Background(), Config{Spec: s, Data: &model.Data{Train: ds}, Beacon: beacon(0), Samples: 300}, sol)
 	if err != nil {
 		t.Fatal(err)
 	}

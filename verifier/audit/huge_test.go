@@ -8,6 +8,7 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // TestHugeSpecRefusedCheaply: a spec that bypassed spec.Validate (2^40
@@ -24,7 +25,7 @@ func TestHugeSpecRefusedCheaply(t *testing.T) {
 	sol := &scripted{tr: &trace.Trace{Job: job, Entries: []trace.Entry{{Step: 0}, {Step: 1}}}}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err = Run(context.Background(), Config{Spec: s, Train: ds, Beacon: beacon(1)}, sol)
+	_, err = Run(context.Background(), Config{Spec: s, Data: &model.Data{Train: ds}, Beacon: beacon(1)}, sol)
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, trace.ErrMalformed) {
 		t.Fatalf("Run = %v, want trace.ErrMalformed", err)

@@ -53,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,6 +64,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // Source is what a holder serves from: each job's verified manifests and
@@ -478,26 +480,25 @@ func FetchState(ctx context.Context, n *p2p.Node, holders []peer.ID, s *spec.Spe
 // chunks. The manifest binds every chunk ID, tensor length and root to the
 // committed digest (store.Manifest.Verify) and every chunk was checked
 // against its ID, so the state needs no second hashing pass; its tensors
-// must be exactly the spec's.
+// must be exactly the spec's (model.StateTemplate: an MLP's or a GPT's
+// names, element types and shapes, in order).
 func rebuild(s *spec.Spec, man *store.Manifest, chunks map[store.ChunkID][]byte) (*spec.State, error) {
-	plan := s.Plan()
-	if len(man.Tensors) != 4*len(plan.Linear) {
-		return nil, fmt.Errorf("exchange: manifest has %d tensors, the spec %d", len(man.Tensors), 4*len(plan.Linear))
+	template, err := model.StateTemplate(s)
+	if err != nil {
+		return nil, fmt.Errorf("exchange: %w", err)
+	}
+	if len(man.Tensors) != len(template.Tensors) {
+		return nil, fmt.Errorf("exchange: manifest has %d tensors, the spec %d", len(man.Tensors), len(template.Tensors))
 	}
 	st := &spec.State{Step: man.Step, Tensors: make([]spec.Tensor, 0, len(man.Tensors))}
 	for i, tm := range man.Tensors {
-		l := plan.Linear[i/4]
-		k := i % 4
-		shape := []int{l.Out, l.In}
-		if k == spec.TensorBias || k == spec.TensorBiasMomentum {
-			shape = []int{l.Out}
-		}
-		n := shape[0]
-		if len(shape) == 2 {
-			n *= shape[1]
-		}
-		if name := spec.TensorName(l.Index, k); tm.Name != name || tm.Bytes != 4*int64(n) {
-			return nil, fmt.Errorf("exchange: manifest tensor %d is %s of %d bytes, want %s of %d", i, tm.Name, tm.Bytes, name, 4*n)
+		want := &template.Tensors[i]
+		wd, _ := want.DType.Known()
+		md, _ := tm.DType.Known()
+		n := len(want.Data) // 32-bit words
+		if tm.Name != want.Name || md != wd || !slices.Equal(tm.Shape, want.Shape) || tm.Bytes != want.ByteLen() {
+			return nil, fmt.Errorf("exchange: manifest tensor %d is %s (%s %v) of %d bytes, want %s (%s %v) of %d",
+				i, tm.Name, md, tm.Shape, tm.Bytes, want.Name, wd, want.Shape, want.ByteLen())
 		}
 		data := make([]int32, n)
 		j := 0
@@ -514,7 +515,7 @@ func rebuild(s *spec.Spec, man *store.Manifest, chunks map[store.ChunkID][]byte)
 		if j != n {
 			return nil, fmt.Errorf("exchange: tensor %s rebuilt to %d values, want %d", tm.Name, j, n)
 		}
-		st.Tensors = append(st.Tensors, spec.Tensor{Name: tm.Name, Shape: shape, Data: data})
+		st.Tensors = append(st.Tensors, spec.Tensor{Name: tm.Name, Shape: slices.Clone(want.Shape), DType: want.DType, Data: data})
 	}
 	return st, nil
 }

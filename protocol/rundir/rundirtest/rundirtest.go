@@ -1,8 +1,8 @@
 // Package rundirtest writes honest committed run directories for the tests
 // of parties that read them (the audit, the prover) without importing the
-// solver: the steps come from spec/engine and the files from
-// protocol/rundir, the same code the solver's trainer uses, so a run
-// written here is byte for byte the run a solver writes.
+// solver: the steps come from spec/model (an MLP's engine or a GPT) and
+// the files from protocol/rundir, the same code the solver's trainer uses,
+// so a run written here is byte for byte the run a solver writes.
 package rundirtest
 
 import (
@@ -16,7 +16,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
-	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // Train runs s over train into dir as `beluga train --commit` does: a
@@ -24,6 +24,12 @@ import (
 // checkpoint every checkpoint_interval steps and of the final state, the
 // trace in rundir.TraceName. It returns the job ID and the trace.
 func Train(ctx context.Context, dir string, s *spec.Spec, train *dataset.Dataset) (spec.JobID, *trace.Trace, error) {
+	return TrainData(ctx, dir, s, &model.Data{Train: train})
+}
+
+// TrainData is Train for either kind of job: data is an MLP's training
+// set or a GPT's corpus (model.LoadData, model.NewTextData).
+func TrainData(ctx context.Context, dir string, s *spec.Spec, data *model.Data) (spec.JobID, *trace.Trace, error) {
 	id, err := s.ID()
 	if err != nil {
 		return id, nil, err
@@ -31,11 +37,11 @@ func Train(ctx context.Context, dir string, s *spec.Spec, train *dataset.Dataset
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return id, nil, err
 	}
-	data, err := s.Canonical()
+	js, err := s.Canonical()
 	if err != nil {
 		return id, nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "spec.json"), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "spec.json"), js, 0o644); err != nil {
 		return id, nil, err
 	}
 	cps, err := rundir.OpenCheckpoints(dir, s, id)
@@ -43,16 +49,23 @@ func Train(ctx context.Context, dir string, s *spec.Spec, train *dataset.Dataset
 		return id, nil, err
 	}
 	defer cps.Close()
-	eng, err := engine.New(s, s.Init(), engine.WithThreads(1))
+	init, err := model.InitState(s)
 	if err != nil {
 		return id, nil, err
 	}
+	r, err := model.NewRunner(s, data, init, model.WithThreads(1))
+	if err != nil {
+		return id, nil, err
+	}
+	st := r.State()
 	var h commit.Hasher
-	st := eng.State()
 	tr := &trace.Trace{Job: id}
 	tr.Entries = append(tr.Entries, trace.Entry{Step: 0, Digest: h.StateDigest(id, st)})
 	for st.Step < s.Steps {
-		if err := eng.Replay(ctx, train, st.Step+1); err != nil {
+		if err := ctx.Err(); err != nil {
+			return id, nil, err
+		}
+		if _, err := r.Step(); err != nil {
 			return id, nil, err
 		}
 		if st.Step%s.DigestInterval == 0 || st.Step == s.Steps {
