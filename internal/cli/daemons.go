@@ -22,6 +22,7 @@ import (
 	solverd "github.com/beluga-compute/beluga/solver/daemon"
 	"github.com/beluga-compute/beluga/solver/gpu"
 	"github.com/beluga-compute/beluga/solver/idle"
+	"github.com/beluga-compute/beluga/spec/dataset"
 	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
 )
 
@@ -145,6 +146,8 @@ be reached at start is retried with backoff.`,
 	f.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator multiaddr (…/p2p/<peer ID>)")
 	f.StringVar(&cfg.Dir, "dir", "beluga-solver", "work directory (one run directory per job)")
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
+	f.StringVar(&cfg.FortunesDir, "fortunes", "", "directory of the fortunes corpus of GPT jobs (default "+dataset.FortunesDir+")")
+	f.StringVar(&cfg.TextFile, "text", "", "corpus file of GPT jobs whose data source is \"text\" (checked against each job's root and size)")
 	f.StringVar(&askUSD, "ask", "0", "ask in dollars per compute unit (10^12 MACs), to the nano-dollar, e.g. 0.00002; 0 follows the market")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' proving keys (written by zk setup finalize --keys): take confidential jobs")
 	f.StringVar(&listen, "listen", daemonListen, listenHelp)
@@ -208,6 +211,8 @@ func newVerifierCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator multiaddr (…/p2p/<peer ID>)")
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
+	f.StringVar(&cfg.FortunesDir, "fortunes", "", "directory of the fortunes corpus of GPT jobs (default "+dataset.FortunesDir+")")
+	f.StringVar(&cfg.TextFile, "text", "", "corpus file of GPT jobs whose data source is \"text\" (checked against each job's root and size)")
 	f.StringVar(&listen, "listen", daemonListen, listenHelp)
 	f.StringVar(&httpAddr, "http", "", httpHelp)
 	f.StringVar(&dir, "dir", "beluga-verifier", "work directory (holds the identity key)")

@@ -21,13 +21,15 @@ func newDevnetCmd() *cobra.Command {
 		Long: `Devnet starts, in this process and on 127.0.0.1 only, a coordinator (HTTP API,
 ledger, libp2p node), three solvers — the third cheats — and two verifiers,
 each with its own libp2p key. A client deposits and posts three jobs through
-the HTTP API; the jobs are matched, trained with committed digests, audited
-from checkpoints fetched peer to peer; the cheater is caught, the referee
-recomputes one operator, the cheater's bond is slashed and the honest solvers
-and verifiers are paid. It prints the timeline and the ledger and exits 0
+the HTTP API — two MLPs and a tiny byte-level GPT on a text the devnet writes,
+the GPT being the cheater's job; the jobs are matched, trained with committed
+digests, audited from checkpoints fetched peer to peer; the cheater is caught,
+the referee recomputes one operator of the GPT's step, the cheater's bond is
+slashed and the honest solvers and verifiers are paid. It prints the timeline and the ledger and exits 0
 only if all of that happened. Nothing outlives the run.
 
-With --confidential the first and third jobs are confidential: their solvers
+With --confidential the first and third jobs are confidential MLPs (the GPT,
+audited by replay only, is the second job, an honest solver's): their solvers
 commit a Poseidon2 zk trace, and the verifiers check zk proofs of the
 challenged tiles without seeing weights or data (SPEC.md §17); the cheater's
 fault is then in its zk trace, and the coordinator referees with the proof of
@@ -58,7 +60,7 @@ spends about a minute on it).`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&jsonOut, "json", false, "print one JSON object at the end (jobs, slashed, paid_micro_usd, ledger_balanced, …)")
-	f.StringVar(&cfg.Dataset, "dataset", "synthetic", "synthetic or fashion-mnist")
+	f.StringVar(&cfg.Dataset, "dataset", "synthetic", "the MLP jobs' data: synthetic or fashion-mnist")
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.Int64Var(&cfg.Steps, "steps", 60, "steps per job")
 	f.BoolVar(&cfg.Confidential, "confidential", false, "make the first and third jobs confidential: audited by zk tile proofs")

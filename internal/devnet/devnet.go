@@ -2,11 +2,12 @@
 // with no setup (`beluga devnet`): a coordinator (HTTP API, ledger and
 // libp2p node), three solvers — one of which cheats — and two verifiers,
 // each a separate libp2p host with its own key and directory. A client
-// funds its account and posts jobs through the HTTP API; the jobs are
-// matched, trained, committed, audited from sampled checkpoints fetched
-// peer to peer; the cheater's audit fails, the referee settles the dispute
-// by recomputing one operator, the cheater's bond is slashed and the honest
-// solvers and the verifiers are paid. Everything it writes lives in a
+// funds its account and posts jobs through the HTTP API — two MLPs and a
+// byte-level GPT on a text corpus the devnet writes, the cheater's job; the
+// jobs are matched, trained, committed, audited from sampled checkpoints
+// fetched peer to peer; the cheater's audit fails, the referee settles the
+// dispute by recomputing one operator of the GPT's step, the cheater's bond
+// is slashed and the honest solvers and the verifiers are paid. Everything it writes lives in a
 // temporary directory that is removed at the end.
 package devnet
 
@@ -89,7 +90,9 @@ type Config struct {
 
 // Result is what `beluga devnet --json` prints.
 type Result struct {
-	Jobs           []node.Outcome   `json:"jobs"`
+	Jobs []node.Outcome `json:"jobs"`
+	// Models says what each job trained, in Jobs' order: "mlp" or "gpt".
+	Models         []string         `json:"models"`
 	Slashed        []string         `json:"slashed"`
 	PaidMicroUSD   map[string]int64 `json:"paid_micro_usd"`
 	LedgerBalanced bool             `json:"ledger_balanced"`
@@ -108,11 +111,15 @@ type Balance struct {
 	PendingOut int64  `json:"pending_debits_micro_usd,omitempty"`
 }
 
-// jobSpec is the devnet's i-th job. With cfg.Confidential the first and
-// the third are confidential: the first goes to the first, honest solver
-// (its ask is lowest), the third to the cheater, whose fault is then in
-// its zk trace.
-func jobSpec(cfg Config, i int) (*spec.Spec, error) {
+// jobSpec is the devnet's i-th job: gptJob(cfg) is a GPT on corpus, the
+// others MLPs on cfg.Dataset. With cfg.Confidential the first and the
+// third are confidential: the first goes to the first, honest solver (its
+// ask is lowest), the third to the cheater, whose fault is then in its zk
+// trace.
+func jobSpec(cfg Config, i int, corpus []byte) (*spec.Spec, error) {
+	if i == gptJob(cfg) {
+		return gptSpec(i, cfg.Steps, corpus)
+	}
 	s, err := catalog.Example(cfg.Dataset)
 	if err != nil {
 		return nil, err
@@ -182,6 +189,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
+	// The GPT job's corpus, which every solver and verifier reads.
+	corpus := gptCorpus()
+	textFile := filepath.Join(tmp, "gpt-corpus.txt")
+	if err := os.WriteFile(textFile, corpus, 0o644); err != nil {
+		return nil, err
+	}
 
 	// The coordinator's libp2p host.
 	cn, err := p2p.New(ctx, p2p.WithPubSub(), p2p.WithRelayService(), p2p.WithLogger(eventlog.New(func(l string) { say("coordinator: %s", l) })))
@@ -196,7 +209,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			dir = filepath.Join(tmp, "zk-keys")
 		}
 		keyring = prover.NewKeyring(dir)
-		s, err := jobSpec(cfg, 0) // the circuits are the same for both confidential jobs
+		s, err := jobSpec(cfg, 0, nil) // the circuits are the same for both confidential jobs
 		if err != nil {
 			return nil, err
 		}
@@ -313,7 +326,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var ownerDaemon atomic.Pointer[solverd.Daemon] // the second solver, whose owner comes back
 	var runningSince atomic.Int64                  // when it was first seen with a job (Unix ns)
 	for i, ss := range solverSpecs {
-		cfgS := solverd.Config{Coordinator: caddr, Dir: filepath.Join(tmp, fmt.Sprintf("solver%d", i+1)), DataDir: cfg.DataDir,
+		cfgS := solverd.Config{Coordinator: caddr, Dir: filepath.Join(tmp, fmt.Sprintf("solver%d", i+1)), DataDir: cfg.DataDir, TextFile: textFile,
 			AskNanoUSDPerCU: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Logger: eventlog.New(event), CheatForTesting: ss.cheat, Keys: keyring}
 		if i == 1 && cfg.OwnerBusyFor > 0 {
 			// The owner's activity, as the gate's sampler sees it.
@@ -355,7 +368,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}()
 	for i, n := range verifierNodes {
-		vc := verifierd.Config{Coordinator: caddr, DataDir: cfg.DataDir, Logger: eventlog.New(event), SilentForTesting: cfg.SilentVerifier && i == 0, Keys: keyring}
+		vc := verifierd.Config{Coordinator: caddr, DataDir: cfg.DataDir, TextFile: textFile, Logger: eventlog.New(event), SilentForTesting: cfg.SilentVerifier && i == 0, Keys: keyring}
 		if cfg.SilentVerifier && i > 0 {
 			// Audits are drawn by their beacons: with both verifiers up, the
 			// silent one might hold none. The answering one joins once the
@@ -397,8 +410,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// takes one (a solver that finishes early must not take a second).
 	var jobs []spec.JobID
 	var specs [][]byte
+	var models []string
 	for i := range 3 {
-		s, err := jobSpec(cfg, i)
+		s, err := jobSpec(cfg, i, corpus)
 		if err != nil {
 			return nil, err
 		}
@@ -421,6 +435,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		jobs = append(jobs, id)
 		specs = append(specs, posted.Spec)
+		models = append(models, map[bool]string{false: "mlp", true: "gpt"}[s.IsGPT()])
+		say("client posted job %s (%s): %s", id.String()[:12], s.Name, describe(s))
 	}
 	for _, js := range specs {
 		if err := coord.Offer(ctx, js); err != nil {
@@ -453,6 +469,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, fmt.Errorf("devnet: %d job(s) unfinished: %w", len(jobs)-i, err)
 		}
 		res.Jobs = append(res.Jobs, *o)
+		res.Models = append(res.Models, models[i])
 		for _, p := range o.Slashed {
 			res.Slashed = append(res.Slashed, p.String())
 		}
@@ -462,7 +479,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 		res.ReportsVerified++
-		say("audit report of job %s: signed by the coordinator, verified offline", id.String()[:12])
+		say("audit report of job %s (%s, %s): signed by the coordinator, verified offline", id.String()[:12], models[i], o.State)
 	}
 
 	// The ledger.

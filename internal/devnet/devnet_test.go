@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
+	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
@@ -35,6 +36,15 @@ func TestDevnet(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "referee ruled") || !strings.Contains(log.String(), "solver loses") {
 		t.Fatalf("no refereed dispute in the timeline:\n%s", log.String())
+	}
+	// The third job, the cheater's, is a GPT: its failed replay audit is
+	// a dispute the referee settles on one operator of the GPT's step.
+	g := gptJob(Config{})
+	if len(res.Models) != 3 || res.Models[g] != "gpt" || res.Jobs[g].State != lifecycle.AdjudicatedCheat || res.Jobs[g].Verdict != node.VerdictFail {
+		t.Fatalf("GPT job: models %v, outcome %+v\n%s", res.Models, res.Jobs[g], log.String())
+	}
+	if !strings.Contains(log.String(), "a byte-level GPT") {
+		t.Fatalf("the timeline does not show the GPT job:\n%s", log.String())
 	}
 }
 

@@ -5,7 +5,10 @@
 // store), resumes a job from a checkpoint fetched from other peers,
 // announces its checkpoints, serves their chunks to the peers the
 // coordinator grants them to (protocol/net/exchange) and answers the
-// referee in a dispute (protocol/net/disputenet).
+// referee in a dispute (protocol/net/disputenet). It runs both kinds of
+// job (spec/model): an MLP on its dataset, a GPT on its text corpus (the
+// fortunes, or a text file the operator names), each checked against the
+// spec's commitment before the first step.
 //
 // It runs a job only while its Gate allows (solver/idle: the machine's
 // owner is away). While the gate is closed it takes no job: its heartbeats
@@ -75,8 +78,8 @@ import (
 	"github.com/beluga-compute/beluga/solver/idle"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
-	"github.com/beluga-compute/beluga/spec/catalog"
-	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/gpt"
+	"github.com/beluga-compute/beluga/spec/gptref"
 	"github.com/beluga-compute/beluga/spec/model"
 	"github.com/beluga-compute/beluga/spec/ref"
 )
@@ -89,6 +92,13 @@ type Config struct {
 	Dir string
 	// DataDir is where Fashion-MNIST lives (empty: the Debian path).
 	DataDir string
+	// FortunesDir is where a GPT job's "fortunes" corpus lives (empty:
+	// the Debian path, dataset.FortunesDir).
+	FortunesDir string
+	// TextFile holds the corpus of GPT jobs whose source is "text", read
+	// and checked against the spec's root and size when such a job is
+	// assigned (empty: such a job fails here and goes to another solver).
+	TextFile string
 	// AskNanoUSDPerCU is the ask in nano-dollars per compute unit; 0
 	// follows the market.
 	AskNanoUSDPerCU int64
@@ -128,16 +138,48 @@ type Config struct {
 }
 
 // Cheat is a deterministic fault: from step From on, the first value of
-// the first layer's weight momentum is off by one. In a confidential job
-// the run is honest and the fault is in its zk trace instead: the root
-// committed for step From is not the step's.
+// the first layer's weight momentum is off by one (a GPT's: the first
+// parameter's first moment). In a confidential job the run is honest and
+// the fault is in its zk trace instead: the root committed for step From
+// is not the step's.
 type Cheat struct{ From int64 }
 
-// apply changes the state after step st.Step−1.
-func (c *Cheat) apply(st *spec.State) {
-	if st.Step > c.From {
-		st.Layer(0, spec.TensorWeightMomentum)[0]++
+// apply changes the state of s after step st.Step−1.
+func (c *Cheat) apply(s *spec.Spec, st *spec.State) {
+	if st.Step <= c.From {
+		return
 	}
+	if s.IsGPT() {
+		// spec.GPTTensors: each parameter's weights, first moment, second
+		// moment.
+		st.Tensors[1].Data[0]++
+		return
+	}
+	st.Layer(0, spec.TensorWeightMomentum)[0]++
+}
+
+// gptStep is the same fault as a dispute.GPTStepFunc of s: the step's
+// next first moment of the first parameter is off by one.
+func (c *Cheat) gptStep(s *spec.Spec) (dispute.GPTStepFunc, error) {
+	tmpl, err := model.StateTemplate(s)
+	if err != nil {
+		return nil, err
+	}
+	name := "next." + tmpl.Tensors[1].Name
+	return func(g *gptref.Graph, st *gpt.State, tokens, targets []byte) (map[string]ref.Tensor, error) {
+		vals, err := dispute.HonestGPT(g, st, tokens, targets)
+		if err != nil || st.Step+1 <= c.From {
+			return vals, err
+		}
+		v, ok := vals[name]
+		if !ok {
+			return nil, fmt.Errorf("no tensor %s", name)
+		}
+		v = v.Clone()
+		v.Data[0]++
+		vals[name] = v
+		return vals, nil
+	}, nil
 }
 
 // step is the same fault as a dispute.StepFunc.
@@ -191,7 +233,7 @@ type Daemon struct {
 type run struct {
 	spec  *spec.Spec
 	dir   string
-	train *dataset.Dataset
+	data  *model.Data
 	store *store.Badger
 	// finished is when the run ended (committed or failed); zero while it
 	// trains.
@@ -556,13 +598,28 @@ func (d *Daemon) party(job spec.JobID) (dispute.Party, error) {
 	if r.spec.Audit.Confidential {
 		return nil, fmt.Errorf("%w: %w", disputenet.ErrNoParty, ErrConfidential)
 	}
+	if r.spec.IsGPT() {
+		init, err := model.InitState(r.spec)
+		if err != nil {
+			return nil, err
+		}
+		var opts []dispute.ReplayerOption
+		if c := d.cfg.CheatForTesting; c != nil {
+			f, err := c.gptStep(r.spec)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, dispute.WithGPTStep(f))
+		}
+		return dispute.NewGPTReplayer(r.spec, r.data.Text, init, opts...)
+	}
 	var opts []dispute.ReplayerOption
 	if c := d.cfg.CheatForTesting; c != nil {
 		opts = append(opts, dispute.WithStep(func(s *spec.Spec, st *spec.State, t int64, x [][]uint8, y []uint8) (*ref.OpTrace, error) {
 			return c.step(s, st, t, x, y)
 		}))
 	}
-	return dispute.NewReplayer(r.spec, r.train, r.spec.Init(), opts...)
+	return dispute.NewReplayer(r.spec, r.data.Train, r.spec.Init(), opts...)
 }
 
 func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
@@ -630,13 +687,13 @@ func (d *Daemon) runJob(id spec.JobID, s *spec.Spec, a *wire.Assign) {
 	case d.ctx.Err() != nil:
 		d.log.Info("job stopped: the daemon is shutting down", "job", short(id), "err", err)
 	default:
-		d.log.Error("job failed", "job", short(id), "err", err)
+		d.log.Error(EventFailed, "job", short(id), "err", err)
 	}
 	d.prune()
 }
 
 func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.Assign) error {
-	train, test, err := catalog.LoadData(s, d.cfg.DataDir)
+	data, err := model.LoadData(s, model.DataOptions{IDXDir: d.cfg.DataDir, FortunesDir: d.cfg.FortunesDir, TextFile: d.cfg.TextFile})
 	if err != nil {
 		return err
 	}
@@ -663,7 +720,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		return err
 	}
 	d.mu.Lock()
-	d.runs[id] = &run{spec: s, dir: dir, train: train, store: cs}
+	d.runs[id] = &run{spec: s, dir: dir, data: data, store: cs}
 	d.job, d.state = id, wire.Heartbeat{State: wire.StateRunning}
 	d.mu.Unlock()
 	resume := false
@@ -680,7 +737,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 			return err
 		}
 		resume = true
-		d.log.Info("resumes job from a fetched checkpoint", "job", short(id), "step", a.ResumeStep, "holders", len(a.Providers))
+		d.log.Info(EventResumedFrom, "job", short(id), "step", a.ResumeStep, "holders", len(a.Providers))
 	}
 	announce := &latest[*wire.CheckpointAnnounce]{spawn: d.spawn, send: func(ann *wire.CheckpointAnnounce) {
 		if !d.member.Ready() {
@@ -710,9 +767,9 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		}
 	}}
 	if c := d.cfg.CheatForTesting; c != nil && !s.Audit.Confidential {
-		opts.FaultInjectForTesting = c.apply
+		opts.FaultInjectForTesting = func(st *spec.State) { c.apply(s, st) }
 	}
-	res, err := d.runGated(ctx, id, s, &model.Data{Train: train, Test: test}, opts)
+	res, err := d.runGated(ctx, id, s, data, opts)
 	if err != nil {
 		return err
 	}
@@ -737,7 +794,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		// The zk trace is committed with the digest trace, before the
 		// beacon that picks the challenged tiles exists.
 		t0 := time.Now()
-		z, err := prover.CommitRunStore(ctx, s, train, dir, cs, nil)
+		z, err := prover.CommitRunStore(ctx, s, data.Train, dir, cs, nil)
 		if err != nil {
 			return fmt.Errorf("zk commitments: %w", err)
 		}
@@ -859,7 +916,7 @@ func (d *Daemon) proveAll(id spec.JobID, run *run, chs []zkchallenge.Challenge) 
 		if run.closed {
 			slot.err = ErrRunDropped
 		} else {
-			slot.proof, slot.err = prover.ProveTile(d.ctx, d.cfg.Keys, run.spec, run.train, run.dir, run.store, ch)
+			slot.proof, slot.err = prover.ProveTile(d.ctx, d.cfg.Keys, run.spec, run.data.Train, run.dir, run.store, ch)
 		}
 		run.use.RUnlock()
 		d.proving.Unlock()

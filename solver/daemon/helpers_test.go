@@ -75,6 +75,16 @@ type fakeCoordinator struct {
 	n       *p2p.Node
 	step    atomic.Int64
 	commits chan spec.JobID
+
+	mu     sync.Mutex
+	traces map[spec.JobID]*wire.TraceCommit // the commitments received
+}
+
+// committed returns the trace commitment of job the solver sent, or nil.
+func (c *fakeCoordinator) committed(job spec.JobID) *wire.TraceCommit {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.traces[job]
 }
 
 func newFakeCoordinator(t *testing.T) *fakeCoordinator {
@@ -84,12 +94,15 @@ func newFakeCoordinator(t *testing.T) *fakeCoordinator {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	c := &fakeCoordinator{n: n, commits: make(chan spec.JobID, 16)}
+	c := &fakeCoordinator{n: n, commits: make(chan spec.JobID, 16), traces: map[spec.JobID]*wire.TraceCommit{}}
 	n.Handle(wire.ControlProtocol, func(_ context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
 		switch m := m.(type) {
 		case *wire.Heartbeat:
 			c.step.Store(m.Step)
 		case *wire.TraceCommit:
+			c.mu.Lock()
+			c.traces[spec.JobID(e.Job)] = m
+			c.mu.Unlock()
 			c.commits <- spec.JobID(e.Job)
 		}
 		return r.Reply(&wire.Ack{OK: true})

@@ -3,8 +3,9 @@
 // segment starts from out of the holders' stores (protocol/net/exchange,
 // presenting the grant the task carries; every chunk verified against the
 // committed digest), replays the segments with the spec's semantics on its
-// own copy of the data (verifier/audit), submits a signed report, and
-// answers the referee if the audit becomes a dispute
+// own copy of the data (verifier/audit: an MLP's dataset or a GPT's text
+// corpus, checked against the spec's commitment), submits a signed report,
+// and answers the referee if the audit becomes a dispute
 // (protocol/net/disputenet). It keeps replicas of checkpoints the
 // coordinator asks it to hold and serves them to the peers the
 // coordinator grants them to.
@@ -48,13 +49,12 @@ import (
 	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
+	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/protocol/store"
 	"github.com/beluga-compute/beluga/prover"
 	"github.com/beluga-compute/beluga/spec"
-	"github.com/beluga-compute/beluga/spec/catalog"
-	"github.com/beluga-compute/beluga/spec/dataset"
-	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/spec/merkle"
+	"github.com/beluga-compute/beluga/spec/model"
 	"github.com/beluga-compute/beluga/verifier/audit"
 )
 
@@ -64,6 +64,13 @@ type Config struct {
 	Coordinator string
 	// DataDir is where Fashion-MNIST lives (empty: the Debian path).
 	DataDir string
+	// FortunesDir is where a GPT job's "fortunes" corpus lives (empty:
+	// the Debian path, dataset.FortunesDir).
+	FortunesDir string
+	// TextFile holds the corpus of GPT jobs whose source is "text": an
+	// audit of such a job reads it and checks it against the spec's root
+	// and size (empty: this verifier cannot audit them).
+	TextFile string
 	// Logger receives the daemon's events (default: discarded).
 	Logger *slog.Logger
 	// SilentForTesting makes the daemon accept audit tasks and never report
@@ -133,8 +140,8 @@ type Daemon struct {
 }
 
 type task struct {
-	spec  *spec.Spec
-	train *dataset.Dataset
+	spec *spec.Spec
+	data *model.Data
 	// reported is when the audit's report went out; zero while it runs.
 	reported time.Time
 }
@@ -406,7 +413,8 @@ func (d *Daemon) Tasks() int {
 	return len(d.tasks)
 }
 
-// party is the verifier's side of a dispute: an honest replay.
+// party is the verifier's side of a dispute: an honest replay, on the
+// data the audit checked (an MLP's training set, a GPT's corpus).
 func (d *Daemon) party(job spec.JobID) (dispute.Party, error) {
 	d.mu.Lock()
 	t := d.tasks[job]
@@ -414,7 +422,19 @@ func (d *Daemon) party(job spec.JobID) (dispute.Party, error) {
 	if t == nil {
 		return nil, disputenet.ErrNoParty
 	}
-	return dispute.NewReplayer(t.spec, t.train, t.spec.Init())
+	init, err := model.InitState(t.spec)
+	if err != nil {
+		return nil, err
+	}
+	if t.spec.IsGPT() {
+		return dispute.NewGPTReplayer(t.spec, t.data.Text, init)
+	}
+	return dispute.NewReplayer(t.spec, t.data.Train, init)
+}
+
+// dataOptions says where this verifier finds a job's data.
+func (d *Daemon) dataOptions() model.DataOptions {
+	return model.DataOptions{IDXDir: d.cfg.DataDir, FortunesDir: d.cfg.FortunesDir, TextFile: d.cfg.TextFile}
 }
 
 func (d *Daemon) onTask(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
@@ -471,18 +491,18 @@ func (d *Daemon) audit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire
 	if tr.Root() != merkle.Digest(t.TraceRoot) {
 		return fmt.Errorf("the task's trace does not have its root")
 	}
-	train, _, err := catalog.LoadData(s, d.cfg.DataDir)
+	data, err := model.LoadData(s, d.dataOptions())
 	if err != nil {
 		return err
 	}
-	tk := &task{spec: s, train: train}
+	tk := &task{spec: s, data: data}
 	d.mu.Lock()
 	d.tasks[id] = tk
 	d.mu.Unlock()
 	defer d.reported(tk)
-	sol := &netSolver{n: d.n, spec: s, job: id, trace: tr, train: train, holders: append([]peer.ID{t.Solver}, t.Providers...),
+	sol := &netSolver{n: d.n, spec: s, job: id, trace: tr, data: data, holders: append([]peer.ID{t.Solver}, t.Providers...),
 		fetch: exchange.Options{Grant: t.Grant, Logger: d.log}, local: d.replica}
-	rep, err := audit.Run(ctx, audit.Config{Spec: s, Train: train, Beacon: t.Beacon, Solver: t.Solver.String()}, sol)
+	rep, err := audit.Run(ctx, audit.Config{Spec: s, Data: data, Beacon: t.Beacon, Solver: t.Solver.String()}, sol)
 	if err != nil {
 		return err
 	}
@@ -520,7 +540,11 @@ func (d *Daemon) replica(ctx context.Context, s *spec.Spec, job spec.JobID, step
 	if err != nil || man.Digest != digest {
 		return nil
 	}
-	st, err := d.replicas.GetCheckpoint(ctx, s, job, step)
+	template, err := model.StateTemplate(s)
+	if err != nil {
+		return nil
+	}
+	st, err := d.replicas.GetState(ctx, job, step, template)
 	if err != nil {
 		return nil
 	}
@@ -643,7 +667,7 @@ type netSolver struct {
 	spec    *spec.Spec
 	job     spec.JobID
 	trace   *trace.Trace
-	train   *dataset.Dataset
+	data    *model.Data
 	holders []peer.ID
 	fetch   exchange.Options // with the task's grant
 	// local, if set, returns a checkpoint with the committed digest this
@@ -675,7 +699,10 @@ func (s *netSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
 	}
 	// The newest start at or before step: a checkpoint whose digest the
 	// trace commits, the cursor, or the initial state.
-	st := s.spec.Init()
+	st, err := model.InitState(s.spec)
+	if err != nil {
+		return nil, err
+	}
 	if s.cursor != nil && s.cursor.Step <= step {
 		st = s.cursor.Clone()
 	}
@@ -703,15 +730,8 @@ func (s *netSolver) Open(ctx context.Context, step int64) (*spec.State, error) {
 		s.missing[cp] = true
 		s.failed++
 	}
-	if st.Step != step {
-		eng, err := engine.New(s.spec, st)
-		if err != nil {
-			return nil, err
-		}
-		if err := eng.Replay(ctx, s.train, step); err != nil {
-			return nil, err
-		}
-		st = eng.State()
+	if st, err = rundir.Replay(ctx, s.spec, s.data, st, step); err != nil {
+		return nil, err
 	}
 	s.cursor = st.Clone()
 	return st, nil
