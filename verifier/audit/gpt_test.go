@@ -273,13 +273,14 @@ func TestGPTCheatersAreCaught(t *testing.T) {
 }
 
 // TestGPTHonestRunsPass audits an honest GPT run directory (written as
-// `train --commit` writes it: checkpoints every 5 steps, the state at a
-// segment's start replayed from the one before) under 200 beacons: never
+// `train --commit` writes it: checkpoints every 2 steps, the state at an
+// odd step replayed from the one before) under 200 beacons: never
 // a false positive. Each audit replays 2 segments by default; with
 // BELUGA_SLOW=1 each replays the planner's 36.
 func TestGPTHonestRunsPass(t *testing.T) {
 	t.Parallel()
 	s, d := gptJob(t, 100)
+	s.CheckpointInterval = 2
 	dir := t.TempDir()
 	if _, _, err := rundirtest.TrainData(context.Background(), dir, s, d); err != nil {
 		t.Fatal(err)
