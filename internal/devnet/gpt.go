@@ -6,7 +6,7 @@ import (
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
-	"github.com/beluga-compute/beluga/spec/prng"
+	"github.com/beluga-compute/beluga/spec/model/modeltest"
 )
 
 // gptJob is the index of the devnet's GPT job. Jobs go to the solvers in
@@ -25,25 +25,9 @@ func gptJob(cfg Config) int {
 // writes for every solver and verifier to read (their TextFile).
 const gptCorpusBytes = 8192
 
-var gptWords = []string{"the", "whale", "sings", "under", "a", "grey", "sea", "and", "ice", "cracks",
-	"slowly", "while", "small", "fish", "dart", "past", "old", "ships", "at", "night"}
-
-// gptCorpus returns the GPT job's text: lines of words drawn with
-// spec/prng, the same bytes on every machine.
-func gptCorpus() []byte {
-	s := prng.Derive(7, "devnet.corpus", 0, 0)
-	out := make([]byte, 0, gptCorpusBytes+16)
-	for i := uint64(0); len(out) < gptCorpusBytes; i++ {
-		r := s.At(i)
-		out = append(out, gptWords[r%uint64(len(gptWords))]...)
-		if r>>32%7 == 0 {
-			out = append(out, ".\n"...)
-		} else {
-			out = append(out, ' ')
-		}
-	}
-	return out[:gptCorpusBytes]
-}
+// gptCorpus returns the GPT job's text: word salad drawn with spec/prng
+// (modeltest.Corpus), the same bytes on every machine.
+func gptCorpus() []byte { return modeltest.Corpus(7, gptCorpusBytes) }
 
 // gptSpec is the devnet's GPT job over corpus: a byte-level GPT of one
 // block (context 16, width 16, 2 heads, MLP width 32) trained on 4
