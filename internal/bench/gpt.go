@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -305,15 +304,6 @@ func GPTStepMillis(ctx context.Context, c gpt.Config, d *gptData, offs [][]int64
 	return float64(time.Since(start).Microseconds()) / 1000 / float64(len(offs)-warmup), nil
 }
 
-// PeakRSSMiB is this process's peak resident memory.
-func PeakRSSMiB() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Maxrss) / 1024
-}
-
 // PrintGPT writes the comparison's tables.
 func PrintGPT(w io.Writer, res *GPTResult, cfg GPTConfig) {
 	c := cfg.Model
@@ -352,9 +342,5 @@ func gptChildRSS(ctx context.Context, self string, steps, threads int) (float64,
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("measuring memory with %s train --example gpt: %w: %s", self, err, out.String())
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return 0, nil
-	}
-	return float64(ru.Maxrss) / 1024, nil
+	return maxRSSMiB(cmd.ProcessState), nil
 }

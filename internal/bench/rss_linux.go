@@ -1,0 +1,16 @@
+package bench
+
+import (
+	"os"
+	"syscall"
+)
+
+// maxRSSMiB is a finished process's peak resident memory (Linux reports
+// ru_maxrss in KiB).
+func maxRSSMiB(ps *os.ProcessState) float64 {
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024
+}
