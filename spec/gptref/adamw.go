@@ -2,8 +2,6 @@ package gptref
 
 import (
 	"math/bits"
-
-	"github.com/beluga-compute/beluga/spec/fixed"
 )
 
 // The update of SPEC.md §20.14 (AdamW after global-norm clipping).
@@ -11,7 +9,7 @@ import (
 // meanGrad is step 1 of §20.14: the mean loss's gradient with 30
 // fractional bits, h = RoundDiv(Clamp(ShiftRound(G, e + 30), −2^62, 2^62), N).
 func (m *dims) meanGrad(g, e int64) int64 {
-	return roundDiv(fixed.Clamp(shiftRound(g, e+momentFrac), -1<<62, 1<<62), int64(m.n))
+	return roundDiv(clampAt(siteAdamMean, shiftRound(g, e+momentFrac), -1<<62, 1<<62), int64(m.n))
 }
 
 // gradNorm: step 2 of §20.14, ν = Isqrt(min(Σ t², 2^63 − 1)) over every
@@ -22,7 +20,7 @@ func (m *dims) gradNorm(_ int64, in [][]int64, _ *arith) [][]int64 {
 	for k := 0; k < len(in); k += 2 {
 		e := in[k+1][0]
 		for _, g := range in[k] {
-			t := fixed.Clamp(roundShift(m.meanGrad(g, e), 15), -1<<31, 1<<31)
+			t := clampAt(siteAdamNormT, roundShift(m.meanGrad(g, e), 15), -1<<31, 1<<31)
 			s, carry := bits.Add64(sum, uint64(t*t), 0)
 			if carry != 0 {
 				s = 1<<64 - 1
@@ -46,13 +44,13 @@ func (m *dims) adamw(t int64, in [][]int64, _ *arith) [][]int64 {
 	for i := range w {
 		h := m.meanGrad(g[i], e)
 		if nu > 1<<15 {
-			h = roundDiv(fixed.Clamp(h, -1<<46, 1<<46)<<15, nu)
+			h = roundDiv(clampAt(siteAdamClipIn, h, -1<<46, 1<<46)<<15, nu)
 		}
-		h = fixed.Clamp(h, -maxI32, maxI32)
+		h = clampAt(siteAdamH, h, -maxI32, maxI32)
 		m2[i] = roundShift(n1*mom[i]+(int64(1)<<s1-n1)*h, s1)
 		v2[i] = roundShift(n2*v[i]+(int64(1)<<s2-n2)*roundShift(h*h, 16), s2)
-		mu := fixed.Clamp(roundDiv(m2[i]<<16, isqrt(v2[i])+c.Eps), -maxI32, maxI32)
-		w2[i] = fixed.Clamp(w[i]-roundShift(lr*(mu+roundShift(nl*w[i], sl)), int64(c.LRShift)), -maxI32, maxI32)
+		mu := clampAt(siteAdamMu, roundDiv(m2[i]<<16, isqrt(v2[i])+c.Eps), -maxI32, maxI32)
+		w2[i] = clampAt(siteAdamW, w[i]-roundShift(lr*(mu+roundShift(nl*w[i], sl)), int64(c.LRShift)), -maxI32, maxI32)
 	}
 	return [][]int64{w2, m2, v2}
 }

@@ -1,6 +1,8 @@
 package gptref
 
 import (
+	"math"
+
 	"github.com/beluga-compute/beluga/spec/fixed"
 	"github.com/beluga-compute/beluga/spec/gpt"
 )
@@ -22,7 +24,7 @@ func (m *dims) embed(_ int64, in [][]int64, _ *arith) [][]int64 {
 	for r := range m.n {
 		v, j := int(tokens[r]), r%m.t
 		for i := range m.d {
-			x[r*m.d+i] = int64(fixed.Sat32(roundShift(tok[v*m.d+i]+pos[j*m.d+i], masterFrac-actFrac)))
+			x[r*m.d+i] = clampAt(siteEmbed, roundShift(tok[v*m.d+i]+pos[j*m.d+i], masterFrac-actFrac), math.MinInt32, math.MaxInt32)
 		}
 	}
 	return [][]int64{x}
@@ -132,7 +134,7 @@ func (m *dims) attention(_ int64, in [][]int64, _ *arith) [][]int64 {
 				eps := make([]int64, i+1)
 				var sum int64
 				for j := range i + 1 {
-					u := min(shiftRound((top-s[j])*m.kappa, ei), 1<<32)
+					u := capAt(shiftRound((top-s[j])*m.kappa, ei))
 					eps[j] = fixed.Exp2NegQ15(u)
 					sum += eps[j]
 				}
@@ -166,7 +168,7 @@ func (m *dims) residual(_ int64, in [][]int64, _ *arith) [][]int64 {
 			// |x| < 2^31, so clamping the addend to ±2^33 first leaves
 			// the saturated sum unchanged and keeps it inside int64.
 			add := fixed.Clamp(shiftRound(a[r*m.d+i], ea[r]+ew+actFrac), -1<<33, 1<<33)
-			res[r*m.d+i] = int64(fixed.Sat32(x[r*m.d+i] + add))
+			res[r*m.d+i] = clampAt(siteResidual, x[r*m.d+i]+add, math.MinInt32, math.MaxInt32)
 		}
 	}
 	return [][]int64{res}
@@ -178,7 +180,7 @@ func (m *dims) up(_ int64, in [][]int64, _ *arith) [][]int64 {
 	z := matmulT(yq, wq, m.n, m.d, m.f)
 	for r := range m.n {
 		for i := range m.f {
-			z[r*m.f+i] = int64(fixed.Sat32(shiftRound(z[r*m.f+i], ey[r]+ew+actFrac)))
+			z[r*m.f+i] = clampAt(siteUp, shiftRound(z[r*m.f+i], ey[r]+ew+actFrac), math.MinInt32, math.MaxInt32)
 		}
 	}
 	return [][]int64{z}
@@ -226,7 +228,7 @@ func (m *dims) loss(_ int64, in [][]int64, ar *arith) [][]int64 {
 		}
 		var sum int64
 		for c, x := range row {
-			u := min(shiftRound((top-x)*log2e, ez[r]), 1<<32)
+			u := capAt(shiftRound((top-x)*log2e, ez[r]))
 			eps[c] = fixed.Exp2NegQ15(u)
 			sum += eps[c]
 		}

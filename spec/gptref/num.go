@@ -64,6 +64,9 @@ func shiftRound(x, k int64) int64 {
 		return 0
 	}
 	if k >= 63 || bitLen(x)+k > 63 {
+		if saturated != nil {
+			saturated(siteShiftRound)
+		}
 		if x > 0 {
 			return maxI64
 		}
@@ -94,7 +97,7 @@ func sigma(u int64) int64 {
 	if u < 0 {
 		return 1<<15 - sigma(-u)
 	}
-	z := min(roundShift(u*log2e, 16), 1<<32)
+	z := capAt(roundShift(u*log2e, 16))
 	return roundDiv(1<<30, 1<<15+fixed.Exp2NegQ15(z))
 }
 
@@ -112,7 +115,7 @@ func quantize(x []int64, e int64, beta int) ([]int64, int64) {
 	lim := int64(1)<<beta - 1
 	for i, v := range x {
 		if s > 0 {
-			q[i] = fixed.Clamp(roundShift(v, s), -lim, lim)
+			q[i] = clampAt(siteNorm, roundShift(v, s), -lim, lim)
 		} else {
 			q[i] = v << uint(-s) // |v| < 2^(β+s): no overflow
 		}
@@ -169,7 +172,7 @@ func quantizeParts(blocks []block, beta int) ([][]int64, int64) {
 	for k, b := range blocks {
 		out[k] = make([]int64, len(b.x))
 		for i, v := range b.x {
-			out[k][i] = fixed.Clamp(shiftRound(v, b.e-e), -lim, lim)
+			out[k][i] = clampAt(siteNormParts, shiftRound(v, b.e-e), -lim, lim)
 		}
 	}
 	return out, e
@@ -255,4 +258,44 @@ func (a *arith) reject(what string) {
 	if a.err == nil {
 		a.err = fmt.Errorf("%w: %s: %s", ErrBadOpInput, a.op, what)
 	}
+}
+
+// Saturation sites of SPEC.md §20 (tests set saturated to see which a run
+// reaches; nil elsewhere).
+const (
+	siteAdamMean   = "adamw: mean gradient clamp ±2^62"
+	siteAdamNormT  = "adamw: norm term clamp ±2^31"
+	siteAdamClipIn = "adamw: clip input clamp ±2^46"
+	siteAdamH      = "adamw: h clamp ±(2^31 − 1)"
+	siteAdamMu     = "adamw: μ clamp ±(2^31 − 1)"
+	siteAdamW      = "adamw: weight clamp ±(2^31 − 1)"
+	siteEmbed      = "embedding Sat32"
+	siteResidual   = "residual Sat32"
+	siteUp         = "SiLU input Sat32"
+	siteNorm       = "Norm clamp ±(2^b − 1)"
+	siteNormParts  = "NormParts clamp ±(2^b − 1)"
+	siteExpCap     = "exponent argument capped at 2^32"
+	siteShiftRound = "ShiftRound saturation ±(2^63 − 1)"
+)
+
+var saturated func(site string)
+
+// clampAt is fixed.Clamp that reports when it changes x.
+func clampAt(site string, x, lo, hi int64) int64 {
+	c := fixed.Clamp(x, lo, hi)
+	if c != x && saturated != nil {
+		saturated(site)
+	}
+	return c
+}
+
+// capAt is min(x, 1<<32) that reports when it caps.
+func capAt(x int64) int64 {
+	if x > 1<<32 {
+		if saturated != nil {
+			saturated(siteExpCap)
+		}
+		return 1 << 32
+	}
+	return x
 }

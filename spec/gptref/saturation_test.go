@@ -1,0 +1,91 @@
+package gptref
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/dataset"
+)
+
+// fires are the saturation sites of SPEC.md §20 the GPT vectors fire
+// together (gpt-saturating all of them; gpt-tiny only Norm's and the
+// clipping's). Of the others, two cannot fire — the embedding's Sat32 (two
+// master values sum below 2^32 before the shift by 8) and AdamW's
+// h clamp (|h| ≤ 2^30 after clipping, and without it |h| ≤ ν·2^15 ≤ 2^30)
+// — and two can but no vector reaches them yet: NormParts' clamp and the
+// SiLU input's Sat32 (it needs weights aligned with the normalised input,
+// not only saturated).
+var fires = []string{siteAdamMean, siteAdamNormT, siteAdamClipIn, siteAdamMu, siteAdamW, siteExpCap, siteNorm,
+	siteResidual, siteShiftRound}
+
+// cannotFire are the sites no valid step reaches.
+var cannotFire = []string{siteEmbed, siteAdamH}
+
+// TestGPTVectorsFireEveryReachableClamp runs the reference over every step
+// of the GPT vectors and checks which saturation sites they fire: every
+// one of fires, none of cannotFire.
+func TestGPTVectorsFireEveryReachableClamp(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	saturated = func(site string) {
+		mu.Lock()
+		hits[site]++
+		mu.Unlock()
+	}
+	t.Cleanup(func() { saturated = nil })
+	for _, name := range []string{"gpt-saturating", "gpt-tiny"} {
+		dir := filepath.Join("..", "testdata", "gptvectors", name)
+		js, err := os.ReadFile(filepath.Join(dir, "spec.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := os.ReadFile(filepath.Join(dir, "corpus.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := spec.Decode(js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.GPT()
+		if err != nil {
+			t.Fatal(err)
+		}
+		split, err := s.TextSplit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := c.Init()
+		for step := range s.Steps {
+			var tokens, targets []byte
+			for _, o := range dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil) {
+				tokens = append(tokens, text[o:o+int64(c.Context)]...)
+				targets = append(targets, text[o+1:o+1+int64(c.Context)]...)
+			}
+			if st, _, err = Step(c, st, tokens, targets); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var fired []string
+	for site := range hits {
+		fired = append(fired, site)
+	}
+	sort.Strings(fired)
+	t.Logf("sites fired: %v", hits)
+	for _, site := range fires {
+		if hits[site] == 0 {
+			t.Errorf("no GPT vector fires %q", site)
+		}
+	}
+	for _, site := range fired {
+		if slices.Contains(cannotFire, site) {
+			t.Errorf("%q fired, but SPEC.md says it cannot", site)
+		}
+	}
+}
