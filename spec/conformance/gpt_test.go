@@ -66,7 +66,19 @@ func gptDefinitions(t *testing.T) map[string]*spec.Spec {
 		return spec.Optimizer{Kind: spec.OptimizerAdamW, Beta1: spec.Ratio{Num: b1, Shift: 16}, Beta2: spec.Ratio{Num: b2, Shift: 16},
 			WeightDecay: spec.Ratio{Num: wd, Shift: 16}, Eps: eps, LRShift: lrShift, LR: lr}
 	}
+	// Wide (width 384) with saturated weights: the SiLU input leaves int32
+	// (it needs a row of weights aligned with the normalised input, which
+	// one sign-like AdamW step at this rate makes), and seed 15 makes the
+	// attention gradients' NormParts round up to its clamp (found by trying
+	// seeds 1–24 with the reference's saturation report).
+	wide := mk("gpt-saturating-wide", 3, 384, 4, 4, 1, 8, 2, 5,
+		adam(0, 65535, 65535, 1, 0, []spec.LRPoint{{Step: 0, Value: 1<<30 - 1}}))
+	wide.Seed = 15
+	if err := wide.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	return map[string]*spec.Spec{
+		"gpt-saturating-wide": wide,
 		// A small model across a warm-up knot.
 		"gpt-tiny": mk("gpt-tiny", 8, 16, 2, 24, 2, 12, 3, 8,
 			adam(58982, 62259, 6554, 1, 39, []spec.LRPoint{{Step: 0, Value: 0}, {Step: 4, Value: 1 << 29}, {Step: 8, Value: 1 << 27}})),

@@ -13,15 +13,13 @@ import (
 )
 
 // fires are the saturation sites of SPEC.md §20 the GPT vectors fire
-// together (gpt-saturating all of them; gpt-tiny only Norm's and the
-// clipping's). Of the others, two cannot fire — the embedding's Sat32 (two
-// master values sum below 2^32 before the shift by 8) and AdamW's
-// h clamp (|h| ≤ 2^30 after clipping, and without it |h| ≤ ν·2^15 ≤ 2^30)
-// — and two can but no vector reaches them yet: NormParts' clamp and the
-// SiLU input's Sat32 (it needs weights aligned with the normalised input,
-// not only saturated).
+// together: every one that a valid step can reach (gpt-saturating-wide
+// adds the SiLU input's Sat32 and NormParts' clamp). The other two cannot
+// fire: the embedding's Sat32 (two master values sum below 2^32 before the
+// shift by 8) and AdamW's h clamp (|h| ≤ 2^30 after clipping, and without
+// it |h| ≤ ν·2^15 ≤ 2^30).
 var fires = []string{siteAdamMean, siteAdamNormT, siteAdamClipIn, siteAdamMu, siteAdamW, siteExpCap, siteNorm,
-	siteResidual, siteShiftRound}
+	siteNormParts, siteResidual, siteShiftRound, siteUp}
 
 // cannotFire are the sites no valid step reaches.
 var cannotFire = []string{siteEmbed, siteAdamH}
@@ -38,7 +36,7 @@ func TestGPTVectorsFireEveryReachableClamp(t *testing.T) {
 		mu.Unlock()
 	}
 	t.Cleanup(func() { saturated = nil })
-	for _, name := range []string{"gpt-saturating", "gpt-tiny"} {
+	for _, name := range []string{"gpt-saturating", "gpt-saturating-wide", "gpt-tiny"} {
 		dir := filepath.Join("..", "testdata", "gptvectors", name)
 		js, err := os.ReadFile(filepath.Join(dir, "spec.json"))
 		if err != nil {
