@@ -203,15 +203,6 @@ func Norm32(dst []int16, x []int32, e, b int) int {
 	return e + s
 }
 
-// NormWide is Norm to GradBits bits into int64 storage.
-func NormWide(dst, x []int64, e int) int {
-	s := normShift(maxAbs64(x), GradBits)
-	for i, v := range x {
-		dst[i] = normValue(v, s, GradBits)
-	}
-	return e + s
-}
-
 // sigmoidQ15 returns σ(u·2^−ActFrac) in Q15 (SPEC.md §"SiLU"):
 // for u ≥ 0, e = Exp2NegQ15(RoundShift(u·94548, ActFrac)) and
 // σ = ⌊(2^31 + 2^15 + e... see spec: RoundDiv(2^30, 2^15 + e); for u < 0,

@@ -50,20 +50,6 @@ func exp2NegQ15(u int64) int64 {
 	return (int64(exp2Poly[u&0xFFFF]) + int64(1)<<(14+k)) >> (15 + k)
 }
 
-// sigmoidFast is sigmoidQ15 from the tables.
-func sigmoidFast(u int64) int64 {
-	neg := u < 0
-	if neg {
-		u = -u
-	}
-	z := min(roundShift(u*log2eQ16, ActFrac), expCap)
-	s := int64(sigmoidRecip[exp2NegQ15(z)])
-	if neg {
-		return 1<<15 - s
-	}
-	return s
-}
-
 // isqrt is ⌊√x⌋ for 0 ≤ x < 2^62, as fixed.Isqrt: a table of the square
 // roots of 16-bit leading parts gives an over-estimate within 2^−7, two
 // Newton steps bring it within one, and integer checks make it exact.
@@ -84,7 +70,7 @@ func isqrt(x int64) int64 {
 	return r
 }
 
-// sigmoidBranchless is sigmoidFast without data-dependent branches (the
+// sigmoidBranchless is sigmoidQ15 from the tables, without data-dependent branches (the
 // sign of u is random across a tensor, and a mispredicted branch costs
 // more than the arithmetic).
 func sigmoidBranchless(u int64) int64 {

@@ -28,16 +28,16 @@ func TestTablesMatchDefinitions(t *testing.T) {
 		if i%3 == 0 {
 			u >>= 12
 		}
-		if got, want := sigmoidFast(u), sigmoidQ15(u); got != want {
-			t.Fatalf("sigmoidFast(%d) = %d, want %d", u, got, want)
+		if got, want := sigmoidBranchless(u), sigmoidQ15(u); got != want {
+			t.Fatalf("sigmoidBranchless(%d) = %d, want %d", u, got, want)
 		}
 		if z := int64(s.At(i) >> 31); exp2NegQ15(z) != fixed.Exp2NegQ15(z) {
 			t.Fatalf("exp2NegQ15(%d) differs", z)
 		}
 	}
 	for _, u := range []int64{0, 1, -1, 1 << 31, -(1 << 31), 1<<31 - 1} {
-		if sigmoidFast(u) != sigmoidQ15(u) {
-			t.Fatalf("sigmoidFast(%d) differs", u)
+		if sigmoidBranchless(u) != sigmoidQ15(u) {
+			t.Fatalf("sigmoidBranchless(%d) differs", u)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/beluga-compute/beluga/spec/fixed"
 	"github.com/beluga-compute/beluga/spec/kernel"
 )
 
@@ -238,8 +237,6 @@ func (t *Trainer) checkBatch(b Batch) error {
 	return nil
 }
 
-var _ = fixed.Isqrt
-
 // pmaxAbs is maxAbs64 over x on the trainer's threads.
 func (t *Trainer) pmaxAbs(x []int64) uint64 {
 	const grain = 1 << 14
@@ -275,7 +272,8 @@ func (t *Trainer) norm(dst []int16, x []int64, e, b int) int {
 	return e + s
 }
 
-// normWide is NormWide on the trainer's threads.
+// normWide is Norm to GradBits bits, into int64 storage, on the trainer's
+// threads.
 func (t *Trainer) normWide(dst, x []int64, e int) int {
 	s := normShift(t.pmaxAbs(x), GradBits)
 	t.parallelRows(len(x), func(lo, hi int) {
