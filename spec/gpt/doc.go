@@ -1,23 +1,30 @@
-// Package gpt is the decoder-only transformer of SPEC.md (version 2): a
-// byte-level GPT whose every operation — embeddings, RMSNorm, causal
-// multi-head attention with an integer softmax, SiLU, residual adds, the
-// next-token cross-entropy and integer AdamW — is integer arithmetic with
-// stated rounding, so any machine reproduces a training step bit for bit.
+// Package gpt is the decoder-only transformer of SPEC.md §20 (job spec
+// version 2): a byte-level GPT whose every operation — embeddings,
+// RMSNorm, causal multi-head attention with an integer softmax, SiLU,
+// residual adds, the next-token cross-entropy and integer AdamW — is
+// integer arithmetic with stated rounding, so any machine reproduces a
+// training step bit for bit. Trainer runs steps (and Loss evaluates);
+// Generator continues text with §20.17's integer sampling. spec/gptref is
+// the independent, operator-by-operator reference it is tested against.
 //
 // # Numbers
 //
 // Tensors between operators are integers with an exponent: a tensor (q, e)
 // has the values q·2^e. Operands of products (every matrix product of the
-// model) are normalised per tensor to Bits magnitude bits (Norm), products
-// are summed exactly in 64 bits, and the result carries the sum of the
-// operands' exponents. The residual stream and the inputs of the
-// non-linear operators are int32 fixed point with ActFrac fractional bits;
-// gradients between operators are normalised to GradBits bits. Master
-// weights, AdamW's moments and the optimizer's fixed formats are in
-// MasterFrac, MomentFrac and VarFrac fractional bits.
+// model) are normalised to Bits magnitude bits — forward activations per
+// row, so the forward pass is causal and independent of the batch's other
+// windows; weights and gradients per tensor — products are summed exactly
+// in 64 bits, and the result carries the sum of the operands' exponents.
+// The residual stream and the inputs and outputs of RMSNorm and SiLU are
+// int32 fixed point with ActFrac fractional bits; gradients are
+// normalised to GradBits bits where §20.13 says. Master weights and
+// AdamW's moments are in MasterFrac, MomentFrac and VarFrac fractional
+// bits.
 //
-// Exactness does not depend on the summation order: every sum is of
-// integers and stays far inside int64 (the bounds are in Config.Validate),
-// and the matrix products use int32 partial sums only over chunks short
-// enough that they cannot overflow (gemm.go).
+// Exactness does not depend on the summation order or the thread count:
+// every sum is of integers inside int64 (§20.16's bounds, enforced by
+// Config.Validate's limits), and the matrix products use int32 partial
+// sums only over chunks short enough that they cannot overflow (gemm.go).
+// The fast paths — tables, reciprocal divisions, AVX-512 loops — each
+// equal the definition exactly and are tested against it.
 package gpt
