@@ -16,6 +16,7 @@ import (
 	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/gptref"
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // GPT vectors (SPEC.md §20, §16): spec/testdata/gptvectors/NAME holds
@@ -115,13 +116,11 @@ func gptRun(t *testing.T, s *spec.Spec, text []byte, k kernel.Kernel, threads in
 		return hex.EncodeToString(d[:])
 	}
 	recs := []StepRecord{{Step: -1, Digest: digest()}}
+	tx := newText(t, text)
 	for step := range s.Steps {
-		offs := dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil)
-		b := gpt.Batch{}
+		b, offs := gptStepBatch(t, tx, c, split.Train, step)
 		var starts []int
 		for _, o := range offs {
-			b.Tokens = append(b.Tokens, text[o:o+int64(c.Context)]...)
-			b.Targets = append(b.Targets, text[o+1:o+1+int64(c.Context)]...)
 			starts = append(starts, int(o))
 		}
 		var loss int64
@@ -267,13 +266,10 @@ func TestGPTVectorClamps(t *testing.T) {
 		}
 		st := c.Init()
 		var weights, residual, clipped bool
+		tx := newText(t, text)
 		for step := range s.Steps {
-			offs := dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil)
-			var tokens, targets []byte
-			for _, o := range offs {
-				tokens = append(tokens, text[o:o+int64(c.Context)]...)
-				targets = append(targets, text[o+1:o+1+int64(c.Context)]...)
-			}
+			b, _ := gptStepBatch(t, tx, c, split.Train, step)
+			tokens, targets := b.Tokens, b.Targets
 			vals, err := g.Run(st, tokens, targets)
 			if err != nil {
 				t.Fatal(err)
@@ -304,4 +300,23 @@ func TestGPTVectorClamps(t *testing.T) {
 			t.Errorf("%s saturates (weights %v, residual %v)", tc.name, weights, residual)
 		}
 	}
+}
+
+func newText(t *testing.T, text []byte) *dataset.Text {
+	tx, err := dataset.NewText(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// gptStepBatch is step step's batch of a GPT vector (SPEC.md §20.5) and
+// its window starts, built as every trainer builds it (model.TextBatch).
+func gptStepBatch(t *testing.T, tx *dataset.Text, c gpt.Config, nTrain int, step int64) (gpt.Batch, []int64) {
+	offs := dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, nTrain, nil)
+	b, err := model.TextBatch(tx, c, offs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, offs
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/gptref"
 )
 
@@ -56,13 +55,10 @@ func gptOps(t *testing.T, name string, want []int64) *opsFile {
 	}
 	f := &opsFile{Vector: name}
 	st := c.Init()
+	tx := newText(t, text)
 	for step := range s.Steps {
-		offs := dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil)
-		var tokens, targets []byte
-		for _, o := range offs {
-			tokens = append(tokens, text[o:o+int64(c.Context)]...)
-			targets = append(targets, text[o+1:o+1+int64(c.Context)]...)
-		}
+		b, _ := gptStepBatch(t, tx, c, split.Train, step)
+		tokens, targets := b.Tokens, b.Targets
 		if slices.Contains(want, step) {
 			vals, err := g.Run(st, tokens, targets)
 			if err != nil {

@@ -28,7 +28,7 @@ func NewGenerator(c Config, st *State, k kernel.Kernel, threads int) (*Generator
 	if err != nil {
 		return nil, err
 	}
-	if err := checkState(&c, st); err != nil {
+	if err := checkState(tr.params, st); err != nil {
 		return nil, err
 	}
 	tr.quantizeWeights(st)
@@ -36,8 +36,10 @@ func NewGenerator(c Config, st *State, k kernel.Kernel, threads int) (*Generator
 }
 
 // checkState verifies st has c's shapes.
-func checkState(c *Config, st *State) error {
-	ps := c.Params()
+func checkState(ps []Param, st *State) error {
+	if st == nil {
+		return fmt.Errorf("%w: no state", ErrConfig)
+	}
 	if len(st.W) != len(ps) || len(st.M) != len(ps) || len(st.V) != len(ps) {
 		return fmt.Errorf("%w: state has %d parameters, the model %d", ErrConfig, len(st.W), len(ps))
 	}
@@ -45,6 +47,13 @@ func checkState(c *Config, st *State) error {
 		n := p.Rows * p.In
 		if len(st.W[i]) != n || len(st.M[i]) != n || len(st.V[i]) != n {
 			return fmt.Errorf("%w: parameter %s has the wrong size", ErrConfig, p.Name)
+		}
+		// A second moment is a mean of squares: 0 ≤ v ≤ 2^46 (SPEC.md §20.9).
+		// Anything else comes from no valid step, and would reach Isqrt.
+		for j, v := range st.V[i] {
+			if v < 0 || v > MaxVar {
+				return fmt.Errorf("%w: %s.v[%d] = %d outside [0, 2^46]", ErrConfig, p.Name, j, v)
+			}
 		}
 	}
 	return nil

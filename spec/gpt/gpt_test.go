@@ -224,3 +224,38 @@ func TestLRAtExact(t *testing.T) {
 		t.Error("a step saving more than 2^28 activations was accepted")
 	}
 }
+
+// TestStepRefusesHostileState: a state of the wrong shape, or with a
+// second moment no step produces (negative, or above 2^46), is refused
+// with an error before anything changes — never a panic in Isqrt.
+func TestStepRefusesHostileState(t *testing.T) {
+	t.Parallel()
+	c := tinyConfig()
+	tr, err := NewTrainer(c, kernel.Generic(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := randomBatch(c, 1)
+	for name, edit := range map[string]func(*State){
+		"negative v":   func(st *State) { st.V[3][0] = -1 },
+		"v above 2^46": func(st *State) { st.V[0][5] = MaxVar + 1 },
+		"short W":      func(st *State) { st.W[2] = st.W[2][:1] },
+		"no params":    func(st *State) { st.W, st.M, st.V = nil, nil, nil },
+	} {
+		st := c.Init()
+		edit(st)
+		before := st.Clone()
+		if _, err := tr.Step(st, b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if _, err := tr.Loss(st, b, 1); err == nil {
+			t.Errorf("%s: Loss accepted", name)
+		}
+		if st.Step != before.Step || (len(st.W) > 0 && !slices.Equal(st.W[0], before.W[0])) {
+			t.Errorf("%s: state changed", name)
+		}
+	}
+	if _, err := tr.Step(nil, b); err == nil {
+		t.Error("nil state accepted")
+	}
+}

@@ -21,6 +21,8 @@ const (
 	MomentFrac = 30
 	// VarFrac is the fractional bits of AdamW's second moment (int64).
 	VarFrac = 44
+	// MaxVar bounds a second moment: 0 ≤ v ≤ 2^46.
+	MaxVar = 1 << 46
 	// ProbBits is the fractional bits of the loss's softmax probabilities.
 	ProbBits = 15
 )

@@ -206,6 +206,9 @@ func (t *Trainer) Step(st *State, b Batch) (StepResult, error) {
 	if err := t.checkBatch(b); err != nil {
 		return StepResult{}, err
 	}
+	if err := checkState(t.params, st); err != nil {
+		return StepResult{}, err
+	}
 	t.quantizeWeights(st)
 	t.forward(b.Tokens)
 	loss := t.loss(b.Targets, t.n)
@@ -224,6 +227,9 @@ func (t *Trainer) Loss(st *State, b Batch, windows int) (int64, error) {
 	}
 	if windows < 0 || windows > t.c.Batch {
 		return 0, fmt.Errorf("%w: %d windows of a batch of %d", ErrConfig, windows, t.c.Batch)
+	}
+	if err := checkState(t.params, st); err != nil {
+		return 0, err
 	}
 	t.quantizeWeights(st)
 	t.forward(b.Tokens)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // fires are the saturation sites of SPEC.md §20 the GPT vectors fire
@@ -58,14 +59,17 @@ func TestGPTVectorsFireEveryReachableClamp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		tx, err := dataset.NewText(text)
+		if err != nil {
+			t.Fatal(err)
+		}
 		st := c.Init()
 		for step := range s.Steps {
-			var tokens, targets []byte
-			for _, o := range dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil) {
-				tokens = append(tokens, text[o:o+int64(c.Context)]...)
-				targets = append(targets, text[o+1:o+1+int64(c.Context)]...)
+			b, err := model.TextBatch(tx, c, dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil))
+			if err != nil {
+				t.Fatal(err)
 			}
-			if st, _, err = Step(c, st, tokens, targets); err != nil {
+			if st, _, err = Step(c, st, b.Tokens, b.Targets); err != nil {
 				t.Fatal(err)
 			}
 		}
