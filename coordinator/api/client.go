@@ -176,6 +176,17 @@ type ProgressView struct {
 	// (the final state digest), once committed.
 	TraceRoot   string `json:"trace_root,omitempty"`
 	FinalDigest string `json:"final_digest,omitempty"`
+	// Losses is the loss curve the solver reported (its word, not
+	// audited), oldest first, thinned to at most a few hundred points;
+	// kept while the node remembers the job (--retention after it ends).
+	Losses []LossPoint `json:"losses,omitempty"`
+}
+
+// LossPoint is one point of a job's loss curve: the training loss (nats)
+// the solver reported at a step.
+type LossPoint struct {
+	Step int64   `json:"step"`
+	Loss float64 `json:"loss"`
 }
 
 // JobView is GET /v1/jobs/{id}: the job's record and its progress.
@@ -196,6 +207,9 @@ func (s *Server) progress(j *service.Job) ProgressView {
 	p := n.Progress(id)
 	if p.Final != nil {
 		v.TraceRoot, v.FinalDigest = hex.EncodeToString(p.Final.TraceRoot[:]), hex.EncodeToString(p.Final.FinalDigest[:])
+	}
+	for _, l := range p.Losses {
+		v.Losses = append(v.Losses, LossPoint{Step: l.Step, Loss: float64(l.LossQ16) / 65536})
 	}
 	if j.State.Terminal() || p.Final != nil {
 		return v

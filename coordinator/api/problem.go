@@ -65,6 +65,8 @@ var problemTitles = map[string]string{
 	"unavailable":              "Temporarily unavailable",
 	"internal":                 "Internal error",
 	"confidential":             "Confidential job",
+	"signup_closed":            "Sign-up closed",
+	"rate_limited":             "Too many requests",
 }
 
 // problemTitle is code's title.

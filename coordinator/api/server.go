@@ -56,7 +56,8 @@ type Server struct {
 	metrics    *metrics
 	// parties: hooks the coordinator node registers (parties.go).
 	parties partyHooks
-	client  clientState // the client endpoints' node and limits (client.go)
+	client  clientState  // the client endpoints' node and limits (client.go)
+	signup  *signupState // self-serve sign-up, when enabled (overview.go)
 }
 
 // Option configures a Server.
@@ -109,6 +110,14 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 	s.mux.HandleFunc("PUT /v1/parties/{id}/bank", s.plain(s.putBank, auth.RoleSolver, auth.RoleVerifier, auth.RoleOperator))
 	s.mux.HandleFunc("GET /v1/parties/{id}/bank", s.get(s.getBank))
 	s.mux.HandleFunc("GET /v1/payouts/runs/{period}/ach", s.get(s.ach))
+	// Sign-up and the overviews a person's first minutes need (overview.go).
+	s.mux.HandleFunc("POST /v1/signup", s.signupRoute)
+	s.mux.HandleFunc("GET /v1/me", s.get(s.me))
+	s.mux.HandleFunc("GET /v1/market", s.get(s.market))
+	s.mux.HandleFunc("GET /v1/ledger", s.get(s.ledgerView))
+	s.mux.HandleFunc("GET /v1/parties", s.get(s.listParties))
+	s.mux.HandleFunc("GET /v1/payouts/runs", s.get(s.listRuns))
+	s.mux.HandleFunc("GET /v1/disputes", s.get(s.listDisputes))
 	return s
 }
 

@@ -58,10 +58,11 @@ type job struct {
 	// the replica instead of queueing every checkpoint.
 	replicating      bool
 	replicatingSince time.Time
-	replica          peer.ID // the verifier last asked to replicate
-	replicaStep      int64   // the step it was asked for
-	marks            []Mark  // checkpoint announcements, for the client's ETA (progress.go)
-	lossQ16          int64   // the loss in the solver's last heartbeat (progress.go)
+	replica          peer.ID    // the verifier last asked to replicate
+	replicaStep      int64      // the step it was asked for
+	marks            []Mark     // checkpoint announcements, for the client's ETA (progress.go)
+	lossQ16          int64      // the loss in the solver's last heartbeat (progress.go)
+	losses           []LossMark // the loss curve so far, thinned (progress.go)
 }
 
 type checkpoint struct {

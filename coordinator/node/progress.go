@@ -60,6 +60,10 @@ type Progress struct {
 	// Checkpoints are the newest checkpoint announcements of the running
 	// job, oldest first (at most maxMarks), timed by the node's clock.
 	Checkpoints []Mark
+	// Losses is the loss curve the solver's heartbeats drew, oldest
+	// first: at most maxLosses points, thinned evenly as the job runs
+	// (its word, not audited; kept while the node remembers the job).
+	Losses []LossMark
 	// Final is set once the solver committed its trace; it outlives the
 	// node's memory of the job (it is stored).
 	Final *Final
@@ -103,6 +107,33 @@ func (c *Node) loadFinal(id spec.JobID) (*Final, error) {
 	return f, nil
 }
 
+// maxLosses bounds the loss curve kept per job: when full, every other
+// point is dropped, so the curve spans the whole run at half the density.
+const maxLosses = 256
+
+// LossMark is one point of a job's loss curve: the loss (Q16 nats) the
+// solver reported at a step.
+type LossMark struct {
+	Step    int64
+	LossQ16 int64
+}
+
+// noteLoss adds a heartbeat's loss to the job's curve (a step not past the
+// last point, or no loss, adds nothing). Call with c.mu held.
+func (j *job) noteLoss(step, lossQ16 int64) {
+	if lossQ16 <= 0 || (len(j.losses) > 0 && step <= j.losses[len(j.losses)-1].Step) {
+		return
+	}
+	if len(j.losses) >= maxLosses {
+		kept := j.losses[:0]
+		for i := 0; i < len(j.losses); i += 2 {
+			kept = append(kept, j.losses[i])
+		}
+		j.losses = kept
+	}
+	j.losses = append(j.losses, LossMark{Step: step, LossQ16: lossQ16})
+}
+
 // noteCheckpoint records when the running job's solver announced the
 // checkpoint at step (announcements of older steps, such as the re-announce
 // after the commit, are not news). Call with c.mu held.
@@ -124,6 +155,7 @@ func (c *Node) Progress(id spec.JobID) Progress {
 	if j := c.jobs[id]; j != nil {
 		p.ReportedStep, p.LossQ16 = j.step, j.lossQ16
 		p.Checkpoints = append([]Mark(nil), j.marks...)
+		p.Losses = append([]LossMark(nil), j.losses...)
 	}
 	c.mu.Unlock()
 	if f, err := c.loadFinal(id); err == nil {

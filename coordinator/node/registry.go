@@ -272,6 +272,7 @@ func (c *Node) heartbeat(ctx context.Context, e *wire.Envelope, h *wire.Heartbea
 	if j.solver == e.Sender {
 		j.step, j.lastBeat = h.Step, time.Now()
 		j.lossQ16 = h.LossQ16 // the client's progress (progress.go)
+		j.noteLoss(h.Step, h.LossQ16)
 	}
 	return nil
 }
