@@ -26,8 +26,9 @@ import (
 type Option func(*config)
 
 type config struct {
-	kernel  kernel.Kernel
-	threads int
+	kernel   kernel.Kernel
+	threads  int
+	minShare int // least elements per goroutine; tests lower it to split small steps
 }
 
 // WithKernel selects the matrix kernel (default kernel.Best()).
@@ -38,15 +39,17 @@ func WithThreads(n int) Option { return func(c *config) { c.threads = n } }
 
 // Engine runs training steps of one job on a state it owns.
 type Engine struct {
-	s       *spec.Spec
-	p       spec.Plan
-	st      *spec.State
-	gemm    kernel.Kernel
-	threads int
-	simd    bool // vector element-wise loops (with any kernel but the pure-Go one)
-	layers  []layer
-	logits  []int32 // batch × classes
-	gT      []int16 // transpose scratch: out × batch (rounded up to even)
+	s        *spec.Spec
+	p        spec.Plan
+	st       *spec.State
+	gemm     kernel.Kernel
+	threads  int
+	minShare int
+	simd     bool // vector element-wise loops (with any kernel but the pure-Go one)
+	layers   []layer
+	logits   []int32       // batch × classes
+	gT       []int16       // transpose scratch: out × kernel.TransposeStride(batch)
+	gPacked  kernel.Packed // a layer's output gradient, packed for the transpose
 }
 
 // layer holds the buffers of one linear layer.
@@ -71,7 +74,7 @@ type layer struct {
 // New returns an engine that trains st (which it now owns) under s. s must
 // have passed spec.Validate.
 func New(s *spec.Spec, st *spec.State, opts ...Option) (*Engine, error) {
-	c := config{kernel: kernel.Best(), threads: runtime.GOMAXPROCS(0)}
+	c := config{kernel: kernel.Best(), threads: runtime.GOMAXPROCS(0), minShare: minShare}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -85,7 +88,8 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Engine, error) {
 	if want := s.NewState(); !sameShapes(want, st) {
 		return nil, fmt.Errorf("engine: state does not have the spec's tensors")
 	}
-	e := &Engine{s: s, p: p, st: st, gemm: kernel.Parallel(c.kernel, c.threads), threads: c.threads,
+	e := &Engine{s: s, p: p, st: st, gemm: kernel.Parallel(c.kernel, c.threads, kernel.MinShareMACs(c.minShare*64)),
+		threads: c.threads, minShare: max(c.minShare, 1),
 		simd: haveSIMD && c.kernel.Name() != kernel.Generic().Name()}
 	B := s.BatchSize
 	maxOut := 0
@@ -105,7 +109,7 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Engine, error) {
 		maxOut = max(maxOut, lp.Out)
 	}
 	e.logits = make([]int32, B*p.Linear[len(p.Linear)-1].Out)
-	e.gT = make([]int16, maxOut*even(B))
+	e.gT = make([]int16, maxOut*kernel.TransposeStride(B))
 	for j := range e.layers {
 		e.quantize(j)
 	}
@@ -140,7 +144,7 @@ const minShare = 1 << 18
 // ranges, each of at least minShare elements when every index stands for
 // perIndex elements of work.
 func (e *Engine) parallel(n, perIndex int, fn func(lo, hi int)) {
-	t := min(e.threads, n*perIndex/minShare)
+	t := min(e.threads, n*perIndex/e.minShare)
 	if t <= 1 {
 		fn(0, n)
 		return

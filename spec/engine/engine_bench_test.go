@@ -10,7 +10,7 @@ import (
 )
 
 func BenchmarkStep(b *testing.B) {
-	ds, err := dataset.Synthetic(1, 4096, 784, 10)
+	ds, err := dataset.Synthetic(1, 8192, 784, 10) // the 8,192 samples spectest.MLP names
 	if err != nil {
 		b.Fatal(err)
 	}

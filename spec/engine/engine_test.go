@@ -49,6 +49,12 @@ func TestMatchesReference(t *testing.T) {
 				}
 				engines[fmt.Sprintf("%s/%d", k.Name(), threads)] = e
 			}
+			// Every loop split across 3 goroutines, however small.
+			e, err := New(s, s.Init(), WithKernel(k), WithThreads(3), func(c *config) { c.minShare = 1 })
+			if err != nil {
+				t.Fatal(err)
+			}
+			engines[k.Name()+"/3/split"] = e
 		}
 		sm := s.NewSampler()
 		idx := make([]int, s.BatchSize)

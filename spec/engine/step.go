@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+	"math/bits"
+	"sync"
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/fixed"
@@ -14,12 +16,19 @@ import (
 // every layer's input in l.in and the logits in e.logits (SPEC.md §8.3).
 func (e *Engine) forward(x [][]uint8, m int) {
 	first := &e.layers[0]
-	for b := range m {
-		row := first.in[b*first.ldIn : b*first.ldIn+first.plan.In]
-		for i, v := range x[b][:first.plan.In] {
-			row[i] = int16(v)
+	e.parallel(m, first.plan.In, func(b0, b1 int) {
+		for b := b0; b < b1; b++ {
+			row := first.in[b*first.ldIn : b*first.ldIn+first.plan.In]
+			src := x[b][:first.plan.In]
+			done := 0
+			if e.simd {
+				done = widenVec(row, src)
+			}
+			for i, v := range src[done:] {
+				row[done+i] = int16(v)
+			}
 		}
-	}
+	})
 	for j := range e.layers {
 		l := &e.layers[j]
 		out := l.plan.Out
@@ -37,18 +46,30 @@ func (e *Engine) forward(x [][]uint8, m int) {
 		next := &e.layers[j+1]
 		e.parallel(m, out, func(b0, b1 int) {
 			for b := b0; b < b1; b++ {
-				requant16(next.in[b*next.ldIn:b*next.ldIn+out], l.acc[b*out:b*out+out], l.bq, l.plan.Shift, lo, hi)
+				requant16(next.in[b*next.ldIn:b*next.ldIn+out], l.acc[b*out:b*out+out], l.bq, l.plan.Shift, lo, hi, e.simd)
 			}
 		})
 	}
 }
 
 // requant16 writes Clamp(RoundShift(acc + bias, sh), lo, hi) (SPEC.md §8.3)
-// with the rounding written out for the compiler.
-func requant16(dst []int16, acc, bias []int32, sh int, lo, hi int64) {
+// with the rounding written out for the compiler, vectorised when simd is
+// set; a nil bias is zero.
+func requant16(dst []int16, acc, bias []int32, sh int, lo, hi int64, simd bool) {
 	s := uint(sh) & 63
+	done := 0
+	if simd {
+		done = requantVec(dst, acc, bias, s, lo, hi)
+	}
 	half := int64(1) << s >> 1
-	dst, bias = dst[:len(acc)], bias[:len(acc)]
+	dst, acc = dst[done:len(acc)], acc[done:]
+	if bias == nil {
+		for i, a := range acc {
+			dst[i] = int16(min(max((int64(a)+half)>>s, lo), hi))
+		}
+		return
+	}
+	bias = bias[done : done+len(acc)]
 	for i, a := range acc {
 		dst[i] = int16(min(max((int64(a)+int64(bias[i])+half)>>s, lo), hi))
 	}
@@ -109,30 +130,33 @@ func (e *Engine) Step(x [][]uint8, y []uint8) (lossQ16 int64, err error) {
 	return lossQ16, nil
 }
 
+// abs32 returns |v| as a uint32 (2^31 for -2^31).
+func abs32(v int32) uint32 {
+	if v < 0 {
+		return uint32(-int64(v))
+	}
+	return uint32(v)
+}
+
 // backward computes layer j's parameter gradients and, unless j is the
 // first layer, the renormalised gradient of layer j-1 (SPEC.md §8.5).
 func (e *Engine) backward(j int) {
 	l := &e.layers[j]
 	B, in, out := e.s.BatchSize, l.plan.In, l.plan.Out
-	ldB := even(B)
-	// gT: out × B, the left operand of the weight gradient.
-	for b := range B {
-		for o, v := range l.g[b*l.ldOut : b*l.ldOut+out] {
-			e.gT[o*ldB+b] = v
+	ldB := kernel.TransposeStride(B)
+	// gT: out × B, the left operand of the weight gradient, is the packed
+	// gradient transposed; the bias gradient is the sums of its rows.
+	kernel.PackB(&e.gPacked, l.g, B, out, l.ldOut)
+	e.parallel(out, B, func(o0, o1 int) {
+		e.gPacked.Transpose(e.gT[o0*ldB:], ldB, o0, o1)
+		for o := o0; o < o1; o++ {
+			var s int64
+			for _, v := range e.gT[o*ldB : o*ldB+B] {
+				s += int64(v)
+			}
+			l.db[o] = s
 		}
-	}
-	if B != ldB {
-		for o := range out {
-			e.gT[o*ldB+B] = 0
-		}
-	}
-	for o := range out {
-		var s int64
-		for b := range B {
-			s += int64(l.g[b*l.ldOut+o])
-		}
-		l.db[o] = s
-	}
+	})
 	kernel.PackB(&l.act, l.in, B, in, l.ldIn)
 	e.gemm.Gemm(l.dw, in, e.gT, ldB, &l.act, out)
 	if l.plan.First {
@@ -141,35 +165,60 @@ func (e *Engine) backward(j int) {
 	e.gemm.Gemm(l.dx, in, l.g, l.ldOut, &l.bwd, B)
 	prev := &e.layers[j-1]
 	// Mask by the relu of layer j-1: its output, our input, is > 0 exactly
-	// where its pre-activation is.
-	var peak int64
-	if prev.plan.ReLU {
-		for b := range B {
-			act := l.in[b*l.ldIn : b*l.ldIn+in]
-			for i, v := range l.dx[b*in : b*in+in] {
-				if act[i] <= 0 {
-					l.dx[b*in+i] = 0
-					continue
+	// where its pre-activation is. Only the bit length of the peak matters,
+	// and that is the bit length of the OR of the magnitudes, which each
+	// share accumulates on its own.
+	relu := prev.plan.ReLU
+	ors := make([]uint32, e.threads)
+	share := 0
+	var mu sync.Mutex
+	e.parallel(B, in, func(b0, b1 int) {
+		var acc [16]uint32
+		var or uint32
+		for b := b0; b < b1; b++ {
+			dx := l.dx[b*in : b*in+in]
+			done := 0
+			if relu {
+				act := l.in[b*l.ldIn : b*l.ldIn+in]
+				if e.simd {
+					done = maskPeakVec(dx, act, &acc)
 				}
-				peak = max(peak, int64(v), -int64(v))
+				for i := done; i < in; i++ {
+					if act[i] <= 0 {
+						dx[i] = 0
+					}
+					or |= abs32(dx[i])
+				}
+				continue
+			}
+			if e.simd {
+				done = peakVec(dx, &acc)
+			}
+			for _, v := range dx[done:] {
+				or |= abs32(v)
 			}
 		}
-	} else {
-		for _, v := range l.dx {
-			peak = max(peak, int64(v), -int64(v))
+		for _, v := range acc {
+			or |= v
 		}
+		mu.Lock()
+		ors[share] = or
+		share++
+		mu.Unlock()
+	})
+	var or uint32
+	for _, v := range ors {
+		or |= v
 	}
 	n := &e.s.Numeric
-	sh := uint(max(0, fixed.BitLen(peak)-n.GradBits)) & 63
-	half := int64(1) << sh >> 1
+	sh := max(0, bits.Len32(or)-n.GradBits)
 	gmax := e.p.GMax
-	for b := range B {
-		dst := prev.g[b*prev.ldOut : b*prev.ldOut+in]
-		for i, v := range l.dx[b*in : b*in+in] {
-			dst[i] = int16(min(max((int64(v)+half)>>sh, -gmax), gmax))
+	e.parallel(B, in, func(b0, b1 int) {
+		for b := b0; b < b1; b++ {
+			requant16(prev.g[b*prev.ldOut:b*prev.ldOut+in], l.dx[b*in:b*in+in], nil, sh, -gmax, gmax, e.simd)
 		}
-	}
-	prev.gradEx = l.gradEx - n.WeightFrac + int(sh)
+	})
+	prev.gradEx = l.gradEx - n.WeightFrac + sh
 }
 
 // update applies SGD with momentum (SPEC.md §8.6) to layer j's weights,

@@ -18,7 +18,7 @@ type vecConsts struct {
 func applyAVX512(w, v, grad *int32, wq *int16, n int, c *vecConsts)
 
 // haveSIMD reports whether the vector element-wise loops can run here.
-var haveSIMD = cpu.X86.HasAVX512F
+var haveSIMD = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
 
 // applyVec runs the fused update and quantisation of one row with AVX-512
 // on a prefix that is a multiple of 8 and returns how many it did.

@@ -47,3 +47,25 @@ func transposeBlock(d []int16, np int, s []int16, lds, rows, k int) {
 		clear(d[o+rows*2 : o+ColumnAlign*2])
 	}
 }
+
+// transposePacked is transposeGo with 16 pair-rows moved per gather: the
+// pairs of pair-rows j0..j0+15 in column n are one dword each, 4·np bytes
+// apart, and become 16 adjacent dwords of destination row n.
+func transposePacked(dst []int16, ldd int, data []int16, np, k2, n0, n1 int) {
+	if !hasVNNI || 16*np*4 > maxGatherStride {
+		transposeGo(dst, ldd, data, np, k2, n0, n1)
+		return
+	}
+	var offsets [16]int32
+	for i := range offsets {
+		offsets[i] = int32(i * np * 4)
+	}
+	cols := n1 - n0
+	for j0 := 0; j0 < k2; j0 += 16 {
+		rows := min(16, k2-j0)
+		// The gathers read pairs [n0, n1) of pair-rows j0..j0+rows-1 and
+		// store 32 int16s at column 2·j0 of rows [0, cols): check both ends.
+		_, _ = data[(j0+rows-1)*np*2+n1*2-1], dst[(cols-1)*ldd+2*j0+31]
+		transposePairs(&dst[2*j0], uintptr(ldd)*2, &data[j0*np*2+n0*2], &offsets, cols, uint16(1)<<rows-1)
+	}
+}

@@ -190,3 +190,44 @@ func checkSource(fn string, length, rows, cols, ld int) {
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// TransposeStride returns the least row stride Transpose accepts for a
+// product of K rows: K rounded up to an even number of whole 32-element
+// vectors, so that its full-vector stores stay inside each row.
+func TransposeStride(k int) int { return roundUp(max(k, 1), 32) }
+
+// Transpose writes columns [n0, n1) of B, transposed, as rows [0, n1-n0) of
+// the row-major matrix dst with stride ldd ≥ TransposeStride(K): dst[(n -
+// n0)*ldd + k] = B[k][n] for k < K, and zero in columns K..ldd-1 of those
+// rows up to the next multiple of 32. It is how the engine turns a packed
+// gradient into the left operand of a weight-gradient product; disjoint
+// column ranges may be transposed concurrently.
+func (p *Packed) Transpose(dst []int16, ldd, n0, n1 int) {
+	if n0 < 0 || n1 < n0 || n1 > p.n {
+		panic(fmt.Sprintf("kernel: Transpose of columns [%d, %d) of %d", n0, n1, p.n))
+	}
+	if ldd < TransposeStride(p.k) {
+		panic(fmt.Sprintf("kernel: Transpose stride %d < %d", ldd, TransposeStride(p.k)))
+	}
+	if n0 == n1 {
+		return
+	}
+	if len(dst) < (n1-n0-1)*ldd+TransposeStride(p.k) {
+		panic(fmt.Sprintf("kernel: Transpose destination has %d elements, need %d", len(dst), (n1-n0-1)*ldd+TransposeStride(p.k)))
+	}
+	transposePacked(dst, ldd, p.data, p.stride, p.pairRows(), n0, n1)
+}
+
+// transposeGo is transposePacked in Go: pair-row j of the packed data
+// (stride np pairs) holds B[2j][n], B[2j+1][n] at pair n.
+func transposeGo(dst []int16, ldd int, data []int16, np, k2, n0, n1 int) {
+	kp := roundUp(2*k2, 32)
+	for n := n0; n < n1; n++ {
+		row := dst[(n-n0)*ldd : (n-n0)*ldd+kp]
+		for j := range k2 {
+			o := j*np*2 + n*2
+			row[2*j], row[2*j+1] = data[o], data[o+1]
+		}
+		clear(row[2*k2:])
+	}
+}
