@@ -104,17 +104,32 @@ func (e *Engine) Step(x [][]uint8, y []uint8) (lossQ16 int64, err error) {
 	n := &e.s.Numeric
 
 	// Loss gradient into the last layer's g (SPEC.md §8.4).
+	// Each share sums its samples' losses; integer sums do not depend on
+	// the split.
 	last := &e.layers[len(e.layers)-1]
-	row := make([]int64, classes)
-	for b := range B {
-		for c := range classes {
-			row[c] = int64(e.logits[b*classes+c])
+	losses := make([]int64, e.threads)
+	share := 0
+	var mu sync.Mutex
+	e.parallel(B, classes*64, func(b0, b1 int) {
+		row := make([]int64, classes)
+		var sum int64
+		for b := b0; b < b1; b++ {
+			for c := range classes {
+				row[c] = int64(e.logits[b*classes+c])
+			}
+			g, l := ref.LossGrad(n, row, int(y[b]))
+			sum += l
+			for c, v := range g {
+				last.g[b*last.ldOut+c] = int16(v)
+			}
 		}
-		g, l := ref.LossGrad(n, row, int(y[b]))
+		mu.Lock()
+		losses[share] = sum
+		share++
+		mu.Unlock()
+	})
+	for _, l := range losses {
 		lossQ16 += l
-		for c, v := range g {
-			last.g[b*last.ldOut+c] = int16(v)
-		}
 	}
 	last.gradEx = -n.GradBits
 
