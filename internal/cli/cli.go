@@ -59,6 +59,9 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newReportCmd())   // internal/cli/report.go
 	root.AddCommand(newOperatorCmd()) // internal/cli/operator.go
 	root.AddCommand(newGenerateCmd()) // internal/cli/generate.go
+
+	// verified inference: internal/cli/inference.go
+	root.AddCommand(newVerifyInferenceCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n%s", err, c.UsageString())}
 	})

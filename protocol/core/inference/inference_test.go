@@ -290,3 +290,25 @@ func TestTextDropsTheStop(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordRoundTrip: a record carries request, output and receipt
+// exactly; a record whose ID is not its receipt's is refused.
+func TestRecordRoundTrip(t *testing.T) {
+	t.Parallel()
+	m := newModel(t, config(2, 5))
+	req := &inference.Request{ID: "r", Model: m.digest, Prompt: []byte("ab\xff"), MaxTokens: 6, Seed: 1 << 63, Temperature: 65536,
+		Stop: [][]byte{[]byte("q")}}
+	res, rc := serve(t, m, req, key(1))
+	rec := inference.NewRecord("tiny", req, res.Output, rc)
+	q, out, r, err := inference.DecodeRecord(rec.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inference.Check(m.g, m.digest, q, out, r); err != nil {
+		t.Fatalf("the decoded record does not check: %v", err)
+	}
+	rec.ID = "00"
+	if _, _, _, err := inference.DecodeRecord(rec.Marshal()); !errors.Is(err, inference.ErrReceipt) {
+		t.Fatalf("wrong id: %v", err)
+	}
+}
