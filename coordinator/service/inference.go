@@ -1,0 +1,146 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+
+	"github.com/beluga-compute/beluga/coordinator/ledger"
+)
+
+// Inference billing. A request's price is held from the client's funds
+// before it runs (a pending transfer to the platform's fee account, sized
+// for max_tokens), then settled exactly once: posted at the actual cost
+// with the solver's share moved on to its earnings in the same linked
+// chain, or voided when the request fails. Every transfer's ID derives
+// from the gateway's request ID, so a retry of either step is a no-op
+// and a request cannot be billed twice.
+
+// Inference transfer codes.
+const (
+	CodeInferenceHold   uint16 = 300 // client → platform_fees, pending
+	CodeInferenceSettle uint16 = 301 // the hold posted at the actual cost
+	CodeInferencePay    uint16 = 302 // platform_fees → solver_earnings
+)
+
+// InferenceHoldSec bounds a hold: a request not settled within it (the
+// coordinator died mid-request) is released by the ledger itself.
+const InferenceHoldSec = 600
+
+// TokenCostMicroUSD is what n tokens cost at perKMicroUSD micro-dollars
+// per 1,000 tokens, rounded up: ⌈n · perK / 1000⌉.
+func TokenCostMicroUSD(n, perKMicroUSD int64) (int64, error) {
+	if n < 0 || perKMicroUSD < 0 {
+		return 0, fmt.Errorf("%w: negative tokens or price", ErrInvalid)
+	}
+	hi, lo := bits.Mul64(uint64(n), uint64(perKMicroUSD))
+	lo, c := bits.Add64(lo, 999, 0)
+	hi += c
+	if hi >= 1000 {
+		return 0, fmt.Errorf("%w: amount overflow", ErrInvalid)
+	}
+	q, _ := bits.Div64(hi, lo, 1000)
+	if q > 1<<62 {
+		return 0, fmt.Errorf("%w: amount overflow", ErrInvalid)
+	}
+	return int64(q), nil
+}
+
+func holdID(req string) ledger.TransferID { return ledger.DeriveTransferID("inference", req, "hold") }
+
+// HoldInference reserves amount micro-dollars of client's funds for
+// request req. ErrInsufficientFunds: the client cannot cover it (nothing
+// changed). Holding the same request again is a no-op.
+func (s *Service) HoldInference(ctx context.Context, client, req string, amountMicroUSD int64) error {
+	ref := AccountRef{Kind: KindClientFunds, Party: client}
+	if err := ref.Validate(); err != nil {
+		return err
+	}
+	if req == "" || amountMicroUSD <= 0 {
+		return fmt.Errorf("%w: hold of %d µ$ for request %q", ErrInvalid, amountMicroUSD, req)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ensureAccounts(ctx, ref, AccountRef{Kind: KindPlatformFees}); err != nil {
+		return err
+	}
+	t := ledger.Transfer{ID: holdID(req), DebitAccountID: ref.ID(), CreditAccountID: AccountRef{Kind: KindPlatformFees}.ID(),
+		AmountMicroUSD: amountMicroUSD, Ledger: ledger.LedgerUSD, Code: CodeInferenceHold, Flags: ledger.Pending, TimeoutSec: InferenceHoldSec}
+	copy(t.UserData[:], req)
+	if _, err := s.submit(ctx, []ledger.Transfer{t}); err != nil {
+		return fmt.Errorf("hold for request %s: %w", req, err)
+	}
+	return nil
+}
+
+// SettleInference posts request req's hold at cost micro-dollars (≤ the
+// hold; the rest goes back to the client) and pays solver its share, cost
+// less the platform fee (Policy.FeePPM, rounded up), in one linked chain.
+// Settling twice is a no-op; a hold that was voided or expired cannot be
+// settled (ErrIllegalState).
+func (s *Service) SettleInference(ctx context.Context, req, solver string, costMicroUSD int64) error {
+	earn := AccountRef{Kind: KindSolverEarnings, Party: solver}
+	if err := earn.Validate(); err != nil {
+		return err
+	}
+	if costMicroUSD <= 0 {
+		return fmt.Errorf("%w: cost %d µ$", ErrInvalid, costMicroUSD)
+	}
+	fee := costMicroUSD - mulPPM(costMicroUSD, 1_000_000-s.cfg.policy.FeePPM)
+	share := costMicroUSD - fee
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ensureAccounts(ctx, earn); err != nil {
+		return err
+	}
+	post := ledger.Transfer{ID: ledger.DeriveTransferID("inference", req, "settle"), PendingID: holdID(req),
+		DebitAccountID: AccountRef{Kind: KindClientFunds}.ID(), AmountMicroUSD: costMicroUSD,
+		Ledger: ledger.LedgerUSD, Code: CodeInferenceSettle, Flags: ledger.PostPending}
+	if p, err := s.led.Transfer(ctx, holdID(req)); err == nil {
+		post.DebitAccountID, post.CreditAccountID = p.DebitAccountID, p.CreditAccountID
+	} else {
+		return fmt.Errorf("%w: request %s has no hold: %v", ErrIllegalState, req, err)
+	}
+	ts := []ledger.Transfer{post}
+	if share > 0 {
+		ts[0].Flags |= ledger.Linked
+		ts = append(ts, ledger.Transfer{ID: ledger.DeriveTransferID("inference", req, "pay"), DebitAccountID: AccountRef{Kind: KindPlatformFees}.ID(),
+			CreditAccountID: earn.ID(), AmountMicroUSD: share, Ledger: ledger.LedgerUSD, Code: CodeInferencePay})
+	}
+	for i := range ts {
+		copy(ts[i].UserData[:], req)
+	}
+	if _, err := s.submit(ctx, ts); err != nil {
+		if errors.Is(err, ledger.ErrAlreadyVoided) || errors.Is(err, ledger.ErrPendingExpired) {
+			return fmt.Errorf("%w: request %s: %v", ErrIllegalState, req, err)
+		}
+		return fmt.Errorf("settle request %s: %w", req, err)
+	}
+	return nil
+}
+
+// VoidInference releases request req's hold: a failed request costs
+// nothing. Voiding twice, or a hold that expired, is a no-op.
+func (s *Service) VoidInference(ctx context.Context, req string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.led.Transfer(ctx, holdID(req))
+	if err != nil {
+		return fmt.Errorf("%w: request %s has no hold: %v", ErrNotFound, req, err)
+	}
+	t := ledger.Transfer{ID: ledger.DeriveTransferID("inference", req, "void"), PendingID: holdID(req),
+		DebitAccountID: p.DebitAccountID, CreditAccountID: p.CreditAccountID, AmountMicroUSD: p.AmountMicroUSD,
+		Ledger: ledger.LedgerUSD, Code: CodeInferenceHold, Flags: ledger.VoidPending}
+	copy(t.UserData[:], req)
+	if _, err := s.submit(ctx, []ledger.Transfer{t}); err != nil {
+		if errors.Is(err, ledger.ErrPendingExpired) {
+			return nil
+		}
+		if errors.Is(err, ledger.ErrAlreadyPosted) {
+			return fmt.Errorf("%w: request %s was settled: %v", ErrIllegalState, req, err)
+		}
+		return fmt.Errorf("void request %s: %w", req, err)
+	}
+	return nil
+}

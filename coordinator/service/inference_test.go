@@ -1,0 +1,85 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// TestInferenceBilling: a request's hold reserves the client's funds;
+// settling posts the actual cost once (the rest released, the solver paid
+// its share, the fee kept) however often it is retried; a voided hold costs
+// nothing and cannot be settled; a hold the client cannot cover changes
+// nothing; the ledger balances throughout.
+func TestInferenceBilling(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, led, _ := newMemService(t)
+	must(s.RecordDeposit(ctx, Deposit{Account: AccountRef{Kind: KindClientFunds, Party: "acme"}, AmountMicroUSD: 10_000, BankRef: "w1"}))
+	client := AccountRef{Kind: KindClientFunds, Party: "acme"}
+	avail := func() int64 {
+		a, err := led.Account(ctx, client.ID())
+		noErr(t, err)
+		return a.CreditBalanceMicroUSD() - a.DebitsPendingMicroUSD
+	}
+	noErr(t, s.HoldInference(ctx, "acme", "req-1", 4_000))
+	noErr(t, s.HoldInference(ctx, "acme", "req-1", 4_000)) // a retry: no second hold
+	if got := avail(); got != 6_000 {
+		t.Fatalf("after the hold: %d µ$ available, want 6000", got)
+	}
+	for range 3 {
+		noErr(t, s.SettleInference(ctx, "req-1", "s1", 1_000))
+	}
+	if got := balance(t, led, client); got != 9_000 || avail() != 9_000 {
+		t.Fatalf("after settling: balance %d, available %d, want 9000", got, avail())
+	}
+	if got := balance(t, led, AccountRef{Kind: KindSolverEarnings, Party: "s1"}); got != 950 {
+		t.Fatalf("solver earned %d, want 950 (5%% fee)", got)
+	}
+	if got := balance(t, led, AccountRef{Kind: KindPlatformFees}); got != 50 {
+		t.Fatalf("fees %d, want 50", got)
+	}
+	if err := s.VoidInference(ctx, "req-1"); !errors.Is(err, ErrIllegalState) {
+		t.Fatalf("void after settle: %v", err)
+	}
+	// A failed request: held, voided, nothing billed; it cannot be settled after.
+	noErr(t, s.HoldInference(ctx, "acme", "req-2", 3_000))
+	noErr(t, s.VoidInference(ctx, "req-2"))
+	noErr(t, s.VoidInference(ctx, "req-2"))
+	if err := s.SettleInference(ctx, "req-2", "s1", 10); !errors.Is(err, ErrIllegalState) {
+		t.Fatalf("settle after void: %v", err)
+	}
+	if got := avail(); got != 9_000 {
+		t.Fatalf("after a voided request: %d available, want 9000", got)
+	}
+	// No funds: refused, nothing changes.
+	if err := s.HoldInference(ctx, "acme", "req-3", 9_001); !errors.Is(err, ErrInsufficientFunds) {
+		t.Fatalf("hold beyond the funds: %v", err)
+	}
+	if err := s.HoldInference(ctx, "nobody", "req-4", 1); !errors.Is(err, ErrInsufficientFunds) {
+		t.Fatalf("hold with no account: %v", err)
+	}
+	if got := avail(); got != 9_000 {
+		t.Fatalf("after refused holds: %d available, want 9000", got)
+	}
+	if err := s.SettleInference(ctx, "never-held", "s1", 10); !errors.Is(err, ErrIllegalState) {
+		t.Fatalf("settle without a hold: %v", err)
+	}
+	noErr(t, s.CheckLedger(ctx))
+}
+
+// TestTokenCost: ⌈n · price / 1000⌉, exactly, and refused on overflow.
+func TestTokenCost(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ n, perK, want int64 }{{0, 500, 0}, {1, 500, 1}, {1000, 500, 500}, {1001, 500, 501}, {7, 1, 1}, {3, 0, 0}} {
+		if got, err := TokenCostMicroUSD(c.n, c.perK); err != nil || got != c.want {
+			t.Errorf("TokenCost(%d, %d) = %d, %v; want %d", c.n, c.perK, got, err, c.want)
+		}
+	}
+	if _, err := TokenCostMicroUSD(1<<62, 1<<40); !errors.Is(err, ErrInvalid) {
+		t.Errorf("overflow: %v", err)
+	}
+	if _, err := TokenCostMicroUSD(-1, 1); !errors.Is(err, ErrInvalid) {
+		t.Errorf("negative: %v", err)
+	}
+}
