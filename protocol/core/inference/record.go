@@ -50,14 +50,45 @@ const RecordObject = "inference.receipt"
 
 // NewRecord returns the record of rc answering req with output.
 func NewRecord(modelName string, req *Request, output []byte, rc *Receipt) *Record {
+	return &Record{Object: RecordObject, ID: rc.ID(), ModelName: modelName, Receipt: hex.EncodeToString(rc.Encode()),
+		Request: NewRecordRequest(req), Output: base64.StdEncoding.EncodeToString(output)}
+}
+
+// NewRecordRequest returns req as JSON fields.
+func NewRecordRequest(req *Request) RecordRequest {
 	b64 := base64.StdEncoding.EncodeToString
 	rr := RecordRequest{ID: req.ID, ModelDigest: hex.EncodeToString(req.Model[:]), Prompt: b64(req.Prompt),
 		MaxTokens: req.MaxTokens, Seed: req.Seed, TemperatureQ16: req.Temperature}
 	for _, s := range req.Stop {
 		rr.Stop = append(rr.Stop, b64(s))
 	}
-	return &Record{Object: RecordObject, ID: rc.ID(), ModelName: modelName, Receipt: hex.EncodeToString(rc.Encode()),
-		Request: rr, Output: b64(output)}
+	return rr
+}
+
+// Parse converts the JSON fields back to a request, checking their
+// encodings (not the request's limits: Request.Validate does).
+func (rr *RecordRequest) Parse() (*Request, error) {
+	b64 := base64.StdEncoding.Strict()
+	md, err := hex.DecodeString(rr.ModelDigest)
+	if err != nil || len(md) != len(merkle.Digest{}) {
+		return nil, fmt.Errorf("%w: request.model_digest is not 64 hex digits", ErrRequest)
+	}
+	req := &Request{ID: rr.ID, MaxTokens: rr.MaxTokens, Seed: rr.Seed, Temperature: rr.TemperatureQ16}
+	copy(req.Model[:], md)
+	if req.Prompt, err = b64.DecodeString(rr.Prompt); err != nil {
+		return nil, fmt.Errorf("%w: request.prompt is not base64: %v", ErrRequest, err)
+	}
+	if len(rr.Stop) > MaxStops {
+		return nil, fmt.Errorf("%w: %d stop sequences, at most %d", ErrRequest, len(rr.Stop), MaxStops)
+	}
+	for i, s := range rr.Stop {
+		b, err := b64.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: request.stop[%d] is not base64: %v", ErrRequest, i, err)
+		}
+		req.Stop = append(req.Stop, b)
+	}
+	return req, nil
 }
 
 // Marshal returns r as JSON.
@@ -94,27 +125,11 @@ func DecodeRecord(data []byte) (*Request, []byte, *Receipt, error) {
 	if r.ID != rc.ID() {
 		return bad("id %q is not the receipt's (%s)", r.ID, rc.ID())
 	}
-	b64 := base64.StdEncoding.Strict()
-	md, err := hex.DecodeString(r.Request.ModelDigest)
-	if err != nil || len(md) != len(merkle.Digest{}) {
-		return bad("request.model_digest is not 64 hex digits")
+	req, err := r.Request.Parse()
+	if err != nil {
+		return bad("%v", err)
 	}
-	req := &Request{ID: r.Request.ID, MaxTokens: r.Request.MaxTokens, Seed: r.Request.Seed, Temperature: r.Request.TemperatureQ16}
-	copy(req.Model[:], md)
-	if req.Prompt, err = b64.DecodeString(r.Request.Prompt); err != nil {
-		return bad("request.prompt is not base64: %v", err)
-	}
-	if len(r.Request.Stop) > MaxStops {
-		return bad("%d stop sequences, at most %d", len(r.Request.Stop), MaxStops)
-	}
-	for i, s := range r.Request.Stop {
-		b, err := b64.DecodeString(s)
-		if err != nil {
-			return bad("request.stop[%d] is not base64: %v", i, err)
-		}
-		req.Stop = append(req.Stop, b)
-	}
-	out, err := b64.DecodeString(r.Output)
+	out, err := base64.StdEncoding.Strict().DecodeString(r.Output)
 	if err != nil {
 		return bad("output is not base64: %v", err)
 	}
