@@ -5,15 +5,16 @@ The file is a safetensors file (the `safetensors` library reads it too):
 
     le64(N) | N bytes of JSON header, space-padded | tensor data
 
-The header maps each tensor name to {"dtype": "I32", "shape": [...],
-"data_offsets": [begin, end]} and "__metadata__" to strings: format
+The header maps each tensor name to {"dtype": "I32" or "I64", "shape":
+[...], "data_offsets": [begin, end]} and "__metadata__" to strings: format
 ("beluga-weights/v1"), job_id, step, state_digest (the committed final
 digest, which `beluga job download` has already checked) and master_frac.
-Every value is an int32 fixed-point number: the real value is
-v / 2**master_frac. Per linear layer i the tensors are layers.<i>.weight
-[out, in], layers.<i>.bias [out] and their momentum buffers
-(layers.<i>.weight.momentum, layers.<i>.bias.momentum), which training
-needs and inference does not.
+Weights are fixed-point numbers: the real value is v / 2**master_frac. An
+MLP has, per linear layer i, layers.<i>.weight [out, in], layers.<i>.bias
+[out] and their momentum buffers (layers.<i>.weight.momentum,
+layers.<i>.bias.momentum), which training needs and inference does not. A
+GPT has, per parameter P, P (int32 weights), P.m and P.v (AdamW's moments,
+int32 and int64; SPEC.md §20.10), which momenta=False leaves out.
 
     from load_weights import load
     meta, tensors = load("job.safetensors")          # int32 arrays
@@ -50,11 +51,12 @@ def load(path, as_float=False, momenta=True):
     data = memoryview(raw)[8 + n :]
     out = {}
     for name, t in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
-        if t["dtype"] != "I32":
+        dtype = {"I32": "<i4", "I64": "<i8"}.get(t["dtype"])
+        if dtype is None:
             raise ValueError(f"{path}: tensor {name} has dtype {t['dtype']}")
         begin, end = t["data_offsets"]
-        a = np.frombuffer(data[begin:end], dtype="<i4").reshape(t["shape"])
-        if not momenta and name.endswith(".momentum"):
+        a = np.frombuffer(data[begin:end], dtype=dtype).reshape(t["shape"])
+        if not momenta and name.endswith((".momentum", ".m", ".v")):
             continue
         out[name] = (a.astype(np.float64) / float(1 << frac)) if as_float else a
     return meta, out

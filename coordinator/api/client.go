@@ -18,6 +18,7 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/gpt"
 )
 
 // The client's job endpoints: GET /v1/jobs (the caller's jobs, newest
@@ -372,7 +373,11 @@ func (s *Server) weights(ctx context.Context, j *service.Job) ([]byte, response)
 		r.err = err
 		return nil, r
 	}
-	b, err := EncodeWeights(&Weights{Job: id, StateDigest: digest, MasterFrac: sp.Numeric.MasterFrac, State: st})
+	frac := sp.Numeric.MasterFrac
+	if sp.IsGPT() {
+		frac = gpt.MasterFrac
+	}
+	b, err := EncodeWeights(&Weights{Job: id, StateDigest: digest, MasterFrac: frac, State: st})
 	if err != nil {
 		return nil, fromErr(err)
 	}

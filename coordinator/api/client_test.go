@@ -18,6 +18,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/commit"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
+	"github.com/beluga-compute/beluga/spec/gpt"
 )
 
 // stubNode is a JobNode with canned answers.
@@ -109,6 +110,46 @@ func TestWeightsRoundTrip(t *testing.T) {
 		if _, err := DecodeWeights(bad); !errors.Is(err, ErrWeightsFile) {
 			t.Errorf("%d bytes decoded: %v", len(bad), err)
 		}
+	}
+}
+
+// TestWeightsRoundTripGPT: a GPT state, whose second moments are int64
+// tensors, round-trips too (I64 in the header, 8 bytes per value), with the
+// GPT's 24 fractional bits; the digest is unchanged.
+func TestWeightsRoundTripGPT(t *testing.T) {
+	t.Parallel()
+	s := spec.ExampleGPT()
+	c, err := s.GPT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := c.Init()
+	for i := range gs.V {
+		for j := range gs.V[i] {
+			gs.V[i][j] = int64(j)<<33 | int64(i) // both halves used
+		}
+	}
+	st := spec.GPTTensors(c, gs)
+	id, _ := s.ID()
+	var h commit.Hasher
+	d := h.StateDigest(id, st)
+	b, err := EncodeWeights(&Weights{Job: id, StateDigest: d, MasterFrac: gpt.MasterFrac, State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b[:binary.LittleEndian.Uint64(b)+8], []byte(`"I64"`)) {
+		t.Fatal("no I64 tensor in the header")
+	}
+	w, err := DecodeWeights(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.MasterFrac != gpt.MasterFrac || h.StateDigest(id, w.State) != d {
+		t.Fatalf("decoded state differs (master_frac %d)", w.MasterFrac)
+	}
+	back, err := spec.GPTFromState(c, w.State)
+	if err != nil || back.V[1][5] != gs.V[1][5] {
+		t.Fatalf("GPT state from the file: %v", err)
 	}
 }
 

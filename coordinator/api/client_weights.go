@@ -21,20 +21,21 @@ import (
 //
 //	le64(N) ‖ header: N bytes of JSON, padded with spaces to a multiple of 8 ‖ data
 //
-// The header maps each tensor's name to {"dtype": "I32", "shape": [...],
-// "data_offsets": [begin, end]} (byte offsets into data, int32
-// little-endian), and "__metadata__" to string values:
+// The header maps each tensor's name to {"dtype": "I32" or "I64", "shape":
+// [...], "data_offsets": [begin, end]} (byte offsets into data, little-endian
+// int32 or int64), and "__metadata__" to string values:
 //
 //	format        "beluga-weights/v1"
 //	job_id        the job's ID (64 hex digits)
 //	step          the state's step count (the job's steps)
 //	state_digest  the committed final digest (64 hex digits)
-//	master_frac   fractional bits: a value v means v / 2^master_frac
+//	master_frac   fractional bits of the weights: a value v means v / 2^master_frac
 //
 // The tensors are the whole training state, in the canonical order of
-// SPEC.md §"State digest" (for each linear layer: layers.<i>.weight
+// SPEC.md §"State digest" (an MLP, for each linear layer: layers.<i>.weight
 // [out, in], layers.<i>.bias [out], layers.<i>.weight.momentum,
-// layers.<i>.bias.momentum), their data laid out in that order: the
+// layers.<i>.bias.momentum; a GPT, for each parameter P: P, P.m (I32) and
+// P.v (I64), SPEC.md §20.10), their data laid out in that order: the
 // momenta are there because the committed digest covers them, so the
 // file can be checked against it (protocol/core/commit) without trusting
 // whoever served it.
@@ -70,8 +71,18 @@ func EncodeWeights(w *Weights) ([]byte, error) {
 	}}
 	var off int64
 	for _, t := range w.State.Tensors {
-		n := int64(4 * len(t.Data))
-		header[t.Name] = weightsTensor{DType: "I32", Shape: t.Shape, Offsets: [2]int64{off, off + n}}
+		dtype := "I32"
+		switch d, _ := t.DType.Known(); d {
+		case spec.DTypeInt32:
+		case spec.DTypeInt64:
+			dtype = "I64"
+		default:
+			return nil, fmt.Errorf("weights: tensor %q has element type %v", t.Name, t.DType)
+		}
+		// An int64 tensor's Data holds each value as its low and high
+		// halves, so its bytes are the little-endian int64s either way.
+		n := t.ByteLen()
+		header[t.Name] = weightsTensor{DType: dtype, Shape: t.Shape, Offsets: [2]int64{off, off + n}}
 		off += n
 	}
 	h, err := json.Marshal(header)
@@ -153,8 +164,13 @@ func DecodeWeights(b []byte) (*Weights, error) {
 		if err := json.Unmarshal(v, &t); err != nil {
 			return bad("tensor %q: %v", name, err)
 		}
-		if t.DType != "I32" {
-			return bad("tensor %q has dtype %q; only I32", name, t.DType)
+		size := int64(4)
+		switch t.DType {
+		case "I32":
+		case "I64":
+			size = 8
+		default:
+			return bad("tensor %q has dtype %q; only I32 and I64", name, t.DType)
 		}
 		if len(t.Shape) == 0 || len(t.Shape) > 8 {
 			return bad("tensor %q has %d dimensions", name, len(t.Shape))
@@ -166,7 +182,7 @@ func DecodeWeights(b []byte) (*Weights, error) {
 			}
 			elems *= int64(d)
 		}
-		if t.Offsets[0] < 0 || t.Offsets[1]-t.Offsets[0] != 4*elems {
+		if t.Offsets[0] < 0 || t.Offsets[1]-t.Offsets[0] != size*elems {
 			return bad("tensor %q: offsets %v do not hold shape %v", name, t.Offsets, t.Shape)
 		}
 		ts = append(ts, named{name, t})
@@ -189,7 +205,11 @@ func DecodeWeights(b []byte) (*Weights, error) {
 		for i := range vals {
 			vals[i] = int32(binary.LittleEndian.Uint32(data[off+4*int64(i):]))
 		}
-		w.State.Tensors = append(w.State.Tensors, spec.Tensor{Name: t.name, Shape: slices.Clone(t.t.Shape), Data: vals})
+		dtype := spec.DTypeInt32
+		if t.t.DType == "I64" {
+			dtype = spec.DTypeInt64
+		}
+		w.State.Tensors = append(w.State.Tensors, spec.Tensor{Name: t.name, Shape: slices.Clone(t.t.Shape), DType: dtype, Data: vals})
 		off = end
 	}
 	if off != int64(len(data)) {

@@ -453,25 +453,7 @@ func TestLoadWeightsPython(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out []byte
-	ran := false
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if _, err := exec.LookPath(py); err != nil {
-			continue
-		}
-		out, err = exec.Command(py, "../../scripts/load_weights.py", "--summary", path).CombinedOutput()
-		if err != nil && bytes.Contains(out, []byte("No module named 'numpy'")) {
-			continue
-		}
-		if err != nil {
-			t.Fatalf("load_weights.py: %v\n%s", err, out)
-		}
-		ran = true
-		break
-	}
-	if !ran {
-		t.Skip("python3 with NumPy not installed")
-	}
+	out := runLoadWeights(t, path)
 	var sum struct {
 		JobID      string `json:"job_id"`
 		Step       int64  `json:"step"`
@@ -492,6 +474,66 @@ func TestLoadWeightsPython(t *testing.T) {
 		if sum.Tensors[i].Name != tn.Name || sum.Tensors[i].First != int64(tn.Data[0]) || fmt.Sprint(sum.Tensors[i].Shape) != fmt.Sprint(tn.Shape) {
 			t.Fatalf("load_weights.py tensor %d: %+v, want %s %v %d", i, sum.Tensors[i], tn.Name, tn.Shape, tn.Data[0])
 		}
+	}
+}
+
+// runLoadWeights runs scripts/load_weights.py --summary on path and returns
+// what it printed; it skips t when no python3 with NumPy is installed.
+func runLoadWeights(t *testing.T, path string) []byte {
+	t.Helper()
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if _, err := exec.LookPath(py); err != nil {
+			continue
+		}
+		out, err := exec.Command(py, "../../scripts/load_weights.py", "--summary", path).CombinedOutput()
+		if err != nil && bytes.Contains(out, []byte("No module named 'numpy'")) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("load_weights.py: %v\n%s", err, out)
+		}
+		return out
+	}
+	t.Skip("python3 with NumPy not installed")
+	return nil
+}
+
+// TestLoadWeightsPythonGPT: load_weights.py reads a GPT's weights file,
+// whose second moments are int64 (I64) tensors.
+func TestLoadWeightsPythonGPT(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts python3 (about a second)")
+	}
+	s := spec.ExampleGPT()
+	c, err := s.GPT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := c.Init()
+	gs.V[0][0] = -3 << 40
+	st := spec.GPTTensors(c, gs)
+	id, _ := s.ID()
+	b, err := api.EncodeWeights(&api.Weights{Job: id, MasterFrac: 24, State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "gpt.safetensors")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var sum struct {
+		Tensors []struct {
+			Name  string `json:"name"`
+			First int64  `json:"first"`
+		} `json:"tensors"`
+	}
+	if err := json.Unmarshal(runLoadWeights(t, path), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Tensors) != len(st.Tensors) || sum.Tensors[2].Name != st.Tensors[2].Name || sum.Tensors[2].First != -3<<40 ||
+		sum.Tensors[0].First != int64(gs.W[0][0]) {
+		t.Fatalf("load_weights.py on a GPT: %+v", sum.Tensors[:3])
 	}
 }
 
