@@ -21,6 +21,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/api"
 	"github.com/beluga-compute/beluga/coordinator/auth"
+	"github.com/beluga-compute/beluga/coordinator/console"
 	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
@@ -56,6 +57,12 @@ type Config struct {
 	HoldOffers bool
 	// Payouts configures the payout scheduler (payouts.go).
 	Payouts PayoutConfig
+	// Signup, if set, opens self-serve sign-up (POST /v1/signup, and the
+	// console's "train a model") with these funding instructions.
+	Signup *api.Signup
+	// ConsoleLinkLogin lets the console log a visitor in from a link
+	// carrying its key (the devnet's printed links; see console.Config).
+	ConsoleLinkLogin bool
 }
 
 // Coordinator is an assembled coordinator.
@@ -63,6 +70,8 @@ type Coordinator struct {
 	Service *service.Service
 	Keys    *auth.Keys
 	API     *api.Server
+	// Console is the web console at / (coordinator/console), on API.
+	Console *console.Console
 	// Node is nil without a libp2p host.
 	Node    *node.Node
 	log     *slog.Logger
@@ -82,7 +91,19 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	c := &Coordinator{Service: svc, Keys: auth.NewKeys(svc.Store(), rand.Reader, time.Now), log: log}
-	c.API = api.New(svc, c.Keys, log.With("component", "api"), c.observability(cfg.P2P)...) // observe.go: /healthz, /metrics
+	apiOpts := c.observability(cfg.P2P) // observe.go: /healthz, /metrics
+	if cfg.Signup != nil {
+		apiOpts = append(apiOpts, api.WithSignup(*cfg.Signup))
+	}
+	c.API = api.New(svc, c.Keys, log.With("component", "api"), apiOpts...)
+	ccfg := console.Config{LinkLogin: cfg.ConsoleLinkLogin, Logger: log.With("component", "console")}
+	if cfg.P2P != nil {
+		ccfg.P2PAddrs = cfg.P2P.Addrs()
+	}
+	if c.Console, err = console.New(c.API, ccfg); err != nil {
+		svc.Close()
+		return nil, err
+	}
 	if cfg.P2P != nil {
 		nc := cfg.Node
 		nc.Service = svc
@@ -141,7 +162,7 @@ func (c *Coordinator) Bootstrap(ctx context.Context) (string, error) {
 // Serve serves the HTTP API on ln until ctx ends, then shuts the server
 // down (waiting up to ShutdownTimeout for requests in flight).
 func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: c.API, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout, WriteTimeout: WriteTimeout}
+	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout, WriteTimeout: WriteTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -158,6 +179,10 @@ func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
 		return nil
 	}
 }
+
+// Handler serves the API (/v1/…, /healthz, /metrics) and the web console
+// (everything else).
+func (c *Coordinator) Handler() http.Handler { return console.Mount(c.API, c.Console) }
 
 // Close stops the node (waiting for everything it started) and closes the
 // service. The libp2p host is the caller's.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/beluga-compute/beluga/coordinator/api"
 	"github.com/beluga-compute/beluga/coordinator/coordinatord"
 	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/payout"
@@ -30,7 +31,8 @@ func newCoordinatorCmd() *cobra.Command {
 	var orig payout.Originator
 	var nodeCfg node.Config
 	var clockAhead time.Duration
-	var minPayout string
+	var minPayout, funding string
+	var signup bool
 	cmd := &cobra.Command{
 		Use:   "coordinator",
 		Short: "Run the coordinator: USD escrow ledger, jobs, settlement and payouts over HTTP",
@@ -81,6 +83,9 @@ nobody. The ACH originator flags are needed for payout files.`,
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			cfg := coordinatord.Config{DataDir: filepath.Clean(dataDir), Service: opts, Logger: log, Node: nodeCfg}
+			if signup {
+				cfg.Signup = &api.Signup{Instructions: funding}
+			}
 			cfg.Node.Keys = zkKeys
 			if p2pListen != "" {
 				key, err := p2p.LoadOrCreateKey(filepath.Join(dataDir, "peer.key"))
@@ -117,7 +122,7 @@ nobody. The ACH originator flags are needed for payout files.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "coordinator listening on http://%s (data %s)\n", ln.Addr(), dataDir)
+			fmt.Fprintf(cmd.OutOrStdout(), "coordinator listening on http://%s (data %s); web console at http://%s/\n", ln.Addr(), dataDir, ln.Addr())
 			return c.Serve(ctx, ln)
 		},
 	}
@@ -132,6 +137,8 @@ nobody. The ACH originator flags are needed for payout files.`,
 	f.DurationVar(&nodeCfg.Retention, "retention", node.DefaultRetention, "how long a finished job stays in the node's memory (its record stays in the data directory)")
 	f.StringVar(&p2pListen, "p2p-listen", "", "libp2p listen multiaddr for solvers and verifiers (e.g. /ip4/0.0.0.0/tcp/4001); empty: HTTP only")
 	f.Var(keyringFlag{&zkKeys}, "zk-keys", "key cache with the tile circuits' verifying keys: accept confidential jobs and referee their audits")
+	f.BoolVar(&signup, "signup", true, "let anyone sign up as a client (POST /v1/signup, the console's \"train a model\"); a new client has no funds until a deposit is recorded")
+	f.StringVar(&funding, "funding-instructions", "", "what the console and POST /v1/signup tell a new client about funding its account (e.g. your bank's wire details); the client quotes its reference")
 	f.StringVar(&vaultKeyFile, "vault-key-file", "", "vault keyring file sealing bank details")
 	f.StringVar(&vaultKeyEnv, "vault-key-env", "", "environment variable holding the vault keyring")
 	f.StringVar(&orig.CompanyName, "ach-company-name", "", "ACH originator company name")
