@@ -1,0 +1,31 @@
+// Package vulkan trains MLP jobs (SPEC.md §8) on a GPU through Vulkan
+// compute, with the same integer semantics, hence the same state bits after
+// every step, as the reference (spec/ref) and the CPU engine (spec/engine).
+//
+// The Vulkan loader (libvulkan.so.1, vulkan-1.dll, libvulkan.1.dylib or
+// MoltenVK) is opened at run time through purego, so the binary needs no
+// cgo and still cross-compiles; without a loader or a usable device Open
+// returns an error wrapping ErrNoDevice. Shaders are GLSL compute shaders
+// in shaders/, compiled to SPIR-V by `go generate` (glslc) and embedded.
+//
+// # Bit-exactness
+//
+// Every value is an integer. Matrix products multiply int16-range operands
+// (held in int32) and sum them in int32: spec.Validate proves every such
+// sum, and so every partial sum, fits (SPEC.md §10), so neither the tiling
+// nor a split of the summation across workgroups (combined with integer
+// atomicAdd) can change a bit. Rounding shifts, saturation, the loss
+// (exp2/log2 polynomials) and the optimizer use int64 exactly where the
+// reference does; a device without shaderInt64 is refused. Reductions are
+// integer sums (order-free) and maxima (atomicMax), so they are
+// deterministic. Tests compare per-step state digests with spec/engine on
+// every conformance vector and on random specs.
+//
+// # Execution
+//
+// A step is one pre-recorded command buffer, submitted once: the batch,
+// its labels and the step's learning rate are written to host-visible
+// buffers, the forward pass, loss, backward pass and update run on the
+// device, and only the per-sample losses come back. The state stays on the
+// device; State copies it back when asked.
+package vulkan

@@ -1,0 +1,591 @@
+//go:build ((linux && !android) || (darwin && !ios) || windows) && (amd64 || arm64)
+
+package vulkan
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"unsafe"
+
+	"github.com/beluga-compute/beluga/spec"
+)
+
+// Option configures a Trainer.
+type Option func(*config)
+
+type config struct {
+	device     *Device
+	deviceOpts []DeviceOption
+}
+
+// WithDevice trains on d, which the caller keeps and closes after the
+// trainer. Without it the trainer opens (and closes) its own device,
+// chosen by Open with the options of WithDeviceOptions.
+func WithDevice(d *Device) Option { return func(c *config) { c.device = d } }
+
+// WithDeviceOptions passes opts to Open when the trainer opens its own
+// device.
+func WithDeviceOptions(opts ...DeviceOption) Option {
+	return func(c *config) { c.deviceOpts = append(c.deviceOpts, opts...) }
+}
+
+// Trainer runs training steps of one MLP job on a Vulkan device: the
+// surface of engine.Engine, with the state kept on the device. A Trainer
+// is not safe for concurrent use.
+type Trainer struct {
+	s       *spec.Spec
+	p       spec.Plan
+	st      *spec.State
+	dev     *Device
+	ownDev  bool
+	devMem  *arena
+	hostMem *arena
+	desc    *descriptors
+	cbs     []uintptr
+
+	layers  []gpuLayer
+	logits  *buffer // batch × classes
+	peaks   *buffer // per linear layer: peak |input gradient|
+	xHost   *buffer // the batch's features, packed bytes
+	yHost   *buffer // labels, one uint32 each
+	lrHost  *buffer // the step's learning rate, int64
+	outHost *buffer // per-sample losses, int64
+	logHost *buffer // logits read back by Predict
+	stHost  *buffer // the state, staged both ways
+
+	step, predict, upload, download *recorder
+
+	// synced: st holds the device's state as of the last download or
+	// upload, and stHost holds the same bits; a Step or Predict first
+	// uploads st if the caller changed it since.
+	synced bool
+	closed bool
+}
+
+// gpuLayer is one linear layer's device buffers.
+type gpuLayer struct {
+	plan                spec.LinearPlan
+	w, v, b, vb, wq, dw *buffer
+	in                  *buffer // the layer's input, batch × In
+	g                   *buffer // gradient w.r.t. its output, batch × Out
+	stOff               [4]uint64
+}
+
+// New returns a trainer for st (which it now owns) under s, an MLP spec
+// that passes spec.Validate, with st uploaded to the device.
+func New(s *spec.Spec, st *spec.State, opts ...Option) (*Trainer, error) {
+	if s == nil || st == nil {
+		return nil, fmt.Errorf("vulkan: no spec or no state")
+	}
+	if s.IsGPT() {
+		return nil, fmt.Errorf("%w: the spec is a GPT; the Vulkan backend trains MLPs only (for now)", ErrUnsupported)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("vulkan: %w", err)
+	}
+	if !sameShapes(s.NewState(), st) {
+		return nil, fmt.Errorf("vulkan: state does not have the spec's tensors")
+	}
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	t := &Trainer{s: s, p: s.Plan(), st: st, dev: c.device}
+	if t.dev == nil {
+		d, err := Open(c.deviceOpts...)
+		if err != nil {
+			return nil, err
+		}
+		t.dev, t.ownDev = d, true
+	}
+	if err := t.build(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := t.pushState(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func sameShapes(a, b *spec.State) bool {
+	if len(a.Tensors) != len(b.Tensors) {
+		return false
+	}
+	for i := range a.Tensors {
+		ta, tb := a.Tensors[i], b.Tensors[i]
+		if ta.Name != tb.Name || len(ta.Data) != len(tb.Data) || !slices.Equal(ta.Shape, tb.Shape) {
+			return false
+		}
+	}
+	return true
+}
+
+// Device returns the device the trainer runs on.
+func (t *Trainer) Device() DeviceInfo { return t.dev.Info() }
+
+// build creates the buffers, pipelines and the four command buffers.
+func (t *Trainer) build() error {
+	s, d := t.s, t.dev
+	B := uint64(s.BatchSize)
+	t.devMem, t.hostMem = &arena{d: d}, &arena{d: d, host: true}
+	var err error
+	dev := func(name string, elems uint64) *buffer {
+		if err != nil {
+			return nil
+		}
+		var b *buffer
+		b, err = t.devMem.add(name, elems*4)
+		return b
+	}
+	host := func(name string, bytes uint64) *buffer {
+		if err != nil {
+			return nil
+		}
+		var b *buffer
+		b, err = t.hostMem.add(name, bytes)
+		return b
+	}
+	features := uint64(s.Data.Train.Features)
+	classes := uint64(t.p.Linear[len(t.p.Linear)-1].Out)
+	var stOff uint64
+	in := dev("act0", B*features)
+	for _, lp := range t.p.Linear {
+		n, out := uint64(lp.Out)*uint64(lp.In), uint64(lp.Out)
+		l := gpuLayer{plan: lp, in: in}
+		name := fmt.Sprintf("layer%d.", lp.Index)
+		l.w, l.v, l.wq, l.dw = dev(name+"w", n), dev(name+"v", n), dev(name+"wq", n), dev(name+"dw", n)
+		l.b, l.vb = dev(name+"b", out), dev(name+"vb", out)
+		l.g = dev(name+"g", B*out)
+		if lp.Last {
+			t.logits = dev("logits", B*out)
+		} else {
+			in = dev(fmt.Sprintf("act%d", lp.Index+1), B*out)
+		}
+		// State order per layer: weight, bias, weight momentum, bias momentum.
+		for k, size := range []uint64{n, out, n, out} {
+			l.stOff[k] = stOff
+			stOff += size * 4
+		}
+		t.layers = append(t.layers, l)
+	}
+	t.peaks = dev("peaks", uint64(len(t.layers)))
+	t.xHost = host("x", (B*features+3)&^3)
+	t.yHost = host("y", B*4)
+	t.lrHost = host("lr", 8)
+	t.outHost = host("loss", B*8)
+	t.logHost = host("logits", B*classes*4)
+	t.stHost = host("state", stOff)
+	if err != nil {
+		return err
+	}
+	if err := t.devMem.commit(); err != nil {
+		return err
+	}
+	if err := t.hostMem.commit(); err != nil {
+		return err
+	}
+	return t.record()
+}
+
+// Shader push-constant sizes (bytes) and binding counts.
+var shaderLayouts = map[string]struct {
+	bindings int
+	push     uint32
+}{
+	"unpack": {2, 4}, "quantize": {2, 12}, "renorm": {2, 16}, "update": {6, 44}, "bias": {5, 40}, "loss": {4, 16},
+	"gemm_fwd": {4, 48}, "gemm_dx": {5, 48}, "gemm_dw": {3, 48},
+}
+
+func (t *Trainer) record() error {
+	pipes := map[string]*pipeline{}
+	for name := range shaderLayouts {
+		p, err := t.dev.pipeline(name)
+		if err != nil {
+			return err
+		}
+		pipes[name] = p
+	}
+	L := len(t.layers)
+	var err error
+	if t.desc, err = t.dev.newDescriptors(8*L+8, 40*L+40); err != nil {
+		return err
+	}
+	set := func(p *pipeline, bufs ...*buffer) uintptr {
+		if err != nil {
+			return 0
+		}
+		var s uintptr
+		s, err = t.desc.set(p, bufs...)
+		return s
+	}
+	newCB := func() *recorder {
+		if err != nil {
+			return nil
+		}
+		var r *recorder
+		r, err = t.dev.newCommandBuffer()
+		if r != nil {
+			t.cbs = append(t.cbs, r.cb)
+		}
+		return r
+	}
+	n := &t.s.Numeric
+	o := &t.s.Optimizer
+	B := uint32(t.s.BatchSize)
+	features := uint32(t.s.Data.Train.Features)
+	qshift := int32(n.MasterFrac - n.WeightFrac)
+	unpackSet := set(pipes["unpack"], t.xHost, t.layers[0].in)
+	fwdSets := make([]uintptr, L)
+	quantSets := make([]uintptr, L)
+	for j, l := range t.layers {
+		out := t.logits
+		if j+1 < L {
+			out = t.layers[j+1].in
+		}
+		fwdSets[j] = set(pipes["gemm_fwd"], l.in, l.wq, out, l.b)
+		quantSets[j] = set(pipes["quantize"], l.w, l.wq)
+	}
+	if err != nil {
+		return err
+	}
+	forward := func(r *recorder) {
+		r.dispatch(pipes["unpack"], unpackSet, []int32{int32(B * features)}, elemGroups(B*features), 1, 1)
+		r.barrier()
+		for j, l := range t.layers {
+			lp := l.plan
+			lo, hi := -lp.OutMax, lp.OutMax
+			if lp.ReLU {
+				lo = 0 // relu(clamp(z, ±max)) = clamp(z, 0, max)
+			}
+			sb := int32(n.MasterFrac - lp.InFrac - n.WeightFrac)
+			// A(b,i) = in[b·In + i], B(i,o) = wq[o·In + i].
+			gemm(r, pipes["gemm_fwd"], fwdSets[j], B, uint32(lp.Out), uint32(lp.In), uint32(lp.In), 1, 1, uint32(lp.In),
+				int32(lp.Shift), int32(lo), int32(hi), sb)
+			r.barrier()
+		}
+	}
+
+	// The training step.
+	t.step = newCB()
+	lossSet := set(pipes["loss"], t.logits, t.yHost, t.layers[L-1].g, t.outHost)
+	type back struct{ dx, dw, update, bias, renorm uintptr }
+	backs := make([]back, L)
+	for j, l := range t.layers {
+		b := &backs[j]
+		if j > 0 {
+			b.dx = set(pipes["gemm_dx"], l.g, l.wq, t.layers[j-1].g, l.in, t.peaks)
+			b.renorm = set(pipes["renorm"], t.layers[j-1].g, t.peaks)
+		}
+		b.dw = set(pipes["gemm_dw"], l.g, l.in, l.dw)
+		b.update = set(pipes["update"], l.w, l.v, l.wq, l.dw, t.peaks, t.lrHost)
+		b.bias = set(pipes["bias"], l.g, l.b, l.vb, t.peaks, t.lrHost)
+	}
+	if err != nil {
+		return err
+	}
+	r := t.step
+	r.fill(t.peaks, 0)
+	r.barrier()
+	forward(r)
+	classes := uint32(t.layers[L-1].plan.Out)
+	r.dispatch(pipes["loss"], lossSet, []int32{int32(B), int32(classes), int32(n.LogitFrac), int32(n.GradBits)}, (B+63)/64, 1, 1)
+	r.barrier()
+	gmax := int32(t.p.GMax)
+	for j := L - 1; j >= 0; j-- {
+		l := t.layers[j]
+		lp := l.plan
+		in, out := uint32(lp.In), uint32(lp.Out)
+		if j > 0 {
+			relu := int32(0)
+			if t.layers[j-1].plan.ReLU {
+				relu = 1
+			}
+			// dx(b,i) = Σ_o g[b·Out + o] · wq[o·In + i].
+			gemm(r, pipes["gemm_dx"], backs[j].dx, B, in, out, out, 1, in, 1, relu, int32(j), 0, 0)
+		}
+		// dw(o,i) = Σ_b g[b·Out + o] · in[b·In + i], split over the batch.
+		chunk, splits := splitK(B, (out+63)/64*((in+63)/64))
+		split := int32(0)
+		if splits > 1 {
+			split = 1
+		}
+		gemmSplit(r, pipes["gemm_dw"], backs[j].dw, out, in, B, 1, out, in, 1, chunk, splits, split, 0, 0, 0)
+		r.barrier()
+		later := int32(L - 1 - j)
+		gradBase := int32(-n.GradBits) - later*int32(n.WeightFrac)
+		mu := o.Momentum
+		r.dispatch(pipes["update"], backs[j].update, []int32{int32(out * in), gradBase - int32(lp.InFrac) + int32(n.MasterFrac),
+			int32(j + 1), int32(L), int32(n.GradBits), int32(o.LRShift), int32(mu.Num), int32(mu.Shift), int32(t.p.MasterMax),
+			qshift, int32(t.p.WMax)}, elemGroups(out*in), 1, 1)
+		r.dispatch(pipes["bias"], backs[j].bias, []int32{int32(B), int32(out), gradBase + int32(n.MasterFrac), int32(j + 1), int32(L),
+			int32(n.GradBits), int32(o.LRShift), int32(mu.Num), int32(mu.Shift), int32(t.p.MasterMax)}, min(out, 65535), 1, 1)
+		if j > 0 {
+			r.dispatch(pipes["renorm"], backs[j].renorm, []int32{int32(B * in), int32(j), int32(n.GradBits), gmax}, elemGroups(B*in), 1, 1)
+		}
+		r.barrier()
+	}
+	r.hostBarrier()
+	if err := r.end(); err != nil {
+		return err
+	}
+
+	// Prediction: the forward pass and the logits back to the host.
+	if t.predict = newCB(); err != nil {
+		return err
+	}
+	forward(t.predict)
+	t.predict.copy(t.logits, t.logHost, 0, 0, uint64(B)*uint64(classes)*4)
+	t.predict.hostBarrier()
+	if err := t.predict.end(); err != nil {
+		return err
+	}
+
+	// State upload: staged tensors to the device, forward weights
+	// requantised, weight-gradient sums and peaks zeroed.
+	if t.upload = newCB(); err != nil {
+		return err
+	}
+	for j, l := range t.layers {
+		for k, b := range []*buffer{l.w, l.b, l.v, l.vb} {
+			t.upload.copy(t.stHost, b, l.stOff[k], 0, t.tensorBytes(j, k))
+		}
+		t.upload.fill(l.dw, 0)
+	}
+	t.upload.fill(t.peaks, 0)
+	t.upload.barrier()
+	for j, l := range t.layers {
+		nw := uint32(l.plan.Out * l.plan.In)
+		t.upload.dispatch(pipes["quantize"], quantSets[j], []int32{int32(nw), qshift, int32(t.p.WMax)}, elemGroups(nw), 1, 1)
+	}
+	t.upload.barrier()
+	if err := t.upload.end(); err != nil {
+		return err
+	}
+
+	// State download.
+	if t.download = newCB(); err != nil {
+		return err
+	}
+	for j, l := range t.layers {
+		for k, b := range []*buffer{l.w, l.b, l.v, l.vb} {
+			t.download.copy(b, t.stHost, 0, l.stOff[k], t.tensorBytes(j, k))
+		}
+	}
+	t.download.hostBarrier()
+	return t.download.end()
+}
+
+// tensorBytes is the size of state tensor k (weight, bias, weight
+// momentum, bias momentum) of layer j.
+func (t *Trainer) tensorBytes(j, k int) uint64 {
+	lp := t.layers[j].plan
+	if k == 0 || k == 2 {
+		return uint64(lp.Out) * uint64(lp.In) * 4
+	}
+	return uint64(lp.Out) * 4
+}
+
+// stateKinds maps the staging order to the state's tensor kinds.
+var stateKinds = [4]int{spec.TensorWeight, spec.TensorBias, spec.TensorWeightMomentum, spec.TensorBiasMomentum}
+
+func (t *Trainer) hostTensor(j, k int) []int32 {
+	l := t.layers[j]
+	n := t.tensorBytes(j, k) / 4
+	return unsafe.Slice((*int32)(unsafe.Add(t.stHost.mapped, l.stOff[k])), n)
+}
+
+// elemGroups is the workgroup count of an element-wise shader over n
+// elements (the shaders loop when n needs more than 65535 groups).
+func elemGroups(n uint32) uint32 { return max(1, min((n+255)/256, 65535)) }
+
+// splitK chooses how the K range of a product with the given number of
+// output tiles is split: enough workgroups to fill a large GPU (~512),
+// each summing at least 256 terms.
+func splitK(k, tiles uint32) (chunk, splits uint32) {
+	splits = max(1, min((k+255)/256, (512+tiles-1)/tiles, 64))
+	chunk = ((k+splits-1)/splits + 15) &^ 15
+	return chunk, (k + chunk - 1) / chunk
+}
+
+// gemm records an unsplit product (see shaders/gemm.comp).
+func gemm(r *recorder, p *pipeline, set uintptr, M, N, K, aRow, aCol, bRow, bCol uint32, p0, p1, p2, p3 int32) {
+	gemmSplit(r, p, set, M, N, K, aRow, aCol, bRow, bCol, K, 1, p0, p1, p2, p3)
+}
+
+func gemmSplit(r *recorder, p *pipeline, set uintptr, M, N, K, aRow, aCol, bRow, bCol, chunk, splits uint32, p0, p1, p2, p3 int32) {
+	push := []int32{int32(M), int32(N), int32(K), int32(aRow), int32(aCol), int32(bRow), int32(bCol), int32(chunk), p0, p1, p2, p3}
+	r.dispatch(p, set, push, (N+63)/64, (M+63)/64, splits)
+}
+
+// pushState uploads st to the device.
+func (t *Trainer) pushState() error {
+	for j := range t.layers {
+		for k, kind := range stateKinds {
+			copy(t.hostTensor(j, k), t.st.Layer(j, kind))
+		}
+	}
+	if err := t.dev.submit(t.upload.cb); err != nil {
+		return err
+	}
+	t.synced = true
+	return nil
+}
+
+// syncIn uploads st if the caller changed it since it was last synced.
+func (t *Trainer) syncIn() error {
+	if t.closed {
+		return ErrClosed
+	}
+	if !t.synced {
+		return nil
+	}
+	for j := range t.layers {
+		for k, kind := range stateKinds {
+			a, b := t.hostTensor(j, k), t.st.Layer(j, kind)
+			if !bytes.Equal(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(a))), len(a)*4),
+				unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b)*4)) {
+				return t.pushState()
+			}
+		}
+	}
+	return nil
+}
+
+// State returns the trainer's state, copied back from the device if a
+// step ran since the last call. Callers may change its values between
+// steps (the next Step uploads them) but not its shape.
+func (t *Trainer) State() *spec.State {
+	if t.synced || t.closed {
+		return t.st
+	}
+	if err := t.dev.submit(t.download.cb); err != nil {
+		// The device is lost: the state keeps its last synced values and
+		// the next Step reports the error.
+		return t.st
+	}
+	for j := range t.layers {
+		for k, kind := range stateKinds {
+			copy(t.st.Layer(j, kind), t.hostTensor(j, k))
+		}
+	}
+	t.synced = true
+	return t.st
+}
+
+// Step applies the next step, number State().Step, to the batch x, y (the
+// samples the spec's Sampler names, in order) and returns its summed loss
+// in Q16 (SPEC.md §8): one submission to the device.
+func (t *Trainer) Step(x [][]uint8, y []uint8) (lossQ16 int64, err error) {
+	B := t.s.BatchSize
+	if len(x) != B || len(y) != B {
+		return 0, fmt.Errorf("vulkan: batch has %d samples and %d labels, want %d", len(x), len(y), B)
+	}
+	features, classes := t.s.Data.Train.Features, t.layers[len(t.layers)-1].plan.Out
+	for b := range x {
+		if len(x[b]) != features || int(y[b]) >= classes {
+			return 0, fmt.Errorf("vulkan: sample %d has %d features and label %d, want %d features and a label below %d", b, len(x[b]), y[b], features, classes)
+		}
+	}
+	if err := t.syncIn(); err != nil {
+		return 0, err
+	}
+	t.putBatch(x)
+	ys := t.yHost.int32s()
+	for b, v := range y {
+		ys[b] = int32(v)
+	}
+	t.lrHost.int64s()[0] = t.s.Optimizer.LRAt(t.st.Step)
+	t.synced = false
+	if err := t.dev.submit(t.step.cb); err != nil {
+		return 0, err
+	}
+	for _, l := range t.outHost.int64s()[:B] {
+		lossQ16 += l
+	}
+	t.st.Step++
+	return lossQ16, nil
+}
+
+// putBatch packs samples (at most BatchSize) into xHost, zeroing the rest.
+func (t *Trainer) putBatch(x [][]uint8) {
+	buf := t.xHost.bytes()
+	f := t.s.Data.Train.Features
+	for b, sample := range x {
+		copy(buf[b*f:b*f+f], sample)
+	}
+	clear(buf[len(x)*f:])
+}
+
+// Predict writes the predicted class of each sample of x to out (SPEC.md
+// §8.7), BatchSize samples per submission.
+func (t *Trainer) Predict(x [][]uint8, out []int) error {
+	if len(out) < len(x) {
+		return fmt.Errorf("vulkan: %d outputs for %d samples", len(out), len(x))
+	}
+	features := t.s.Data.Train.Features
+	classes := t.layers[len(t.layers)-1].plan.Out
+	for b, sample := range x {
+		if len(sample) != features {
+			return fmt.Errorf("vulkan: sample %d has %d features, want %d", b, len(sample), features)
+		}
+	}
+	if err := t.syncIn(); err != nil {
+		return err
+	}
+	logits := t.logHost.int32s()
+	for lo := 0; lo < len(x); lo += t.s.BatchSize {
+		chunk := x[lo:min(lo+t.s.BatchSize, len(x))]
+		t.putBatch(chunk)
+		if err := t.dev.submit(t.predict.cb); err != nil {
+			return err
+		}
+		for b := range chunk {
+			row := logits[b*classes : b*classes+classes]
+			best := 0
+			for c, v := range row {
+				if v > row[best] {
+					best = c
+				}
+			}
+			out[lo+b] = best
+		}
+	}
+	return nil
+}
+
+// Close syncs the state back (State stays readable) and releases every
+// Vulkan object of the trainer, and its device if it opened it.
+func (t *Trainer) Close() error {
+	if t.closed {
+		return nil
+	}
+	if t.step != nil {
+		t.State()
+	}
+	t.closed = true
+	d := t.dev
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	if !d.closed {
+		call(d.fn.deviceWaitIdle, d.handle)
+		if len(t.cbs) > 0 {
+			call(d.fn.freeCommandBuffers, d.handle, d.pool, uintptr(len(t.cbs)), uintptr(unsafe.Pointer(&t.cbs[0])))
+		}
+		t.desc.destroy()
+		for _, a := range []*arena{t.devMem, t.hostMem} {
+			if a != nil {
+				a.destroy()
+			}
+		}
+	}
+	d.mu.Unlock()
+	if t.ownDev {
+		return d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+// C = A·B on int32 with int32 sums (exact: SPEC.md §10 bounds every sum,
+// hence every partial sum), in 64×64 tiles of 256 invocations, each
+// summing a 4×4 block. A(m,k) = a[m·aRow + k·aCol] and B(k,n) =
+// b[k·bRow + n·bCol], so transposed operands need no copy. Workgroup z
+// sums the K range [z·kChunk, (z+1)·kChunk) (split-K).
+//
+// MODE_FWD: the forward layer (SPEC.md §8.3): C[m][n] =
+//   Clamp(RoundShift(sum + RoundShift(bias[n], biasShift), shift), lo, hi)
+// MODE_DX:  the input gradient (§8.5): C[m][n] = sum, zeroed where the
+//   relu mask (the layer's input, > 0 where on) is off; the peak |C| goes
+//   to peaks[peak] by atomicMax.
+// MODE_DW:  the weight gradient (§8.5): C[m][n] += sum (atomicAdd when
+//   the K range is split).
+layout(local_size_x = 16, local_size_y = 16) in;
+layout(std430, binding = 0) readonly buffer Ab { int a[]; };
+layout(std430, binding = 1) readonly buffer Bb { int b[]; };
+layout(std430, binding = 2) buffer Cb { int c[]; };
+#if defined(MODE_FWD)
+layout(std430, binding = 3) readonly buffer Xb { int bias[]; };
+#elif defined(MODE_DX)
+layout(std430, binding = 3) readonly buffer Xb { int mask[]; };
+layout(std430, binding = 4) buffer Pb { int peaks[]; };
+#endif
+layout(push_constant) uniform PC {
+    uint M; uint N; uint K; uint aRow; uint aCol; uint bRow; uint bCol; uint kChunk;
+    int p0; int p1; int p2; int p3;
+} pc;
+// MODE_FWD: p0 shift, p1 lo, p2 hi, p3 biasShift.
+// MODE_DX:  p0 relu (0/1), p1 peak index.
+// MODE_DW:  p0 split (0/1: atomicAdd).
+
+const uint TM = 64u, TN = 64u, TK = 16u;
+shared int As[TK][TM];
+shared int Bs[TK][TN];
+
+void main() {
+    uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
+    uint tid = ty * 16u + tx;
+    uint m0 = gl_WorkGroupID.y * TM, n0 = gl_WorkGroupID.x * TN;
+    uint kBeg = gl_WorkGroupID.z * pc.kChunk;
+    uint kEnd = min(pc.K, kBeg + pc.kChunk);
+    int acc[4][4];
+    for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) acc[i][j] = 0;
+    bool aK = pc.aCol == 1u; // A's k is contiguous: let neighbours load along k
+    bool bN = pc.bCol == 1u;
+    for (uint k0 = kBeg; k0 < kEnd; k0 += TK) {
+        for (uint r = 0u; r < 4u; r++) {
+            uint e = tid + 256u * r;
+            uint mm = aK ? e >> 4 : e & 63u;
+            uint kk = aK ? e & 15u : e >> 6;
+            uint gm = m0 + mm, gk = k0 + kk;
+            As[kk][mm] = (gm < pc.M && gk < kEnd) ? a[gm * pc.aRow + gk * pc.aCol] : 0;
+            uint nn = bN ? e & 63u : e >> 4;
+            uint kb = bN ? e >> 6 : e & 15u;
+            uint gn = n0 + nn, gkb = k0 + kb;
+            Bs[kb][nn] = (gn < pc.N && gkb < kEnd) ? b[gkb * pc.bRow + gn * pc.bCol] : 0;
+        }
+        barrier();
+        for (uint kk = 0u; kk < TK; kk++) {
+            int av[4], bv[4];
+            for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16u * uint(i)];
+            for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16u * uint(j)];
+            for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
+        }
+        barrier();
+    }
+#if defined(MODE_DX)
+    int peak = 0;
+#endif
+    for (int i = 0; i < 4; i++) {
+        uint gm = m0 + ty + 16u * uint(i);
+        if (gm >= pc.M) continue;
+        for (int j = 0; j < 4; j++) {
+            uint gn = n0 + tx + 16u * uint(j);
+            if (gn >= pc.N) continue;
+            uint idx = gm * pc.N + gn;
+#if defined(MODE_FWD)
+            int64_t z = int64_t(acc[i][j]) + roundShift(int64_t(bias[gn]), pc.p3);
+            c[idx] = int(clamp64(roundShift(z, pc.p0), int64_t(pc.p1), int64_t(pc.p2)));
+#elif defined(MODE_DX)
+            int v = acc[i][j];
+            if (pc.p0 != 0 && mask[idx] <= 0) v = 0;
+            c[idx] = v;
+            peak = max(peak, abs(v));
+#else
+            if (pc.p0 != 0) atomicAdd(c[idx], acc[i][j]);
+            else c[idx] = acc[i][j];
+#endif
+        }
+    }
+#if defined(MODE_DX)
+    if (peak > 0) atomicMax(peaks[pc.p1], peak);
+#endif
+}

@@ -1,0 +1,17 @@
+#!/bin/sh
+# gen.sh [OUTDIR]: compiles the GLSL compute shaders of this directory to
+# SPIR-V with glslc (Debian package glslc), into OUTDIR (default: this
+# directory, where the committed .spv files live). `go generate
+# ./spec/vulkan` runs it; TestSPIRVCurrent runs it into a temporary
+# directory and compares.
+set -eu
+cd "$(dirname "$0")"
+out=${1:-.}
+flags="--target-env=vulkan1.1 -O -Werror"
+for s in unpack quantize renorm update bias loss; do
+  glslc $flags "$s.comp" -o "$out/$s.spv"
+done
+for m in fwd dx dw; do
+  M=$(echo "$m" | tr a-z A-Z)
+  glslc $flags -DMODE_$M gemm.comp -o "$out/gemm_$m.spv"
+done
