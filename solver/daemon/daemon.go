@@ -660,7 +660,15 @@ func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r
 	if s.Audit.Confidential && d.cfg.Keys == nil {
 		return r.Reply(&wire.Ack{Error: "confidential jobs need zk proving keys, and this solver has none"})
 	}
-	if !d.spawn(func() { d.runJob(id, s, a) }) {
+	// The job's data must be here, and be what the spec names, before the
+	// job is taken: a solver without it (a GPT job's corpus not installed,
+	// another copy of the file) declines, and the coordinator asks another.
+	data, err := model.LoadData(s, model.DataOptions{IDXDir: d.cfg.DataDir, FortunesDir: d.cfg.FortunesDir, TextFile: d.cfg.TextFile})
+	if err != nil {
+		d.log.Warn("job declined: its data is not on this solver", "job", short(id), "err", err)
+		return r.Reply(&wire.Ack{Error: "the job's data is not on this solver: " + err.Error()})
+	}
+	if !d.spawn(func() { d.runJob(id, s, a, data) }) {
 		return r.Reply(&wire.Ack{Error: ErrStopping.Error()})
 	}
 	d.log.Info(EventAssigned, "job", short(id), "steps", s.Steps, "resume_step", a.ResumeStep)
@@ -668,8 +676,8 @@ func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r
 }
 
 // runJob runs an assigned job to its commitment and records how it ended.
-func (d *Daemon) runJob(id spec.JobID, s *spec.Spec, a *wire.Assign) {
-	err := d.run(d.ctx, id, s, a)
+func (d *Daemon) runJob(id spec.JobID, s *spec.Spec, a *wire.Assign, data *model.Data) {
+	err := d.run(d.ctx, id, s, a, data)
 	d.mu.Lock()
 	if r := d.runs[id]; r != nil {
 		r.finished = d.now()
@@ -692,11 +700,7 @@ func (d *Daemon) runJob(id spec.JobID, s *spec.Spec, a *wire.Assign) {
 	d.prune()
 }
 
-func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.Assign) error {
-	data, err := model.LoadData(s, model.DataOptions{IDXDir: d.cfg.DataDir, FortunesDir: d.cfg.FortunesDir, TextFile: d.cfg.TextFile})
-	if err != nil {
-		return err
-	}
+func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.Assign, data *model.Data) error {
 	dir := filepath.Join(d.cfg.Dir, id.String()[:16])
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
