@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/consensys/gnark/logger"
 	"github.com/spf13/cobra"
@@ -28,6 +31,10 @@ the referee recomputes one operator of the GPT's step, the cheater's bond is
 slashed and the honest solvers and verifiers are paid. It prints the timeline and the ledger and exits 0
 only if all of that happened. Nothing outlives the run.
 
+With --console ADDR the coordinator's HTTP API and web console listen on ADDR;
+after the jobs the network keeps running and the devnet prints a log-in link
+for the operator, the client and each solver and verifier, until Ctrl-C.
+
 With --confidential the first and third jobs are confidential MLPs (the GPT,
 audited by replay only, is the second job, an honest solver's): their solvers
 commit a Poseidon2 zk trace, and the verifiers check zk proofs of the
@@ -42,7 +49,13 @@ spends about a minute on it).`,
 			if !jsonOut {
 				cfg.Out = c.OutOrStdout()
 			}
-			res, err := devnet.Run(c.Context(), cfg)
+			ctx := c.Context()
+			if cfg.Console != "" {
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+			}
+			res, err := devnet.Run(ctx, cfg)
 			if jsonOut && res != nil {
 				enc := json.NewEncoder(c.OutOrStdout())
 				if e := enc.Encode(res); e != nil {
@@ -65,6 +78,7 @@ spends about a minute on it).`,
 	f.Int64Var(&cfg.Steps, "steps", 60, "steps per job")
 	f.BoolVar(&cfg.Confidential, "confidential", false, "make the first and third jobs confidential: audited by zk tile proofs")
 	f.Int64Var(&cfg.ConfidentialSteps, "confidential-steps", 12, "steps of each confidential job (one proof per challenged step)")
+	f.StringVar(&cfg.Console, "console", "", "serve the API and web console here (e.g. 127.0.0.1:8700) and keep the network running after its jobs, printing each party's log-in link, until Ctrl-C")
 	f.StringVar(&cfg.ZKKeysDir, "zk-keys", defaultDevKeysDir(), "where development zk keys are cached")
 	return cmd
 }

@@ -22,6 +22,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -86,6 +87,20 @@ type Config struct {
 	// AuditTimeout and HeartbeatTimeout tune the coordinator (zero: the
 	// node's defaults, as under `beluga coordinator`).
 	AuditTimeout, HeartbeatTimeout time.Duration
+	// Console, if set, is where the coordinator's HTTP API and web console
+	// listen (e.g. 127.0.0.1:8700); once the jobs are over the devnet keeps
+	// running, serving it, until ctx ends, and prints a log-in link for
+	// each party (the operator, the client, each solver and verifier).
+	// Timeout then bounds the jobs only. Sign-up is open there.
+	Console string
+	// ConsoleReady, if set, is called with the console's base URL and the
+	// parties' log-in links once it serves them (tests).
+	ConsoleReady func(base string, links []Link)
+}
+
+// Link is a party's console log-in link.
+type Link struct {
+	Role, Party, URL string
 }
 
 // Result is what `beluga devnet --json` prints.
@@ -164,8 +179,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	// The jobs must end within Timeout; with a console the network then
+	// keeps running until the caller's ctx ends.
+	var cancel context.CancelFunc
+	if cfg.Console == "" {
+		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+	}
 	defer cancel()
+	jobsCtx, jobsDone := context.WithTimeout(ctx, cfg.Timeout)
+	defer jobsDone()
 	var outMu sync.Mutex
 	say := func(format string, args ...any) {
 		outMu.Lock()
@@ -224,7 +248,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// The coordinator — ledger and state, HTTP API, libp2p node —
 	// assembled as `beluga coordinator` assembles it.
 	ncfg := node.Config{AuditTimeout: cfg.AuditTimeout, HeartbeatTimeout: cfg.HeartbeatTimeout, Keys: keyring, Logger: eventlog.New(event)}
-	cd, err := coordinatord.Open(ctx, coordinatord.Config{DataDir: filepath.Join(tmp, "coordinator"), P2P: cn, Node: ncfg, HoldOffers: true})
+	ccfg := coordinatord.Config{DataDir: filepath.Join(tmp, "coordinator"), P2P: cn, Node: ncfg, HoldOffers: true}
+	listen := "127.0.0.1:0"
+	if cfg.Console != "" {
+		listen = cfg.Console
+		ccfg.ConsoleLinkLogin = true
+		ccfg.Signup = &api.Signup{Instructions: "This is a devnet: log in as the operator (its link was printed) and record a deposit to your account under Operator → Record a deposit."}
+	}
+	cd, err := coordinatord.Open(ctx, ccfg)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +269,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +495,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Wait for every job to end.
 	res := &Result{PaidMicroUSD: map[string]int64{}}
 	for i, id := range jobs {
-		o, err := coord.AwaitOutcome(ctx, id)
+		o, err := coord.AwaitOutcome(jobsCtx, id)
 		if err != nil {
 			return nil, fmt.Errorf("devnet: %d job(s) unfinished: %w", len(jobs)-i, err)
 		}
@@ -532,7 +563,46 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		outMu.Unlock()
 	}
 	say("ledger balanced: %v", res.LedgerBalanced)
-	return res, check(res, solverNodes)
+	err = check(res, solverNodes)
+	if cfg.Console != "" {
+		links, lerr := consoleLinks(ctx, cd, base, opKey, clientKey, solverNodes, verifierNodes)
+		if lerr != nil {
+			return res, errors.Join(err, lerr)
+		}
+		say("the network keeps running; web console at %s/ — log in as each party (Ctrl-C ends the devnet):", base)
+		for _, l := range links {
+			outMu.Lock()
+			fmt.Fprintf(out, "          %-9s %-14s %s\n", l.Role, l.Party, l.URL)
+			outMu.Unlock()
+		}
+		if cfg.ConsoleReady != nil {
+			cfg.ConsoleReady(base, links)
+		}
+		<-ctx.Done()
+	}
+	return res, err
+}
+
+// consoleLinks issues each solver and verifier an API key of its own (the
+// operator's job on a real network) and returns every party's log-in link.
+func consoleLinks(ctx context.Context, cd *coordinatord.Coordinator, base, opKey, clientKey string, solvers, verifiers []*p2p.Node) ([]Link, error) {
+	link := func(key string) string { return base + "/login?key=" + url.QueryEscape(key) }
+	links := []Link{{Role: "operator", Party: "operator", URL: link(opKey)}, {Role: "client", Party: "acme", URL: link(clientKey)}}
+	for _, g := range []struct {
+		role  auth.Role
+		wrole wire.Role
+		nodes []*p2p.Node
+	}{{auth.RoleSolver, wire.RoleSolver, solvers}, {auth.RoleVerifier, wire.RoleVerifier, verifiers}} {
+		for _, n := range g.nodes {
+			party := node.PartyID(g.wrole, n.ID())
+			key, _, err := cd.Keys.Issue(ctx, party, g.role, 0)
+			if err != nil {
+				return nil, err
+			}
+			links = append(links, Link{Role: g.role.String(), Party: party, URL: link(key)})
+		}
+	}
+	return links, nil
 }
 
 // check says whether the run did what a devnet must show.
