@@ -22,7 +22,6 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/api"
 	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/console"
-	"github.com/beluga-compute/beluga/coordinator/gateway"
 	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
@@ -74,10 +73,7 @@ type Coordinator struct {
 	// Console is the web console at / (coordinator/console), on API.
 	Console *console.Console
 	// Node is nil without a libp2p host.
-	Node *node.Node
-	// Gateway is the OpenAI-compatible inference API (coordinator/gateway);
-	// nil without a libp2p host.
-	Gateway *gateway.Gateway
+	Node    *node.Node
 	log     *slog.Logger
 	payouts *payoutLoop
 }
@@ -120,7 +116,6 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 			return nil, err
 		}
 		c.Node = n
-		c.Gateway = gateway.New(svc, c.Keys, cfg.P2P.Host, log.With("component", "gateway"))
 		c.API.AttachNode(n) // job progress, final weights, cancellations
 		if !cfg.HoldOffers {
 			c.API.OnJobPosted(n.OfferAsync)
