@@ -1,0 +1,162 @@
+package gateway
+
+import (
+	"bufio"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/beluga-compute/beluga/protocol/net/infer"
+	"github.com/beluga-compute/beluga/spec/merkle"
+)
+
+// Router tracks which solvers serve which models, from their
+// announcements, and picks one for a request.
+type Router struct {
+	log     *slog.Logger
+	mu      sync.Mutex
+	solvers map[peer.ID]*solverState
+	gen     map[peer.ID]int // announce stream generation, so an old stream's end does not drop a new one
+}
+
+type solverState struct {
+	models   map[merkle.Digest]int // digest → context
+	slots    int
+	busy     int // what the solver said
+	inflight int // what we sent it and it has not answered
+	ttfbMs   float64
+}
+
+// Events the router logs.
+const (
+	EventSolverJoined = "inference solver announced" // Info: "solver", "models", "slots"
+	EventSolverLeft   = "inference solver gone"      // Info: "solver"
+)
+
+// NewRouter returns a router taking announcements on h.
+func NewRouter(h host.Host, log *slog.Logger) *Router {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Router{log: log, solvers: map[peer.ID]*solverState{}, gen: map[peer.ID]int{}}
+	h.SetStreamHandler(protocol.ID(infer.AnnounceProtocol), r.handle)
+	return r
+}
+
+func (r *Router) handle(s network.Stream) {
+	defer s.Reset()
+	p := s.Conn().RemotePeer()
+	r.mu.Lock()
+	r.gen[p]++
+	gen := r.gen[p]
+	r.mu.Unlock()
+	br := bufio.NewReader(s)
+	first := true
+	for {
+		s.SetReadDeadline(time.Now().Add(3 * infer.AnnounceEvery))
+		_, payload, err := infer.ReadFrame(br, infer.FrameAnnounce)
+		if err != nil {
+			break
+		}
+		a, err := infer.DecodeAnnounce(payload)
+		if err != nil {
+			break
+		}
+		models := map[merkle.Digest]int{}
+		for _, m := range a.Models {
+			d, _ := infer.ParseDigest(m.Digest)
+			models[d] = m.Context
+		}
+		r.mu.Lock()
+		st := r.solvers[p]
+		if st == nil {
+			st = &solverState{}
+			r.solvers[p] = st
+		}
+		st.models, st.slots, st.busy = models, a.Slots, a.Busy
+		r.mu.Unlock()
+		if first {
+			r.log.Info(EventSolverJoined, "solver", p.String(), "models", len(models), "slots", a.Slots)
+			first = false
+		}
+	}
+	r.mu.Lock()
+	if r.gen[p] == gen {
+		delete(r.solvers, p)
+		r.log.Info(EventSolverLeft, "solver", p.String())
+	}
+	r.mu.Unlock()
+}
+
+// Serving reports how many solvers serve model now.
+func (r *Router) Serving(model merkle.Digest) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.solvers {
+		if _, ok := s.models[model]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+// Pick chooses a solver serving model with a free slot, not in skip: the
+// most free slots first, then the lowest time to first byte, then the
+// peer ID (deterministic). It counts the request in flight on it; the
+// caller calls done with the time to first byte (0: none) when the call
+// ends. ok is false when no solver has room.
+func (r *Router) Pick(model merkle.Digest, skip map[peer.ID]bool) (p peer.ID, done func(ttfb time.Duration), ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	type cand struct {
+		id   peer.ID
+		free int
+		ttfb float64
+	}
+	var cs []cand
+	for id, s := range r.solvers {
+		if _, serves := s.models[model]; !serves || skip[id] {
+			continue
+		}
+		if free := s.slots - max(s.busy, s.inflight); free > 0 {
+			cs = append(cs, cand{id, free, s.ttfbMs})
+		}
+	}
+	if len(cs) == 0 {
+		return "", nil, false
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].free != cs[j].free {
+			return cs[i].free > cs[j].free
+		}
+		if cs[i].ttfb != cs[j].ttfb {
+			return cs[i].ttfb < cs[j].ttfb
+		}
+		return cs[i].id < cs[j].id
+	})
+	id := cs[0].id
+	r.solvers[id].inflight++
+	r.solvers[id].busy++ // until its next announcement says otherwise
+	return id, func(ttfb time.Duration) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if s := r.solvers[id]; s != nil {
+			s.inflight--
+			if ttfb > 0 {
+				ms := float64(ttfb.Microseconds()) / 1e3
+				if s.ttfbMs == 0 {
+					s.ttfbMs = ms
+				} else {
+					s.ttfbMs = 0.8*s.ttfbMs + 0.2*ms
+				}
+			}
+		}
+	}, true
+}
