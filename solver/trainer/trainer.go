@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -147,6 +148,9 @@ func Run(ctx context.Context, s *spec.Spec, data *model.Data, opts Options) (*Re
 	runner, err := model.NewRunner(s, data, st, opts.Model...)
 	if err != nil {
 		return nil, err
+	}
+	if c, ok := runner.(io.Closer); ok {
+		defer c.Close() // a GPU runner's device memory
 	}
 	st = runner.State()
 	var com *committer

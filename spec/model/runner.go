@@ -1,12 +1,14 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/vulkan"
 )
 
 // Runner trains one job's state a step at a time.
@@ -15,7 +17,8 @@ import (
 // life: it changes in place with every Step. A caller may change its
 // tensor values between steps (a test's injected fault); the next Step
 // starts from the changed values. A Runner is not safe for concurrent
-// use.
+// use. A runner that holds device resources (WithBackend(BackendVulkan))
+// also implements io.Closer: close it when done.
 type Runner interface {
 	// State returns the state after the steps run so far.
 	State() *spec.State
@@ -47,6 +50,8 @@ type Option func(*options)
 type options struct {
 	kernel  kernel.Kernel
 	threads int
+	backend Backend        // backend.go
+	device  *vulkan.Device // WithVulkanDevice
 }
 
 // WithKernel runs matrix products on k (default kernel.Best()).
@@ -72,8 +77,19 @@ func NewRunner(s *spec.Spec, data *Data, st *spec.State, opts ...Option) (Runner
 	if err := CheckData(s, data); err != nil {
 		return nil, err
 	}
+	onVulkan, err := vulkanFor(s, o)
+	if err != nil {
+		return nil, err
+	}
 	if s.IsGPT() {
 		return newGPTRunner(s, data, st, o)
+	}
+	if onVulkan {
+		r, err := newVulkanRunner(s, data, st, o)
+		if err == nil || o.backend == BackendVulkan || !errors.Is(err, vulkan.ErrNoDevice) {
+			return r, err
+		}
+		// auto without a working GPU: the CPU.
 	}
 	return newMLPRunner(s, data, st, o)
 }

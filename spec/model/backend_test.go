@@ -1,0 +1,110 @@
+package model_test
+
+import (
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/catalog"
+	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/spec/model"
+	"github.com/beluga-compute/beluga/spec/vulkan"
+)
+
+// TestVulkanRunnerMatchesEngine: on the vulkan backend (lavapipe here)
+// the MLP runner takes the engine's steps, its State() pointer is current
+// after every step, an edit to it between steps is trained on, Eval
+// matches, and Close releases the device.
+func TestVulkanRunnerMatchesEngine(t *testing.T) {
+	t.Parallel()
+	s, err := catalog.Example(catalog.ExampleSynthetic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := model.LoadData(s, model.DataOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := model.InitState(s)
+	r, err := model.NewRunner(s, d, st, model.WithBackend(model.BackendVulkan))
+	if errors.Is(err, vulkan.ErrNoDevice) {
+		t.Skipf("no Vulkan device: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.(io.Closer).Close()
+	if r.State() != st {
+		t.Fatal("State() is not the state handed in")
+	}
+	eng, err := engine.New(s, s.Init(), engine.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := engine.NewBatcher(s, d.Train)
+	for step := range int64(12) {
+		want, err := eng.Step(b.Batch(step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want/int64(s.BatchSize) || !reflect.DeepEqual(st, eng.State()) {
+			t.Fatalf("step %d: loss %d (engine %d) or state differs from the engine's", step, got, want/int64(s.BatchSize))
+		}
+		if step == 5 { // a fault injector's edit, on both
+			st.Layer(1, spec.TensorWeight)[3] += 1 << 20
+			eng.State().Layer(1, spec.TensorWeight)[3] += 1 << 20
+		}
+	}
+	want, err := model.NewRunner(s, d, eng.State(), model.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := r.Eval()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wev, err := want.Eval()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev != wev {
+		t.Fatalf("eval %+v, engine %+v", ev, wev)
+	}
+}
+
+// TestBackendChoice: a GPT is refused on vulkan and runs on the CPU under
+// auto; auto never takes a CPU Vulkan device (lavapipe); bad names are
+// refused.
+func TestBackendChoice(t *testing.T) {
+	t.Parallel()
+	s, d, _ := tiny(t, 2)
+	st, _ := model.InitState(s)
+	if _, err := model.NewRunner(s, d, st, model.WithBackend(model.BackendVulkan)); !errors.Is(err, spec.ErrUnsupported) {
+		t.Fatalf("GPT on vulkan: %v, want spec.ErrUnsupported", err)
+	}
+	r, err := model.NewRunner(s, d, st, model.WithBackend(model.BackendAuto))
+	if err != nil {
+		t.Fatalf("GPT on auto: %v", err)
+	}
+	if _, ok := r.(io.Closer); ok {
+		t.Fatal("GPT on auto holds a device")
+	}
+	if _, err := model.ParseBackend("cuda"); err == nil {
+		t.Fatal("backend cuda accepted")
+	}
+	c, err := model.ResolveBackend(model.BackendAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Backend == model.BackendVulkan && !c.Device.Info().GPU {
+		t.Fatalf("auto chose %s", c.Describe)
+	}
+	t.Log("auto: " + c.Describe)
+}

@@ -1,0 +1,72 @@
+package model
+
+import (
+	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/engine"
+	"github.com/beluga-compute/beluga/spec/vulkan"
+)
+
+// vulkanRunner is spec/vulkan behind the Runner interface: the engine's
+// steps, hence its digests, on a Vulkan device. The state is copied back
+// after every step, so State's pointer stays current as the interface
+// promises, and changes a caller makes between steps are uploaded by the
+// next one.
+type vulkanRunner struct {
+	s     *spec.Spec
+	st    *spec.State
+	tr    *vulkan.Trainer
+	batch *engine.Batcher
+	test  *dataset.Dataset
+}
+
+func newVulkanRunner(s *spec.Spec, d *Data, st *spec.State, o options) (*vulkanRunner, error) {
+	var opts []vulkan.Option
+	switch {
+	case o.device != nil:
+		opts = append(opts, vulkan.WithDevice(o.device))
+	case o.backend == BackendAuto:
+		opts = append(opts, vulkan.WithDeviceOptions(vulkan.GPUOnly()))
+	}
+	tr, err := vulkan.New(s, st, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &vulkanRunner{s: s, st: st, tr: tr, batch: engine.NewBatcher(s, d.Train), test: d.Test}, nil
+}
+
+func (r *vulkanRunner) State() *spec.State { return r.tr.State() }
+
+func (r *vulkanRunner) Step() (int64, error) {
+	loss, err := r.tr.Step(r.batch.Batch(r.st.Step))
+	if err != nil {
+		return 0, err
+	}
+	r.tr.State()
+	return loss / int64(r.s.BatchSize), nil
+}
+
+func (r *vulkanRunner) Eval() (Eval, error) {
+	var ev Eval
+	if r.test == nil {
+		return ev, nil
+	}
+	xs := make([][]uint8, r.test.Len())
+	for i := range xs {
+		xs[i], _ = r.test.Sample(i)
+	}
+	pred := make([]int, len(xs))
+	if err := r.tr.Predict(xs, pred); err != nil {
+		return ev, err
+	}
+	for i, p := range pred {
+		if _, label := r.test.Sample(i); p == int(label) {
+			ev.TestCorrect++
+		}
+	}
+	ev.TestTotal = len(xs)
+	return ev, nil
+}
+
+// Close releases the runner's device resources.
+func (r *vulkanRunner) Close() error { return r.tr.Close() }
