@@ -72,7 +72,11 @@ func (t *Trainer) forward(tokens []byte) {
 		t.parallelRows(n, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				k := a.n2.ye[r] + wu + ActFrac
-				for i := r * f; i < (r+1)*f; i++ {
+				done := 0
+				if k < 0 && k > -63 {
+					done = siluVec(a.u[r*f:(r+1)*f], a.sig[r*f:(r+1)*f], hs[r*f:(r+1)*f], up[r*f:(r+1)*f], -k)
+				}
+				for i := r*f + done; i < (r+1)*f; i++ {
 					var u int64
 					if k < 0 && k > -63 {
 						u = (up[i] + int64(1)<<(-k-1)) >> uint(-k)
