@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/beluga-compute/beluga/coordinator/api"
+	"github.com/beluga-compute/beluga/coordinator/service"
 )
 
 //go:embed templates/*.html
@@ -107,6 +108,7 @@ func (c *Console) parse() error {
 		"add":   func(a, b int) int { return a + b },
 		"sub":   func(a, b int) int { return a - b },
 		"list":  func(s ...string) []string { return s },
+		"bal":   func(m map[service.Kind]int64, k string) int64 { return m[service.Kind(k)] },
 		"join":  strings.Join,
 		"deref": func(p *int64) int64 { return *p },
 		"loss":  func(p *float64) string { return strconv.FormatFloat(*p, 'f', 4, 64) },

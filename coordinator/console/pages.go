@@ -128,7 +128,7 @@ func (c *Console) role(roles string, h roleHandler) http.HandlerFunc {
 
 // v is a view for session s.
 func (c *Console) v(s *session, title string, data any) *view {
-	return &view{Title: title, Me: s.me, CSRF: c.csrf(s.key), Data: data}
+	return &view{Title: title, Me: s.me, CSRF: c.csrf(s.key), Data: data, Form: url.Values{}, Errors: map[string]string{}}
 }
 
 func (c *Console) landing(w http.ResponseWriter, r *http.Request) {
