@@ -22,6 +22,7 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/api"
 	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/console"
+	"github.com/beluga-compute/beluga/coordinator/gateway"
 	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
@@ -73,7 +74,10 @@ type Coordinator struct {
 	// Console is the web console at / (coordinator/console), on API.
 	Console *console.Console
 	// Node is nil without a libp2p host.
-	Node    *node.Node
+	Node *node.Node
+	// Gateway is the OpenAI-compatible inference API (coordinator/gateway);
+	// nil without a libp2p host.
+	Gateway *gateway.Gateway
 	log     *slog.Logger
 	payouts *payoutLoop
 }
@@ -116,6 +120,7 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 			return nil, err
 		}
 		c.Node = n
+		c.Gateway = gateway.New(svc, c.Keys, cfg.P2P.Host, log.With("component", "gateway"))
 		c.API.AttachNode(n) // job progress, final weights, cancellations
 		if !cfg.HoldOffers {
 			c.API.OnJobPosted(n.OfferAsync)
@@ -180,9 +185,15 @@ func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// Handler serves the API (/v1/…, /healthz, /metrics) and the web console
-// (everything else).
-func (c *Coordinator) Handler() http.Handler { return console.Mount(c.API, c.Console) }
+// Handler serves the API (/v1/…, /healthz, /metrics), the inference
+// gateway's paths and the web console (everything else).
+func (c *Coordinator) Handler() http.Handler {
+	h := console.Mount(c.API, c.Console)
+	if c.Gateway != nil {
+		h = c.Gateway.Wrap(h) // /v1/models, /v1/completions, /v1/chat/completions, /v1/receipts/
+	}
+	return h
+}
 
 // Close stops the node (waiting for everything it started) and closes the
 // service. The libp2p host is the caller's.
