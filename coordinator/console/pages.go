@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beluga-compute/beluga/coordinator/api"
@@ -759,16 +760,25 @@ func (c *Console) operatorPage(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 func (c *Console) renderOperator(w http.ResponseWriter, r *http.Request, s *session, status int, v *view) {
-	d := &operatorData{Live: c.live(r, s)}
-	for _, q := range []struct {
+	d := &operatorData{}
+	qs := []struct {
 		path string
 		into any
 	}{
 		{"/v1/parties?limit=100", &d.Parties}, {"/v1/jobs?limit=50", &d.Jobs}, {"/v1/disputes?limit=50", &d.Disputes},
 		{"/v1/ledger?limit=100", &d.Ledger}, {"/v1/payouts/runs?limit=24", &d.Runs},
-	} {
-		if err := c.call(r.Context(), r, "GET", q.path, s.key, nil, "").decode(q.into); err != nil {
-			d.Errors = append(d.Errors, q.path+": "+err.Error())
+	}
+	// The API calls are independent reads: ask them at once.
+	errs := make([]error, len(qs))
+	var wg sync.WaitGroup
+	wg.Go(func() { d.Live = c.live(r, s) })
+	for i, q := range qs {
+		wg.Go(func() { errs[i] = c.call(r.Context(), r, "GET", q.path, s.key, nil, "").decode(q.into) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			d.Errors = append(d.Errors, qs[i].path+": "+err.Error())
 		}
 	}
 	if v == nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/beluga-compute/beluga/coordinator/ledger"
@@ -117,15 +118,45 @@ type Market struct {
 // median of.
 const RecentTrades = 50
 
-// Market returns the book's best ask and the going rate of recent trades.
+// goingRateTTL is how long a computed going rate is reused: it scans every
+// job, and a page polled by many visitors must not scan per request.
+const goingRateTTL = 5 * time.Second
+
+// goingRate caches the going rate (Market).
+type goingRate struct {
+	mu     sync.Mutex
+	at     time.Time
+	price  int64
+	trades int
+}
+
+// Market returns the book's best ask and the going rate of recent trades
+// (recomputed at most every goingRateTTL).
 func (s *Service) Market(ctx context.Context) (*Market, error) {
-	m := &Market{Asks: len(s.book.Asks()), CapNanoUSDPerCU: s.book.MaxPriceNanoUSDPerCU(), At: s.cfg.now().UTC()}
+	now := s.cfg.now()
+	m := &Market{Asks: len(s.book.Asks()), CapNanoUSDPerCU: s.book.MaxPriceNanoUSDPerCU(), At: now.UTC()}
 	if p, ok := s.book.Quote(); ok {
 		m.BestAskNanoUSDPerCU = p
 	}
+	gr := &s.rate
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	if !gr.at.IsZero() && now.Sub(gr.at) >= 0 && now.Sub(gr.at) < goingRateTTL {
+		m.GoingRateNanoUSDPerCU, m.Trades = gr.price, gr.trades
+		return m, nil
+	}
+	if err := s.goingRate(ctx, m); err != nil {
+		return nil, err
+	}
+	gr.at, gr.price, gr.trades = now, m.GoingRateNanoUSDPerCU, m.Trades
+	return m, nil
+}
+
+// goingRate sets m's going rate from the jobs' trade prices.
+func (s *Service) goingRate(ctx context.Context, m *Market) error {
 	jobs, err := s.Jobs(ctx, "")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	type trade struct {
 		at    time.Time
@@ -149,5 +180,5 @@ func (s *Service) Market(ctx context.Context) (*Market, error) {
 		slices.Sort(ps)
 		m.GoingRateNanoUSDPerCU, m.Trades = ps[len(ps)/2], len(ps)
 	}
-	return m, nil
+	return nil
 }

@@ -142,6 +142,8 @@ type Service struct {
 	// PostJob); it is drawn once and kept in the store, so that a client's
 	// re-post finds its job after a restart.
 	postingKey []byte
+	// rate caches the market's going rate (overview.go).
+	rate goingRate
 }
 
 // Open opens the ledger (dir/ledger) and the store (dir/state) and
