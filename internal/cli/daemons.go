@@ -23,6 +23,8 @@ import (
 	"github.com/beluga-compute/beluga/solver/gpu"
 	"github.com/beluga-compute/beluga/solver/idle"
 	"github.com/beluga-compute/beluga/spec/dataset"
+	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/model"
 	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
 )
 
@@ -65,9 +67,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, what string, close func() 
 func newSolverCmd() *cobra.Command {
 	var cfg solverd.Config
 	var api partyAPI
-	var listen, keyFile, httpAddr, askUSD string
+	var listen, keyFile, httpAddr, askUSD, backendName string
 	var grace, busyFor time.Duration
 	var noIdle, behindNAT, logJSON bool
+	var serveDirs []string // inference: internal/cli/model.go
+	var inferenceSlots int
 	cmd := &cobra.Command{
 		Use:   "solver --coordinator ADDR",
 		Short: "Run the solver daemon: join a coordinator, train assigned jobs, serve checkpoints",
@@ -93,6 +97,10 @@ be reached at start is retried with backoff.`,
 				return &exitError{code: exitUsage, err: fmt.Errorf("--ask %q: %v (dollars per compute unit, e.g. 0.00002)", askUSD, err)}
 			}
 			cfg.AskNanoUSDPerCU = ask
+			backend, err := model.ParseBackend(backendName)
+			if err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--backend: %w", err)}
+			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			keyFile = keyPath(keyFile, cfg.Dir)
@@ -101,12 +109,31 @@ be reached at start is retried with backoff.`,
 				return fmt.Errorf("the identity key %s: %w", keyFile, err)
 			}
 			probe := gpu.Detect()
-			cfg.Backend, cfg.GPUName = probe.Backend(), probe.Name()
+			// The backend reported is the one that trains MLP jobs (GPT
+			// jobs train on the CPU); NVML only says a GPU is there and,
+			// below, whether its owner is using it.
+			chosen, err := model.ResolveBackend(backend)
+			if err != nil {
+				return fmt.Errorf("--backend %s: %w", backend, err)
+			}
+			defer chosen.Close()
+			cfg.Model = chosen.Options()
+			cfg.Backend, cfg.GPUName = chosen.Describe, probe.Name()
 			if len(probe.Devices) > 0 {
 				cfg.GPUMemoryBytes = probe.Devices[0].MemoryBytes
 			}
+			if chosen.Device != nil {
+				info := chosen.Device.Info()
+				cfg.Backend = "vulkan (" + info.Name + ")"
+				if cfg.GPUName == "" {
+					cfg.GPUName, cfg.GPUMemoryBytes = info.Name, info.DeviceLocalBytes
+				}
+			} else {
+				cfg.Backend = "cpu (" + kernel.Best().Name() + ")"
+			}
 			cfg.Logger = daemonLogger(c.OutOrStdout(), logJSON)
 			cfg.Logger.Info("hardware: " + probe.Describe())
+			cfg.Logger.Info("backend: "+chosen.Describe, "backend", cfg.Backend)
 			if !noIdle {
 				// Run only while the owner is away: the GPU if there is one
 				// (another process on it, or load we did not cause), else the
@@ -136,6 +163,12 @@ be reached at start is retried with backoff.`,
 			if err != nil {
 				return err
 			}
+			stopServe, err := serveModels(ctx, n, key, cfg.Coordinator, serveDirs, inferenceSlots, cfg.Logger) // internal/cli/model.go
+			if err != nil {
+				d.Close()
+				return err
+			}
+			defer stopServe()
 			cfg.Logger.Info("solver listening", "peer", n.ID().String(), "addrs", strings.Join(n.Addrs(), ","))
 			stopWatch := watchOwnParty(ctx, cfg.Logger, wire.RoleSolver, n.ID(), api)
 			defer stopWatch()
@@ -148,6 +181,7 @@ be reached at start is retried with backoff.`,
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.StringVar(&cfg.FortunesDir, "fortunes", "", "directory of the fortunes corpus of GPT jobs (default "+dataset.FortunesDir+")")
 	f.StringVar(&cfg.TextFile, "text", "", "corpus file of GPT jobs whose data source is \"text\" (checked against each job's root and size)")
+	f.StringVar(&backendName, "backend", "auto", backendHelp)
 	f.StringVar(&askUSD, "ask", "0", "ask in dollars per compute unit (10^12 MACs), to the nano-dollar, e.g. 0.00002; 0 follows the market")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' proving keys (written by zk setup finalize --keys): take confidential jobs")
 	f.StringVar(&listen, "listen", daemonListen, listenHelp)
@@ -159,6 +193,8 @@ be reached at start is retried with backoff.`,
 	api.flags(f)
 	f.BoolVar(&noIdle, "no-idle-check", false, "run assigned jobs whatever else the machine is doing")
 	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
+	f.StringArrayVar(&serveDirs, "serve-model", nil, "serve inference with the GPT in this run directory (its newest checkpoint; repeatable)")
+	f.IntVar(&inferenceSlots, "inference-slots", 2, "inference requests served at once")
 	cmd.AddCommand(newPartyStatusCmd(wire.RoleSolver, "beluga-solver"))
 	return cmd
 }

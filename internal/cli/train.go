@@ -45,10 +45,12 @@ type trainSummary struct {
 	StepsPerSec float64  `json:"steps_per_second"`
 	Kernel      string   `json:"kernel"`
 	Threads     int      `json:"threads"`
+	Backend     string   `json:"backend"` // "cpu" or "vulkan"
 }
 
 type trainFlags struct {
 	specPath, example, out, dataDir, kernelName string
+	backend                                     string
 	resume, jsonOut, quiet, commit              bool
 	threads                                     int
 	steps                                       int64
@@ -80,6 +82,7 @@ uninterrupted run. Without --spec it runs the built-in example named by
 	fl.Int64Var(&f.steps, "steps", 0, "train this many steps instead of the spec's (a GPT's learning rate then decays to its floor at the last step)")
 	fl.StringVar(&f.kernelName, "kernel", "", fmt.Sprintf("matrix kernel %q (default: fastest available)", kernel.Names()))
 	fl.IntVar(&f.threads, "threads", 0, "threads to use (default: all cores)")
+	fl.StringVar(&f.backend, "backend", "auto", backendHelp)
 	fl.BoolVar(&f.resume, "resume", false, "continue from the newest checkpoint in --out")
 	fl.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of the summary")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress display")
@@ -97,8 +100,11 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 	if f.steps < 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--steps %d: want a positive number of steps", f.steps)}
 	}
+	backend, err := model.ParseBackend(f.backend)
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--backend: %w", err)}
+	}
 	var s *spec.Spec
-	var err error
 	switch {
 	case f.specPath != "":
 		s, err = readSpec(f.specPath)
@@ -132,8 +138,14 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 	}
 	stderr := c.ErrOrStderr()
 	id, _ := s.ID()
+	chosen, err := chooseBackend(backend, s)
+	if err != nil {
+		return err
+	}
+	defer chosen.Close()
 	if !f.jsonOut {
 		fmt.Fprintf(stderr, "job %s: %s, %d steps of batch %d, kernel %s, %d threads\n", id, s.Name, s.Steps, s.BatchSize, k.Name(), threads)
+		fmt.Fprintf(stderr, "backend: %s\n", chosen.Describe)
 	}
 	ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -141,7 +153,7 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 	res, err := trainer.Run(ctx, s, data, trainer.Options{
 		OutDir:   f.out,
 		Resume:   f.resume,
-		Model:    []model.Option{model.WithKernel(k), model.WithThreads(threads)},
+		Model:    append([]model.Option{model.WithKernel(k), model.WithThreads(threads)}, chosen.Options()...),
 		Progress: progress.update,
 		Commit:   f.commit,
 		Logger:   eventlog.New(func(l string) { fmt.Fprintln(stderr, l) }),
@@ -158,6 +170,7 @@ func runTrain(c *cobra.Command, f *trainFlags) error {
 		return err
 	}
 	sum := summarize(res, k.Name(), threads)
+	sum.Backend = string(chosen.Backend)
 	if f.out != "" {
 		data, _ := json.MarshalIndent(sum, "", "  ")
 		if err := os.WriteFile(filepath.Join(f.out, "result.json"), append(data, '\n'), 0o644); err != nil {

@@ -102,9 +102,13 @@ type Config struct {
 	// AskNanoUSDPerCU is the ask in nano-dollars per compute unit; 0
 	// follows the market.
 	AskNanoUSDPerCU int64
-	// Backend describes the hardware for the Hello (solver/gpu).
+	// Backend describes the hardware for the Hello: the backend that
+	// trains (model.ResolveBackend's choice), not merely a GPU present.
 	Backend, GPUName string
 	GPUMemoryBytes   uint64
+	// Model are the runner options of every job (model.Chosen.Options:
+	// the backend); none trains on the CPU.
+	Model []model.Option
 	// Heartbeat is the heartbeat period (default 500 ms).
 	Heartbeat time.Duration
 	// Logger receives the daemon's events (default: discarded).
@@ -770,6 +774,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 			announce.put(&wire.CheckpointAnnounce{Step: st.Step, Digest: entries[n-1].Digest, Entries: wire.TraceEntries(entries)})
 		}
 	}}
+	opts.Model = d.cfg.Model
 	if c := d.cfg.CheatForTesting; c != nil && !s.Audit.Confidential {
 		opts.FaultInjectForTesting = func(st *spec.State) { c.apply(s, st) }
 	}
