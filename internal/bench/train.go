@@ -25,6 +25,7 @@ import (
 	"github.com/beluga-compute/beluga/spec/engine"
 	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/spectest"
+	"github.com/beluga-compute/beluga/spec/vulkan"
 )
 
 //go:embed torch_mlp.py
@@ -38,6 +39,9 @@ type TrainConfig struct {
 	Kernels                []kernel.Kernel
 	// Python runs the PyTorch peer; empty skips it.
 	Python string
+	// Vulkan, when set, adds a row for the Vulkan backend on that device
+	// (spec/vulkan; --backend vulkan or auto with a GPU).
+	Vulkan *vulkan.Device
 }
 
 // DefaultTrainConfig measures batch 64 on 1 and 2 threads against Debian's
@@ -97,6 +101,18 @@ func Train(ctx context.Context, cfg TrainConfig) ([]Row, error) {
 			}
 			rows = append(rows, Row{Impl: "beluga int16/int32 (" + k.Name() + ")", Threads: t, StepMillis: ms, GMACs: float64(macs) / ms / 1e6})
 		}
+	}
+	if cfg.Vulkan != nil {
+		v, err := vulkan.New(s, s.Init(), vulkan.WithDevice(cfg.Vulkan))
+		if err != nil {
+			return nil, err
+		}
+		ms, err := timeSteps(ctx, s, ds, v.Step, v.Steps, VulkanConfig{Steps: cfg.Steps, Warmup: cfg.Warmup, Repeats: cfg.Repeats})
+		v.Close()
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, Row{Impl: "beluga vulkan int32 (" + cfg.Vulkan.Info().Name + ")", StepMillis: ms, GMACs: float64(macs) / ms / 1e6})
 	}
 	if cfg.Python != "" {
 		peer, err := timeTorch(ctx, cfg)

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/beluga-compute/beluga/internal/bench"
+	mlmodel "github.com/beluga-compute/beluga/spec/model"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -14,7 +16,7 @@ func newBenchCmd() *cobra.Command {
 	cfg := bench.DefaultTrainConfig()
 	gcfg := bench.DefaultGPTConfig()
 	var noPeer, noLearn, noTime bool
-	var model string
+	var model, backendName string
 	train := &cobra.Command{
 		Use:   "train",
 		Short: "Training against PyTorch float32 on the CPU: MLP 784-256-128-10 throughput, or the GPT example's learning curve, step time and memory",
@@ -25,7 +27,23 @@ func newBenchCmd() *cobra.Command {
 			}
 			switch model {
 			case "mlp":
+				b, err := mlmodel.ParseBackend(backendName)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--backend: %w", err)}
+				}
+				if b != mlmodel.BackendCPU {
+					chosen, err := mlmodel.ResolveBackend(b)
+					if err != nil {
+						return fmt.Errorf("--backend %s: %w", b, err)
+					}
+					defer chosen.Close()
+					fmt.Fprintln(c.ErrOrStderr(), "backend: "+chosen.Describe)
+					cfg.Vulkan = chosen.Device
+				}
 			case "gpt":
+				if backendName == string(mlmodel.BackendVulkan) {
+					return &exitError{code: exitUsage, err: errors.New("--backend vulkan: the Vulkan backend trains MLP jobs only for now")}
+				}
 				gcfg.Python, gcfg.Threads = cfg.Python, cfg.Threads
 				gcfg.Learn, gcfg.Time = !noLearn, !noTime
 				gcfg.Model = bench.ExampleGPTModel(gcfg.Steps)
@@ -56,13 +74,14 @@ func newBenchCmd() *cobra.Command {
 	f.IntSliceVar(&cfg.Threads, "threads", cfg.Threads, "thread counts to measure")
 	f.StringVar(&cfg.Python, "python", cfg.Python, "Python with torch for the peer")
 	f.BoolVar(&noPeer, "no-peer", false, "skip the PyTorch peer")
+	f.StringVar(&backendName, "backend", "auto", "mlp: also time the Vulkan backend — vulkan (any device), auto (a Vulkan GPU if there is one) or cpu (CPU rows only)")
 	f.StringVar(&model, "model", "mlp", "mlp (throughput at --batch) or gpt (the GPT example: learning curve, step time, memory)")
 	f.IntVar(&gcfg.Steps, "gpt-steps", gcfg.Steps, "gpt: training steps of the learning comparison")
 	f.IntVar(&gcfg.EvalEvery, "gpt-eval-every", gcfg.EvalEvery, "gpt: steps between validation losses")
 	f.IntVar(&gcfg.TimeSteps, "gpt-time-steps", gcfg.TimeSteps, "gpt: timed steps per thread count")
 	f.BoolVar(&noLearn, "no-learn", false, "gpt: skip the learning comparison")
 	f.BoolVar(&noTime, "no-time", false, "gpt: skip the step-time comparison")
-	cmd.AddCommand(train, newBenchCommitCmd(), newBenchZKCmd())
+	cmd.AddCommand(train, newBenchCommitCmd(), newBenchZKCmd(), newBenchVulkanCmd())
 	return cmd
 }
 

@@ -475,6 +475,10 @@ func (t *Trainer) State() *spec.State {
 	return t.st
 }
 
+// Steps returns the number of steps the state has had (State().Step)
+// without copying the state back from the device.
+func (t *Trainer) Steps() int64 { return t.st.Step }
+
 // Step applies the next step, number State().Step, to the batch x, y (the
 // samples the spec's Sampler names, in order) and returns its summed loss
 // in Q16 (SPEC.md §8): one submission to the device.

@@ -56,6 +56,9 @@ func (t *Trainer) Device() DeviceInfo { return DeviceInfo{} }
 // State returns the state.
 func (t *Trainer) State() *spec.State { return t.st }
 
+// Steps returns the state's step count.
+func (t *Trainer) Steps() int64 { return t.st.Step }
+
 // Step fails on this platform.
 func (t *Trainer) Step(x [][]uint8, y []uint8) (int64, error) { return 0, errPlatform }
 
