@@ -62,6 +62,7 @@ func newRoot() *cobra.Command {
 
 	// verified inference: internal/cli/inference.go
 	root.AddCommand(newVerifyInferenceCmd())
+	root.AddCommand(newModelCmd()) // internal/cli/model.go
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n%s", err, c.UsageString())}
 	})

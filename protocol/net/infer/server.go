@@ -33,6 +33,7 @@ const RequestReadTimeout = 10 * time.Second
 
 // Events a Server logs.
 const (
+	EventStarted   = "inference started"   // Info: "request"
 	EventServed    = "inference served"    // Info: "request", "bytes", "receipt", "ms"
 	EventRefused   = "inference refused"   // Info: "request", "code", "why"
 	EventAnnounced = "inference announced" // Debug: "coordinator", "models"
@@ -213,6 +214,7 @@ func (s *Server) handle(st network.Stream) {
 	}
 	s.busy.Add(1)
 	s.changed()
+	s.log.Info(EventStarted, "request", req.ID)
 	defer func() { pool <- g; s.busy.Add(-1); s.changed() }()
 	t0 := time.Now()
 	emit := func(_ int, b byte) error { return writeByte(w, b) }

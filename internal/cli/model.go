@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/spf13/cobra"
+
+	"github.com/beluga-compute/beluga/protocol/net/infer"
+	"github.com/beluga-compute/beluga/protocol/net/join"
+	"github.com/beluga-compute/beluga/protocol/net/p2p"
+	"github.com/beluga-compute/beluga/protocol/rundir"
+)
+
+func newModelCmd() *cobra.Command {
+	f := &jobFlags{getenv: os.Getenv}
+	cmd := &cobra.Command{
+		Use:   "model",
+		Short: "Inference models: publish a trained GPT run as a model clients can call",
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.coordinator, "coordinator", "", "the coordinator's HTTP API, e.g. http://127.0.0.1:8700")
+	pf.StringVar(&f.apiKey, "api-key", "", "the operator's API key")
+	pf.StringVar(&f.config, "config", "", "config file (default $XDG_CONFIG_HOME/beluga/client.json)")
+	pf.BoolVar(&f.json, "json", false, "print JSON for programs")
+	cmd.AddCommand(newModelPublishCmd(f))
+	return cmd
+}
+
+func newModelPublishCmd(f *jobFlags) *cobra.Command {
+	var run, id string
+	var inPrice, outPrice int64
+	cmd := &cobra.Command{
+		Use:   "publish --run DIR --id NAME --input-price N --output-price N",
+		Short: "Publish a GPT run's newest checkpoint as a model (operator)",
+		Long: `publish reads the run directory DIR (what beluga train --out wrote), takes its
+newest checkpoint that reads back verified, and publishes it on the
+coordinator as model NAME: the checkpoint's state digest names the weights
+(solvers serving NAME must serve exactly them, and every receipt names
+them), with prices in micro-dollars per 1,000 tokens (bytes) of input and
+output. Clients then see it in GET /v1/models.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if run == "" || id == "" {
+				return &exitError{code: exitUsage, err: errors.New("give --run DIR and --id NAME")}
+			}
+			if inPrice < 0 || outPrice < 0 || inPrice+outPrice == 0 {
+				return &exitError{code: exitUsage, err: errors.New("give --input-price and/or --output-price: micro-dollars per 1,000 tokens, at least one above 0")}
+			}
+			m, err := rundir.OpenModel(cmd.Context(), run, nil)
+			if err != nil {
+				return err
+			}
+			c, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(map[string]any{"id": id, "digest": hex.EncodeToString(m.Digest[:]), "job": m.Job.String(), "step": m.Step,
+				"context_length": m.Config.Context, "input_micro_usd_per_1k": inPrice, "output_micro_usd_per_1k": outPrice})
+			raw, err := c.call(cmd.Context(), "POST", "/v1/models", "", body, nil)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), raw)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "published %s: weights %x (job %s, step %d), context %d, %d µ$ in / %d µ$ out per 1k tokens\n",
+				id, m.Digest[:8], m.Job.String()[:12], m.Step, m.Config.Context, inPrice, outPrice)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&run, "run", "", "run directory of the trained GPT (required)")
+	fl.StringVar(&id, "id", "", "the model's name, e.g. beluga-gpt-fortunes (required)")
+	fl.Int64Var(&inPrice, "input-price", 0, "micro-dollars per 1,000 prompt tokens")
+	fl.Int64Var(&outPrice, "output-price", 0, "micro-dollars per 1,000 completion tokens")
+	return cmd
+}
+
+// serveModels starts answering inference requests for the GPT runs in
+// dirs (each the run directory of a trained model) on n and announces
+// them to the coordinator at coordAddr until ctx ends. It returns a stop
+// function.
+func serveModels(ctx context.Context, n *p2p.Node, key crypto.PrivKey, coordAddr string, dirs []string, slots int, log *slog.Logger) (func(), error) {
+	if len(dirs) == 0 {
+		return func() {}, nil
+	}
+	coord, err := join.Coordinator(coordAddr)
+	if err != nil {
+		return nil, err
+	}
+	var models []infer.Model
+	var names []string
+	for _, d := range dirs {
+		m, err := rundir.OpenModel(ctx, d, log)
+		if err != nil {
+			return nil, fmt.Errorf("--serve-model %s: %w", d, err)
+		}
+		models = append(models, infer.Model{Digest: m.Digest, Config: m.Config, State: m.State})
+		names = append(names, fmt.Sprintf("%x", m.Digest[:8]))
+	}
+	srv, err := infer.NewServer(n.Host, key, models, slots, max(1, defaultThreads()/slots), log)
+	if err != nil {
+		return nil, err
+	}
+	actx, cancel := context.WithCancel(ctx)
+	go srv.Announce(actx, coord)
+	log.Info("serving inference", "models", strings.Join(names, ","), "slots", slots)
+	return func() { cancel(); srv.Close() }, nil
+}
