@@ -69,16 +69,20 @@ type completion struct {
 	} `json:"error"`
 }
 
-// TestInferenceGateway: the coordinator, two solvers serving a trained GPT
-// and a third serving another model, each its own process. Through the
-// OpenAI-compatible API a client lists the models, gets a completion whose
-// receipt `beluga verify-inference` re-checks with the model's run
-// directory, and a streamed chat completion; a solver killed with SIGKILL
-// mid-stream is replaced by the other, the stream completes with the same
-// bytes and the request is billed once; bad requests get OpenAI error
-// objects and change no balance; the client's funds fall by exactly the
-// requests' costs.
-func TestInferenceGateway(t *testing.T) {
+// inferenceNet is a running inference network: a coordinator with a
+// published model fortunes-gpt (runA, 1000/2000 µ$ per 1k tokens) served
+// by solvers 1 and 2, solver3 serving another model (runB), and a client
+// acme with $1.
+type inferenceNet struct {
+	j          *journey
+	dir        string
+	runA, runB string
+	solvers    []*proc
+	clientKey  string
+	base       string
+}
+
+func startInferenceNet(t *testing.T) *inferenceNet {
 	if testing.Short() {
 		t.Skip("starts the real binary as separate processes (~30 s)")
 	}
@@ -88,11 +92,11 @@ func TestInferenceGateway(t *testing.T) {
 	}
 	dir := t.TempDir()
 	j := &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
-	defer func() {
+	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("process logs are in %s", dir)
 		}
-	}()
+	})
 	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("ef", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -115,25 +119,42 @@ func TestInferenceGateway(t *testing.T) {
 	}
 	solvers := []*proc{spawn("solver1", runA), spawn("solver2", runA2)}
 	spawn("solver3", runB)
-	defer func() {
+	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("coordinator:\n%s\nsolver1:\n%s", j.coord.output(), solvers[0].output())
 		}
-	}()
+	})
 	clientKey := strings.TrimSpace(j.operator("key", "--role", "client", "--subject", "acme"))
 	j.operator("deposit", "--account", "client:acme", "--usd", "1", "--bank-ref", "wire-acme-1")
-	base := j.http + "/v1"
+	n := &inferenceNet{j: j, dir: dir, runA: runA, runB: runB, solvers: solvers, clientKey: clientKey, base: j.http + "/v1"}
 	var models struct {
 		Data []struct {
 			ID      string `json:"id"`
-			Object  string `json:"object"`
 			Solvers int    `json:"solvers"`
 		} `json:"data"`
 	}
 	until(t, 30*time.Second, "both solvers of fortunes-gpt announced", func() bool {
-		httpJSON(t, "GET", base+"/models", clientKey, nil, &models)
+		httpJSON(t, "GET", n.base+"/models", clientKey, nil, &models)
 		return len(models.Data) == 1 && models.Data[0].ID == "fortunes-gpt" && models.Data[0].Solvers == 2
 	})
+	return n
+}
+
+// TestInferenceGateway: the coordinator, two solvers serving a trained GPT
+// and a third serving another model, each its own process. Through the
+// OpenAI-compatible API a client lists the models, gets a completion whose
+// receipt `beluga verify-inference` re-checks with the model's run
+// directory, and a streamed chat completion; a solver killed with SIGKILL
+// mid-stream is replaced by the other, the stream completes with the same
+// bytes and the request is billed once; bad requests get OpenAI error
+// objects and change no balance; the client's funds fall by exactly the
+// requests' costs.
+func TestInferenceGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary as separate processes (~30 s)")
+	}
+	n := startInferenceNet(t)
+	j, dir, runA, runB, solvers, clientKey, base := n.j, n.dir, n.runA, n.runB, n.solvers, n.clientKey, n.base
 	funds := func() int64 {
 		var me struct {
 			Funds int64 `json:"funds_micro_usd"`
