@@ -7,6 +7,10 @@
 // cgo and still cross-compiles; without a loader or a usable device Open
 // returns an error wrapping ErrNoDevice. Shaders are GLSL compute shaders
 // in shaders/, compiled to SPIR-V by `go generate` (glslc) and embedded.
+// The backend is built for linux, windows and darwin on amd64 and arm64;
+// elsewhere, or with the build tag novulkan (which also keeps a
+// CGO_ENABLED=0 Linux binary statically linked: purego makes it import
+// libc's dynamic loader), Open returns ErrNoDevice.
 //
 // # Bit-exactness
 //
