@@ -56,6 +56,7 @@ type Gateway struct {
 	cat    *catalog
 	log    *slog.Logger
 	mux    *http.ServeMux
+	ver    sampler
 	// OnReceipt, if set, sees every receipt the gateway accepted (the
 	// verification sampler; called after the response is sent).
 	OnReceipt func(model *Model, req *inference.Request, output []byte, rc *inference.Receipt)
@@ -69,6 +70,9 @@ func New(svc *service.Service, keys *auth.Keys, h host.Host, log *slog.Logger) *
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{svc: svc, keys: keys, h: h, router: NewRouter(h, log), cat: &catalog{st: svc.Store()}, log: log, mux: http.NewServeMux()}
+	g.ver.verifiers = newRouterOn(h, infer.VerifierAnnounceProtocol, log)
+	g.ver.slashed = map[string]bool{}
+	g.ver.ratePPM.Store(DefaultRatePPM)
 	g.mux.HandleFunc("GET /v1/models", g.listModels)
 	g.mux.HandleFunc("GET /v1/models/{id}", g.getModel)
 	g.mux.HandleFunc("POST /v1/models", g.publishModel)
@@ -556,6 +560,7 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 	}
 	logDone(http.StatusOK, "solver", party, "attempts", attempts, "prompt_tokens", len(req.Prompt), "completion_tokens", len(ans.Output),
 		"cost_micro_usd", cost, "receipt", rec.ID, "ttfb_ms", ttfb.Milliseconds())
+	g.maybeVerify(m, req, rec, solver, p.Subject, cost)
 	if g.OnReceipt != nil {
 		g.OnReceipt(m, req, ans.Output, ans.Receipt)
 	}

@@ -23,6 +23,7 @@ type Router struct {
 	mu      sync.Mutex
 	solvers map[peer.ID]*solverState
 	gen     map[peer.ID]int // announce stream generation, so an old stream's end does not drop a new one
+	banned  map[peer.ID]bool
 }
 
 type solverState struct {
@@ -39,14 +40,29 @@ const (
 	EventSolverLeft   = "inference solver gone"      // Info: "solver"
 )
 
-// NewRouter returns a router taking announcements on h.
+// NewRouter returns a router taking solvers' announcements on h.
 func NewRouter(h host.Host, log *slog.Logger) *Router {
+	return newRouterOn(h, infer.AnnounceProtocol, log)
+}
+
+// newRouterOn returns a router taking announcements on protocol pid (the
+// solvers' or the verifiers').
+func newRouterOn(h host.Host, pid string, log *slog.Logger) *Router {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Router{log: log, solvers: map[peer.ID]*solverState{}, gen: map[peer.ID]int{}}
-	h.SetStreamHandler(protocol.ID(infer.AnnounceProtocol), r.handle)
+	r := &Router{log: log, solvers: map[peer.ID]*solverState{}, gen: map[peer.ID]int{}, banned: map[peer.ID]bool{}}
+	h.SetStreamHandler(protocol.ID(pid), r.handle)
 	return r
+}
+
+// Ban drops p from the routing table for good (a solver proven to cheat):
+// its announcements are ignored from now on.
+func (r *Router) Ban(p peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.banned[p] = true
+	delete(r.solvers, p)
 }
 
 func (r *Router) handle(s network.Stream) {
@@ -74,6 +90,10 @@ func (r *Router) handle(s network.Stream) {
 			models[d] = m.Context
 		}
 		r.mu.Lock()
+		if r.banned[p] {
+			r.mu.Unlock()
+			break
+		}
 		st := r.solvers[p]
 		if st == nil {
 			st = &solverState{}

@@ -144,3 +144,78 @@ func (s *Service) VoidInference(ctx context.Context, req string) error {
 	}
 	return nil
 }
+
+// CodeInferenceSlash is the transfer code of a slashed inference bond.
+const CodeInferenceSlash uint16 = 303
+
+// InferenceSlash is what SlashInference moved.
+type InferenceSlash struct {
+	SlashedMicroUSD  int64 // taken from the solver's bond
+	RefundMicroUSD   int64 // to the client
+	BountyMicroUSD   int64 // to the verifier that proved the fraud
+	PlatformMicroUSD int64 // the rest
+}
+
+// SlashInference takes up to the policy's minimum bond from solver's bond
+// for request req, whose receipt a verifier proved false (SPEC.md §21.4):
+// the client gets the request's cost back (refundMicroUSD), the verifier
+// Policy.BountyPPM of the rest, the platform what remains — one linked
+// chain, once per request (a second call is a no-op and reports nothing
+// moved).
+func (s *Service) SlashInference(ctx context.Context, req, solver, client, verifier string, refundMicroUSD int64) (InferenceSlash, error) {
+	bond := AccountRef{Kind: KindSolverBond, Party: solver}
+	refs := []AccountRef{bond, {Kind: KindClientFunds, Party: client}, {Kind: KindVerifierEarnings, Party: verifier}, {Kind: KindPlatformFees}}
+	for _, r := range refs {
+		if err := r.Validate(); err != nil {
+			return InferenceSlash{}, err
+		}
+	}
+	if refundMicroUSD < 0 {
+		return InferenceSlash{}, fmt.Errorf("%w: refund %d", ErrInvalid, refundMicroUSD)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, what := range []string{"refund", "bounty", "platform"} {
+		if _, err := s.led.Transfer(ctx, ledger.DeriveTransferID("inference", req, "slash", what)); err == nil {
+			return InferenceSlash{}, nil // already slashed for this request
+		}
+	}
+	if err := s.ensureAccounts(ctx, refs...); err != nil {
+		return InferenceSlash{}, err
+	}
+	a, err := s.led.Account(ctx, bond.ID())
+	if err != nil {
+		return InferenceSlash{}, fmt.Errorf("slash request %s: %w", req, err)
+	}
+	amount := min(a.Balances.AvailableMicroUSD(), s.cfg.policy.MinBondMicroUSD)
+	var sl InferenceSlash
+	sl.SlashedMicroUSD = max(amount, 0)
+	sl.RefundMicroUSD = min(refundMicroUSD, sl.SlashedMicroUSD)
+	rest := sl.SlashedMicroUSD - sl.RefundMicroUSD
+	sl.BountyMicroUSD = mulPPM(rest, s.cfg.policy.BountyPPM)
+	sl.PlatformMicroUSD = rest - sl.BountyMicroUSD
+	var ts []ledger.Transfer
+	for _, p := range []struct {
+		what   string
+		to     AccountRef
+		amount int64
+	}{{"refund", refs[1], sl.RefundMicroUSD}, {"bounty", refs[2], sl.BountyMicroUSD}, {"platform", refs[3], sl.PlatformMicroUSD}} {
+		if p.amount <= 0 {
+			continue
+		}
+		t := ledger.Transfer{ID: ledger.DeriveTransferID("inference", req, "slash", p.what), DebitAccountID: bond.ID(), CreditAccountID: p.to.ID(),
+			AmountMicroUSD: p.amount, Ledger: ledger.LedgerUSD, Code: CodeInferenceSlash}
+		copy(t.UserData[:], req)
+		ts = append(ts, t)
+	}
+	if len(ts) == 0 {
+		return sl, nil // an empty bond: nothing to take
+	}
+	if err := linkChain(ts); err != nil {
+		return InferenceSlash{}, err
+	}
+	if _, err := s.submit(ctx, ts); err != nil {
+		return InferenceSlash{}, fmt.Errorf("slash request %s: %w", req, err)
+	}
+	return sl, nil
+}

@@ -83,3 +83,37 @@ func TestTokenCost(t *testing.T) {
 		t.Errorf("negative: %v", err)
 	}
 }
+
+// TestSlashInference: a proven fraud takes up to the minimum bond from the
+// solver: the client's cost back, the verifier's bounty, the platform's
+// rest, once per request; an empty bond moves nothing; the ledger
+// balances.
+func TestSlashInference(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, led, _ := newMemService(t)
+	must(s.RecordDeposit(ctx, Deposit{Account: AccountRef{Kind: KindSolverBond, Party: "s1"}, AmountMicroUSD: 25_000_000, BankRef: "b1"}))
+	sl, err := s.SlashInference(ctx, "req-9", "s1", "acme", "v1", 1_234)
+	noErr(t, err)
+	min := DefaultPolicy().MinBondMicroUSD
+	if sl.SlashedMicroUSD != min || sl.RefundMicroUSD != 1_234 || sl.BountyMicroUSD != (min-1_234)/2 || sl.SlashedMicroUSD != sl.RefundMicroUSD+sl.BountyMicroUSD+sl.PlatformMicroUSD {
+		t.Fatalf("slash %+v", sl)
+	}
+	again, err := s.SlashInference(ctx, "req-9", "s1", "acme", "v1", 1_234)
+	noErr(t, err)
+	if again.SlashedMicroUSD != 0 || balance(t, led, AccountRef{Kind: KindSolverBond, Party: "s1"}) != 25_000_000-min {
+		t.Fatalf("second slash of one request moved money: %+v", again)
+	}
+	if got := balance(t, led, AccountRef{Kind: KindClientFunds, Party: "acme"}); got != 1_234 {
+		t.Fatalf("client refunded %d", got)
+	}
+	if got := balance(t, led, AccountRef{Kind: KindVerifierEarnings, Party: "v1"}); got != sl.BountyMicroUSD {
+		t.Fatalf("verifier got %d", got)
+	}
+	none, err := s.SlashInference(ctx, "req-10", "s2", "acme", "v1", 10)
+	noErr(t, err)
+	if none.SlashedMicroUSD != 0 {
+		t.Fatalf("an empty bond slashed %+v", none)
+	}
+	noErr(t, s.CheckLedger(ctx))
+}

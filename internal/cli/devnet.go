@@ -17,7 +17,8 @@ import (
 
 func newDevnetCmd() *cobra.Command {
 	cfg := devnet.Config{}
-	var jsonOut bool
+	var jsonOut, inference bool
+	var inferenceRequests int
 	cmd := &cobra.Command{
 		Use:   "devnet",
 		Short: "Run a whole network on loopback: coordinator, 3 solvers (one cheats), 2 verifiers, jobs end to end",
@@ -48,6 +49,9 @@ spends about a minute on it).`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if !jsonOut {
 				cfg.Out = c.OutOrStdout()
+			}
+			if inference { // internal/cli/model.go
+				return runInferenceDevnet(c, inferenceRequests, jsonOut)
 			}
 			ctx := c.Context()
 			if cfg.Console != "" {
@@ -80,6 +84,8 @@ spends about a minute on it).`,
 	f.Int64Var(&cfg.ConfidentialSteps, "confidential-steps", 12, "steps of each confidential job (one proof per challenged step)")
 	f.StringVar(&cfg.Console, "console", "", "serve the API and web console here (e.g. 127.0.0.1:8700) and keep the network running after its jobs, printing each party's log-in link, until Ctrl-C")
 	f.StringVar(&cfg.ZKKeysDir, "zk-keys", defaultDevKeysDir(), "where development zk keys are cached")
+	f.BoolVar(&inference, "inference", false, "run verified inference instead: train and publish a GPT, honest and cheating solvers, a verifier, a burst through the OpenAI-compatible gateway (JSON: requests, receipts_verified, cheater_slashed, billed_micro_usd, ledger_balanced)")
+	f.IntVar(&inferenceRequests, "requests", 48, "with --inference: the requests of the burst")
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/spf13/cobra"
 
+	"github.com/beluga-compute/beluga/internal/devnet"
 	"github.com/beluga-compute/beluga/protocol/net/infer"
 	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
@@ -114,4 +115,24 @@ func serveModels(ctx context.Context, n *p2p.Node, key crypto.PrivKey, coordAddr
 	go srv.Announce(actx, coord)
 	log.Info("serving inference", "models", strings.Join(names, ","), "slots", slots)
 	return func() { cancel(); srv.Close() }, nil
+}
+
+// runInferenceDevnet runs `beluga devnet --inference`.
+func runInferenceDevnet(c *cobra.Command, requests int, jsonOut bool) error {
+	cfg := devnet.InferenceConfig{Requests: requests}
+	if !jsonOut {
+		cfg.Out = c.OutOrStdout()
+	}
+	res, err := devnet.RunInference(c.Context(), cfg)
+	if res != nil && jsonOut {
+		b, _ := json.Marshal(res)
+		fmt.Fprintln(c.OutOrStdout(), string(b))
+	}
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if !jsonOut {
+		fmt.Fprintf(c.OutOrStdout(), "inference devnet passed in %.1f s\n", res.Seconds)
+	}
+	return nil
 }

@@ -93,18 +93,13 @@ func TestCallAndServe(t *testing.T) {
 	if _, err := infer.Call(ctx, gw, sh.ID(), &long, nil); !errors.As(err, &rf) || rf.Code != infer.RefusedRequest {
 		t.Fatalf("past the context: %v", err)
 	}
-	// The one slot taken by a request that blocks in its stream callback:
-	// a second request is refused as busy.
+	// The one slot held by a request the server is still answering (held
+	// in its Tamper hook): a second request is refused as busy.
 	hold, release := make(chan struct{}), make(chan struct{})
+	srv.SetTamper(func(*inference.Request, *inference.Result) { close(hold); <-release })
 	done := make(chan error, 1)
 	go func() {
-		_, err := infer.Call(ctx, gw, sh.ID(), req, func(k int, _ byte) error {
-			if k == 0 {
-				close(hold)
-				<-release
-			}
-			return nil
-		})
+		_, err := infer.Call(ctx, gw, sh.ID(), req, nil)
 		done <- err
 	}()
 	<-hold
@@ -115,7 +110,7 @@ func TestCallAndServe(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	srv.Tamper = func(_ *inference.Request, res *inference.Result) { res.Output[3] ^= 1 }
+	srv.SetTamper(func(_ *inference.Request, res *inference.Result) { res.Output[3] ^= 1 })
 	ans, err = infer.Call(ctx, gw, sh.ID(), req, nil)
 	if err != nil {
 		t.Fatalf("a tampered answer is still well-formed: %v", err)
@@ -169,5 +164,59 @@ func TestAnnounce(t *testing.T) {
 	case <-ended:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the announce stream did not end")
+	}
+}
+
+// TestVerifier: a verifier holding the model answers pass for an honest
+// receipt and fraud for a tampered one over libp2p, and unchecked for a
+// model it does not hold.
+func TestVerifier(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := config()
+	digest := merkle.Digest{7}
+	sh, sk := newHost(t)
+	vh, _ := newHost(t)
+	gw, _ := newHost(t)
+	connect(t, gw, sh)
+	connect(t, gw, vh)
+	srv, err := infer.NewServer(sh, sk, []infer.Model{{Digest: digest, Config: c, State: c.Init()}}, 1, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := infer.NewVerifierServer(vh, []infer.Model{{Digest: digest, Config: c, State: c.Init()}}, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	verdict := func(req *inference.Request) string {
+		ans, err := infer.Call(ctx, gw, sh.ID(), req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vd, err := infer.RequestVerdict(ctx, gw, vh.ID(), inference.NewRecord("m", req, ans.Output, ans.Receipt).Marshal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vd.Receipt != ans.Receipt.ID() {
+			t.Fatalf("verdict for receipt %s, asked %s", vd.Receipt, ans.Receipt.ID())
+		}
+		return vd.Verdict
+	}
+	req := &inference.Request{ID: "v1", Model: digest, Prompt: []byte("abc"), MaxTokens: 10, Seed: 4, Temperature: 30000}
+	if v := verdict(req); v != infer.VerdictPass {
+		t.Fatalf("honest: %s", v)
+	}
+	srv.SetTamper(func(_ *inference.Request, res *inference.Result) { res.Output[0]++ })
+	if v := verdict(req); v != infer.VerdictFraud {
+		t.Fatalf("tampered: %s", v)
+	}
+	srv.SetTamper(nil)
+	other := merkle.Digest{9}
+	if _, err := infer.NewServer(sh, sk, []infer.Model{{Digest: other, Config: c, State: c.Init()}}, 1, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	req2 := *req
+	req2.Model = other
+	if v := verdict(&req2); v != infer.VerdictUnchecked {
+		t.Fatalf("a model the verifier lacks: %s", v)
 	}
 }

@@ -51,16 +51,14 @@ type Model struct {
 // time (one generator per slot and model: a Generator is not safe for
 // concurrent use).
 type Server struct {
-	h     host.Host
-	key   ed25519.PrivateKey
-	log   *slog.Logger
-	gens  map[merkle.Digest]chan *gpt.Generator
-	ctxs  map[merkle.Digest]int
-	slots int
-	busy  atomic.Int32
-	// Tamper, if set, rewrites every answer before it is signed (tests
-	// and the devnet's cheater; never set in an honest solver).
-	Tamper func(req *inference.Request, res *inference.Result)
+	h      host.Host
+	key    ed25519.PrivateKey
+	log    *slog.Logger
+	gens   map[merkle.Digest]chan *gpt.Generator
+	ctxs   map[merkle.Digest]int
+	slots  int
+	busy   atomic.Int32
+	tamper func(req *inference.Request, res *inference.Result)
 	mu     sync.Mutex
 	wake   chan struct{}
 }
@@ -97,6 +95,15 @@ func NewServer(h host.Host, key crypto.PrivKey, models []Model, slots, threads i
 	}
 	h.SetStreamHandler(protocol.ID(Protocol), s.handle)
 	return s, nil
+}
+
+// SetTamper makes the server rewrite every answer with f before signing
+// it (nil: honest again). It is how tests and the devnet build a cheating
+// solver; an honest solver never calls it.
+func (s *Server) SetTamper(f func(req *inference.Request, res *inference.Result)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tamper = f
 }
 
 // Close stops answering requests.
@@ -217,8 +224,11 @@ func (s *Server) handle(st network.Stream) {
 	s.log.Info(EventStarted, "request", req.ID)
 	defer func() { pool <- g; s.busy.Add(-1); s.changed() }()
 	t0 := time.Now()
+	s.mu.Lock()
+	tamper := s.tamper
+	s.mu.Unlock()
 	emit := func(_ int, b byte) error { return writeByte(w, b) }
-	if s.Tamper != nil {
+	if tamper != nil {
 		emit = nil // a cheater sends its bytes after tampering
 	}
 	res, err := inference.Generate(g, req, emit)
@@ -230,8 +240,8 @@ func (s *Server) handle(st network.Stream) {
 		}
 		return
 	}
-	if s.Tamper != nil {
-		s.Tamper(req, res)
+	if tamper != nil {
+		tamper(req, res)
 		for _, b := range res.Output {
 			if writeByte(w, b) != nil {
 				st.Reset()
