@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the Vulkan backend on a real GPU, in one run of a few minutes.
+#
+# Here, on a machine with Go and a Debian package registry, prepare what
+# travels with the tree (both under out/, which git ignores; ~45 MB):
+#   scripts/gpu-check.sh --prepare
+#     out/gpu-check/beluga   the CLI, linux/amd64, CGO_ENABLED=0, stripped
+#     out/gpu-check/debs/    apt-get download of the Vulkan loader (libvulkan1),
+#                            libglvnd (without it the loader finds the NVIDIA ICD,
+#                            libGLX_nvidia.so.0, but no vkCreateInstance) and
+#                            vulkaninfo with its libraries
+# There, on the GPU machine (NVIDIA driver with its Vulkan ICD; no Vulkan loader,
+# no Go, no registry; python3 with PyTorch and CUDA), from the tree's root:
+#   scripts/gpu-check.sh
+# It unpacks the debs into out/gpu-check/root (dpkg -x: no root needed; as root
+# it falls back to unpacking into / and ldconfig if the private copy finds no
+# GPU), points the loader at the NVIDIA ICD, prints the GPU's Vulkan properties
+# (vulkaninfo --summary and beluga's device list), runs the conformance check
+# (40 random specs, spec/testdata/vectors and MLP 784-256-128-10 at batch 64,
+# 1024 and 8192: loss and state digest after every step, Vulkan against the CPU
+# engine of the same machine; exit 1 at the first difference), then times MLP
+# 784-256-128-10 at those batches on Vulkan, the CPU engine on every core and
+# PyTorch CUDA eager in float32 and bf16 autocast, in the same run.
+#
+# Environment: GPU_CHECK_DIR (default out/gpu-check), PYTHON (default python3),
+# STEPS (timed steps per repeat, default 50), BATCHES (default 64,1024,8192),
+# VK_DRIVER_FILES (the ICD json, found by itself in the usual places otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${GPU_CHECK_DIR:-out/gpu-check}
+debs="libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 vulkan-tools libwayland-client0 libx11-6 libx11-data libxcb1 libxau6 libxdmcp6 libbsd0 libmd0 libffi8"
+# GPU_CHECK_ALLOW_CPU=1 rehearses the script on a machine without a GPU
+# (Mesa's lavapipe: VK_DRIVER_FILES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json).
+gpu_only=(--gpu-only); want="GPU, Vulkan"
+if [ "${GPU_CHECK_ALLOW_CPU:-}" = 1 ]; then gpu_only=(); want="Vulkan"; fi
+
+if [ "${1:-}" = "--prepare" ]; then
+  mkdir -p "$dir/debs"
+  GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$dir/beluga" ./cmd/beluga
+  # shellcheck disable=SC2086
+  (cd "$dir/debs" && apt-get download $debs >/dev/null 2>&1 || (cd "$dir/debs" && apt-get download $debs))
+  echo "prepared $dir: $(du -sh "$dir" | cut -f1) ($(ls "$dir/debs" | wc -l) debs); carry it with the tree and run scripts/gpu-check.sh there"
+  exit 0
+fi
+
+bin=$dir/beluga
+[ -x "$bin" ] || { echo "gpu-check: no $bin: run scripts/gpu-check.sh --prepare on a machine with Go and apt first" >&2; exit 2; }
+ls "$dir"/debs/*.deb >/dev/null 2>&1 || { echo "gpu-check: no .deb files in $dir/debs: run --prepare first" >&2; exit 2; }
+
+echo "== machine"
+uname -srm
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not found"
+nproc
+
+echo "== Vulkan loader and libglvnd from $dir/debs (private copy)"
+root=$(cd "$dir" && pwd)/root
+mkdir -p "$root"
+for f in "$dir"/debs/*.deb; do
+  if command -v dpkg-deb >/dev/null; then
+    dpkg-deb -x "$f" "$root"
+  else # no dpkg: a .deb is an ar archive holding data.tar.*
+    deb=$(realpath "$f"); tmp=$(mktemp -d)
+    (cd "$tmp" && ar x "$deb" && tar -xf data.tar.* -C "$root")
+    rm -rf "$tmp"
+  fi
+done
+libdir=$root/usr/lib/x86_64-linux-gnu
+export LD_LIBRARY_PATH="$libdir:$root/lib/x86_64-linux-gnu:/usr/local/nvidia/lib64:/usr/local/nvidia/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export BELUGA_VULKAN_LIB=$libdir/libvulkan.so.1
+if [ -z "${VK_DRIVER_FILES:-}" ]; then
+  for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json \
+             /etc/vulkan/icd.d/nvidia_icd.json /usr/local/share/vulkan/icd.d/nvidia_icd.json; do
+    if [ -f "$icd" ]; then VK_DRIVER_FILES=$icd; break; fi
+  done
+fi
+if [ -z "${VK_DRIVER_FILES:-}" ]; then
+  VK_DRIVER_FILES=$(find / -xdev -name 'nvidia_icd*.json' 2>/dev/null | head -1 || true)
+fi
+[ -n "${VK_DRIVER_FILES:-}" ] || { echo "gpu-check: no NVIDIA Vulkan ICD (nvidia_icd.json) on this machine" >&2; exit 2; }
+export VK_DRIVER_FILES VK_ICD_FILENAMES=$VK_DRIVER_FILES
+echo "ICD: $VK_DRIVER_FILES"; cat "$VK_DRIVER_FILES"
+
+echo "== Vulkan properties"
+list=$("$bin" bench vulkan --list 2>&1 || true)
+echo "$list"
+if ! grep -q "$want" <<<"$list"; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "no GPU through the private copy: unpacking the debs into / and running ldconfig"
+    for f in "$dir"/debs/*.deb; do dpkg-deb -x "$f" /; done
+    ldconfig
+    unset BELUGA_VULKAN_LIB
+    "$bin" bench vulkan --list
+  else
+    echo "gpu-check: the Vulkan loader sees no GPU (and not root, so no system install)" >&2; exit 1
+  fi
+fi
+"$root/usr/bin/vulkaninfo" --summary 2>/dev/null || vulkaninfo --summary 2>/dev/null || echo "(vulkaninfo did not run; beluga's list above is what the backend sees)"
+
+echo "== conformance and timing (Vulkan vs CPU engine vs PyTorch CUDA)"
+python=${PYTHON:-python3}
+peer=(--python "$python")
+if ! "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  echo "note: $python has no PyTorch with CUDA: no peer rows"
+  peer=()
+fi
+"$bin" bench vulkan "${gpu_only[@]}" --vectors spec/testdata/vectors --random 40 --check-steps 3 \
+  --batches "${BATCHES:-64,1024,8192}" --steps "${STEPS:-50}" --repeats 3 "${peer[@]}"
+echo "gpu-check: done"
