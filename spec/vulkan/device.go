@@ -162,6 +162,12 @@ func (in *instance) describe(index int, pd uintptr) (DeviceInfo, []string) {
 		info.Unusable = "workgroup count limits below what the shaders dispatch"
 	case info.MaxSharedMemory < 16384:
 		info.Unusable = "less than 16 KiB of shared memory per workgroup"
+	case props.limits.maxComputeWorkGroupInvocations < 256 || props.limits.maxComputeWorkGroupSize[0] < 256:
+		info.Unusable = "workgroups of fewer than 256 invocations"
+	case props.limits.perStage[2] < 6: // maxPerStageDescriptorStorageBuffers
+		info.Unusable = "fewer than 6 storage buffers per shader"
+	case props.limits.maxPushConstantsSize < 48:
+		info.Unusable = "fewer than 48 bytes of push constants"
 	}
 	return info, exts
 }

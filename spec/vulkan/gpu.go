@@ -233,7 +233,14 @@ func (d *Device) newCommandBuffer() (*recorder, error) {
 		return nil, err
 	}
 	bi := &commandBufferBeginInfo{sType: stCommandBufferBeginInfo}
-	return r, check("vkBeginCommandBuffer", call(d.fn.beginCommandBuffer, r.cb, uintptr(unsafe.Pointer(bi))))
+	if err := check("vkBeginCommandBuffer", call(d.fn.beginCommandBuffer, r.cb, uintptr(unsafe.Pointer(bi)))); err != nil {
+		return r, err // r.cb is freed with the trainer
+	}
+	// The writes of earlier submissions (a step, an upload) are visible
+	// to this one: a barrier's first scope covers every command earlier
+	// in submission order on the queue.
+	r.barrier()
+	return r, nil
 }
 
 func (r *recorder) end() error {
