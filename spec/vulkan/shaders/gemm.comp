@@ -1,6 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require
 // C = A·B on int32 with int32 sums (exact: SPEC.md §10 bounds every sum,
 // hence every partial sum), in 64×64 tiles of 256 invocations, each
 // summing a 4×4 block. A(m,k) = a[m·aRow + k·aCol] and B(k,n) =
@@ -43,11 +44,11 @@ void main() {
     uint kBeg = gl_WorkGroupID.z * pc.kChunk;
     uint kEnd = min(pc.K, kBeg + pc.kChunk);
     int acc[4][4];
-    for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) acc[i][j] = 0;
+    [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) acc[i][j] = 0;
     bool aK = pc.aCol == 1u; // A's k is contiguous: let neighbours load along k
     bool bN = pc.bCol == 1u;
     for (uint k0 = kBeg; k0 < kEnd; k0 += TK) {
-        for (uint r = 0u; r < 4u; r++) {
+        [[unroll]] for (uint r = 0u; r < 4u; r++) {
             uint e = tid + 256u * r;
             uint mm = aK ? e >> 4 : e & 63u;
             uint kk = aK ? e & 15u : e >> 6;
@@ -59,21 +60,21 @@ void main() {
             Bs[kb][nn] = (gn < pc.N && gkb < kEnd) ? b[gkb * pc.bRow + gn * pc.bCol] : 0;
         }
         barrier();
-        for (uint kk = 0u; kk < TK; kk++) {
+        [[unroll]] for (uint kk = 0u; kk < TK; kk++) {
             int av[4], bv[4];
-            for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16u * uint(i)];
-            for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16u * uint(j)];
-            for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
+            [[unroll]] for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16u * uint(i)];
+            [[unroll]] for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16u * uint(j)];
+            [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
         }
         barrier();
     }
 #if defined(MODE_DX)
     int peak = 0;
 #endif
-    for (int i = 0; i < 4; i++) {
+    [[unroll]] for (int i = 0; i < 4; i++) {
         uint gm = m0 + ty + 16u * uint(i);
         if (gm >= pc.M) continue;
-        for (int j = 0; j < 4; j++) {
+        [[unroll]] for (int j = 0; j < 4; j++) {
             uint gn = n0 + tx + 16u * uint(j);
             if (gn >= pc.N) continue;
             uint idx = gm * pc.N + gn;
