@@ -15,6 +15,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/api"
 	"github.com/beluga-compute/beluga/coordinator/coordinatord"
+	"github.com/beluga-compute/beluga/coordinator/gateway"
 	"github.com/beluga-compute/beluga/coordinator/node"
 	"github.com/beluga-compute/beluga/coordinator/payout"
 	"github.com/beluga-compute/beluga/coordinator/service"
@@ -31,6 +32,7 @@ func newCoordinatorCmd() *cobra.Command {
 	var orig payout.Originator
 	var nodeCfg node.Config
 	var clockAhead time.Duration
+	var verifyPPM int64 // inference: the share of requests verified
 	var minPayout, funding string
 	var signup bool
 	cmd := &cobra.Command{
@@ -105,6 +107,9 @@ nobody. The ACH originator flags are needed for payout files.`,
 				return err
 			}
 			defer c.Close()
+			if c.Gateway != nil && verifyPPM >= 0 {
+				c.Gateway.SetVerifyRate(verifyPPM)
+			}
 			if key, err := c.Bootstrap(ctx); err != nil {
 				return err
 			} else if key != "" {
@@ -129,6 +134,7 @@ nobody. The ACH originator flags are needed for payout files.`,
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data", "beluga-coordinator", "data directory (badger ledger and state)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8700", "listen address")
+	f.Int64Var(&verifyPPM, "inference-verify-ppm", gateway.DefaultRatePPM, "share of inference requests a verifier re-checks, in millionths (default: the planner's rate catching 1% cheating with 99% over 10,000 requests a day)")
 	f.DurationVar(&nodeCfg.JobTimeout, "job-timeout", node.DefaultJobTimeout, "a job not over this long after posting expires: escrow refunded, bonds released")
 	f.DurationVar(&nodeCfg.AuditTimeout, "audit-timeout", node.DefaultAuditTimeout, "a verifier that has not reported by then loses the audit to another")
 	f.DurationVar(&nodeCfg.HeartbeatTimeout, "heartbeat-timeout", node.DefaultHeartbeatTimeout, "a solver silent this long loses its job, which resumes elsewhere")

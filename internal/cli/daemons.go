@@ -204,6 +204,7 @@ func newVerifierCmd() *cobra.Command {
 	var api partyAPI
 	var listen, keyFile, httpAddr, dir string
 	var behindNAT, logJSON bool
+	var verifyDirs []string // inference: internal/cli/model.go
 	cmd := &cobra.Command{
 		Use:   "verifier --coordinator ADDR",
 		Short: "Run the verifier daemon: take audit tasks, replay, report, play disputes",
@@ -238,6 +239,12 @@ func newVerifierCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			stopVerify, err := verifyModels(ctx, n, cfg.Coordinator, verifyDirs, cfg.Logger) // internal/cli/model.go
+			if err != nil {
+				d.Close()
+				return err
+			}
+			defer stopVerify()
 			cfg.Logger.Info("verifier listening", "peer", n.ID().String(), "addrs", strings.Join(n.Addrs(), ","))
 			stopWatch := watchOwnParty(ctx, cfg.Logger, wire.RoleVerifier, n.ID(), api)
 			defer stopWatch()
@@ -257,6 +264,7 @@ func newVerifierCmd() *cobra.Command {
 	api.flags(f)
 	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' verifying keys: take confidential audits")
+	f.StringArrayVar(&verifyDirs, "verify-model", nil, "check sampled inference receipts of the GPT in this run directory (its newest checkpoint; repeatable)")
 	cmd.AddCommand(newPartyStatusCmd(wire.RoleVerifier, "beluga-verifier"))
 	return cmd
 }

@@ -136,3 +136,32 @@ func runInferenceDevnet(c *cobra.Command, requests int, jsonOut bool) error {
 	}
 	return nil
 }
+
+// verifyModels answers the coordinator's verification requests for the
+// GPT runs in dirs on n and announces them until ctx ends. It returns a
+// stop function.
+func verifyModels(ctx context.Context, n *p2p.Node, coordAddr string, dirs []string, log *slog.Logger) (func(), error) {
+	if len(dirs) == 0 {
+		return func() {}, nil
+	}
+	coord, err := join.Coordinator(coordAddr)
+	if err != nil {
+		return nil, err
+	}
+	var models []infer.Model
+	for _, d := range dirs {
+		m, err := rundir.OpenModel(ctx, d, log)
+		if err != nil {
+			return nil, fmt.Errorf("--verify-model %s: %w", d, err)
+		}
+		models = append(models, infer.Model{Digest: m.Digest, Config: m.Config, State: m.State})
+	}
+	v, err := infer.NewVerifierServer(n.Host, models, defaultThreads(), log)
+	if err != nil {
+		return nil, err
+	}
+	actx, cancel := context.WithCancel(ctx)
+	go v.Announce(actx, coord)
+	log.Info("checking inference receipts", "models", len(models))
+	return cancel, nil
+}

@@ -106,11 +106,13 @@ func startInferenceNet(t *testing.T) *inferenceNet {
 	run(t, j.bin, nil, "train", "--example", "gpt", "--steps", "2", "--out", runB, "--quiet")
 	// Each solver holds its own copy of the weights (a store is one
 	// process's).
-	runA2 := filepath.Join(dir, "runA2")
-	if out, err := exec.Command("cp", "-r", runA, runA2).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v %s", err, out)
+	runA2, runA3 := filepath.Join(dir, "runA2"), filepath.Join(dir, "runA3")
+	for _, d := range []string{runA2, runA3} {
+		if out, err := exec.Command("cp", "-r", runA, d).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
 	}
-	j.coordinator()
+	j.coordinator("--inference-verify-ppm", "1000000") // every receipt checked
 	run(t, j.bin, []string{"BELUGA_COORDINATOR=" + j.http}, "model", "publish", "--api-key", j.opKey, "--run", runA,
 		"--id", "fortunes-gpt", "--input-price", "1000", "--output-price", "2000")
 	spawn := func(name, model string) *proc {
@@ -119,6 +121,8 @@ func startInferenceNet(t *testing.T) *inferenceNet {
 	}
 	solvers := []*proc{spawn("solver1", runA), spawn("solver2", runA2)}
 	spawn("solver3", runB)
+	start(t, dir, "verifier", j.bin, nil, "verifier", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "verifier"),
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--verify-model", runA3)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("coordinator:\n%s\nsolver1:\n%s", j.coord.output(), solvers[0].output())
@@ -140,11 +144,12 @@ func startInferenceNet(t *testing.T) *inferenceNet {
 	return n
 }
 
-// TestInferenceGateway: the coordinator, two solvers serving a trained GPT
-// and a third serving another model, each its own process. Through the
+// TestInferenceGateway: the coordinator, two solvers serving a trained GPT,
+// a third serving another model and a verifier, each its own process. Through the
 // OpenAI-compatible API a client lists the models, gets a completion whose
 // receipt `beluga verify-inference` re-checks with the model's run
-// directory, and a streamed chat completion; a solver killed with SIGKILL
+// directory and the verifier process passes, and a streamed chat
+// completion; a solver killed with SIGKILL
 // mid-stream is replaced by the other, the stream completes with the same
 // bytes and the request is billed once; bad requests get OpenAI error
 // objects and change no balance; the client's funds fall by exactly the
@@ -189,6 +194,8 @@ func TestInferenceGateway(t *testing.T) {
 	if _, err := runErr(j.bin, nil, "verify-inference", recFile, "--run", runB); err == nil {
 		t.Fatal("the receipt verified against another model")
 	}
+	// The verifier process re-checked it too (every receipt is sampled here).
+	j.coord.wait(regexp.MustCompile(`inference receipt verified.*receipt=`+c1.Receipt+`.*verdict=pass`), 30*time.Second)
 
 	// A streamed chat completion, with a solver killed mid-stream: the
 	// same bytes as the non-streamed reference, billed once.
