@@ -28,7 +28,7 @@ func config() gpt.Config {
 		LRShift: 40, LR: []gpt.LRPoint{{Step: 0, Value: 1 << 29}}}
 }
 
-func newHost(t *testing.T) (host.Host, crypto.PrivKey) {
+func newHost(t testing.TB) (host.Host, crypto.PrivKey) {
 	t.Helper()
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -42,7 +42,7 @@ func newHost(t *testing.T) (host.Host, crypto.PrivKey) {
 	return h, k
 }
 
-func connect(t *testing.T, a, b host.Host) {
+func connect(t testing.TB, a, b host.Host) {
 	t.Helper()
 	if err := a.Connect(context.Background(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
 		t.Fatal(err)
