@@ -131,37 +131,59 @@ func VulkanConformance(ctx context.Context, w io.Writer, d *vulkan.Device, cfg V
 		if err != nil {
 			return res, err
 		}
-		v, err := vulkan.New(j.s, j.s.Init(), vulkan.WithDevice(d))
-		if err != nil {
+		if err := checkOne(d, j.s, j.ds, j.steps, e, &h); err != nil {
 			return res, fmt.Errorf("%s: %w", j.name, err)
 		}
-		id, _ := j.s.ID()
-		batches := engine.NewBatcher(j.s, j.ds)
-		for step := range j.steps {
-			x, y := batches.Batch(step)
-			wantLoss, err := e.Step(x, y)
-			if err != nil {
-				v.Close()
-				return res, err
-			}
-			gotLoss, err := v.Step(x, y)
-			if err != nil {
-				v.Close()
-				return res, fmt.Errorf("%s: step %d: %w", j.name, step, err)
-			}
-			want, got := h.StateDigest(id, e.State()), h.StateDigest(id, v.State())
-			if want != got || wantLoss != gotLoss {
-				v.Close()
-				return res, fmt.Errorf("%s: step %d: vulkan loss %d digest %s, CPU engine loss %d digest %s",
-					j.name, step, gotLoss, hex.EncodeToString(got[:8]), wantLoss, hex.EncodeToString(want[:8]))
-			}
-			res.Steps++
-		}
-		v.Close()
+		res.Steps += int(j.steps)
 		res.Specs++
 		fmt.Fprintf(w, "  same digests: %s (%d steps)\n", j.name, j.steps)
 	}
 	return res, nil
+}
+
+// checkOne trains s for steps steps with e and on d, twice: the batch from
+// the host (Step) and gathered from the resident data set (StepIndices).
+func checkOne(d *vulkan.Device, s *spec.Spec, ds *dataset.Dataset, steps int64, e *engine.Engine, h *commit.Hasher) error {
+	v, err := vulkan.New(s, s.Init(), vulkan.WithDevice(d))
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	r, err := vulkan.New(s, s.Init(), vulkan.WithDevice(d), vulkan.WithData(ds))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	id, _ := s.ID()
+	batches := engine.NewBatcher(s, ds)
+	for step := range steps {
+		x, y := batches.Batch(step)
+		wantLoss, err := e.Step(x, y)
+		if err != nil {
+			return err
+		}
+		want := h.StateDigest(id, e.State())
+		gotLoss, err := v.Step(x, y)
+		if err != nil {
+			return fmt.Errorf("step %d: %w", step, err)
+		}
+		if got := h.StateDigest(id, v.State()); got != want || gotLoss != wantLoss {
+			return fmt.Errorf("step %d: vulkan loss %d digest %s, CPU engine loss %d digest %s",
+				step, gotLoss, hex.EncodeToString(got[:8]), wantLoss, hex.EncodeToString(want[:8]))
+		}
+		if !r.Resident() {
+			continue
+		}
+		gotLoss, err = r.StepIndices(batches.Idx)
+		if err != nil {
+			return fmt.Errorf("step %d (resident data): %w", step, err)
+		}
+		if got := h.StateDigest(id, r.State()); got != want || gotLoss != wantLoss {
+			return fmt.Errorf("step %d (resident data): vulkan loss %d digest %s, CPU engine loss %d digest %s",
+				step, gotLoss, hex.EncodeToString(got[:8]), wantLoss, hex.EncodeToString(want[:8]))
+		}
+	}
+	return nil
 }
 
 // VulkanRow is one timed configuration.
@@ -189,11 +211,21 @@ func TimeVulkan(ctx context.Context, d *vulkan.Device, cfg VulkanConfig) ([]Vulk
 		if err != nil {
 			return nil, err
 		}
-		v, err := vulkan.New(s, s.Init(), vulkan.WithDevice(d))
+		v, err := vulkan.New(s, s.Init(), vulkan.WithDevice(d), vulkan.WithData(ds))
 		if err != nil {
 			return nil, err
 		}
-		ms, err := timeSteps(ctx, s, ds, v.Step, v.Steps, cfg)
+		// The solver's path: the training set resident on the device,
+		// only the sampler's indices sent per step.
+		sm, idx := s.NewSampler(), make([]int, b)
+		step := func([][]uint8, []uint8) (int64, error) {
+			sm.Batch(v.Steps(), idx)
+			return v.StepIndices(idx)
+		}
+		if !v.Resident() {
+			step = v.Step
+		}
+		ms, err := timeSteps(ctx, s, ds, step, v.Steps, cfg)
 		v.Close()
 		if err != nil {
 			return nil, err

@@ -17,6 +17,8 @@ type vulkanRunner struct {
 	st    *spec.State
 	tr    *vulkan.Trainer
 	batch *engine.Batcher
+	sm    *spec.Sampler // with the training set resident on the device
+	idx   []int
 	test  *dataset.Dataset
 }
 
@@ -28,17 +30,30 @@ func newVulkanRunner(s *spec.Spec, d *Data, st *spec.State, o options) (*vulkanR
 	case o.backend == BackendAuto:
 		opts = append(opts, vulkan.WithDeviceOptions(vulkan.GPUOnly()))
 	}
-	tr, err := vulkan.New(s, st, opts...)
+	tr, err := vulkan.New(s, st, append(opts, vulkan.WithData(d.Train))...)
 	if err != nil {
 		return nil, err
 	}
-	return &vulkanRunner{s: s, st: st, tr: tr, batch: engine.NewBatcher(s, d.Train), test: d.Test}, nil
+	r := &vulkanRunner{s: s, st: st, tr: tr, test: d.Test}
+	if tr.Resident() {
+		r.sm, r.idx = s.NewSampler(), make([]int, s.BatchSize)
+	} else {
+		r.batch = engine.NewBatcher(s, d.Train)
+	}
+	return r, nil
 }
 
 func (r *vulkanRunner) State() *spec.State { return r.tr.State() }
 
 func (r *vulkanRunner) Step() (int64, error) {
-	loss, err := r.tr.Step(r.batch.Batch(r.st.Step))
+	var loss int64
+	var err error
+	if r.sm != nil {
+		r.sm.Batch(r.st.Step, r.idx)
+		loss, err = r.tr.StepIndices(r.idx)
+	} else {
+		loss, err = r.tr.Step(r.batch.Batch(r.st.Step))
+	}
 	if err != nil {
 		return 0, err
 	}

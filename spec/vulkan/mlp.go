@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/dataset"
 )
 
 // Option configures a Trainer.
@@ -17,12 +18,19 @@ type Option func(*config)
 type config struct {
 	device     *Device
 	deviceOpts []DeviceOption
+	data       *dataset.Dataset
 }
 
 // WithDevice trains on d, which the caller keeps and closes after the
 // trainer. Without it the trainer opens (and closes) its own device,
 // chosen by Open with the options of WithDeviceOptions.
 func WithDevice(d *Device) Option { return func(c *config) { c.device = d } }
+
+// WithData keeps the training set ds resident on the device, so that
+// StepIndices needs only the batch's sample indices from the host (no
+// feature bytes cross the bus). A set larger than one device buffer may
+// span is not kept (Resident says so); Step works either way.
+func WithData(ds *dataset.Dataset) Option { return func(c *config) { c.data = ds } }
 
 // WithDeviceOptions passes opts to Open when the trainer opens its own
 // device.
@@ -55,6 +63,14 @@ type Trainer struct {
 	stHost  *buffer // the state, staged both ways
 
 	step, predict, upload, download *recorder
+
+	// The resident training set (WithData): feature bytes and labels on
+	// the device, the batch's indices from the host, and the step that
+	// gathers them.
+	data               *dataset.Dataset
+	dataDev, labelsDev *buffer
+	yDev, idxHost      *buffer
+	stepIdx            *recorder
 
 	// synced: st holds the device's state as of the last download or
 	// upload, and stHost holds the same bits; a Step or Predict first
@@ -91,7 +107,11 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Trainer, error) {
 	for _, o := range opts {
 		o(&c)
 	}
-	t := &Trainer{s: s, p: s.Plan(), st: st, dev: c.device}
+	if c.data != nil && (c.data.Features() != s.Data.Train.Features || c.data.Classes() > t0Classes(s) || c.data.Len() == 0) {
+		return nil, fmt.Errorf("vulkan: the resident data set has %d samples of %d features and %d classes; the spec wants %d features and %d classes",
+			c.data.Len(), c.data.Features(), c.data.Classes(), s.Data.Train.Features, t0Classes(s))
+	}
+	t := &Trainer{s: s, p: s.Plan(), st: st, dev: c.device, data: c.data}
 	if t.dev == nil {
 		d, err := Open(c.deviceOpts...)
 		if err != nil {
@@ -107,7 +127,19 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Trainer, error) {
 		t.Close()
 		return nil, err
 	}
+	if t.dataDev != nil {
+		if err := t.pushData(); err != nil {
+			t.Close()
+			return nil, err
+		}
+	}
 	return t, nil
+}
+
+// t0Classes is the spec's class count (its last layer's width).
+func t0Classes(s *spec.Spec) int {
+	p := s.Plan()
+	return p.Linear[len(p.Linear)-1].Out
 }
 
 func sameShapes(a, b *spec.State) bool {
@@ -178,6 +210,14 @@ func (t *Trainer) build() error {
 	t.outHost = host("loss", B*8)
 	t.logHost = host("logits", B*classes*4)
 	t.stHost = host("state", stOff)
+	if ds := t.data; ds != nil && err == nil {
+		if n := (uint64(ds.Len())*features + 3) &^ 3; n <= d.info.MaxStorageBufferRange {
+			t.dataDev = dev("data", n/4)
+			t.labelsDev = dev("labels", uint64(ds.Len()))
+			t.yDev = dev("y", B)
+			t.idxHost = host("idx", B*4)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -195,7 +235,7 @@ var shaderLayouts = map[string]struct {
 	bindings int
 	push     uint32
 }{
-	"unpack": {2, 4}, "quantize": {2, 12}, "renorm": {2, 16}, "update": {6, 44}, "bias": {5, 40}, "loss": {4, 16},
+	"unpack": {2, 4}, "gather": {5, 8}, "quantize": {2, 12}, "renorm": {2, 16}, "update": {6, 44}, "bias": {5, 40}, "loss": {4, 16},
 	"gemm_fwd": {4, 48}, "gemm_dx": {5, 48}, "gemm_dw": {3, 48},
 }
 
@@ -210,7 +250,7 @@ func (t *Trainer) record() error {
 	}
 	L := len(t.layers)
 	var err error
-	if t.desc, err = t.dev.newDescriptors(8*L+8, 40*L+40); err != nil {
+	if t.desc, err = t.dev.newDescriptors(8*L+12, 40*L+60); err != nil {
 		return err
 	}
 	set := func(p *pipeline, bufs ...*buffer) uintptr {
@@ -233,7 +273,6 @@ func (t *Trainer) record() error {
 		return r
 	}
 	n := &t.s.Numeric
-	o := &t.s.Optimizer
 	B := uint32(t.s.BatchSize)
 	features := uint32(t.s.Data.Train.Features)
 	qshift := int32(n.MasterFrac - n.WeightFrac)
@@ -251,8 +290,11 @@ func (t *Trainer) record() error {
 	if err != nil {
 		return err
 	}
-	forward := func(r *recorder) {
+	unpack := func(r *recorder) {
 		r.dispatch(pipes["unpack"], unpackSet, []int32{int32(B * features)}, elemGroups(B*features), 1, 1)
+	}
+	forward := func(r *recorder, front func(*recorder)) {
+		front(r)
 		r.barrier()
 		for j, l := range t.layers {
 			lp := l.plan
@@ -268,11 +310,15 @@ func (t *Trainer) record() error {
 		}
 	}
 
-	// The training step.
-	t.step = newCB()
+	// The training step: the batch from the host (Step) or gathered from
+	// the resident data set (StepIndices), then the same commands.
 	lossSet := set(pipes["loss"], t.logits, t.yHost, t.layers[L-1].g, t.outHost)
-	type back struct{ dx, dw, update, bias, renorm uintptr }
-	backs := make([]back, L)
+	var gatherSet, lossIdxSet uintptr
+	if t.dataDev != nil {
+		gatherSet = set(pipes["gather"], t.dataDev, t.labelsDev, t.idxHost, t.layers[0].in, t.yDev)
+		lossIdxSet = set(pipes["loss"], t.logits, t.yDev, t.layers[L-1].g, t.outHost)
+	}
+	backs := make([]backSets, L)
 	for j, l := range t.layers {
 		b := &backs[j]
 		if j > 0 {
@@ -286,57 +332,32 @@ func (t *Trainer) record() error {
 	if err != nil {
 		return err
 	}
-	r := t.step
-	r.fill(t.peaks, 0)
-	r.barrier()
-	forward(r)
 	classes := uint32(t.layers[L-1].plan.Out)
-	r.dispatch(pipes["loss"], lossSet, []int32{int32(B), int32(classes), int32(n.LogitFrac), int32(n.GradBits)}, (B+63)/64, 1, 1)
-	r.barrier()
-	gmax := int32(t.p.GMax)
-	for j := L - 1; j >= 0; j-- {
-		l := t.layers[j]
-		lp := l.plan
-		in, out := uint32(lp.In), uint32(lp.Out)
-		if j > 0 {
-			relu := int32(0)
-			if t.layers[j-1].plan.ReLU {
-				relu = 1
-			}
-			// dx(b,i) = Σ_o g[b·Out + o] · wq[o·In + i].
-			gemm(r, pipes["gemm_dx"], backs[j].dx, B, in, out, out, 1, in, 1, relu, int32(j), 0, 0)
-		}
-		// dw(o,i) = Σ_b g[b·Out + o] · in[b·In + i], split over the batch.
-		chunk, splits := splitK(B, (out+63)/64*((in+63)/64))
-		split := int32(0)
-		if splits > 1 {
-			split = 1
-		}
-		gemmSplit(r, pipes["gemm_dw"], backs[j].dw, out, in, B, 1, out, in, 1, chunk, splits, split, 0, 0, 0)
-		r.barrier()
-		later := int32(L - 1 - j)
-		gradBase := int32(-n.GradBits) - later*int32(n.WeightFrac)
-		mu := o.Momentum
-		r.dispatch(pipes["update"], backs[j].update, []int32{int32(out * in), gradBase - int32(lp.InFrac) + int32(n.MasterFrac),
-			int32(j + 1), int32(L), int32(n.GradBits), int32(o.LRShift), int32(mu.Num), int32(mu.Shift), int32(t.p.MasterMax),
-			qshift, int32(t.p.WMax)}, elemGroups(out*in), 1, 1)
-		r.dispatch(pipes["bias"], backs[j].bias, []int32{int32(B), int32(out), gradBase + int32(n.MasterFrac), int32(j + 1), int32(L),
-			int32(n.GradBits), int32(o.LRShift), int32(mu.Num), int32(mu.Shift), int32(t.p.MasterMax)}, min(out, 65535), 1, 1)
-		if j > 0 {
-			r.dispatch(pipes["renorm"], backs[j].renorm, []int32{int32(B * in), int32(j), int32(n.GradBits), gmax}, elemGroups(B*in), 1, 1)
-		}
-		r.barrier()
-	}
-	r.hostBarrier()
-	if err := r.end(); err != nil {
+	if t.step = newCB(); err != nil {
 		return err
+	}
+	t.recordStep(t.step, pipes, backs, func(r *recorder) { forward(r, unpack) }, lossSet)
+	if err := t.step.end(); err != nil {
+		return err
+	}
+	if t.dataDev != nil {
+		if t.stepIdx = newCB(); err != nil {
+			return err
+		}
+		gather := func(r *recorder) {
+			r.dispatch(pipes["gather"], gatherSet, []int32{int32(B * features), int32(features)}, elemGroups(B*features), 1, 1)
+		}
+		t.recordStep(t.stepIdx, pipes, backs, func(r *recorder) { forward(r, gather) }, lossIdxSet)
+		if err := t.stepIdx.end(); err != nil {
+			return err
+		}
 	}
 
 	// Prediction: the forward pass and the logits back to the host.
 	if t.predict = newCB(); err != nil {
 		return err
 	}
-	forward(t.predict)
+	forward(t.predict, unpack)
 	t.predict.copy(t.logits, t.logHost, 0, 0, uint64(B)*uint64(classes)*4)
 	t.predict.hostBarrier()
 	if err := t.predict.end(); err != nil {
@@ -376,6 +397,61 @@ func (t *Trainer) record() error {
 	}
 	t.download.hostBarrier()
 	return t.download.end()
+}
+
+// backSets are the descriptor sets of one layer's backward pass.
+type backSets struct{ dx, dw, update, bias, renorm uintptr }
+
+// recordStep records a training step into r: the peaks zeroed, the
+// forward pass (whose front fills the first layer's input), the loss with
+// lossSet, and the backward pass and update of every layer.
+func (t *Trainer) recordStep(r *recorder, pipes map[string]*pipeline, backs []backSets, forward func(*recorder), lossSet uintptr) {
+	n := &t.s.Numeric
+	o := &t.s.Optimizer
+	L := len(t.layers)
+	B := uint32(t.s.BatchSize)
+	qshift := int32(n.MasterFrac - n.WeightFrac)
+	classes := uint32(t.layers[L-1].plan.Out)
+	r.fill(t.peaks, 0)
+	r.barrier()
+	forward(r)
+	r.dispatch(pipes["loss"], lossSet, []int32{int32(B), int32(classes), int32(n.LogitFrac), int32(n.GradBits)}, (B+63)/64, 1, 1)
+	r.barrier()
+	gmax := int32(t.p.GMax)
+	for j := L - 1; j >= 0; j-- {
+		l := t.layers[j]
+		lp := l.plan
+		in, out := uint32(lp.In), uint32(lp.Out)
+		if j > 0 {
+			relu := int32(0)
+			if t.layers[j-1].plan.ReLU {
+				relu = 1
+			}
+			// dx(b,i) = Σ_o g[b·Out + o] · wq[o·In + i].
+			gemm(r, pipes["gemm_dx"], backs[j].dx, B, in, out, out, 1, in, 1, relu, int32(j), 0, 0)
+		}
+		// dw(o,i) = Σ_b g[b·Out + o] · in[b·In + i], split over the batch.
+		chunk, splits := splitK(B, (out+63)/64*((in+63)/64))
+		split := int32(0)
+		if splits > 1 {
+			split = 1
+		}
+		gemmSplit(r, pipes["gemm_dw"], backs[j].dw, out, in, B, 1, out, in, 1, chunk, splits, split, 0, 0, 0)
+		r.barrier()
+		later := int32(L - 1 - j)
+		gradBase := int32(-n.GradBits) - later*int32(n.WeightFrac)
+		mu := o.Momentum
+		r.dispatch(pipes["update"], backs[j].update, []int32{int32(out * in), gradBase - int32(lp.InFrac) + int32(n.MasterFrac),
+			int32(j + 1), int32(L), int32(n.GradBits), int32(o.LRShift), int32(mu.Num), int32(mu.Shift), int32(t.p.MasterMax),
+			qshift, int32(t.p.WMax)}, elemGroups(out*in), 1, 1)
+		r.dispatch(pipes["bias"], backs[j].bias, []int32{int32(B), int32(out), gradBase + int32(n.MasterFrac), int32(j + 1), int32(L),
+			int32(n.GradBits), int32(o.LRShift), int32(mu.Num), int32(mu.Shift), int32(t.p.MasterMax)}, min(out, 65535), 1, 1)
+		if j > 0 {
+			r.dispatch(pipes["renorm"], backs[j].renorm, []int32{int32(B * in), int32(j), int32(n.GradBits), gmax}, elemGroups(B*in), 1, 1)
+		}
+		r.barrier()
+	}
+	r.hostBarrier()
 }
 
 // tensorBytes is the size of state tensor k (weight, bias, weight
@@ -493,17 +569,91 @@ func (t *Trainer) Step(x [][]uint8, y []uint8) (lossQ16 int64, err error) {
 			return 0, fmt.Errorf("vulkan: sample %d has %d features and label %d, want %d features and a label below %d", b, len(x[b]), y[b], features, classes)
 		}
 	}
-	if err := t.syncIn(); err != nil {
-		return 0, err
+	if t.closed {
+		return 0, ErrClosed
 	}
 	t.putBatch(x)
 	ys := t.yHost.int32s()
 	for b, v := range y {
 		ys[b] = int32(v)
 	}
+	return t.run(t.step)
+}
+
+// Resident reports whether the training set of WithData is on the device
+// (StepIndices can run).
+func (t *Trainer) Resident() bool { return t.stepIdx != nil }
+
+// pushData uploads the resident training set through a staging buffer.
+func (t *Trainer) pushData() error {
+	ds := t.data
+	f := ds.Features()
+	staging := &arena{d: t.dev, host: true}
+	defer staging.destroy()
+	xs, err := staging.add("data staging", t.dataDev.size)
+	if err != nil {
+		return err
+	}
+	ys, err := staging.add("labels staging", t.labelsDev.size)
+	if err != nil {
+		return err
+	}
+	if err := staging.commit(); err != nil {
+		return err
+	}
+	xb, yb := xs.bytes(), ys.int32s()
+	for i := range ds.Len() {
+		x, y := ds.Sample(i)
+		copy(xb[i*f:i*f+f], x)
+		yb[i] = int32(y)
+	}
+	r, err := t.dev.newCommandBuffer()
+	if r != nil {
+		defer call(t.dev.fn.freeCommandBuffers, t.dev.handle, t.dev.pool, 1, uintptr(unsafe.Pointer(&r.cb)))
+	}
+	if err != nil {
+		return err
+	}
+	r.copy(xs, t.dataDev, 0, 0, xs.size)
+	r.copy(ys, t.labelsDev, 0, 0, ys.size)
+	r.barrier()
+	if err := r.end(); err != nil {
+		return err
+	}
+	return t.dev.submit(r.cb)
+}
+
+// StepIndices is Step on the resident training set (WithData): the batch
+// is the samples at idx, in order (the spec's Sampler's indices). Only the
+// indices cross the bus.
+func (t *Trainer) StepIndices(idx []int) (lossQ16 int64, err error) {
+	if t.stepIdx == nil {
+		return 0, fmt.Errorf("vulkan: StepIndices without a resident data set (WithData; Resident reports false when it is too large)")
+	}
+	B := t.s.BatchSize
+	if len(idx) != B {
+		return 0, fmt.Errorf("vulkan: batch has %d indices, want %d", len(idx), B)
+	}
+	n := t.data.Len()
+	ih := t.idxHost.int32s()
+	for b, i := range idx {
+		if i < 0 || i >= n {
+			return 0, fmt.Errorf("vulkan: sample index %d outside the data set's %d samples", i, n)
+		}
+		ih[b] = int32(i)
+	}
+	return t.run(t.stepIdx)
+}
+
+// run submits a recorded step and collects its loss.
+func (t *Trainer) run(r *recorder) (lossQ16 int64, err error) {
+	if err := t.syncIn(); err != nil {
+		return 0, err
+	}
+	B := t.s.BatchSize
 	t.lrHost.int64s()[0] = t.s.Optimizer.LRAt(t.st.Step)
 	t.synced = false
-	if err := t.dev.submit(t.step.cb); err != nil {
+	if err := t.dev.submit(r.cb); err != nil {
 		return 0, err
 	}
 	for _, l := range t.outHost.int64s()[:B] {

@@ -118,6 +118,15 @@ func compareSteps(t *testing.T, s *spec.Spec, ds *dataset.Dataset, steps int64, 
 		t.Fatal(err)
 	}
 	defer v.Close()
+	// The same on the resident data set: only the indices cross.
+	r, err := vulkan.New(s, s.Init(), vulkan.WithDevice(d), vulkan.WithData(ds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !r.Resident() {
+		t.Fatal("a small data set is not resident")
+	}
 	id, _ := s.ID()
 	var h commit.Hasher
 	sm := s.NewSampler()
@@ -130,9 +139,15 @@ func compareSteps(t *testing.T, s *spec.Spec, ds *dataset.Dataset, steps int64, 
 		for b, i := range idx {
 			x[b], y[b] = ds.Sample(i)
 		}
-		var got [2]record
-		for i, tr := range []stepper{e, v} {
-			loss, err := tr.Step(x, y)
+		var got [3]record
+		for i, tr := range []stepper{e, v, r} {
+			var loss int64
+			var err error
+			if tr == r {
+				loss, err = r.StepIndices(idx)
+			} else {
+				loss, err = tr.Step(x, y)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,9 +157,9 @@ func compareSteps(t *testing.T, s *spec.Spec, ds *dataset.Dataset, steps int64, 
 				mutate(step, tr.State())
 			}
 		}
-		if got[0] != got[1] {
-			t.Fatalf("%s (layers %+v, batch %d): step %d: vulkan loss %d digest %.12s, engine loss %d digest %.12s",
-				s.Name, s.Model.Layers, s.BatchSize, step, got[1].loss, got[1].digest, got[0].loss, got[0].digest)
+		if got[0] != got[1] || got[0] != got[2] {
+			t.Fatalf("%s (layers %+v, batch %d): step %d: vulkan loss %d digest %.12s, resident %d %.12s, engine loss %d digest %.12s",
+				s.Name, s.Model.Layers, s.BatchSize, step, got[1].loss, got[1].digest, got[2].loss, got[2].digest, got[0].loss, got[0].digest)
 		}
 		recs = append(recs, got[0])
 	}
@@ -156,12 +171,14 @@ func compareSteps(t *testing.T, s *spec.Spec, ds *dataset.Dataset, steps int64, 
 	if err := e.Predict(xs, want); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Predict(xs, got); err != nil {
-		t.Fatal(err)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("%s: prediction %d: vulkan %d, engine %d", s.Name, i, got[i], want[i])
+	for _, tr := range []*vulkan.Trainer{v, r} {
+		if err := tr.Predict(xs, got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: prediction %d: vulkan %d, engine %d", s.Name, i, got[i], want[i])
+			}
 		}
 	}
 	return recs
@@ -323,8 +340,25 @@ func TestBadInput(t *testing.T) {
 	if _, err := tr.Step(x, y); err == nil {
 		t.Error("short sample accepted")
 	}
-	if tr.State().Step != 0 {
-		t.Errorf("refused batches changed the step to %d", tr.State().Step)
+	if _, err := tr.StepIndices(make([]int, s.BatchSize)); err == nil {
+		t.Error("StepIndices without resident data accepted")
+	}
+	ds := syntheticData(t, s)
+	res, err := vulkan.New(s, s.Init(), vulkan.WithDevice(d), vulkan.WithData(ds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	idx := make([]int, s.BatchSize)
+	idx[0] = ds.Len()
+	if _, err := res.StepIndices(idx); err == nil {
+		t.Error("index past the data set accepted")
+	}
+	if _, err := res.StepIndices(idx[1:]); err == nil {
+		t.Error("short index list accepted")
+	}
+	if res.Steps() != 0 || tr.State().Step != 0 {
+		t.Errorf("refused batches changed the step to %d, %d", tr.State().Step, res.Steps())
 	}
 	bad := s.Init()
 	bad.Tensors = bad.Tensors[1:]

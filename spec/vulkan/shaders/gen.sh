@@ -8,10 +8,12 @@ set -eu
 cd "$(dirname "$0")"
 out=${1:-.}
 flags="--target-env=vulkan1.1 -O -Werror"
-for s in unpack quantize renorm update bias loss; do
-  glslc $flags "$s.comp" -o "$out/$s.spv"
+pids=""
+for s in unpack gather quantize renorm update bias loss; do
+  glslc $flags "$s.comp" -o "$out/$s.spv" & pids="$pids $!"
 done
 for m in fwd dx dw; do
   M=$(echo "$m" | tr a-z A-Z)
-  glslc $flags -DMODE_$M gemm.comp -o "$out/gemm_$m.spv"
+  glslc $flags -DMODE_$M gemm.comp -o "$out/gemm_$m.spv" & pids="$pids $!"
 done
+for p in $pids; do wait "$p"; done
