@@ -47,6 +47,7 @@ import (
 	"github.com/beluga-compute/beluga/solver/idle"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
+	"github.com/beluga-compute/beluga/spec/kernel"
 	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
 )
 
@@ -358,7 +359,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var runningSince atomic.Int64                  // when it was first seen with a job (Unix ns)
 	for i, ss := range solverSpecs {
 		cfgS := solverd.Config{Coordinator: caddr, Dir: filepath.Join(tmp, fmt.Sprintf("solver%d", i+1)), DataDir: cfg.DataDir, TextFile: textFile,
-			AskNanoUSDPerCU: ss.ask, Backend: probe.Backend(), GPUName: probe.Name(), Logger: eventlog.New(event), CheatForTesting: ss.cheat, Keys: keyring}
+			AskNanoUSDPerCU: ss.ask, Backend: "cpu (" + kernel.Best().Name() + ")", GPUName: probe.Name(), Logger: eventlog.New(event), CheatForTesting: ss.cheat, Keys: keyring}
 		if i == 1 && cfg.OwnerBusyFor > 0 {
 			// The owner's activity, as the gate's sampler sees it.
 			owner := func() (idle.Reading, error) {
