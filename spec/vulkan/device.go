@@ -257,7 +257,6 @@ type Device struct {
 	queue    uintptr
 	family   uint32
 	mem      *physicalDeviceMemoryProperties
-	pool     uintptr // command pool
 	fence    uintptr
 	pipes    map[string]*pipeline // built once, shared by trainers
 	closed   bool
@@ -333,10 +332,6 @@ func (d *Device) create(exts []string) error {
 		return err
 	}
 	call(d.fn.getDeviceQueue, d.handle, uintptr(d.family), 0, uintptr(unsafe.Pointer(&d.queue)))
-	pci := &commandPoolCreateInfo{sType: stCommandPoolCreateInfo, flags: commandPoolResetBuffer, queueFamilyIndex: d.family}
-	if err := check("vkCreateCommandPool", call(d.fn.createCommandPool, d.handle, uintptr(unsafe.Pointer(pci)), 0, uintptr(unsafe.Pointer(&d.pool)))); err != nil {
-		return err
-	}
 	fci := &fenceCreateInfo{sType: stFenceCreateInfo}
 	return check("vkCreateFence", call(d.fn.createFence, d.handle, uintptr(unsafe.Pointer(fci)), 0, uintptr(unsafe.Pointer(&d.fence))))
 }
@@ -360,9 +355,6 @@ func (d *Device) Close() error {
 		}
 		if d.fence != 0 {
 			call(d.fn.destroyFence, d.handle, d.fence, 0)
-		}
-		if d.pool != 0 {
-			call(d.fn.destroyCommandPool, d.handle, d.pool, 0)
 		}
 		call(d.fn.destroyDevice, d.handle, 0)
 		d.handle = 0

@@ -225,16 +225,26 @@ type recorder struct {
 	cb uintptr
 }
 
-// newCommandBuffer allocates a command buffer and starts recording it.
-func (d *Device) newCommandBuffer() (*recorder, error) {
-	ai := &commandBufferAllocateInfo{sType: stCommandBufferAllocInfo, commandPool: d.pool, level: commandBufferLevelPrimary, commandBufferCount: 1}
+// newCommandPool creates a command pool on the compute queue's family.
+// Each trainer has its own: a pool, and every command buffer allocated
+// from it, may be used by one goroutine at a time.
+func (d *Device) newCommandPool() (uintptr, error) {
+	var pool uintptr
+	pci := &commandPoolCreateInfo{sType: stCommandPoolCreateInfo, flags: commandPoolResetBuffer, queueFamilyIndex: d.family}
+	return pool, check("vkCreateCommandPool", call(d.fn.createCommandPool, d.handle, uintptr(unsafe.Pointer(pci)), 0, uintptr(unsafe.Pointer(&pool))))
+}
+
+// newCommandBuffer allocates a command buffer from pool and starts
+// recording it.
+func (d *Device) newCommandBuffer(pool uintptr) (*recorder, error) {
+	ai := &commandBufferAllocateInfo{sType: stCommandBufferAllocInfo, commandPool: pool, level: commandBufferLevelPrimary, commandBufferCount: 1}
 	r := &recorder{d: d}
 	if err := check("vkAllocateCommandBuffers", call(d.fn.allocateCommandBuffers, d.handle, uintptr(unsafe.Pointer(ai)), uintptr(unsafe.Pointer(&r.cb)))); err != nil {
 		return nil, err
 	}
 	bi := &commandBufferBeginInfo{sType: stCommandBufferBeginInfo}
 	if err := check("vkBeginCommandBuffer", call(d.fn.beginCommandBuffer, r.cb, uintptr(unsafe.Pointer(bi)))); err != nil {
-		return r, err // r.cb is freed with the trainer
+		return r, err // r.cb is freed with its pool
 	}
 	// The writes of earlier submissions (a step, an upload) are visible
 	// to this one: a barrier's first scope covers every command earlier

@@ -50,7 +50,7 @@ type Trainer struct {
 	devMem  *arena
 	hostMem *arena
 	desc    *descriptors
-	cbs     []uintptr
+	cmdPool uintptr // the trainer's own command pool
 
 	layers  []gpuLayer
 	logits  *buffer // batch × classes
@@ -250,6 +250,9 @@ func (t *Trainer) record() error {
 	}
 	L := len(t.layers)
 	var err error
+	if t.cmdPool, err = t.dev.newCommandPool(); err != nil {
+		return err
+	}
 	if t.desc, err = t.dev.newDescriptors(8*L+12, 40*L+60); err != nil {
 		return err
 	}
@@ -266,10 +269,7 @@ func (t *Trainer) record() error {
 			return nil
 		}
 		var r *recorder
-		r, err = t.dev.newCommandBuffer()
-		if r != nil {
-			t.cbs = append(t.cbs, r.cb)
-		}
+		r, err = t.dev.newCommandBuffer(t.cmdPool)
 		return r
 	}
 	n := &t.s.Numeric
@@ -607,9 +607,9 @@ func (t *Trainer) pushData() error {
 		copy(xb[i*f:i*f+f], x)
 		yb[i] = int32(y)
 	}
-	r, err := t.dev.newCommandBuffer()
+	r, err := t.dev.newCommandBuffer(t.cmdPool)
 	if r != nil {
-		defer call(t.dev.fn.freeCommandBuffers, t.dev.handle, t.dev.pool, 1, uintptr(unsafe.Pointer(&r.cb)))
+		defer call(t.dev.fn.freeCommandBuffers, t.dev.handle, t.cmdPool, 1, uintptr(unsafe.Pointer(&r.cb)))
 	}
 	if err != nil {
 		return err
@@ -727,8 +727,8 @@ func (t *Trainer) Close() error {
 	d.mu.Lock()
 	if !d.closed {
 		call(d.fn.deviceWaitIdle, d.handle)
-		if len(t.cbs) > 0 {
-			call(d.fn.freeCommandBuffers, d.handle, d.pool, uintptr(len(t.cbs)), uintptr(unsafe.Pointer(&t.cbs[0])))
+		if t.cmdPool != 0 {
+			call(d.fn.destroyCommandPool, d.handle, t.cmdPool, 0) // frees its command buffers
 		}
 		t.desc.destroy()
 		for _, a := range []*arena{t.devMem, t.hostMem} {
