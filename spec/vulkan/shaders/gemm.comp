@@ -4,7 +4,8 @@
 #extension GL_EXT_control_flow_attributes : require
 // C = A·B on int32 with int32 sums (exact: SPEC.md §10 bounds every sum,
 // hence every partial sum), in 64×64 tiles of 256 invocations, each
-// summing a 4×4 block. A(m,k) = a[m·aRow + k·aCol] and B(k,n) =
+// summing a 4×4 block (rows 4·ty.., columns 4·tx..) from 128-bit reads of
+// the shared tiles. A(m,k) = a[m·aRow + k·aCol] and B(k,n) =
 // b[k·bRow + n·bCol], so transposed operands need no copy. Workgroup z
 // sums the K range [z·kChunk, (z+1)·kChunk) (split-K).
 //
@@ -34,8 +35,8 @@ layout(push_constant) uniform PC {
 // MODE_DW:  p0 split (0/1: atomicAdd).
 
 const uint TM = 64u, TN = 64u, TK = 16u;
-shared int As[TK][TM];
-shared int Bs[TK][TN];
+shared ivec4 As[TK][TM / 4u];
+shared ivec4 Bs[TK][TN / 4u];
 
 void main() {
     uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
@@ -53,17 +54,16 @@ void main() {
             uint mm = aK ? e >> 4 : e & 63u;
             uint kk = aK ? e & 15u : e >> 6;
             uint gm = m0 + mm, gk = k0 + kk;
-            As[kk][mm] = (gm < pc.M && gk < kEnd) ? a[gm * pc.aRow + gk * pc.aCol] : 0;
+            As[kk][mm >> 2][mm & 3u] = (gm < pc.M && gk < kEnd) ? a[gm * pc.aRow + gk * pc.aCol] : 0;
             uint nn = bN ? e & 63u : e >> 4;
             uint kb = bN ? e >> 6 : e & 15u;
             uint gn = n0 + nn, gkb = k0 + kb;
-            Bs[kb][nn] = (gn < pc.N && gkb < kEnd) ? b[gkb * pc.bRow + gn * pc.bCol] : 0;
+            Bs[kb][nn >> 2][nn & 3u] = (gn < pc.N && gkb < kEnd) ? b[gkb * pc.bRow + gn * pc.bCol] : 0;
         }
         barrier();
         [[unroll]] for (uint kk = 0u; kk < TK; kk++) {
-            int av[4], bv[4];
-            [[unroll]] for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16u * uint(i)];
-            [[unroll]] for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16u * uint(j)];
+            ivec4 av = As[kk][ty];
+            ivec4 bv = Bs[kk][tx];
             [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
         }
         barrier();
@@ -72,10 +72,10 @@ void main() {
     int peak = 0;
 #endif
     [[unroll]] for (int i = 0; i < 4; i++) {
-        uint gm = m0 + ty + 16u * uint(i);
+        uint gm = m0 + 4u * ty + uint(i);
         if (gm >= pc.M) continue;
         [[unroll]] for (int j = 0; j < 4; j++) {
-            uint gn = n0 + tx + 16u * uint(j);
+            uint gn = n0 + 4u * tx + uint(j);
             if (gn >= pc.N) continue;
             uint idx = gm * pc.N + gn;
 #if defined(MODE_FWD)
