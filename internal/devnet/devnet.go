@@ -262,6 +262,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer cd.Close()
 	svc, coord := cd.Service, cd.Node
+	// With a console, jobs posted after the devnet's own are offered at
+	// once (the devnet's are held until all three are posted).
+	var offerPosted atomic.Bool
+	if cfg.Console != "" {
+		cd.API.OnJobPosted(func(spec []byte) {
+			if offerPosted.Load() {
+				coord.OfferAsync(spec)
+			}
+		})
+	}
 	opKey, err := cd.Bootstrap(ctx)
 	if err != nil {
 		return nil, err
@@ -576,6 +586,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			fmt.Fprintf(out, "          %-9s %-14s %s\n", l.Role, l.Party, l.URL)
 			outMu.Unlock()
 		}
+		offerPosted.Store(true)
 		if cfg.ConsoleReady != nil {
 			cfg.ConsoleReady(base, links)
 		}
