@@ -255,7 +255,7 @@ func TestConsoleJourneys(t *testing.T) {
 
 	// A visitor: the landing page, then sign-up by keyboard alone.
 	v := newTab()
-	v.do(chromedp.Navigate(net.base + "/"), chromedp.WaitVisible(chromedp.CSS(".cards")))
+	v.do(chromedp.Navigate(net.base+"/"), chromedp.WaitVisible(chromedp.CSS(".cards")))
 	v.a11y("landing")
 	v.shoot("landing")
 	v.do(chromedp.Focus(chromedp.CSS(`a[href="/signup"]`)), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS(`form[action="/signup"] button`)))
