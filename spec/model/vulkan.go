@@ -57,7 +57,9 @@ func (r *vulkanRunner) Step() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r.tr.State()
+	if err := r.tr.Sync(); err != nil {
+		return 0, err
+	}
 	return loss / int64(r.s.BatchSize), nil
 }
 

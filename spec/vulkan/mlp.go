@@ -77,6 +77,9 @@ type Trainer struct {
 	// uploads st if the caller changed it since.
 	synced bool
 	closed bool
+	// failed is the first device error: a trainer whose state may not be
+	// the device's refuses to go on.
+	failed error
 }
 
 // gpuLayer is one linear layer's device buffers.
@@ -532,15 +535,27 @@ func (t *Trainer) syncIn() error {
 
 // State returns the trainer's state, copied back from the device if a
 // step ran since the last call. Callers may change its values between
-// steps (the next Step uploads them) but not its shape.
+// steps (the next Step uploads them) but not its shape. If the copy
+// fails (a lost device) the tensors are those last copied, not the
+// step's, and every later Step returns the error: callers that commit to
+// the state call Sync and check its error first.
 func (t *Trainer) State() *spec.State {
+	t.Sync()
+	return t.st
+}
+
+// Sync copies the device's state into State() if a step ran since the
+// last copy.
+func (t *Trainer) Sync() error {
+	if t.failed != nil {
+		return t.failed
+	}
 	if t.synced || t.closed {
-		return t.st
+		return nil
 	}
 	if err := t.dev.submit(t.download.cb); err != nil {
-		// The device is lost: the state keeps its last synced values and
-		// the next Step reports the error.
-		return t.st
+		t.failed = fmt.Errorf("vulkan: copying the state back: %w", err)
+		return t.failed
 	}
 	for j := range t.layers {
 		for k, kind := range stateKinds {
@@ -548,7 +563,7 @@ func (t *Trainer) State() *spec.State {
 		}
 	}
 	t.synced = true
-	return t.st
+	return nil
 }
 
 // Steps returns the number of steps the state has had (State().Step)
@@ -647,6 +662,9 @@ func (t *Trainer) StepIndices(idx []int) (lossQ16 int64, err error) {
 
 // run submits a recorded step and collects its loss.
 func (t *Trainer) run(r *recorder) (lossQ16 int64, err error) {
+	if t.failed != nil {
+		return 0, t.failed
+	}
 	if err := t.syncIn(); err != nil {
 		return 0, err
 	}
@@ -654,7 +672,9 @@ func (t *Trainer) run(r *recorder) (lossQ16 int64, err error) {
 	t.lrHost.int64s()[0] = t.s.Optimizer.LRAt(t.st.Step)
 	t.synced = false
 	if err := t.dev.submit(r.cb); err != nil {
-		return 0, err
+		// The step may have run in part: the device's state is unknown.
+		t.failed = fmt.Errorf("vulkan: step %d: %w", t.st.Step, err)
+		return 0, t.failed
 	}
 	for _, l := range t.outHost.int64s()[:B] {
 		lossQ16 += l

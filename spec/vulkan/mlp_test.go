@@ -375,3 +375,38 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("step after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestDeviceGone: a trainer whose device went away (here: closed under
+// it) returns errors from then on, never a state it did not copy back.
+func TestDeviceGone(t *testing.T) {
+	t.Parallel()
+	device(t)
+	d, err := vulkan.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(14, 5))
+	s := spectest.Random(r, 10, 4)
+	ds := syntheticData(t, s)
+	tr, err := vulkan.New(s, s.Init(), vulkan.WithDevice(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := engine.NewBatcher(s, ds)
+	if _, err := tr.Step(b.Batch(0)); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if err := tr.Sync(); !errors.Is(err, vulkan.ErrClosed) {
+		t.Fatalf("Sync on a closed device: %v, want ErrClosed", err)
+	}
+	if _, err := tr.Step(b.Batch(1)); !errors.Is(err, vulkan.ErrClosed) {
+		t.Fatalf("Step on a closed device: %v, want ErrClosed", err)
+	}
+	if tr.State().Step != 1 {
+		t.Fatalf("state after a failed step: step %d", tr.State().Step)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/dataset"
 )
 
 var errPlatform = fmt.Errorf("%w: the Vulkan backend is not built for %s/%s", ErrNoDevice, runtime.GOOS, runtime.GOARCH)
@@ -41,6 +42,9 @@ type Option func()
 // WithDevice trains on d.
 func WithDevice(d *Device) Option { return func() {} }
 
+// WithData keeps the training set on the device.
+func WithData(ds *dataset.Dataset) Option { return func() {} }
+
 // WithDeviceOptions passes opts to Open.
 func WithDeviceOptions(opts ...DeviceOption) Option { return func() {} }
 
@@ -56,11 +60,20 @@ func (t *Trainer) Device() DeviceInfo { return DeviceInfo{} }
 // State returns the state.
 func (t *Trainer) State() *spec.State { return t.st }
 
+// Sync fails on this platform.
+func (t *Trainer) Sync() error { return errPlatform }
+
 // Steps returns the state's step count.
 func (t *Trainer) Steps() int64 { return t.st.Step }
 
 // Step fails on this platform.
 func (t *Trainer) Step(x [][]uint8, y []uint8) (int64, error) { return 0, errPlatform }
+
+// Resident reports whether the training set is on the device: never.
+func (t *Trainer) Resident() bool { return false }
+
+// StepIndices fails on this platform.
+func (t *Trainer) StepIndices(idx []int) (int64, error) { return 0, errPlatform }
 
 // Predict fails on this platform.
 func (t *Trainer) Predict(x [][]uint8, out []int) error { return errPlatform }
