@@ -56,6 +56,8 @@ type Trainer struct {
 	logits  *buffer // batch × classes
 	peaks   *buffer // per linear layer: peak |input gradient|
 	xHost   *buffer // the batch's features, packed bytes
+	xDev    *buffer // the same on the device (one copy per step)
+	lrDev   *buffer // the learning rate on the device
 	yHost   *buffer // labels, one uint32 each
 	lrHost  *buffer // the step's learning rate, int64
 	outHost *buffer // per-sample losses, int64
@@ -70,6 +72,7 @@ type Trainer struct {
 	data               *dataset.Dataset
 	dataDev, labelsDev *buffer
 	yDev, idxHost      *buffer
+	idxDev             *buffer
 	stepIdx            *recorder
 
 	// synced: st holds the device's state as of the last download or
@@ -208,6 +211,8 @@ func (t *Trainer) build() error {
 	}
 	t.peaks = dev("peaks", uint64(len(t.layers)))
 	t.xHost = host("x", (B*features+3)&^3)
+	t.xDev = dev("x", (B*features+3)/4)
+	t.lrDev = dev("lr", 2)
 	t.yHost = host("y", B*4)
 	t.lrHost = host("lr", 8)
 	t.outHost = host("loss", B*8)
@@ -219,6 +224,7 @@ func (t *Trainer) build() error {
 			t.labelsDev = dev("labels", uint64(ds.Len()))
 			t.yDev = dev("y", B)
 			t.idxHost = host("idx", B*4)
+			t.idxDev = dev("idx", B)
 		}
 	}
 	if err != nil {
@@ -279,7 +285,7 @@ func (t *Trainer) record() error {
 	B := uint32(t.s.BatchSize)
 	features := uint32(t.s.Data.Train.Features)
 	qshift := int32(n.MasterFrac - n.WeightFrac)
-	unpackSet := set(pipes["unpack"], t.xHost, t.layers[0].in)
+	unpackSet := set(pipes["unpack"], t.xDev, t.layers[0].in)
 	fwdSets := make([]uintptr, L)
 	quantSets := make([]uintptr, L)
 	for j, l := range t.layers {
@@ -293,7 +299,13 @@ func (t *Trainer) record() error {
 	if err != nil {
 		return err
 	}
+	// Host inputs reach the device by one copy per submission, not by
+	// every invocation reading across the bus.
+	xBytes := (uint64(B)*uint64(features) + 3) &^ 3
 	unpack := func(r *recorder) {
+		r.copy(t.xHost, t.xDev, 0, 0, xBytes)
+		r.copy(t.lrHost, t.lrDev, 0, 0, 8)
+		r.barrier()
 		r.dispatch(pipes["unpack"], unpackSet, []int32{int32(B * features)}, elemGroups(B*features), 1, 1)
 	}
 	forward := func(r *recorder, front func(*recorder)) {
@@ -318,7 +330,7 @@ func (t *Trainer) record() error {
 	lossSet := set(pipes["loss"], t.logits, t.yHost, t.layers[L-1].g, t.outHost)
 	var gatherSet, lossIdxSet uintptr
 	if t.dataDev != nil {
-		gatherSet = set(pipes["gather"], t.dataDev, t.labelsDev, t.idxHost, t.layers[0].in, t.yDev)
+		gatherSet = set(pipes["gather"], t.dataDev, t.labelsDev, t.idxDev, t.layers[0].in, t.yDev)
 		lossIdxSet = set(pipes["loss"], t.logits, t.yDev, t.layers[L-1].g, t.outHost)
 	}
 	backs := make([]backSets, L)
@@ -329,8 +341,8 @@ func (t *Trainer) record() error {
 			b.renorm = set(pipes["renorm"], t.layers[j-1].g, t.peaks)
 		}
 		b.dw = set(pipes["gemm_dw"], l.g, l.in, l.dw)
-		b.update = set(pipes["update"], l.w, l.v, l.wq, l.dw, t.peaks, t.lrHost)
-		b.bias = set(pipes["bias"], l.g, l.b, l.vb, t.peaks, t.lrHost)
+		b.update = set(pipes["update"], l.w, l.v, l.wq, l.dw, t.peaks, t.lrDev)
+		b.bias = set(pipes["bias"], l.g, l.b, l.vb, t.peaks, t.lrDev)
 	}
 	if err != nil {
 		return err
@@ -348,6 +360,9 @@ func (t *Trainer) record() error {
 			return err
 		}
 		gather := func(r *recorder) {
+			r.copy(t.idxHost, t.idxDev, 0, 0, uint64(B)*4)
+			r.copy(t.lrHost, t.lrDev, 0, 0, 8)
+			r.barrier()
 			r.dispatch(pipes["gather"], gatherSet, []int32{int32(B * features), int32(features)}, elemGroups(B*features), 1, 1)
 		}
 		t.recordStep(t.stepIdx, pipes, backs, func(r *recorder) { forward(r, gather) }, lossIdxSet)
