@@ -121,6 +121,8 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 		}
 		c.Node = n
 		c.Gateway = gateway.New(svc, c.Keys, cfg.P2P.Host, log.With("component", "gateway"))
+		// Published models' weights, peer to peer.
+		c.Gateway.ServeWeights(cfg.P2P)
 		c.API.AttachNode(n) // job progress, final weights, cancellations
 		if !cfg.HoldOffers {
 			c.API.OnJobPosted(n.OfferAsync)

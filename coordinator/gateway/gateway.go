@@ -186,16 +186,30 @@ func (g *Gateway) publishModel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	var m Model
+	var body struct {
+		Model
+		// Spec is the job's spec, so that peers can fetch the weights
+		// (weights.go); optional.
+		Spec json.RawMessage `json:"spec,omitempty"`
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
+	if err := dec.Decode(&body); err != nil {
 		writeError(w, badRequest("invalid_json", "", "The body is not a model: "+err.Error()))
 		return
 	}
+	m := body.Model
 	if _, err := m.validate(); err != nil {
 		writeError(w, badRequest("invalid_value", "", err.Error()))
 		return
+	}
+	var specJSON []byte
+	if len(body.Spec) > 0 {
+		var err error
+		if specJSON, err = checkModelSpec(&m, body.Spec); err != nil {
+			writeError(w, badRequest("invalid_value", "spec", err.Error()))
+			return
+		}
 	}
 	if m.Created == 0 {
 		m.Created = g.svc.Now().Unix()
@@ -204,6 +218,9 @@ func (g *Gateway) publishModel(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, errConflict) {
 		writeError(w, newError(http.StatusConflict, "invalid_request_error", "model_exists", "id", fmt.Sprintf("Model %s is already published with other fields.", m.ID)))
 		return
+	}
+	if err == nil && specJSON != nil {
+		err = g.cat.putSpec(m.Job, specJSON)
 	}
 	if err != nil {
 		writeError(w, newError(http.StatusInternalServerError, "server_error", "", "", "The model could not be stored."))

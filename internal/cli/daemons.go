@@ -70,7 +70,7 @@ func newSolverCmd() *cobra.Command {
 	var listen, keyFile, httpAddr, askUSD, backendName string
 	var grace, busyFor time.Duration
 	var noIdle, behindNAT, logJSON bool
-	var serveDirs []string // inference: internal/cli/model.go
+	var serveDirs, serveIDs []string // inference: internal/cli/model.go
 	var inferenceSlots int
 	cmd := &cobra.Command{
 		Use:   "solver --coordinator ADDR",
@@ -163,7 +163,7 @@ be reached at start is retried with backoff.`,
 			if err != nil {
 				return err
 			}
-			stopServe, err := serveModels(ctx, n, key, cfg.Coordinator, serveDirs, inferenceSlots, cfg.Logger) // internal/cli/model.go
+			stopServe, err := serveModels(ctx, n, key, cfg.Coordinator, serveDirs, serveIDs, inferenceSlots, cfg.Logger) // internal/cli/model.go
 			if err != nil {
 				d.Close()
 				return err
@@ -194,6 +194,7 @@ be reached at start is retried with backoff.`,
 	f.BoolVar(&noIdle, "no-idle-check", false, "run assigned jobs whatever else the machine is doing")
 	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
 	f.StringArrayVar(&serveDirs, "serve-model", nil, "serve inference with the GPT in this run directory (its newest checkpoint; repeatable)")
+	f.StringArrayVar(&serveIDs, "serve-model-id", nil, "serve inference with this published model (its ID or digest), its weights fetched from the peers serving it and checked against the digest (repeatable)")
 	f.IntVar(&inferenceSlots, "inference-slots", 2, "inference requests served at once")
 	cmd.AddCommand(newPartyStatusCmd(wire.RoleSolver, "beluga-solver"))
 	return cmd
@@ -204,7 +205,7 @@ func newVerifierCmd() *cobra.Command {
 	var api partyAPI
 	var listen, keyFile, httpAddr, dir string
 	var behindNAT, logJSON bool
-	var verifyDirs []string // inference: internal/cli/model.go
+	var verifyDirs, verifyIDs []string // inference: internal/cli/model.go
 	cmd := &cobra.Command{
 		Use:   "verifier --coordinator ADDR",
 		Short: "Run the verifier daemon: take audit tasks, replay, report, play disputes",
@@ -239,7 +240,7 @@ func newVerifierCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stopVerify, err := verifyModels(ctx, n, cfg.Coordinator, verifyDirs, cfg.Logger) // internal/cli/model.go
+			stopVerify, err := verifyModels(ctx, n, cfg.Coordinator, verifyDirs, verifyIDs, cfg.Logger) // internal/cli/model.go
 			if err != nil {
 				d.Close()
 				return err
@@ -265,6 +266,7 @@ func newVerifierCmd() *cobra.Command {
 	f.BoolVar(&behindNAT, "behind-nat", false, "this machine is not reachable from the internet: take a relay reservation on the coordinator at once")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' verifying keys: take confidential audits")
 	f.StringArrayVar(&verifyDirs, "verify-model", nil, "check sampled inference receipts of the GPT in this run directory (its newest checkpoint; repeatable)")
+	f.StringArrayVar(&verifyIDs, "verify-model-id", nil, "check sampled inference receipts of this published model (its ID or digest), its weights fetched from the peers serving it (repeatable)")
 	cmd.AddCommand(newPartyStatusCmd(wire.RoleVerifier, "beluga-verifier"))
 	return cmd
 }

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
 	"github.com/beluga-compute/beluga/internal/devnet"
@@ -18,6 +20,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/protocol/rundir"
+	"github.com/beluga-compute/beluga/spec"
 )
 
 func newModelCmd() *cobra.Command {
@@ -63,8 +66,14 @@ output. Clients then see it in GET /v1/models.`,
 			if err != nil {
 				return err
 			}
+			canon, err := m.Spec.Canonical()
+			if err != nil {
+				return err
+			}
+			// The spec lets solvers and verifiers without the run fetch
+			// the weights from the peers serving them (--serve-model-id).
 			body, _ := json.Marshal(map[string]any{"id": id, "digest": hex.EncodeToString(m.Digest[:]), "job": m.Job.String(), "step": m.Step,
-				"context_length": m.Config.Context, "input_micro_usd_per_1k": inPrice, "output_micro_usd_per_1k": outPrice})
+				"context_length": m.Config.Context, "input_micro_usd_per_1k": inPrice, "output_micro_usd_per_1k": outPrice, "spec": json.RawMessage(canon)})
 			raw, err := c.call(cmd.Context(), "POST", "/v1/models", "", body, nil)
 			if err != nil {
 				return err
@@ -86,25 +95,24 @@ output. Clients then see it in GET /v1/models.`,
 }
 
 // serveModels starts answering inference requests for the GPT runs in
-// dirs (each the run directory of a trained model) on n and announces
-// them to the coordinator at coordAddr until ctx ends. It returns a stop
-// function.
-func serveModels(ctx context.Context, n *p2p.Node, key crypto.PrivKey, coordAddr string, dirs []string, slots int, log *slog.Logger) (func(), error) {
-	if len(dirs) == 0 {
+// dirs (each the run directory of a trained model) and the published
+// models ids (IDs or digests, fetched from the peers holding them) on n,
+// serves their weights to other peers and announces them to the
+// coordinator at coordAddr until ctx ends. It returns a stop function.
+func serveModels(ctx context.Context, n *p2p.Node, key crypto.PrivKey, coordAddr string, dirs, ids []string, slots int, log *slog.Logger) (func(), error) {
+	if len(dirs)+len(ids) == 0 {
 		return func() {}, nil
 	}
 	coord, err := join.Coordinator(coordAddr)
 	if err != nil {
 		return nil, err
 	}
-	var models []infer.Model
+	models, err := loadModels(ctx, n, coord, "--serve-model", dirs, ids, log)
+	if err != nil {
+		return nil, err
+	}
 	var names []string
-	for _, d := range dirs {
-		m, err := rundir.OpenModel(ctx, d, log)
-		if err != nil {
-			return nil, fmt.Errorf("--serve-model %s: %w", d, err)
-		}
-		models = append(models, infer.Model{Digest: m.Digest, Config: m.Config, State: m.State})
+	for _, m := range models {
 		names = append(names, fmt.Sprintf("%x", m.Digest[:8]))
 	}
 	srv, err := infer.NewServer(n.Host, key, models, slots, max(1, defaultThreads()/slots), log)
@@ -140,21 +148,17 @@ func runInferenceDevnet(c *cobra.Command, requests int, jsonOut bool) error {
 // verifyModels answers the coordinator's verification requests for the
 // GPT runs in dirs on n and announces them until ctx ends. It returns a
 // stop function.
-func verifyModels(ctx context.Context, n *p2p.Node, coordAddr string, dirs []string, log *slog.Logger) (func(), error) {
-	if len(dirs) == 0 {
+func verifyModels(ctx context.Context, n *p2p.Node, coordAddr string, dirs, ids []string, log *slog.Logger) (func(), error) {
+	if len(dirs)+len(ids) == 0 {
 		return func() {}, nil
 	}
 	coord, err := join.Coordinator(coordAddr)
 	if err != nil {
 		return nil, err
 	}
-	var models []infer.Model
-	for _, d := range dirs {
-		m, err := rundir.OpenModel(ctx, d, log)
-		if err != nil {
-			return nil, fmt.Errorf("--verify-model %s: %w", d, err)
-		}
-		models = append(models, infer.Model{Digest: m.Digest, Config: m.Config, State: m.State})
+	models, err := loadModels(ctx, n, coord, "--verify-model", dirs, ids, log)
+	if err != nil {
+		return nil, err
 	}
 	v, err := infer.NewVerifierServer(n.Host, models, defaultThreads(), log)
 	if err != nil {
@@ -164,4 +168,66 @@ func verifyModels(ctx context.Context, n *p2p.Node, coordAddr string, dirs []str
 	go v.Announce(actx, coord)
 	log.Info("checking inference receipts", "models", len(models))
 	return cancel, nil
+}
+
+// weightsWait bounds how long a daemon waits for a peer to hold a model it
+// fetches (the peers serving it may be starting too).
+const weightsWait = 2 * time.Minute
+
+// loadModels reads the models of the run directories dirs and fetches the
+// published models ids from the peers holding them (checked against their
+// digests), then serves all their weights to other peers on n. flag names
+// the option in errors.
+func loadModels(ctx context.Context, n *p2p.Node, coord peer.ID, flag string, dirs, ids []string, log *slog.Logger) ([]infer.Model, error) {
+	var models []infer.Model
+	var held []infer.HeldModel
+	for _, d := range dirs {
+		m, err := rundir.OpenModel(ctx, d, log)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", flag, d, err)
+		}
+		models = append(models, infer.Model{Digest: m.Digest, Config: m.Config, State: m.State})
+		st := spec.GPTTensors(m.Config, m.State)
+		held = append(held, infer.HeldModel{Spec: m.Spec, Job: m.Job, State: st})
+	}
+	for _, id := range ids {
+		f, err := fetchModel(ctx, n, coord, id, log)
+		if err != nil {
+			return nil, fmt.Errorf("%s-id %s: %w", flag, id, err)
+		}
+		models = append(models, f.Model)
+		held = append(held, f.Held)
+	}
+	ds, err := infer.ServeWeights(ctx, n, coord, held, log)
+	if err != nil {
+		return nil, err
+	}
+	for i, d := range ds {
+		if d != models[i].Digest {
+			return nil, fmt.Errorf("%s: model %x: its checkpoint's digest is %x", flag, models[i].Digest[:8], d[:8])
+		}
+	}
+	return models, nil
+}
+
+// fetchModel fetches a published model, waiting up to weightsWait for a
+// peer to hold it; a model the coordinator does not know fails at once.
+func fetchModel(ctx context.Context, n *p2p.Node, coord peer.ID, id string, log *slog.Logger) (*infer.FetchedModel, error) {
+	deadline := time.Now().Add(weightsWait)
+	for {
+		f, err := infer.FetchWeights(ctx, n, coord, id, log)
+		if err == nil {
+			return f, nil
+		}
+		var r *infer.Refusal
+		if (errors.As(err, &r) && r.Code == infer.RefusedModel) || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		log.Info("waiting for a peer holding the model", "model", id, "err", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }

@@ -98,6 +98,10 @@ type ServeConfig struct {
 	Logger *slog.Logger
 	// Now is the clock grants expire by (default time.Now).
 	Now func() time.Time
+	// Protocol is the protocol ID served (default wire.ExchangeProtocol;
+	// published inference models are served on their own, so a peer can
+	// serve them next to its jobs' checkpoints).
+	Protocol string
 }
 
 // Serve answers exchange requests on n from st, for the peers the
@@ -114,7 +118,10 @@ func Serve(n *p2p.Node, st Source, cfg ServeConfig) {
 			slog.String("job", spec.JobID(e.Job).String()), slog.Int64("step", step), slog.String("err", err.Error()))
 		return r.Reply(&wire.Ack{Error: err.Error()})
 	}
-	n.Handle(wire.ExchangeProtocol, func(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
+	if cfg.Protocol == "" {
+		cfg.Protocol = wire.ExchangeProtocol
+	}
+	n.Handle(cfg.Protocol, func(ctx context.Context, e *wire.Envelope, m wire.Message, r *p2p.Responder) error {
 		job := spec.JobID(e.Job)
 		switch m := m.(type) {
 		case *wire.ManifestRequest:
@@ -214,7 +221,7 @@ func CheckGrant(raw []byte, coordinator peer.ID, job spec.JobID, requester peer.
 func FetchManifest(ctx context.Context, n *p2p.Node, holders []peer.ID, job spec.JobID, step int64, digest [32]byte, o Options) (*store.Manifest, error) {
 	var errs []error
 	for _, h := range connectedFirst(n, holders) {
-		m, err := n.Request(ctx, h, wire.ExchangeProtocol, job, &wire.ManifestRequest{Digest: digest, Step: step, Grant: o.Grant}, wire.TypeManifest, wire.TypeAck)
+		m, err := n.Request(ctx, h, o.protocol(), job, &wire.ManifestRequest{Digest: digest, Step: step, Grant: o.Grant}, wire.TypeManifest, wire.TypeAck)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", h, err))
 			continue
@@ -270,6 +277,16 @@ type Options struct {
 	Grant []byte
 	// Logger receives notices (a dropped holder; default: discarded).
 	Logger *slog.Logger
+	// Protocol is the protocol ID the holders serve (default
+	// wire.ExchangeProtocol; ServeConfig.Protocol).
+	Protocol string
+}
+
+func (o Options) protocol() string {
+	if o.Protocol == "" {
+		return wire.ExchangeProtocol
+	}
+	return o.Protocol
 }
 
 // FetchChunks fetches the chunks of the verified manifest man from
@@ -318,7 +335,7 @@ func FetchChunks(ctx context.Context, n *p2p.Node, holders []peer.ID, man *store
 			go func() {
 				defer wg.Done()
 				defer q.workerDone()
-				st, err := n.Open(ctx, h, wire.ExchangeProtocol)
+				st, err := n.Open(ctx, h, o.protocol())
 				if err != nil {
 					o.Logger.LogAttrs(ctx, slog.LevelWarn, "exchange holder unreachable", slog.String("holder", h.String()), slog.String("err", err.Error()))
 					return
