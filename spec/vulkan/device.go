@@ -73,8 +73,8 @@ func newInstance() (*instance, error) {
 		in.portable = true
 	}
 	ci.enabledExtensionCount, ci.ppEnabledExtensionNames = uint32(len(enabled)), cstrings(enabled)
-	if err := check("vkCreateInstance", call(create, uintptr(unsafe.Pointer(ci)), 0, uintptr(unsafe.Pointer(&in.handle)))); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoDevice, err)
+	if r := call(create, uintptr(unsafe.Pointer(ci)), 0, uintptr(unsafe.Pointer(&in.handle))); r != 0 {
+		return nil, fmt.Errorf("%w: vkCreateInstance: %v (is a Vulkan driver, an ICD, installed?)", ErrNoDevice, r)
 	}
 	if err := resolve(in.lookup, in.fn.table()); err != nil {
 		call(in.lookup("vkDestroyInstance"), in.handle, 0)

@@ -410,3 +410,23 @@ func TestDeviceGone(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNoDriver: a loader that finds no driver gives ErrNoDevice, naming
+// the VkResult, from Devices, Open and New alike (what tests and --backend
+// auto rely on to fall back cleanly).
+func TestNoDriver(t *testing.T) {
+	t.Setenv("VK_DRIVER_FILES", "/nonexistent/icd.json")
+	t.Setenv("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+	if _, err := vulkan.Devices(); !errors.Is(err, vulkan.ErrNoDevice) {
+		t.Fatalf("Devices: %v, want ErrNoDevice", err)
+	} else {
+		t.Log(err)
+	}
+	if _, err := vulkan.Open(); !errors.Is(err, vulkan.ErrNoDevice) {
+		t.Fatalf("Open: %v, want ErrNoDevice", err)
+	}
+	s := spectest.Random(rand.New(rand.NewPCG(14, 6)), 4, 2)
+	if _, err := vulkan.New(s, s.Init()); !errors.Is(err, vulkan.ErrNoDevice) {
+		t.Fatalf("New: %v, want ErrNoDevice", err)
+	}
+}
