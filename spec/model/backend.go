@@ -47,6 +47,7 @@ func WithVulkanDevice(d *vulkan.Device) Option { return func(o *options) { o.dev
 // Chosen is what ResolveBackend picked.
 type Chosen struct {
 	Backend Backend        // BackendCPU or BackendVulkan
+	auto    bool           // chosen by BackendAuto: a job the device cannot take trains on the CPU
 	Device  *vulkan.Device // the open device for BackendVulkan (the caller closes it)
 	// Describe is a line for the user: "vulkan: NVIDIA H200 (discrete
 	// GPU, Vulkan 1.4.312)" or "cpu (avx512vnni)", with why auto fell
@@ -79,13 +80,19 @@ func ResolveBackend(b Backend) (Chosen, error) {
 		}
 		return Chosen{}, err
 	}
-	return Chosen{Backend: BackendVulkan, Device: d, Describe: "vulkan: " + d.Info().String()}, nil
+	return Chosen{Backend: BackendVulkan, auto: b == BackendAuto, Device: d, Describe: "vulkan: " + d.Info().String()}, nil
 }
 
-// Options returns the runner options of the choice.
+// Options returns the runner options of the choice. Under auto, an MLP
+// the device cannot take (too large for its buffers or memory) and every
+// GPT train on the CPU; under vulkan they fail.
 func (c Chosen) Options() []Option {
 	if c.Backend == BackendVulkan && c.Device != nil {
-		return []Option{WithBackend(BackendVulkan), WithVulkanDevice(c.Device)}
+		b := BackendVulkan
+		if c.auto {
+			b = BackendAuto
+		}
+		return []Option{WithBackend(b), WithVulkanDevice(c.Device)}
 	}
 	return []Option{WithBackend(c.Backend)}
 }

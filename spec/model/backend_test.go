@@ -108,3 +108,35 @@ func TestBackendChoice(t *testing.T) {
 	}
 	t.Log("auto: " + c.Describe)
 }
+
+// TestAutoFallsBack: under auto, an MLP the chosen device cannot take
+// (here: a closed device) trains on the CPU; under vulkan it fails.
+func TestAutoFallsBack(t *testing.T) {
+	t.Parallel()
+	d, err := vulkan.Open()
+	if errors.Is(err, vulkan.ErrNoDevice) {
+		t.Skipf("no Vulkan device: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	s, err := catalog.Example(catalog.ExampleSynthetic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := model.LoadData(s, model.DataOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := model.NewRunner(s, data, s.Init(), model.WithBackend(model.BackendAuto), model.WithVulkanDevice(d))
+	if err != nil {
+		t.Fatalf("auto on a device that cannot take the job: %v", err)
+	}
+	if _, ok := r.(io.Closer); ok {
+		t.Fatal("auto kept a device that failed")
+	}
+	if _, err := model.NewRunner(s, data, s.Init(), model.WithBackend(model.BackendVulkan), model.WithVulkanDevice(d)); err == nil {
+		t.Fatal("vulkan on a closed device accepted")
+	}
+}

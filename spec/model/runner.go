@@ -1,7 +1,6 @@
 package model
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 
@@ -86,10 +85,10 @@ func NewRunner(s *spec.Spec, data *Data, st *spec.State, opts ...Option) (Runner
 	}
 	if onVulkan {
 		r, err := newVulkanRunner(s, data, st, o)
-		if err == nil || o.backend == BackendVulkan || !errors.Is(err, vulkan.ErrNoDevice) {
+		if err == nil || o.backend == BackendVulkan {
 			return r, err
 		}
-		// auto without a working GPU: the CPU.
+		// auto, and no GPU, or one that cannot take this job: the CPU.
 	}
 	return newMLPRunner(s, data, st, o)
 }

@@ -391,6 +391,16 @@ func (d *Device) pipeline(name string) (*pipeline, error) {
 	return p, nil
 }
 
+// alive returns ErrClosed once the device is closed.
+func (d *Device) alive() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
 // submit runs command buffer cb on the queue and waits for it.
 func (d *Device) submit(cb uintptr) error {
 	d.mu.Lock()

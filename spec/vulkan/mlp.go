@@ -118,7 +118,11 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Trainer, error) {
 			c.data.Len(), c.data.Features(), c.data.Classes(), s.Data.Train.Features, t0Classes(s))
 	}
 	t := &Trainer{s: s, p: s.Plan(), st: st, dev: c.device, data: c.data}
-	if t.dev == nil {
+	if t.dev != nil {
+		if err := t.dev.alive(); err != nil {
+			return nil, err
+		}
+	} else {
 		d, err := Open(c.deviceOpts...)
 		if err != nil {
 			return nil, err
@@ -530,8 +534,8 @@ func (t *Trainer) pushState() error {
 
 // syncIn uploads st if the caller changed it since it was last synced.
 func (t *Trainer) syncIn() error {
-	if t.closed {
-		return ErrClosed
+	if err := t.usable(); err != nil {
+		return err
 	}
 	if !t.synced {
 		return nil
@@ -548,6 +552,20 @@ func (t *Trainer) syncIn() error {
 	return nil
 }
 
+// usable reports why the trainer cannot touch its device memory: closed,
+// its device closed (a sticky failure), or an earlier failure.
+func (t *Trainer) usable() error {
+	if t.closed {
+		return ErrClosed
+	}
+	if t.failed == nil {
+		if err := t.dev.alive(); err != nil {
+			t.failed = err
+		}
+	}
+	return t.failed
+}
+
 // State returns the trainer's state, copied back from the device if a
 // step ran since the last call. Callers may change its values between
 // steps (the next Step uploads them) but not its shape. If the copy
@@ -562,11 +580,14 @@ func (t *Trainer) State() *spec.State {
 // Sync copies the device's state into State() if a step ran since the
 // last copy.
 func (t *Trainer) Sync() error {
-	if t.failed != nil {
-		return t.failed
-	}
-	if t.synced || t.closed {
+	if t.synced && t.failed == nil {
 		return nil
+	}
+	if t.closed {
+		return nil // Close synced what it could
+	}
+	if err := t.usable(); err != nil {
+		return err
 	}
 	if err := t.dev.submit(t.download.cb); err != nil {
 		t.failed = fmt.Errorf("vulkan: copying the state back: %w", err)
@@ -599,8 +620,8 @@ func (t *Trainer) Step(x [][]uint8, y []uint8) (lossQ16 int64, err error) {
 			return 0, fmt.Errorf("vulkan: sample %d has %d features and label %d, want %d features and a label below %d", b, len(x[b]), y[b], features, classes)
 		}
 	}
-	if t.closed {
-		return 0, ErrClosed
+	if err := t.usable(); err != nil {
+		return 0, err
 	}
 	t.putBatch(x)
 	ys := t.yHost.int32s()
@@ -664,6 +685,9 @@ func (t *Trainer) StepIndices(idx []int) (lossQ16 int64, err error) {
 	if len(idx) != B {
 		return 0, fmt.Errorf("vulkan: batch has %d indices, want %d", len(idx), B)
 	}
+	if err := t.usable(); err != nil {
+		return 0, err
+	}
 	n := t.data.Len()
 	ih := t.idxHost.int32s()
 	for b, i := range idx {
@@ -677,8 +701,8 @@ func (t *Trainer) StepIndices(idx []int) (lossQ16 int64, err error) {
 
 // run submits a recorded step and collects its loss.
 func (t *Trainer) run(r *recorder) (lossQ16 int64, err error) {
-	if t.failed != nil {
-		return 0, t.failed
+	if err := t.usable(); err != nil {
+		return 0, err
 	}
 	if err := t.syncIn(); err != nil {
 		return 0, err

@@ -430,3 +430,21 @@ func TestNoDriver(t *testing.T) {
 		t.Fatalf("New: %v, want ErrNoDevice", err)
 	}
 }
+
+// TestTooLarge: a job whose buffers exceed what the device binds is
+// refused with ErrUnsupported before any memory is allocated.
+func TestTooLarge(t *testing.T) {
+	t.Parallel()
+	d := device(t)
+	s, _ := spectest.MLP(65536) // invalid as it comes: the batch's sums overflow int32
+	s.Numeric.GradBits = 3      // keeps the batch's sums within int32 (SPEC.md §10)
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if 65536*784*4 <= d.Info().MaxStorageBufferRange {
+		t.Skipf("%v binds %d MiB: the job fits", d.Info(), d.Info().MaxStorageBufferRange>>20)
+	}
+	if _, err := vulkan.New(s, s.Init(), vulkan.WithDevice(d)); !errors.Is(err, vulkan.ErrUnsupported) {
+		t.Fatalf("a 205 MB batch buffer: %v, want ErrUnsupported", err)
+	}
+}
