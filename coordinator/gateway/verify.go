@@ -13,16 +13,14 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/inference"
 	"github.com/beluga-compute/beluga/protocol/core/plan"
 	"github.com/beluga-compute/beluga/protocol/net/infer"
-	"github.com/beluga-compute/beluga/protocol/net/join"
-	"github.com/beluga-compute/beluga/protocol/net/wire"
 )
 
 // Verification sampling (SPEC.md §21.4). Each answered request is sent to
 // a verifier holding the model with probability RatePPM, drawn from
 // crypto/rand after the solver's receipt arrived (the solver cannot know
-// which of its answers are checked). A fraud verdict slashes the solver's
-// bond — the client's cost back, a bounty for the verifier — and bans it
-// from routing.
+// which of its answers are checked). A fraud verdict goes to the referee
+// (referee.go), which slashes the solver only when its re-run confirms
+// it, and otherwise slashes the verifier.
 
 // Events of the sampler.
 const (
@@ -49,6 +47,12 @@ type VerifyStats struct {
 	Unchecked int64 `json:"unchecked"` // no verifier, or it failed to answer
 	Slashed   int64 `json:"slashed_micro_usd"`
 	Refunded  int64 `json:"refunded_micro_usd"`
+	// Disputes counts fraud verdicts the referee judged: confirmed
+	// (Frauds), refused (Refused: the verifier lied) or unresolved.
+	Disputes        int64 `json:"disputes"`
+	Refused         int64 `json:"verdicts_refused"`
+	Unresolved      int64 `json:"disputes_unresolved"`
+	VerifierSlashed int64 `json:"verifier_slashed_micro_usd"`
 }
 
 type sampler struct {
@@ -57,7 +61,7 @@ type sampler struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	stats     VerifyStats
-	slashed   map[string]bool // solver parties slashed
+	slashed   map[string]bool // solver and verifier parties slashed
 }
 
 // SetVerifyRate sets the share of requests verified, in millionths
@@ -71,7 +75,8 @@ func (g *Gateway) VerifyStats() VerifyStats {
 	return g.ver.stats
 }
 
-// Slashed reports whether the solver party was slashed for a fraud.
+// Slashed reports whether the party was slashed: a solver for a fraud
+// the referee confirmed, a verifier for a verdict it refuted.
 func (g *Gateway) Slashed(party string) bool {
 	g.ver.mu.Lock()
 	defer g.ver.mu.Unlock()
@@ -124,19 +129,7 @@ func (g *Gateway) maybeVerify(m *Model, req *inference.Request, rec *inference.R
 			s.stats.Passed++
 			s.mu.Unlock()
 		case infer.VerdictFraud:
-			party := join.PartyID(wire.RoleSolver, solver)
-			g.router.Ban(solver)
-			sl, err := g.svc.SlashInference(ctx, req.ID, party, client, join.PartyID(wire.RoleVerifier, v), costMicroUSD)
-			if err != nil {
-				g.log.Error(EventSettleFailed, "request", req.ID, "err", err.Error())
-			}
-			g.log.Warn(EventSlashed, "solver", party, "request", req.ID, "slashed_micro_usd", sl.SlashedMicroUSD, "refund_micro_usd", sl.RefundMicroUSD, "why", vd.Detail)
-			s.mu.Lock()
-			s.stats.Frauds++
-			s.stats.Slashed += sl.SlashedMicroUSD
-			s.stats.Refunded += sl.RefundMicroUSD
-			s.slashed[party] = true
-			s.mu.Unlock()
+			g.dispute(m, req, rec, solver, v, client, costMicroUSD, vd)
 		default:
 			s.mu.Lock()
 			s.stats.Unchecked++

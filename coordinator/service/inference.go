@@ -219,3 +219,74 @@ func (s *Service) SlashInference(ctx context.Context, req, solver, client, verif
 	}
 	return sl, nil
 }
+
+// CodeInferenceFalseVerdict is the transfer code of a verifier bond
+// slashed for a fraud verdict the referee refuted.
+const CodeInferenceFalseVerdict uint16 = 304
+
+// FalseVerdictSlash is what SlashFalseVerdict moved.
+type FalseVerdictSlash struct {
+	SlashedMicroUSD  int64 // taken from the verifier's bond
+	SolverMicroUSD   int64 // to the wrongly accused solver
+	PlatformMicroUSD int64 // the rest
+}
+
+// SlashFalseVerdict takes up to Policy.VerifierBondMicroUSD from
+// verifier's bond for its fraud verdict on request req, which the
+// referee's re-run refuted (SPEC.md §21.4): Policy.BountyPPM of it to the
+// solver it accused, the rest to the platform — one linked chain, once
+// per request (a second call is a no-op and reports nothing moved).
+func (s *Service) SlashFalseVerdict(ctx context.Context, req, verifier, solver string) (FalseVerdictSlash, error) {
+	bond := AccountRef{Kind: KindVerifierBond, Party: verifier}
+	refs := []AccountRef{bond, {Kind: KindSolverEarnings, Party: solver}, {Kind: KindPlatformFees}}
+	for _, r := range refs {
+		if err := r.Validate(); err != nil {
+			return FalseVerdictSlash{}, err
+		}
+	}
+	if req == "" {
+		return FalseVerdictSlash{}, fmt.Errorf("%w: no request", ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, what := range []string{"solver", "platform"} {
+		if _, err := s.led.Transfer(ctx, ledger.DeriveTransferID("inference", req, "false-verdict", what)); err == nil {
+			return FalseVerdictSlash{}, nil // already slashed for this request
+		}
+	}
+	if err := s.ensureAccounts(ctx, refs...); err != nil {
+		return FalseVerdictSlash{}, err
+	}
+	a, err := s.led.Account(ctx, bond.ID())
+	if err != nil {
+		return FalseVerdictSlash{}, fmt.Errorf("slash verifier %s for request %s: %w", verifier, req, err)
+	}
+	var sl FalseVerdictSlash
+	sl.SlashedMicroUSD = max(min(a.Balances.AvailableMicroUSD(), s.cfg.policy.VerifierBondMicroUSD), 0)
+	sl.SolverMicroUSD = mulPPM(sl.SlashedMicroUSD, s.cfg.policy.BountyPPM)
+	sl.PlatformMicroUSD = sl.SlashedMicroUSD - sl.SolverMicroUSD
+	var ts []ledger.Transfer
+	for _, p := range []struct {
+		what   string
+		to     AccountRef
+		amount int64
+	}{{"solver", refs[1], sl.SolverMicroUSD}, {"platform", refs[2], sl.PlatformMicroUSD}} {
+		if p.amount <= 0 {
+			continue
+		}
+		t := ledger.Transfer{ID: ledger.DeriveTransferID("inference", req, "false-verdict", p.what), DebitAccountID: bond.ID(), CreditAccountID: p.to.ID(),
+			AmountMicroUSD: p.amount, Ledger: ledger.LedgerUSD, Code: CodeInferenceFalseVerdict}
+		copy(t.UserData[:], req)
+		ts = append(ts, t)
+	}
+	if len(ts) == 0 {
+		return sl, nil // an empty bond: nothing to take
+	}
+	if err := linkChain(ts); err != nil {
+		return FalseVerdictSlash{}, err
+	}
+	if _, err := s.submit(ctx, ts); err != nil {
+		return FalseVerdictSlash{}, fmt.Errorf("slash verifier %s for request %s: %w", verifier, req, err)
+	}
+	return sl, nil
+}

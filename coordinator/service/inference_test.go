@@ -117,3 +117,41 @@ func TestSlashInference(t *testing.T) {
 	}
 	noErr(t, s.CheckLedger(ctx))
 }
+
+// TestSlashFalseVerdict: a verifier whose fraud verdict the referee
+// refuted loses up to the verifier bond, half to the solver it accused,
+// once per request; an empty bond moves nothing; the ledger balances.
+func TestSlashFalseVerdict(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, led, _ := newMemService(t)
+	must(s.RecordDeposit(ctx, Deposit{Account: AccountRef{Kind: KindVerifierBond, Party: "v1"}, AmountMicroUSD: 30_000_000, BankRef: "vb1"}))
+	sl, err := s.SlashFalseVerdict(ctx, "req-7", "v1", "s1")
+	noErr(t, err)
+	vb := DefaultPolicy().VerifierBondMicroUSD
+	if sl.SlashedMicroUSD != vb || sl.SolverMicroUSD != vb/2 || sl.SolverMicroUSD+sl.PlatformMicroUSD != vb {
+		t.Fatalf("slash %+v", sl)
+	}
+	again, err := s.SlashFalseVerdict(ctx, "req-7", "v1", "s1")
+	noErr(t, err)
+	if again.SlashedMicroUSD != 0 || balance(t, led, AccountRef{Kind: KindVerifierBond, Party: "v1"}) != 30_000_000-vb {
+		t.Fatalf("second slash of one verdict moved money: %+v", again)
+	}
+	if got := balance(t, led, AccountRef{Kind: KindSolverEarnings, Party: "s1"}); got != vb/2 {
+		t.Fatalf("the accused solver got %d", got)
+	}
+	rest, err := s.SlashFalseVerdict(ctx, "req-8", "v1", "s1") // what is left of the bond
+	noErr(t, err)
+	if rest.SlashedMicroUSD != 30_000_000-vb {
+		t.Fatalf("second verdict slashed %+v", rest)
+	}
+	none, err := s.SlashFalseVerdict(ctx, "req-9", "v1", "s1")
+	noErr(t, err)
+	if none.SlashedMicroUSD != 0 {
+		t.Fatalf("an empty bond slashed %+v", none)
+	}
+	if _, err := s.SlashFalseVerdict(ctx, "", "v1", "s1"); err == nil {
+		t.Fatal("a slash for no request")
+	}
+	noErr(t, s.CheckLedger(ctx))
+}

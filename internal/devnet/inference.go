@@ -18,6 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
 	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/coordinatord"
 	"github.com/beluga-compute/beluga/coordinator/service"
@@ -44,19 +47,24 @@ type InferenceConfig struct {
 
 // InferenceResult is what RunInference ends with (one JSON object).
 type InferenceResult struct {
-	Requests         int     `json:"requests"`
-	Succeeded        int     `json:"succeeded"`
-	Streamed         int     `json:"streamed"`
-	ReceiptsVerified int64   `json:"receipts_verified"`
-	FraudsFound      int64   `json:"frauds_found"`
-	CheaterSlashed   bool    `json:"cheater_slashed"`
-	SlashedMicroUSD  int64   `json:"slashed_micro_usd"`
-	BilledMicroUSD   int64   `json:"billed_micro_usd"`
-	RefundedMicroUSD int64   `json:"refunded_micro_usd"`
-	VerifyRatePPM    int64   `json:"verify_rate_ppm"`
-	OtherModelServed bool    `json:"other_model_served"`
-	LedgerBalanced   bool    `json:"ledger_balanced"`
-	Seconds          float64 `json:"seconds"`
+	Requests         int   `json:"requests"`
+	Succeeded        int   `json:"succeeded"`
+	Streamed         int   `json:"streamed"`
+	ReceiptsVerified int64 `json:"receipts_verified"`
+	FraudsFound      int64 `json:"frauds_found"`
+	CheaterSlashed   bool  `json:"cheater_slashed"`
+	SlashedMicroUSD  int64 `json:"slashed_micro_usd"`
+	BilledMicroUSD   int64 `json:"billed_micro_usd"`
+	RefundedMicroUSD int64 `json:"refunded_micro_usd"`
+	VerifyRatePPM    int64 `json:"verify_rate_ppm"`
+	OtherModelServed bool  `json:"other_model_served"`
+	// Disputes are the fraud verdicts the coordinator refereed;
+	// VerdictsRefused those it refuted (the lying verifier's).
+	Disputes             int64   `json:"disputes"`
+	VerdictsRefused      int64   `json:"verdicts_refused"`
+	LyingVerifierSlashed bool    `json:"lying_verifier_slashed"`
+	LedgerBalanced       bool    `json:"ledger_balanced"`
+	Seconds              float64 `json:"seconds"`
 }
 
 // inferenceSpec is the devnet's inference model: a byte-level GPT of one
@@ -160,8 +168,12 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 
 	// Publish model 1; fund the client; bond the solvers.
 	m1 := models[0]
+	canon, err := m1.Spec.Canonical()
+	if err != nil {
+		return nil, err
+	}
 	pub, _ := json.Marshal(map[string]any{"id": "devnet-gpt", "digest": hex.EncodeToString(m1.Digest[:]), "job": m1.Job.String(), "step": m1.Step,
-		"context_length": m1.Config.Context, "input_micro_usd_per_1k": 500, "output_micro_usd_per_1k": 1500})
+		"context_length": m1.Config.Context, "input_micro_usd_per_1k": 500, "output_micro_usd_per_1k": 1500, "spec": json.RawMessage(canon)})
 	if st, body := call(ctx, "POST", base+"/models", opKey, pub); st != 200 {
 		return nil, fmt.Errorf("publish: %d %s", st, body)
 	}
@@ -174,11 +186,13 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 	type role struct {
 		name   string
 		m      *rundir.Model
-		cheat  bool
+		cheat  bool // a solver that cheats, a verifier that lies
 		verify bool
 	}
-	roles := []role{{"honest solver", m1, false, false}, {"cheating solver", m1, true, false}, {"other-model solver", models[1], false, false}, {"verifier", m1, false, true}}
-	var cheater string
+	roles := []role{{"honest solver", m1, false, false}, {"cheating solver", m1, true, false}, {"other-model solver", models[1], false, false},
+		{"lying verifier", m1, true, true}, {"verifier", m1, false, true}}
+	var cheater, liar string
+	var announceHonest func()
 	var wg sync.WaitGroup
 	actx, stopAnnounce := context.WithCancel(ctx)
 	defer func() { stopAnnounce(); wg.Wait() }()
@@ -192,13 +206,33 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 			return nil, err
 		}
 		im := []infer.Model{{Digest: r.m.Digest, Config: r.m.Config, State: r.m.State}}
+		// Every peer serving or checking a model serves its weights (the
+		// coordinator's referee fetches them from there).
+		held := []infer.HeldModel{{Spec: r.m.Spec, Job: r.m.Job, State: spec.GPTTensors(r.m.Config, r.m.State)}}
+		if _, err := infer.ServeWeights(ctx, n, cn.ID(), held, nil); err != nil {
+			return nil, err
+		}
 		if r.verify {
 			v, err := infer.NewVerifierServer(n.Host, im, 1, nil)
 			if err != nil {
 				return nil, err
 			}
-			wg.Add(1)
-			go func() { defer wg.Done(); v.Announce(actx, cn.ID()) }()
+			announce := func() {
+				wg.Add(1)
+				go func() { defer wg.Done(); v.Announce(actx, cn.ID()) }()
+			}
+			if r.cheat {
+				liar = join.PartyID(wire.RoleVerifier, n.ID())
+				if _, err := cd.Service.RecordDeposit(ctx, service.Deposit{Account: service.AccountRef{Kind: service.KindVerifierBond, Party: liar},
+					AmountMicroUSD: 20_000_000, BankRef: "devnet-liar-bond"}); err != nil {
+					return nil, err
+				}
+				lie(n)
+				announce()
+				say("%s %s claims fraud at byte 0 of every receipt (bond $20)", r.name, liar)
+				continue
+			}
+			announceHonest = announce
 			say("%s %s checks devnet-gpt", r.name, join.PartyID(wire.RoleVerifier, n.ID()))
 			continue
 		}
@@ -237,6 +271,23 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 	}
 	other := cd.Gateway.Router().Serving(models[1].Digest) == 1
 
+	// The lying verifier alone checks a first request: the coordinator,
+	// as referee, re-runs the byte it blames, refuses the verdict and
+	// slashes the liar; then the honest verifier takes over.
+	cd.Gateway.SetVerifyRate(plan.PPM)
+	if ok, _ := burstRequest(ctx, base, clientKey, 1000); !ok {
+		return nil, errors.New("the request the lying verifier checks failed")
+	}
+	cd.Gateway.WaitVerifications()
+	cd.Gateway.SetVerifyRate(rate)
+	announceHonest()
+	for deadline := time.Now().Add(30 * time.Second); cd.Gateway.VerifiersOf(m1.Digest) != 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return nil, errors.New("the verifier did not announce within 30 s")
+		}
+	}
+	say("lying verifier %s: verdict refused by the referee, slashed: %v", liar, cd.Gateway.Slashed(liar))
+
 	// The burst: 4 clients at once.
 	res := &InferenceResult{Requests: cfg.Requests, VerifyRatePPM: rate, OtherModelServed: other}
 	var mu sync.Mutex
@@ -268,6 +319,7 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 	vs := cd.Gateway.VerifyStats()
 	res.ReceiptsVerified, res.FraudsFound, res.SlashedMicroUSD, res.RefundedMicroUSD = vs.Passed, vs.Frauds, vs.Slashed, vs.Refunded
 	res.CheaterSlashed = cd.Gateway.Slashed(cheater)
+	res.Disputes, res.VerdictsRefused, res.LyingVerifierSlashed = vs.Disputes, vs.Refused, cd.Gateway.Slashed(liar)
 	var me struct {
 		Funds int64 `json:"funds_micro_usd"`
 	}
@@ -284,6 +336,8 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 		return res, fmt.Errorf("%d of %d requests failed", res.Requests-res.Succeeded, res.Requests)
 	case !res.CheaterSlashed:
 		return res, errors.New("the cheating solver was not caught")
+	case !res.LyingVerifierSlashed || res.VerdictsRefused != 1:
+		return res, fmt.Errorf("the lying verifier was not caught (%d verdicts refused)", res.VerdictsRefused)
 	case !res.LedgerBalanced:
 		return res, errors.New("the ledger does not balance")
 	}
@@ -354,4 +408,27 @@ func burstRequest(ctx context.Context, base, key string, i int) (ok, streamed bo
 		return false, true
 	}
 	return false, streamed
+}
+
+// lie makes n a lying verifier: it answers every receipt it is sent with
+// a fraud verdict blaming output byte 0, whatever the receipt says.
+func lie(n *p2p.Node) {
+	n.Host.SetStreamHandler(protocol.ID(infer.VerifyProtocol), func(st network.Stream) {
+		defer st.Close()
+		_, p, err := infer.ReadFrame(bufio.NewReader(st), infer.FrameRecord)
+		if err != nil {
+			st.Reset()
+			return
+		}
+		_, _, rc, err := inference.DecodeRecord(p)
+		if err != nil {
+			st.Reset()
+			return
+		}
+		b, _ := json.Marshal(infer.Verdict{Receipt: rc.ID(), Verdict: infer.VerdictFraud, Detail: "made up", Position: 0})
+		w := bufio.NewWriter(st)
+		if infer.WriteFrame(w, infer.FrameVerdict, b) != nil || w.Flush() != nil {
+			st.Reset()
+		}
+	})
 }

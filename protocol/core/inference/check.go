@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/beluga-compute/beluga/spec/gpt"
@@ -19,6 +20,89 @@ import (
 // with the first wrong position where there is one — when the solver
 // signed what no honest run produces for this request.
 func Check(g *gpt.Generator, model merkle.Digest, req *Request, output []byte, rc *Receipt) error {
+	if err := checkClaims(g, model, req, output, rc); err != nil {
+		return err
+	}
+	text := append(append(make([]byte, 0, len(req.Prompt)+len(output)), req.Prompt...), output...)
+	leaves := make([]merkle.Digest, 0, len(output))
+	buf := make([]byte, 0, 13+8*gpt.Vocab)
+	p := len(req.Prompt)
+	err := g.Positions(text[:len(text)-1], p-1, func(r int, z []int64, e int) error {
+		k := r - p + 1
+		want := gpt.Sample(z, e, req.Temperature, req.Seed, int64(k))
+		if want != output[k] {
+			return &FraudError{Position: k, Why: fmt.Sprintf("position %d: the model samples byte %d, the output has %d", k, want, output[k])}
+		}
+		buf = LeafData(buf[:0], k, want, z, e)
+		leaves = append(leaves, PositionTree.Leaf(buf))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if PositionTree.Root(leaves) != rc.Positions {
+		return &FraudError{Position: -1, Why: "the position root does not match the model's logits (every byte agrees: another model's or other weights' logits)"}
+	}
+	return nil
+}
+
+// FraudError is ErrFraud with where: Position is the first output byte
+// the model does not sample (0-based), or −1 when the fraud is not one
+// byte's (the stop rule, the counts, the position root).
+type FraudError struct {
+	Position int
+	Why      string
+}
+
+// Error implements error.
+func (e *FraudError) Error() string { return ErrFraud.Error() + ": " + e.Why }
+
+// Unwrap makes a FraudError ErrFraud.
+func (e *FraudError) Unwrap() error { return ErrFraud }
+
+// FraudPosition is the position a Check error blames: the byte index for
+// a wrong byte, −1 for anything else.
+func FraudPosition(err error) int {
+	var f *FraudError
+	if errors.As(err, &f) {
+		return f.Position
+	}
+	return -1
+}
+
+// Referee settles a verifier's claim that receipt rc is fraud at output
+// position k (SPEC.md §21.4's dispute, played by the coordinator): it
+// checks the receipt's signed claims that need no model (the signature,
+// bindings, counts, the stop rule), then re-runs the single
+// teacher-forced position k — the logits of prompt + output[:k], one
+// row — and re-samples it. A claim about no position (k < 0: the root)
+// costs the full pass of Check. It returns an ErrFraud (a *FraudError)
+// when the fraud is confirmed, nil when the position is what the model
+// samples (the claim is false), and ErrSignature, ErrNotFor or
+// ErrRequest when the inputs are not a record to judge.
+func Referee(g *gpt.Generator, model merkle.Digest, req *Request, output []byte, rc *Receipt, k int) error {
+	if k < 0 {
+		return Check(g, model, req, output, rc)
+	}
+	if err := checkClaims(g, model, req, output, rc); err != nil {
+		return err
+	}
+	if k >= len(output) {
+		return fmt.Errorf("%w: position %d of a %d-byte output", ErrRequest, k, len(output))
+	}
+	text := append(append(make([]byte, 0, len(req.Prompt)+k), req.Prompt...), output[:k]...)
+	z, e, err := g.Logits(text)
+	if err != nil {
+		return err
+	}
+	if want := gpt.Sample(z, e, req.Temperature, req.Seed, int64(k)); want != output[k] {
+		return &FraudError{Position: k, Why: fmt.Sprintf("position %d: the model samples byte %d, the output has %d", k, want, output[k])}
+	}
+	return nil
+}
+
+// checkClaims is the part of Check that needs no forward pass.
+func checkClaims(g *gpt.Generator, model merkle.Digest, req *Request, output []byte, rc *Receipt) error {
 	if err := rc.Verify(); err != nil {
 		return err
 	}
@@ -32,7 +116,7 @@ func Check(g *gpt.Generator, model merkle.Digest, req *Request, output []byte, r
 		return fmt.Errorf("%w: the request is for model %x, the check has %x", ErrNotFor, req.Model[:6], model[:6])
 	}
 	fraud := func(format string, a ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrFraud}, a...)...)
+		return &FraudError{Position: -1, Why: fmt.Sprintf(format, a...)}
 	}
 	T := g.Config().Context
 	switch {
@@ -63,26 +147,6 @@ func Check(g *gpt.Generator, model merkle.Digest, req *Request, output []byte, r
 		return fraud("finish reason length, but the output ends with a stop sequence")
 	case rc.Finish == FinishLength && len(output) != req.MaxTokens:
 		return fraud("finish reason length after %d bytes, max_tokens is %d", len(output), req.MaxTokens)
-	}
-	text := append(append(make([]byte, 0, len(req.Prompt)+len(output)), req.Prompt...), output...)
-	leaves := make([]merkle.Digest, 0, len(output))
-	buf := make([]byte, 0, 13+8*gpt.Vocab)
-	p := len(req.Prompt)
-	err := g.Positions(text[:len(text)-1], p-1, func(r int, z []int64, e int) error {
-		k := r - p + 1
-		want := gpt.Sample(z, e, req.Temperature, req.Seed, int64(k))
-		if want != output[k] {
-			return fraud("position %d: the model samples byte %d, the output has %d", k, want, output[k])
-		}
-		buf = LeafData(buf[:0], k, want, z, e)
-		leaves = append(leaves, PositionTree.Leaf(buf))
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if PositionTree.Root(leaves) != rc.Positions {
-		return fraud("the position root does not match the model's logits (every byte agrees: another model's or other weights' logits)")
 	}
 	return nil
 }

@@ -52,6 +52,10 @@ type Verdict struct {
 	Receipt string `json:"receipt"`
 	Verdict string `json:"verdict"`
 	Detail  string `json:"detail,omitempty"`
+	// Position is the output byte a fraud verdict blames (0-based), −1
+	// when it blames none (the stop rule, the counts, the position root):
+	// the referee re-runs that one position.
+	Position int `json:"position"`
 	// CheckMicros is how long the check took (one forward pass).
 	CheckMicros int64 `json:"check_us"`
 }
@@ -87,9 +91,9 @@ func NewVerifierServer(h host.Host, models []Model, threads int, log *slog.Logge
 func (v *VerifierServer) Check(data []byte) Verdict {
 	req, out, rc, err := inference.DecodeRecord(data)
 	if err != nil {
-		return Verdict{Verdict: VerdictInvalid, Detail: err.Error()}
+		return Verdict{Verdict: VerdictInvalid, Detail: err.Error(), Position: -1}
 	}
-	vd := Verdict{Receipt: rc.ID()}
+	vd := Verdict{Receipt: rc.ID(), Position: -1}
 	g, ok := v.gens[rc.Model]
 	if !ok {
 		vd.Verdict, vd.Detail = VerdictUnchecked, fmt.Sprintf("model %x is not held here", rc.Model[:8])
@@ -104,7 +108,7 @@ func (v *VerifierServer) Check(data []byte) Verdict {
 	case err == nil:
 		vd.Verdict = VerdictPass
 	case errors.Is(err, inference.ErrFraud):
-		vd.Verdict, vd.Detail = VerdictFraud, err.Error()
+		vd.Verdict, vd.Detail, vd.Position = VerdictFraud, err.Error(), inference.FraudPosition(err)
 	default:
 		vd.Verdict, vd.Detail = VerdictInvalid, err.Error()
 	}

@@ -231,6 +231,18 @@ func FetchWeights(ctx context.Context, n *p2p.Node, coordinator peer.ID, model s
 	if err != nil {
 		return nil, err
 	}
+	return FetchOffered(ctx, n, o, t0, log)
+}
+
+// FetchOffered fetches the weights offer o names from its holders with
+// its grant (FetchWeights after the coordinator's answer; the coordinator
+// itself, which makes its own offers, starts here). t0 is when the fetch
+// began, for the log.
+func FetchOffered(ctx context.Context, n *p2p.Node, o *WeightsOffer, t0 time.Time, log *slog.Logger) (*FetchedModel, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	model := o.ID
 	s, job, holders, digest, err := o.check(n)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", model, err)
