@@ -67,6 +67,9 @@ var problemTitles = map[string]string{
 	"confidential":             "Confidential job",
 	"signup_closed":            "Sign-up closed",
 	"rate_limited":             "Too many requests",
+	"bad_signature":            "Signature refused",
+	"replayed":                 "Signed statement already used",
+	"already_signed_up":        "Already signed up",
 }
 
 // problemTitle is code's title.

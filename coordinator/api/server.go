@@ -58,6 +58,7 @@ type Server struct {
 	parties partyHooks
 	client  clientState  // the client endpoints' node and limits (client.go)
 	signup  *signupState // self-serve sign-up, when enabled (overview.go)
+	daemon  daemonSignup // daemons' self-serve sign-up (signup_daemon.go)
 }
 
 // Option configures a Server.
@@ -112,6 +113,7 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 	s.mux.HandleFunc("GET /v1/payouts/runs/{period}/ach", s.get(s.ach))
 	// Sign-up and the overviews a person's first minutes need (overview.go).
 	s.mux.HandleFunc("POST /v1/signup", s.signupRoute)
+	s.mux.HandleFunc("POST /v1/signup/daemon", s.daemonSignupRoute)
 	s.mux.HandleFunc("GET /v1/me", s.get(s.me))
 	s.mux.HandleFunc("GET /v1/market", s.get(s.market))
 	s.mux.HandleFunc("GET /v1/ledger", s.get(s.ledgerView))

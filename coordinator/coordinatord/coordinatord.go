@@ -99,6 +99,9 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if cfg.Signup != nil {
 		apiOpts = append(apiOpts, api.WithSignup(*cfg.Signup))
 	}
+	if cfg.P2P != nil {
+		apiOpts = append(apiOpts, api.WithPeerID(cfg.P2P.ID())) // daemons sign their sign-up for it
+	}
 	c.API = api.New(svc, c.Keys, log.With("component", "api"), apiOpts...)
 	ccfg := console.Config{LinkLogin: cfg.ConsoleLinkLogin, Logger: log.With("component", "console")}
 	if cfg.P2P != nil {
