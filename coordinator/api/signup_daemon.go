@@ -166,12 +166,6 @@ func (s *Server) signupDaemon(r *http.Request, req DaemonSignupRequest, st join.
 
 	s.daemon.mu.Lock()
 	defer s.daemon.mu.Unlock()
-	store := s.svc.Store()
-	if _, used, err := store.GetRaw(seen); err != nil {
-		return fromErr(err)
-	} else if used {
-		return errResponse(http.StatusConflict, "replayed", "this signed statement was used already: sign up again (the command signs a new one)")
-	}
 	has, err := s.svc.HasKey(ctx, party, role)
 	if err != nil {
 		return fromErr(err)
@@ -179,6 +173,12 @@ func (s *Server) signupDaemon(r *http.Request, req DaemonSignupRequest, st join.
 	if has {
 		return errResponse(http.StatusConflict, "already_signed_up", fmt.Sprintf(
 			"party %s already has a %s API key; a lost key is revoked and reissued by the operator (beluga operator key --role %s --subject %s)", party, req.Role, req.Role, party))
+	}
+	store := s.svc.Store()
+	if _, used, err := store.GetRaw(seen); err != nil {
+		return fromErr(err)
+	} else if used {
+		return errResponse(http.StatusConflict, "replayed", "this signed statement was used already: sign up again (the command signs a new one)")
 	}
 	status, err := s.svc.Party(ctx, party, prole)
 	if err != nil {

@@ -58,7 +58,7 @@ func signupBody(t testing.TB, d daemonKey, role wire.Role, coord peer.ID, at tim
 // a verifier's key is announced to the node (OnKeyIssued: enrolment).
 // Refused, with nothing issued: another key, another peer, the other
 // role, a client role, another coordinator, a stale time, bad bytes, a
-// replay (even once the key is revoked), a second sign-up of the same
+// replay (replayed once the key is revoked), a second sign-up of the same
 // party and role, and any sign-up at a coordinator that takes none.
 func TestDaemonSignup(t *testing.T) {
 	t.Parallel()
@@ -123,7 +123,7 @@ func TestDaemonSignup(t *testing.T) {
 		{"unknown field", strings.Replace(signupBody(t, other, wire.RoleSolver, coord, now, nil), `{`, `{"party":"x",`, 1), "invalid_request", 400},
 		{"null", strings.Replace(signupBody(t, other, wire.RoleSolver, coord, now, nil), `"role":"solver"`, `"role":null`, 1), "invalid_request", 400},
 		{"too large", `{"role":"` + strings.Repeat("s", 2000) + `"}`, "too_large", 413},
-		{"replay", good, "replayed", 409},
+		{"replay while the key is usable", good, "already_signed_up", 409},
 		{"second sign-up", signupBody(t, solver, wire.RoleSolver, coord, now.Add(2*time.Second), nil), "already_signed_up", 409},
 	}
 	for _, tc := range refused {

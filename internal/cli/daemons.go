@@ -170,6 +170,7 @@ be reached at start is retried with backoff.`,
 			}
 			defer stopServe()
 			cfg.Logger.Info("solver listening", "peer", n.ID().String(), "addrs", strings.Join(n.Addrs(), ","))
+			api.key = savedAPIKey(api.key, cfg.Dir) // a sign-up saved it there (signup.go)
 			stopWatch := watchOwnParty(ctx, cfg.Logger, wire.RoleSolver, n.ID(), api)
 			defer stopWatch()
 			return runDaemon(ctx, cfg.Logger, "solver", d.Close)
@@ -197,6 +198,7 @@ be reached at start is retried with backoff.`,
 	f.StringArrayVar(&serveIDs, "serve-model-id", nil, "serve inference with this published model (its ID or digest), its weights fetched from the peers serving it and checked against the digest (repeatable)")
 	f.IntVar(&inferenceSlots, "inference-slots", 2, "inference requests served at once")
 	cmd.AddCommand(newPartyStatusCmd(wire.RoleSolver, "beluga-solver"))
+	cmd.AddCommand(newSignupCmd(wire.RoleSolver, "beluga-solver")) // internal/cli/signup.go
 	return cmd
 }
 
@@ -247,6 +249,7 @@ func newVerifierCmd() *cobra.Command {
 			}
 			defer stopVerify()
 			cfg.Logger.Info("verifier listening", "peer", n.ID().String(), "addrs", strings.Join(n.Addrs(), ","))
+			api.key = savedAPIKey(api.key, dir) // a sign-up saved it there (signup.go)
 			stopWatch := watchOwnParty(ctx, cfg.Logger, wire.RoleVerifier, n.ID(), api)
 			defer stopWatch()
 			return runDaemon(ctx, cfg.Logger, "verifier", d.Close)
@@ -268,6 +271,7 @@ func newVerifierCmd() *cobra.Command {
 	f.StringArrayVar(&verifyDirs, "verify-model", nil, "check sampled inference receipts of the GPT in this run directory (its newest checkpoint; repeatable)")
 	f.StringArrayVar(&verifyIDs, "verify-model-id", nil, "check sampled inference receipts of this published model (its ID or digest), its weights fetched from the peers serving it (repeatable)")
 	cmd.AddCommand(newPartyStatusCmd(wire.RoleVerifier, "beluga-verifier"))
+	cmd.AddCommand(newSignupCmd(wire.RoleVerifier, "beluga-verifier")) // internal/cli/signup.go
 	return cmd
 }
 

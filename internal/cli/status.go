@@ -65,7 +65,9 @@ func onboarding(role wire.Role, id peer.ID, party, keyFile, dir string) string {
 	r := roleName(role)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s party %s (peer %s, key %s)\n", r, party, id, keyFile)
-	fmt.Fprintf(&b, "To get work, the coordinator's operator runs, once:\n")
+	fmt.Fprintf(&b, "Get this %s's API key yourself (saved in %s; a coordinator that takes sign-ups):\n", r, dir)
+	fmt.Fprintf(&b, "  beluga %s signup --coordinator <the coordinator's multiaddr> --coordinator-http http://<coordinator>:8700 --dir %s\n", r, dir)
+	fmt.Fprintf(&b, "To get work, the coordinator's operator runs, once (the key only if you did not sign up):\n")
 	fmt.Fprintf(&b, "  beluga operator deposit --account %s_bond:%s --usd 100 --bank-ref %s-bond-1   # the bond (the coordinator says the minimum when this %s joins)\n", r, party, party, r)
 	fmt.Fprintf(&b, "  beluga operator key --role %s --subject %s   # this %s's API key (for `beluga %s status`%s)\n", r, party, r, r,
 		map[bool]string{true: "; it also enrols the verifier", false: ""}[role == wire.RoleVerifier])
@@ -169,9 +171,7 @@ The coordinator's address and the key come from --coordinator and
 			if coordinator == "" {
 				coordinator = os.Getenv("BELUGA_COORDINATOR")
 			}
-			if apiKey == "" {
-				apiKey = os.Getenv("BELUGA_API_KEY")
-			}
+			apiKey = savedAPIKey(apiKey, dir) // the flag, $BELUGA_API_KEY, or a sign-up's in --dir
 			if party == "" {
 				kf := keyPath(keyFile, dir)
 				if _, err := os.Stat(kf); err != nil {
