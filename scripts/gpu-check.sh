@@ -2,9 +2,12 @@
 # gpu-check.sh: the Vulkan backend on a real GPU, in one run of a few minutes.
 #
 # Here, on a machine with Go and a Debian package registry, prepare what
-# travels with the tree (both under out/, which git ignores; ~45 MB):
+# travels with the tree (under out/, which git ignores; ~38 MB):
 #   scripts/gpu-check.sh --prepare
-#     out/gpu-check/beluga   the CLI, linux/amd64, CGO_ENABLED=0, stripped
+#     out/gpu-check/beluga.gz      the CLI, linux/amd64, CGO_ENABLED=0 (what ships: the
+#                                  Vulkan loader opened through purego), stripped
+#     out/gpu-check/beluga-cgo.gz  the same with cgo (NVML compiled in), tried only if
+#                                  the cgo-free one fails to list the devices
 #     out/gpu-check/debs/    apt-get download of the Vulkan loader (libvulkan1),
 #                            libglvnd (without it the loader finds the NVIDIA ICD,
 #                            libGLX_nvidia.so.0, but no vkCreateInstance) and
@@ -12,7 +15,7 @@
 # There, on the GPU machine (NVIDIA driver with its Vulkan ICD; no Vulkan loader,
 # no Go, no registry; python3 with PyTorch and CUDA), from the tree's root:
 #   scripts/gpu-check.sh
-# It unpacks the debs into out/gpu-check/root (dpkg -x: no root needed; as root
+# It unpacks the debs into $TMPDIR/beluga-gpu-check (dpkg -x: no root needed; as root
 # it falls back to unpacking into / and ldconfig if the private copy finds no
 # GPU), points the loader at the NVIDIA ICD, prints the GPU's Vulkan properties
 # (vulkaninfo --summary and beluga's device list), runs the conformance check
@@ -35,16 +38,17 @@ gpu_only=(--gpu-only); want="GPU, Vulkan"
 if [ "${GPU_CHECK_ALLOW_CPU:-}" = 1 ]; then gpu_only=(); want="Vulkan"; fi
 
 if [ "${1:-}" = "--prepare" ]; then
-  mkdir -p "$dir/debs"
+  rm -rf "$dir"; mkdir -p "$dir/debs"
   GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$dir/beluga" ./cmd/beluga
+  GOOS=linux GOARCH=amd64 CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o "$dir/beluga-cgo" ./cmd/beluga
+  gzip -f "$dir/beluga" "$dir/beluga-cgo"
   # shellcheck disable=SC2086
   (cd "$dir/debs" && apt-get download $debs >/dev/null 2>&1 || (cd "$dir/debs" && apt-get download $debs))
   echo "prepared $dir: $(du -sh "$dir" | cut -f1) ($(ls "$dir/debs" | wc -l) debs); carry it with the tree and run scripts/gpu-check.sh there"
   exit 0
 fi
 
-bin=$dir/beluga
-[ -x "$bin" ] || { echo "gpu-check: no $bin: run scripts/gpu-check.sh --prepare on a machine with Go and apt first" >&2; exit 2; }
+[ -f "$dir/beluga.gz" ] || { echo "gpu-check: no $dir/beluga.gz: run scripts/gpu-check.sh --prepare on a machine with Go and apt first" >&2; exit 2; }
 ls "$dir"/debs/*.deb >/dev/null 2>&1 || { echo "gpu-check: no .deb files in $dir/debs: run --prepare first" >&2; exit 2; }
 
 echo "== machine"
@@ -53,8 +57,11 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 nproc
 
 echo "== Vulkan loader and libglvnd from $dir/debs (private copy)"
-root=$(cd "$dir" && pwd)/root
-mkdir -p "$root"
+root=${GPU_CHECK_ROOT:-${TMPDIR:-/tmp}/beluga-gpu-check}
+mkdir -p "$root/bin"
+gunzip -c "$dir/beluga.gz" >"$root/bin/beluga" && chmod +x "$root/bin/beluga"
+if [ -f "$dir/beluga-cgo.gz" ]; then gunzip -c "$dir/beluga-cgo.gz" >"$root/bin/beluga-cgo" && chmod +x "$root/bin/beluga-cgo"; fi
+bin=$root/bin/beluga
 for f in "$dir"/debs/*.deb; do
   if command -v dpkg-deb >/dev/null; then
     dpkg-deb -x "$f" "$root"
@@ -78,11 +85,18 @@ if [ -z "${VK_DRIVER_FILES:-}" ]; then
 fi
 [ -n "${VK_DRIVER_FILES:-}" ] || { echo "gpu-check: no NVIDIA Vulkan ICD (nvidia_icd.json) on this machine" >&2; exit 2; }
 export VK_DRIVER_FILES VK_ICD_FILENAMES=$VK_DRIVER_FILES
-echo "ICD: $VK_DRIVER_FILES"; cat "$VK_DRIVER_FILES"
+echo "ICD: $VK_DRIVER_FILES"; cat "$VK_DRIVER_FILES"; echo
 
 echo "== Vulkan properties"
 list=$("$bin" bench vulkan --list 2>&1 || true)
 echo "$list"
+if ! grep -q "$want" <<<"$list" && [ -x "$root/bin/beluga-cgo" ]; then
+  echo "the cgo-free binary lists no usable device: trying the cgo build"
+  bin=$root/bin/beluga-cgo
+  list=$("$bin" bench vulkan --list 2>&1 || true)
+  echo "$list"
+fi
+echo "binary: $bin"
 if ! grep -q "$want" <<<"$list"; then
   if [ "$(id -u)" = 0 ]; then
     echo "no GPU through the private copy: unpacking the debs into / and running ldconfig"
