@@ -140,7 +140,13 @@ be reached at start is retried with backoff.`,
 				// CPUs (other processes above half the machine).
 				var sampler idle.Sampler
 				if len(probe.Devices) > 0 {
-					sampler = idle.GPU(probe, 0, 10, func() bool { return false })
+					// Training on the GPU ourselves (Vulkan) drives its
+					// utilization: ours while we submitted work in the last
+					// few seconds; another process on it still closes the gate.
+					ours := func() bool {
+						return chosen.Device != nil && time.Since(chosen.Device.LastSubmit()) < 5*time.Second
+					}
+					sampler = idle.GPU(probe, 0, 10, ours)
 				} else {
 					sampler = idle.CPU(50)
 				}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -260,6 +262,17 @@ type Device struct {
 	fence    uintptr
 	pipes    map[string]*pipeline // built once, shared by trainers
 	closed   bool
+	lastNano atomic.Int64 // when the last submission finished (Unix ns)
+}
+
+// LastSubmit returns when the device last finished work of this process
+// (zero before the first): a solver's idle check counts the GPU's
+// utilization as its own while it trains.
+func (d *Device) LastSubmit() time.Time {
+	if n := d.lastNano.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Open opens a usable device: by default the best by type (discrete GPU,
@@ -422,6 +435,7 @@ func (d *Device) submit(cb uintptr) error {
 		return err
 	}
 	runtime.KeepAlive(cbs)
+	d.lastNano.Store(time.Now().UnixNano())
 	return check("vkResetFences", call(d.fn.resetFences, d.handle, 1, uintptr(unsafe.Pointer(fences))))
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/beluga-compute/beluga/protocol/core/commit"
 	"github.com/beluga-compute/beluga/spec"
@@ -388,9 +389,15 @@ func TestDeviceGone(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 5))
 	s := spectest.Random(r, 10, 4)
 	ds := syntheticData(t, s)
+	if !d.LastSubmit().IsZero() {
+		t.Fatal("a fresh device reports a submission")
+	}
 	tr, err := vulkan.New(s, s.Init(), vulkan.WithDevice(d))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if time.Since(d.LastSubmit()) > time.Minute {
+		t.Fatalf("the upload's submission is not recorded: %v", d.LastSubmit())
 	}
 	b := engine.NewBatcher(s, ds)
 	if _, err := tr.Step(b.Batch(0)); err != nil {

@@ -5,6 +5,7 @@ package vulkan
 import (
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
@@ -35,6 +36,9 @@ func (d *Device) Info() DeviceInfo { return DeviceInfo{} }
 
 // Close releases the device.
 func (d *Device) Close() error { return nil }
+
+// LastSubmit returns when the device last finished work: never.
+func (d *Device) LastSubmit() time.Time { return time.Time{} }
 
 // Option configures a Trainer.
 type Option func()
