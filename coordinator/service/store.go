@@ -23,6 +23,7 @@ import (
 //	apikey/<id>     auth.Record
 //	idem/<key>      an HTTP idempotency record (opaque bytes, with a TTL)
 //	meta/<name>     flags such as "bootstrapped", the posting key
+//	data/text/<root> a client's text corpus, in pieces (data.go)
 type Store struct {
 	db *badger.DB
 }
