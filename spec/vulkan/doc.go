@@ -27,9 +27,24 @@
 //
 // # Execution
 //
-// A step is one pre-recorded command buffer, submitted once: the batch,
-// its labels and the step's learning rate are written to host-visible
-// buffers, the forward pass, loss, backward pass and update run on the
-// device, and only the per-sample losses come back. The state stays on the
-// device; State copies it back when asked.
+// A step is one pre-recorded command buffer, submitted once: the batch
+// (or, with the training set resident on the device, WithData and
+// StepIndices, only the sampler's indices), its labels and the step's
+// learning rate are written to host-visible buffers and copied to the
+// device, the forward pass, loss, backward pass and update run there, and
+// only the per-sample losses come back. The state stays on the device;
+// State copies it back when asked, and a Step first uploads any change a
+// caller made to it. A failed submission or copy is sticky: the trainer
+// refuses further steps rather than let anyone commit to a state the
+// device may not hold.
+//
+// # Devices
+//
+// Open takes the best usable device (discrete GPU, integrated, virtual,
+// CPU); GPUOnly refuses CPU devices such as Mesa's lavapipe, the device
+// tests and CI run on. A device needs shaderInt64, a compute queue, 16 KiB
+// of shared memory, 256-invocation workgroups and 6 storage buffers per
+// shader; DeviceInfo.Unusable says what one lacks. The integer dot-product
+// and cooperative-matrix extensions are reported but not used yet: every
+// product runs on plain int32 multiply-adds.
 package vulkan

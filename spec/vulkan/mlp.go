@@ -113,9 +113,9 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Trainer, error) {
 	for _, o := range opts {
 		o(&c)
 	}
-	if c.data != nil && (c.data.Features() != s.Data.Train.Features || c.data.Classes() > t0Classes(s) || c.data.Len() == 0) {
+	if c.data != nil && (c.data.Features() != s.Data.Train.Features || c.data.Classes() > classesOf(s) || c.data.Len() == 0) {
 		return nil, fmt.Errorf("vulkan: the resident data set has %d samples of %d features and %d classes; the spec wants %d features and %d classes",
-			c.data.Len(), c.data.Features(), c.data.Classes(), s.Data.Train.Features, t0Classes(s))
+			c.data.Len(), c.data.Features(), c.data.Classes(), s.Data.Train.Features, classesOf(s))
 	}
 	t := &Trainer{s: s, p: s.Plan(), st: st, dev: c.device, data: c.data}
 	if t.dev != nil {
@@ -146,8 +146,8 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Trainer, error) {
 	return t, nil
 }
 
-// t0Classes is the spec's class count (its last layer's width).
-func t0Classes(s *spec.Spec) int {
+// classesOf is the spec's class count (its last layer's width).
+func classesOf(s *spec.Spec) int {
 	p := s.Plan()
 	return p.Linear[len(p.Linear)-1].Out
 }
@@ -206,7 +206,8 @@ func (t *Trainer) build() error {
 		} else {
 			in = dev(fmt.Sprintf("act%d", lp.Index+1), B*out)
 		}
-		// State order per layer: weight, bias, weight momentum, bias momentum.
+		// Staging order per layer: weight, bias, weight momentum, bias
+		// momentum (stateKinds).
 		for k, size := range []uint64{n, out, n, out} {
 			l.stOff[k] = stOff
 			stOff += size * 4
