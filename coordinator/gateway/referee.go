@@ -82,23 +82,29 @@ func (g *Gateway) refereeGenerator(ctx context.Context, m *Model, d merkle.Diges
 }
 
 // judge plays the referee for verdict vd on record rec: ErrFraud
-// (confirmed), nil (refuted), or why it could not judge.
-func (g *Gateway) judge(ctx context.Context, m *Model, rec *inference.Record, vd *infer.Verdict) error {
+// (confirmed), nil (refuted), or why it could not judge; pos is the
+// position re-run (−1: the whole pass, also for a verdict blaming a
+// position the output does not have).
+func (g *Gateway) judge(ctx context.Context, m *Model, rec *inference.Record, vd *infer.Verdict) (pos int, err error) {
 	req, out, rc, err := inference.DecodeRecord(rec.Marshal())
 	if err != nil {
-		return err
+		return -1, err
+	}
+	pos = vd.Position
+	if pos < 0 || pos >= len(out) {
+		pos = -1
 	}
 	g.ref.mu.Lock()
 	defer g.ref.mu.Unlock()
 	gen, err := g.refereeGenerator(ctx, m, rc.Model)
 	if err != nil {
-		return err
+		return pos, err
 	}
-	err = inference.Referee(gen, rc.Model, req, out, rc, vd.Position)
+	err = inference.Referee(gen, rc.Model, req, out, rc, pos)
 	if err != nil && !errors.Is(err, inference.ErrFraud) {
-		return fmt.Errorf("the record cannot be judged: %w", err)
+		return pos, fmt.Errorf("the record cannot be judged: %w", err)
 	}
-	return err
+	return pos, err
 }
 
 // dispute settles a fraud verdict of verifier v on the request solver
@@ -111,7 +117,7 @@ func (g *Gateway) dispute(m *Model, req *inference.Request, rec *inference.Recor
 	s.stats.Disputes++
 	s.mu.Unlock()
 	party, vparty := join.PartyID(wire.RoleSolver, solver), join.PartyID(wire.RoleVerifier, v)
-	ruling := g.judge(ctx, m, rec, vd)
+	pos, ruling := g.judge(ctx, m, rec, vd)
 	switch {
 	case errors.Is(ruling, inference.ErrFraud):
 		g.router.Ban(solver)
@@ -133,8 +139,8 @@ func (g *Gateway) dispute(m *Model, req *inference.Request, rec *inference.Recor
 			g.log.Error(EventSettleFailed, "request", req.ID, "err", err.Error())
 		}
 		why := "the referee's full teacher-forced pass matches the receipt"
-		if vd.Position >= 0 {
-			why = fmt.Sprintf("the referee re-ran position %d: the model samples the byte the output has there", vd.Position)
+		if pos >= 0 {
+			why = fmt.Sprintf("the referee re-ran position %d: the model samples the byte the output has there", pos)
 		}
 		g.log.Warn(EventVerdictRefused, "verifier", vparty, "request", req.ID, "position", vd.Position, "why", why, "verifier_slashed_micro_usd", sl.SlashedMicroUSD)
 		s.mu.Lock()

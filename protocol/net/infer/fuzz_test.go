@@ -3,6 +3,7 @@ package infer_test
 import (
 	"bufio"
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/beluga-compute/beluga/protocol/net/infer"
@@ -42,6 +43,23 @@ func FuzzDecodeAnnounce(f *testing.F) {
 		}
 		if a.Slots < 1 || a.Busy > a.Slots || len(a.Models) > infer.MaxAnnouncedModels {
 			t.Fatalf("accepted %+v", a)
+		}
+	})
+}
+
+// FuzzDecodeWeightsOffer: any bytes decode to a checked offer (a GPT spec
+// hashing to the job, 1 to MaxWeightsHolders peers, a grant) or an
+// error, never a panic.
+func FuzzDecodeWeightsOffer(f *testing.F) {
+	f.Add([]byte(`{"id":"m","digest":"` + strings.Repeat("0", 64) + `","job":"` + strings.Repeat("0", 64) + `","step":1,"spec":"{}","holders":[{"peer":"x"}],"grant":"00"}`))
+	f.Add([]byte(`{"holders":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, c, err := infer.DecodeWeightsOffer(data)
+		if err != nil {
+			return
+		}
+		if id, _ := c.Spec.ID(); id != c.Job || len(c.Holders) < 1 || len(c.Holders) > infer.MaxWeightsHolders || len(c.Grant) == 0 {
+			t.Fatalf("accepted %+v", c)
 		}
 	})
 }

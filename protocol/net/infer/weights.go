@@ -202,11 +202,11 @@ func AskWeights(ctx context.Context, h host.Host, coordinator peer.ID, model str
 		}
 		return nil, &r
 	}
-	var o WeightsOffer
-	if err := strictjson.Decode(p, &o); err != nil {
-		return nil, fmt.Errorf("%w: weights offer: %v", ErrFrame, err)
+	o, _, err := DecodeWeightsOffer(p)
+	if err != nil {
+		return nil, fmt.Errorf("the coordinator's offer of model %s: %w", model, err)
 	}
-	return &o, nil
+	return o, nil
 }
 
 // FetchedModel is a model fetched from its holders, checked against its
@@ -243,15 +243,17 @@ func FetchOffered(ctx context.Context, n *p2p.Node, o *WeightsOffer, t0 time.Tim
 		log = slog.New(slog.DiscardHandler)
 	}
 	model := o.ID
-	s, job, holders, digest, err := o.check(n)
+	c, err := o.check()
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", model, err)
 	}
-	grant, err := hex.DecodeString(o.Grant)
-	if err != nil {
-		return nil, fmt.Errorf("model %s: the offer's grant is not hex", model)
+	s, job, digest := c.Spec, c.Job, c.Digest
+	var holders []peer.ID
+	for _, h := range c.Holders {
+		n.Host.Peerstore().AddAddrs(h.ID, h.Addrs, peerstore.TempAddrTTL)
+		holders = append(holders, h.ID)
 	}
-	st, err := exchange.FetchState(ctx, n, holders, s, job, o.Step, digest, exchange.Options{Grant: grant, Protocol: WeightsExchangeProtocol, Logger: log})
+	st, err := exchange.FetchState(ctx, n, holders, s, job, o.Step, digest, exchange.Options{Grant: c.Grant, Protocol: WeightsExchangeProtocol, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", model, err)
 	}
@@ -272,46 +274,71 @@ func FetchOffered(ctx context.Context, n *p2p.Node, o *WeightsOffer, t0 time.Tim
 	return &FetchedModel{ID: o.ID, Model: Model{Digest: digest, Config: cfg, State: gs}, Held: HeldModel{Spec: s, Job: job, State: st}, Bytes: nb}, nil
 }
 
+// CheckedOffer is a weights offer, decoded and checked: the spec hashes
+// to the job, the digest, step and grant parse, the holders are peers.
+type CheckedOffer struct {
+	Spec    *spec.Spec
+	Job     spec.JobID
+	Digest  merkle.Digest
+	Holders []peer.AddrInfo
+	Grant   []byte
+}
+
+// DecodeWeightsOffer parses (strict JSON) and checks an offer from the
+// coordinator: the outside bytes a fetching peer reads.
+func DecodeWeightsOffer(b []byte) (*WeightsOffer, *CheckedOffer, error) {
+	var o WeightsOffer
+	if err := strictjson.Decode(b, &o); err != nil {
+		return nil, nil, fmt.Errorf("%w: weights offer: %v", ErrFrame, err)
+	}
+	c, err := o.check()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &o, c, nil
+}
+
 // check validates an offer: the spec is a GPT's and hashes to the job,
-// the digest parses, the holders are peers (their addresses recorded in
-// n's peerstore).
-func (o *WeightsOffer) check(n *p2p.Node) (*spec.Spec, spec.JobID, []peer.ID, merkle.Digest, error) {
-	digest, err := ParseDigest(o.Digest)
-	if err != nil {
-		return nil, spec.JobID{}, nil, digest, err
+// the digest and grant parse, the holders are peers with addresses.
+func (o *WeightsOffer) check() (*CheckedOffer, error) {
+	c := &CheckedOffer{}
+	var err error
+	if c.Digest, err = ParseDigest(o.Digest); err != nil {
+		return nil, err
 	}
-	job, err := spec.ParseJobID(o.Job)
-	if err != nil {
-		return nil, job, nil, digest, err
+	if c.Job, err = spec.ParseJobID(o.Job); err != nil {
+		return nil, err
 	}
-	s, err := spec.Read(strings.NewReader(o.Spec))
-	if err != nil {
-		return nil, job, nil, digest, fmt.Errorf("the offer's spec: %w", err)
+	if c.Grant, err = hex.DecodeString(o.Grant); err != nil || len(c.Grant) == 0 {
+		return nil, fmt.Errorf("the offer's grant is not hex bytes")
 	}
-	if id, err := s.ID(); err != nil || id != job {
-		return nil, job, nil, digest, fmt.Errorf("the offer's spec is not job %s's", job)
+	if c.Spec, err = spec.Read(strings.NewReader(o.Spec)); err != nil {
+		return nil, fmt.Errorf("the offer's spec: %w", err)
 	}
-	if _, err := s.GPT(); err != nil {
-		return nil, job, nil, digest, fmt.Errorf("the offer's spec is not a GPT: %w", err)
+	if id, err := c.Spec.ID(); err != nil || id != c.Job {
+		return nil, fmt.Errorf("the offer's spec is not job %s's", c.Job)
 	}
-	if o.Step < 0 || o.Step > s.Steps {
-		return nil, job, nil, digest, fmt.Errorf("step %d outside the job's 0 to %d", o.Step, s.Steps)
+	if _, err := c.Spec.GPT(); err != nil {
+		return nil, fmt.Errorf("the offer's spec is not a GPT: %w", err)
+	}
+	if o.Step < 0 || o.Step > c.Spec.Steps {
+		return nil, fmt.Errorf("step %d outside the job's 0 to %d", o.Step, c.Spec.Steps)
 	}
 	if len(o.Holders) == 0 || len(o.Holders) > MaxWeightsHolders {
-		return nil, job, nil, digest, fmt.Errorf("%w: %d holders offered", exchange.ErrNoHolder, len(o.Holders))
+		return nil, fmt.Errorf("%w: %d holders offered", exchange.ErrNoHolder, len(o.Holders))
 	}
-	var hs []peer.ID
 	for _, h := range o.Holders {
 		p, err := peer.Decode(h.Peer)
 		if err != nil {
-			return nil, job, nil, digest, fmt.Errorf("holder %q: %w", h.Peer, err)
+			return nil, fmt.Errorf("holder %q: %w", h.Peer, err)
 		}
+		ai := peer.AddrInfo{ID: p}
 		for _, a := range h.Addrs {
 			if ma, err := multiaddr.NewMultiaddr(a); err == nil {
-				n.Host.Peerstore().AddAddr(p, ma, peerstore.TempAddrTTL)
+				ai.Addrs = append(ai.Addrs, ma)
 			}
 		}
-		hs = append(hs, p)
+		c.Holders = append(c.Holders, ai)
 	}
-	return s, job, hs, digest, nil
+	return c, nil
 }
