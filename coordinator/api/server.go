@@ -111,6 +111,9 @@ func New(svc *service.Service, keys *auth.Keys, log *slog.Logger, opts ...Option
 	s.mux.HandleFunc("PUT /v1/parties/{id}/bank", s.plain(s.putBank, auth.RoleSolver, auth.RoleVerifier, auth.RoleOperator))
 	s.mux.HandleFunc("GET /v1/parties/{id}/bank", s.get(s.getBank))
 	s.mux.HandleFunc("GET /v1/payouts/runs/{period}/ach", s.get(s.ach))
+	// A client's text corpora, which the daemons fetch peer to peer (data.go).
+	s.mux.HandleFunc("PUT /v1/data", s.putData)
+	s.mux.HandleFunc("GET /v1/data/{root}", s.get(s.getData))
 	// Sign-up and the overviews a person's first minutes need (overview.go).
 	s.mux.HandleFunc("POST /v1/signup", s.signupRoute)
 	s.mux.HandleFunc("POST /v1/signup/daemon", s.daemonSignupRoute)
