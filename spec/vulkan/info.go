@@ -28,6 +28,8 @@ type DeviceInfo struct {
 	Unusable string
 }
 
+// String is the device in one line: name, type, Vulkan version and, if
+// the backend cannot use it, why.
 func (i DeviceInfo) String() string {
 	s := fmt.Sprintf("%s (%s, Vulkan %s)", i.Name, i.Type, i.APIVersion)
 	if i.Unusable != "" {
