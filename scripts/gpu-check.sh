@@ -110,6 +110,21 @@ if ! grep -q "$want" <<<"$list"; then
 fi
 "$root/usr/bin/vulkaninfo" --summary 2>/dev/null || vulkaninfo --summary 2>/dev/null || echo "(vulkaninfo did not run; beluga's list above is what the backend sees)"
 
+echo "== beluga train: --backend auto picks the GPU and ends at the CPU's digest"
+tmp_out=$(mktemp -d)
+gpu_backend=auto
+[ "${GPU_CHECK_ALLOW_CPU:-}" = 1 ] && gpu_backend=vulkan # auto never takes a CPU device
+for b in $gpu_backend cpu; do
+  (cd "$tmp_out" && timeout 300 "$bin" train --steps 300 --backend "$b" --json >"$b.json" 2>"$b.err") || { cat "$tmp_out/$b.err"; exit 1; }
+  grep -E '^backend:' "$tmp_out/$b.err" || true
+  cat "$tmp_out/$b.json"
+done
+grep -q '"backend":"vulkan"' "$tmp_out/$gpu_backend.json" || { echo "gpu-check: train --backend $gpu_backend did not train on Vulkan" >&2; exit 1; }
+d_gpu=$(grep -o '"final_digest":"[0-9a-f]*"' "$tmp_out/$gpu_backend.json"); d_cpu=$(grep -o '"final_digest":"[0-9a-f]*"' "$tmp_out/cpu.json")
+if [ "$d_gpu" != "$d_cpu" ]; then echo "gpu-check: train --backend $gpu_backend and cpu end at different digests" >&2; exit 1; fi
+echo "same final digest on $gpu_backend (Vulkan) and cpu: $d_cpu"
+rm -rf "$tmp_out"
+
 echo "== conformance and timing (Vulkan vs CPU engine vs PyTorch CUDA)"
 python=${PYTHON:-python3}
 peer=(--python "$python")
@@ -117,6 +132,6 @@ if ! "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() el
   echo "note: $python has no PyTorch with CUDA: no peer rows"
   peer=()
 fi
-"$bin" bench vulkan "${gpu_only[@]}" --vectors spec/testdata/vectors --random 40 --check-steps 3 \
+timeout 480 "$bin" bench vulkan "${gpu_only[@]}" --vectors spec/testdata/vectors --random 40 --check-steps 3 \
   --batches "${BATCHES:-64,1024,8192}" --steps "${STEPS:-50}" --repeats 3 "${peer[@]}"
 echo "gpu-check: done"
