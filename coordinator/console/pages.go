@@ -558,15 +558,17 @@ type startData struct {
 	Key         string
 	Ask         string
 	Commands    []command
-	Market      *service.Market
+	// Signup: the one-line sign-up commands (start page only).
+	Signup []command
+	Market *service.Market
 }
 
 // command is one platform's install-and-run line.
 type command struct{ OS, Shell, Line string }
 
-// commands are the one-line install and run commands of role for Linux,
-// macOS and Windows.
-func (c *Console) commands(r *http.Request, role, key, ask string) []command {
+// coordinatorArgs are the daemon's --coordinator and --coordinator-http
+// flags for this coordinator, as r reached it.
+func (c *Console) coordinatorArgs(r *http.Request) string {
 	coord := "COORDINATOR_MULTIADDR"
 	if len(c.cfg.P2PAddrs) > 0 {
 		coord = c.cfg.P2PAddrs[0]
@@ -575,13 +577,32 @@ func (c *Console) commands(r *http.Request, role, key, ask string) []command {
 	if r.TLS != nil {
 		httpURL = "https://" + r.Host
 	}
-	args := fmt.Sprintf("%s --coordinator %s --coordinator-http %s", role, coord, httpURL)
+	return fmt.Sprintf("--coordinator %s --coordinator-http %s", coord, httpURL)
+}
+
+// signupCommands are the one-line install and sign-up commands of role
+// (`beluga solver|verifier signup`: the daemon's identity key signs for
+// an API key, saved in its --dir, where the run command finds it).
+func (c *Console) signupCommands(r *http.Request, role string) []command {
+	return platformLines(role, role+" signup "+c.coordinatorArgs(r))
+}
+
+// commands are the one-line install and run commands of role for Linux,
+// macOS and Windows.
+func (c *Console) commands(r *http.Request, role, key, ask string) []command {
+	args := role + " " + c.coordinatorArgs(r)
 	if key != "" {
 		args += " --api-key " + key
 	}
 	if role == "solver" && ask != "" {
 		args += " --ask " + ask
 	}
+	return platformLines(role, args)
+}
+
+// platformLines install beluga and run it with args and role's work
+// directory, on Linux, macOS and Windows.
+func platformLines(role, args string) []command {
 	inst := "go install github.com/beluga-compute/beluga/cmd/beluga@" + installRef()
 	return []command{
 		{OS: "Linux", Shell: "bash", Line: inst + " && \"$(go env GOPATH)/bin/beluga\" " + args + " --dir \"$HOME/.beluga/" + role + "\""},
@@ -601,7 +622,7 @@ func (c *Console) startPage(role string) http.HandlerFunc {
 				key = s.key
 			}
 		}
-		d := startData{Role: role, Commands: c.commands(r, role, key, "0")}
+		d := startData{Role: role, Commands: c.commands(r, role, key, "0"), Signup: c.signupCommands(r, role)}
 		title := map[string]string{"solver": "Earn with your GPU", "verifier": "Audit jobs"}[role]
 		c.render(w, r, http.StatusOK, "start", &view{Title: title, Me: me, Data: d})
 	}
@@ -618,6 +639,9 @@ type partyData struct {
 	Start     startData
 	PriceMode string
 	AskUSD    string
+	// BondRef is the reference a bond transfer quotes
+	// (api.FundingReference), as a sign-up prints it.
+	BondRef string
 }
 
 func (c *Console) partyPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -626,7 +650,7 @@ func (c *Console) partyPage(w http.ResponseWriter, r *http.Request, s *session) 
 
 func (c *Console) renderParty(w http.ResponseWriter, r *http.Request, s *session, status int, v *view) {
 	role := s.me.Role
-	d := &partyData{Role: role}
+	d := &partyData{Role: role, BondRef: api.FundingReference(s.me.Subject)}
 	if v == nil {
 		v = c.v(s, map[string]string{"solver": "Your GPU", "verifier": "Your audits"}[role], nil)
 	}

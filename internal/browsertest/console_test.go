@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/beluga-compute/beluga/internal/cli"
 	"github.com/beluga-compute/beluga/internal/devnet"
 )
 
@@ -368,6 +369,36 @@ func TestConsoleJourneys(t *testing.T) {
 	s.do(chromedp.Navigate(net.base+"/solver/start"), chromedp.WaitVisible(chromedp.ID("cmd-Windows")))
 	s.a11y("solver start")
 	s.shoot("solver-start")
+
+	// A new GPU owner signs up for itself: the start page's Linux line,
+	// run as printed (its --dir a fresh one), gets a solver key that logs
+	// in to the new solver's dashboard.
+	line := s.text("#signup-Linux")
+	i := strings.Index(line, `/bin/beluga" `)
+	j := strings.Index(line, " --dir ")
+	if i < 0 || j < i {
+		t.Fatalf("sign-up command %q", line)
+	}
+	sdir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := cli.Main(append(strings.Fields(line[i+len(`/bin/beluga" `):j]), "--dir", sdir), nil, &out, &errb); code != 0 {
+		t.Fatalf("%s: exit %d: %s", line, code, errb.String())
+	}
+	key, err := os.ReadFile(filepath.Join(sdir, "api.key"))
+	if err != nil || !strings.Contains(out.String(), "BELUGA-S") {
+		t.Fatalf("sign-up saved no key (%v) or printed no bond reference:\n%s", err, out.String())
+	}
+	n := newTab()
+	n.do(chromedp.Navigate(net.base+"/login"), chromedp.WaitVisible(chromedp.ID("key")),
+		chromedp.SendKeys(chromedp.ID("key"), strings.TrimSpace(string(key))), chromedp.Submit(chromedp.ID("key")),
+		chromedp.WaitVisible(chromedp.ID("earnings")))
+	party := strings.Fields(out.String())[2]
+	if h := n.text("h1"); !strings.Contains(h, party) {
+		t.Errorf("signed-up solver's page %q, party line %q", h, strings.SplitN(out.String(), "\n", 2)[0])
+	}
+	if ref := n.text("#bond-ref"); ref != "BELUGA-"+strings.ToUpper(party) {
+		t.Errorf("signed-up solver's bond reference %q", ref)
+	}
 
 	// A verifier: its audits and earnings.
 	w := newTab()
