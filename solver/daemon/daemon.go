@@ -68,6 +68,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/dispute"
 	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
+	"github.com/beluga-compute/beluga/protocol/net/datanet"
 	"github.com/beluga-compute/beluga/protocol/net/disputenet"
 	"github.com/beluga-compute/beluga/protocol/net/exchange"
 	"github.com/beluga-compute/beluga/protocol/net/join"
@@ -97,7 +98,10 @@ type Config struct {
 	FortunesDir string
 	// TextFile holds the corpus of GPT jobs whose source is "text", read
 	// and checked against the spec's root and size when such a job is
-	// assigned (empty: such a job fails here and goes to another solver).
+	// assigned. Without it, or when it holds another corpus, the job's
+	// corpus is fetched from the coordinator (a client uploaded it),
+	// checked and kept in Dir/data/text; a solver that cannot get it
+	// declines the job, which goes to another solver.
 	TextFile string
 	// AskNanoUSDPerCU is the ask in nano-dollars per compute unit; 0
 	// follows the market.
@@ -667,7 +671,13 @@ func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r
 	// The job's data must be here, and be what the spec names, before the
 	// job is taken: a solver without it (a GPT job's corpus not installed,
 	// another copy of the file) declines, and the coordinator asks another.
-	data, err := model.LoadData(s, model.DataOptions{IDXDir: d.cfg.DataDir, FortunesDir: d.cfg.FortunesDir, TextFile: d.cfg.TextFile})
+	// A "text" corpus the solver lacks is fetched from the coordinator,
+	// checked and kept under Dir (protocol/net/datanet), within the time
+	// the coordinator waits for the answer.
+	corpora := &datanet.Cache{Dir: filepath.Join(d.cfg.Dir, "data", "text"), Host: d.n.Host, Peer: d.coord, Log: d.log}
+	fctx, cancel := context.WithTimeout(d.ctx, p2p.RequestTimeout*3/4)
+	data, err := datanet.LoadData(fctx, corpora, s, model.DataOptions{IDXDir: d.cfg.DataDir, FortunesDir: d.cfg.FortunesDir, TextFile: d.cfg.TextFile})
+	cancel()
 	if err != nil {
 		d.log.Warn("job declined: its data is not on this solver", "job", short(id), "err", err)
 		return r.Reply(&wire.Ack{Error: "the job's data is not on this solver: " + err.Error()})

@@ -31,6 +31,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -44,6 +46,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/report"
 	"github.com/beluga-compute/beluga/protocol/core/trace"
 	"github.com/beluga-compute/beluga/protocol/core/zkchallenge"
+	"github.com/beluga-compute/beluga/protocol/net/datanet"
 	"github.com/beluga-compute/beluga/protocol/net/disputenet"
 	"github.com/beluga-compute/beluga/protocol/net/exchange"
 	"github.com/beluga-compute/beluga/protocol/net/join"
@@ -69,8 +72,14 @@ type Config struct {
 	FortunesDir string
 	// TextFile holds the corpus of GPT jobs whose source is "text": an
 	// audit of such a job reads it and checks it against the spec's root
-	// and size (empty: this verifier cannot audit them).
+	// and size. Without it, or when it holds another corpus, the job's
+	// corpus is fetched from the coordinator (a client uploaded it),
+	// checked and kept in CorpusDir.
 	TextFile string
+	// CorpusDir keeps the corpora fetched from the coordinator (empty:
+	// beluga-corpora in the OS's temporary directory). Files are named by
+	// their root and checked whenever they are read.
+	CorpusDir string
 	// Logger receives the daemon's events (default: discarded).
 	Logger *slog.Logger
 	// SilentForTesting makes the daemon accept audit tasks and never report
@@ -432,6 +441,16 @@ func (d *Daemon) party(job spec.JobID) (dispute.Party, error) {
 	return dispute.NewReplayer(t.spec, t.data.Train, init)
 }
 
+// corpora is where this verifier keeps the "text" corpora it fetches
+// from the coordinator (protocol/net/datanet).
+func (d *Daemon) corpora() *datanet.Cache {
+	dir := d.cfg.CorpusDir
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "beluga-corpora")
+	}
+	return &datanet.Cache{Dir: dir, Host: d.n.Host, Peer: d.coord, Log: d.log}
+}
+
 // dataOptions says where this verifier finds a job's data.
 func (d *Daemon) dataOptions() model.DataOptions {
 	return model.DataOptions{IDXDir: d.cfg.DataDir, FortunesDir: d.cfg.FortunesDir, TextFile: d.cfg.TextFile}
@@ -491,7 +510,7 @@ func (d *Daemon) audit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire
 	if tr.Root() != merkle.Digest(t.TraceRoot) {
 		return fmt.Errorf("the task's trace does not have its root")
 	}
-	data, err := model.LoadData(s, d.dataOptions())
+	data, err := datanet.LoadData(ctx, d.corpora(), s, d.dataOptions())
 	if err != nil {
 		return err
 	}
