@@ -1,6 +1,7 @@
 package join
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"strings"
 	"testing"
@@ -89,5 +90,29 @@ func TestParseRoleName(t *testing.T) {
 		if _, err := ParseRoleName(s); err == nil {
 			t.Errorf("%q parsed", s)
 		}
+	}
+}
+
+// TestSignupVector: the SPEC's vector (§18.2): the key of seed 32 × 00
+// signing up as a solver with itself as coordinator at Unix time
+// 1800000000.
+func TestSignupVector(t *testing.T) {
+	t.Parallel()
+	k, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(k)
+	st := SignupStatement{Role: wire.RoleSolver, Peer: id, Coordinator: id, Time: time.Unix(1_800_000_000, 0)}
+	pub, sig, err := st.Sign(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "01413377a7194e20299eef93c7284daf4d4a820942cf358d0b9869dcb8553e7466c34a17101cac77152ecb85b48e18500cf1b85b3c883457236795da0e10c703"
+	if id.String() != "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN" || pub != "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29" || sig != want {
+		t.Fatalf("vector: %s %s %s", id, pub, sig)
+	}
+	if got := string(st.Bytes()); got != "beluga/signup/v1\x00solver\x00"+id.String()+"\x00"+id.String()+"\x001800000000\x00" {
+		t.Fatalf("signed bytes %q", got)
 	}
 }
