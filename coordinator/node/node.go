@@ -202,6 +202,7 @@ func New(n *p2p.Node, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: recover jobs: %w", err)
 	}
 	n.Handle(wire.ControlProtocol, c.control, controlTypes...)
+	c.serveData()
 	c.spawn(c.clock)
 	return c, nil
 }
