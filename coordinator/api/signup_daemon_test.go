@@ -199,3 +199,24 @@ func FuzzDecodeDaemonSignup(f *testing.F) {
 		checkStrict(t, b, []string{"role", "peer_id", "public_key", "coordinator", "signed_at", "signature"}, nil)
 	})
 }
+
+// TestDaemonSignupRateLimited: daemon sign-ups share client sign-up's
+// limit: past SignupsPerMinute in a minute a good statement gets 429
+// with Retry-After and no key.
+func TestDaemonSignupRateLimited(t *testing.T) {
+	t.Parallel()
+	coord := newDaemonKey(t).id
+	e := newEnv(t, WithSignup(Signup{}), WithPeerID(coord))
+	for i := range SignupsPerMinute {
+		if c, b := e.do("POST", "/v1/signup", "", "", ""); c != 201 {
+			t.Fatalf("client sign-up %d: %d %s", i, c, b)
+		}
+	}
+	d := newDaemonKey(t)
+	if c, b := e.do("POST", "/v1/signup/daemon", "", "", signupBody(t, d, wire.RoleSolver, coord, e.clk.now(), nil)); c != 429 || !strings.Contains(string(b), "rate_limited") {
+		t.Fatalf("daemon sign-up past the limit: %d %s", c, b)
+	}
+	if has, err := e.svc.HasKey(context.Background(), join.PartyID(wire.RoleSolver, d.id), auth.RoleSolver); err != nil || has {
+		t.Fatalf("a refused sign-up issued a key (%v)", err)
+	}
+}

@@ -143,7 +143,7 @@ nobody. The ACH originator flags are needed for payout files.`,
 	f.DurationVar(&nodeCfg.Retention, "retention", node.DefaultRetention, "how long a finished job stays in the node's memory (its record stays in the data directory)")
 	f.StringVar(&p2pListen, "p2p-listen", "", "libp2p listen multiaddr for solvers and verifiers (e.g. /ip4/0.0.0.0/tcp/4001); empty: HTTP only")
 	f.Var(keyringFlag{&zkKeys}, "zk-keys", "key cache with the tile circuits' verifying keys: accept confidential jobs and referee their audits")
-	f.BoolVar(&signup, "signup", true, "let anyone sign up as a client (POST /v1/signup, the console's \"train a model\"); a new client has no funds until a deposit is recorded")
+	f.BoolVar(&signup, "signup", true, "let anyone sign up as a client (POST /v1/signup, the console's \"train a model\"), and solvers and verifiers for themselves with their identity key (POST /v1/signup/daemon, beluga solver|verifier signup); a new client has no funds and a new daemon no bond until a deposit is recorded")
 	f.StringVar(&funding, "funding-instructions", "", "what the console and POST /v1/signup tell a new client about funding its account (e.g. your bank's wire details); the client quotes its reference")
 	f.StringVar(&vaultKeyFile, "vault-key-file", "", "vault keyring file sealing bank details")
 	f.StringVar(&vaultKeyEnv, "vault-key-env", "", "environment variable holding the vault keyring")
