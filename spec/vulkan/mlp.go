@@ -19,6 +19,7 @@ type config struct {
 	device     *Device
 	deviceOpts []DeviceOption
 	data       *dataset.Dataset
+	tile       uint32 // 64 or 128: every product on that tile (tests); 0 chooses
 }
 
 // WithDevice trains on d, which the caller keeps and closes after the
@@ -31,6 +32,10 @@ func WithDevice(d *Device) Option { return func(c *config) { c.device = d } }
 // feature bytes cross the bus). A set larger than one device buffer may
 // span is not kept (Resident says so); Step works either way.
 func WithData(ds *dataset.Dataset) Option { return func(c *config) { c.data = ds } }
+
+// withTile runs every product on tiles of 64 or 128 (tests: both
+// variants on small specs).
+func withTile(tile uint32) Option { return func(c *config) { c.tile = tile } }
 
 // WithDeviceOptions passes opts to Open when the trainer opens its own
 // device.
@@ -83,6 +88,7 @@ type Trainer struct {
 	// failed is the first device error: a trainer whose state may not be
 	// the device's refuses to go on.
 	failed error
+	tile   uint32 // config.tile
 }
 
 // gpuLayer is one linear layer's device buffers.
@@ -117,7 +123,7 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Trainer, error) {
 		return nil, fmt.Errorf("vulkan: the resident data set has %d samples of %d features and %d classes; the spec wants %d features and %d classes",
 			c.data.Len(), c.data.Features(), c.data.Classes(), s.Data.Train.Features, classesOf(s))
 	}
-	t := &Trainer{s: s, p: s.Plan(), st: st, dev: c.device, data: c.data}
+	t := &Trainer{s: s, p: s.Plan(), st: st, dev: c.device, data: c.data, tile: c.tile}
 	if t.dev != nil {
 		if err := t.dev.alive(); err != nil {
 			return nil, err
@@ -251,6 +257,7 @@ var shaderLayouts = map[string]struct {
 }{
 	"unpack": {2, 4}, "gather": {5, 8}, "quantize": {2, 12}, "renorm": {2, 16}, "update": {6, 44}, "bias": {5, 40}, "loss": {4, 16},
 	"gemm_fwd": {4, 48}, "gemm_dx": {5, 48}, "gemm_dw": {3, 48},
+	"gemm_fwd_big": {4, 48}, "gemm_dx_big": {5, 48}, "gemm_dw_big": {3, 48},
 }
 
 func (t *Trainer) record() error {
@@ -298,7 +305,7 @@ func (t *Trainer) record() error {
 		if j+1 < L {
 			out = t.layers[j+1].in
 		}
-		fwdSets[j] = set(pipes["gemm_fwd"], l.in, l.wq, out, l.b)
+		fwdSets[j] = set(pipes["gemm_fwd"+t.fwdPlan(j).suffix], l.in, l.wq, out, l.b)
 		quantSets[j] = set(pipes["quantize"], l.w, l.wq)
 	}
 	if err != nil {
@@ -324,7 +331,8 @@ func (t *Trainer) record() error {
 			}
 			sb := int32(n.MasterFrac - lp.InFrac - n.WeightFrac)
 			// A(b,i) = in[b·In + i], B(i,o) = wq[o·In + i].
-			gemm(r, pipes["gemm_fwd"], fwdSets[j], B, uint32(lp.Out), uint32(lp.In), uint32(lp.In), 1, 1, uint32(lp.In),
+			gp := t.fwdPlan(j)
+			gp.record(r, pipes["gemm_fwd"+gp.suffix], fwdSets[j], uint32(lp.In), 1, 1, uint32(lp.In),
 				int32(lp.Shift), int32(lo), int32(hi), sb)
 			r.barrier()
 		}
@@ -342,10 +350,10 @@ func (t *Trainer) record() error {
 	for j, l := range t.layers {
 		b := &backs[j]
 		if j > 0 {
-			b.dx = set(pipes["gemm_dx"], l.g, l.wq, t.layers[j-1].g, l.in, t.peaks)
+			b.dx = set(pipes["gemm_dx"+t.dxPlan(j).suffix], l.g, l.wq, t.layers[j-1].g, l.in, t.peaks)
 			b.renorm = set(pipes["renorm"], t.layers[j-1].g, t.peaks)
 		}
-		b.dw = set(pipes["gemm_dw"], l.g, l.in, l.dw)
+		b.dw = set(pipes["gemm_dw"+t.dwPlan(j).suffix], l.g, l.in, l.dw)
 		b.update = set(pipes["update"], l.w, l.v, l.wq, l.dw, t.peaks, t.lrDev)
 		b.bias = set(pipes["bias"], l.g, l.b, l.vb, t.peaks, t.lrDev)
 	}
@@ -451,15 +459,16 @@ func (t *Trainer) recordStep(r *recorder, pipes map[string]*pipeline, backs []ba
 				relu = 1
 			}
 			// dx(b,i) = Σ_o g[b·Out + o] · wq[o·In + i].
-			gemm(r, pipes["gemm_dx"], backs[j].dx, B, in, out, out, 1, in, 1, relu, int32(j), 0, 0)
+			gp := t.dxPlan(j)
+			gp.record(r, pipes["gemm_dx"+gp.suffix], backs[j].dx, out, 1, in, 1, relu, int32(j), 0, 0)
 		}
 		// dw(o,i) = Σ_b g[b·Out + o] · in[b·In + i], split over the batch.
-		chunk, splits := splitK(B, (out+63)/64*((in+63)/64))
+		gp := t.dwPlan(j)
 		split := int32(0)
-		if splits > 1 {
+		if gp.splits > 1 {
 			split = 1
 		}
-		gemmSplit(r, pipes["gemm_dw"], backs[j].dw, out, in, B, 1, out, in, 1, chunk, splits, split, 0, 0, 0)
+		gp.record(r, pipes["gemm_dw"+gp.suffix], backs[j].dw, 1, out, in, 1, split, 0, 0, 0)
 		r.barrier()
 		later := int32(L - 1 - j)
 		gradBase := int32(-n.GradBits) - later*int32(n.WeightFrac)
@@ -500,23 +509,69 @@ func (t *Trainer) hostTensor(j, k int) []int32 {
 // elements (the shaders loop when n needs more than 65535 groups).
 func elemGroups(n uint32) uint32 { return max(1, min((n+255)/256, 65535)) }
 
-// splitK chooses how the K range of a product with the given number of
-// output tiles is split: enough workgroups to fill a large GPU (~512),
-// each summing at least 256 terms.
-func splitK(k, tiles uint32) (chunk, splits uint32) {
-	splits = max(1, min((k+255)/256, (512+tiles-1)/tiles, 64))
-	chunk = ((k+splits-1)/splits + 15) &^ 15
-	return chunk, (k + chunk - 1) / chunk
+// gemmPlan is how one product C (M×N) = A (M×K) · B (K×N) runs: its tile
+// (64, or 128 for large products: 4× the work per shared-memory read) and
+// the split of its K range across workgroups (summed with atomicAdd).
+// Neither changes a bit of the result.
+type gemmPlan struct {
+	M, N, K       uint32
+	tile          uint32
+	suffix        string // "" or "_big": which compiled variant
+	chunk, splits uint32
 }
 
-// gemm records an unsplit product (see shaders/gemm.comp).
-func gemm(r *recorder, p *pipeline, set uintptr, M, N, K, aRow, aCol, bRow, bCol uint32, p0, p1, p2, p3 int32) {
-	gemmSplit(r, p, set, M, N, K, aRow, aCol, bRow, bCol, K, 1, p0, p1, p2, p3)
+// planGemm aims at enough workgroups to fill a large GPU (~512; at least
+// 128 with 128-wide tiles), splitting K only where allowed, each split
+// summing at least 256 terms.
+func planGemm(M, N, K uint32, canSplit bool, force uint32) gemmPlan {
+	plan := func(tile uint32) gemmPlan {
+		tiles := ((M + tile - 1) / tile) * ((N + tile - 1) / tile)
+		g := gemmPlan{M: M, N: N, K: K, tile: tile, chunk: K, splits: 1}
+		if tile == 128 {
+			g.suffix = "_big"
+		}
+		if canSplit {
+			s := max(1, min((K+255)/256, (512+tiles-1)/tiles, 64))
+			g.chunk = ((K+s-1)/s + 15) &^ 15
+			g.splits = (K + g.chunk - 1) / g.chunk
+		}
+		return g
+	}
+	if force != 0 {
+		return plan(force)
+	}
+	if M >= 128 && N >= 128 {
+		if g := plan(128); ((M+127)/128)*((N+127)/128)*g.splits >= 128 {
+			return g
+		}
+	}
+	return plan(64)
 }
 
-func gemmSplit(r *recorder, p *pipeline, set uintptr, M, N, K, aRow, aCol, bRow, bCol, chunk, splits uint32, p0, p1, p2, p3 int32) {
-	push := []int32{int32(M), int32(N), int32(K), int32(aRow), int32(aCol), int32(bRow), int32(bCol), int32(chunk), p0, p1, p2, p3}
-	r.dispatch(p, set, push, (N+63)/64, (M+63)/64, splits)
+// The products of layer j: forward (batch × out, summing in), input
+// gradient (batch × in, summing out) and weight gradient (out × in,
+// summing the batch, split).
+func (t *Trainer) fwdPlan(j int) gemmPlan {
+	lp := t.layers[j].plan
+	return planGemm(uint32(t.s.BatchSize), uint32(lp.Out), uint32(lp.In), false, t.tile)
+}
+
+func (t *Trainer) dxPlan(j int) gemmPlan {
+	lp := t.layers[j].plan
+	return planGemm(uint32(t.s.BatchSize), uint32(lp.In), uint32(lp.Out), false, t.tile)
+}
+
+func (t *Trainer) dwPlan(j int) gemmPlan {
+	lp := t.layers[j].plan
+	return planGemm(uint32(lp.Out), uint32(lp.In), uint32(t.s.BatchSize), true, t.tile)
+}
+
+// record dispatches the product (see shaders/gemm.comp) with A(m,k) =
+// a[m·aRow + k·aCol], B(k,n) = b[k·bRow + n·bCol] and the mode's
+// parameters p0..p3.
+func (g gemmPlan) record(r *recorder, p *pipeline, set uintptr, aRow, aCol, bRow, bCol uint32, p0, p1, p2, p3 int32) {
+	push := []int32{int32(g.M), int32(g.N), int32(g.K), int32(aRow), int32(aCol), int32(bRow), int32(bCol), int32(g.chunk), p0, p1, p2, p3}
+	r.dispatch(p, set, push, (g.N+g.tile-1)/g.tile, (g.M+g.tile-1)/g.tile, g.splits)
 }
 
 // pushState uploads st to the device.

@@ -3,9 +3,9 @@
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : require
 // C = A·B on int32 with int32 sums (exact: SPEC.md §10 bounds every sum,
-// hence every partial sum), in 64×64 tiles of 256 invocations, each
-// summing a 4×4 block (rows 4·ty.., columns 4·tx..) from 128-bit reads of
-// the shared tiles. A(m,k) = a[m·aRow + k·aCol] and B(k,n) =
+// hence every partial sum), in T×T tiles of 256 invocations (T = TILE,
+// 64 or 128), each summing a (T/16)×(T/16) block — rows 64h + 4·ty + i,
+// columns 64h' + 4·tx + j — from 128-bit reads of the shared tiles. A(m,k) = a[m·aRow + k·aCol] and B(k,n) =
 // b[k·bRow + n·bCol], so transposed operands need no copy. Workgroup z
 // sums the K range [z·kChunk, (z+1)·kChunk) (split-K).
 //
@@ -34,7 +34,13 @@ layout(push_constant) uniform PC {
 // MODE_DX:  p0 relu (0/1), p1 peak index.
 // MODE_DW:  p0 split (0/1: atomicAdd).
 
-const uint TM = 64u, TN = 64u, TK = 16u;
+#ifndef TILE
+#define TILE 64
+#endif
+const uint G = TILE / 64;        // 4-wide row (column) groups per invocation
+const uint TM = TILE, TN = TILE;
+const uint TK = 1024 / TILE;     // 16 or 8: 1024 elements of each operand per K step
+const uint R = 4 * G;            // rows (columns) per invocation
 shared ivec4 As[TK][TM / 4u];
 shared ivec4 Bs[TK][TN / 4u];
 
@@ -44,38 +50,42 @@ void main() {
     uint m0 = gl_WorkGroupID.y * TM, n0 = gl_WorkGroupID.x * TN;
     uint kBeg = gl_WorkGroupID.z * pc.kChunk;
     uint kEnd = min(pc.K, kBeg + pc.kChunk);
-    int acc[4][4];
-    [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) acc[i][j] = 0;
+    int acc[R][R];
+    [[unroll]] for (uint i = 0u; i < R; i++) [[unroll]] for (uint j = 0u; j < R; j++) acc[i][j] = 0;
     bool aK = pc.aCol == 1u; // A's k is contiguous: let neighbours load along k
     bool bN = pc.bCol == 1u;
     for (uint k0 = kBeg; k0 < kEnd; k0 += TK) {
         [[unroll]] for (uint r = 0u; r < 4u; r++) {
             uint e = tid + 256u * r;
-            uint mm = aK ? e >> 4 : e & 63u;
-            uint kk = aK ? e & 15u : e >> 6;
+            uint mm = aK ? e / TK : e % TM;
+            uint kk = aK ? e % TK : e / TM;
             uint gm = m0 + mm, gk = k0 + kk;
             As[kk][mm >> 2][mm & 3u] = (gm < pc.M && gk < kEnd) ? a[gm * pc.aRow + gk * pc.aCol] : 0;
-            uint nn = bN ? e & 63u : e >> 4;
-            uint kb = bN ? e >> 6 : e & 15u;
+            uint nn = bN ? e % TN : e / TK;
+            uint kb = bN ? e / TN : e % TK;
             uint gn = n0 + nn, gkb = k0 + kb;
             Bs[kb][nn >> 2][nn & 3u] = (gn < pc.N && gkb < kEnd) ? b[gkb * pc.bRow + gn * pc.bCol] : 0;
         }
         barrier();
         [[unroll]] for (uint kk = 0u; kk < TK; kk++) {
-            ivec4 av = As[kk][ty];
-            ivec4 bv = Bs[kk][tx];
-            [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
+            ivec4 av[G], bv[G];
+            [[unroll]] for (uint h = 0u; h < G; h++) {
+                av[h] = As[kk][ty + 16u * h];
+                bv[h] = Bs[kk][tx + 16u * h];
+            }
+            [[unroll]] for (uint i = 0u; i < R; i++)
+                [[unroll]] for (uint j = 0u; j < R; j++) acc[i][j] += av[i >> 2][i & 3u] * bv[j >> 2][j & 3u];
         }
         barrier();
     }
 #if defined(MODE_DX)
     int peak = 0;
 #endif
-    [[unroll]] for (int i = 0; i < 4; i++) {
-        uint gm = m0 + 4u * ty + uint(i);
+    [[unroll]] for (uint i = 0u; i < R; i++) {
+        uint gm = m0 + 64u * (i >> 2) + 4u * ty + (i & 3u);
         if (gm >= pc.M) continue;
-        [[unroll]] for (int j = 0; j < 4; j++) {
-            uint gn = n0 + 4u * tx + uint(j);
+        [[unroll]] for (uint j = 0u; j < R; j++) {
+            uint gn = n0 + 64u * (j >> 2) + 4u * tx + (j & 3u);
             if (gn >= pc.N) continue;
             uint idx = gm * pc.N + gn;
 #if defined(MODE_FWD)
