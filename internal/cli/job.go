@@ -76,7 +76,8 @@ coordinator's JSON for programs.`,
 	pf.StringVar(&f.config, "config", "", "client config file (default $XDG_CONFIG_HOME/beluga/client.json)")
 	pf.BoolVar(&f.json, "json", false, "print JSON for programs")
 	cmd.AddCommand(newJobConfigCmd(f), newJobQuoteCmd(f), newJobPostCmd(f), newJobListCmd(f), newJobStatusCmd(f),
-		newJobWatchCmd(f), newJobCancelCmd(f), newJobDownloadCmd(f), newJobReportCmd(f))
+		newJobWatchCmd(f), newJobCancelCmd(f), newJobDownloadCmd(f), newJobReportCmd(f),
+		newJobUploadCmd(f)) // internal/cli/upload.go
 	return cmd
 }
 

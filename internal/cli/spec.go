@@ -12,7 +12,7 @@ import (
 
 func newSpecCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "spec", Short: "Write, check and identify job specs"}
-	var ds, model string
+	var ds, model, text string
 	var steps int64
 	var seed uint64
 	example := &cobra.Command{
@@ -23,6 +23,14 @@ func newSpecCmd() *cobra.Command {
 			s, err := exampleSpec(model, ds, c.Flags().Changed("dataset"))
 			if err != nil {
 				return err
+			}
+			if text != "" {
+				if model != "gpt" {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--text is for --model gpt")}
+				}
+				if err := textSpec(s, text); err != nil { // internal/cli/upload.go
+					return err
+				}
 			}
 			if steps > 0 {
 				setSteps(s, steps)
@@ -45,6 +53,7 @@ func newSpecCmd() *cobra.Command {
 	example.Flags().StringVar(&ds, "dataset", catalog.ExampleSynthetic, "synthetic (no download, trains in seconds) or fashion-mnist; for --model mlp")
 	example.Flags().Int64Var(&steps, "steps", 0, "training steps (default: the example's)")
 	example.Flags().Uint64Var(&seed, "seed", 0, "the job's seed (another seed is another job)")
+	example.Flags().StringVar(&text, "text", "", "for --model gpt: train on this corpus file (its root and size; upload it with 'beluga job upload FILE')")
 	id := &cobra.Command{
 		Use:   "id FILE",
 		Short: "Validate a spec and print its job ID",
