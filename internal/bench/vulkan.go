@@ -230,7 +230,11 @@ func TimeVulkan(ctx context.Context, d *vulkan.Device, cfg VulkanConfig) ([]Vulk
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, VulkanRow{Batch: b, Impl: "beluga vulkan int32", StepMillis: ms, Note: d.Info().Name})
+		note := d.Info().Name
+		if n := NarrowedNote(s); n != "" {
+			note += "; " + n
+		}
+		rows = append(rows, VulkanRow{Batch: b, Impl: "beluga vulkan int32", StepMillis: ms, Note: note})
 		e, err := engine.New(s, s.Init(), engine.WithThreads(threads))
 		if err != nil {
 			return nil, err

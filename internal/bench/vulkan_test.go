@@ -40,3 +40,22 @@ func TestVulkanBench(t *testing.T) {
 		t.Fatalf("table:\n%s", b.String())
 	}
 }
+
+// TestMLPSpecAtLargeBatch: MLP 784-256-128-10 at batch 8192 is valid
+// (its formats narrowed so every sum fits int32) and says so; batch 64
+// keeps the default formats.
+func TestMLPSpecAtLargeBatch(t *testing.T) {
+	t.Parallel()
+	s, err := MLPSpec(8192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if NarrowedNote(s) == "" {
+		t.Fatal("batch 8192 with the default formats: its weight-gradient sums can overflow int32")
+	}
+	small, err := MLPSpec(64)
+	if err != nil || NarrowedNote(small) != "" {
+		t.Fatalf("batch 64: %v, %q", err, NarrowedNote(small))
+	}
+	t.Log(NarrowedNote(s))
+}
