@@ -100,7 +100,7 @@ func (c *Node) notice(ctx context.Context, role wire.Role, party string) (notice
 	}
 	var why []string
 	if role == wire.RoleVerifier && !enrolled {
-		why = append(why, fmt.Sprintf("not enrolled: the operator issues an API key of the verifier role for party %s", party))
+		why = append(why, fmt.Sprintf("not enrolled: an API key of the verifier role for party %s enrols it (beluga verifier signup, or the operator's beluga operator key)", party))
 	}
 	if st.BondMicroUSD < st.MinBondMicroUSD {
 		needsBond = role == wire.RoleSolver
