@@ -38,12 +38,13 @@ gpu_only=(--gpu-only); want="GPU, Vulkan"
 if [ "${GPU_CHECK_ALLOW_CPU:-}" = 1 ]; then gpu_only=(); want="Vulkan"; fi
 
 if [ "${1:-}" = "--prepare" ]; then
-  rm -rf "$dir"; mkdir -p "$dir/debs"
-  GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$dir/beluga" ./cmd/beluga
-  GOOS=linux GOARCH=amd64 CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o "$dir/beluga-cgo" ./cmd/beluga
-  gzip -f "$dir/beluga" "$dir/beluga-cgo"
+  new="$dir.new"; rm -rf "$new"; mkdir -p "$new/debs"
+  GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$new/beluga" ./cmd/beluga
+  GOOS=linux GOARCH=amd64 CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o "$new/beluga-cgo" ./cmd/beluga
+  gzip -f "$new/beluga" "$new/beluga-cgo"
   # shellcheck disable=SC2086
-  (cd "$dir/debs" && apt-get download $debs >/dev/null 2>&1 || (cd "$dir/debs" && apt-get download $debs))
+  (cd "$new/debs" && apt-get download $debs >/dev/null 2>&1 || (cd "$new/debs" && apt-get download $debs))
+  rm -rf "$dir"; mv "$new" "$dir"
   echo "prepared $dir: $(du -sh "$dir" | cut -f1) ($(ls "$dir/debs" | wc -l) debs); carry it with the tree and run scripts/gpu-check.sh there"
   exit 0
 fi
