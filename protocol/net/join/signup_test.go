@@ -116,3 +116,23 @@ func TestSignupVector(t *testing.T) {
 		t.Fatalf("signed bytes %q", got)
 	}
 }
+
+// FuzzSignupVerify: any public key and signature strings from outside
+// are refused with ErrSignup (or accepted only when they verify), never a
+// panic.
+func FuzzSignupVerify(f *testing.F) {
+	k, _ := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(make([]byte, 32)))
+	id, _ := peer.IDFromPrivateKey(k)
+	st := SignupStatement{Role: wire.RoleVerifier, Peer: id, Coordinator: id, Time: time.Unix(1_800_000_000, 0)}
+	pub, sig, _ := st.Sign(k)
+	f.Add(pub, sig)
+	f.Add("", "")
+	f.Add(pub[:62], sig)
+	f.Add(strings.ToUpper(pub), sig+"00")
+	f.Fuzz(func(t *testing.T, pub, sig string) {
+		err := st.Verify(pub, sig, st.Time)
+		if err != nil && !errors.Is(err, ErrSignup) {
+			t.Fatalf("error without ErrSignup: %v", err)
+		}
+	})
+}
