@@ -220,7 +220,7 @@ func TestFormsRefuseBadInput(t *testing.T) {
 		{"malformed price", "/client/quote", "max_price", "not an amount", job(map[string]string{"max_price": "1e5"}), nil},
 		{"malformed spec", "/client/quote", "spec", "not a valid job spec", job(map[string]string{"source": "upload"}), []byte(`{"version":1,"name":`)},
 		{"spec over 64 KiB", "/client/quote", "spec", "at most 64 KiB", job(map[string]string{"source": "upload"}), bytes.Repeat([]byte(" "), 70<<10)},
-		{"upload over the body limit", "/client/quote", "spec", "over 8 MiB", job(map[string]string{"source": "upload"}), bytes.Repeat([]byte(" "), console.MaxUploadBytes+1)},
+		{"upload over the body limit", "/client/quote", "spec", fmt.Sprintf("over %d MiB", console.MaxUploadBytes>>20), job(map[string]string{"source": "upload"}), bytes.Repeat([]byte(" "), console.MaxUploadBytes+1)},
 		{"unfunded post", "/client/jobs", "", "do not cover", job(nil), nil},
 	}
 	for _, tc := range cases {

@@ -23,10 +23,11 @@ import (
 // Limits of the console's forms.
 const (
 	// MaxUploadBytes bounds a job form's whole body: a spec over
-	// spec.MaxSpecBytes is refused with a message next to the file field;
-	// bodies up to this are read (and dropped) so that the browser gets
-	// that message rather than a reset connection.
-	MaxUploadBytes = 8 << 20
+	// spec.MaxSpecBytes, or a text corpus over service.MaxTextUpload, is
+	// refused with a message next to its file field; bodies up to this
+	// are read (and dropped) so that the browser gets that message rather
+	// than a reset connection.
+	MaxUploadBytes = service.MaxTextUpload + 8<<20
 	// MaxSteps bounds the steps of an example job from the form.
 	MaxSteps = 10_000_000
 )
@@ -250,7 +251,7 @@ func jobForm(r *http.Request, s *session) (specJSON []byte, maxNano int64, form 
 	if err := s.formErr; err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			errs["spec"] = fmt.Sprintf("The upload is over %d MiB; a job spec is at most %d KiB. Nothing was sent.", MaxUploadBytes>>20, spec.MaxSpecBytes>>10)
+			errs["spec"] = fmt.Sprintf("The upload is over %d MiB; a job spec is at most %d KiB and a corpus %d MiB. Nothing was sent.", MaxUploadBytes>>20, spec.MaxSpecBytes>>10, service.MaxTextUpload>>20)
 		} else {
 			errs["spec"] = "The form could not be read; nothing was sent. Try again."
 		}
@@ -364,6 +365,7 @@ type quoteData struct {
 
 func (c *Console) quote(w http.ResponseWriter, r *http.Request, s *session) {
 	specJSON, maxNano, form, errs := jobForm(r, s)
+	specJSON = c.attachCorpus(r, s, specJSON, errs) // corpus.go
 	if len(errs) == 0 {
 		res := c.call(r.Context(), r, "POST", "/v1/quote", s.key, api.JobRequest{Spec: specJSON, MaxPriceNanoUSDPerCU: maxNano}, "")
 		var q service.Quote
@@ -390,6 +392,7 @@ func (c *Console) quote(w http.ResponseWriter, r *http.Request, s *session) {
 
 func (c *Console) postJob(w http.ResponseWriter, r *http.Request, s *session) {
 	specJSON, maxNano, form, errs := jobForm(r, s)
+	specJSON = c.attachCorpus(r, s, specJSON, errs) // corpus.go
 	if len(errs) == 0 {
 		idem := form.Get("idem")
 		if idem == "" {
