@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -187,7 +188,7 @@ be reached at start is retried with backoff.`,
 	f.StringVar(&cfg.Dir, "dir", "beluga-solver", "work directory (one run directory per job)")
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.StringVar(&cfg.FortunesDir, "fortunes", "", "directory of the fortunes corpus of GPT jobs (default "+dataset.FortunesDir+")")
-	f.StringVar(&cfg.TextFile, "text", "", "corpus file of GPT jobs whose data source is \"text\" (checked against each job's root and size)")
+	f.StringVar(&cfg.TextFile, "text", "", "corpus file of GPT jobs whose data source is \"text\" (checked against each job's root and size; a job naming another corpus fetches it from the coordinator)")
 	f.StringVar(&backendName, "backend", "auto", backendHelp)
 	f.StringVar(&askUSD, "ask", "0", "ask in dollars per compute unit (10^12 MACs), to the nano-dollar, e.g. 0.00002; 0 follows the market")
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' proving keys (written by zk setup finalize --keys): take confidential jobs")
@@ -244,6 +245,7 @@ func newVerifierCmd() *cobra.Command {
 				return err
 			}
 			defer stopHTTP()
+			cfg.CorpusDir = filepath.Join(dir, "data", "text") // corpora fetched from the coordinator
 			d, err := verifierd.Start(ctx, n, cfg)
 			if err != nil {
 				return err
@@ -265,10 +267,10 @@ func newVerifierCmd() *cobra.Command {
 	f.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator multiaddr (…/p2p/<peer ID>)")
 	f.StringVar(&cfg.DataDir, "data", "", "Fashion-MNIST directory")
 	f.StringVar(&cfg.FortunesDir, "fortunes", "", "directory of the fortunes corpus of GPT jobs (default "+dataset.FortunesDir+")")
-	f.StringVar(&cfg.TextFile, "text", "", "corpus file of GPT jobs whose data source is \"text\" (checked against each job's root and size)")
+	f.StringVar(&cfg.TextFile, "text", "", "corpus file of GPT jobs whose data source is \"text\" (checked against each job's root and size; a job naming another corpus fetches it from the coordinator)")
 	f.StringVar(&listen, "listen", daemonListen, listenHelp)
 	f.StringVar(&httpAddr, "http", "", httpHelp)
-	f.StringVar(&dir, "dir", "beluga-verifier", "work directory (holds the identity key)")
+	f.StringVar(&dir, "dir", "beluga-verifier", "work directory (holds the identity key and the text corpora fetched from the coordinator)")
 	f.StringVar(&keyFile, "key", "", "libp2p identity key file, created if absent (default: peer.key in --dir)")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON lines (one per event) instead of human-readable lines")
 	api.flags(f)
