@@ -32,8 +32,9 @@ type Peer struct {
 	// its ask is withdrawn and it is given no job until it says it is idle
 	// again.
 	Paused bool
-	// NeedsBond: a solver whose free bond was below the minimum when it
-	// said hello: it is not asked for until a bond deposit arrives
+	// NeedsBond: a solver or verifier whose free bond was below the
+	// minimum when it said hello: a solver is not asked for, and a verifier
+	// is given no checkpoint replica, until a bond deposit arrives
 	// (BondArrived).
 	NeedsBond bool
 	// Notice is why the peer gets no work, as its hello was answered (""
@@ -103,7 +104,7 @@ func (c *Node) notice(ctx context.Context, role wire.Role, party string) (notice
 		why = append(why, fmt.Sprintf("not enrolled: an API key of the verifier role for party %s enrols it (beluga verifier signup, or the operator's beluga operator key)", party))
 	}
 	if st.BondMicroUSD < st.MinBondMicroUSD {
-		needsBond = role == wire.RoleSolver
+		needsBond = true
 		what := "no bond"
 		if st.BondMicroUSD > 0 {
 			what = "bond " + usd(st.BondMicroUSD) + " below " + usd(st.MinBondMicroUSD)

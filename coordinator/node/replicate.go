@@ -123,13 +123,15 @@ func (c *Node) announce(ctx context.Context, e *wire.Envelope, a *wire.Checkpoin
 // replicaTimeout bounds how long one replication may block the next.
 const replicaTimeout = 3 * time.Second
 
-// pickReplica chooses an enrolled verifier that does not hold the
+// pickReplica chooses an enrolled, bonded verifier that does not hold the
 // checkpoint yet (verifiers keep replicas: they fetch checkpoints anyway
-// to audit; a peer nobody enrolled could take a replica and withhold it).
+// to audit; a peer with nothing at stake — not enrolled, or, since
+// verifiers sign up for themselves, without a bond — could take a replica
+// and withhold it).
 func (c *Node) pickReplica(holders []peer.ID) peer.ID {
 	var best *Peer
 	for _, p := range c.peers {
-		if p.Role != wire.RoleVerifier || !p.Enrolled || containsPeer(holders, p.ID) {
+		if p.Role != wire.RoleVerifier || !p.Enrolled || p.NeedsBond || containsPeer(holders, p.ID) {
 			continue
 		}
 		if best == nil || p.Party < best.Party {
