@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -44,10 +46,17 @@ which 'beluga spec example --model gpt --text FILE' writes for you.`,
 			if err != nil {
 				return err
 			}
-			var got api.TextCorpus
-			_, err = c.call(cmd.Context(), "PUT", "/v1/data", "", b, &got)
+			// A corpus takes longer than an API call: it gets a download's time.
+			ctx, cancel := context.WithTimeout(cmd.Context(), downloadTimeout)
+			defer cancel()
+			resp, err := c.request(ctx, "PUT", "/v1/data", "", b)
 			if err != nil {
 				return notThere(err, "corpus uploads (PUT /v1/data)")
+			}
+			defer resp.Body.Close()
+			var got api.TextCorpus
+			if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&got); err != nil {
+				return fmt.Errorf("the coordinator's answer to the upload is not what this client understands: %v", err)
 			}
 			if got.Root != root || got.Bytes != len(b) {
 				return fmt.Errorf("the coordinator stored root %s (%d bytes), but %s has root %s (%d bytes)", got.Root, got.Bytes, args[0], root, len(b))
