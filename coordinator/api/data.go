@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/service"
@@ -18,6 +19,9 @@ type TextCorpus struct {
 	Bytes int    `json:"bytes"`
 }
 
+// UploadTimeout bounds the time a corpus upload's body may take to arrive.
+const UploadTimeout = 10 * time.Minute
+
 // putData stores the body, a GPT's text corpus, under its text root
 // (service.PutText). The same bytes give the same answer: no
 // Idempotency-Key is needed.
@@ -25,6 +29,10 @@ func (s *Server) putData(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.admit(w, r, []auth.Role{auth.RoleClient}); !ok {
 		return
 	}
+	// A corpus may take longer to arrive than the server's read timeout
+	// allows a request; it gets UploadTimeout (where the server supports
+	// deadlines).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(UploadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, service.MaxTextUpload))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
