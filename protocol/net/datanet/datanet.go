@@ -151,6 +151,14 @@ func ReadAnswer(r io.Reader, q Request) ([]byte, error) {
 	return b, nil
 }
 
+// MaxServing bounds the corpora a server sends at once (each is held in
+// memory while it is sent); a request past it is refused as busy, and the
+// daemon declines the job until a later offer.
+const MaxServing = 4
+
+// ErrBusy is the refusal of a server sending MaxServing corpora already.
+var ErrBusy = errors.New("the coordinator is sending as many corpora as it can at once; retry later")
+
 // Source returns the corpus root of n bytes, or ok false when it has none.
 type Source func(root [32]byte, n int) (b []byte, ok bool, err error)
 
@@ -160,10 +168,19 @@ func Serve(h host.Host, src Source, allow func(peer.ID) bool, log *slog.Logger) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	slots := make(chan struct{}, MaxServing)
 	h.SetStreamHandler(protocol.ID(Protocol), func(s network.Stream) {
 		defer s.Close()
 		s.SetDeadline(time.Now().Add(Timeout))
 		from := s.Conn().RemotePeer()
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		default:
+			log.Warn("corpus request refused", "peer", from.String(), "err", "busy")
+			refuse(s, statusRefused, ErrBusy.Error())
+			return
+		}
 		buf := make([]byte, RequestLen+1)
 		n, err := io.ReadFull(s, buf[:RequestLen])
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/libp2p/go-libp2p"
@@ -164,4 +165,41 @@ func FuzzReadAnswer(f *testing.F) {
 			t.Fatal("accepted other bytes than the corpus")
 		}
 	})
+}
+
+// TestServeBusy: a server sending MaxServing corpora refuses one more as
+// busy, and serves again once one has been sent.
+func TestServeBusy(t *testing.T) {
+	t.Parallel()
+	q, b := corpus(t, 100, 6)
+	coord, daemon := newHost(t), newHost(t)
+	entered, release := make(chan struct{}, MaxServing), make(chan struct{})
+	Serve(coord, func([32]byte, int) ([]byte, bool, error) {
+		entered <- struct{}{}
+		<-release
+		return b, true, nil
+	}, nil, nil)
+	connect(t, daemon, coord)
+	errs := make(chan error, MaxServing)
+	for range MaxServing {
+		go func() {
+			_, err := Fetch(context.Background(), daemon, coord.ID(), q)
+			errs <- err
+		}()
+	}
+	for range MaxServing {
+		<-entered
+	}
+	if _, err := Fetch(context.Background(), daemon, coord.ID(), q); !errors.Is(err, ErrNotServed) || !strings.Contains(err.Error(), "retry later") {
+		t.Fatalf("request past MaxServing: %v, want a busy refusal", err)
+	}
+	close(release)
+	for range MaxServing {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Fetch(context.Background(), daemon, coord.ID(), q); err != nil {
+		t.Fatalf("after the busy spell: %v", err)
+	}
 }
