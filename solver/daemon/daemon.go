@@ -212,6 +212,8 @@ type Daemon struct {
 	log   *slog.Logger
 	coord peer.ID
 	now   func() time.Time
+	// corpora keeps the "text" corpora fetched from the coordinator.
+	corpora *datanet.Cache
 	// member keeps the daemon registered (protocol/net/join); kick makes
 	// the heartbeat loop send at once (the idle gate changed).
 	member *join.Member
@@ -299,6 +301,7 @@ func Start(ctx context.Context, n *p2p.Node, cfg Config) (*Daemon, error) {
 	d := &Daemon{n: n, cfg: cfg, coord: coord, now: cfg.Now, runs: map[spec.JobID]*run{}, state: wire.Heartbeat{State: wire.StateIdle},
 		log: cfg.Logger.With("solver", shortPeer(n.ID())), kick: make(chan struct{}, 1)}
 	d.ctx, d.cancel = context.WithCancel(ctx)
+	d.corpora = &datanet.Cache{Dir: filepath.Join(cfg.Dir, "data", "text"), Host: n.Host, Peer: coord, Log: d.log, Ctx: d.ctx}
 	exchange.Serve(n, d, exchange.ServeConfig{Coordinator: coord, Logger: d.log})
 	disputenet.Serve(n, d.party)
 	n.Handle(wire.AssignProtocol, d.assign, wire.TypeAssign, wire.TypeBeacon)
@@ -674,9 +677,9 @@ func (d *Daemon) assign(ctx context.Context, e *wire.Envelope, m wire.Message, r
 	// A "text" corpus the solver lacks is fetched from the coordinator,
 	// checked and kept under Dir (protocol/net/datanet), within the time
 	// the coordinator waits for the answer.
-	corpora := &datanet.Cache{Dir: filepath.Join(d.cfg.Dir, "data", "text"), Host: d.n.Host, Peer: d.coord, Log: d.log}
+	// A fetch slower than that goes on into the cache, for the next offer.
 	fctx, cancel := context.WithTimeout(d.ctx, p2p.RequestTimeout*3/4)
-	data, err := datanet.LoadData(fctx, corpora, s, model.DataOptions{IDXDir: d.cfg.DataDir, FortunesDir: d.cfg.FortunesDir, TextFile: d.cfg.TextFile})
+	data, err := datanet.LoadData(fctx, d.corpora, s, model.DataOptions{IDXDir: d.cfg.DataDir, FortunesDir: d.cfg.FortunesDir, TextFile: d.cfg.TextFile})
 	cancel()
 	if err != nil {
 		d.log.Warn("job declined: its data is not on this solver", "job", short(id), "err", err)

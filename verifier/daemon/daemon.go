@@ -448,7 +448,7 @@ func (d *Daemon) corpora() *datanet.Cache {
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "beluga-corpora")
 	}
-	return &datanet.Cache{Dir: dir, Host: d.n.Host, Peer: d.coord, Log: d.log}
+	return &datanet.Cache{Dir: dir, Host: d.n.Host, Peer: d.coord, Log: d.log, Ctx: d.ctx}
 }
 
 // dataOptions says where this verifier finds a job's data.

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -259,17 +260,38 @@ func Fetch(ctx context.Context, h host.Host, p peer.ID, q Request) ([]byte, erro
 }
 
 // Cache keeps fetched corpora in Dir, one file per root, and fetches the
-// ones it lacks from Peer (the coordinator) over Host.
+// ones it lacks from Peer (the coordinator) over Host. A fetch runs under
+// Ctx (nil: its own Timeout only), not its caller's context: a caller that
+// stops waiting leaves it to finish into the cache, so that a corpus
+// slower to arrive than one assignment's answer is there for the next.
+// One fetch runs per corpus however many callers wait for it. Use a Cache
+// by pointer; its zero in-flight table is ready.
 type Cache struct {
 	Dir  string
 	Host host.Host
 	Peer peer.ID
 	Log  *slog.Logger
+	Ctx  context.Context
+
+	mu       sync.Mutex
+	inflight map[Request]*fetching
 }
+
+// fetching is a fetch in flight: done is closed when path or err is set.
+type fetching struct {
+	done chan struct{}
+	path string
+	err  error
+}
+
+// ErrOnItsWay: the caller stopped waiting while the corpus was being
+// fetched; the fetch goes on and keeps it.
+var ErrOnItsWay = errors.New("datanet: the corpus is still on its way from the coordinator; it is kept when it arrives")
 
 // File returns the path of a file in the cache that holds the corpus q,
 // fetching it first if the cache lacks it (or holds other bytes under its
-// name). Only checked bytes are written, atomically.
+// name). Only checked bytes are written, atomically. If ctx ends first,
+// the error wraps ErrOnItsWay.
 func (c *Cache) File(ctx context.Context, q Request) (string, error) {
 	path := filepath.Join(c.Dir, hex.EncodeToString(q.Root[:]))
 	if b, err := os.ReadFile(path); err == nil {
@@ -278,6 +300,37 @@ func (c *Cache) File(ctx context.Context, q Request) (string, error) {
 		}
 		os.Remove(path)
 	}
+	c.mu.Lock()
+	f := c.inflight[q]
+	if f == nil {
+		f = &fetching{done: make(chan struct{})}
+		if c.inflight == nil {
+			c.inflight = map[Request]*fetching{}
+		}
+		c.inflight[q] = f
+		base := c.Ctx
+		if base == nil {
+			base = context.Background()
+		}
+		go func() {
+			f.path, f.err = c.fetch(base, q, path)
+			c.mu.Lock()
+			delete(c.inflight, q)
+			c.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.path, f.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w (%w)", ErrOnItsWay, ctx.Err())
+	}
+}
+
+// fetch fetches q and writes it to path.
+func (c *Cache) fetch(ctx context.Context, q Request, path string) (string, error) {
 	start := time.Now()
 	b, err := Fetch(ctx, c.Host, c.Peer, q)
 	if err != nil {

@@ -203,3 +203,36 @@ func TestServeBusy(t *testing.T) {
 		t.Fatalf("after the busy spell: %v", err)
 	}
 }
+
+// TestCacheFetchOutlivesCaller: a caller that stops waiting gets
+// ErrOnItsWay; the fetch goes on into the cache, and a later caller gets
+// the file from that same fetch (the corpus is sent once).
+func TestCacheFetchOutlivesCaller(t *testing.T) {
+	t.Parallel()
+	q, b := corpus(t, 9000, 7)
+	coord, daemon := newHost(t), newHost(t)
+	entered, release := make(chan struct{}, 2), make(chan struct{})
+	Serve(coord, func([32]byte, int) ([]byte, bool, error) {
+		entered <- struct{}{}
+		<-release
+		return b, true, nil
+	}, nil, nil)
+	connect(t, daemon, coord)
+	c := &Cache{Dir: t.TempDir(), Host: daemon, Peer: coord.ID(), Ctx: context.Background()}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-entered; cancel() }()
+	if _, err := c.File(ctx, q); !errors.Is(err, ErrOnItsWay) {
+		t.Fatalf("caller that stopped waiting: %v, want ErrOnItsWay", err)
+	}
+	close(release)
+	path, err := c.File(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := os.ReadFile(path); !bytes.Equal(f, b) {
+		t.Fatal("the cached corpus differs")
+	}
+	if len(entered) != 0 {
+		t.Fatal("the corpus was fetched twice")
+	}
+}
