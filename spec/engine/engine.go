@@ -15,10 +15,10 @@ package engine
 import (
 	"fmt"
 	"runtime"
-	"sync"
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/par"
 	"github.com/beluga-compute/beluga/spec/ref"
 )
 
@@ -28,7 +28,8 @@ type Option func(*config)
 type config struct {
 	kernel   kernel.Kernel
 	threads  int
-	minShare int // least elements per goroutine; tests lower it to split small steps
+	team     *par.Team // the goroutines parallel runs shares on
+	minShare int       // least elements per goroutine; tests lower it to split small steps
 }
 
 // WithKernel selects the matrix kernel (default kernel.Best()).
@@ -44,6 +45,7 @@ type Engine struct {
 	st       *spec.State
 	gemm     kernel.Kernel
 	threads  int
+	team     *par.Team // the goroutines parallel runs shares on
 	minShare int
 	simd     bool // vector element-wise loops (with any kernel but the pure-Go one)
 	layers   []layer
@@ -89,7 +91,7 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Engine, error) {
 		return nil, fmt.Errorf("engine: state does not have the spec's tensors")
 	}
 	e := &Engine{s: s, p: p, st: st, gemm: kernel.Parallel(c.kernel, c.threads, kernel.MinShareMACs(c.minShare*64)),
-		threads: c.threads, minShare: max(c.minShare, 1),
+		threads: c.threads, team: par.Shared(c.threads), minShare: max(c.minShare, 1),
 		simd: haveSIMD && c.kernel.Name() != kernel.Generic().Name()}
 	B := s.BatchSize
 	maxOut := 0
@@ -136,9 +138,11 @@ func sameShapes(a, b *spec.State) bool {
 func (e *Engine) State() *spec.State { return e.st }
 
 // minShare is the least work (in elements) worth handing to another
-// goroutine: waking a parked thread costs ~100 µs on small VMs, about what
-// 200k element updates cost, so smaller loops run on the caller's thread.
-const minShare = 1 << 18
+// goroutine: the team's workers start a share in under a microsecond while
+// they spin, but one that has parked takes a thread wake-up (~100 µs on
+// small VMs, about what 200k element updates cost), so smaller loops run
+// on the caller's thread.
+const minShare = 1 << 16
 
 // parallel runs fn over [0, n) split into up to e.threads contiguous
 // ranges, each of at least minShare elements when every index stands for
@@ -149,16 +153,7 @@ func (e *Engine) parallel(n, perIndex int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	for w := range t {
-		lo, hi := n*w/t, n*(w+1)/t
-		if w == t-1 {
-			fn(lo, hi)
-			continue
-		}
-		wg.Go(func() { fn(lo, hi) })
-	}
-	wg.Wait()
+	e.team.Run(t, func(w int) { fn(n*w/t, n*(w+1)/t) })
 }
 
 // quantize refreshes layer j's quantised weights, biases and packed

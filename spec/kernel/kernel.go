@@ -2,7 +2,8 @@ package kernel
 
 import (
 	"fmt"
-	"sync"
+
+	"github.com/beluga-compute/beluga/spec/par"
 )
 
 // Kernel computes C = A·B over int16 inputs with int32 results.
@@ -121,7 +122,7 @@ func Parallel(k Kernel, threads int, opts ...Option) Kernel {
 	if threads <= 1 {
 		return k
 	}
-	p := &parallel{inner: k, threads: threads, minMACs: DefaultMinShareMACs,
+	p := &parallel{inner: k, threads: threads, team: par.Shared(threads), minMACs: DefaultMinShareMACs,
 		name: fmt.Sprintf("%s/%d", k.Name(), threads)}
 	for _, o := range opts {
 		o(p)
@@ -132,6 +133,7 @@ func Parallel(k Kernel, threads int, opts ...Option) Kernel {
 type parallel struct {
 	inner   Kernel
 	threads int
+	team    *par.Team
 	minMACs int
 	name    string
 }
@@ -167,21 +169,13 @@ func (p *parallel) Gemm(c []int32, ldc int, a []int16, lda int, b *Packed, m int
 // blocks.
 func (p *parallel) splitCols(c []int32, ldc int, a []int16, lda int, b *Packed, m, t, unit int) {
 	units := (b.n + unit - 1) / unit
-	var wg sync.WaitGroup
-	for i := t - 1; i >= 0; i-- {
+	p.team.Run(t, func(i int) {
 		n0 := min(units*i/t*unit, b.n)
 		n1 := min(units*(i+1)/t*unit, b.n)
-		if n0 == n1 {
-			continue
+		if n0 < n1 {
+			p.inner.Gemm(c[n0:], ldc, a, lda, b.cols(n0, n1), m)
 		}
-		view, cv := b.cols(n0, n1), c[n0:]
-		if i == 0 {
-			p.inner.Gemm(cv, ldc, a, lda, view, m)
-			break
-		}
-		wg.Go(func() { p.inner.Gemm(cv, ldc, a, lda, view, m) })
-	}
-	wg.Wait()
+	})
 }
 
 // splitRows gives each of t shares a contiguous run of rows, the share
@@ -193,18 +187,10 @@ func (p *parallel) splitRows(c []int32, ldc int, a []int16, lda int, b *Packed, 
 		}
 		return (m*i/t + splitRows/2) / splitRows * splitRows
 	}
-	var wg sync.WaitGroup
-	for i := t - 1; i >= 0; i-- {
+	p.team.Run(t, func(i int) {
 		m0, m1 := bound(i), bound(i+1)
-		if m0 == m1 {
-			continue
+		if m0 < m1 {
+			p.inner.Gemm(c[m0*ldc:], ldc, a[m0*lda:], lda, b, m1-m0)
 		}
-		cv, av := c[m0*ldc:], a[m0*lda:]
-		if i == 0 {
-			p.inner.Gemm(cv, ldc, av, lda, b, m1-m0)
-			break
-		}
-		wg.Go(func() { p.inner.Gemm(cv, ldc, av, lda, b, m1-m0) })
-	}
-	wg.Wait()
+	})
 }
