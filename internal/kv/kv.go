@@ -8,7 +8,10 @@
 // file"; value.go: logFile.open returns the preserved ferr), so the
 // database never opens again. No value can live in a file that was never
 // sized, so removing it loses nothing; badger creates a fresh one.
-// (Found by coordinator/ledger's kill -9 test.)
+// (Found by coordinator/ledger's kill -9 test.) The same holds for a
+// memtable's write-ahead log, NNNNN.mem: created, then sized before any
+// entry is written into it; a zero-length one fails the open ("while
+// opening memtables … Create a new file") and holds nothing.
 package kv
 
 import (
@@ -21,17 +24,28 @@ import (
 
 // Open repairs o.Dir and opens it.
 func Open(o badger.Options) (*badger.DB, error) {
-	if !o.InMemory && o.ValueDir != "" {
-		if err := RemoveEmptyValueLogs(o.ValueDir); err != nil {
-			return nil, err
+	if !o.InMemory {
+		if o.ValueDir != "" {
+			if err := removeEmpty(o.ValueDir, "*.vlog"); err != nil {
+				return nil, err
+			}
+		}
+		if o.Dir != "" {
+			if err := removeEmpty(o.Dir, "*.mem"); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return badger.Open(o)
 }
 
 // RemoveEmptyValueLogs removes the zero-length value-log files in dir.
-func RemoveEmptyValueLogs(dir string) error {
-	files, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+func RemoveEmptyValueLogs(dir string) error { return removeEmpty(dir, "*.vlog") }
+
+// removeEmpty removes the zero-length regular files in dir that match
+// pattern.
+func removeEmpty(dir, pattern string) error {
+	files, err := filepath.Glob(filepath.Join(dir, pattern))
 	if err != nil {
 		return err
 	}
@@ -42,7 +56,7 @@ func RemoveEmptyValueLogs(dir string) error {
 		}
 		if fi.Mode().IsRegular() && fi.Size() == 0 {
 			if err := os.Remove(f); err != nil {
-				return fmt.Errorf("kv: remove empty value log %s: %w", f, err)
+				return fmt.Errorf("kv: remove empty %s: %w", f, err)
 			}
 		}
 	}
