@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/par"
 )
 
 // mm computes exact int64 matrix products of int16 operands with an int32
@@ -56,17 +57,11 @@ func (p *mm) mul(c []int64, ldc int, a []int16, lda int, b *kernel.Packed, m int
 		p.mulRows(c, ldc, a, lda, b, m, ma, mb, add)
 		return
 	}
-	var wg sync.WaitGroup
-	for i := range t {
-		m0, m1 := m*i/t, m*(i+1)/t
-		if m0 == m1 {
-			continue
-		}
-		wg.Go(func() {
+	par.Shared(p.threads).Run(t, func(i int) {
+		if m0, m1 := m*i/t, m*(i+1)/t; m0 < m1 {
 			p.mulRows(c[m0*ldc:], ldc, a[m0*lda:], lda, b, m1-m0, ma, mb, add)
-		})
-	}
-	wg.Wait()
+		}
+	})
 }
 
 func (p *mm) mulRows(c []int64, ldc int, a []int16, lda int, b *kernel.Packed, m int, ma, mb int64, add bool) {

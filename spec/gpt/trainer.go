@@ -5,8 +5,10 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/par"
 )
 
 // Trainer runs training steps of one Config. It holds the activations a
@@ -16,6 +18,7 @@ type Trainer struct {
 	c       Config
 	mm      *mm
 	threads int
+	team    *par.Team // the goroutines split loops run on
 	params  []Param
 	n       int // tokens per step
 
@@ -84,7 +87,7 @@ func NewTrainer(c Config, k kernel.Kernel, threads int) (*Trainer, error) {
 		threads = runtime.GOMAXPROCS(0)
 	}
 	initTables()
-	t := &Trainer{c: c, mm: newMM(k, threads), threads: threads, params: c.Params(), n: c.Tokens()}
+	t := &Trainer{c: c, mm: newMM(k, threads), threads: threads, team: par.Shared(threads), params: c.Params(), n: c.Tokens()}
 	n, d, f := t.n, c.Dim, c.FF
 	np := len(t.params)
 	t.wq, t.we, t.grd, t.ge = make([][]int16, np), make([]int, np), make([][]int64, np), make([]int, np)
@@ -153,24 +156,16 @@ func (t *Trainer) parallel(n int, f func(i int)) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	next := 0
-	for range min(t.threads, n) {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				f(i)
+	var next atomic.Int64
+	t.team.Run(min(t.threads, n), func(int) {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= n {
+				return
 			}
-		})
-	}
-	wg.Wait()
+			f(i)
+		}
+	})
 }
 
 // parallelRows splits [0, n) into contiguous ranges, one per thread.
@@ -180,12 +175,7 @@ func (t *Trainer) parallelRows(n int, f func(lo, hi int)) {
 		f(0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	for i := range th {
-		lo, hi := n*i/th, n*(i+1)/th
-		wg.Go(func() { f(lo, hi) })
-	}
-	wg.Wait()
+	t.team.Run(th, func(i int) { f(n*i/th, n*(i+1)/th) })
 }
 
 // Batch is one step's input: Tokens[b*T+i] is byte i of window b and
@@ -251,12 +241,7 @@ func (t *Trainer) pmaxAbs(x []int64) uint64 {
 	}
 	th := min(t.threads, len(x)/grain)
 	ms := make([]uint64, th)
-	var wg sync.WaitGroup
-	for i := range th {
-		lo, hi := len(x)*i/th, len(x)*(i+1)/th
-		wg.Go(func() { ms[i] = maxAbs64(x[lo:hi]) })
-	}
-	wg.Wait()
+	t.team.Run(th, func(i int) { ms[i] = maxAbs64(x[len(x)*i/th : len(x)*(i+1)/th]) })
 	return slices.Max(ms)
 }
 
@@ -269,12 +254,10 @@ func (t *Trainer) norm(dst []int16, x []int64, e, b int) int {
 		return e + s
 	}
 	th := min(t.threads, len(x)/grain)
-	var wg sync.WaitGroup
-	for i := range th {
+	t.team.Run(th, func(i int) {
 		lo, hi := len(x)*i/th, len(x)*(i+1)/th
-		wg.Go(func() { quantize16(dst[lo:hi], x[lo:hi], s, b) })
-	}
-	wg.Wait()
+		quantize16(dst[lo:hi], x[lo:hi], s, b)
+	})
 	return e + s
 }
 
