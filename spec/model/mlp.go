@@ -33,21 +33,25 @@ func (r *mlpRunner) Step() (int64, error) {
 	return loss / int64(r.s.BatchSize), nil
 }
 
-func (r *mlpRunner) Eval() (Eval, error) {
+func (r *mlpRunner) Eval() (Eval, error) { return testAccuracy(r.test, r.eng.Predict) }
+
+// testAccuracy counts the samples of test (none: nil) that predict, an
+// engine's Predict, classifies as labelled.
+func testAccuracy(test *dataset.Dataset, predict func([][]uint8, []int) error) (Eval, error) {
 	var ev Eval
-	if r.test == nil {
+	if test == nil {
 		return ev, nil
 	}
-	xs := make([][]uint8, r.test.Len())
+	xs := make([][]uint8, test.Len())
 	for i := range xs {
-		xs[i], _ = r.test.Sample(i)
+		xs[i], _ = test.Sample(i)
 	}
 	pred := make([]int, len(xs))
-	if err := r.eng.Predict(xs, pred); err != nil {
+	if err := predict(xs, pred); err != nil {
 		return ev, err
 	}
 	for i, p := range pred {
-		if _, label := r.test.Sample(i); p == int(label) {
+		if _, label := test.Sample(i); p == int(label) {
 			ev.TestCorrect++
 		}
 	}

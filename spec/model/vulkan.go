@@ -63,27 +63,7 @@ func (r *vulkanRunner) Step() (int64, error) {
 	return loss / int64(r.s.BatchSize), nil
 }
 
-func (r *vulkanRunner) Eval() (Eval, error) {
-	var ev Eval
-	if r.test == nil {
-		return ev, nil
-	}
-	xs := make([][]uint8, r.test.Len())
-	for i := range xs {
-		xs[i], _ = r.test.Sample(i)
-	}
-	pred := make([]int, len(xs))
-	if err := r.tr.Predict(xs, pred); err != nil {
-		return ev, err
-	}
-	for i, p := range pred {
-		if _, label := r.test.Sample(i); p == int(label) {
-			ev.TestCorrect++
-		}
-	}
-	ev.TestTotal = len(xs)
-	return ev, nil
-}
+func (r *vulkanRunner) Eval() (Eval, error) { return testAccuracy(r.test, r.tr.Predict) }
 
 // Close releases the runner's device resources.
 func (r *vulkanRunner) Close() error { return r.tr.Close() }
