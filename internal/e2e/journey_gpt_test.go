@@ -22,38 +22,8 @@ func TestJourneyGPT(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(corpus, "fortunes")); err != nil {
 		t.Skipf("the fortunes corpus is not installed (apt-get install fortunes): %v", err)
 	}
-	dir := t.TempDir()
-	j := &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
-	defer func() {
-		if t.Failed() {
-			t.Logf("process logs are in %s", dir)
-		}
-	}()
-	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	j.coordinator()
-	spawn := func(role, name string) *daemon {
-		d := &daemon{dir: filepath.Join(dir, name)}
-		d.args = []string{role, "--coordinator", j.p2pAddr, "--dir", d.dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--fortunes", corpus}
-		if role == "solver" {
-			d.args = append(d.args, "--no-idle-check", "--ask", "0.02")
-		}
-		d.p = start(t, dir, name, j.bin, nil, d.args...)
-		d.party = d.p.wait(reParty, 60*time.Second)[1]
-		return d
-	}
-	solver, verifier := spawn("solver", "solver"), spawn("verifier", "verifier")
-
-	clientKey := strings.TrimSpace(j.operator("key", "--role", "client", "--subject", "acme"))
-	j.operator("deposit", "--account", "client:acme", "--usd", "100", "--bank-ref", "wire-acme-1")
-	j.operator("key", "--role", "solver", "--subject", solver.party)
-	j.operator("deposit", "--account", "solver_bond:"+solver.party, "--usd", "100", "--bank-ref", "wire-solver-1")
-	j.operator("key", "--role", "verifier", "--subject", verifier.party)
-	j.operator("deposit", "--account", "verifier_bond:"+verifier.party, "--usd", "100", "--bank-ref", "wire-verifier-1")
-
-	j.env = []string{"XDG_CONFIG_HOME=" + filepath.Join(dir, "client-config")}
-	run(t, j.bin, j.env, "job", "config", "set", "--coordinator", j.http, "--api-key", clientKey)
+	j, solver, _ := gptNetwork(t, "--fortunes", corpus)
+	dir := j.dir
 	specFile := filepath.Join(dir, "gpt.json")
 	if err := os.WriteFile(specFile, []byte(run(t, j.bin, nil, "spec", "example", "--model", "gpt", "--steps", "24", "--seed", "5")), 0o644); err != nil {
 		t.Fatal(err)
@@ -77,4 +47,43 @@ func TestJourneyGPT(t *testing.T) {
 	if out := run(t, j.bin, nil, "report", "verify", report, "--coordinator-key", j.p2pAddr); !strings.Contains(strings.ToLower(out), "ok") && !strings.Contains(strings.ToLower(out), "verified") {
 		t.Fatalf("report verify:\n%s", out)
 	}
+}
+
+// gptNetwork starts a coordinator, a solver and a verifier (each its own
+// process, the daemons with extra flags), issues the keys and bonds, and
+// configures a funded client: the setup of the GPT journeys.
+func gptNetwork(t *testing.T, extra ...string) (j *journey, solver, verifier *daemon) {
+	t.Helper()
+	dir := t.TempDir()
+	j = &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("process logs are in %s", dir)
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j.coordinator()
+	spawn := func(role, name string) *daemon {
+		d := &daemon{dir: filepath.Join(dir, name)}
+		d.args = append([]string{role, "--coordinator", j.p2pAddr, "--dir", d.dir, "--listen", "/ip4/127.0.0.1/tcp/0"}, extra...)
+		if role == "solver" {
+			d.args = append(d.args, "--no-idle-check", "--ask", "0.02")
+		}
+		d.p = start(t, dir, name, j.bin, nil, d.args...)
+		d.party = d.p.wait(reParty, 60*time.Second)[1]
+		return d
+	}
+	solver, verifier = spawn("solver", "solver"), spawn("verifier", "verifier")
+
+	clientKey := strings.TrimSpace(j.operator("key", "--role", "client", "--subject", "acme"))
+	j.operator("deposit", "--account", "client:acme", "--usd", "100", "--bank-ref", "wire-acme-1")
+	j.operator("key", "--role", "solver", "--subject", solver.party)
+	j.operator("deposit", "--account", "solver_bond:"+solver.party, "--usd", "100", "--bank-ref", "wire-solver-1")
+	j.operator("key", "--role", "verifier", "--subject", verifier.party)
+	j.operator("deposit", "--account", "verifier_bond:"+verifier.party, "--usd", "100", "--bank-ref", "wire-verifier-1")
+	j.env = []string{"XDG_CONFIG_HOME=" + filepath.Join(dir, "client-config")}
+	run(t, j.bin, j.env, "job", "config", "set", "--coordinator", j.http, "--api-key", clientKey)
+	return j, solver, verifier
 }

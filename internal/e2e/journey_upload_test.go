@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestJourneyUploadedCorpus: a client trains a GPT on its own text. It
@@ -20,16 +19,8 @@ func TestJourneyUploadedCorpus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary as separate processes and trains a GPT (~1 min)")
 	}
-	dir := t.TempDir()
-	j := &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
-	defer func() {
-		if t.Failed() {
-			t.Logf("process logs are in %s", dir)
-		}
-	}()
-	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	j, solver, verifier := gptNetwork(t)
+	dir := j.dir
 	var text strings.Builder
 	for i := range 600 {
 		fmt.Fprintf(&text, "Line %d: the owl and the pussy-cat went to sea in a beautiful pea-green boat.\n", i*7919%1000)
@@ -38,28 +29,6 @@ func TestJourneyUploadedCorpus(t *testing.T) {
 	if err := os.WriteFile(corpusFile, []byte(text.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	j.coordinator()
-	spawn := func(role, name string) *daemon {
-		d := &daemon{dir: filepath.Join(dir, name)}
-		d.args = []string{role, "--coordinator", j.p2pAddr, "--dir", d.dir, "--listen", "/ip4/127.0.0.1/tcp/0"}
-		if role == "solver" {
-			d.args = append(d.args, "--no-idle-check", "--ask", "0.02")
-		}
-		d.p = start(t, dir, name, j.bin, nil, d.args...)
-		d.party = d.p.wait(reParty, 60*time.Second)[1]
-		return d
-	}
-	solver, verifier := spawn("solver", "solver"), spawn("verifier", "verifier")
-
-	clientKey := strings.TrimSpace(j.operator("key", "--role", "client", "--subject", "acme"))
-	j.operator("deposit", "--account", "client:acme", "--usd", "100", "--bank-ref", "wire-acme-1")
-	j.operator("key", "--role", "solver", "--subject", solver.party)
-	j.operator("deposit", "--account", "solver_bond:"+solver.party, "--usd", "100", "--bank-ref", "wire-solver-1")
-	j.operator("key", "--role", "verifier", "--subject", verifier.party)
-	j.operator("deposit", "--account", "verifier_bond:"+verifier.party, "--usd", "100", "--bank-ref", "wire-verifier-1")
-
-	j.env = []string{"XDG_CONFIG_HOME=" + filepath.Join(dir, "client-config")}
-	run(t, j.bin, j.env, "job", "config", "set", "--coordinator", j.http, "--api-key", clientKey)
 	var up struct {
 		Root  string `json:"root"`
 		Bytes int    `json:"bytes"`
