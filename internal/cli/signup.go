@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -138,14 +135,7 @@ func postDaemonSignup(ctx context.Context, base string, body []byte) (*api.Daemo
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, nil, fmt.Errorf("cannot reach the coordinator at %s: nothing answers there (is it running? is --coordinator-http its HTTP address?)", base)
-		}
-		return nil, nil, fmt.Errorf("cannot reach the coordinator at %s: %w", base, err)
+		return nil, nil, unreachable(base, "--coordinator-http", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

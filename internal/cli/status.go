@@ -218,14 +218,7 @@ func fetchParty(ctx context.Context, base, key, party, role string) (*partyStatu
 	hc := &http.Client{Timeout: 30 * time.Second}
 	resp, err := hc.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, nil, fmt.Errorf("cannot reach the coordinator at %s: nothing answers there (is it running? is --coordinator its HTTP address?)", base)
-		}
-		return nil, nil, fmt.Errorf("cannot reach the coordinator at %s: %w", base, err)
+		return nil, nil, unreachable(base, "--coordinator", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
@@ -376,4 +369,17 @@ func watchOwnParty(ctx context.Context, log *slog.Logger, role wire.Role, id pee
 		}, a.every)
 	}()
 	return func() { cancel(); <-done }
+}
+
+// unreachable words a failed request to the coordinator's HTTP API at
+// base, whose address the user gave with flag.
+func unreachable(base, flag string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("cannot reach the coordinator at %s: nothing answers there (is it running? is %s its HTTP address?)", base, flag)
+	}
+	return fmt.Errorf("cannot reach the coordinator at %s: %w", base, err)
 }
