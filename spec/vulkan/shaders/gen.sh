@@ -12,6 +12,11 @@ pids=""
 for s in unpack gather quantize renorm update bias loss; do
   glslc $flags "$s.comp" -o "$out/$s.spv" & pids="$pids $!"
 done
+# The GPT operators (SPEC.md §20): one shader per gpt_*.comp file.
+for s in gpt_*.comp; do
+  [ -e "$s" ] || continue
+  glslc $flags "$s" -o "$out/${s%.comp}.spv" & pids="$pids $!"
+done
 for m in fwd dx dw; do
   M=$(echo "$m" | tr a-z A-Z)
   glslc $flags -DMODE_$M gemm.comp -o "$out/gemm_$m.spv" & pids="$pids $!"
