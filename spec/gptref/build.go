@@ -67,15 +67,15 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 		if p.Embedding {
 			continue
 		}
-		g.op(Op{Name: "quantize." + p.Name, Inputs: []string{p.Name}, Work: int64(p.Rows) * int64(p.In), run: m.quantizeWeights},
+		g.op(Op{Kind: "quantize", Name: "quantize." + p.Name, Inputs: []string{p.Name}, Work: int64(p.Rows) * int64(p.In), run: m.quantizeWeights},
 			out(p.Name+".wq", []int{p.Rows, p.In}, qb), out(p.Name+".wq.exp", one, expRange))
 	}
 
 	// §20.11 forward.
-	g.op(Op{Name: "embed", Inputs: []string{"tok_emb", "pos_emb", "tokens"}, Work: n64 * d64, run: m.embed},
+	g.op(Op{Kind: "embed", Name: "embed", Inputs: []string{"tok_emb", "pos_emb", "tokens"}, Work: n64 * d64, run: m.embed},
 		out("act.0.x", nd, i32Range))
 	rmsnorm := func(name, x, prefix string) {
-		g.op(Op{Name: name, Inputs: []string{x}, Work: 3 * n64 * d64, run: m.rmsnorm},
+		g.op(Op{Kind: "rmsnorm", Name: name, Inputs: []string{x}, Work: 3 * n64 * d64, run: m.rmsnorm},
 			out(prefix+".y", nd, rng{-1 << 24, 1 << 24}), out(prefix+".rho", rows, rng{0, 1 << 24}), out(prefix+".s", rows, rng{0, 8}),
 			out(prefix+".yq", nd, qb), out(prefix+".yq.exp", rows, expRange))
 	}
@@ -83,46 +83,46 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 		a, blk := fmt.Sprintf("act.%d.", l), fmt.Sprintf("blocks.%d.", l)
 		qkv, wout, up, down := blk+"attn.qkv", blk+"attn.out", blk+"mlp.up", blk+"mlp.down"
 		rmsnorm(fmt.Sprintf("%d.ln1", l), a+"x", a+"ln1")
-		g.op(Op{Name: fmt.Sprintf("%d.qkv", l), Inputs: []string{a + "ln1.yq", a + "ln1.yq.exp", qkv + ".wq", qkv + ".wq.exp"}, Work: n64 * 3 * d64 * d64, run: m.qkv},
+		g.op(Op{Kind: "qkv", Name: fmt.Sprintf("%d.qkv", l), Inputs: []string{a + "ln1.yq", a + "ln1.yq.exp", qkv + ".wq", qkv + ".wq.exp"}, Work: n64 * 3 * d64 * d64, run: m.qkv},
 			out(a+"Q", nd, qb), out(a+"K", nd, qb), out(a+"V", nd, qb),
 			out(a+"Q.exp", rows, expRange), out(a+"K.exp", rows, expRange), out(a+"V.exp", rows, expRange))
-		g.op(Op{Name: fmt.Sprintf("%d.attn", l), Inputs: []string{a + "Q", a + "K", a + "V", a + "Q.exp", a + "K.exp", a + "V.exp"},
+		g.op(Op{Kind: "attn", Name: fmt.Sprintf("%d.attn", l), Inputs: []string{a + "Q", a + "K", a + "V", a + "Q.exp", a + "K.exp", a + "V.exp"},
 			Work: 2 * int64(m.batch) * t64 * t64 * d64, run: m.attention},
 			out(a+"attn.P", []int{m.batch, m.heads, t, t}, rng{0, m.lim + 1}),
 			out(a+"attn.Oq", nd, qb), out(a+"attn.Oq.exp", rows, expRange))
-		g.op(Op{Name: fmt.Sprintf("%d.out", l), Inputs: []string{a + "attn.Oq", a + "attn.Oq.exp", wout + ".wq", wout + ".wq.exp", a + "x"}, Work: n64 * d64 * d64, run: m.residual},
+		g.op(Op{Kind: "residual", Name: fmt.Sprintf("%d.out", l), Inputs: []string{a + "attn.Oq", a + "attn.Oq.exp", wout + ".wq", wout + ".wq.exp", a + "x"}, Work: n64 * d64 * d64, run: m.residual},
 			out(a+"xmid", nd, i32Range))
 		rmsnorm(fmt.Sprintf("%d.ln2", l), a+"xmid", a+"ln2")
-		g.op(Op{Name: fmt.Sprintf("%d.up", l), Inputs: []string{a + "ln2.yq", a + "ln2.yq.exp", up + ".wq", up + ".wq.exp"}, Work: n64 * f64 * d64, run: m.up},
+		g.op(Op{Kind: "up", Name: fmt.Sprintf("%d.up", l), Inputs: []string{a + "ln2.yq", a + "ln2.yq.exp", up + ".wq", up + ".wq.exp"}, Work: n64 * f64 * d64, run: m.up},
 			out(a+"u", []int{n, f}, i32Range))
-		g.op(Op{Name: fmt.Sprintf("%d.silu", l), Inputs: []string{a + "u"}, Work: n64 * f64, run: m.silu},
+		g.op(Op{Kind: "silu", Name: fmt.Sprintf("%d.silu", l), Inputs: []string{a + "u"}, Work: n64 * f64, run: m.silu},
 			out(a+"hq", []int{n, f}, qb), out(a+"hq.exp", rows, expRange))
-		g.op(Op{Name: fmt.Sprintf("%d.down", l), Inputs: []string{a + "hq", a + "hq.exp", down + ".wq", down + ".wq.exp", a + "xmid"}, Work: n64 * d64 * f64, run: m.residual},
+		g.op(Op{Kind: "residual", Name: fmt.Sprintf("%d.down", l), Inputs: []string{a + "hq", a + "hq.exp", down + ".wq", down + ".wq.exp", a + "xmid"}, Work: n64 * d64 * f64, run: m.residual},
 			out(fmt.Sprintf("act.%d.x", l+1), nd, i32Range))
 	}
 	rmsnorm("final.ln", fmt.Sprintf("act.%d.x", c.Layers), "act.final")
-	g.op(Op{Name: "head", Inputs: []string{"act.final.yq", "act.final.yq.exp", "head.wq", "head.wq.exp"}, Work: n64 * gpt.Vocab * d64, run: m.head},
+	g.op(Op{Kind: "head", Name: "head", Inputs: []string{"act.final.yq", "act.final.yq.exp", "head.wq", "head.wq.exp"}, Work: n64 * gpt.Vocab * d64, run: m.head},
 		out("act.logits", []int{n, gpt.Vocab}, prod(d)), out("act.logits.exp", rows, expRange))
 
 	// §20.12 loss.
-	g.op(Op{Name: "loss", Inputs: []string{"act.logits", "act.logits.exp", "targets"}, Work: n64 * gpt.Vocab, run: m.loss},
+	g.op(Op{Kind: "loss", Name: "loss", Inputs: []string{"act.logits", "act.logits.exp", "targets"}, Work: n64 * gpt.Vocab, run: m.loss},
 		out("loss.grad", []int{n, gpt.Vocab}, rng{-1 << probBits, 1 << probBits}), out("loss.grad.exp", one, rng{-probBits, -probBits}),
 		out("loss.sum", one, anyRange))
 
 	// §20.13 backward.
 	// The product y = x·Wᵀ with W [rowsW, inW]: dx sums over rowsW.
 	linearBwd := func(name, grad, x, w string, rowsW, inW int, dw, dx string) {
-		g.op(Op{Name: name, Inputs: []string{grad, grad + ".exp", x, x + ".exp", w + ".wq", w + ".wq.exp"},
+		g.op(Op{Kind: "linear.bwd", Name: name, Inputs: []string{grad, grad + ".exp", x, x + ".exp", w + ".wq", w + ".wq.exp"},
 			Work: 2 * n64 * int64(rowsW) * int64(inW), run: m.linearBackward},
 			out(dw, []int{rowsW, inW}, prod(n)), out(dw+".exp", one, expRange),
 			out(dx, []int{n, inW}, prod(rowsW)), out(dx+".exp", one, expRange))
 	}
 	rmsBwd := func(name, grad, prefix, dx string) {
-		g.op(Op{Name: name, Inputs: []string{grad, grad + ".exp", prefix + ".y", prefix + ".rho", prefix + ".s"}, Work: 3 * n64 * d64, run: m.rmsnormBackward},
+		g.op(Op{Kind: "rmsnorm.bwd", Name: name, Inputs: []string{grad, grad + ".exp", prefix + ".y", prefix + ".rho", prefix + ".s"}, Work: 3 * n64 * d64, run: m.rmsnormBackward},
 			out(dx, nd, anyRange), out(dx+".exp", one, expRange))
 	}
 	addOp := func(name, x, v, sum string) {
-		g.op(Op{Name: name, Inputs: []string{x, x + ".exp", v, v + ".exp"}, Work: n64 * d64, run: m.add},
+		g.op(Op{Kind: "add", Name: name, Inputs: []string{x, x + ".exp", v, v + ".exp"}, Work: n64 * d64, run: m.add},
 			out(sum, nd, anyRange), out(sum+".exp", one, expRange))
 	}
 	linearBwd("head.bwd", "loss.grad", "act.final.yq", "head", gpt.Vocab, d, "grad.head", "grad.final.dy")
@@ -132,7 +132,7 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 		qkv, wout, up, down := blk+"attn.qkv", blk+"attn.out", blk+"mlp.up", blk+"mlp.down"
 		gin := fmt.Sprintf("grad.%d.x", l+1)
 		linearBwd(fmt.Sprintf("%d.down.bwd", l), gin, a+"hq", down, d, f, "grad."+down, gr+"dh")
-		g.op(Op{Name: fmt.Sprintf("%d.silu.bwd", l), Inputs: []string{gr + "dh", gr + "dh.exp", a + "u"}, Work: n64 * f64, run: m.siluBackward},
+		g.op(Op{Kind: "silu.bwd", Name: fmt.Sprintf("%d.silu.bwd", l), Inputs: []string{gr + "dh", gr + "dh.exp", a + "u"}, Work: n64 * f64, run: m.siluBackward},
 			out(gr+"du", []int{n, f}, anyRange), out(gr+"du.exp", one, expRange))
 		linearBwd(fmt.Sprintf("%d.up.bwd", l), gr+"du", a+"ln2.yq", up, f, d, "grad."+up, gr+"dy2")
 		rmsBwd(fmt.Sprintf("%d.ln2.bwd", l), gr+"dy2", a+"ln2", gr+"dn2")
@@ -141,19 +141,19 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 		// dQ and dK sum T products of b-bit operands; dV sums T products
 		// P·dOq with P ≤ 2^b.
 		dqkv := rng{-(m.lim + 1) * m.lim * t64, (m.lim + 1) * m.lim * t64}
-		g.op(Op{Name: fmt.Sprintf("%d.attn.bwd", l), Inputs: []string{gr + "dO", gr + "dO.exp", a + "attn.P", a + "Q", a + "K", a + "V", a + "Q.exp", a + "K.exp", a + "V.exp"},
+		g.op(Op{Kind: "attn.bwd", Name: fmt.Sprintf("%d.attn.bwd", l), Inputs: []string{gr + "dO", gr + "dO.exp", a + "attn.P", a + "Q", a + "K", a + "V", a + "Q.exp", a + "K.exp", a + "V.exp"},
 			Work: 4 * int64(m.batch) * t64 * t64 * d64, run: m.attentionBackward},
 			out(gr+"dQ", nd, dqkv), out(gr+"dQ.exp", one, expRange),
 			out(gr+"dK", nd, dqkv), out(gr+"dK.exp", one, expRange),
 			out(gr+"dV", nd, dqkv), out(gr+"dV.exp", one, expRange))
-		g.op(Op{Name: fmt.Sprintf("%d.qkv.bwd", l), Inputs: []string{gr + "dQ", gr + "dQ.exp", gr + "dK", gr + "dK.exp", gr + "dV", gr + "dV.exp",
+		g.op(Op{Kind: "qkv.bwd", Name: fmt.Sprintf("%d.qkv.bwd", l), Inputs: []string{gr + "dQ", gr + "dQ.exp", gr + "dK", gr + "dK.exp", gr + "dV", gr + "dV.exp",
 			a + "ln1.yq", a + "ln1.yq.exp", qkv + ".wq", qkv + ".wq.exp"}, Work: 2 * n64 * 3 * d64 * d64, run: m.qkvBackward},
 			out("grad."+qkv, []int{3 * d, d}, prod(n)), out("grad."+qkv+".exp", one, expRange),
 			out(gr+"dy1", nd, prod(3*d)), out(gr+"dy1.exp", one, expRange))
 		rmsBwd(fmt.Sprintf("%d.ln1.bwd", l), gr+"dy1", a+"ln1", gr+"dn1")
 		addOp(fmt.Sprintf("%d.add1", l), gr+"xmid", gr+"dn1", gr+"x")
 	}
-	g.op(Op{Name: "embed.bwd", Inputs: []string{"grad.0.x", "grad.0.x.exp", "tokens"}, Work: 2 * n64 * d64, run: m.embedBackward},
+	g.op(Op{Kind: "embed.bwd", Name: "embed.bwd", Inputs: []string{"grad.0.x", "grad.0.x.exp", "tokens"}, Work: 2 * n64 * d64, run: m.embedBackward},
 		out("grad.tok_emb", []int{gpt.Vocab, d}, anyRange), out("grad.tok_emb.exp", one, expRange),
 		out("grad.pos_emb", []int{t, d}, anyRange), out("grad.pos_emb.exp", one, expRange))
 
@@ -164,11 +164,11 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 		grads = append(grads, "grad."+p.Name, "grad."+p.Name+".exp")
 		total += int64(p.Rows) * int64(p.In)
 	}
-	g.op(Op{Name: "adamw.norm", Inputs: grads, Work: total, run: m.gradNorm},
+	g.op(Op{Kind: "adamw.norm", Name: "adamw.norm", Inputs: grads, Work: total, run: m.gradNorm},
 		out("adamw.norm", one, rng{0, isqrt(maxI64)}))
 	for _, p := range g.params {
 		shape := []int{p.Rows, p.In}
-		g.op(Op{Name: "adamw." + p.Name, Inputs: []string{p.Name, p.Name + ".m", p.Name + ".v", "grad." + p.Name, "grad." + p.Name + ".exp", "adamw.norm"},
+		g.op(Op{Kind: "adamw", Name: "adamw." + p.Name, Inputs: []string{p.Name, p.Name + ".m", p.Name + ".v", "grad." + p.Name, "grad." + p.Name + ".exp", "adamw.norm"},
 			Work: 4 * int64(p.Rows) * int64(p.In), run: m.adamw},
 			TensorInfo{Name: "next." + p.Name, Kind: StateOut, StateName: p.Name, Shape: shape, Min: -maxI32, Max: maxI32},
 			TensorInfo{Name: "next." + p.Name + ".m", Kind: StateOut, StateName: p.Name + ".m", Shape: shape, Min: minI32, Max: maxI32},

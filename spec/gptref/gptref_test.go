@@ -541,3 +541,34 @@ func FuzzRunOp(f *testing.F) {
 		}
 	})
 }
+
+// TestOpKinds: every operator names its formula, and operators of one kind
+// share their inputs' and outputs' roles (the same counts), which is what a
+// backend that implements the graph kind by kind relies on.
+func TestOpKinds(t *testing.T) {
+	t.Parallel()
+	g, err := NewGraph(randomConfig(rand.New(rand.NewPCG(7, 7))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"quantize": true, "embed": true, "rmsnorm": true, "qkv": true, "attn": true, "residual": true,
+		"up": true, "silu": true, "head": true, "loss": true, "linear.bwd": true, "silu.bwd": true, "rmsnorm.bwd": true,
+		"add": true, "attn.bwd": true, "qkv.bwd": true, "embed.bwd": true, "adamw.norm": true, "adamw": true}
+	arity := map[string][2]int{}
+	for _, o := range g.Ops() {
+		if !want[o.Kind] {
+			t.Fatalf("operator %s has kind %q, not one of the documented kinds", o.Name, o.Kind)
+		}
+		a := [2]int{len(o.Inputs), len(o.Outputs)}
+		if o.Kind == "adamw.norm" {
+			a[0] = 0 // one gradient pair per parameter
+		}
+		if prev, ok := arity[o.Kind]; ok && prev != a {
+			t.Fatalf("operator %s: %v inputs/outputs, another %s has %v", o.Name, a, o.Kind, prev)
+		}
+		arity[o.Kind] = a
+	}
+	if len(arity) != len(want) {
+		t.Fatalf("the graph has %d kinds, want all %d", len(arity), len(want))
+	}
+}

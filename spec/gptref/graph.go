@@ -44,7 +44,13 @@ type TensorInfo = opgraph.TensorInfo
 // Op is one operator: a pure function of its named inputs (and the step
 // number, which only AdamW reads) to its named outputs.
 type Op struct {
-	Name    string
+	Name string
+	// Kind names the operator's formula, the same for every instance:
+	// quantize, embed, rmsnorm, qkv, attn, residual (the out and down
+	// products with their residual add), up, silu, head, loss, linear.bwd
+	// (the head, down, up and out products' backward), silu.bwd,
+	// rmsnorm.bwd, add, attn.bwd, qkv.bwd, embed.bwd, adamw.norm, adamw.
+	Kind    string
 	Inputs  []string
 	Outputs []string
 	// Work counts the multiply-accumulates (or element operations) of one
