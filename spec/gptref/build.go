@@ -30,24 +30,29 @@ var (
 	varRange = rng{0, 1 << 46}
 )
 
+// newDims returns the sizes and constants of c's operators over n rows of
+// `batch` windows of t positions each.
+func newDims(c gpt.Config, n, t, batch int) *dims {
+	dh := c.HeadDim()
+	r := isqrt(int64(dh) << 32)
+	return &dims{
+		n: n, d: c.Dim, f: c.FF, t: t, batch: batch, heads: c.Heads, dh: dh, bits: c.Bits,
+		lim:   int64(1)<<c.Bits - 1,
+		kappa: roundDiv(log2e<<16, r), iota: roundDiv(1<<32, r),
+		cfg: c,
+	}
+}
+
 // NewGraph validates c and returns the operator graph of its training step.
 func NewGraph(c gpt.Config) (*Graph, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("gptref: %w", err)
 	}
 	c.LR = append([]gpt.LRPoint(nil), c.LR...)
-	dh := c.HeadDim()
-	r := isqrt(int64(dh) << 32)
-	m := &dims{
-		n: c.Tokens(), d: c.Dim, f: c.FF, t: c.Context, batch: c.Batch, heads: c.Heads, dh: dh, bits: c.Bits,
-		lim:   int64(1)<<c.Bits - 1,
-		kappa: roundDiv(log2e<<16, r), iota: roundDiv(1<<32, r),
-		cfg: c,
-	}
+	m := newDims(c, c.Tokens(), c.Context, c.Batch)
 	g := &Graph{cfg: c, byName: map[string]int{}, params: c.Params()}
 	n, d, f, t := m.n, m.d, m.f, m.t
 	n64, d64, f64, t64 := int64(n), int64(d), int64(f), int64(t)
-	qb := rng{-m.lim, m.lim}
 	prod := func(k int) rng { b := int64(k) * m.lim * m.lim; return rng{-b, b} }
 	one, rows := []int{1}, []int{n}
 	nd := []int{n, d}
@@ -61,48 +66,7 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 	}
 	g.source("tokens", BatchIn, rows, rng{0, 255})
 	g.source("targets", BatchIn, rows, rng{0, 255})
-
-	// §20.10: every matrix quantised before the step.
-	for _, p := range g.params {
-		if p.Embedding {
-			continue
-		}
-		g.op(Op{Kind: "quantize", Name: "quantize." + p.Name, Inputs: []string{p.Name}, Work: int64(p.Rows) * int64(p.In), run: m.quantizeWeights},
-			out(p.Name+".wq", []int{p.Rows, p.In}, qb), out(p.Name+".wq.exp", one, expRange))
-	}
-
-	// §20.11 forward.
-	g.op(Op{Kind: "embed", Name: "embed", Inputs: []string{"tok_emb", "pos_emb", "tokens"}, Work: n64 * d64, run: m.embed},
-		out("act.0.x", nd, i32Range))
-	rmsnorm := func(name, x, prefix string) {
-		g.op(Op{Kind: "rmsnorm", Name: name, Inputs: []string{x}, Work: 3 * n64 * d64, run: m.rmsnorm},
-			out(prefix+".y", nd, rng{-1 << 24, 1 << 24}), out(prefix+".rho", rows, rng{0, 1 << 24}), out(prefix+".s", rows, rng{0, 8}),
-			out(prefix+".yq", nd, qb), out(prefix+".yq.exp", rows, expRange))
-	}
-	for l := range c.Layers {
-		a, blk := fmt.Sprintf("act.%d.", l), fmt.Sprintf("blocks.%d.", l)
-		qkv, wout, up, down := blk+"attn.qkv", blk+"attn.out", blk+"mlp.up", blk+"mlp.down"
-		rmsnorm(fmt.Sprintf("%d.ln1", l), a+"x", a+"ln1")
-		g.op(Op{Kind: "qkv", Name: fmt.Sprintf("%d.qkv", l), Inputs: []string{a + "ln1.yq", a + "ln1.yq.exp", qkv + ".wq", qkv + ".wq.exp"}, Work: n64 * 3 * d64 * d64, run: m.qkv},
-			out(a+"Q", nd, qb), out(a+"K", nd, qb), out(a+"V", nd, qb),
-			out(a+"Q.exp", rows, expRange), out(a+"K.exp", rows, expRange), out(a+"V.exp", rows, expRange))
-		g.op(Op{Kind: "attn", Name: fmt.Sprintf("%d.attn", l), Inputs: []string{a + "Q", a + "K", a + "V", a + "Q.exp", a + "K.exp", a + "V.exp"},
-			Work: 2 * int64(m.batch) * t64 * t64 * d64, run: m.attention},
-			out(a+"attn.P", []int{m.batch, m.heads, t, t}, rng{0, m.lim + 1}),
-			out(a+"attn.Oq", nd, qb), out(a+"attn.Oq.exp", rows, expRange))
-		g.op(Op{Kind: "residual", Name: fmt.Sprintf("%d.out", l), Inputs: []string{a + "attn.Oq", a + "attn.Oq.exp", wout + ".wq", wout + ".wq.exp", a + "x"}, Work: n64 * d64 * d64, run: m.residual},
-			out(a+"xmid", nd, i32Range))
-		rmsnorm(fmt.Sprintf("%d.ln2", l), a+"xmid", a+"ln2")
-		g.op(Op{Kind: "up", Name: fmt.Sprintf("%d.up", l), Inputs: []string{a + "ln2.yq", a + "ln2.yq.exp", up + ".wq", up + ".wq.exp"}, Work: n64 * f64 * d64, run: m.up},
-			out(a+"u", []int{n, f}, i32Range))
-		g.op(Op{Kind: "silu", Name: fmt.Sprintf("%d.silu", l), Inputs: []string{a + "u"}, Work: n64 * f64, run: m.silu},
-			out(a+"hq", []int{n, f}, qb), out(a+"hq.exp", rows, expRange))
-		g.op(Op{Kind: "residual", Name: fmt.Sprintf("%d.down", l), Inputs: []string{a + "hq", a + "hq.exp", down + ".wq", down + ".wq.exp", a + "xmid"}, Work: n64 * d64 * f64, run: m.residual},
-			out(fmt.Sprintf("act.%d.x", l+1), nd, i32Range))
-	}
-	rmsnorm("final.ln", fmt.Sprintf("act.%d.x", c.Layers), "act.final")
-	g.op(Op{Kind: "head", Name: "head", Inputs: []string{"act.final.yq", "act.final.yq.exp", "head.wq", "head.wq.exp"}, Work: n64 * gpt.Vocab * d64, run: m.head},
-		out("act.logits", []int{n, gpt.Vocab}, prod(d)), out("act.logits.exp", rows, expRange))
+	g.forwardOps(m)
 
 	// §20.12 loss.
 	g.op(Op{Kind: "loss", Name: "loss", Inputs: []string{"act.logits", "act.logits.exp", "targets"}, Work: n64 * gpt.Vocab, run: m.loss},
@@ -175,6 +139,92 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 			TensorInfo{Name: "next." + p.Name + ".v", Kind: StateOut, StateName: p.Name + ".v", Shape: shape, Min: varRange.lo, Max: varRange.hi})
 	}
 	return g, nil
+}
+
+// NewForwardGraph validates c and returns the operator graph of the
+// forward pass (SPEC.md §20.10–§20.11) over ONE window of n tokens,
+// 1 ≤ n ≤ c.Context: what inference computes (§21). Its sources are the
+// model's parameters P (the state's weight tensors, with the training
+// graph's names and in its order, so that their hashes are the state
+// digest's leaves) and the n tokens; its operators are the training
+// graph's forward ones — quantize per matrix, embed, per block rmsnorm,
+// qkv, attn, residual (out), rmsnorm, up, silu, residual (down), then
+// rmsnorm and the head — with batch 1 and n rows, ending with act.logits
+// [n, 256] and act.logits.exp [n]. c.Batch is not read.
+//
+// The pass is causal and row-local (§20.11): row r depends on tokens
+// 0 … r only, so these n rows are exactly the first n rows of the pass over
+// the window padded to c.Context, which gpt.Generator computes.
+func NewForwardGraph(c gpt.Config, n int) (*Graph, error) {
+	c.Batch = 1
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("gptref: %w", err)
+	}
+	if n < 1 || n > c.Context {
+		return nil, fmt.Errorf("%w: a forward pass over %d tokens, want 1 to the context %d", ErrBadOpInput, n, c.Context)
+	}
+	c.LR = append([]gpt.LRPoint(nil), c.LR...)
+	m := newDims(c, n, n, 1)
+	g := &Graph{cfg: c, byName: map[string]int{}, params: c.Params(), forward: true}
+	for _, p := range g.params {
+		g.source(p.Name, StateIn, []int{p.Rows, p.In}, i32Range)
+	}
+	g.source("tokens", BatchIn, []int{n}, rng{0, 255})
+	g.forwardOps(m)
+	return g, nil
+}
+
+// forwardOps appends the operators of §20.10–§20.11 over m's rows: the
+// weights' quantisation, then the forward pass up to the logits.
+func (g *Graph) forwardOps(m *dims) {
+	c := m.cfg
+	n, d, f, t := m.n, m.d, m.f, m.t
+	n64, d64, f64, t64 := int64(n), int64(d), int64(f), int64(t)
+	qb := rng{-m.lim, m.lim}
+	prod := func(k int) rng { b := int64(k) * m.lim * m.lim; return rng{-b, b} }
+	one, rows := []int{1}, []int{n}
+	nd := []int{n, d}
+	// §20.10: every matrix quantised before the step.
+	for _, p := range g.params {
+		if p.Embedding {
+			continue
+		}
+		g.op(Op{Kind: "quantize", Name: "quantize." + p.Name, Inputs: []string{p.Name}, Work: int64(p.Rows) * int64(p.In), run: m.quantizeWeights},
+			out(p.Name+".wq", []int{p.Rows, p.In}, qb), out(p.Name+".wq.exp", one, expRange))
+	}
+
+	// §20.11 forward.
+	g.op(Op{Kind: "embed", Name: "embed", Inputs: []string{"tok_emb", "pos_emb", "tokens"}, Work: n64 * d64, run: m.embed},
+		out("act.0.x", nd, i32Range))
+	rmsnorm := func(name, x, prefix string) {
+		g.op(Op{Kind: "rmsnorm", Name: name, Inputs: []string{x}, Work: 3 * n64 * d64, run: m.rmsnorm},
+			out(prefix+".y", nd, rng{-1 << 24, 1 << 24}), out(prefix+".rho", rows, rng{0, 1 << 24}), out(prefix+".s", rows, rng{0, 8}),
+			out(prefix+".yq", nd, qb), out(prefix+".yq.exp", rows, expRange))
+	}
+	for l := range c.Layers {
+		a, blk := fmt.Sprintf("act.%d.", l), fmt.Sprintf("blocks.%d.", l)
+		qkv, wout, up, down := blk+"attn.qkv", blk+"attn.out", blk+"mlp.up", blk+"mlp.down"
+		rmsnorm(fmt.Sprintf("%d.ln1", l), a+"x", a+"ln1")
+		g.op(Op{Kind: "qkv", Name: fmt.Sprintf("%d.qkv", l), Inputs: []string{a + "ln1.yq", a + "ln1.yq.exp", qkv + ".wq", qkv + ".wq.exp"}, Work: n64 * 3 * d64 * d64, run: m.qkv},
+			out(a+"Q", nd, qb), out(a+"K", nd, qb), out(a+"V", nd, qb),
+			out(a+"Q.exp", rows, expRange), out(a+"K.exp", rows, expRange), out(a+"V.exp", rows, expRange))
+		g.op(Op{Kind: "attn", Name: fmt.Sprintf("%d.attn", l), Inputs: []string{a + "Q", a + "K", a + "V", a + "Q.exp", a + "K.exp", a + "V.exp"},
+			Work: 2 * int64(m.batch) * t64 * t64 * d64, run: m.attention},
+			out(a+"attn.P", []int{m.batch, m.heads, t, t}, rng{0, m.lim + 1}),
+			out(a+"attn.Oq", nd, qb), out(a+"attn.Oq.exp", rows, expRange))
+		g.op(Op{Kind: "residual", Name: fmt.Sprintf("%d.out", l), Inputs: []string{a + "attn.Oq", a + "attn.Oq.exp", wout + ".wq", wout + ".wq.exp", a + "x"}, Work: n64 * d64 * d64, run: m.residual},
+			out(a+"xmid", nd, i32Range))
+		rmsnorm(fmt.Sprintf("%d.ln2", l), a+"xmid", a+"ln2")
+		g.op(Op{Kind: "up", Name: fmt.Sprintf("%d.up", l), Inputs: []string{a + "ln2.yq", a + "ln2.yq.exp", up + ".wq", up + ".wq.exp"}, Work: n64 * f64 * d64, run: m.up},
+			out(a+"u", []int{n, f}, i32Range))
+		g.op(Op{Kind: "silu", Name: fmt.Sprintf("%d.silu", l), Inputs: []string{a + "u"}, Work: n64 * f64, run: m.silu},
+			out(a+"hq", []int{n, f}, qb), out(a+"hq.exp", rows, expRange))
+		g.op(Op{Kind: "residual", Name: fmt.Sprintf("%d.down", l), Inputs: []string{a + "hq", a + "hq.exp", down + ".wq", down + ".wq.exp", a + "xmid"}, Work: n64 * d64 * f64, run: m.residual},
+			out(fmt.Sprintf("act.%d.x", l+1), nd, i32Range))
+	}
+	rmsnorm("final.ln", fmt.Sprintf("act.%d.x", c.Layers), "act.final")
+	g.op(Op{Kind: "head", Name: "head", Inputs: []string{"act.final.yq", "act.final.yq.exp", "head.wq", "head.wq.exp"}, Work: n64 * gpt.Vocab * d64, run: m.head},
+		out("act.logits", []int{n, gpt.Vocab}, prod(d)), out("act.logits.exp", rows, expRange))
 }
 
 // out describes an intermediate tensor.

@@ -52,6 +52,12 @@
 //	adamw.norm   grad.P[.exp] for every P → adamw.norm                 (§20.14.1–2)
 //	adamw.P      P, P.m, P.v, grad.P[.exp], adamw.norm → next.P, next.P.m, next.P.v (§20.14, each P)
 //
+// NewForwardGraph is the forward pass alone, over one window of n ≤ T
+// tokens, as inference computes it (§21): the weights P and the tokens as
+// sources, the operators quantize.P through head above with batch 1 and n
+// rows; the inference dispute (protocol/core/inferdispute) recomputes one
+// of them.
+//
 // Here "act.l" abbreviates "act.<l>", a parameter name such as qkv stands
 // for blocks.<l>.attn.qkv, and X[.exp] is the pair X, X.exp.
 package gptref

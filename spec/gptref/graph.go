@@ -71,6 +71,9 @@ type Graph struct {
 	ops     []Op
 	byName  map[string]int
 	params  []gpt.Param
+	// forward: a forward graph (NewForwardGraph), whose sources are the
+	// weights and the tokens.
+	forward bool
 }
 
 // Config returns the configuration of the graph.
@@ -194,22 +197,60 @@ func (g *Graph) nextState(vals map[string]Tensor, t int64) *gpt.State {
 // Run computes every tensor of the step that takes st to the next state on
 // the given batch, operator by operator, and returns them by name.
 func (g *Graph) Run(st *gpt.State, tokens, targets []byte) (map[string]Tensor, error) {
+	if g.forward {
+		return nil, fmt.Errorf("%w: a forward graph has no targets: run it with Forward", ErrBadOpInput)
+	}
 	vals, err := g.sources(st, tokens, targets)
 	if err != nil {
 		return nil, err
 	}
+	return g.runOps(vals, st.Step)
+}
+
+// Forward computes every tensor of a forward graph (NewForwardGraph) for
+// the model st (its weights; M and V are not read) on the graph's n
+// tokens, operator by operator, and returns them by name: act.logits row r
+// is the model's prediction after tokens[:r+1].
+func (g *Graph) Forward(st *gpt.State, tokens []byte) (map[string]Tensor, error) {
+	if !g.forward {
+		return nil, fmt.Errorf("%w: a training step's graph: run it with Run", ErrBadOpInput)
+	}
+	vals, err := g.sources(st, tokens, nil)
+	if err != nil {
+		return nil, err
+	}
+	return g.runOps(vals, 0)
+}
+
+// IsForward reports whether g is a forward graph (NewForwardGraph).
+func (g *Graph) IsForward() bool { return g.forward }
+
+// runOps runs every operator in order on the sources in vals, adding the
+// outputs to it.
+func (g *Graph) runOps(vals map[string]Tensor, step int64) (map[string]Tensor, error) {
 	for i, o := range g.ops {
 		in := make(map[string]Tensor, len(o.Inputs))
 		for _, name := range o.Inputs {
 			in[name] = vals[name]
 		}
-		out, err := g.RunOp(i, in, st.Step)
+		out, err := g.RunOp(i, in, step)
 		if err != nil {
 			return nil, err
 		}
 		maps.Copy(vals, out)
 	}
 	return vals, nil
+}
+
+// put checks v against the named tensor's shape and range and stores it.
+func (g *Graph) put(vals map[string]Tensor, name string, data []int64) error {
+	info := g.tensors[g.byName[name]]
+	t := Tensor{Shape: slices.Clone(info.Shape), Data: data}
+	if err := info.Check(t); err != nil {
+		return err
+	}
+	vals[name] = t
+	return nil
 }
 
 // sources returns the graph's sources from a state and a batch.
@@ -221,6 +262,21 @@ func (g *Graph) sources(st *gpt.State, tokens, targets []byte) (map[string]Tenso
 		return nil, fmt.Errorf("%w: state step %d is negative", ErrBadOpInput, st.Step)
 	}
 	np := len(g.params)
+	if g.forward {
+		if len(st.W) != np {
+			return nil, fmt.Errorf("%w: the model has %d weight tensors, want %d", ErrBadOpInput, len(st.W), np)
+		}
+		if n := g.tensors[g.byName["tokens"]].Len(); len(tokens) != n {
+			return nil, fmt.Errorf("%w: %d tokens, the forward graph has %d rows", ErrBadOpInput, len(tokens), n)
+		}
+		vals := map[string]Tensor{}
+		for i, p := range g.params {
+			if err := g.put(vals, p.Name, widen(st.W[i])); err != nil {
+				return nil, err
+			}
+		}
+		return vals, g.put(vals, "tokens", widen(tokens))
+	}
 	if len(st.W) != np || len(st.M) != np || len(st.V) != np {
 		return nil, fmt.Errorf("%w: the state has %d/%d/%d tensors per kind, want %d", ErrBadOpInput, len(st.W), len(st.M), len(st.V), np)
 	}
