@@ -14,6 +14,8 @@ import (
 	"github.com/beluga-compute/beluga/coordinator/ledger"
 	"github.com/beluga-compute/beluga/coordinator/lifecycle"
 	"github.com/beluga-compute/beluga/coordinator/market"
+	"github.com/beluga-compute/beluga/protocol/core/dispute"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/spec"
 )
 
@@ -229,6 +231,12 @@ func (s *Service) PostJob(ctx context.Context, r PostJobRequest) (*Job, error) {
 	}
 	sp, err := spec.Decode(r.Spec)
 	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	// A job whose dispute answers could exceed what the wire carries could
+	// not be settled (an honest party could not open what it computed):
+	// refuse it before anything is escrowed.
+	if err := dispute.CheckFits(sp, wire.MaxDisputePayload); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	specID, err := sp.ID()

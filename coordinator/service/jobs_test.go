@@ -74,3 +74,31 @@ func TestPostedNameLeavesRoomForTheTag(t *testing.T) {
 	sp.Name = strings.Repeat("n", MaxPostedNameLen)
 	must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: must(sp.JSON())}))
 }
+
+// TestPostRefusesUndisputableJob: a GPT whose step tensors could not be
+// opened in one dispute answer is refused at posting, with nothing
+// escrowed.
+func TestPostRefusesUndisputableJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := must(Open(ctx, t.TempDir(), testOptions(t, &fakeClock{t: t0})...))
+	defer s.Close()
+	must(s.RecordDeposit(ctx, Deposit{BankRef: "acme", Account: AccountRef{KindClientFunds, "acme"}, AmountMicroUSD: 1_000_000_000_000}))
+	wide := spec.ExampleGPT()
+	wide.Model.Layers[0].Dim = 1024
+	for i := 1; i < len(wide.Model.Layers)-2; i++ {
+		wide.Model.Layers[i].Heads, wide.Model.Layers[i].FF = 8, 4096
+	}
+	js := must(wide.Canonical())
+	_, err := s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: js, MaxPriceNanoUSDPerCU: 3_000_000_000})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "dispute") {
+		t.Fatalf("posting a GPT too wide to dispute: %v", err)
+	}
+	if js, err := s.Jobs(ctx, "acme"); err != nil || len(js) != 0 {
+		t.Fatalf("acme's jobs after the refusal: %v %v", js, err)
+	}
+	if balance(t, s.led, AccountRef{KindClientFunds, "acme"}) != 1_000_000_000_000 {
+		t.Fatal("acme's funds moved")
+	}
+	checkAll(t, s, s.led)
+}
