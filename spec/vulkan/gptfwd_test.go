@@ -8,7 +8,7 @@ import "testing"
 // random configurations, exactly the reference's outputs.
 func TestGPTForwardKinds(t *testing.T) {
 	t.Parallel()
-	for _, kind := range []string{"embed"} {
+	for _, kind := range []string{"quantize", "embed", "rmsnorm", "qkv", "attn", "residual", "up", "silu", "head", "loss"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			checkGPTKind(t, kind)
