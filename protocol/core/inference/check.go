@@ -20,7 +20,7 @@ import (
 // with the first wrong position where there is one — when the solver
 // signed what no honest run produces for this request.
 func Check(g *gpt.Generator, model merkle.Digest, req *Request, output []byte, rc *Receipt) error {
-	if err := checkClaims(g, model, req, output, rc); err != nil {
+	if err := CheckReceipt(g.Config().Context, model, req, output, rc); err != nil {
 		return err
 	}
 	text := append(append(make([]byte, 0, len(req.Prompt)+len(output)), req.Prompt...), output...)
@@ -84,7 +84,7 @@ func Referee(g *gpt.Generator, model merkle.Digest, req *Request, output []byte,
 	if k < 0 {
 		return Check(g, model, req, output, rc)
 	}
-	if err := checkClaims(g, model, req, output, rc); err != nil {
+	if err := CheckReceipt(g.Config().Context, model, req, output, rc); err != nil {
 		return err
 	}
 	if k >= len(output) {
@@ -101,8 +101,12 @@ func Referee(g *gpt.Generator, model merkle.Digest, req *Request, output []byte,
 	return nil
 }
 
-// checkClaims is the part of Check that needs no forward pass.
-func checkClaims(g *gpt.Generator, model merkle.Digest, req *Request, output []byte, rc *Receipt) error {
+// CheckReceipt is the part of Check that needs no forward pass, for a
+// model of context length contextLen: the signature, the receipt's
+// bindings to req, output and model, the counts and the stop rule. Its
+// errors are Check's: ErrSignature, ErrNotFor, or an ErrFraud
+// (*FraudError, Position −1).
+func CheckReceipt(contextLen int, model merkle.Digest, req *Request, output []byte, rc *Receipt) error {
 	if err := rc.Verify(); err != nil {
 		return err
 	}
@@ -118,7 +122,7 @@ func checkClaims(g *gpt.Generator, model merkle.Digest, req *Request, output []b
 	fraud := func(format string, a ...any) error {
 		return &FraudError{Position: -1, Why: fmt.Sprintf(format, a...)}
 	}
-	T := g.Config().Context
+	T := contextLen
 	switch {
 	case rc.Model != req.Model:
 		return fraud("signed for model %x, the request asked for %x", rc.Model[:6], req.Model[:6])
