@@ -70,6 +70,17 @@ const (
 	OpEmbedding   = "embedding"
 	OpTransformer = "transformer"
 	OpRMSNorm     = "rmsnorm"
+	// OpLayerNorm is the final norm of a model of GPT-2 blocks (SPEC.md
+	// §22), served, not trained.
+	OpLayerNorm = "layernorm"
+)
+
+// Values of the fields that select GPT-2 blocks (SPEC.md §22): a
+// transformer layer's norm and activation. Absent, a block is §20's
+// (rmsnorm, silu); no other value is accepted.
+const (
+	NormLayerNorm  = "layernorm"
+	ActivationGELU = "gelu"
 )
 
 // Losses: an MLP's softmax cross-entropy over classes, a GPT's
@@ -93,6 +104,13 @@ type Layer struct {
 	// hidden width of its MLP.
 	Heads int `json:"heads,omitempty"`
 	FF    int `json:"ff,omitempty"`
+	// Norm, Activation and Bias make a transformer block GPT-2's (SPEC.md
+	// §22): NormLayerNorm, ActivationGELU and true, all three or none.
+	Norm       string `json:"norm,omitempty"`
+	Activation string `json:"activation,omitempty"`
+	Bias       bool   `json:"bias,omitempty"`
+	// Tied makes a GPT's linear head the token embedding (SPEC.md §22).
+	Tied bool `json:"tied,omitempty"`
 }
 
 // Numeric fixes the integer formats. A value with b magnitude bits and f

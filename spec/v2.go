@@ -111,6 +111,7 @@ func (s *Spec) gptConfig() gpt.Config {
 	}
 	if len(ls) > 1 {
 		c.Heads, c.FF = ls[1].Heads, ls[1].FF
+		c.GPT2 = ls[1].Norm == NormLayerNorm // checkGPT2Form: all of §22's fields or none
 	}
 	c.Layers = max(len(ls)-3, 0)
 	c.Bits, c.Batch, c.Seed = s.Numeric.Bits, s.BatchSize, s.Seed
@@ -155,6 +156,7 @@ var layerFields = map[string][]string{
 	OpEmbedding:   {"vocab", "context", "dim"},
 	OpTransformer: {"heads", "ff"},
 	OpRMSNorm:     {},
+	OpLayerNorm:   {},
 	OpLinear:      {"out"},
 }
 
@@ -189,6 +191,9 @@ func (s *Spec) checkForm() error {
 					return invalid("model.layers[%d].%s is a GPT field; an MLP layer has only op and out", i, f.name)
 				}
 			}
+			if name := l.blockField(); name != "" {
+				return invalid("model.layers[%d].%s is a GPT field (SPEC.md §22); an MLP layer has only op and out", i, name)
+			}
 		}
 		o := &s.Optimizer
 		switch {
@@ -210,6 +215,9 @@ func (s *Spec) checkForm() error {
 			if f.v != 0 && !contains(allowed, f.name) {
 				return invalid("model.layers[%d].%s = %d: op %q has no field %q (its fields: %s)", i, f.name, f.v, l.Op, f.name, opFieldList(l.Op))
 			}
+		}
+		if err := l.checkBlockFields(i); err != nil {
+			return err
 		}
 	}
 	n, o, d := &s.Numeric, &s.Optimizer, &s.Data
@@ -251,8 +259,8 @@ func (s *Spec) checkGPTModel() error {
 	ls := s.Model.Layers
 	for i, l := range ls {
 		if _, ok := layerFields[l.Op]; !ok {
-			return fmt.Errorf("%w: op %q at model.layers[%d] (a GPT has %q, %q, %q and %q layers)",
-				ErrUnsupported, l.Op, i, OpEmbedding, OpTransformer, OpRMSNorm, OpLinear)
+			return fmt.Errorf("%w: op %q at model.layers[%d] (a GPT has %q, %q, %q or %q, and %q layers)",
+				ErrUnsupported, l.Op, i, OpEmbedding, OpTransformer, OpRMSNorm, OpLayerNorm, OpLinear)
 		}
 	}
 	if n := len(ls); n < 4 || n > gpt.MaxLayers+3 {
@@ -266,6 +274,9 @@ func (s *Spec) checkGPTModel() error {
 			want = OpEmbedding
 		case len(ls) - 2:
 			want = OpRMSNorm
+			if l.Op == OpLayerNorm {
+				want = OpLayerNorm // GPT-2 blocks (§22); checkGPT2Form checks the rest
+			}
 		case len(ls) - 1:
 			want = OpLinear
 		}
@@ -297,8 +308,8 @@ func (s *Spec) checkGPTModel() error {
 	}
 	for i := 2; i < len(ls)-2; i++ {
 		if ls[i] != t {
-			return invalid("model.layers[%d] (heads %d, ff %d) differs from model.layers[1] (heads %d, ff %d): every transformer block is the same",
-				i, ls[i].Heads, ls[i].FF, t.Heads, t.FF)
+			return invalid("model.layers[%d] (heads %d, ff %d, norm %q, activation %q, bias %v) differs from model.layers[1] (heads %d, ff %d, norm %q, activation %q, bias %v): every transformer block is the same",
+				i, ls[i].Heads, ls[i].FF, ls[i].Norm, ls[i].Activation, ls[i].Bias, t.Heads, t.FF, t.Norm, t.Activation, t.Bias)
 		}
 	}
 	if h := ls[len(ls)-1]; h.Out != e.Vocab {
@@ -307,7 +318,7 @@ func (s *Spec) checkGPTModel() error {
 	if s.Model.Loss != LossNextTokenCrossEntropy {
 		return fmt.Errorf("%w: model.loss %q (a GPT's loss is %q)", ErrUnsupported, s.Model.Loss, LossNextTokenCrossEntropy)
 	}
-	return nil
+	return s.checkGPT2Form()
 }
 
 // checkText checks the corpus and its split (rule G3); the model has
@@ -479,6 +490,11 @@ type gptLayer struct {
 	Heads   *int   `json:"heads,omitempty"`
 	FF      *int   `json:"ff,omitempty"`
 	Out     *int   `json:"out,omitempty"`
+	// SPEC.md §22's fields, absent on a §20 model.
+	Norm       *string `json:"norm,omitempty"`
+	Activation *string `json:"activation,omitempty"`
+	Bias       *bool   `json:"bias,omitempty"`
+	Tied       *bool   `json:"tied,omitempty"`
 }
 
 func (l *gptLayer) fields() []struct {
@@ -564,6 +580,7 @@ func (s *Spec) gptForm() *gptJSON {
 				*wl.fields()[k].p = &v
 			}
 		}
+		wl.setBlockFields(l)
 	}
 	return w
 }
@@ -656,8 +673,8 @@ func (w *gptJSON) spec() (*Spec, error) {
 		wl := &w.Model.Layers[i]
 		allowed, known := layerFields[wl.Op]
 		if !known {
-			return nil, fmt.Errorf("%w: op %q at model.layers[%d] (a GPT has %q, %q, %q and %q layers)",
-				ErrUnsupported, wl.Op, i, OpEmbedding, OpTransformer, OpRMSNorm, OpLinear)
+			return nil, fmt.Errorf("%w: op %q at model.layers[%d] (a GPT has %q, %q, %q or %q, and %q layers)",
+				ErrUnsupported, wl.Op, i, OpEmbedding, OpTransformer, OpRMSNorm, OpLayerNorm, OpLinear)
 		}
 		l := &s.Model.Layers[i]
 		l.Op = wl.Op
@@ -671,6 +688,9 @@ func (w *gptJSON) spec() (*Spec, error) {
 			case has:
 				*dst[k] = **f.p
 			}
+		}
+		if err := wl.blockFields(i, l); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil

@@ -115,6 +115,9 @@ func DecodeJob(body []byte) (JobRequest, *spec.Spec, error) {
 		return JobRequest{}, nil, fmt.Errorf("%w: max_price_nano_usd_per_cu is negative", errBadRequest)
 	}
 	s, err := spec.Decode(r.Spec)
+	if err == nil {
+		err = s.CheckTrainable() // GPT-2 blocks (SPEC.md §22) are served, not trained
+	}
 	if err != nil {
 		return JobRequest{}, nil, fmt.Errorf("%w: %w", errInvalidSpec, err)
 	}

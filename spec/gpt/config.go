@@ -40,7 +40,17 @@ type Config struct {
 	// LRShift and LR: the learning rate at step t is LR(t)/2^LRShift.
 	LRShift int
 	LR      []LRPoint
+
+	// GPT2 selects GPT-2 blocks (SPEC.md §22): LayerNorm with gain and
+	// bias, GELU, biased products and a head tied to tok_emb. Such a model
+	// is served (forward passes: Generator, Positions, Trainer.Loss), never
+	// trained: Trainer.Step refuses it with ErrServedOnly.
+	GPT2 bool
 }
+
+// ErrServedOnly: a model of GPT-2 blocks (SPEC.md §22) is served, not
+// trained.
+var ErrServedOnly = errors.New("gpt: GPT-2 blocks (SPEC.md §22) are served, not trained: this model has no training step")
 
 // Limits of version 2 (each keeps an accumulator of SPEC.md's bounds
 // table inside int64 with room to spare).
@@ -151,21 +161,40 @@ type Param struct {
 	Rows, In int // shape [Rows, In]
 	// Kind says how it is initialised.
 	Embedding bool
+	// Vector marks a gain or a bias of GPT-2 blocks (SPEC.md §22): one
+	// row of Q16 values (int32, VectorFrac fractional bits), read as is.
+	Vector bool
 }
 
-// Params lists the parameters in state order.
+// Params lists the parameters in state order: SPEC.md §20.1's table, or
+// §22.1's for GPT-2 blocks.
 func (c *Config) Params() []Param {
 	d := c.Dim
-	ps := []Param{{"tok_emb", Vocab, d, true}, {"pos_emb", c.Context, d, true}}
+	ps := []Param{{Name: "tok_emb", Rows: Vocab, In: d, Embedding: true}, {Name: "pos_emb", Rows: c.Context, In: d, Embedding: true}}
+	matrix := func(name string, rows, in int) Param { return Param{Name: name, Rows: rows, In: in} }
+	vector := func(name string, n int) Param { return Param{Name: name, Rows: 1, In: n, Vector: true} }
 	for l := range c.Layers {
 		p := fmt.Sprintf("blocks.%d.", l)
+		if c.GPT2 {
+			ps = append(ps,
+				vector(p+"ln1.gain", d), vector(p+"ln1.bias", d),
+				matrix(p+"attn.qkv", 3*d, d), vector(p+"attn.qkv.bias", 3*d),
+				matrix(p+"attn.out", d, d), vector(p+"attn.out.bias", d),
+				vector(p+"ln2.gain", d), vector(p+"ln2.bias", d),
+				matrix(p+"mlp.up", c.FF, d), vector(p+"mlp.up.bias", c.FF),
+				matrix(p+"mlp.down", d, c.FF), vector(p+"mlp.down.bias", d))
+			continue
+		}
 		ps = append(ps,
-			Param{p + "attn.qkv", 3 * d, d, false},
-			Param{p + "attn.out", d, d, false},
-			Param{p + "mlp.up", c.FF, d, false},
-			Param{p + "mlp.down", d, c.FF, false})
+			matrix(p+"attn.qkv", 3*d, d),
+			matrix(p+"attn.out", d, d),
+			matrix(p+"mlp.up", c.FF, d),
+			matrix(p+"mlp.down", d, c.FF))
 	}
-	return append(ps, Param{"head", Vocab, d, false})
+	if c.GPT2 {
+		return append(ps, vector("ln_f.gain", d), vector("ln_f.bias", d)) // the head is tok_emb (tied)
+	}
+	return append(ps, matrix("head", Vocab, d))
 }
 
 // ParamCount is the number of trained values.

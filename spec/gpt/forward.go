@@ -24,19 +24,12 @@ func (t *Trainer) pHead() int { return 2 + 4*t.c.Layers }
 // positions only: the forward pass is causal and does not depend on the
 // other windows of the batch.
 func (t *Trainer) forward(tokens []byte) {
+	if t.c.GPT2 {
+		t.forwardGPT2(tokens)
+		return
+	}
 	c, n, d, b := &t.c, t.n, t.c.Dim, t.c.Bits
-	tok, pos := t.wqMaster(pTok()), t.wqMaster(pPos())
-	// Embedding: x = Sat32(RoundShift(tok[token] + pos[i], MasterFrac − ActFrac)).
-	t.parallelRows(n, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			tr := tok[int(tokens[r])*d:][:d]
-			pr := pos[(r%c.Context)*d:][:d]
-			xr := t.x[r*d : r*d+d]
-			for i := range xr {
-				xr[i] = sat32(roundShift(int64(tr[i])+int64(pr[i]), MasterFrac-ActFrac))
-			}
-		}
-	})
+	t.embed(tokens)
 	for l := range c.Layers {
 		a := &t.layers[l]
 		// Attention.
@@ -99,8 +92,30 @@ func (t *Trainer) forward(tokens []byte) {
 	t.linear(t.logits, t.fin.yq, t.pHead())
 }
 
+// embed sets the residual stream to the embedding of tokens:
+// x = Sat32(RoundShift(tok[token] + pos[i], MasterFrac − ActFrac)).
+func (t *Trainer) embed(tokens []byte) {
+	c, d := &t.c, t.c.Dim
+	tok, pos := t.wqMaster(pTok()), t.wqMaster(pPos())
+	t.parallelRows(t.n, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			tr := tok[int(tokens[r])*d:][:d]
+			pr := pos[(r%c.Context)*d:][:d]
+			xr := t.x[r*d : r*d+d]
+			for i := range xr {
+				xr[i] = sat32(roundShift(int64(tr[i])+int64(pr[i]), MasterFrac-ActFrac))
+			}
+		}
+	})
+}
+
 // logitsE is the exponent of row r of t.logits.
-func (t *Trainer) logitsE(r int) int { return t.fin.ye[r] + t.we[t.pHead()] }
+func (t *Trainer) logitsE(r int) int {
+	if t.c.GPT2 {
+		return t.fin.ye[r] + t.headE
+	}
+	return t.fin.ye[r] + t.we[t.pHead()]
+}
 
 // wqMaster returns an embedding's master weights, which the embedding
 // reads unquantised.

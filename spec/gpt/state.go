@@ -1,6 +1,8 @@
 package gpt
 
 import (
+	"strings"
+
 	"github.com/beluga-compute/beluga/spec/fixed"
 	"github.com/beluga-compute/beluga/spec/prng"
 )
@@ -18,12 +20,23 @@ type State struct {
 // (in Params order) (r mod (2L+1)) − L with r = Derive(seed, "init.gpt",
 // p, 0).At(i), L = Isqrt(⌊4^MasterFrac / in⌋) for a matrix (uniform with
 // bound 1/√in) and Isqrt(⌊3·4^MasterFrac / 2500⌋) for an embedding
-// (standard deviation 0.02).
+// (standard deviation 0.02). GPT-2 blocks' gains start at 1 and their
+// biases at 0.
 func (c *Config) Init() *State {
 	ps := c.Params()
 	st := &State{W: make([][]int32, len(ps)), M: make([][]int32, len(ps)), V: make([][]int64, len(ps))}
 	for i, p := range ps {
 		n := p.Rows * p.In
+		if p.Vector { // GPT-2 blocks: gains 1, biases 0
+			w := make([]int32, n)
+			if strings.HasSuffix(p.Name, ".gain") {
+				for j := range w {
+					w[j] = 1 << VectorFrac
+				}
+			}
+			st.W[i], st.M[i], st.V[i] = w, make([]int32, n), make([]int64, n)
+			continue
+		}
 		var l uint64
 		if p.Embedding {
 			l = fixed.Isqrt(3 << (2 * MasterFrac) / 2500)

@@ -29,6 +29,10 @@ type Trainer struct {
 	wB  []*kernel.Packed // W (out × in) for the input gradient
 	grd [][]int64        // dW, exact
 	ge  []int            // its exponent
+	// GPT-2 blocks: the tied head, tok_emb quantised like a matrix.
+	headQ []int16
+	headE int
+	headT *kernel.Packed
 
 	layers []layerActs
 	fin    normActs // final RMSNorm
@@ -109,6 +113,9 @@ func NewTrainer(c Config, k kernel.Kernel, threads int) (*Trainer, error) {
 			eq: make([]int, n), ek: make([]int, n), ev: make([]int, n), eo: make([]int, n), eh: make([]int, n)}
 	}
 	t.fin = newNorm()
+	if c.GPT2 {
+		t.headQ, t.headT = make([]int16, Vocab*d+1), new(kernel.Packed)
+	}
 	t.x = make([]int32, n*d)
 	t.logits = make([]int64, n*Vocab)
 	t.g = make([]int32, n*Vocab)
@@ -137,7 +144,7 @@ func (t *Trainer) quantizeWeights(st *State) {
 	t.parallel(len(t.params), func(i int) {
 		p := t.params[i]
 		n := p.Rows * p.In
-		if p.Embedding {
+		if p.Embedding || p.Vector {
 			return // read unquantised
 		}
 		t.we[i] = Norm32(t.wq[i][:n], st.W[i], -MasterFrac, b)
@@ -146,6 +153,9 @@ func (t *Trainer) quantizeWeights(st *State) {
 			kernel.PackB(t.wB[i], t.wq[i], p.Rows, p.In, p.In)
 		}
 	})
+	if t.c.GPT2 {
+		t.quantizeHead(st)
+	}
 }
 
 // parallel runs f(0..n-1) on up to t.threads goroutines.
@@ -193,6 +203,9 @@ type StepResult struct {
 
 // Step runs one training step on st in place.
 func (t *Trainer) Step(st *State, b Batch) (StepResult, error) {
+	if t.c.GPT2 {
+		return StepResult{}, ErrServedOnly
+	}
 	if err := t.checkBatch(b); err != nil {
 		return StepResult{}, err
 	}

@@ -73,6 +73,9 @@ func NewRunner(s *spec.Spec, data *Data, st *spec.State, opts ...Option) (Runner
 	if st == nil {
 		return nil, fmt.Errorf("model: no state")
 	}
+	if err := s.CheckTrainable(); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
 	if err := CheckData(s, data); err != nil {
 		return nil, err
 	}

@@ -36,6 +36,10 @@ func graphOf(s *spec.Spec) (*layout, error) {
 		return nil, fmt.Errorf("dispute: no spec")
 	}
 	if s.IsGPT() {
+		if err := s.CheckTrainable(); err != nil {
+			// GPT-2 blocks (SPEC.md §22) have no training step to dispute.
+			return nil, fmt.Errorf("dispute: %w", err)
+		}
 		c, err := s.GPT()
 		if err != nil {
 			return nil, err
