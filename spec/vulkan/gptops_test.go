@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -258,4 +259,22 @@ func runGPTOp(d *Device, c gpt.Config, g *gptref.Graph, op gptref.Op, vals map[s
 		out[name] = slices.Clone(stage[name].int64s()[:tensorBytes(info)/8])
 	}
 	return out, nil
+}
+
+// TestGPTRefusesMissingKinds: without a kernel for some operator kind,
+// NewGPT fails before touching a device, naming the kind. Not parallel:
+// it takes a kind out of gptKernels while no other test runs.
+func TestGPTRefusesMissingKinds(t *testing.T) {
+	c := randomGPTConfig(rand.New(rand.NewPCG(1, 1)))
+	for _, kind := range []string{"attn", "adamw"} {
+		kern, ok := gptKernels[kind]
+		delete(gptKernels, kind)
+		_, err := NewGPT(c, c.Init())
+		if ok {
+			gptKernels[kind] = kern
+		}
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), kind) {
+			t.Fatalf("without a %s kernel: %v, want ErrUnsupported naming it", kind, err)
+		}
+	}
 }
