@@ -37,7 +37,9 @@ func TestHostileOpenings(t *testing.T) {
 	cheat := claimsItsLogits(t, pub, cs, pub.gen, req.Prompt[1:])
 	hostile := []func(name string) opgraph.Tensor{
 		func(string) opgraph.Tensor { return opgraph.Tensor{} },
-		func(string) opgraph.Tensor { return opgraph.Tensor{Shape: []int{1, 1, 1, 1, 1, 1, 1}, Data: []int64{1}} },
+		func(string) opgraph.Tensor {
+			return opgraph.Tensor{Shape: []int{1, 1, 1, 1, 1, 1, 1}, Data: []int64{1}}
+		},
 		func(string) opgraph.Tensor { return opgraph.Tensor{Shape: []int{1 << 30, 1 << 30}} },
 		func(string) opgraph.Tensor { return opgraph.Tensor{Shape: []int{-1}, Data: nil} },
 		func(name string) opgraph.Tensor {

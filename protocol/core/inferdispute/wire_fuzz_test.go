@@ -75,4 +75,3 @@ func FuzzClaim(f *testing.F) {
 		}
 	})
 }
-
