@@ -131,3 +131,6 @@ func (r *Replayer) Open(ctx context.Context, name string) (opgraph.Tensor, error
 	}
 	return r.values[i].Clone(), nil
 }
+
+// Graph returns the dispute's graph.
+func (r *Replayer) Graph() *Graph { return r.g }
