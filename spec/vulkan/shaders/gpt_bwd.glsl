@@ -1,0 +1,35 @@
+// Helpers of the GPT backward and AdamW shaders (gpt_b_*.comp; SPEC.md
+// §20.13–§20.14) on top of gpt_common.glsl's integer primitives.
+#include "gpt_common.glsl"
+
+// The scratch buffer of a backward operator starts with int64 slots that
+// carry its scalars between dispatches (gptbwd.go names the same slots):
+// copied input exponents, tensor maxima, exponent maxima and the output
+// exponents that gptbwd.go copies into the graph's [1] tensors.
+const uint S_IN0 = 0u;   // input exponents (S_IN0 + k)
+const uint S_MAX0 = 8u;  // max |x| of tensors (S_MAX0 + k)
+const uint S_E0 = 12u;   // maxima / minima of per-row values (S_E0 + k)
+const uint S_OUT0 = 16u; // output exponents (S_OUT0 + k)
+const uint S_EG = 20u;   // the exponent of a normalised gradient
+
+// normQ is one element of Norm(x, ·, β) (§20.9) given the tensor's
+// maximum magnitude m (as the bits of a uint64).
+int64_t normQ(int64_t x, int64_t m, int beta) {
+    return m == 0 ? 0 : normValue(x, normShiftU(uint64_t(m), beta), beta);
+}
+
+// normExp is the exponent of Norm(x, e, β) given max |x| = m.
+int64_t normExp(int64_t e, int64_t m, int beta) { return m == 0 ? e : e + normShiftU(uint64_t(m), beta); }
+
+// satAdd is a + b saturating at 2^64 − 1.
+uint64_t satAdd(uint64_t a, uint64_t b) {
+    uint64_t s = a + b;
+    return s < a ? 0xfffffffffffffffful : s;
+}
+
+// meanGrad is h of SPEC.md §20.14.1 for a gradient value g at exponent
+// e − 30 (e is the exponent plus 30) over N = tokens positions:
+// RoundDiv(Clamp(ShiftRound(g, e), −2^62, 2^62), N).
+int64_t meanGrad(int64_t g, int64_t e, int64_t tokens) {
+    return roundDiv(clamp64(shiftRound(g, e), -(int64_t(1) << 62), int64_t(1) << 62), tokens);
+}
