@@ -42,6 +42,12 @@ func WithTamper(f func(g *Graph, op int, out map[string]opgraph.Tensor)) Replaye
 	return func(r *Replayer) { r.tamper = f }
 }
 
+// WithMoments gives the claim's Moments (MomentLeaves of the state),
+// computed once per model by a party that answers many disputes.
+func WithMoments(leaves []merkle.Digest) ReplayerOption {
+	return func(r *Replayer) { r.moments = leaves }
+}
+
 // NewReplayer returns the party that answers for case cs with model c,
 // whose checkpoint state is st (weights and moments, st's moments give
 // the claim's Moments).
@@ -53,13 +59,14 @@ func NewReplayer(c gpt.Config, st *gpt.State, cs Case, opts ...ReplayerOption) (
 	if err != nil {
 		return nil, err
 	}
-	moments, err := MomentLeaves(c, st)
-	if err != nil {
-		return nil, err
-	}
-	r := &Replayer{g: g, st: st, text: cs.text(), moments: moments}
+	r := &Replayer{g: g, st: st, text: cs.text()}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.moments == nil {
+		if r.moments, err = MomentLeaves(c, st); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }

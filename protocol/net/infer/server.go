@@ -94,6 +94,7 @@ func NewServer(h host.Host, key crypto.PrivKey, models []Model, slots, threads i
 		s.gens[m.Digest], s.ctxs[m.Digest] = ch, m.Config.Context
 	}
 	h.SetStreamHandler(protocol.ID(Protocol), s.handle)
+	NewDisputeServer(h, models, log) // answers the referee if a verifier accuses it
 	return s, nil
 }
 

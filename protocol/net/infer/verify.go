@@ -84,6 +84,7 @@ func NewVerifierServer(h host.Host, models []Model, threads int, log *slog.Logge
 		v.gens[m.Digest], v.ctxs[m.Digest] = g, m.Config.Context
 	}
 	h.SetStreamHandler(protocol.ID(VerifyProtocol), v.handle)
+	NewDisputeServer(h, models, log) // defends its fraud verdicts before the referee
 	return v, nil
 }
 
