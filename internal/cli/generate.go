@@ -121,7 +121,7 @@ func runGenerate(c *cobra.Command, f *generateFlags) error {
 		return err
 	}
 	note := ""
-	if st.Step < s.Steps {
+	if st.Step < s.Steps && !s.IsGPT2() { // an imported model (SPEC.md §22) is its step-0 checkpoint
 		note = fmt.Sprintf(" (unfinished: %d steps of %d)", st.Step, s.Steps)
 	}
 	fmt.Fprintf(stderr, "job %s: %s at step %d%s, seed %d, temperature %d/65536\n", id, s.Name, st.Step, note, f.seed, temp)

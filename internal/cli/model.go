@@ -27,14 +27,14 @@ func newModelCmd() *cobra.Command {
 	f := &jobFlags{getenv: os.Getenv}
 	cmd := &cobra.Command{
 		Use:   "model",
-		Short: "Inference models: publish a trained GPT run as a model clients can call",
+		Short: "Inference models: import a GPT-2 checkpoint, publish a GPT run as a model clients can call",
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.coordinator, "coordinator", "", "the coordinator's HTTP API, e.g. http://127.0.0.1:8700")
 	pf.StringVar(&f.apiKey, "api-key", "", "the operator's API key")
 	pf.StringVar(&f.config, "config", "", "config file (default $XDG_CONFIG_HOME/beluga/client.json)")
 	pf.BoolVar(&f.json, "json", false, "print JSON for programs")
-	cmd.AddCommand(newModelPublishCmd(f))
+	cmd.AddCommand(newModelPublishCmd(f), newModelImportCmd())
 	return cmd
 }
 
