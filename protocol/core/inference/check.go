@@ -71,7 +71,9 @@ func FraudPosition(err error) int {
 }
 
 // Referee settles a verifier's claim that receipt rc is fraud at output
-// position k (SPEC.md §21.4's dispute, played by the coordinator): it
+// position k by re-running that one position (the coordinator now plays
+// protocol/core/inferdispute's game instead, which recomputes one
+// operator; Referee stays as a check that needs no counterparty): it
 // checks the receipt's signed claims that need no model (the signature,
 // bindings, counts, the stop rule), then re-runs the single
 // teacher-forced position k — the logits of prompt + output[:k], one

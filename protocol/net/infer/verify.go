@@ -54,7 +54,8 @@ type Verdict struct {
 	Detail  string `json:"detail,omitempty"`
 	// Position is the output byte a fraud verdict blames (0-based), −1
 	// when it blames none (the stop rule, the counts, the position root):
-	// the referee re-runs that one position.
+	// informative: the referee's dispute game (DisputeProtocol) finds the
+	// operator the parties first differ on itself.
 	Position int `json:"position"`
 	// CheckMicros is how long the check took (one forward pass).
 	CheckMicros int64 `json:"check_us"`
