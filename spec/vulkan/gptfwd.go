@@ -36,7 +36,7 @@ const quantizeParts = 256
 // recordQuantize: quantize, Norm(P, −24, b) of a whole matrix.
 func recordQuantize(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buffer, scratch *buffer) error {
 	x := bufs[op.Inputs[0]]
-	n := int(x.size / 8) // the buffer may hold one padding element: its zero changes no maximum
+	n := k.elems(op.Inputs[0])
 	parts := min(gptGroups(n, 256*16), quantizeParts)
 	if err := k.run(r, "gpt_f_absmax", []int32{int32(n)}, parts, x, scratch); err != nil {
 		return err

@@ -96,10 +96,28 @@ type gptKit struct {
 	// command buffer, so a pre-recorded step reads the right learning rate.
 	step  *buffer
 	pools []*descriptors
+	// shapes are the graph's tensor shapes by name: a buffer may be
+	// longer than its tensor (padding), and its padding is not zeroed.
+	shapes map[string][]int
 }
 
 func newGPTKit(d *Device, c gpt.Config) *gptKit {
-	return &gptKit{cfg: c, dims: newGPTDims(c), dev: d}
+	k := &gptKit{cfg: c, dims: newGPTDims(c), dev: d, shapes: map[string][]int{}}
+	if g, err := gptref.NewGraph(c); err == nil { // the callers validated c
+		for _, info := range g.Tensors() {
+			k.shapes[info.Name] = info.Shape
+		}
+	}
+	return k
+}
+
+// elems is the element count of the named tensor.
+func (k *gptKit) elems(name string) int {
+	n := 1
+	for _, s := range k.shapes[name] {
+		n *= s
+	}
+	return n
 }
 
 // pipe returns the pipeline of shaders/<shader>.spv with bindings storage

@@ -182,7 +182,8 @@ func countDiff(a, b []int64) int {
 
 // runGPTOp runs op alone on the device from the inputs in vals (step t)
 // and returns its outputs. Output buffers start as garbage (0xA5 bytes),
-// so an element a kernel forgets to write shows.
+// so an element a kernel forgets to write shows, and so do input buffers
+// past their tensor (0x5A bytes), so a kernel that reads padding shows.
 func runGPTOp(d *Device, c gpt.Config, g *gptref.Graph, op gptref.Op, vals map[string]gptref.Tensor, t int64) (map[string][]int64, error) {
 	k := newGPTKit(d, c)
 	defer k.destroy()
@@ -218,7 +219,13 @@ func runGPTOp(d *Device, c gpt.Config, g *gptref.Graph, op gptref.Op, vals map[s
 		return nil, err
 	}
 	for _, name := range op.Inputs {
-		copy(stage[name].int64s(), vals[name].Data)
+		// Past the tensor, a buffer's padding holds garbage, as device
+		// memory does: a kernel must not read it.
+		s := stage[name].int64s()
+		copy(s, vals[name].Data)
+		for i := len(vals[name].Data); i < len(s); i++ {
+			s[i] = 0x5A5A5A5A5A5A5A5A
+		}
 	}
 	stepHost.int64s()[0], stepHost.int64s()[1] = t, c.LRAt(t)
 	pool, err := d.newCommandPool()
