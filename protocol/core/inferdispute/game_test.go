@@ -343,3 +343,26 @@ func (silent) Claim(context.Context) (inferdispute.Claim, error) {
 func (silent) Open(context.Context, string) (opgraph.Tensor, error) {
 	return opgraph.Tensor{}, errors.New("no answer")
 }
+
+// TestBothLie: when the cheating solver and a lying verifier both depart
+// from the spec at the same operator, its recomputation matches neither
+// claim and both lose, with that one operator recomputed.
+func TestBothLie(t *testing.T) {
+	t.Parallel()
+	pub := newModel(t, config(2, 5))
+	req := request(pub, 40)
+	cs := serve(t, pub.gen, req, func(r *inference.Request) { r.Prompt = r.Prompt[1:] })
+	solver := claimsItsLogits(t, pub, cs, pub.gen, req.Prompt[1:])
+	verifier := honest(t, pub, cs, inferdispute.WithTamper(func(_ *inferdispute.Graph, _ int, out map[string]opgraph.Tensor) {
+		if z, ok := out["act.logits"]; ok {
+			z.Data[0]++ // a row no leaf reads: only the head's claim changes
+		}
+		if r, ok := out[inferdispute.RootTensor]; ok {
+			r.Data[0] ^= 1
+		}
+	}))
+	res := play(t, pub, cs, solver, verifier)
+	if res.Verdict != (inferdispute.Verdict{Loser: dispute.LoserBoth, Reason: inferdispute.ReasonOp}) || res.Cost.Op != "head" || res.Cost.OpsRun != 1 {
+		t.Fatalf("%v, %d operators (%s)", res.Verdict, res.Cost.OpsRun, res.Cost.Op)
+	}
+}
