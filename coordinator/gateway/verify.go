@@ -19,7 +19,7 @@ import (
 // a verifier holding the model with probability RatePPM, drawn from
 // crypto/rand after the solver's receipt arrived (the solver cannot know
 // which of its answers are checked). A fraud verdict goes to the referee
-// (referee.go), which slashes the solver only when its re-run confirms
+// (referee.go), which slashes the solver only when the dispute game confirms
 // it, and otherwise slashes the verifier.
 
 // Events of the sampler.

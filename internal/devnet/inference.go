@@ -272,7 +272,8 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 	other := cd.Gateway.Router().Serving(models[1].Digest) == 1
 
 	// The lying verifier alone checks a first request: the coordinator,
-	// as referee, re-runs the byte it blames, refuses the verdict and
+	// as referee, plays the dispute game (the liar's own pass agrees with
+	// the receipt, so it accuses nothing), refuses the verdict and
 	// slashes the liar; then the honest verifier takes over.
 	cd.Gateway.SetVerifyRate(plan.PPM)
 	if ok, _ := burstRequest(ctx, base, clientKey, 1000); !ok {
