@@ -60,6 +60,7 @@ func GELU(u int64) int64 {
 // cs = RoundShift(c, s), ρ = Isqrt(⌊Σcs²/D⌋ + RoundShift(ε, 2s)),
 // n = RoundDiv(cs·2^16, ρ), y = Sat32(RoundShift(n·g, 16) + bias).
 func LayerNormRow(y, x, g, bias []int32) {
+	initTables() // isqrt's table
 	d := int64(len(x))
 	var sum int64
 	for _, v := range x {
