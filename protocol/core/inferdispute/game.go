@@ -204,8 +204,13 @@ func (r *Referee) Play(ctx context.Context, m Model, cs Case, solver, verifier P
 		}
 		return res, nil
 	}
-	sc, errS := solver.Claim(ctx)
-	vc, errV := verifier.Claim(ctx)
+	// Both parties compute their pass at once.
+	var sc, vc Claim
+	var errS, errV error
+	done := make(chan struct{})
+	go func() { defer close(done); vc, errV = verifier.Claim(ctx) }()
+	sc, errS = solver.Claim(ctx)
+	<-done
 	if errS != nil || errV != nil {
 		return forfeit("claim of the forward pass", errS, errV)
 	}
