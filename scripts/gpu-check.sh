@@ -20,13 +20,16 @@
 # GPU), points the loader at the NVIDIA ICD, prints the GPU's Vulkan properties
 # (vulkaninfo --summary and beluga's device list), runs the conformance check
 # (40 random specs, spec/testdata/vectors and MLP 784-256-128-10 at batch 64,
-# 1024 and 8192: loss and state digest after every step, Vulkan against the CPU
-# engine of the same machine; exit 1 at the first difference), then times MLP
-# 784-256-128-10 at those batches on Vulkan, the CPU engine on every core and
-# PyTorch CUDA eager in float32 and bf16 autocast, in the same run.
+# 1024 and 8192; 20 random small GPTs and spec/testdata/gptvectors: loss and
+# state digest after every step, Vulkan against the CPU engine of the same
+# machine; exit 1 at the first difference), then times MLP 784-256-128-10 at
+# those batches on Vulkan, the CPU engine on every core and PyTorch CUDA eager
+# in float32 and bf16 autocast, and a step of the GPT example (beluga train
+# --example gpt's model) on Vulkan and on the CPU engine, in the same run.
 #
 # Environment: GPU_CHECK_DIR (default out/gpu-check), PYTHON (default python3),
 # STEPS (timed steps per repeat, default 50), BATCHES (default 64,1024,8192),
+# GPT_RANDOM (random GPTs checked, default 20), GPT_STEPS (timed GPT steps, default 5),
 # VK_DRIVER_FILES (the ICD json, found by itself in the usual places otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -134,5 +137,10 @@ if ! "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() el
   peer=()
 fi
 timeout 480 "$bin" bench vulkan "${gpu_only[@]}" --vectors spec/testdata/vectors --random 40 --check-steps 3 \
+  --gpt-vectors spec/testdata/gptvectors --gpt-random "${GPT_RANDOM:-20}" --gpt-check-steps 3 \
   --batches "${BATCHES:-64,1024,8192}" --steps "${STEPS:-50}" --repeats 3 "${peer[@]}"
+
+echo "== GPT example step time: Vulkan vs CPU engine (every core)"
+timeout 300 "$bin" bench train --model gpt --no-learn --no-peer --gpt-time-steps "${GPT_STEPS:-5}" \
+  --threads "$(nproc)" --backend "$gpu_backend"
 echo "gpu-check: done"

@@ -17,6 +17,7 @@ import (
 	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/model"
+	"github.com/beluga-compute/beluga/spec/vulkan"
 )
 
 // GPTConfig is what `beluga bench train --model gpt` runs: the learning
@@ -35,6 +36,9 @@ type GPTConfig struct {
 	Learn, Time bool
 	// Corpus is the text; nil loads fortunes.
 	Corpus []byte
+	// Vulkan, when set, adds a step-time row for the Vulkan backend on that
+	// device.
+	Vulkan *vulkan.Device
 	// Self is the beluga executable: each thread count's training also runs
 	// as `Self train --example gpt` in a child process, whose peak memory is
 	// the run's alone. Empty skips the memory measurement.
@@ -251,6 +255,13 @@ func gptTime(ctx context.Context, cfg GPTConfig, d *gptData, res *GPTResult) err
 			}
 		}
 		res.Time = append(res.Time, row)
+	}
+	if cfg.Vulkan != nil {
+		ms, err := GPTVulkanStepMillis(ctx, cfg.Vulkan, c, d.text, offs, cfg.Warmup)
+		if err != nil {
+			return fmt.Errorf("vulkan: %w", err)
+		}
+		res.Time = append(res.Time, GPTTimeRow{Impl: "beluga vulkan " + cfg.Vulkan.Info().Name, MsPerStep: ms})
 	}
 	if cfg.Python == "" {
 		return nil

@@ -7,18 +7,12 @@ import (
 	"github.com/beluga-compute/beluga/spec/model"
 )
 
-const backendHelp = "where MLP steps run: cpu, vulkan (a Vulkan device, lavapipe included; GPT jobs refused: not yet supported) " +
-	"or auto (a Vulkan GPU if one works, else the CPU; a GPT always on the CPU); the digest never changes"
+const backendHelp = "where training steps run, MLP or GPT: cpu, vulkan (a Vulkan device, lavapipe included) " +
+	"or auto (a Vulkan GPU if one works and can take the job, else the CPU); the digest never changes"
 
-// chooseBackend settles the backend for training s: a GPT is refused on
-// vulkan and stays on the CPU under auto.
-func chooseBackend(b model.Backend, s *spec.Spec) (model.Chosen, error) {
-	if s != nil && s.IsGPT() {
-		if b == model.BackendVulkan {
-			return model.Chosen{}, &exitError{code: exitUsage, err: fmt.Errorf("--backend vulkan: %w: the Vulkan backend trains MLP jobs only for now; use --backend cpu or auto for a GPT", spec.ErrUnsupported)}
-		}
-		b = model.BackendCPU
-	}
+// chooseBackend settles the backend for training s (either model kind
+// trains on every backend).
+func chooseBackend(b model.Backend, _ *spec.Spec) (model.Chosen, error) {
 	c, err := model.ResolveBackend(b)
 	if err != nil {
 		return c, fmt.Errorf("--backend %s: %w", b, err)

@@ -110,9 +110,9 @@ be reached at start is retried with backoff.`,
 				return fmt.Errorf("the identity key %s: %w", keyFile, err)
 			}
 			probe := gpu.Detect()
-			// The backend reported is the one that trains MLP jobs (GPT
-			// jobs train on the CPU); NVML only says a GPU is there and,
-			// below, whether its owner is using it.
+			// The backend reported is the one that trains jobs, MLP and
+			// GPT; NVML only says a GPU is there and, below, whether its
+			// owner is using it.
 			chosen, err := model.ResolveBackend(backend)
 			if err != nil {
 				return fmt.Errorf("--backend %s: %w", backend, err)

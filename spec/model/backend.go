@@ -18,13 +18,13 @@ const (
 	// BackendCPU runs on the CPU: spec/engine for an MLP, spec/gpt for a
 	// GPT. The default.
 	BackendCPU Backend = "cpu"
-	// BackendVulkan runs an MLP on a Vulkan device (spec/vulkan): the one
-	// WithVulkanDevice gives, else the best the machine has, a CPU device
-	// such as lavapipe included. A GPT is refused (not yet supported).
+	// BackendVulkan runs a job, MLP or GPT, on a Vulkan device
+	// (spec/vulkan): the one WithVulkanDevice gives, else the best the
+	// machine has, a CPU device such as lavapipe included.
 	BackendVulkan Backend = "vulkan"
-	// BackendAuto runs an MLP on a Vulkan GPU (discrete or integrated,
-	// never a CPU device) when one works, else on the CPU; a GPT on the
-	// CPU.
+	// BackendAuto runs a job, MLP or GPT, on a Vulkan GPU (discrete or
+	// integrated, never a CPU device) when one works and can take the
+	// job, else on the CPU.
 	BackendAuto Backend = "auto"
 )
 
@@ -83,9 +83,9 @@ func ResolveBackend(b Backend) (Chosen, error) {
 	return Chosen{Backend: BackendVulkan, auto: b == BackendAuto, Device: d, Describe: "vulkan: " + d.Info().String()}, nil
 }
 
-// Options returns the runner options of the choice. Under auto, an MLP
-// the device cannot take (too large for its buffers or memory) and every
-// GPT train on the CPU; under vulkan they fail.
+// Options returns the runner options of the choice. Under auto, a job
+// the device cannot take (too large for its buffers or memory) trains on
+// the CPU; under vulkan it fails.
 func (c Chosen) Options() []Option {
 	if c.Backend == BackendVulkan && c.Device != nil {
 		b := BackendVulkan
@@ -105,17 +105,11 @@ func (c Chosen) Close() error {
 	return nil
 }
 
-// vulkanFor says whether s trains on Vulkan under o, refusing a GPT on an
-// explicit vulkan backend.
+// vulkanFor says whether s trains on Vulkan under o.
 func vulkanFor(s *spec.Spec, o options) (bool, error) {
 	switch o.backend {
-	case BackendVulkan:
-		if s.IsGPT() {
-			return false, fmt.Errorf("model: %w: the vulkan backend trains MLP jobs only for now; train this GPT with --backend cpu or auto", spec.ErrUnsupported)
-		}
+	case BackendVulkan, BackendAuto:
 		return true, nil
-	case BackendAuto:
-		return !s.IsGPT(), nil
 	case BackendCPU, "":
 		return false, nil
 	}

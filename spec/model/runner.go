@@ -84,6 +84,13 @@ func NewRunner(s *spec.Spec, data *Data, st *spec.State, opts ...Option) (Runner
 		return nil, err
 	}
 	if s.IsGPT() {
+		if onVulkan {
+			r, err := newVulkanGPTRunner(s, data, st, o)
+			if err == nil || o.backend == BackendVulkan {
+				return r, err
+			}
+			// auto, and no GPU, or one that cannot take this job: the CPU.
+		}
 		return newGPTRunner(s, data, st, o)
 	}
 	if onVulkan {
