@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
@@ -41,8 +40,18 @@ func newBenchCmd() *cobra.Command {
 					cfg.Vulkan = chosen.Device
 				}
 			case "gpt":
-				if backendName == string(mlmodel.BackendVulkan) {
-					return &exitError{code: exitUsage, err: errors.New("--backend vulkan: the Vulkan backend trains MLP jobs only for now")}
+				b, err := mlmodel.ParseBackend(backendName)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--backend: %w", err)}
+				}
+				if b != mlmodel.BackendCPU && !noTime {
+					chosen, err := mlmodel.ResolveBackend(b)
+					if err != nil {
+						return fmt.Errorf("--backend %s: %w", b, err)
+					}
+					defer chosen.Close()
+					fmt.Fprintln(c.ErrOrStderr(), "backend: "+chosen.Describe)
+					gcfg.Vulkan = chosen.Device
 				}
 				gcfg.Python, gcfg.Threads = cfg.Python, cfg.Threads
 				gcfg.Learn, gcfg.Time = !noLearn, !noTime
@@ -74,7 +83,7 @@ func newBenchCmd() *cobra.Command {
 	f.IntSliceVar(&cfg.Threads, "threads", cfg.Threads, "thread counts to measure")
 	f.StringVar(&cfg.Python, "python", cfg.Python, "Python with torch for the peer")
 	f.BoolVar(&noPeer, "no-peer", false, "skip the PyTorch peer")
-	f.StringVar(&backendName, "backend", "auto", "mlp: also time the Vulkan backend — vulkan (any device), auto (a Vulkan GPU if there is one) or cpu (CPU rows only)")
+	f.StringVar(&backendName, "backend", "auto", "also time the Vulkan backend (mlp, and gpt's step time) — vulkan (any device), auto (a Vulkan GPU if there is one) or cpu (CPU rows only)")
 	f.StringVar(&model, "model", "mlp", "mlp (throughput at --batch) or gpt (the GPT example: learning curve, step time, memory)")
 	f.IntVar(&gcfg.Steps, "gpt-steps", gcfg.Steps, "gpt: training steps of the learning comparison")
 	f.IntVar(&gcfg.EvalEvery, "gpt-eval-every", gcfg.EvalEvery, "gpt: steps between validation losses")
