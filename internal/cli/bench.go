@@ -90,7 +90,7 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&gcfg.TimeSteps, "gpt-time-steps", gcfg.TimeSteps, "gpt: timed steps per thread count")
 	f.BoolVar(&noLearn, "no-learn", false, "gpt: skip the learning comparison")
 	f.BoolVar(&noTime, "no-time", false, "gpt: skip the step-time comparison")
-	cmd.AddCommand(train, newBenchCommitCmd(), newBenchZKCmd(), newBenchVulkanCmd())
+	cmd.AddCommand(train, newBenchCommitCmd(), newBenchZKCmd(), newBenchVulkanCmd(), newBenchImportCmd())
 	return cmd
 }
 
