@@ -312,12 +312,14 @@ func recordSiLUBwd(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buffer
 }
 
 func attnBwdScratch(c gpt.Config, _ gptref.Op) uint64 {
-	return 8 * uint64(bsData+c.Tokens()*c.Dim+c.Batch*c.Heads*c.Context*c.Context)
+	return 8 * uint64(bsData+c.Tokens()*c.Dim+2*c.Batch*c.Heads*c.Context*c.Context)
 }
 
-// recordAttnBwd: attn.bwd. (dOq, e_o) = Norm(dO, e, b); per (window,
-// head, row) dP, δ and dS (gpt_b_attn_ds) and dV (gpt_b_attn_dv); dS
-// quantised over the whole layer; dQ and dK (gpt_b_attn_dqk). Inputs dO,
+// recordAttnBwd: attn.bwd. (dOq, e_o) = Norm(dO, e, b); dP per (window,
+// head, i, j) (gpt_b_attn_dp) and dV per element (gpt_b_attn_dv); δ and
+// dS per (window, head, row) (gpt_b_attn_ds); dS
+// quantised over the whole layer and aligned to EK and to EQ
+// (gpt_b_attn_dsq); dQ and dK (gpt_b_attn_dqk). Inputs dO,
 // dO.exp, P, Q, K, V, Q.exp, K.exp, V.exp; outputs dQ, dQ.exp, dK, dK.exp,
 // dV, dV.exp.
 func recordAttnBwd(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buffer, s *buffer) error {
@@ -346,11 +348,15 @@ func recordAttnBwd(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buffer
 	}
 	r.barrier()
 	shape := []int32{int32(m.batch), int32(m.heads), int32(m.t), int32(d), int32(m.dh)}
-	if err := b.dispatch("gpt_b_attn_ds", append(shape[:5:5], int32(doq), int32(ds), int32(m.bits), int32(m.iota)),
-		gptGroups(m.batch*m.heads*m.t, 1), 1, s, in(2), in(5), in(8)); err != nil {
+	if err := b.run("gpt_b_attn_dp", append(shape[:5:5], int32(doq), int32(ds)), nds, s, in(5), in(8)); err != nil {
 		return err
 	}
 	if err := b.run("gpt_b_attn_dv", append(shape[:5:5], int32(doq)), n*d, s, in(2), outb(4)); err != nil {
+		return err
+	}
+	r.barrier()
+	rows := m.batch * m.heads * m.t
+	if err := b.run("gpt_b_attn_ds", []int32{int32(rows), int32(m.t), int32(ds), int32(m.bits), int32(m.iota)}, rows, s, in(2)); err != nil {
 		return err
 	}
 	r.barrier()
@@ -361,11 +367,17 @@ func recordAttnBwd(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buffer
 	if err := b.exps(expsAttnDS); err != nil {
 		return err
 	}
-	for mode, x := range [][2]int{{4, 7}, {3, 6}} { // dQ from K, eK; dK from Q, eQ
-		push := append(shape[:5:5], int32(ds), int32(m.bits), int32(mode))
-		if err := b.run("gpt_b_attn_dqk", push, n*d, s, in(x[0]), in(x[1]), outb(2*mode)); err != nil {
-			return err
-		}
+	dsq := ds + nds
+	if err := b.run("gpt_b_attn_dsq", []int32{int32(m.batch), int32(m.heads), int32(m.t), int32(ds), int32(dsq), int32(m.bits)}, nds, s, in(6), in(7)); err != nil {
+		return err
+	}
+	r.barrier()
+	// dQ from K and the dS aligned to EK; dK from Q and the dS aligned to EQ.
+	if err := b.run("gpt_b_attn_dqk", append(shape[:5:5], int32(ds), 0), n*d, s, in(4), outb(0)); err != nil {
+		return err
+	}
+	if err := b.run("gpt_b_attn_dqk", append(shape[:5:5], int32(dsq), 1), n*d, s, in(3), outb(2)); err != nil {
+		return err
 	}
 	r.barrier()
 	b.out(bsOut0, outb(1))

@@ -121,7 +121,8 @@ func extremeInputs(r *rand.Rand, tc gptCase, op gptref.Op, variant int) map[stri
 				}
 				bits := 1 + r.IntN(64-lz(hi))
 				m := r.Int64N(int64(1)<<(bits-1)) + int64(1)<<(bits-1) // bits bits
-				if r.IntN(2) == 0 {                                    // all ones: RoundShift rounds it up to a power of 2
+				// Half of them all ones: RoundShift rounds those up to a power of 2.
+				if r.IntN(2) == 0 {
 					m = int64(1)<<(bits-1) - 1 + int64(1)<<(bits-1)
 				}
 				if r.IntN(2) == 0 && -m >= info.Min {
