@@ -1,6 +1,8 @@
-// Package vulkan trains MLP jobs (SPEC.md §8) on a GPU through Vulkan
-// compute, with the same integer semantics, hence the same state bits after
-// every step, as the reference (spec/ref) and the CPU engine (spec/engine).
+// Package vulkan trains MLP jobs (SPEC.md §8; Trainer) and GPT jobs
+// (SPEC.md §20; GPTTrainer) on a GPU through Vulkan compute, with the same
+// integer semantics, hence the same state bits after every step, as the
+// references (spec/ref, spec/gptref) and the CPU engines (spec/engine,
+// spec/gpt).
 //
 // The Vulkan loader (libvulkan.so.1, vulkan-1.dll, libvulkan.1.dylib or
 // MoltenVK) is opened at run time through purego, so the binary needs no
@@ -25,6 +27,16 @@
 // deterministic. Tests compare per-step state digests with spec/engine on
 // every conformance vector and on random specs.
 //
+// A GPT step mirrors spec/gptref's operator graph: one device buffer per
+// graph tensor (int64 elements) and one kernel per operator kind
+// (gptref.Op.Kind), each computing exactly its operator's formula: the
+// products in shared-memory tiles with int64 sums (exact by §20.16's
+// bounds), every row and tensor reduction (maxima, sums, the global norm)
+// in workgroup shared memory and a second dispatch, never atomics.
+// checkGPTKind (the tests) compares every kind, operator by operator,
+// with the reference, and whole steps are compared with spec/gpt on random
+// configurations and the GPT conformance vectors.
+//
 // # Execution
 //
 // A step is one pre-recorded command buffer, submitted once: the batch
@@ -32,7 +44,10 @@
 // StepIndices, only the sampler's indices), its labels and the step's
 // learning rate are written to host-visible buffers and copied to the
 // device, the forward pass, loss, backward pass and update run there, and
-// only the per-sample losses come back. The state stays on the device;
+// only the per-sample losses come back (for a GPT: the batch's tokens and
+// targets go in; every operator of the graph, in order with a barrier
+// after each, then the next state copied over the state; the loss and
+// gradient norm come back). The state stays on the device;
 // State copies it back when asked, and a Step first uploads any change a
 // caller made to it. A failed submission or copy is sticky: the trainer
 // refuses further steps rather than let anyone commit to a state the
