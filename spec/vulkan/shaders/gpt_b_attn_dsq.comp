@@ -21,7 +21,7 @@ void main() {
     int64_t EQ = S[S_E0], EK = S[S_E0 + 1u];
     for (uint e = gl_GlobalInvocationID.x; e < n; e += gl_NumWorkGroups.x * 256u) {
         uint j = e % T, i = (e / T) % T, b = e / (pc.heads * T * T);
-        int64_t q = normQ(S[pc.ds + e], m, int(pc.bits));
+        int64_t q = normQ(S[pc.ds + e], m, int64_t(pc.bits));
         S[pc.ds + e] = roundShiftE(q, EK - ek[b * T + j]);
         S[pc.dsq + e] = roundShiftE(q, EQ - eq[b * T + i]);
     }

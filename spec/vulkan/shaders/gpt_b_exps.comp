@@ -15,18 +15,18 @@
 //           OUT0 = e_s + EK, OUT1 = e_s + EQ
 layout(local_size_x = 1) in;
 layout(std430, binding = 0) buffer Sb { int64_t S[]; };
-layout(push_constant) uniform PC { int mode; int bits; } pc;
+layout(push_constant) uniform PC { uint mode; uint bits; } pc;
 
 void main() {
-    int b = pc.bits;
+    int64_t b = int64_t(pc.bits);
     switch (pc.mode) {
-    case 0: {
+    case 0u: {
         int64_t eg = normExp(S[S_IN0], S[S_MAX0], b);
         S[S_OUT0] = eg + S[S_E0];
         S[S_OUT0 + 1u] = eg + S[S_IN0 + 1u];
         break;
     }
-    case 1: {
+    case 1u: {
         bool any = false;
         int64_t top = 0;
         for (uint k = 0u; k < 3u; k++) {
@@ -36,16 +36,16 @@ void main() {
             if (!any || t > top) top = t;
             any = true;
         }
-        int64_t e = any ? top - int64_t(b) : S[S_IN0];
+        int64_t e = any ? top - b : S[S_IN0];
         S[S_EG] = e;
         S[S_OUT0] = e + S[S_E0];
         S[S_OUT0 + 1u] = e + S[S_IN0 + 3u];
         break;
     }
-    case 2:
+    case 2u:
         S[S_OUT0] = normExp(S[S_IN0], S[S_MAX0], 24) - S[S_E0] + 16 - 24;
         break;
-    case 3: {
+    case 3u: {
         int64_t mx = S[S_MAX0], mv = S[S_MAX0 + 1u];
         int64_t ex = S[S_IN0], ey = S[S_IN0 + 1u];
         int64_t e = ex;
@@ -58,14 +58,14 @@ void main() {
         S[S_OUT0] = e;
         break;
     }
-    case 4: {
+    case 4u: {
         int64_t eo = normExp(S[S_IN0], S[S_MAX0], b);
         S[S_EG] = eo;
-        S[S_OUT0 + 2u] = eo - int64_t(b);
+        S[S_OUT0 + 2u] = eo - b;
         break;
     }
-    case 5: {
-        int64_t es = normExp(S[S_EG] + S[S_E0 + 2u] - 2 * int64_t(b), S[S_MAX0 + 1u], b);
+    case 5u: {
+        int64_t es = normExp(S[S_EG] + S[S_E0 + 2u] - 2 * b, S[S_MAX0 + 1u], b);
         S[S_OUT0] = es + S[S_E0 + 1u];
         S[S_OUT0 + 1u] = es + S[S_E0];
         break;

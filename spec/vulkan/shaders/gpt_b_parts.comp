@@ -10,7 +10,7 @@ layout(std430, binding = 0) readonly buffer Qb { int64_t dq[]; };
 layout(std430, binding = 1) readonly buffer Kb { int64_t dk[]; };
 layout(std430, binding = 2) readonly buffer Vb { int64_t dv[]; };
 layout(std430, binding = 3) buffer Sb { int64_t S[]; };
-layout(push_constant) uniform PC { uint rows; uint d; uint dst; int beta; } pc;
+layout(push_constant) uniform PC { uint rows; uint d; uint dst; uint beta; } pc;
 
 void main() {
     int64_t e = S[S_EG];

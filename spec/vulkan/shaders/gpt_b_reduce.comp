@@ -9,22 +9,22 @@
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Xb { int64_t x[]; };
 layout(std430, binding = 1) buffer Sb { int64_t S[]; };
-layout(push_constant) uniform PC { uint n; uint src; uint dst; int mode; } pc;
+layout(push_constant) uniform PC { uint n; uint src; uint dst; uint mode; } pc;
 
 shared int64_t red[256];
 
 int64_t comb(int64_t a, int64_t b) {
-    if (pc.mode == 1) return a > b ? a : b;
-    if (pc.mode == 2) return a < b ? a : b;
+    if (pc.mode == 1u) return a > b ? a : b;
+    if (pc.mode == 2u) return a < b ? a : b;
     return uint64_t(a) > uint64_t(b) ? a : b;
 }
 
 void main() {
     uint lid = gl_LocalInvocationID.x;
-    int64_t acc = pc.mode == 1 ? -9223372036854775807L - 1L : (pc.mode == 2 ? 9223372036854775807L : 0L);
+    int64_t acc = pc.mode == 1u ? -9223372036854775807L - 1L : (pc.mode == 2u ? 9223372036854775807L : 0L);
     for (uint i = gl_WorkGroupID.x * 256u + lid; i < pc.n; i += gl_NumWorkGroups.x * 256u) {
         int64_t v = x[pc.src + i];
-        if (pc.mode == 0) v = int64_t(gUabs(v));
+        if (pc.mode == 0u) v = int64_t(gUabs(v));
         acc = comb(acc, v);
     }
     red[lid] = acc;
