@@ -52,6 +52,10 @@ type ImportConfig struct {
 	ValBytes, EvalWindows int
 	// Dir keeps the checkpoint and logits ("" : a temporary directory).
 	Dir string
+	// Reuse compares again the checkpoint and logits a previous run kept
+	// in Dir (same sizes, corpus and windows), without training: e.g. at
+	// other Bits.
+	Reuse bool
 	// Python is the interpreter ("" : /usr/bin/python3, then python3).
 	Python string
 }
@@ -132,9 +136,26 @@ func RunImport(ctx context.Context, c ImportConfig) (*ImportResult, error) {
 			return nil, err
 		}
 	}
-	line, err := runImportScript(ctx, c.Python, dir)
-	if err != nil {
-		return nil, err
+	line := &importLine{}
+	if c.Reuse {
+		if c.Dir == "" {
+			return nil, errors.New("bench import: reuse needs the directory a previous run kept")
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "train.json"))
+		if err != nil {
+			return nil, fmt.Errorf("bench import: nothing to reuse in %s: %w", dir, err)
+		}
+		if err := json.Unmarshal(b, line); err != nil {
+			return nil, fmt.Errorf("bench import: %s/train.json: %w", dir, err)
+		}
+	} else {
+		if line, err = runImportScript(ctx, c.Python, dir); err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(line)
+		if err := os.WriteFile(filepath.Join(dir, "train.json"), b, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	res := &ImportResult{Config: c, TrainSteps: line.Steps, TrainSeconds: line.TrainSeconds, Torch: line.Torch}
 	if c.Dir != "" {
@@ -174,7 +195,14 @@ func RunImport(ctx context.Context, c ImportConfig) (*ImportResult, error) {
 	if err := Compare(res, m, corpus, val, reference, c.Threads); err != nil {
 		return nil, err
 	}
-	rm, err := modelimport.Write(ctx, filepath.Join(dir, "run"), m)
+	run := filepath.Join(dir, "run")
+	if c.Reuse {
+		run = filepath.Join(dir, fmt.Sprintf("run-%dbits", c.Bits))
+		if err := os.RemoveAll(run); err != nil {
+			return nil, err
+		}
+	}
+	rm, err := modelimport.Write(ctx, run, m)
 	if err != nil {
 		return nil, err
 	}

@@ -87,7 +87,7 @@ func TestRunImport(t *testing.T) {
 	for i := range c.Corpus {
 		c.Corpus[i] = "the quick brown fox "[rng.IntN(20)]
 	}
-	c.ValBytes = 2000
+	c.ValBytes, c.Dir = 2000, t.TempDir()
 	res, err := RunImport(context.Background(), c)
 	if errors.Is(err, ErrNoPython) || errors.Is(err, ErrNoTorch) {
 		t.Skip(err)
@@ -99,5 +99,15 @@ func TestRunImport(t *testing.T) {
 		res.Positions, res.Top1Agreement, res.MeanKL, res.FloatBPB, res.IntBPB, res.TrainSteps)
 	if res.Positions != 4*64 || res.Top1Agreement < 0.9 || res.MeanKL > 0.01 {
 		t.Fatalf("integer vs float32: %d positions, agreement %g, KL %g", res.Positions, res.Top1Agreement, res.MeanKL)
+	}
+	// The kept checkpoint and logits compare again at 8 bits, untrained.
+	c.Reuse, c.Bits = true, 8
+	res8, err := RunImport(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res8.TrainSteps != res.TrainSteps || res8.FloatBPB != res.FloatBPB || res8.MeanKL < res.MeanKL {
+		t.Fatalf("reuse at 8 bits: %d steps, float bpb %g, KL %g; first run %d, %g, %g",
+			res8.TrainSteps, res8.FloatBPB, res8.MeanKL, res.TrainSteps, res.FloatBPB, res.MeanKL)
 	}
 }

@@ -57,6 +57,7 @@ python3 with torch (Debian's python3-torch).`,
 	f.IntVar(&cfg.TorchThreads, "torch-threads", 1, "PyTorch's threads")
 	f.StringVar(&cfg.Python, "python", cfg.Python, "Python with torch")
 	f.StringVar(&cfg.Dir, "keep", "", "keep the checkpoint, logits and imported run in this directory")
+	f.BoolVar(&cfg.Reuse, "reuse", false, "compare again the checkpoint and logits kept in --keep DIR by an earlier run, without training (e.g. at other --bits)")
 	f.BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
 }
