@@ -103,23 +103,46 @@ func (b *bwd) exp(src *buffer, slot int) { b.r.copy(src, b.s, 0, uint64(slot)*8,
 // out copies slot into the [1] tensor dst.
 func (b *bwd) out(slot int, dst *buffer) { b.r.copy(b.s, dst, uint64(slot)*8, 0, 8) }
 
-// reduce records the reduction (mode) of the n values of src from
-// element off into slot, using partial region part (0–3) when it takes
-// two passes. The caller puts a barrier before the slot is read.
-func (b *bwd) reduce(src *buffer, off, n, mode, slot, part int) error {
-	groups := max(1, min((n+1023)/1024, bsPartN))
-	if groups == 1 {
-		return b.run("gpt_b_reduce", []int32{int32(n), int32(off), int32(slot), int32(mode)}, 1, src, b.s)
+// red is one reduction (gpt_b_reduce): mode over the n values of src
+// from element off, into slot; a two-pass one keeps its partial results
+// in region part (0–3) of the scratch.
+type red struct {
+	src                      *buffer
+	off, n, mode, slot, part int
+}
+
+// reduce records the reductions rs: every first pass, one barrier, every
+// second pass. The caller puts a barrier before the slots are read.
+func (b *bwd) reduce(rs ...red) error {
+	groups := func(x red) int { return max(1, min((x.n+1023)/1024, bsPartN)) }
+	second := false
+	for _, x := range rs {
+		dst := x.slot
+		if g := groups(x); g > 1 {
+			dst, second = bsParts+x.part*bsPartN, true
+		}
+		if err := b.dispatch("gpt_b_reduce", []int32{int32(x.n), int32(x.off), int32(dst), int32(x.mode)}, uint32(groups(x)), 1, x.src, b.s); err != nil {
+			return err
+		}
 	}
-	dst := bsParts + part*bsPartN
-	if err := b.dispatch("gpt_b_reduce", []int32{int32(n), int32(off), int32(dst), int32(mode)}, uint32(groups), 1, src, b.s); err != nil {
-		return err
+	if !second {
+		return nil
 	}
 	b.r.barrier()
-	if mode == reduceAbsMax {
-		mode = reduceUMax
+	for _, x := range rs {
+		g := groups(x)
+		if g == 1 {
+			continue
+		}
+		mode := x.mode
+		if mode == reduceAbsMax {
+			mode = reduceUMax // the partial results are magnitudes
+		}
+		if err := b.dispatch("gpt_b_reduce", []int32{int32(g), int32(bsParts + x.part*bsPartN), int32(x.slot), int32(mode)}, 1, 1, b.s, b.s); err != nil {
+			return err
+		}
 	}
-	return b.dispatch("gpt_b_reduce", []int32{int32(groups), int32(dst), int32(slot), int32(mode)}, 1, 1, b.s, b.s)
+	return nil
 }
 
 // exps records gpt_b_exps in mode.
@@ -176,10 +199,7 @@ func recordLinearBwd(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buff
 	b := &bwd{k, r, s}
 	b.exp(in(1), bsIn0)
 	b.exp(in(5), bsIn0+1)
-	if err := b.reduce(in(0), 0, n*rows, reduceAbsMax, bsMax0, 0); err != nil {
-		return err
-	}
-	if err := b.reduce(in(3), 0, n, reduceMax, bsE0, 1); err != nil {
+	if err := b.reduce(red{in(0), 0, n * rows, reduceAbsMax, bsMax0, 0}, red{in(3), 0, n, reduceMax, bsE0, 1}); err != nil {
 		return err
 	}
 	r.barrier()
@@ -226,14 +246,13 @@ func recordQKVBwd(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buffer,
 	n, d := k.dims.n, k.dims.d
 	gq, xa := bsData, bsData+n*3*d
 	b := &bwd{k, r, s}
+	rs := []red{{in(7), 0, n, reduceMax, bsE0, 3}}
 	for i := range 3 {
 		b.exp(in(2*i+1), bsIn0+i)
-		if err := b.reduce(in(2*i), 0, n*d, reduceAbsMax, bsMax0+i, i); err != nil {
-			return err
-		}
+		rs = append(rs, red{in(2 * i), 0, n * d, reduceAbsMax, bsMax0 + i, i})
 	}
 	b.exp(in(9), bsIn0+3)
-	if err := b.reduce(in(7), 0, n, reduceMax, bsE0, 3); err != nil {
+	if err := b.reduce(rs...); err != nil {
 		return err
 	}
 	r.barrier()
@@ -259,10 +278,7 @@ func recordRMSNormBwd(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buf
 	n, d := k.dims.n, k.dims.d
 	b := &bwd{k, r, s}
 	b.exp(in(1), bsIn0)
-	if err := b.reduce(in(0), 0, n*d, reduceAbsMax, bsMax0, 0); err != nil {
-		return err
-	}
-	if err := b.reduce(in(4), 0, n, reduceMin, bsE0, 1); err != nil {
+	if err := b.reduce(red{in(0), 0, n * d, reduceAbsMax, bsMax0, 0}, red{in(4), 0, n, reduceMin, bsE0, 1}); err != nil {
 		return err
 	}
 	r.barrier()
@@ -285,10 +301,7 @@ func recordAdd(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buffer, s 
 	b := &bwd{k, r, s}
 	b.exp(in(1), bsIn0)
 	b.exp(in(3), bsIn0+1)
-	if err := b.reduce(in(0), 0, n, reduceAbsMax, bsMax0, 0); err != nil {
-		return err
-	}
-	if err := b.reduce(in(2), 0, n, reduceAbsMax, bsMax0+1, 1); err != nil {
+	if err := b.reduce(red{in(0), 0, n, reduceAbsMax, bsMax0, 0}, red{in(2), 0, n, reduceAbsMax, bsMax0 + 1, 1}); err != nil {
 		return err
 	}
 	r.barrier()
@@ -331,13 +344,12 @@ func recordAttnBwd(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buffer
 	nds := m.batch * m.heads * m.t * m.t
 	b := &bwd{k, r, s}
 	b.exp(in(1), bsIn0)
-	if err := b.reduce(in(0), 0, n*d, reduceAbsMax, bsMax0, 0); err != nil {
-		return err
-	}
+	rs := []red{{in(0), 0, n * d, reduceAbsMax, bsMax0, 0}}
 	for i := range 3 { // EQ, EK, EV
-		if err := b.reduce(in(6+i), 0, n, reduceMax, bsE0+i, 1+i); err != nil {
-			return err
-		}
+		rs = append(rs, red{in(6 + i), 0, n, reduceMax, bsE0 + i, 1 + i})
+	}
+	if err := b.reduce(rs...); err != nil {
+		return err
 	}
 	r.barrier()
 	if err := b.exps(expsAttnDO); err != nil {
@@ -360,7 +372,7 @@ func recordAttnBwd(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buffer
 		return err
 	}
 	r.barrier()
-	if err := b.reduce(s, ds, nds, reduceAbsMax, bsMax0+1, 0); err != nil {
+	if err := b.reduce(red{s, ds, nds, reduceAbsMax, bsMax0 + 1, 0}); err != nil {
 		return err
 	}
 	r.barrier()
