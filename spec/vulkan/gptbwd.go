@@ -161,16 +161,15 @@ func (b *bwd) gemm(a *buffer, aOff int, aTrans bool, bb *buffer, bOff int, c *bu
 		gptGroups(n, 64), gptGroups(m, 64), a, bb, c)
 }
 
-// param returns the parameter whose quantised weights are the tensor wq
-// (P + ".wq").
-func param(c gpt.Config, wq string) (gpt.Param, error) {
-	name := strings.TrimSuffix(wq, ".wq")
+// param returns the parameter named name, or the one whose quantised
+// weights are the tensor name (P + ".wq").
+func param(c gpt.Config, name string) (gpt.Param, error) {
 	for _, p := range c.Params() {
-		if p.Name == name {
+		if p.Name == strings.TrimSuffix(name, ".wq") {
 			return p, nil
 		}
 	}
-	return gpt.Param{}, fmt.Errorf("no parameter for the weights %s", wq)
+	return gpt.Param{}, fmt.Errorf("no parameter for the tensor %s", name)
 }
 
 func slotsScratch(gpt.Config, gptref.Op) uint64 { return 8 * bsData }
@@ -463,7 +462,7 @@ func recordAdamW(k *gptKit, r *recorder, op gptref.Op, bufs map[string]*buffer, 
 		return fmt.Errorf("adamw needs the step's learning rate on the device")
 	}
 	c := &k.cfg
-	p, err := param(*c, op.Inputs[0]+".wq")
+	p, err := param(*c, op.Inputs[0])
 	if err != nil {
 		return err
 	}
