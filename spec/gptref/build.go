@@ -48,6 +48,9 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("gptref: %w", err)
 	}
+	if c.GPT2 {
+		return nil, ErrGPT2
+	}
 	c.LR = append([]gpt.LRPoint(nil), c.LR...)
 	m := newDims(c, c.Tokens(), c.Context, c.Batch)
 	g := &Graph{cfg: c, byName: map[string]int{}, params: c.Params()}
@@ -159,6 +162,9 @@ func NewForwardGraph(c gpt.Config, n int) (*Graph, error) {
 	c.Batch = 1
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("gptref: %w", err)
+	}
+	if c.GPT2 {
+		return nil, ErrGPT2
 	}
 	if n < 1 || n > c.Context {
 		return nil, fmt.Errorf("%w: a forward pass over %d tokens, want 1 to the context %d", ErrBadOpInput, n, c.Context)

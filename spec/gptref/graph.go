@@ -15,6 +15,11 @@ import (
 // opgraph.ErrBadOpInput, shared with every operator graph.
 var ErrBadOpInput = opgraph.ErrBadOpInput
 
+// ErrGPT2: the configuration has GPT-2 blocks (SPEC.md §22: LayerNorm,
+// GELU, biases, a tied head), whose operators this reference does not
+// have yet.
+var ErrGPT2 = errors.New("gptref: GPT-2 blocks (SPEC.md §22) have no reference graph")
+
 // ErrOverflow: an operator's exact result leaves int64 (inputs that no
 // valid step produces, or a value beyond the bounds of SPEC.md §20.16).
 var ErrOverflow = errors.New("gptref: value outside int64")
