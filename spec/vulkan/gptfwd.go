@@ -12,9 +12,10 @@ import (
 // The forward operator kinds of the GPT step (SPEC.md §20.10–§20.12):
 // quantize, embed, rmsnorm, qkv, attn, residual, up, silu, head, loss.
 // Each kernel computes exactly what its spec/gptref operator does: the
-// products in 16×16 shared-memory tiles with int64 sums (exact), every
-// row reduction (maxima, sums) in one workgroup's shared memory, every
-// whole-tensor reduction in two dispatches; no atomics, so no order.
+// products in 64×64 shared-memory tiles (4×4 outputs per invocation) with
+// int64 sums (exact), every row reduction (maxima, sums) in one
+// workgroup's shared memory, every whole-tensor reduction in two
+// dispatches; no atomics, so no order.
 
 func init() {
 	gptKernels["quantize"] = gptKernel{scratch: func(gpt.Config, gptref.Op) uint64 { return 8 * quantizeParts }, record: recordQuantize}
@@ -71,7 +72,7 @@ func (k *gptKit) gemm(r *recorder, a, w, c *buffer, rows, kk, outs int) error {
 	if err != nil {
 		return err
 	}
-	r.dispatch(p, s, []int32{int32(rows), int32(kk), int32(outs)}, uint32((outs+15)/16), gptGroups(rows, 16), 1)
+	r.dispatch(p, s, []int32{int32(rows), int32(kk), int32(outs)}, uint32((outs+63)/64), gptGroups(rows, 64), 1)
 	return nil
 }
 

@@ -123,24 +123,30 @@ int64_t roundDiv(int64_t a, int64_t d) { return gRoundDiv(a, d); }
 int64_t sigma(int64_t u) { return sigmaQ15(u); }
 
 // Workgroup reductions, for shaders that define GPT_WG (their
-// local_size_x) before including this file: every invocation of the
-// workgroup calls them (uniform control flow) and gets the result. Integer
-// maxima and sums do not depend on the order, so they are deterministic;
-// a sum is exact when the true sum fits int64 (uint64 addition wraps as
-// int64's does).
+// local_size_x, a multiple of 8) before including this file: every
+// invocation of the workgroup calls them (uniform control flow) and gets
+// the result. Two levels of eight-way combining, so two barriers a call
+// (barriers are what a CPU device such as lavapipe pays most for); the
+// next call's first barrier orders its writes after this call's reads.
+// Integer maxima and sums do not depend on the order, so they are
+// deterministic; a sum is exact when the true sum fits int64 (uint64
+// addition wraps as int64's does).
 #ifdef GPT_WG
 shared uint64_t gptRed[GPT_WG];
+shared uint64_t gptRed2[GPT_WG / 8];
 
 uint64_t wgMaxU(uint64_t v) {
     uint li = gl_LocalInvocationID.x;
     gptRed[li] = v;
     barrier();
-    for (uint s = GPT_WG / 2; s > 0u; s >>= 1) {
-        if (li < s && gptRed[li + s] > gptRed[li]) gptRed[li] = gptRed[li + s];
-        barrier();
+    if (li < GPT_WG / 8) {
+        uint64_t m = gptRed[8u * li];
+        for (uint i = 1u; i < 8u; i++) m = max(m, gptRed[8u * li + i]);
+        gptRed2[li] = m;
     }
-    uint64_t r = gptRed[0];
     barrier();
+    uint64_t r = gptRed2[0];
+    for (uint i = 1u; i < GPT_WG / 8; i++) r = max(r, gptRed2[i]);
     return r;
 }
 
@@ -154,12 +160,14 @@ int64_t wgSum(int64_t v) {
     uint li = gl_LocalInvocationID.x;
     gptRed[li] = uint64_t(v);
     barrier();
-    for (uint s = GPT_WG / 2; s > 0u; s >>= 1) {
-        if (li < s) gptRed[li] += gptRed[li + s];
-        barrier();
+    if (li < GPT_WG / 8) {
+        uint64_t m = 0UL;
+        for (uint i = 0u; i < 8u; i++) m += gptRed[8u * li + i];
+        gptRed2[li] = m;
     }
-    int64_t r = int64_t(gptRed[0]);
     barrier();
-    return r;
+    uint64_t r = 0UL;
+    for (uint i = 0u; i < GPT_WG / 8; i++) r += gptRed2[i];
+    return int64_t(r);
 }
 #endif

@@ -66,6 +66,5 @@ void main() {
             scr[ri * d + cols + c] = o;
         }
         if (h == 0u && li == 0u) scr[oE + ri] = -int64_t(pc.bits) + evm;
-        barrier();
     }
 }

@@ -1,6 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#define GPT_WG 256
+#define GPT_WG 64
 #include "gpt_common.glsl"
 // NormRow of SPEC.md §20.9/§20.11 on a block of columns: row r of the
 // block, x[xOff + r·xStride + i] for i < width, to b bits from exponent

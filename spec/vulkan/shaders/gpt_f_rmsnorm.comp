@@ -1,6 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#define GPT_WG 256
+#define GPT_WG 64
 #include "gpt_common.glsl"
 // rmsnorm (SPEC.md §20.11.2), one workgroup per row: s = max(0, top bits −
 // 24), xs = RoundShift(x, s), ρ = Isqrt(Σ xs² / D), y = RoundDiv(xs·2^16, ρ)

@@ -1,6 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#define GPT_WG 256
+#define GPT_WG 64
 #include "gpt_common.glsl"
 // silu (SPEC.md §20.11.3), one workgroup per row: h = RoundShift(u·σ(u),
 // 15), (hq, e) = NormRow(h, −16, b).
