@@ -21,6 +21,9 @@ func FuzzDecodeV2(f *testing.F) {
 	if c, err := spec.ExampleGPT().Canonical(); err == nil {
 		f.Add(c)
 	}
+	if c, err := spec.ServedGPT2("imported", 64, 32, 2, 2, 128, 12).Canonical(); err == nil {
+		f.Add(c) // GPT-2 blocks (SPEC.md §22)
+	}
 	for _, c := range gptRefusals {
 		doc := base
 		if c.mlp {
