@@ -7,6 +7,12 @@
 // Generator continues text with §20.17's integer sampling. spec/gptref is
 // the independent, operator-by-operator reference it is tested against.
 //
+// A Config with GPT2 set is a served model of GPT-2 blocks (SPEC.md §22:
+// LayerNorm with gain and bias, biased products, GELU, a head tied to the
+// token embedding), imported from a checkpoint trained elsewhere: its
+// forward pass (gpt2.go) serves Generator and Positions; it is never
+// trained (Trainer.Step refuses it with ErrServedOnly).
+//
 // # Numbers
 //
 // Tensors between operators are integers with an exponent: a tensor (q, e)
