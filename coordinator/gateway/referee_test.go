@@ -16,6 +16,7 @@ import (
 
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/protocol/core/commit"
+	"github.com/beluga-compute/beluga/protocol/core/dispute"
 	"github.com/beluga-compute/beluga/protocol/core/inference"
 	"github.com/beluga-compute/beluga/protocol/net/infer"
 	"github.com/beluga-compute/beluga/protocol/net/join"
@@ -23,6 +24,7 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/merkle"
 )
 
 // events records the structured events of a logger.
@@ -179,5 +181,40 @@ func TestDisputePlaysTheGame(t *testing.T) {
 	g.dispute(&m, req, rec, sh.ID(), vh.ID(), "client", 10, vd)
 	if e := ev.last(EventDisputePlayed); e == nil || e["verdict"] != "both loses (inconsistent claim)" {
 		t.Fatalf("a tampered answer accused by the liar: event %v", e)
+	}
+}
+
+// TestGPT2VerdictsRerunThePosition: a model of GPT-2 blocks has no
+// reference graph for the game, so its verdicts are judged by re-running
+// the blamed position: a made-up byte there is the solver's loss, an
+// honest byte the verifier's.
+func TestGPT2VerdictsRerunThePosition(t *testing.T) {
+	t.Parallel()
+	c := gpt.Config{Context: 16, Dim: 8, Layers: 1, Heads: 2, FF: 16, Bits: 12, Batch: 1, Seed: 3,
+		Beta1: gpt.Ratio{Num: 1, Shift: 1}, Beta2: gpt.Ratio{Num: 1, Shift: 1}, WeightDecay: gpt.Ratio{Num: 0, Shift: 1}, Eps: 1,
+		LRShift: 40, LR: []gpt.LRPoint{{Step: 0, Value: 1}}, GPT2: true}
+	gen, err := gpt.NewGenerator(c, c.Init(), kernel.Best(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := merkle.Digest{9}
+	g := &Gateway{}
+	g.ref.gens = map[merkle.Digest]*gpt.Generator{d: gen}
+	req := &inference.Request{ID: "r", Model: d, Prompt: []byte("ab"), MaxTokens: 6, Seed: 1, Temperature: 65536}
+	res, err := inference.Generate(gen, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	rc, _ := inference.NewReceipt(req, res, key)
+	r, err := g.rerunPosition(context.Background(), &Model{ID: "m"}, req, res.Output, rc, 2)
+	if err != nil || r.loser != dispute.LoserVerifier {
+		t.Fatalf("an honest byte: %+v, %v", r, err)
+	}
+	res.Output[2] ^= 0x40
+	rc, _ = inference.NewReceipt(req, res, key)
+	r, err = g.rerunPosition(context.Background(), &Model{ID: "m"}, req, res.Output, rc, 2)
+	if err != nil || r.loser != dispute.LoserSolver {
+		t.Fatalf("a made-up byte: %+v, %v", r, err)
 	}
 }
