@@ -18,7 +18,9 @@
 // row p−1+k, with the request's seed and temperature) and positions (the
 // root over the leaves of §21.2). For L blocks it has 12L + 6 operators:
 // 4L + 1 quantize, embed, 8 per block, final rmsnorm, head, sample and
-// positions.
+// positions. Models of GPT-2 blocks (§22) have no reference graph yet
+// (gptref.ErrGPT2): NewGraph refuses them, and the coordinator judges
+// their verdicts by re-running the blamed position.
 //
 // The referee first checks what needs no model (inference.CheckReceipt:
 // signature, bindings, counts, the stop rule); a receipt false on its
