@@ -92,5 +92,7 @@
 // sample, Work m·256 (16,384: 0.013%). The largest operator of the graph
 // (an MLP up or down product, 6.8% of the pass) bounds what any dispute
 // costs. Each party recomputes its whole pass (the reference's, from the
-// record) to answer: the cost of the game falls on the parties.
+// record) to answer — 0.34 s for its claim there (a second run: 4.6 ms
+// for the head, 17 ms for the engine's pass): the cost of the game falls
+// on the parties.
 package inferdispute

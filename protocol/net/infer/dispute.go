@@ -55,6 +55,10 @@ const (
 	maxDisputeName   = 255
 )
 
+// EventDisputeAnswered: a party answered (or refused) one dispute query
+// (Info): "kind" (c: claim, o: opening), "ok", "bytes", "us".
+const EventDisputeAnswered = "inference dispute query answered"
+
 // DisputeQueryTimeout bounds how long a party waits for a query frame.
 const DisputeQueryTimeout = 10 * time.Second
 
@@ -187,7 +191,7 @@ func (s *DisputeServer) handle(st network.Stream) {
 	if err != nil {
 		typ, ans = FrameError, []byte(err.Error())
 	}
-	s.log.Info("inference dispute query answered", "kind", string(q[:1]), "ok", err == nil, "bytes", len(ans), "us", time.Since(t0).Microseconds())
+	s.log.Info(EventDisputeAnswered, "kind", string(q[:1]), "ok", err == nil, "bytes", len(ans), "us", time.Since(t0).Microseconds())
 	w := bufio.NewWriter(st)
 	if writeBigFrame(w, typ, ans) != nil || w.Flush() != nil {
 		st.Reset()
