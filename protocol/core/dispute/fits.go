@@ -56,15 +56,18 @@ func CheckFits(s *spec.Spec, limit int64) error {
 		return err
 	}
 	if o.TensorBytes > limit {
-		return fmt.Errorf("a dispute over this job could not be settled: opening the step's tensor %s can take %.1f MiB, more than the %d MiB a dispute answer carries; use a smaller model or batch",
-			o.Tensor, float64(o.TensorBytes)/(1<<20), limit>>20)
+		return fmt.Errorf("a dispute over this job could not be settled: opening the step's tensor %s can take %d MiB, more than the %d MiB a dispute answer carries; use a smaller model or batch",
+			o.Tensor, mib(o.TensorBytes), limit>>20)
 	}
 	if o.BatchBytes > limit {
-		return fmt.Errorf("a dispute over this job could not be settled: opening a step's batch with its proofs can take %.1f MiB, more than the %d MiB a dispute answer carries; use a smaller batch",
-			float64(o.BatchBytes)/(1<<20), limit>>20)
+		return fmt.Errorf("a dispute over this job could not be settled: opening a step's batch with its proofs can take %d MiB, more than the %d MiB a dispute answer carries; use a smaller batch",
+			mib(o.BatchBytes), limit>>20)
 	}
 	return nil
 }
+
+// mib is n bytes in MiB, rounded up.
+func mib(n int64) int64 { return n>>20 + min(1, n&(1<<20-1)) }
 
 // varintLen is the length of binary.PutVarint(v); over a range it is
 // largest at one of the ends.
