@@ -10,7 +10,6 @@ import (
 
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
-	"github.com/beluga-compute/beluga/spec/model"
 )
 
 // fires are the saturation sites of SPEC.md §20 the GPT vectors fire
@@ -65,11 +64,17 @@ func TestGPTVectorsFireEveryReachableClamp(t *testing.T) {
 		}
 		st := c.Init()
 		for step := range s.Steps {
-			b, err := model.TextBatch(tx, c, dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil))
-			if err != nil {
-				t.Fatal(err)
+			// §20.5: window i is T+1 bytes at its start; tokens are its
+			// first T, targets its last T.
+			var tokens, targets []byte
+			for _, o := range dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil) {
+				w, err := tx.Bytes(int(o), c.Context+1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokens, targets = append(tokens, w[:c.Context]...), append(targets, w[1:]...)
 			}
-			if st, _, err = Step(c, st, b.Tokens, b.Targets); err != nil {
+			if st, _, err = Step(c, st, tokens, targets); err != nil {
 				t.Fatal(err)
 			}
 		}
