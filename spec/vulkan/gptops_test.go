@@ -88,16 +88,21 @@ type gptCase struct {
 
 // gptCases are the configurations checkGPTKind runs: random small ones
 // from a state one step past Init (nonzero moments), one with weights
-// anywhere in int32 (saturating sums and clamps), and a larger one.
+// anywhere in int32 (saturating sums and clamps), a larger one and one
+// with a head wider than a workgroup.
 func gptCases(t *testing.T, seed uint64) []gptCase {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 14))
 	var cases []gptCase
-	for i := range 5 {
+	for i := range 6 {
 		var c gpt.Config
-		if i == 4 {
+		switch i {
+		case 4:
 			c = largerGPTConfig(r)
-		} else {
+		case 5: // one head wider than a 64-lane workgroup
+			c = randomGPTConfig(r)
+			c.Heads, c.Dim, c.Context, c.Batch, c.Layers = 1, 72, 5, 1, 1
+		default:
 			c = randomGPTConfig(r)
 		}
 		g, err := gptref.NewGraph(c)

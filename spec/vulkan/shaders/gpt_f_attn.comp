@@ -40,7 +40,8 @@ void main() {
         for (uint j = li; j <= i; j += GPT_WG) {
             uint rj = b * t + j;
             int64_t acc = 0;
-            for (uint c = cols; c < cols + dh; c++) acc += q[ri * d + c] * k[rj * d + c];
+            // b-bit operands: each product fits int32.
+            for (uint c = cols; c < cols + dh; c++) acc += int64_t(int(q[ri * d + c]) * int(k[rj * d + c]));
             int64_t s = gRoundShift(acc, ekm - scr[oK + rj]);
             p[prow + j] = s;
             top = max(top, s);
@@ -58,12 +59,33 @@ void main() {
         }
         memoryBarrierBuffer();
         barrier();
-        for (uint c = li; c < dh; c += GPT_WG) {
+        if (dh <= GPT_WG) {
+            // G groups of dh lanes, group g summing rows j ≡ g (mod G);
+            // then lane c adds the groups' partial sums of column c.
+            uint G = GPT_WG / dh, g = li / dh, c = li % dh;
             int64_t o = 0;
-            for (uint j = 0u; j <= i; j++) {
-                o += gRoundShift(p[prow + j], evm - scr[oV + b * t + j]) * v[(b * t + j) * d + cols + c];
+            if (g < G) {
+                for (uint j = g; j <= i; j += G) {
+                    // P' ≤ 2^b and |V| < 2^b: the product fits int32.
+                    o += int64_t(int(gRoundShift(p[prow + j], evm - scr[oV + b * t + j])) * int(v[(b * t + j) * d + cols + c]));
+                }
             }
-            scr[ri * d + cols + c] = o;
+            gptRed[li] = uint64_t(o);
+            barrier();
+            if (li < dh) {
+                uint64_t sum = 0UL;
+                for (uint k = 0u; k < G; k++) sum += gptRed[k * dh + li];
+                scr[ri * d + cols + li] = int64_t(sum);
+            }
+            barrier();
+        } else {
+            for (uint c = li; c < dh; c += GPT_WG) {
+                int64_t o = 0;
+                for (uint j = 0u; j <= i; j++) {
+                    o += int64_t(int(gRoundShift(p[prow + j], evm - scr[oV + b * t + j])) * int(v[(b * t + j) * d + cols + c]));
+                }
+                scr[ri * d + cols + c] = o;
+            }
         }
         if (h == 0u && li == 0u) scr[oE + ri] = -int64_t(pc.bits) + evm;
     }
