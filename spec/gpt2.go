@@ -147,7 +147,7 @@ func (s *Spec) checkGPT2Form() error {
 }
 
 // ServedGPT2 returns the spec of an imported model of GPT-2 blocks
-// (SPEC.md §22.5): context T, width dim, layers blocks of heads heads and
+// (SPEC.md §22.4): context T, width dim, layers blocks of heads heads and
 // MLP width ff, bits operand bits. Its training fields are fixed
 // placeholders that make it a valid version-2 spec (the fortunes corpus,
 // ExampleGPT's AdamW, one step of batch 1); it is never trained
