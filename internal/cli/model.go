@@ -119,6 +119,7 @@ func serveModels(ctx context.Context, n *p2p.Node, key crypto.PrivKey, coordAddr
 	if err != nil {
 		return nil, err
 	}
+	srv.Restrict(coord) // requests and dispute queries come from the coordinator alone
 	actx, cancel := context.WithCancel(ctx)
 	go srv.Announce(actx, coord)
 	log.Info("serving inference", "models", strings.Join(names, ","), "slots", slots)
@@ -164,6 +165,7 @@ func verifyModels(ctx context.Context, n *p2p.Node, coordAddr string, dirs, ids 
 	if err != nil {
 		return nil, err
 	}
+	v.Restrict(coord) // tasks and dispute queries come from the coordinator alone
 	actx, cancel := context.WithCancel(ctx)
 	go v.Announce(actx, coord)
 	log.Info("checking inference receipts", "models", len(models))

@@ -101,7 +101,12 @@ type DisputeServer struct {
 	moments map[merkle.Digest][]merkle.Digest
 	cases   map[[32]byte]*inferdispute.Replayer // the few records in dispute
 	order   [][32]byte
+	gate    gate
 }
+
+// Restrict makes s answer only peer p, the coordinator (the referee):
+// other peers' streams are reset unread.
+func (s *DisputeServer) Restrict(p peer.ID) { s.gate.restrict(p) }
 
 // maxDisputeCases bounds the passes a DisputeServer keeps.
 const maxDisputeCases = 4
@@ -178,6 +183,11 @@ func (s *DisputeServer) Answer(ctx context.Context, q []byte) ([]byte, error) {
 }
 
 func (s *DisputeServer) handle(st network.Stream) {
+	if !s.gate.admit(st) {
+		s.log.Info(EventStrangerRefused, "protocol", DisputeProtocol, "peer", st.Conn().RemotePeer().String())
+		st.Reset()
+		return
+	}
 	defer st.Close()
 	st.SetReadDeadline(time.Now().Add(DisputeQueryTimeout))
 	_, q, err := readBigFrame(bufio.NewReader(st), MaxDisputeQuery, FrameDisputeQuery)

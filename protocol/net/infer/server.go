@@ -61,7 +61,13 @@ type Server struct {
 	tamper func(req *inference.Request, res *inference.Result)
 	mu     sync.Mutex
 	wake   chan struct{}
+	gate   gate
+	disp   *DisputeServer
 }
+
+// Restrict makes s (and its dispute answers) serve only peer p, the
+// coordinator: other peers' streams are reset unread.
+func (s *Server) Restrict(p peer.ID) { s.gate.restrict(p); s.disp.Restrict(p) }
 
 // NewServer returns a server on h signing receipts with key (the host's
 // Ed25519 identity key) for models, slots requests at once, each
@@ -94,7 +100,7 @@ func NewServer(h host.Host, key crypto.PrivKey, models []Model, slots, threads i
 		s.gens[m.Digest], s.ctxs[m.Digest] = ch, m.Config.Context
 	}
 	h.SetStreamHandler(protocol.ID(Protocol), s.handle)
-	NewDisputeServer(h, models, log) // answers the referee if a verifier accuses it
+	s.disp = NewDisputeServer(h, models, log) // answers the referee if a verifier accuses it
 	return s, nil
 }
 
@@ -177,6 +183,11 @@ func (s *Server) changed() {
 }
 
 func (s *Server) handle(st network.Stream) {
+	if !s.gate.admit(st) {
+		s.log.Info(EventStrangerRefused, "protocol", Protocol, "peer", st.Conn().RemotePeer().String())
+		st.Reset()
+		return
+	}
 	defer st.Close()
 	st.SetReadDeadline(time.Now().Add(RequestReadTimeout))
 	r := bufio.NewReader(st)

@@ -69,7 +69,13 @@ type VerifierServer struct {
 	mu   sync.Mutex // one check at a time per server: a Generator is not concurrent
 	gens map[merkle.Digest]*gpt.Generator
 	ctxs map[merkle.Digest]int
+	gate gate
+	disp *DisputeServer
 }
+
+// Restrict makes v (and its dispute answers) serve only peer p, the
+// coordinator: other peers' streams are reset unread.
+func (v *VerifierServer) Restrict(p peer.ID) { v.gate.restrict(p); v.disp.Restrict(p) }
 
 // NewVerifierServer answers verification requests on h for models.
 func NewVerifierServer(h host.Host, models []Model, threads int, log *slog.Logger) (*VerifierServer, error) {
@@ -85,7 +91,7 @@ func NewVerifierServer(h host.Host, models []Model, threads int, log *slog.Logge
 		v.gens[m.Digest], v.ctxs[m.Digest] = g, m.Config.Context
 	}
 	h.SetStreamHandler(protocol.ID(VerifyProtocol), v.handle)
-	NewDisputeServer(h, models, log) // defends its fraud verdicts before the referee
+	v.disp = NewDisputeServer(h, models, log) // defends its fraud verdicts before the referee
 	return v, nil
 }
 
@@ -149,6 +155,11 @@ func (v *VerifierServer) Announce(ctx context.Context, coord peer.ID) {
 }
 
 func (v *VerifierServer) handle(st network.Stream) {
+	if !v.gate.admit(st) {
+		v.log.Info(EventStrangerRefused, "protocol", VerifyProtocol, "peer", st.Conn().RemotePeer().String())
+		st.Reset()
+		return
+	}
 	defer st.Close()
 	st.SetReadDeadline(time.Now().Add(RequestReadTimeout))
 	_, p, err := ReadFrame(bufio.NewReader(st), FrameRecord)
