@@ -14,6 +14,7 @@ layout(std430, binding = 2) buffer Sb { int64_t S[]; };
 layout(push_constant) uniform PC { uint n; uint tokens; uint dst; } pc;
 
 shared uint64_t red[256];
+shared uint64_t red16[16];
 
 void main() {
     uint lid = gl_LocalInvocationID.x;
@@ -24,11 +25,18 @@ void main() {
         int64_t t = clamp64(roundShiftE(h, 15), -2147483648L, 2147483648L);
         acc = satAdd(acc, uint64_t(t * t));
     }
+    // Two sixteen-way steps (2 barriers, not 8).
     red[lid] = acc;
     barrier();
-    for (uint s = 128u; s > 0u; s >>= 1) {
-        if (lid < s) red[lid] = satAdd(red[lid], red[lid + s]);
-        barrier();
+    if (lid < 16u) {
+        uint64_t t = red[16u * lid];
+        for (uint q = 1u; q < 16u; q++) t = satAdd(t, red[16u * lid + q]);
+        red16[lid] = t;
     }
-    if (lid == 0u) S[pc.dst + gl_WorkGroupID.x] = int64_t(red[0]);
+    barrier();
+    if (lid == 0u) {
+        uint64_t t = red16[0];
+        for (uint q = 1u; q < 16u; q++) t = satAdd(t, red16[q]);
+        S[pc.dst + gl_WorkGroupID.x] = int64_t(t);
+    }
 }

@@ -12,6 +12,7 @@ layout(std430, binding = 1) buffer Sb { int64_t S[]; };
 layout(push_constant) uniform PC { uint n; uint src; uint dst; uint mode; } pc;
 
 shared int64_t red[256];
+shared int64_t red16[16];
 
 int64_t comb(int64_t a, int64_t b) {
     if (pc.mode == 1u) return a > b ? a : b;
@@ -27,11 +28,18 @@ void main() {
         if (pc.mode == 0u) v = int64_t(gUabs(v));
         acc = comb(acc, v);
     }
+    // Two sixteen-way steps (2 barriers, not 8).
     red[lid] = acc;
     barrier();
-    for (uint s = 128u; s > 0u; s >>= 1) {
-        if (lid < s) red[lid] = comb(red[lid], red[lid + s]);
-        barrier();
+    if (lid < 16u) {
+        int64_t t = red[16u * lid];
+        for (uint q = 1u; q < 16u; q++) t = comb(t, red[16u * lid + q]);
+        red16[lid] = t;
     }
-    if (lid == 0u) S[pc.dst + gl_WorkGroupID.x] = red[0];
+    barrier();
+    if (lid == 0u) {
+        int64_t t = red16[0];
+        for (uint q = 1u; q < 16u; q++) t = comb(t, red16[q]);
+        S[pc.dst + gl_WorkGroupID.x] = t;
+    }
 }

@@ -4,8 +4,9 @@
 // RMSNorm backward (SPEC.md §20.13), a workgroup per row: q = Norm(d, ·,
 // 24) (max |d| in S[S_MAX0]), c = Σ q·y, c̄ = RoundDiv(c, D·2^16),
 // t = q − RoundShift(y·c̄, 16), dx = RoundDiv(t·2^(24 − s_r + s_min), ρ_r)
-// (s_min in S[S_E0]); rows with ρ = 0 give 0.
-layout(local_size_x = 256) in;
+// (s_min in S[S_E0]); rows with ρ = 0 give 0. 64 invocations per row,
+// whose partial sums of c meet in two eight-way steps (2 barriers).
+layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer Db { int64_t d[]; };
 layout(std430, binding = 1) readonly buffer Yb { int64_t y[]; };
 layout(std430, binding = 2) readonly buffer Rb { int64_t rho[]; };
@@ -14,7 +15,8 @@ layout(std430, binding = 4) readonly buffer Sb { int64_t S[]; };
 layout(std430, binding = 5) writeonly buffer Xb { int64_t dx[]; };
 layout(push_constant) uniform PC { uint rows; uint dim; } pc;
 
-shared int64_t red[256];
+shared int64_t red[64];
+shared int64_t red8[8];
 
 void main() {
     uint lid = gl_LocalInvocationID.x;
@@ -24,21 +26,25 @@ void main() {
         uint base = r * pc.dim;
         int64_t p = rho[r];
         if (p == 0) { // uniform in the workgroup
-            for (uint i = lid; i < pc.dim; i += 256u) dx[base + i] = 0;
+            for (uint i = lid; i < pc.dim; i += 64u) dx[base + i] = 0;
             continue;
         }
         int64_t c = 0;
-        for (uint i = lid; i < pc.dim; i += 256u) c += normQ(d[base + i], m, 24) * y[base + i];
+        for (uint i = lid; i < pc.dim; i += 64u) c += normQ(d[base + i], m, 24) * y[base + i];
         red[lid] = c;
         barrier();
-        for (uint s = 128u; s > 0u; s >>= 1) {
-            if (lid < s) red[lid] += red[lid + s];
-            barrier();
+        if (lid < 8u) {
+            int64_t t = 0;
+            for (uint q = 0u; q < 8u; q++) t += red[8u * lid + q];
+            red8[lid] = t;
         }
-        int64_t cbar = roundDiv(red[0], int64_t(pc.dim) << 16);
-        barrier(); // red is reused by the next row
+        barrier();
+        c = 0;
+        for (uint q = 0u; q < 8u; q++) c += red8[q];
+        int64_t cbar = roundDiv(c, int64_t(pc.dim) << 16);
+        barrier(); // red and red8 are reused by the next row
         int k = int(24L - sh[r] + smin);
-        for (uint i = lid; i < pc.dim; i += 256u) {
+        for (uint i = lid; i < pc.dim; i += 64u) {
             int64_t t = normQ(d[base + i], m, 24) - roundShiftE(y[base + i] * cbar, 16);
             dx[base + i] = roundDiv(t << k, p);
         }
