@@ -344,10 +344,11 @@ func PrintGPT(w io.Writer, res *GPTResult, cfg GPTConfig) {
 }
 
 // gptChildRSS runs `self train --example gpt --steps steps` on threads
-// threads in a child process and returns its peak resident memory in MiB.
+// threads of the CPU engine (--backend cpu: auto would take a GPU) in a
+// child process and returns its peak resident memory in MiB.
 func gptChildRSS(ctx context.Context, self string, steps, threads int) (float64, error) {
 	cmd := exec.CommandContext(ctx, self, "train", "--example", "gpt", "--steps", strconv.Itoa(steps),
-		"--threads", strconv.Itoa(threads), "--quiet", "--json")
+		"--threads", strconv.Itoa(threads), "--backend", "cpu", "--quiet", "--json")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
