@@ -18,7 +18,7 @@ func newModelImportCmd() *cobra.Command {
 	var in, hfConfig, out, name string
 	var heads, bits, context int
 	cmd := &cobra.Command{
-		Use:   "import --in model.safetensors [--config config.json] --out DIR",
+		Use:   "import --in model.safetensors [--hf-config config.json] --out DIR",
 		Short: "Import a GPT-2 checkpoint (safetensors) as a served model",
 		Long: `import converts a GPT-2-architecture checkpoint — safetensors with Hugging
 Face's tensor names (wte, wpe, h.<l>.ln_1, attn.c_attn, attn.c_proj, ln_2,
@@ -32,7 +32,7 @@ The conversion is deterministic (SPEC.md §22.5): weights to int32 with 24
 fractional bits, LayerNorm gains and all biases to int32 with 16, each
 rounded half to even. The vocabulary must be 256 (bytes): a checkpoint
 with another vocabulary is refused, since a tokenizer is not supported yet.
---config is Hugging Face's config.json; without it the sizes are read from
+--hf-config is Hugging Face's config.json; without it the sizes are read from
 the tensors and --heads gives the number of attention heads. It prints
 the model's digest, the name every receipt gives it.`,
 		Args: cobra.NoArgs,
@@ -85,10 +85,10 @@ the model's digest, the name every receipt gives it.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&in, "in", "", "the checkpoint, a safetensors file (required)")
-	fl.StringVar(&hfConfig, "config", "", "Hugging Face GPT-2 config.json (n_embd, n_head, n_layer, n_positions, vocab_size, layer_norm_epsilon)")
+	fl.StringVar(&hfConfig, "hf-config", "", "Hugging Face GPT-2 config.json (n_embd, n_head, n_layer, n_positions, vocab_size, layer_norm_epsilon)")
 	fl.StringVar(&out, "out", "", "the run directory to write (required; must not hold a run)")
 	fl.StringVar(&name, "name", "", "the spec's name (default gpt2-import)")
-	fl.IntVar(&heads, "heads", 0, "attention heads, when no --config gives n_head")
+	fl.IntVar(&heads, "heads", 0, "attention heads, when no --hf-config gives n_head")
 	fl.IntVar(&bits, "bits", 0, "operand bits, 8 to 12 (default 12)")
 	fl.IntVar(&context, "context", 0, "served context, at most n_positions (default n_positions, at most 4096)")
 	return cmd

@@ -36,7 +36,7 @@ func TestModelImportGenerateReceipt(t *testing.T) {
 	if err := os.WriteFile(cfg, cj, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := run(t, "model", "import", "--in", in, "--config", cfg, "--out", out)
+	code, stdout, stderr := run(t, "model", "import", "--in", in, "--hf-config", cfg, "--out", out)
 	if code != 0 {
 		t.Fatalf("import: exit %d: %s", code, stderr)
 	}
@@ -47,7 +47,7 @@ func TestModelImportGenerateReceipt(t *testing.T) {
 	if got := strings.TrimSpace(stdout); got != hex.EncodeToString(m.Digest[:]) {
 		t.Fatalf("import printed %q, the run's digest is %x", got, m.Digest)
 	}
-	if code, _, stderr := run(t, "model", "import", "--in", in, "--config", cfg, "--out", out); code == 0 || !strings.Contains(stderr, "already holds a run") {
+	if code, _, stderr := run(t, "model", "import", "--in", in, "--hf-config", cfg, "--out", out); code == 0 || !strings.Contains(stderr, "already holds a run") {
 		t.Fatalf("import over a run: exit %d: %s", code, stderr)
 	}
 	gen := func() string {

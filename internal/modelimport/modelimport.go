@@ -220,7 +220,7 @@ func Import(f *safetensors.File, cfg *Config, o Options) (*Model, error) {
 	}
 	if cfg == nil {
 		if o.Heads < 1 {
-			return bad("the number of attention heads is not in the weights: give config.json (--config) or --heads")
+			return bad("the number of attention heads is not in the weights: give config.json (--hf-config) or --heads")
 		}
 		c := &Config{NEmbd: wte.Shape[1], NHead: o.Heads, NLayer: layers, NPositions: wpe.Shape[0], VocabSize: wte.Shape[0],
 			LayerNormEpsilon: 1e-5, Activation: "gelu_new"}
