@@ -337,7 +337,11 @@ func PrintGPT(w io.Writer, res *GPTResult, cfg GPTConfig) {
 			if r.PeakRSSMiB > 0 {
 				rss = fmt.Sprintf("%.0f", r.PeakRSSMiB)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t\n", r.Impl, r.Threads, r.MsPerStep, rss)
+			threads := "-" // a device's row
+			if r.Threads > 0 {
+				threads = strconv.Itoa(r.Threads)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t\n", r.Impl, threads, r.MsPerStep, rss)
 		}
 		tw.Flush()
 	}
