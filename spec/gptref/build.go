@@ -43,7 +43,9 @@ func newDims(c gpt.Config, n, t, batch int) *dims {
 	}
 }
 
-// NewGraph validates c and returns the operator graph of its training step.
+// NewGraph validates c and returns the operator graph of its training
+// step. A model of GPT-2 blocks (SPEC.md §22) has none: it is served, not
+// trained (ErrGPT2).
 func NewGraph(c gpt.Config) (*Graph, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("gptref: %w", err)
@@ -158,13 +160,17 @@ func NewGraph(c gpt.Config) (*Graph, error) {
 // The pass is causal and row-local (§20.11): row r depends on tokens
 // 0 … r only, so these n rows are exactly the first n rows of the pass over
 // the window padded to c.Context, which gpt.Generator computes.
+//
+// For a model of GPT-2 blocks (c.GPT2, SPEC.md §22) the sources are
+// §22.1's parameters (gains and biases too, as [1, n] state tensors) and
+// the operators §22.3's: quantize per matrix and of tok_emb (the tied
+// head), embed, per block layernorm, qkv.bias, attn, residual.bias (out),
+// layernorm, up.bias, gelu, residual.bias (down), then layernorm and the
+// head over tok_emb's quantisation.
 func NewForwardGraph(c gpt.Config, n int) (*Graph, error) {
 	c.Batch = 1
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("gptref: %w", err)
-	}
-	if c.GPT2 {
-		return nil, ErrGPT2
 	}
 	if n < 1 || n > c.Context {
 		return nil, fmt.Errorf("%w: a forward pass over %d tokens, want 1 to the context %d", ErrBadOpInput, n, c.Context)
@@ -176,7 +182,11 @@ func NewForwardGraph(c gpt.Config, n int) (*Graph, error) {
 		g.source(p.Name, StateIn, []int{p.Rows, p.In}, i32Range)
 	}
 	g.source("tokens", BatchIn, []int{n}, rng{0, 255})
-	g.forwardOps(m)
+	if c.GPT2 {
+		g.forwardOpsGPT2(m)
+	} else {
+		g.forwardOps(m)
+	}
 	return g, nil
 }
 

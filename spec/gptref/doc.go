@@ -58,6 +58,25 @@
 // rows; the inference dispute (protocol/core/inferdispute) recomputes one
 // of them.
 //
+// For a model of GPT-2 blocks (SPEC.md §22: served, never trained, so
+// NewGraph refuses it with ErrGPT2) NewForwardGraph builds §22.3's pass,
+// written from §22.2's text: the sources are §22.1's parameters — the
+// gains and biases (vectors, [1, n] Q16) are state tensors named by their
+// state names, like the matrices — and the tokens; the operators are
+//
+//	quantize.P   P → P.wq, P.wq.exp             (each matrix P, and tok_emb for the tied head)
+//	embed        tok_emb, pos_emb, tokens → act.0.x
+//	l.ln1        act.l.x, ln1.{gain, bias} → act.l.ln1.{y, yq, yq.exp}   (layernorm)
+//	l.qkv        act.l.ln1.yq[.exp], qkv.wq[.exp], qkv.bias → act.l.{Q, K, V}[.exp]   (qkv.bias)
+//	l.attn       as above
+//	l.out        act.l.attn.Oq[.exp], out.wq[.exp], act.l.x, out.bias → act.l.xmid   (residual.bias)
+//	l.ln2        act.l.xmid, ln2.{gain, bias} → act.l.ln2.{…}
+//	l.up         act.l.ln2.yq[.exp], up.wq[.exp], up.bias → act.l.u   (up.bias)
+//	l.gelu       act.l.u → act.l.hq[.exp]
+//	l.down       act.l.hq[.exp], down.wq[.exp], act.l.xmid, down.bias → act.(l+1).x   (residual.bias)
+//	final.ln     act.L.x, ln_f.{gain, bias} → act.final.{…}
+//	head         act.final.yq[.exp], tok_emb.wq[.exp] → act.logits[.exp]
+//
 // Here "act.l" abbreviates "act.<l>", a parameter name such as qkv stands
 // for blocks.<l>.attn.qkv, and X[.exp] is the pair X, X.exp.
 package gptref

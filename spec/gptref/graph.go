@@ -16,9 +16,9 @@ import (
 var ErrBadOpInput = opgraph.ErrBadOpInput
 
 // ErrGPT2: the configuration has GPT-2 blocks (SPEC.md §22: LayerNorm,
-// GELU, biases, a tied head), whose operators this reference does not
-// have yet.
-var ErrGPT2 = errors.New("gptref: GPT-2 blocks (SPEC.md §22) have no reference graph")
+// GELU, biases, a tied head), which are served, never trained (§22.4):
+// NewGraph has no training step for them (NewForwardGraph accepts them).
+var ErrGPT2 = errors.New("gptref: GPT-2 blocks (SPEC.md §22) are served, not trained: they have no training step graph")
 
 // ErrOverflow: an operator's exact result leaves int64 (inputs that no
 // valid step produces, or a value beyond the bounds of SPEC.md §20.16).
@@ -54,7 +54,11 @@ type Op struct {
 	// quantize, embed, rmsnorm, qkv, attn, residual (the out and down
 	// products with their residual add), up, silu, head, loss, linear.bwd
 	// (the head, down, up and out products' backward), silu.bwd,
-	// rmsnorm.bwd, add, attn.bwd, qkv.bwd, embed.bwd, adamw.norm, adamw.
+	// rmsnorm.bwd, add, attn.bwd, qkv.bwd, embed.bwd, adamw.norm, adamw;
+	// and in the forward graph of GPT-2 blocks (SPEC.md §22) layernorm,
+	// qkv.bias, residual.bias (the out and down products with their bias
+	// and residual add), up.bias and gelu (its quantize over tok_emb and
+	// head over tok_emb.wq are the kinds above).
 	Kind    string
 	Inputs  []string
 	Outputs []string
