@@ -246,12 +246,16 @@ func (c *Node) start(ctx context.Context, id spec.JobID, solver peer.ID) {
 	}
 	j.solver, j.lastBeat = solver, time.Now()
 	j.solvers = append(j.solvers, solver)
+	backend := ""
 	if p := c.peers[solver]; p != nil {
 		p.Busy = true
+		// What its daemon resolved to train on (not merely a GPU
+		// present): the job's record keeps it with the assignment.
+		backend = p.Hello.Backend
 	}
 	specJSON, solvers := j.specJSON, slices.Clone(j.solvers)
 	c.mu.Unlock()
-	if _, err := c.svc.Advance(ctx, id.String(), lifecycle.EventStart); err != nil {
+	if _, err := c.svc.Start(ctx, id.String(), backend); err != nil {
 		c.log.Error("job start", jobAttr(id), "err", err)
 		return
 	}

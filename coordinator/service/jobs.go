@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/beluga-compute/beluga/coordinator/ledger"
@@ -75,6 +76,10 @@ type Assignment struct {
 	BondMicroUSD  int64  `json:"bond_micro_usd"`
 	BondPendingID string `json:"bond_pending_id"`
 	Released      bool   `json:"released,omitempty"`
+	// Backend is where the solver said it trains ("vulkan (NVIDIA H100
+	// …)", "cpu (avx2)"): its daemon's resolved backend, as its hello
+	// reported when the job started (Start). Empty before it starts.
+	Backend string `json:"backend,omitempty"`
 }
 
 // Dispute is an open or past dispute.
@@ -490,6 +495,26 @@ func (s *Service) Advance(ctx context.Context, id string, e lifecycle.Event) (*J
 	return s.update(ctx, id, e, func(j, n *Job) ([]ledger.Transfer, error) {
 		if e == lifecycle.EventCommit {
 			setSteps(n, n.Steps)
+		}
+		return nil, nil
+	})
+}
+
+// MaxBackendBytes bounds the backend recorded with an assignment (what a
+// solver's hello said: outside bytes).
+const MaxBackendBytes = 200
+
+// Start records that the job's current (last) solver started it, training
+// on backend (its hello's word, trimmed to MaxBackendBytes of valid
+// UTF-8; empty: not said), which the assignment keeps.
+func (s *Service) Start(ctx context.Context, id, backend string) (*Job, error) {
+	backend = strings.ToValidUTF8(backend, "?")
+	if len(backend) > MaxBackendBytes {
+		backend = strings.ToValidUTF8(backend[:MaxBackendBytes], "")
+	}
+	return s.update(ctx, id, lifecycle.EventStart, func(_, n *Job) ([]ledger.Transfer, error) {
+		if k := len(n.Solvers); k > 0 {
+			n.Solvers[k-1].Backend = backend
 		}
 		return nil, nil
 	})
