@@ -18,9 +18,14 @@
 // row p−1+k, with the request's seed and temperature) and positions (the
 // root over the leaves of §21.2). For L blocks it has 12L + 6 operators:
 // 4L + 1 quantize, embed, 8 per block, final rmsnorm, head, sample and
-// positions. Models of GPT-2 blocks (§22) have no reference graph yet
-// (gptref.ErrGPT2): NewGraph refuses them, and the coordinator judges
-// their verdicts by re-running the blamed position.
+// positions. A model of GPT-2 blocks (§22, imported and served) plays the
+// same game over gptref's forward graph of §22.3, whose sources are its
+// weights with the gains and biases (state tensors too, so the claims'
+// leaves rebuild its digest) and whose operators are 4L + 1 quantize (the
+// tied head's over tok_emb in place of the head's), embed, 8 per block (layernorm,
+// qkv.bias, attn, residual.bias, layernorm, up.bias, gelu,
+// residual.bias), the final layernorm, the head, sample and positions:
+// 12L + 6 operators as well.
 //
 // The referee first checks what needs no model (inference.CheckReceipt:
 // signature, bindings, counts, the stop rule); a receipt false on its
