@@ -54,6 +54,13 @@ func TestJourneyGPT(t *testing.T) {
 // configures a funded client: the setup of the GPT journeys.
 func gptNetwork(t *testing.T, extra ...string) (j *journey, solver, verifier *daemon) {
 	t.Helper()
+	return network(t, extra, extra)
+}
+
+// network is gptNetwork with the solver's and the verifier's own extra
+// flags.
+func network(t *testing.T, solverExtra, verifierExtra []string) (j *journey, solver, verifier *daemon) {
+	t.Helper()
 	dir := t.TempDir()
 	j = &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
 	t.Cleanup(func() {
@@ -65,7 +72,7 @@ func gptNetwork(t *testing.T, extra ...string) (j *journey, solver, verifier *da
 		t.Fatal(err)
 	}
 	j.coordinator()
-	spawn := func(role, name string) *daemon {
+	spawn := func(role, name string, extra []string) *daemon {
 		d := &daemon{dir: filepath.Join(dir, name)}
 		d.args = append([]string{role, "--coordinator", j.p2pAddr, "--dir", d.dir, "--listen", "/ip4/127.0.0.1/tcp/0"}, extra...)
 		if role == "solver" {
@@ -75,7 +82,7 @@ func gptNetwork(t *testing.T, extra ...string) (j *journey, solver, verifier *da
 		d.party = d.p.wait(reParty, 60*time.Second)[1]
 		return d
 	}
-	solver, verifier = spawn("solver", "solver"), spawn("verifier", "verifier")
+	solver, verifier = spawn("solver", "solver", solverExtra), spawn("verifier", "verifier", verifierExtra)
 
 	clientKey := strings.TrimSpace(j.operator("key", "--role", "client", "--subject", "acme"))
 	j.operator("deposit", "--account", "client:acme", "--usd", "100", "--bank-ref", "wire-acme-1")
