@@ -57,7 +57,6 @@ type Gateway struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	ver    sampler
-	ref    referee
 	// OnReceipt, if set, sees every receipt the gateway accepted (the
 	// verification sampler; called after the response is sent).
 	OnReceipt func(model *Model, req *inference.Request, output []byte, rc *inference.Receipt)

@@ -3,9 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -15,11 +13,8 @@ import (
 	"github.com/beluga-compute/beluga/protocol/core/inference"
 	"github.com/beluga-compute/beluga/protocol/net/infer"
 	"github.com/beluga-compute/beluga/protocol/net/join"
-	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/spec"
-	"github.com/beluga-compute/beluga/spec/gpt"
-	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/merkle"
 )
 
@@ -32,10 +27,10 @@ import (
 // referee finds the first operator their claims differ on and recomputes
 // that one operator from inputs both agreed on. It needs no weights, only
 // the model's configuration (from the spec it was published with) and
-// its checkpoint's name. (A model of GPT-2 blocks, SPEC.md §22, has no
-// reference graph yet: its verdicts are still judged by re-running the
-// blamed position with the model's weights.) The solver loses: its bond is slashed (the client
-// refunded, the verifier paid a bounty) and it is banned from routing.
+// its checkpoint's name — for a model of GPT-2 blocks (SPEC.md §22,
+// imported and served) too: its operators are in the reference graph. The
+// solver loses: its bond is slashed (the client refunded, the verifier
+// paid a bounty) and it is banned from routing.
 // The verifier loses: its verdict is refused, its bond slashed (a share to
 // the accused solver) and it gets no more receipts to check. Both lose
 // (both claims are off the spec): both are slashed. Each slash is once per
@@ -56,46 +51,6 @@ const (
 	// "pass_work", "why".
 	EventDisputePlayed = "inference dispute played"
 )
-
-// referee holds the coordinator's node and the models of GPT-2 blocks it
-// has fetched: those (SPEC.md §22) have no reference graph to play the
-// game over yet, so their verdicts are judged the old way, by re-running
-// the blamed position with the model's weights (fetched from the peers
-// announcing it, checked against the digest, and kept).
-type referee struct {
-	node *p2p.Node
-	mu   sync.Mutex // one position re-run at a time: a Generator is not concurrent
-	gens map[merkle.Digest]*gpt.Generator
-}
-
-// refereeGenerator returns the model m's generator, fetching its weights
-// from the peers announcing it the first time. Called with r.mu held.
-func (g *Gateway) refereeGenerator(ctx context.Context, m *Model, d merkle.Digest) (*gpt.Generator, error) {
-	r := &g.ref
-	if gen := r.gens[d]; gen != nil {
-		return gen, nil
-	}
-	if r.node == nil {
-		return nil, errors.New("the referee has no libp2p node to fetch the model with")
-	}
-	o, err := g.weightsOffer(r.node, r.node.ID(), m.ID)
-	if err != nil {
-		return nil, fmt.Errorf("the referee's copy of model %s: %w", m.ID, err)
-	}
-	f, err := infer.FetchOffered(ctx, r.node, o, time.Now(), g.log)
-	if err != nil {
-		return nil, fmt.Errorf("the referee's copy of model %s: %w", m.ID, err)
-	}
-	gen, err := gpt.NewGenerator(f.Model.Config, f.Model.State, kernel.Best(), 2)
-	if err != nil {
-		return nil, err
-	}
-	if r.gens == nil {
-		r.gens = map[merkle.Digest]*gpt.Generator{}
-	}
-	r.gens[d] = gen
-	return gen, nil
-}
 
 // ruling is how the referee decided a verdict.
 type ruling struct {
@@ -140,9 +95,8 @@ func (g *Gateway) refereeModel(m *Model) (inferdispute.Model, error) {
 	return inferdispute.Model{Config: c, Job: job, Step: m.Step, Digest: d}, nil
 }
 
-// judge decides verifier v's verdict vd on record rec of solver: by the
-// dispute game, or for a model of GPT-2 blocks by re-running the blamed
-// position; or says why it could not.
+// judge decides verifier v's verdict vd on record rec of solver by the
+// dispute game, or says why it could not.
 func (g *Gateway) judge(ctx context.Context, m *Model, rec *inference.Record, solver, v peer.ID, vd *infer.Verdict) (*ruling, error) {
 	raw := rec.Marshal()
 	req, out, rc, err := inference.DecodeRecord(raw)
@@ -152,9 +106,6 @@ func (g *Gateway) judge(ctx context.Context, m *Model, rec *inference.Record, so
 	im, err := g.refereeModel(m)
 	if err != nil {
 		return nil, err
-	}
-	if im.Config.GPT2 {
-		return g.rerunPosition(ctx, m, req, out, rc, vd.Position)
 	}
 	cs := inferdispute.Case{Request: req, Output: out, Receipt: rc}
 	res, err := inferdispute.NewReferee().Play(ctx, im, cs,
@@ -171,32 +122,6 @@ func (g *Gateway) judge(ctx context.Context, m *Model, rec *inference.Record, so
 		r.why += fmt.Sprintf(": operator %s recomputed (work %d of the pass's %d)", r.op, r.opWork, r.passWork)
 	}
 	return r, nil
-}
-
-// rerunPosition judges a verdict on a model of GPT-2 blocks: the single
-// teacher-forced position it blames (inference.Referee), or the whole
-// pass when it blames none.
-func (g *Gateway) rerunPosition(ctx context.Context, m *Model, req *inference.Request, out []byte, rc *inference.Receipt, pos int) (*ruling, error) {
-	if pos < 0 || pos >= len(out) {
-		pos = -1
-	}
-	g.ref.mu.Lock()
-	defer g.ref.mu.Unlock()
-	gen, err := g.refereeGenerator(ctx, m, rc.Model)
-	if err != nil {
-		return nil, err
-	}
-	err = inference.Referee(gen, rc.Model, req, out, rc, pos)
-	switch {
-	case errors.Is(err, inference.ErrFraud):
-		return &ruling{loser: dispute.LoserSolver, verdict: "solver loses (position re-run)", why: err.Error()}, nil
-	case err != nil:
-		return nil, fmt.Errorf("the record cannot be judged: %w", err)
-	case pos < 0:
-		return &ruling{loser: dispute.LoserVerifier, verdict: "verifier loses (position re-run)", why: "the referee's full teacher-forced pass matches the receipt"}, nil
-	}
-	return &ruling{loser: dispute.LoserVerifier, verdict: "verifier loses (position re-run)",
-		why: fmt.Sprintf("the referee re-ran position %d: the model samples the byte the output has there", pos)}, nil
 }
 
 // dispute settles a fraud verdict of verifier v on the request solver

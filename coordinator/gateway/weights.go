@@ -84,12 +84,8 @@ func (r *Router) Holders(model merkle.Digest) []peer.ID {
 }
 
 // ServeWeights answers, on n (the coordinator's node, whose key signs the
-// grants), peers asking where a published model's weights are; the
-// referee fetches the models it judges with n.
+// grants), peers asking where a published model's weights are.
 func (g *Gateway) ServeWeights(n *p2p.Node) {
-	g.ref.mu.Lock()
-	g.ref.node = n // the referee fetches with it too
-	g.ref.mu.Unlock()
 	infer.ServeWeightsIndex(n.Host, func(ctx context.Context, asker peer.ID, model string) (*infer.WeightsOffer, error) {
 		return g.weightsOffer(n, asker, model)
 	}, g.log)
