@@ -13,12 +13,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/beluga-compute/beluga/internal/devnet"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 func newDevnetCmd() *cobra.Command {
 	cfg := devnet.Config{}
 	var jsonOut, inference bool
 	var inferenceRequests int
+	var backendName string
 	cmd := &cobra.Command{
 		Use:   "devnet",
 		Short: "Run a whole network on loopback: coordinator, 3 solvers (one cheats), 2 verifiers, jobs end to end",
@@ -50,6 +52,11 @@ spends about a minute on it).`,
 			if !jsonOut {
 				cfg.Out = c.OutOrStdout()
 			}
+			b, err := model.ParseBackend(backendName)
+			if err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--backend: %w", err)}
+			}
+			cfg.Backend = b
 			if inference { // internal/cli/model.go
 				return runInferenceDevnet(c, inferenceRequests, jsonOut)
 			}
@@ -86,6 +93,8 @@ spends about a minute on it).`,
 	f.StringVar(&cfg.ZKKeysDir, "zk-keys", defaultDevKeysDir(), "where development zk keys are cached")
 	f.BoolVar(&inference, "inference", false, "run verified inference instead: train and publish a GPT, honest and cheating solvers, a verifier, a burst through the OpenAI-compatible gateway (JSON: requests, receipts_verified, cheater_slashed, billed_micro_usd, ledger_balanced)")
 	f.IntVar(&inferenceRequests, "requests", 48, "with --inference: the requests of the burst")
+	f.StringVar(&backendName, "backend", "auto", "where the solvers train, MLP or GPT: cpu, vulkan (a Vulkan device, lavapipe included) "+
+		"or auto (a Vulkan GPU if one works, else the CPU); the verifiers replay on the CPU, and each solver's backend is printed (--json: solvers, backends)")
 	return cmd
 }
 

@@ -48,6 +48,7 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/model"
 	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
 )
 
@@ -97,6 +98,11 @@ type Config struct {
 	// ConsoleReady, if set, is called with the console's base URL and the
 	// parties' log-in links once it serves them (tests).
 	ConsoleReady func(base string, links []Link)
+	// Backend is where the solvers train (model.ResolveBackend, once for
+	// all three): cpu (the default), vulkan (a Vulkan device, lavapipe
+	// included) or auto (a Vulkan GPU if there is one). The verifiers
+	// replay on the CPU: a Vulkan run is then a cross-backend audit.
+	Backend model.Backend
 }
 
 // Link is a party's console log-in link.
@@ -117,6 +123,19 @@ type Result struct {
 	ReportsVerified int       `json:"reports_verified"`
 	Ledger          []Balance `json:"ledger"`
 	Seconds         float64   `json:"seconds"`
+	// Solvers are the solvers, in order, with the backend each trains on.
+	Solvers []Solver `json:"solvers"`
+	// Backends says, in Jobs' order, what the coordinator recorded as the
+	// backend of the solver that finished each job (its hello's word).
+	Backends []string `json:"backends"`
+}
+
+// Solver is one devnet solver and where it trains: "vulkan (<device>)" or
+// "cpu (<kernel>)", as it tells the coordinator.
+type Solver struct {
+	Peer    string `json:"peer"`
+	Party   string `json:"party"`
+	Backend string `json:"backend"`
 }
 
 // Balance is one ledger account's balance (credits − debits, posted).
@@ -295,6 +314,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Three solvers (the third cheats from step 7 on) and two verifiers.
 	probe := gpu.Detect()
 	say("hardware: %s", probe.Describe())
+	// One backend for the three solvers (a Vulkan device takes concurrent
+	// runners; its submissions are serialised).
+	chosen, err := model.ResolveBackend(cfg.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("devnet: backend %s: %w", cfg.Backend, err)
+	}
+	defer chosen.Close()
+	backend := "cpu (" + kernel.Best().Name() + ")"
+	if chosen.Device != nil {
+		backend = "vulkan (" + chosen.Device.Info().Name + ")"
+	}
 	type solverSpec struct {
 		ask   int64
 		cheat *solverd.Cheat
@@ -369,7 +399,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var runningSince atomic.Int64                  // when it was first seen with a job (Unix ns)
 	for i, ss := range solverSpecs {
 		cfgS := solverd.Config{Coordinator: caddr, Dir: filepath.Join(tmp, fmt.Sprintf("solver%d", i+1)), DataDir: cfg.DataDir, TextFile: textFile,
-			AskNanoUSDPerCU: ss.ask, Backend: "cpu (" + kernel.Best().Name() + ")", GPUName: probe.Name(), Logger: eventlog.New(event), CheatForTesting: ss.cheat, Keys: keyring}
+			AskNanoUSDPerCU: ss.ask, Backend: backend, Model: chosen.Options(), GPUName: probe.Name(), Logger: eventlog.New(event), CheatForTesting: ss.cheat, Keys: keyring}
 		if i == 1 && cfg.OwnerBusyFor > 0 {
 			// The owner's activity, as the gate's sampler sees it.
 			owner := func() (idle.Reading, error) {
@@ -396,6 +426,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if i == 1 {
 			ownerDaemon.Store(sd)
 		}
+		say("solver %s trains on %s", solverNodes[i].ID().ShortString(), backend)
 		if ss.cheat != nil {
 			say("solver %s will cheat from step %d on (devnet fault injection)", solverNodes[i].ID().ShortString(), ss.cheat.From)
 		}
@@ -505,6 +536,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Wait for every job to end.
 	res := &Result{PaidMicroUSD: map[string]int64{}}
+	for _, n := range solverNodes {
+		res.Solvers = append(res.Solvers, Solver{Peer: n.ID().String(), Party: node.PartyID(wire.RoleSolver, n.ID()), Backend: backend})
+	}
 	for i, id := range jobs {
 		o, err := coord.AwaitOutcome(jobsCtx, id)
 		if err != nil {
@@ -512,6 +546,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		res.Jobs = append(res.Jobs, *o)
 		res.Models = append(res.Models, models[i])
+		rec, err := svc.Job(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		ran := ""
+		if n := len(rec.Solvers); n > 0 {
+			ran = rec.Solvers[n-1].Backend
+		}
+		res.Backends = append(res.Backends, ran)
 		for _, p := range o.Slashed {
 			res.Slashed = append(res.Slashed, p.String())
 		}
@@ -521,7 +564,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 		res.ReportsVerified++
-		say("audit report of job %s (%s, %s): signed by the coordinator, verified offline", id.String()[:12], models[i], o.State)
+		say("audit report of job %s (%s, %s, trained on %s): signed by the coordinator, verified offline", id.String()[:12], models[i], o.State, ran)
 	}
 
 	// The ledger.

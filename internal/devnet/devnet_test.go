@@ -46,6 +46,15 @@ func TestDevnet(t *testing.T) {
 	if !strings.Contains(log.String(), "a byte-level GPT") {
 		t.Fatalf("the timeline does not show the GPT job:\n%s", log.String())
 	}
+	// No backend configured: every solver trains on the CPU, and says so.
+	if len(res.Solvers) != 3 || len(res.Backends) != 3 {
+		t.Fatalf("default backend: solvers %+v, jobs' backends %q", res.Solvers, res.Backends)
+	}
+	for i, s := range res.Solvers {
+		if !strings.HasPrefix(s.Backend, "cpu (") || !strings.HasPrefix(res.Backends[i], "cpu (") {
+			t.Fatalf("default backend: solvers %+v, jobs' backends %q", res.Solvers, res.Backends)
+		}
+	}
 }
 
 // TestSilentVerifierIsReplaced: a verifier that takes an audit and never
