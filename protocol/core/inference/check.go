@@ -70,39 +70,6 @@ func FraudPosition(err error) int {
 	return -1
 }
 
-// Referee settles a verifier's claim that receipt rc is fraud at output
-// position k by re-running that one position (the coordinator now plays
-// protocol/core/inferdispute's game instead, which recomputes one
-// operator; Referee stays as a check that needs no counterparty): it
-// checks the receipt's signed claims that need no model (the signature,
-// bindings, counts, the stop rule), then re-runs the single
-// teacher-forced position k — the logits of prompt + output[:k], one
-// row — and re-samples it. A claim about no position (k < 0: the root)
-// costs the full pass of Check. It returns an ErrFraud (a *FraudError)
-// when the fraud is confirmed, nil when the position is what the model
-// samples (the claim is false), and ErrSignature, ErrNotFor or
-// ErrRequest when the inputs are not a record to judge.
-func Referee(g *gpt.Generator, model merkle.Digest, req *Request, output []byte, rc *Receipt, k int) error {
-	if k < 0 {
-		return Check(g, model, req, output, rc)
-	}
-	if err := CheckReceipt(g.Config().Context, model, req, output, rc); err != nil {
-		return err
-	}
-	if k >= len(output) {
-		return fmt.Errorf("%w: position %d of a %d-byte output", ErrRequest, k, len(output))
-	}
-	text := append(append(make([]byte, 0, len(req.Prompt)+k), req.Prompt...), output[:k]...)
-	z, e, err := g.Logits(text)
-	if err != nil {
-		return err
-	}
-	if want := gpt.Sample(z, e, req.Temperature, req.Seed, int64(k)); want != output[k] {
-		return &FraudError{Position: k, Why: fmt.Sprintf("position %d: the model samples byte %d, the output has %d", k, want, output[k])}
-	}
-	return nil
-}
-
 // CheckReceipt is the part of Check that needs no forward pass, for a
 // model of context length contextLen: the signature, the receipt's
 // bindings to req, output and model, the counts and the stop rule. Its
