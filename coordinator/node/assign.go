@@ -62,6 +62,7 @@ type job struct {
 	replicaStep      int64      // the step it was asked for
 	marks            []Mark     // checkpoint announcements, for the client's ETA (progress.go)
 	lossQ16          int64      // the loss in the solver's last heartbeat (progress.go)
+	backend          string     // where the current solver trains it, as recorded (its hello, then its heartbeats)
 	losses           []LossMark // the loss curve so far, thinned (progress.go)
 }
 
@@ -250,9 +251,12 @@ func (c *Node) start(ctx context.Context, id spec.JobID, solver peer.ID) {
 	if p := c.peers[solver]; p != nil {
 		p.Busy = true
 		// What its daemon resolved to train on (not merely a GPU
-		// present): the job's record keeps it with the assignment.
+		// present): the job's record keeps it with the assignment, and
+		// a heartbeat that says otherwise (auto put this job on the CPU)
+		// corrects it (registry.go).
 		backend = p.Hello.Backend
 	}
+	j.backend = backend
 	specJSON, solvers := j.specJSON, slices.Clone(j.solvers)
 	c.mu.Unlock()
 	if _, err := c.svc.Start(ctx, id.String(), backend); err != nil {

@@ -274,6 +274,19 @@ func (c *Node) heartbeat(ctx context.Context, e *wire.Envelope, h *wire.Heartbea
 		j.step, j.lastBeat = h.Step, time.Now()
 		j.lossQ16 = h.LossQ16 // the client's progress (progress.go)
 		j.noteLoss(h.Step, h.LossQ16)
+		if h.Backend != "" && h.Backend != j.backend {
+			// Where the job's runner actually trains, when it is not
+			// what the hello said: the record is corrected.
+			j.backend = h.Backend
+			id, party, backend := spec.JobID(e.Job), p.Party, h.Backend
+			c.spawn(func(ctx context.Context) {
+				if err := c.svc.SetBackend(ctx, id.String(), party, backend); err != nil {
+					c.log.Warn("recording the job's backend", jobAttr(id), "backend", backend, "err", err)
+					return
+				}
+				c.log.Info("job backend", jobAttr(id), "party", party, "backend", backend)
+			})
+		}
 	}
 	return nil
 }

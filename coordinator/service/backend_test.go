@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -41,5 +42,24 @@ func TestStartRecordsBackend(t *testing.T) {
 	j2 = must(s.Start(ctx, j2.ID, "\xff"+strings.Repeat("é", 400)))
 	if b := j2.Solvers[0].Backend; len(b) > MaxBackendBytes || !utf8.ValidString(b) || !strings.HasPrefix(b, "?é") {
 		t.Fatalf("recorded backend of %d bytes, valid UTF-8 %v: %q", len(b), utf8.ValidString(b), b)
+	}
+}
+
+// TestSetBackend: the current solver's heartbeat word replaces its
+// hello's in its assignment; another party cannot set it.
+func TestSetBackend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _, _ := newMemService(t)
+	fund(t, s)
+	must(s.PostAsk(ctx, Ask{SolverID: "gpu1", PriceNanoUSDPerCU: 2_000_000_000, Capacity: 1, TTL: time.Hour}))
+	j := must(s.PostJob(ctx, PostJobRequest{ClientID: "acme", Spec: specJSON(t, 9), MaxPriceNanoUSDPerCU: 3_000_000_000}))
+	must(s.Start(ctx, j.ID, "vulkan (GPU)"))
+	if err := s.SetBackend(ctx, j.ID, "gpu2", "cpu (avx2)"); !errors.Is(err, ErrIllegalState) {
+		t.Fatalf("another party set the backend: %v", err)
+	}
+	noErr(t, s.SetBackend(ctx, j.ID, "gpu1", "cpu (avx2)"))
+	if b := must(s.Job(ctx, mustJobID(j.ID))).Solvers[0].Backend; b != "cpu (avx2)" {
+		t.Fatalf("backend %q after SetBackend", b)
 	}
 }

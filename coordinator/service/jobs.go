@@ -508,16 +508,48 @@ const MaxBackendBytes = 200
 // on backend (its hello's word, trimmed to MaxBackendBytes of valid
 // UTF-8; empty: not said), which the assignment keeps.
 func (s *Service) Start(ctx context.Context, id, backend string) (*Job, error) {
-	backend = strings.ToValidUTF8(backend, "?")
-	if len(backend) > MaxBackendBytes {
-		backend = strings.ToValidUTF8(backend[:MaxBackendBytes], "")
-	}
+	backend = cleanBackend(backend)
 	return s.update(ctx, id, lifecycle.EventStart, func(_, n *Job) ([]ledger.Transfer, error) {
 		if k := len(n.Solvers); k > 0 {
 			n.Solvers[k-1].Backend = backend
 		}
 		return nil, nil
 	})
+}
+
+// SetBackend records that the job's current (last) solver, solverID,
+// trains it on backend (trimmed as by Start): what its heartbeats say
+// when that differs from its hello. A job whose last solver is another
+// is left alone (ErrIllegalState).
+func (s *Service) SetBackend(_ context.Context, id, solverID, backend string) error {
+	backend = cleanBackend(backend)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.loadJob(id)
+	if err != nil {
+		return err
+	}
+	k := len(j.Solvers)
+	if k == 0 || j.Solvers[k-1].SolverID != solverID {
+		return fmt.Errorf("%w: job %s is not run by %s", ErrIllegalState, id, solverID)
+	}
+	if j.Solvers[k-1].Backend == backend {
+		return nil
+	}
+	if j.Pending != nil {
+		return fmt.Errorf("%w: job %s has a transition in flight", ErrIllegalState, id)
+	}
+	j.Solvers[k-1].Backend = backend
+	return s.store.put(jobKey(id), j)
+}
+
+// cleanBackend is backend as valid UTF-8 of at most MaxBackendBytes.
+func cleanBackend(backend string) string {
+	backend = strings.ToValidUTF8(backend, "?")
+	if len(backend) > MaxBackendBytes {
+		backend = strings.ToValidUTF8(backend[:MaxBackendBytes], "")
+	}
+	return backend
 }
 
 // Checkpoint records that the running job committed every step up to

@@ -81,6 +81,7 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/gptref"
+	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/model"
 	"github.com/beluga-compute/beluga/spec/ref"
 )
@@ -771,6 +772,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 	opts := trainer.Options{OutDir: dir, Commit: true, Resume: resume, Store: cs, Progress: func(p trainer.Progress) {
 		d.mu.Lock()
 		d.state.Step, d.state.LossQ16 = p.Step, p.LossQ16
+		d.state.Backend = d.trainsOn(p.Backend)
 		d.mu.Unlock()
 		// Yield at every step boundary: a training loop that never blocks
 		// keeps its P, and goroutines woken by the network wait in the
@@ -796,7 +798,7 @@ func (d *Daemon) run(ctx context.Context, id spec.JobID, s *spec.Spec, a *wire.A
 		return err
 	}
 	d.mu.Lock()
-	d.state = wire.Heartbeat{State: wire.StateDone, Step: res.Steps, LatestDigest: res.FinalDigest}
+	d.state = wire.Heartbeat{State: wire.StateDone, Step: res.Steps, LatestDigest: res.FinalDigest, Backend: d.state.Backend}
 	d.mu.Unlock()
 	steps, err := cs.ListCheckpoints(ctx, id)
 	if err != nil {
@@ -1099,4 +1101,18 @@ func shortPeer(p peer.ID) string {
 		return s
 	}
 	return s[:2] + "*" + s[len(s)-6:]
+}
+
+// trainsOn names backend b, where a job's runner trains, for the
+// heartbeat: the hello's own words when they name b ("vulkan (<device>)",
+// "cpu (<kernel>)"), else "cpu (<kernel>)" for a job that auto put on the
+// CPU while the hello says vulkan (b's name for anything else).
+func (d *Daemon) trainsOn(b model.Backend) string {
+	switch {
+	case strings.HasPrefix(d.cfg.Backend, string(b)):
+		return d.cfg.Backend
+	case b == model.BackendCPU:
+		return "cpu (" + kernel.Best().Name() + ")"
+	}
+	return string(b)
 }

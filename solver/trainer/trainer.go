@@ -79,6 +79,9 @@ type Options struct {
 type Progress struct {
 	Step, Steps int64 // steps done, of the job's total
 	LossQ16     int64 // mean loss of this step's batch, Q16 nats (Runner.Step)
+	// Backend is where the run trains (model.RunnerBackend): under auto a
+	// job the device cannot take is on the CPU.
+	Backend model.Backend
 }
 
 // Result summarises a finished run.
@@ -153,6 +156,7 @@ func Run(ctx context.Context, s *spec.Spec, data *model.Data, opts Options) (*Re
 		defer c.Close() // a GPU runner's device memory
 	}
 	st = runner.State()
+	backend := model.RunnerBackend(runner)
 	var com *committer
 	if opts.Commit {
 		com = newCommitter(st, id, max(1, opts.HashThreads))
@@ -221,7 +225,7 @@ func Run(ctx context.Context, s *spec.Spec, data *model.Data, opts Options) (*Re
 			}
 		}
 		if opts.Progress != nil {
-			opts.Progress(Progress{Step: st.Step, Steps: s.Steps, LossQ16: loss})
+			opts.Progress(Progress{Step: st.Step, Steps: s.Steps, LossQ16: loss, Backend: backend})
 		}
 	}
 	if com != nil {

@@ -534,6 +534,7 @@ type Heartbeat struct {
 	Step          int64                  `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
 	LatestDigest  []byte                 `protobuf:"bytes,3,opt,name=latest_digest,json=latestDigest,proto3" json:"latest_digest,omitempty"`
 	LossQ16       int64                  `protobuf:"varint,4,opt,name=loss_q16,json=lossQ16,proto3" json:"loss_q16,omitempty"` // the last step's mean batch loss, Q16 nats (the solver's word, for the client's progress)
+	Backend       string                 `protobuf:"bytes,5,opt,name=backend,proto3" json:"backend,omitempty"`                 // where the job in progress trains ("vulkan (<device>)", "cpu (<kernel>)"): under auto a job the device cannot take trains on the CPU
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -594,6 +595,13 @@ func (x *Heartbeat) GetLossQ16() int64 {
 		return x.LossQ16
 	}
 	return 0
+}
+
+func (x *Heartbeat) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
 }
 
 type JobOffer struct {
@@ -1806,12 +1814,13 @@ const file_beluga_proto_rawDesc = "" +
 	"\x10gpu_memory_bytes\x18\x04 \x01(\x04R\x0egpuMemoryBytes\x12&\n" +
 	"\x0fmacs_per_second\x18\x05 \x01(\x04R\rmacsPerSecond\x12\x14\n" +
 	"\x05addrs\x18\a \x03(\tR\x05addrs\x12,\n" +
-	"\x13ask_nano_usd_per_cu\x18\b \x01(\x03R\x0faskNanoUsdPerCuJ\x04\b\x06\x10\a\"\x8a\x01\n" +
+	"\x13ask_nano_usd_per_cu\x18\b \x01(\x03R\x0faskNanoUsdPerCuJ\x04\b\x06\x10\a\"\xa4\x01\n" +
 	"\tHeartbeat\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.beluga.v1.RunStateR\x05state\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x03R\x04step\x12#\n" +
 	"\rlatest_digest\x18\x03 \x01(\fR\flatestDigest\x12\x19\n" +
-	"\bloss_q16\x18\x04 \x01(\x03R\alossQ16\"\xa0\x01\n" +
+	"\bloss_q16\x18\x04 \x01(\x03R\alossQ16\x12\x18\n" +
+	"\abackend\x18\x05 \x01(\tR\abackend\"\xa0\x01\n" +
 	"\bJobOffer\x12\x1b\n" +
 	"\tspec_json\x18\x01 \x01(\fR\bspecJson\x12-\n" +
 	"\x13max_price_micro_usd\x18\x02 \x01(\x03R\x10maxPriceMicroUsd\x12$\n" +

@@ -48,6 +48,11 @@ type Heartbeat struct {
 	// yet), shown to the client as progress: the solver's word, not
 	// committed or audited.
 	LossQ16 int64
+	// Backend is where the job in progress trains, once its runner is
+	// built: "vulkan (<device>)" or "cpu (<kernel>)" (empty: not said).
+	// It differs from the hello's when auto put a job the device cannot
+	// take on the CPU.
+	Backend string
 }
 
 // RunState is a solver's state in a heartbeat.
@@ -241,7 +246,7 @@ func (m *Hello) toPB() proto.Message {
 		MacsPerSecond: m.MACsPerSecond, AskNanoUsdPerCu: m.AskNanoUSDPerCU, Addrs: m.Addrs}
 }
 func (m *Heartbeat) toPB() proto.Message {
-	return &pb.Heartbeat{State: m.State, Step: m.Step, LatestDigest: m.LatestDigest[:], LossQ16: m.LossQ16}
+	return &pb.Heartbeat{State: m.State, Step: m.Step, LatestDigest: m.LatestDigest[:], LossQ16: m.LossQ16, Backend: m.Backend}
 }
 func (m *JobOffer) toPB() proto.Message {
 	return &pb.JobOffer{SpecJson: m.SpecJSON, MaxPriceMicroUsd: m.MaxPriceMicroUSD, BondMicroUsd: m.BondMicroUSD, Confidential: m.Confidential}
@@ -415,7 +420,7 @@ func Decode(e *Envelope) (Message, error) {
 		if err != nil || m.Step < 0 || m.State == pb.RunState_RUN_STATE_UNSPECIFIED || m.State > pb.RunState_DONE || m.LossQ16 < 0 {
 			return bad(fmt.Errorf("state %v, step %d, loss %d, %v", m.State, m.Step, m.LossQ16, err))
 		}
-		return &Heartbeat{State: m.State, Step: m.Step, LatestDigest: d, LossQ16: m.LossQ16}, nil
+		return &Heartbeat{State: m.State, Step: m.Step, LatestDigest: d, LossQ16: m.LossQ16, Backend: m.Backend}, nil
 	case TypeJobOffer:
 		var m pb.JobOffer
 		if err := proto.Unmarshal(e.Body, &m); err != nil {

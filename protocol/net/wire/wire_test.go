@@ -33,7 +33,7 @@ func samples(t testing.TB) []Message {
 	d[0], d[31] = 7, 9
 	return []Message{
 		&Hello{Role: RoleSolver, Backend: "cpu", GPUName: "none", MACsPerSecond: 1e11, AskNanoUSDPerCU: 3, Addrs: []string{"/ip4/127.0.0.1/tcp/1"}},
-		&Heartbeat{State: StateRunning, Step: 17, LatestDigest: d, LossQ16: 151_000},
+		&Heartbeat{State: StateRunning, Step: 17, LatestDigest: d, LossQ16: 151_000, Backend: "vulkan (llvmpipe)"},
 		&JobOffer{SpecJSON: []byte(`{"a":1}`), MaxPriceMicroUSD: 10, BondMicroUSD: 5},
 		&Assign{SpecJSON: []byte(`{}`), ResumeStep: 200, ResumeDigest: d, Providers: []peer.ID{other}, Entries: []TraceEntry{{0, d}, {200, d}}, Grant: []byte("g")},
 		&TraceCommit{Steps: 20, TraceRoot: d, FinalDigest: d, Entries: []TraceEntry{{0, d}, {10, d}, {20, d}}, ZKEntries: []TraceEntry{{0, d}, {1, d}}},
