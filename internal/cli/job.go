@@ -390,6 +390,13 @@ type jobRecord struct {
 		At    time.Time `json:"at"`
 	} `json:"history"`
 	Progress api.ProgressView `json:"progress"`
+	// Solvers are the solvers that ran the job, in turn, with the backend
+	// each said it trained on.
+	Solvers []struct {
+		SolverID string `json:"solver_id"`
+		Steps    int64  `json:"steps"`
+		Backend  string `json:"backend"`
+	} `json:"solvers"`
 }
 
 func newJobPostCmd(f *jobFlags) *cobra.Command {
@@ -579,6 +586,13 @@ func newJobStatusCmd(f *jobFlags) *cobra.Command {
 				fmt.Fprintf(tw, "eta\t%s (%.1f steps/s)\n", p.ETA.Local().Format(time.DateTime), p.StepsPerSecond)
 			}
 			fmt.Fprintf(tw, "escrow\t%s\n", usd(j.EscrowMicroUSD))
+			for _, s := range j.Solvers {
+				on := ""
+				if s.Backend != "" {
+					on = " on " + s.Backend
+				}
+				fmt.Fprintf(tw, "solver\t%s%s, %d steps committed\n", s.SolverID, on, s.Steps)
+			}
 			if p.FinalDigest != "" {
 				fmt.Fprintf(tw, "trace root\t%s\n", p.TraceRoot)
 				fmt.Fprintf(tw, "final digest\t%s\n", p.FinalDigest)

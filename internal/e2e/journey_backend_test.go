@@ -134,6 +134,9 @@ func TestJourneyCrossBackend(t *testing.T) {
 		if b := rec.Solvers[0].Backend; !strings.HasPrefix(b, "vulkan (") {
 			t.Fatalf("%s job: the coordinator records backend %q for the solver, want vulkan (…)", job.name, b)
 		}
+		if out := j.client("status", posted.ID); !strings.Contains(out, solver.party+" on vulkan (") {
+			t.Fatalf("%s: job status does not say the solver trained on vulkan:\n%s", job.name, out)
+		}
 
 		// The signed audit report: verified, every audit a replay (on the
 		// verifier's CPU) that matched each sampled segment.
