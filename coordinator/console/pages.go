@@ -433,6 +433,7 @@ type jobRecord struct {
 	Solvers             []struct {
 		SolverID string `json:"solver_id"`
 		Steps    int64  `json:"steps"`
+		Backend  string `json:"backend"` // where it said it trained
 	} `json:"solvers"`
 	Auditors []struct {
 		VerifierID string `json:"verifier_id"`
