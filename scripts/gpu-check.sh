@@ -18,7 +18,9 @@
 # It unpacks the debs into $TMPDIR/beluga-gpu-check (dpkg -x: no root needed; as root
 # it falls back to unpacking into / and ldconfig if the private copy finds no
 # GPU), points the loader at the NVIDIA ICD, prints the GPU's Vulkan properties
-# (vulkaninfo --summary and beluga's device list), runs the conformance check
+# (vulkaninfo --summary and beluga's device list), trains the MLP example on the
+# GPU and on the CPU to the same digest, runs `beluga devnet --backend auto` (every
+# solver on the GPU, the verifiers replaying on the CPU), runs the conformance check
 # (40 random specs, spec/testdata/vectors and MLP 784-256-128-10 at batch 64,
 # 1024 and 8192; 20 random small GPTs and spec/testdata/gptvectors: loss and
 # state digest after every step, Vulkan against the CPU engine of the same
@@ -128,6 +130,15 @@ d_gpu=$(grep -o '"final_digest":"[0-9a-f]*"' "$tmp_out/$gpu_backend.json"); d_cp
 if [ "$d_gpu" != "$d_cpu" ]; then echo "gpu-check: train --backend $gpu_backend and cpu end at different digests" >&2; exit 1; fi
 echo "same final digest on $gpu_backend (Vulkan) and cpu: $d_cpu"
 rm -rf "$tmp_out"
+
+echo "== beluga devnet: solvers train on the GPU, CPU verifiers audit them clean (cross-backend)"
+dn=$(cd "${TMPDIR:-/tmp}" && timeout 300 "$bin" devnet --backend "$gpu_backend" --json) || { echo "$dn"; echo "gpu-check: devnet --backend $gpu_backend failed" >&2; exit 1; }
+echo "$dn"
+backends=$(grep -o '"backends":\[[^]]*\]' <<<"$dn" || true)
+if [ -z "$backends" ] || grep -q '"cpu' <<<"$backends" || ! grep -q '"vulkan' <<<"$backends"; then
+  echo "gpu-check: devnet's jobs did not all train on Vulkan: $backends" >&2; exit 1
+fi
+echo "devnet: every job trained on Vulkan, honest jobs audited clean on the CPU, the cheater slashed"
 
 echo "== conformance and timing (Vulkan vs CPU engine vs PyTorch CUDA)"
 python=${PYTHON:-python3}
