@@ -36,10 +36,10 @@ func VulkanGPTConformance(ctx context.Context, w io.Writer, d *vulkan.Device, di
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		c := randomGPTConfig(r)
+		c := gpt.RandomConfig(r)
 		batches := make([]gpt.Batch, steps)
 		for s := range batches {
-			batches[s] = randomGPTBatch(r, c)
+			batches[s] = gpt.RandomBatch(r, c)
 		}
 		if err := checkGPT(d, c, batches, nil, threads); err != nil {
 			return res, fmt.Errorf("random GPT %d: %w", i, err)
@@ -193,37 +193,6 @@ func splitLines(s string) []string {
 		out = append(out, s[start:])
 	}
 	return out
-}
-
-// randomGPTConfig draws a small valid GPT configuration (spec/gptref's
-// test ranges).
-func randomGPTConfig(r *rand.Rand) gpt.Config {
-	heads, dh := 1+r.IntN(3), 1+r.IntN(8)
-	ratio := func() gpt.Ratio {
-		s := r.IntN(17)
-		return gpt.Ratio{Num: r.Int64N(int64(1) << s), Shift: s}
-	}
-	c := gpt.Config{
-		Context: 1 + r.IntN(12), Dim: heads * dh, Heads: heads, Layers: 1 + r.IntN(3), FF: 1 + r.IntN(24),
-		Bits: 8 + r.IntN(5), Batch: 1 + r.IntN(3), Seed: r.Uint64(),
-		Beta1: ratio(), Beta2: ratio(), WeightDecay: ratio(),
-		Eps:     max(1, r.Int64N(1<<(1+r.IntN(30)))),
-		LRShift: 10 + r.IntN(30),
-	}
-	step := int64(0)
-	for range 1 + r.IntN(4) {
-		c.LR = append(c.LR, gpt.LRPoint{Step: step, Value: r.Int64N(1 << (1 + r.IntN(30)))})
-		step += 1 + r.Int64N(3)
-	}
-	return c
-}
-
-func randomGPTBatch(r *rand.Rand, c gpt.Config) gpt.Batch {
-	b := gpt.Batch{Tokens: make([]byte, c.Tokens()), Targets: make([]byte, c.Tokens())}
-	for i := range b.Tokens {
-		b.Tokens[i], b.Targets[i] = byte(r.IntN(256)), byte(r.IntN(256))
-	}
-	return b
 }
 
 // GPTVulkanStepMillis times steps of c on the Vulkan device d on offs

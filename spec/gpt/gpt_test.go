@@ -2,6 +2,7 @@ package gpt
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -257,5 +258,21 @@ func TestStepRefusesHostileState(t *testing.T) {
 	}
 	if _, err := tr.Step(nil, b); err == nil {
 		t.Error("nil state accepted")
+	}
+}
+
+// TestRandomConfigValid: every configuration RandomConfig draws validates,
+// and its batches have the configuration's size.
+func TestRandomConfigValid(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 500 {
+		c := RandomConfig(r)
+		if err := c.Validate(); err != nil {
+			t.Fatalf("draw %d: %+v: %v", i, c, err)
+		}
+		if b := RandomBatch(r, c); len(b.Tokens) != c.Tokens() || len(b.Targets) != c.Tokens() {
+			t.Fatalf("draw %d: a batch of %d/%d bytes for %d tokens", i, len(b.Tokens), len(b.Targets), c.Tokens())
+		}
 	}
 }

@@ -58,7 +58,7 @@ func TestForwardGraphMatchesTeacher(t *testing.T) {
 	t.Parallel()
 	for k := range 40 {
 		r := rand.New(rand.NewPCG(21, uint64(k)))
-		c := randomConfig(r)
+		c := gpt.RandomConfig(r)
 		v := variants[k%len(variants)]
 		t.Run(fmt.Sprintf("%d %s", k, v.name), func(t *testing.T) {
 			t.Parallel()
@@ -87,7 +87,7 @@ func TestForwardGraphExample(t *testing.T) {
 // lengths outside 1 … T and the training entry points are refused.
 func TestForwardGraphShape(t *testing.T) {
 	t.Parallel()
-	c := randomConfig(rand.New(rand.NewPCG(5, 6)))
+	c := gpt.RandomConfig(rand.New(rand.NewPCG(5, 6)))
 	g, err := NewForwardGraph(c, c.Context)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func isMoment(name string) bool {
 // accepts it (TestGPT2ForwardGraphMatchesTeacher).
 func TestForwardGraphRefusesGPT2(t *testing.T) {
 	t.Parallel()
-	c := randomConfig(rand.New(rand.NewPCG(8, 9)))
+	c := gpt.RandomConfig(rand.New(rand.NewPCG(8, 9)))
 	c.GPT2 = true
 	if _, err := NewGraph(c); !errors.Is(err, ErrGPT2) {
 		t.Errorf("NewGraph: %v", err)

@@ -17,7 +17,7 @@ import (
 
 // randomGPT2Config draws a small valid configuration of GPT-2 blocks.
 func randomGPT2Config(r *rand.Rand) gpt.Config {
-	c := randomConfig(r)
+	c := gpt.RandomConfig(r)
 	c.GPT2 = true
 	return c
 }

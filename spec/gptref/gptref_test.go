@@ -14,29 +14,6 @@ import (
 	"github.com/beluga-compute/beluga/spec/spectest"
 )
 
-// randomConfig draws a small valid configuration with random AdamW
-// constants, learning-rate knots and ε.
-func randomConfig(r *rand.Rand) gpt.Config {
-	heads, dh := 1+r.IntN(3), 1+r.IntN(8)
-	ratio := func() gpt.Ratio {
-		s := r.IntN(17)
-		return gpt.Ratio{Num: r.Int64N(int64(1) << s), Shift: s}
-	}
-	c := gpt.Config{
-		Context: 1 + r.IntN(12), Dim: heads * dh, Heads: heads, Layers: 1 + r.IntN(3), FF: 1 + r.IntN(24),
-		Bits: 8 + r.IntN(5), Batch: 1 + r.IntN(3), Seed: r.Uint64(),
-		Beta1: ratio(), Beta2: ratio(), WeightDecay: ratio(),
-		Eps:     max(1, r.Int64N(1<<(1+r.IntN(30)))),
-		LRShift: 10 + r.IntN(30),
-	}
-	step := int64(0)
-	for range 1 + r.IntN(4) {
-		c.LR = append(c.LR, gpt.LRPoint{Step: step, Value: r.Int64N(1 << (1 + r.IntN(30)))})
-		step += 1 + r.Int64N(3)
-	}
-	return c
-}
-
 func randomBytes(r *rand.Rand, n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -97,7 +74,7 @@ func matchEngine(t *testing.T, seed uint64, configs int) {
 	})
 	for k := range configs {
 		r := rand.New(rand.NewPCG(seed, uint64(k)))
-		c := randomConfig(r)
+		c := gpt.RandomConfig(r)
 		v := variants[k%len(variants)]
 		t.Run(fmt.Sprintf("%d %s", k, v.name), func(t *testing.T) {
 			t.Parallel()
@@ -148,7 +125,7 @@ func matchEngine(t *testing.T, seed uint64, configs int) {
 func TestStep(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
-	c := randomConfig(r)
+	c := gpt.RandomConfig(r)
 	st := c.Init()
 	before := st.Clone()
 	tokens, targets := randomBytes(r, c.Tokens()), randomBytes(r, c.Tokens())
@@ -208,7 +185,7 @@ func TestLearningRate(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 2000 {
-		c := randomConfig(r)
+		c := gpt.RandomConfig(r)
 		for t0 := int64(0); t0 < 12; t0++ {
 			if got, want := learningRate(c.LR, t0), c.LRAt(t0); got != want {
 				t.Fatalf("knots %v: LR(%d) = %d, engine %d", c.LR, t0, got, want)
@@ -229,7 +206,7 @@ func TestInit(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(5, 6))
 	for range 5 {
-		c := randomConfig(r)
+		c := gpt.RandomConfig(r)
 		st := c.Init()
 		if st.Step != 0 {
 			t.Fatalf("Init step %d", st.Step)
@@ -267,7 +244,7 @@ func TestGraphWellFormed(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(7, 8))
 	for range 10 {
-		c := randomConfig(r)
+		c := gpt.RandomConfig(r)
 		g, err := NewGraph(c)
 		if err != nil {
 			t.Fatal(err)
@@ -362,7 +339,7 @@ func opInputs(o Op, vals map[string]Tensor) map[string]Tensor {
 func TestRunOpRefusesBadInputs(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(9, 10))
-	c := randomConfig(r)
+	c := gpt.RandomConfig(r)
 	g, err := NewGraph(c)
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +414,7 @@ func TestRunOpHostileInputs(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(11, 12))
 	for range 4 {
-		c := randomConfig(r)
+		c := gpt.RandomConfig(r)
 		g, err := NewGraph(c)
 		if err != nil {
 			t.Fatal(err)
@@ -520,7 +497,7 @@ func FuzzRunOp(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, seed uint64, op uint16, trial uint8) {
 		r := rand.New(rand.NewPCG(seed, 0))
-		c := randomConfig(r)
+		c := gpt.RandomConfig(r)
 		g, err := NewGraph(c)
 		if err != nil {
 			t.Fatal(err)
@@ -547,7 +524,7 @@ func FuzzRunOp(f *testing.F) {
 // backend that implements the graph kind by kind relies on.
 func TestOpKinds(t *testing.T) {
 	t.Parallel()
-	g, err := NewGraph(randomConfig(rand.New(rand.NewPCG(7, 7))))
+	g, err := NewGraph(gpt.RandomConfig(rand.New(rand.NewPCG(7, 7))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,37 +22,6 @@ import (
 	"github.com/beluga-compute/beluga/spec/vulkan"
 )
 
-// randomGPT draws a small valid configuration (spec/gptref's test ranges)
-// with random AdamW constants, learning-rate knots and ε.
-func randomGPT(r *rand.Rand) gpt.Config {
-	heads, dh := 1+r.IntN(3), 1+r.IntN(8)
-	ratio := func() gpt.Ratio {
-		s := r.IntN(17)
-		return gpt.Ratio{Num: r.Int64N(int64(1) << s), Shift: s}
-	}
-	c := gpt.Config{
-		Context: 1 + r.IntN(12), Dim: heads * dh, Heads: heads, Layers: 1 + r.IntN(3), FF: 1 + r.IntN(24),
-		Bits: 8 + r.IntN(5), Batch: 1 + r.IntN(3), Seed: r.Uint64(),
-		Beta1: ratio(), Beta2: ratio(), WeightDecay: ratio(),
-		Eps:     max(1, r.Int64N(1<<(1+r.IntN(30)))),
-		LRShift: 10 + r.IntN(30),
-	}
-	step := int64(0)
-	for range 1 + r.IntN(4) {
-		c.LR = append(c.LR, gpt.LRPoint{Step: step, Value: r.Int64N(1 << (1 + r.IntN(30)))})
-		step += 1 + r.Int64N(3)
-	}
-	return c
-}
-
-func randomBatch(r *rand.Rand, c gpt.Config) gpt.Batch {
-	b := gpt.Batch{Tokens: make([]byte, c.Tokens()), Targets: make([]byte, c.Tokens())}
-	for i := range b.Tokens {
-		b.Tokens[i], b.Targets[i] = byte(r.IntN(256)), byte(r.IntN(256))
-	}
-	return b
-}
-
 // gptDigest is the state digest of SPEC.md §16 under a fixed job ID.
 func gptDigest(c gpt.Config, st *gpt.State) string {
 	var h commit.Hasher
@@ -76,7 +45,7 @@ func compareGPT(t *testing.T, c gpt.Config, st *gpt.State, steps int, r *rand.Ra
 	}
 	cpu, ref := st.Clone(), st.Clone()
 	for step := range steps {
-		b := randomBatch(r, c)
+		b := gpt.RandomBatch(r, c)
 		got, err := v.Step(b)
 		if err != nil {
 			t.Fatalf("step %d: %v", step, err)
@@ -108,7 +77,7 @@ func TestGPTMatchesCPU(t *testing.T) {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			t.Parallel()
 			r := rand.New(rand.NewPCG(20, uint64(i)))
-			c := randomGPT(r)
+			c := gpt.RandomConfig(r)
 			st := c.Init()
 			if i%3 == 2 {
 				for _, w := range st.W {
@@ -135,7 +104,7 @@ func TestGPTRandomSpecs(t *testing.T) {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			t.Parallel()
 			r := rand.New(rand.NewPCG(21, uint64(i)))
-			c := randomGPT(r)
+			c := gpt.RandomConfig(r)
 			compareGPT(t, c, c.Init(), steps, r)
 		})
 	}
@@ -146,7 +115,7 @@ func TestGPTRandomSpecs(t *testing.T) {
 func TestGPTStateEdited(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(22, 1))
-	c := randomGPT(r)
+	c := gpt.RandomConfig(r)
 	v, err := vulkan.NewGPT(c, c.Init(), vulkan.WithDevice(device(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +127,7 @@ func TestGPTStateEdited(t *testing.T) {
 		t.Fatal(err)
 	}
 	for step := range 3 {
-		b := randomBatch(r, c)
+		b := gpt.RandomBatch(r, c)
 		got, err := v.Step(b)
 		if err != nil {
 			t.Fatal(err)
@@ -182,7 +151,7 @@ func TestGPTStateEdited(t *testing.T) {
 func TestGPTLoss(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(23, 1))
-	c := randomGPT(r)
+	c := gpt.RandomConfig(r)
 	c.Batch = 3
 	v, err := vulkan.NewGPT(c, c.Init(), vulkan.WithDevice(device(t)))
 	if err != nil {
@@ -193,7 +162,7 @@ func TestGPTLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := randomBatch(r, c)
+	b := gpt.RandomBatch(r, c)
 	for w := range c.Batch + 1 {
 		got, err := v.Loss(b, w)
 		if err != nil {
@@ -218,7 +187,7 @@ func TestGPTBadInput(t *testing.T) {
 	t.Parallel()
 	d := device(t)
 	r := rand.New(rand.NewPCG(24, 1))
-	c := randomGPT(r)
+	c := gpt.RandomConfig(r)
 	bad := c
 	bad.Bits = 3
 	if _, err := vulkan.NewGPT(bad, c.Init(), vulkan.WithDevice(d)); err == nil {
@@ -240,7 +209,7 @@ func TestGPTBadInput(t *testing.T) {
 	if _, err := v.Step(gpt.Batch{Tokens: []byte{1}}); err == nil {
 		t.Fatal("a short batch was accepted")
 	}
-	if _, err := v.Loss(randomBatch(r, c), c.Batch+1); err == nil {
+	if _, err := v.Loss(gpt.RandomBatch(r, c), c.Batch+1); err == nil {
 		t.Fatal("more windows than the batch were accepted")
 	}
 	if v.Steps() != 0 || gptDigest(c, v.State()) != gptDigest(c, c.Init()) {
@@ -248,7 +217,7 @@ func TestGPTBadInput(t *testing.T) {
 	}
 	compareAfter := c.Init()
 	e, _ := gpt.NewTrainer(c, kernel.Generic(), 1)
-	b := randomBatch(r, c)
+	b := gpt.RandomBatch(r, c)
 	got, err := v.Step(b)
 	if err != nil {
 		t.Fatal(err)

@@ -37,33 +37,10 @@ func testDevice(t *testing.T) *Device {
 	return gptDev
 }
 
-// randomGPTConfig draws a small valid configuration (spec/gptref's test
-// ranges) with random AdamW constants, learning-rate knots and ε.
-func randomGPTConfig(r *rand.Rand) gpt.Config {
-	heads, dh := 1+r.IntN(3), 1+r.IntN(8)
-	ratio := func() gpt.Ratio {
-		s := r.IntN(17)
-		return gpt.Ratio{Num: r.Int64N(int64(1) << s), Shift: s}
-	}
-	c := gpt.Config{
-		Context: 1 + r.IntN(12), Dim: heads * dh, Heads: heads, Layers: 1 + r.IntN(3), FF: 1 + r.IntN(24),
-		Bits: 8 + r.IntN(5), Batch: 1 + r.IntN(3), Seed: r.Uint64(),
-		Beta1: ratio(), Beta2: ratio(), WeightDecay: ratio(),
-		Eps:     max(1, r.Int64N(1<<(1+r.IntN(30)))),
-		LRShift: 10 + r.IntN(30),
-	}
-	step := int64(0)
-	for range 1 + r.IntN(4) {
-		c.LR = append(c.LR, gpt.LRPoint{Step: step, Value: r.Int64N(1 << (1 + r.IntN(30)))})
-		step += 1 + r.Int64N(3)
-	}
-	return c
-}
-
 // largerGPTConfig is past the shaders' tiles and workgroups: several tiles
 // per product, rows longer than a workgroup, many heads.
 func largerGPTConfig(r *rand.Rand) gpt.Config {
-	c := randomGPTConfig(r)
+	c := gpt.RandomConfig(r)
 	c.Heads, c.Dim, c.FF, c.Context, c.Batch, c.Layers = 5, 5*13, 300, 37, 2, 1
 	return c
 }
@@ -100,10 +77,10 @@ func gptCases(t *testing.T, seed uint64) []gptCase {
 		case 4:
 			c = largerGPTConfig(r)
 		case 5: // one head wider than a 64-lane workgroup
-			c = randomGPTConfig(r)
+			c = gpt.RandomConfig(r)
 			c.Heads, c.Dim, c.Context, c.Batch, c.Layers = 1, 72, 5, 1, 1
 		default:
-			c = randomGPTConfig(r)
+			c = gpt.RandomConfig(r)
 		}
 		g, err := gptref.NewGraph(c)
 		if err != nil {
@@ -277,7 +254,7 @@ func runGPTOp(d *Device, c gpt.Config, g *gptref.Graph, op gptref.Op, vals map[s
 // NewGPT fails before touching a device, naming the kind. Not parallel:
 // it takes a kind out of gptKernels while no other test runs.
 func TestGPTRefusesMissingKinds(t *testing.T) {
-	c := randomGPTConfig(rand.New(rand.NewPCG(1, 1)))
+	c := gpt.RandomConfig(rand.New(rand.NewPCG(1, 1)))
 	for _, kind := range []string{"attn", "adamw"} {
 		kern, ok := gptKernels[kind]
 		delete(gptKernels, kind)
