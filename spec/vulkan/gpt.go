@@ -19,15 +19,11 @@ import (
 // submission is sticky, as for Trainer. A GPTTrainer is not safe for
 // concurrent use.
 type GPTTrainer struct {
+	session // the device, memory, state transfers and failure
 	c       gpt.Config
 	g       *gptref.Graph
 	st      *gpt.State
-	dev     *Device
-	ownDev  bool
 	kit     *gptKit
-	devMem  *arena
-	hostMem *arena
-	cmdPool uintptr
 
 	bufs    map[string]*buffer // every graph tensor
 	scratch *buffer            // shared by the operators (they run one after another)
@@ -37,10 +33,7 @@ type GPTTrainer struct {
 	stepBuf *buffer            // {t, LR(t)}
 	out     *buffer            // loss.sum, adamw.norm, then the rows' losses of a forward pass
 
-	step, forward, upload, download *recorder
-
-	synced, closed bool
-	failed         error
+	step, forward *recorder
 }
 
 // NewGPT returns a trainer for st (which it now owns) under c, with st
@@ -61,17 +54,9 @@ func NewGPT(c gpt.Config, st *gpt.State, opts ...Option) (*GPTTrainer, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	t := &GPTTrainer{c: c, g: g, st: st, dev: cfg.device}
-	if t.dev != nil {
-		if err := t.dev.alive(); err != nil {
-			return nil, err
-		}
-	} else {
-		d, err := Open(cfg.deviceOpts...)
-		if err != nil {
-			return nil, err
-		}
-		t.dev, t.ownDev = d, true
+	t := &GPTTrainer{c: c, g: g, st: st}
+	if err := t.openDevice(cfg); err != nil {
+		return nil, err
 	}
 	if err := t.build(); err != nil {
 		t.Close()
@@ -117,7 +102,7 @@ func (t *GPTTrainer) Config() gpt.Config { return t.c }
 func (t *GPTTrainer) build() error {
 	d := t.dev
 	t.kit = newGPTKit(d, t.c)
-	t.devMem, t.hostMem = &arena{d: d}, &arena{d: d, host: true}
+	t.newArenas()
 	t.bufs = map[string]*buffer{}
 	var scratch uint64
 	for _, op := range t.g.Ops() {
@@ -153,10 +138,7 @@ func (t *GPTTrainer) build() error {
 	if t.out, err = t.hostMem.add("out", 16+8*n); err != nil {
 		return err
 	}
-	if err := t.devMem.commit(); err != nil {
-		return err
-	}
-	if err := t.hostMem.commit(); err != nil {
+	if err := t.commitArenas(); err != nil {
 		return err
 	}
 	return t.record()
@@ -250,50 +232,39 @@ func (t *GPTTrainer) hostState(i int) (w, m, v []int64) {
 
 // pushState uploads st to the device.
 func (t *GPTTrainer) pushState() error {
-	for i := range t.st.W {
-		w, m, v := t.hostState(i)
-		for j := range w {
-			w[j], m[j] = int64(t.st.W[i][j]), int64(t.st.M[i][j])
+	return t.session.pushState(func() {
+		for i := range t.st.W {
+			w, m, v := t.hostState(i)
+			for j := range w {
+				w[j], m[j] = int64(t.st.W[i][j]), int64(t.st.M[i][j])
+			}
+			copy(v, t.st.V[i])
 		}
-		copy(v, t.st.V[i])
-	}
-	if err := t.dev.submit(t.upload.cb); err != nil {
-		return err
-	}
-	t.synced = true
-	return nil
+	})
 }
 
 // syncIn uploads st if the caller changed it since it was last synced.
+// A changed state must still be a valid one.
 func (t *GPTTrainer) syncIn() error {
-	if !t.synced {
-		return nil
-	}
+	return t.session.syncIn(t.changed, func() error {
+		if err := checkGPTState(t.c, t.st); err != nil {
+			return err
+		}
+		return t.pushState()
+	})
+}
+
+// changed reports whether st differs from the staged state.
+func (t *GPTTrainer) changed() bool {
 	for i := range t.st.W {
 		w, m, v := t.hostState(i)
 		for j := range w {
 			if w[j] != int64(t.st.W[i][j]) || m[j] != int64(t.st.M[i][j]) || v[j] != t.st.V[i][j] {
-				if err := checkGPTState(t.c, t.st); err != nil {
-					return err
-				}
-				return t.pushState()
+				return true
 			}
 		}
 	}
-	return nil
-}
-
-// usable reports why the trainer cannot touch its device memory.
-func (t *GPTTrainer) usable() error {
-	if t.closed {
-		return ErrClosed
-	}
-	if t.failed == nil {
-		if err := t.dev.alive(); err != nil {
-			t.failed = err
-		}
-	}
-	return t.failed
+	return false
 }
 
 // State returns the trainer's state, copied back from the device if a
@@ -303,31 +274,18 @@ func (t *GPTTrainer) State() *gpt.State {
 	return t.st
 }
 
-// Sync copies the device's state into State() if a step ran since the
-// last copy.
+// Sync copies the device's state into State() if a step ran since then,
+// as Trainer.Sync does.
 func (t *GPTTrainer) Sync() error {
-	if t.synced && t.failed == nil {
-		return nil
-	}
-	if t.closed {
-		return nil // Close synced what it could
-	}
-	if err := t.usable(); err != nil {
-		return err
-	}
-	if err := t.dev.submit(t.download.cb); err != nil {
-		t.failed = fmt.Errorf("vulkan: copying the state back: %w", err)
-		return t.failed
-	}
-	for i := range t.st.W {
-		w, m, v := t.hostState(i)
-		for j := range w {
-			t.st.W[i][j], t.st.M[i][j] = int32(w[j]), int32(m[j])
+	return t.sync(func() {
+		for i := range t.st.W {
+			w, m, v := t.hostState(i)
+			for j := range w {
+				t.st.W[i][j], t.st.M[i][j] = int32(w[j]), int32(m[j])
+			}
+			copy(t.st.V[i], v)
 		}
-		copy(t.st.V[i], v)
-	}
-	t.synced = true
-	return nil
+	})
 }
 
 // Steps returns the number of steps the state has had (State().Step)
@@ -340,10 +298,7 @@ func (t *GPTTrainer) putBatch(b gpt.Batch) error {
 	if len(b.Tokens) != n || len(b.Targets) != n {
 		return fmt.Errorf("vulkan: batch of %d tokens and %d targets, want %d each", len(b.Tokens), len(b.Targets), n)
 	}
-	if err := t.usable(); err != nil {
-		return err
-	}
-	if err := t.syncIn(); err != nil {
+	if err := t.syncIn(); err != nil { // or the trainer is not usable
 		return err
 	}
 	buf := t.batch.int64s()
@@ -362,11 +317,8 @@ func (t *GPTTrainer) Step(b gpt.Batch) (gpt.StepResult, error) {
 	if err := t.putBatch(b); err != nil {
 		return gpt.StepResult{}, err
 	}
-	t.synced = false
-	if err := t.dev.submit(t.step.cb); err != nil {
-		// The step may have run in part: the device's state is unknown.
-		t.failed = fmt.Errorf("vulkan: GPT step %d: %w", t.st.Step, err)
-		return gpt.StepResult{}, t.failed
+	if err := t.runStep(t.step, fmt.Sprintf("GPT step %d", t.st.Step)); err != nil {
+		return gpt.StepResult{}, err
 	}
 	out := t.out.int64s()
 	t.st.Step++
@@ -396,35 +348,9 @@ func (t *GPTTrainer) Loss(b gpt.Batch, windows int) (int64, error) {
 // Close syncs the state back (State stays readable) and releases every
 // Vulkan object of the trainer, and its device if it opened it.
 func (t *GPTTrainer) Close() error {
-	if t.closed {
-		return nil
-	}
-	if t.step != nil {
-		t.Sync()
-	}
-	t.closed = true
-	d := t.dev
-	if d == nil {
-		return nil
-	}
-	d.mu.Lock()
-	if !d.closed {
-		call(d.fn.deviceWaitIdle, d.handle)
-		if t.cmdPool != 0 {
-			call(d.fn.destroyCommandPool, d.handle, t.cmdPool, 0)
-		}
+	return t.close(t.step != nil, t.Sync, func() {
 		if t.kit != nil {
 			t.kit.destroy()
 		}
-		for _, a := range []*arena{t.devMem, t.hostMem} {
-			if a != nil {
-				a.destroy()
-			}
-		}
-	}
-	d.mu.Unlock()
-	if t.ownDev {
-		return d.Close()
-	}
-	return nil
+	})
 }

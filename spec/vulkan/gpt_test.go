@@ -1,14 +1,12 @@
 package vulkan_test
 
 import (
-	"bufio"
 	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/beluga-compute/beluga/protocol/core/commit"
@@ -29,20 +27,28 @@ func gptDigest(c gpt.Config, st *gpt.State) string {
 	return hex.EncodeToString(d[:])
 }
 
+// gptTrainers returns a Vulkan trainer of c from st on the shared device,
+// closed when the test ends, and the CPU engine's trainer of c.
+func gptTrainers(t *testing.T, c gpt.Config, st *gpt.State) (*vulkan.GPTTrainer, *gpt.Trainer) {
+	t.Helper()
+	v, err := vulkan.NewGPT(c, st, vulkan.WithDevice(device(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	e, err := gpt.NewTrainer(c, kernel.Generic(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, e
+}
+
 // compareGPT runs steps steps of c from st with the Vulkan trainer, the
 // CPU engine (spec/gpt) and the reference (spec/gptref), failing at the
 // first step whose loss, gradient norm or state digest differs.
 func compareGPT(t *testing.T, c gpt.Config, st *gpt.State, steps int, r *rand.Rand) {
 	t.Helper()
-	v, err := vulkan.NewGPT(c, st.Clone(), vulkan.WithDevice(device(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	e, err := gpt.NewTrainer(c, kernel.Generic(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, e := gptTrainers(t, c, st.Clone())
 	cpu, ref := st.Clone(), st.Clone()
 	for step := range steps {
 		b := gpt.RandomBatch(r, c)
@@ -116,16 +122,8 @@ func TestGPTStateEdited(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(22, 1))
 	c := gpt.RandomConfig(r)
-	v, err := vulkan.NewGPT(c, c.Init(), vulkan.WithDevice(device(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v, e := gptTrainers(t, c, c.Init())
 	cpu := c.Init()
-	e, err := gpt.NewTrainer(c, kernel.Generic(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for step := range 3 {
 		b := gpt.RandomBatch(r, c)
 		got, err := v.Step(b)
@@ -153,15 +151,7 @@ func TestGPTLoss(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 1))
 	c := gpt.RandomConfig(r)
 	c.Batch = 3
-	v, err := vulkan.NewGPT(c, c.Init(), vulkan.WithDevice(device(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	e, err := gpt.NewTrainer(c, kernel.Generic(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, e := gptTrainers(t, c, c.Init())
 	b := gpt.RandomBatch(r, c)
 	for w := range c.Batch + 1 {
 		got, err := v.Loss(b, w)
@@ -238,98 +228,54 @@ func TestGPTBadInput(t *testing.T) {
 func TestGPTVectors(t *testing.T) {
 	t.Parallel()
 	device(t)
-	dirs, err := filepath.Glob("../testdata/gptvectors/*/spec.json")
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no GPT vectors: %v", err)
-	}
-	for _, path := range dirs {
-		dir := filepath.Dir(path)
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			t.Parallel()
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := spec.Decode(data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			text, err := os.ReadFile(filepath.Join(dir, "corpus.txt"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			tx, err := dataset.NewText(text)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := s.GPT()
-			if err != nil {
-				t.Fatal(err)
-			}
-			split, err := s.TextSplit()
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, err := s.ID()
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := readGPTSteps(t, filepath.Join(dir, "steps.txt"))
-			v, err := vulkan.NewGPT(c, c.Init(), vulkan.WithDevice(device(t)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer v.Close()
-			var h commit.Hasher
-			steps := s.Steps
-			if !spectest.IsSlow() && c.Dim > 64 {
-				// lavapipe takes over a second a step of the 384-wide vector:
-				// its first step by default, all with BELUGA_SLOW=1.
-				steps = min(steps, 1)
-			}
-			for step := range steps {
-				offs := dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil)
-				b, err := model.TextBatch(tx, c, offs)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res, err := v.Step(b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				d := h.StateDigest(id, spec.GPTTensors(c, v.State()))
-				got := record{res.LossQ16, hex.EncodeToString(d[:])}
-				if int(step) >= len(want) || got != want[step] {
-					t.Fatalf("step %d: loss %d digest %.12s, vector %+v", step, got.loss, got.digest, want[min(int(step), len(want)-1)])
-				}
-			}
-		})
-	}
-}
-
-// readGPTSteps reads the records of steps 0, 1, … of a GPT vector's
-// steps.txt ("step windows loss digest").
-func readGPTSteps(t *testing.T, path string) []record {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var recs []record
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) != 4 {
-			t.Fatalf("%s: bad line %q", path, sc.Text())
-		}
-		if fs[0] == "-1" {
-			continue
-		}
-		loss, err := strconv.ParseInt(fs[2], 10, 64)
+	forEachVector(t, "gptvectors", func(t *testing.T, dir string, s *spec.Spec, want []record) {
+		text, err := os.ReadFile(filepath.Join(dir, "corpus.txt"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, record{loss, fs[3]})
-	}
-	return recs
+		tx, err := dataset.NewText(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.GPT()
+		if err != nil {
+			t.Fatal(err)
+		}
+		split, err := s.TextSplit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := s.ID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := vulkan.NewGPT(c, c.Init(), vulkan.WithDevice(device(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		var h commit.Hasher
+		steps := s.Steps
+		if !spectest.IsSlow() && c.Dim > 64 {
+			// lavapipe takes over a second a step of the 384-wide vector:
+			// its first step by default, all with BELUGA_SLOW=1.
+			steps = min(steps, 1)
+		}
+		for step := range steps {
+			offs := dataset.TrainWindows(c.Seed, step, c.Batch, c.Context, split.Train, nil)
+			b, err := model.TextBatch(tx, c, offs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := v.Step(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := h.StateDigest(id, spec.GPTTensors(c, v.State()))
+			got := record{res.LossQ16, hex.EncodeToString(d[:])}
+			if int(step) >= len(want) || got != want[step] {
+				t.Fatalf("step %d: loss %d digest %.12s, vector %+v", step, got.loss, got.digest, want[min(int(step), len(want)-1)])
+			}
+		}
+	})
 }

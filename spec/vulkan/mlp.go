@@ -47,15 +47,11 @@ func WithDeviceOptions(opts ...DeviceOption) Option {
 // surface of engine.Engine, with the state kept on the device. A Trainer
 // is not safe for concurrent use.
 type Trainer struct {
+	session // the device, memory, state transfers and failure
 	s       *spec.Spec
 	p       spec.Plan
 	st      *spec.State
-	dev     *Device
-	ownDev  bool
-	devMem  *arena
-	hostMem *arena
 	desc    *descriptors
-	cmdPool uintptr // the trainer's own command pool
 
 	layers  []gpuLayer
 	logits  *buffer // batch × classes
@@ -69,7 +65,7 @@ type Trainer struct {
 	logHost *buffer // logits read back by Predict
 	stHost  *buffer // the state, staged both ways
 
-	step, predict, upload, download *recorder
+	step, predict *recorder
 
 	// The resident training set (WithData): feature bytes and labels on
 	// the device, the batch's indices from the host, and the step that
@@ -80,15 +76,7 @@ type Trainer struct {
 	idxDev             *buffer
 	stepIdx            *recorder
 
-	// synced: st holds the device's state as of the last download or
-	// upload, and stHost holds the same bits; a Step or Predict first
-	// uploads st if the caller changed it since.
-	synced bool
-	closed bool
-	// failed is the first device error: a trainer whose state may not be
-	// the device's refuses to go on.
-	failed error
-	tile   uint32 // config.tile
+	tile uint32 // config.tile
 }
 
 // gpuLayer is one linear layer's device buffers.
@@ -123,17 +111,9 @@ func New(s *spec.Spec, st *spec.State, opts ...Option) (*Trainer, error) {
 		return nil, fmt.Errorf("vulkan: the resident data set has %d samples of %d features and %d classes; the spec wants %d features and %d classes",
 			c.data.Len(), c.data.Features(), c.data.Classes(), s.Data.Train.Features, classesOf(s))
 	}
-	t := &Trainer{s: s, p: s.Plan(), st: st, dev: c.device, data: c.data, tile: c.tile}
-	if t.dev != nil {
-		if err := t.dev.alive(); err != nil {
-			return nil, err
-		}
-	} else {
-		d, err := Open(c.deviceOpts...)
-		if err != nil {
-			return nil, err
-		}
-		t.dev, t.ownDev = d, true
+	t := &Trainer{s: s, p: s.Plan(), st: st, data: c.data, tile: c.tile}
+	if err := t.openDevice(c); err != nil {
+		return nil, err
 	}
 	if err := t.build(); err != nil {
 		t.Close()
@@ -178,7 +158,7 @@ func (t *Trainer) Device() DeviceInfo { return t.dev.Info() }
 func (t *Trainer) build() error {
 	s, d := t.s, t.dev
 	B := uint64(s.BatchSize)
-	t.devMem, t.hostMem = &arena{d: d}, &arena{d: d, host: true}
+	t.newArenas()
 	var err error
 	dev := func(name string, elems uint64) *buffer {
 		if err != nil {
@@ -241,10 +221,7 @@ func (t *Trainer) build() error {
 	if err != nil {
 		return err
 	}
-	if err := t.devMem.commit(); err != nil {
-		return err
-	}
-	if err := t.hostMem.commit(); err != nil {
+	if err := t.commitArenas(); err != nil {
 		return err
 	}
 	return t.record()
@@ -576,50 +553,32 @@ func (g gemmPlan) record(r *recorder, p *pipeline, set uintptr, aRow, aCol, bRow
 
 // pushState uploads st to the device.
 func (t *Trainer) pushState() error {
-	for j := range t.layers {
-		for k, kind := range stateKinds {
-			copy(t.hostTensor(j, k), t.st.Layer(j, kind))
+	return t.session.pushState(func() {
+		for j := range t.layers {
+			for k, kind := range stateKinds {
+				copy(t.hostTensor(j, k), t.st.Layer(j, kind))
+			}
 		}
-	}
-	if err := t.dev.submit(t.upload.cb); err != nil {
-		return err
-	}
-	t.synced = true
-	return nil
+	})
 }
 
 // syncIn uploads st if the caller changed it since it was last synced.
 func (t *Trainer) syncIn() error {
-	if err := t.usable(); err != nil {
-		return err
-	}
-	if !t.synced {
-		return nil
-	}
+	return t.session.syncIn(t.changed, t.pushState)
+}
+
+// changed reports whether st differs from the staged state.
+func (t *Trainer) changed() bool {
 	for j := range t.layers {
 		for k, kind := range stateKinds {
 			a, b := t.hostTensor(j, k), t.st.Layer(j, kind)
 			if !bytes.Equal(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(a))), len(a)*4),
 				unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b)*4)) {
-				return t.pushState()
+				return true
 			}
 		}
 	}
-	return nil
-}
-
-// usable reports why the trainer cannot touch its device memory: closed,
-// its device closed (a sticky failure), or an earlier failure.
-func (t *Trainer) usable() error {
-	if t.closed {
-		return ErrClosed
-	}
-	if t.failed == nil {
-		if err := t.dev.alive(); err != nil {
-			t.failed = err
-		}
-	}
-	return t.failed
+	return false
 }
 
 // State returns the trainer's state, copied back from the device if a
@@ -636,26 +595,13 @@ func (t *Trainer) State() *spec.State {
 // Sync copies the device's state into State() if a step ran since the
 // last copy.
 func (t *Trainer) Sync() error {
-	if t.synced && t.failed == nil {
-		return nil
-	}
-	if t.closed {
-		return nil // Close synced what it could
-	}
-	if err := t.usable(); err != nil {
-		return err
-	}
-	if err := t.dev.submit(t.download.cb); err != nil {
-		t.failed = fmt.Errorf("vulkan: copying the state back: %w", err)
-		return t.failed
-	}
-	for j := range t.layers {
-		for k, kind := range stateKinds {
-			copy(t.st.Layer(j, kind), t.hostTensor(j, k))
+	return t.sync(func() {
+		for j := range t.layers {
+			for k, kind := range stateKinds {
+				copy(t.st.Layer(j, kind), t.hostTensor(j, k))
+			}
 		}
-	}
-	t.synced = true
-	return nil
+	})
 }
 
 // Steps returns the number of steps the state has had (State().Step)
@@ -765,11 +711,8 @@ func (t *Trainer) run(r *recorder) (lossQ16 int64, err error) {
 	}
 	B := t.s.BatchSize
 	t.lrHost.int64s()[0] = t.s.Optimizer.LRAt(t.st.Step)
-	t.synced = false
-	if err := t.dev.submit(r.cb); err != nil {
-		// The step may have run in part: the device's state is unknown.
-		t.failed = fmt.Errorf("vulkan: step %d: %w", t.st.Step, err)
-		return 0, t.failed
+	if err := t.runStep(r, fmt.Sprintf("step %d", t.st.Step)); err != nil {
+		return 0, err
 	}
 	for _, l := range t.outHost.int64s()[:B] {
 		lossQ16 += l
@@ -828,33 +771,5 @@ func (t *Trainer) Predict(x [][]uint8, out []int) error {
 // Close syncs the state back (State stays readable) and releases every
 // Vulkan object of the trainer, and its device if it opened it.
 func (t *Trainer) Close() error {
-	if t.closed {
-		return nil
-	}
-	if t.step != nil {
-		t.State()
-	}
-	t.closed = true
-	d := t.dev
-	if d == nil {
-		return nil
-	}
-	d.mu.Lock()
-	if !d.closed {
-		call(d.fn.deviceWaitIdle, d.handle)
-		if t.cmdPool != 0 {
-			call(d.fn.destroyCommandPool, d.handle, t.cmdPool, 0) // frees its command buffers
-		}
-		t.desc.destroy()
-		for _, a := range []*arena{t.devMem, t.hostMem} {
-			if a != nil {
-				a.destroy()
-			}
-		}
-	}
-	d.mu.Unlock()
-	if t.ownDev {
-		return d.Close()
-	}
-	return nil
+	return t.close(t.step != nil, t.Sync, t.desc.destroy)
 }

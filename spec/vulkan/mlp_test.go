@@ -191,11 +191,41 @@ func compareSteps(t *testing.T, s *spec.Spec, ds *dataset.Dataset, steps int64, 
 func TestVectors(t *testing.T) {
 	t.Parallel()
 	device(t)
-	dirs, err := filepath.Glob("../testdata/vectors/*/spec.json")
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no vectors: %v", err)
+	forEachVector(t, "vectors", func(t *testing.T, dir string, s *spec.Spec, want []record) {
+		ds, _, err := catalog.LoadData(s, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// lavapipe runs the 600 steps of the synthetic example in
+		// ~15 s: its first 40 by default, all with BELUGA_SLOW=1.
+		steps := s.Steps
+		if !spectest.IsSlow() {
+			steps = min(steps, 40)
+			want = want[:min(len(want), int(steps))]
+		}
+		got := compareSteps(t, s, ds, steps, nil)
+		if len(got) != len(want) {
+			t.Fatalf("%d steps, the vector records %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("step %d: loss %d digest %.12s, vector loss %d digest %.12s", i, got[i].loss, got[i].digest, want[i].loss, want[i].digest)
+			}
+		}
+	})
+}
+
+// forEachVector runs check, as a parallel subtest named after the
+// vector, on every conformance vector of spec/testdata/set (vectors,
+// gptvectors): the vector's folder, its decoded spec.json and the records
+// of its steps.txt.
+func forEachVector(t *testing.T, set string, check func(t *testing.T, dir string, s *spec.Spec, want []record)) {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("..", "testdata", set, "*", "spec.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no vectors in %s: %v", set, err)
 	}
-	for _, path := range dirs {
+	for _, path := range paths {
 		dir := filepath.Dir(path)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
@@ -207,33 +237,15 @@ func TestVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ds, _, err := catalog.LoadData(s, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := readSteps(t, filepath.Join(dir, "steps.txt"))
-			// lavapipe runs the 600 steps of the synthetic example in
-			// ~15 s: its first 40 by default, all with BELUGA_SLOW=1.
-			steps := s.Steps
-			if !spectest.IsSlow() {
-				steps = min(steps, 40)
-				want = want[:min(len(want), int(steps))]
-			}
-			got := compareSteps(t, s, ds, steps, nil)
-			if len(got) != len(want) {
-				t.Fatalf("%d steps, the vector records %d", len(got), len(want))
-			}
-			for i := range want {
-				if got[i] != want[i] {
-					t.Fatalf("step %d: loss %d digest %.12s, vector loss %d digest %.12s", i, got[i].loss, got[i].digest, want[i].loss, want[i].digest)
-				}
-			}
+			check(t, dir, s, readSteps(t, filepath.Join(dir, "steps.txt")))
 		})
 	}
 }
 
-// readSteps reads the records of steps 0, 1, … of a vector's steps.txt.
+// readSteps reads the records of steps 0, 1, … of a vector's steps.txt
+// ("step windows loss digest"; step -1, the initial state, is skipped).
 func readSteps(t *testing.T, path string) []record {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -272,10 +284,17 @@ func syntheticData(t *testing.T, s *spec.Spec) *dataset.Dataset {
 // engine's loss and digest after every step, and its predictions.
 func TestRandomSpecs(t *testing.T) {
 	t.Parallel()
+	compareRandom(t, 1, 48, 40, 37)
+}
+
+// compareRandom compares n random specs (spectest.Random(r, maxWidth,
+// maxBatch), drawn in turn from the stream 14, stream), each in a parallel
+// subtest.
+func compareRandom(t *testing.T, stream uint64, n, maxWidth, maxBatch int) {
 	device(t)
-	r := rand.New(rand.NewPCG(14, 1))
-	for i := range 48 {
-		s := spectest.Random(r, 40, 37)
+	r := rand.New(rand.NewPCG(14, stream))
+	for i := range n {
+		s := spectest.Random(r, maxWidth, maxBatch)
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			t.Parallel()
 			compare(t, s, syntheticData(t, s), nil)
@@ -288,15 +307,7 @@ func TestRandomSpecs(t *testing.T) {
 // split weight-gradient sums all run.
 func TestRandomSpecsWide(t *testing.T) {
 	t.Parallel()
-	device(t)
-	r := rand.New(rand.NewPCG(14, 2))
-	for i := range 6 {
-		s := spectest.Random(r, 150, 700)
-		t.Run(strconv.Itoa(i), func(t *testing.T) {
-			t.Parallel()
-			compare(t, s, syntheticData(t, s), nil)
-		})
-	}
+	compareRandom(t, 2, 6, 150, 700)
 }
 
 // TestStateEditedBetweenSteps: a caller that changes the state between
