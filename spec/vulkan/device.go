@@ -379,29 +379,11 @@ func (d *Device) Close() error {
 // pipeline returns the compute pipeline of the named shader, building it
 // on first use (compiling a pipeline is slow on some drivers).
 func (d *Device) pipeline(name string) (*pipeline, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, ErrClosed
-	}
-	if p, ok := d.pipes[name]; ok {
-		return p, nil
-	}
 	l, ok := shaderLayouts[name]
-	code, err := shader(name)
-	if !ok || err != nil {
-		return nil, fmt.Errorf("vulkan: no shader %q: %v", name, err)
+	if !ok {
+		return nil, fmt.Errorf("vulkan: no shader %q: no layout", name) // a bug in the caller
 	}
-	p, err := d.newPipeline(name, code, l.bindings, l.push)
-	if err != nil {
-		d.destroyPipeline(p)
-		return nil, err
-	}
-	if d.pipes == nil {
-		d.pipes = map[string]*pipeline{}
-	}
-	d.pipes[name] = p
-	return p, nil
+	return d.layoutPipeline(name, l.bindings, l.push)
 }
 
 // alive returns ErrClosed once the device is closed.

@@ -222,6 +222,45 @@ func TestGPTBadInput(t *testing.T) {
 	}
 }
 
+// TestGPTDeviceGone: a GPT trainer whose device went away (here: closed
+// under it) returns errors from then on, as Trainer does (TestDeviceGone),
+// never a state it did not copy back.
+func TestGPTDeviceGone(t *testing.T) {
+	t.Parallel()
+	device(t)
+	d, err := vulkan.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(25, 1))
+	c := gpt.RandomConfig(r)
+	v, err := vulkan.NewGPT(c, c.Init(), vulkan.WithDevice(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Step(gpt.RandomBatch(r, c)); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if err := v.Sync(); !errors.Is(err, vulkan.ErrClosed) {
+		t.Fatalf("Sync on a closed device: %v, want ErrClosed", err)
+	}
+	if _, err := v.Step(gpt.RandomBatch(r, c)); !errors.Is(err, vulkan.ErrClosed) {
+		t.Fatalf("Step on a closed device: %v, want ErrClosed", err)
+	}
+	if _, err := v.Loss(gpt.RandomBatch(r, c), 1); !errors.Is(err, vulkan.ErrClosed) {
+		t.Fatalf("Loss on a closed device: %v, want ErrClosed", err)
+	}
+	last := c.Init() // the tensors last copied back, at the step count
+	last.Step = 1
+	if v.State().Step != 1 || gptDigest(c, v.State()) != gptDigest(c, last) {
+		t.Fatalf("state after a failed step: step %d, not the tensors last copied back", v.State().Step)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestGPTVectors: every GPT conformance vector (spec/testdata/gptvectors)
 // gives, step by step on the device, the loss and state digest its
 // steps.txt pins (the reference's).

@@ -194,8 +194,9 @@ func (k *gptKit) scratchBytes(op gptref.Op) uint64 {
 	return 0
 }
 
-// layoutPipeline is pipeline for shaders that name their layout: built on
-// first use and shared by every trainer of the device.
+// layoutPipeline returns the pipeline of the named shader with that
+// layout (bindings, push bytes): built on first use and shared by every
+// trainer of the device. pipeline takes the layout from shaderLayouts.
 func (d *Device) layoutPipeline(name string, bindings int, push uint32) (*pipeline, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
