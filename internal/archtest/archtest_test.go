@@ -37,7 +37,7 @@ const root = "../.."
 // stepPackages compute (or hash) training steps: no floating point may
 // appear in their non-test source, so no step can depend on a platform's
 // float behaviour.
-var stepPackages = []string{"spec", "protocol/core/commit", "protocol/core/challenge", "protocol/core/dispute", "protocol/core/inferdispute", "protocol/core/trace", "protocol/core/zkcommit", "protocol/core/zkchallenge", "solver/trainer", "circuits"}
+var stepPackages = []string{"spec", "protocol/core/commit", "protocol/core/challenge", "protocol/core/dispute", "protocol/core/inferdispute", "protocol/core/trace", "protocol/core/wirecodec", "protocol/core/zkcommit", "protocol/core/zkchallenge", "solver/trainer", "circuits"}
 
 func TestNoFloatingPointOnTheStepPath(t *testing.T) {
 	banned := map[string]bool{"float32": true, "float64": true, "complex64": true, "complex128": true}

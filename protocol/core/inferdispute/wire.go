@@ -1,12 +1,11 @@
 package inferdispute
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/beluga-compute/beluga/protocol/core/dispute"
 	"github.com/beluga-compute/beluga/protocol/core/inference"
-	"github.com/beluga-compute/beluga/spec/merkle"
+	"github.com/beluga-compute/beluga/protocol/core/wirecodec"
 	"github.com/beluga-compute/beluga/spec/opgraph"
 )
 
@@ -31,9 +30,9 @@ const (
 // MarshalBinary encodes c: the tag, then the hashes and the moments, each
 // as a uvarint count and 32-byte digests.
 func (c Claim) MarshalBinary() ([]byte, error) {
-	e := &enc{b: []byte(claimTag)}
+	e := newEnc(claimTag)
 	e.claim(c)
-	return e.done()
+	return e.Done()
 }
 
 // UnmarshalBinary decodes a claim.
@@ -43,7 +42,7 @@ func (c *Claim) UnmarshalBinary(data []byte) error {
 		return err
 	}
 	v := d.claim()
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return err
 	}
 	*c = v
@@ -55,29 +54,29 @@ func (c *Claim) UnmarshalBinary(data []byte) error {
 // −1 for none), its opened inputs (name, then dispute.MarshalTensor's
 // bytes, each length-prefixed), the loser and the reason.
 func (ev *Evidence) MarshalBinary() ([]byte, error) {
-	e := &enc{b: []byte(evidenceTag)}
+	e := newEnc(evidenceTag)
 	if ev.Case.Request == nil || ev.Case.Receipt == nil {
-		e.fail("no case")
-		return e.done()
+		e.Fail("no case")
+		return e.Done()
 	}
-	e.bytes(inference.NewRecord("", ev.Case.Request, ev.Case.Output, ev.Case.Receipt).Marshal())
+	e.Bytes(inference.NewRecord("", ev.Case.Request, ev.Case.Output, ev.Case.Receipt).Marshal())
 	e.claim(ev.Solver)
 	e.claim(ev.Verifier)
-	e.b = binary.AppendVarint(e.b, int64(ev.Op))
+	e.Varint(int64(ev.Op))
 	if len(ev.Inputs) > MaxOpInputs {
-		e.fail("%d inputs", len(ev.Inputs))
+		e.Fail("%d inputs", len(ev.Inputs))
 	}
-	e.u(uint64(len(ev.Inputs)))
+	e.Uvarint(uint64(len(ev.Inputs)))
 	for _, in := range ev.Inputs {
-		e.bytes([]byte(in.Name))
+		e.Bytes([]byte(in.Name))
 		t, err := dispute.MarshalTensor(in.Tensor)
 		if err != nil {
-			e.fail("input %s: %v", in.Name, err)
+			e.Fail("input %s: %v", in.Name, err)
 		}
-		e.bytes(t)
+		e.Bytes(t)
 	}
-	e.b = append(e.b, byte(ev.Verdict.Loser), byte(ev.Verdict.Reason))
-	return e.done()
+	e.Raw([]byte{byte(ev.Verdict.Loser), byte(ev.Verdict.Reason)})
+	return e.Done()
 }
 
 // UnmarshalBinary decodes evidence (DecodeEvidence).
@@ -98,8 +97,8 @@ func DecodeEvidence(data []byte) (*Evidence, error) {
 		return nil, err
 	}
 	ev := &Evidence{}
-	rec := d.bytes(inference.MaxRecordBytes)
-	if d.err == nil {
+	rec := d.Bytes(inference.MaxRecordBytes)
+	if d.Err() == nil {
 		req, out, rc, err := inference.DecodeRecord(rec)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -107,28 +106,28 @@ func DecodeEvidence(data []byte) (*Evidence, error) {
 		ev.Case = Case{Request: req, Output: out, Receipt: rc}
 	}
 	ev.Solver, ev.Verifier = d.claim(), d.claim()
-	op := d.varint()
+	op := d.Varint()
 	if op < NoOp || op > 1<<20 {
-		d.fail("operator %d", op)
+		d.Fail("operator %d", op)
 	}
 	ev.Op = int(op)
-	n := d.count(MaxOpInputs, 2)
+	n := d.Count(MaxOpInputs, 2)
 	for range n {
-		name := string(d.bytes(dispute.MaxNameBytes))
-		raw := d.bytes(MaxMessageBytes)
-		if d.err != nil {
+		name := string(d.Bytes(dispute.MaxNameBytes))
+		raw := d.Bytes(MaxMessageBytes)
+		if d.Err() != nil {
 			break
 		}
 		t, err := dispute.UnmarshalTensor(raw)
 		if err != nil {
-			d.fail("input %q: %v", name, err)
+			d.Fail("input %q: %v", name, err)
 			break
 		}
 		ev.Inputs = append(ev.Inputs, dispute.NamedTensor{Name: name, Tensor: t})
 	}
-	lr := d.raw(2)
+	lr := d.Raw(2)
 	ev.Verdict = Verdict{Loser: dispute.Loser(lr[0]), Reason: Reason(lr[1])}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return nil, err
 	}
 	if l, r := ev.Verdict.Loser, ev.Verdict.Reason; l < dispute.LoserSolver || l > dispute.LoserBoth || r < ReasonReceipt || r > ReasonOp {
@@ -145,130 +144,29 @@ func MarshalTensor(t opgraph.Tensor) ([]byte, error) { return dispute.MarshalTen
 // checked against the graph when it is used.
 func UnmarshalTensor(b []byte) (opgraph.Tensor, error) { return dispute.UnmarshalTensor(b) }
 
-// enc appends to a message; the first failure sticks.
-type enc struct {
-	b   []byte
-	err error
+// enc appends to an inference-dispute message; the first failure sticks.
+type enc struct{ wirecodec.Encoder }
+
+func newEnc(tag string) *enc {
+	return &enc{wirecodec.NewEncoder(tag, "inferdispute: encode: ", MaxMessageBytes)}
 }
 
-func (e *enc) fail(format string, args ...any) {
-	if e.err == nil {
-		e.err = fmt.Errorf("inferdispute: encode: "+format, args...)
-	}
+func (e *enc) claim(c Claim) {
+	e.Digests(c.Hashes, MaxClaimHashes)
+	e.Digests(c.Moments, MaxClaimHashes)
 }
 
-func (e *enc) done() ([]byte, error) {
-	if e.err == nil && len(e.b) > MaxMessageBytes {
-		e.fail("%d bytes, more than %d", len(e.b), MaxMessageBytes)
-	}
-	if e.err != nil {
-		return nil, e.err
-	}
-	return e.b, nil
-}
-
-func (e *enc) u(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-
-func (e *enc) bytes(b []byte) {
-	e.u(uint64(len(b)))
-	e.b = append(e.b, b...)
-}
-
-func (e *enc) hashes(h []merkle.Digest) {
-	if len(h) > MaxClaimHashes {
-		e.fail("%d hashes, more than %d", len(h), MaxClaimHashes)
-	}
-	e.u(uint64(len(h)))
-	for _, d := range h {
-		e.b = append(e.b, d[:]...)
-	}
-}
-
-func (e *enc) claim(c Claim) { e.hashes(c.Hashes); e.hashes(c.Moments) }
-
-// dec reads a message; the first failure sticks.
-type dec struct {
-	b   []byte
-	err error
-}
+// dec reads an inference-dispute message; the first failure sticks.
+type dec struct{ wirecodec.Decoder }
 
 func newDec(data []byte, tag string) (*dec, error) {
-	if len(data) > MaxMessageBytes {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformed, len(data), MaxMessageBytes)
+	d, err := wirecodec.NewDecoder(data, tag, MaxMessageBytes, ErrMalformed)
+	if err != nil {
+		return nil, err
 	}
-	if len(data) < len(tag) || string(data[:len(tag)]) != tag {
-		return nil, fmt.Errorf("%w: not a %q message", ErrMalformed, tag[:len(tag)-1])
-	}
-	return &dec{b: data[len(tag):]}, nil
+	return &dec{d}, nil
 }
 
-func (d *dec) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
-	}
-	d.b = nil
+func (d *dec) claim() Claim {
+	return Claim{Hashes: d.Digests(MaxClaimHashes), Moments: d.Digests(MaxClaimHashes)}
 }
-
-func (d *dec) done() error {
-	if d.err == nil && len(d.b) > 0 {
-		d.fail("%d trailing bytes", len(d.b))
-	}
-	return d.err
-}
-
-func (d *dec) raw(n int) []byte {
-	if len(d.b) < n {
-		d.fail("truncated")
-		return make([]byte, n)
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *dec) u() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *dec) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 || n != len(binary.AppendVarint(nil, v)) {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count reads a count of at most max items of at least minBytes each.
-func (d *dec) count(max, minBytes int) int {
-	v := d.u()
-	if v > uint64(max) || v*uint64(minBytes) > uint64(len(d.b)) {
-		d.fail("count %d (limit %d, %d bytes left)", v, max, len(d.b))
-		return 0
-	}
-	return int(v)
-}
-
-// bytes reads a length-prefixed byte string of at most max bytes.
-func (d *dec) bytes(max int) []byte { return d.raw(d.count(max, 1)) }
-
-func (d *dec) hashes() []merkle.Digest {
-	n := d.count(MaxClaimHashes, len(merkle.Digest{}))
-	if n == 0 {
-		return nil
-	}
-	h := make([]merkle.Digest, n)
-	for i := range h {
-		h[i] = merkle.Digest(d.raw(len(merkle.Digest{})))
-	}
-	return h
-}
-
-func (d *dec) claim() Claim { return Claim{Hashes: d.hashes(), Moments: d.hashes()} }
