@@ -227,37 +227,28 @@ func TestGPTBadInput(t *testing.T) {
 // never a state it did not copy back.
 func TestGPTDeviceGone(t *testing.T) {
 	t.Parallel()
-	device(t)
-	d, err := vulkan.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := ownDevice(t)
 	r := rand.New(rand.NewPCG(25, 1))
 	c := gpt.RandomConfig(r)
 	v, err := vulkan.NewGPT(c, c.Init(), vulkan.WithDevice(d))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Step(gpt.RandomBatch(r, c)); err != nil {
+	b := gpt.RandomBatch(r, c)
+	if _, err := v.Step(b); err != nil {
 		t.Fatal(err)
 	}
-	d.Close()
-	if err := v.Sync(); !errors.Is(err, vulkan.ErrClosed) {
-		t.Fatalf("Sync on a closed device: %v, want ErrClosed", err)
-	}
-	if _, err := v.Step(gpt.RandomBatch(r, c)); !errors.Is(err, vulkan.ErrClosed) {
-		t.Fatalf("Step on a closed device: %v, want ErrClosed", err)
-	}
-	if _, err := v.Loss(gpt.RandomBatch(r, c), 1); !errors.Is(err, vulkan.ErrClosed) {
-		t.Fatalf("Loss on a closed device: %v, want ErrClosed", err)
-	}
+	checkDeviceGone(t, d, v, func() error {
+		if _, err := v.Loss(b, 1); !errors.Is(err, vulkan.ErrClosed) {
+			t.Fatalf("Loss on a closed device: %v, want ErrClosed", err)
+		}
+		_, err := v.Step(b)
+		return err
+	}, func() int64 { return v.State().Step })
 	last := c.Init() // the tensors last copied back, at the step count
 	last.Step = 1
-	if v.State().Step != 1 || gptDigest(c, v.State()) != gptDigest(c, last) {
-		t.Fatalf("state after a failed step: step %d, not the tensors last copied back", v.State().Step)
-	}
-	if err := v.Close(); err != nil {
-		t.Fatal(err)
+	if gptDigest(c, v.State()) != gptDigest(c, last) {
+		t.Fatal("the state after the device went is not the one last copied back")
 	}
 }
 

@@ -392,11 +392,7 @@ func TestBadInput(t *testing.T) {
 // it) returns errors from then on, never a state it did not copy back.
 func TestDeviceGone(t *testing.T) {
 	t.Parallel()
-	device(t)
-	d, err := vulkan.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := ownDevice(t)
 	r := rand.New(rand.NewPCG(14, 5))
 	s := spectest.Random(r, 10, 4)
 	ds := syntheticData(t, s)
@@ -414,15 +410,42 @@ func TestDeviceGone(t *testing.T) {
 	if _, err := tr.Step(b.Batch(0)); err != nil {
 		t.Fatal(err)
 	}
+	checkDeviceGone(t, d, tr, func() error {
+		_, err := tr.Step(b.Batch(1))
+		return err
+	}, func() int64 { return tr.State().Step })
+}
+
+// ownDevice opens a device for the test alone (one to close under a
+// trainer), skipping or failing as device does.
+func ownDevice(t *testing.T) *vulkan.Device {
+	t.Helper()
+	device(t)
+	d, err := vulkan.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// checkDeviceGone closes d under tr, which has run one step: from then on
+// Sync and step (another step) fail with ErrClosed, the state (whose step
+// count stateStep reads through State) stays at the one step, and Close
+// succeeds.
+func checkDeviceGone(t *testing.T, d *vulkan.Device, tr interface {
+	Sync() error
+	Close() error
+}, step func() error, stateStep func() int64) {
+	t.Helper()
 	d.Close()
 	if err := tr.Sync(); !errors.Is(err, vulkan.ErrClosed) {
 		t.Fatalf("Sync on a closed device: %v, want ErrClosed", err)
 	}
-	if _, err := tr.Step(b.Batch(1)); !errors.Is(err, vulkan.ErrClosed) {
+	if err := step(); !errors.Is(err, vulkan.ErrClosed) {
 		t.Fatalf("Step on a closed device: %v, want ErrClosed", err)
 	}
-	if tr.State().Step != 1 {
-		t.Fatalf("state after a failed step: step %d", tr.State().Step)
+	if n := stateStep(); n != 1 {
+		t.Fatalf("state after a failed step: step %d", n)
 	}
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
