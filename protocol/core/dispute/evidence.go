@@ -349,26 +349,7 @@ func (j *judge) settleBatch(t int64, o *BatchOpening, sc, vc Claim) (Verdict, er
 // verifyInputs checks that opened are operator op's inputs, in order, each
 // matching the agreed hash in c, and returns them keyed by name.
 func (j *judge) verifyInputs(op int, opened []NamedTensor, c Claim) (map[string]ref.Tensor, error) {
-	o := &j.l.ops[op]
-	if len(opened) != len(o.Inputs) {
-		return nil, fmt.Errorf("%w: %s has %d inputs, %d opened", ErrBadOpening, o.Name, len(o.Inputs), len(opened))
-	}
-	in := make(map[string]ref.Tensor, len(opened))
-	for k, name := range o.Inputs {
-		if opened[k].Name != name {
-			return nil, fmt.Errorf("%w: %s input %d is %s, opened %q", ErrBadOpening, o.Name, k, name, opened[k].Name)
-		}
-		i := j.l.index(name)
-		h, err := j.hash(i, opened[k].Tensor)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadOpening, err)
-		}
-		if h != c.Hashes[i] {
-			return nil, fmt.Errorf("%w: %s does not match its agreed hash", ErrBadOpening, name)
-		}
-		in[name] = opened[k].Tensor
-	}
-	return in, nil
+	return CheckOpening(&j.l.ops[op], opened, c.Hashes, j.hashAt, ErrBadOpening)
 }
 
 // recompute runs operator op once on verified inputs and compares its
@@ -386,15 +367,9 @@ func (j *judge) recompute(t int64, op int, in map[string]ref.Tensor, sc, vc Clai
 		// step produced, never signs such inputs.
 		return decide(ReasonOp, false, false)
 	}
-	sOK, vOK := true, true
-	for _, name := range o.Outputs {
-		i := j.l.index(name)
-		h, err := j.hash(i, out[name])
-		if err != nil {
-			return Verdict{}, fmt.Errorf("dispute: recompute %s: %w", o.Name, err)
-		}
-		sOK = sOK && sc.Hashes[i] == h
-		vOK = vOK && vc.Hashes[i] == h
+	sOK, vOK, err := MatchOutputs(o, out, sc.Hashes, vc.Hashes, j.hashAt)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("dispute: recompute %s: %w", o.Name, err)
 	}
 	return decide(ReasonOp, sOK, vOK)
 }
@@ -403,6 +378,13 @@ func (j *judge) hash(i int, v ref.Tensor) (merkle.Digest, error) {
 	info := j.l.tensors[i]
 	j.cost.HashedBytes += tensorBytes(info)
 	return HashTensor(info, v)
+}
+
+// hashAt is a HashAt of the judge's graph.
+func (j *judge) hashAt(name string, v ref.Tensor) (int, merkle.Digest, error) {
+	i := j.l.index(name)
+	h, err := j.hash(i, v)
+	return i, h, err
 }
 
 // decide turns "whose claim matches the recomputation" into a verdict.

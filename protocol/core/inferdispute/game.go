@@ -350,6 +350,13 @@ func (j *judge) hash(i int, v opgraph.Tensor) (merkle.Digest, error) {
 	return dispute.HashTensor(info, v)
 }
 
+// hashAt is a dispute.HashAt of the judge's graph.
+func (j *judge) hashAt(name string, v opgraph.Tensor) (int, merkle.Digest, error) {
+	i := j.g.index(name)
+	h, err := j.hash(i, v)
+	return i, h, err
+}
+
 // digestOf rebuilds the state digest that c's weight leaves and moments
 // name for the model's checkpoint.
 func (j *judge) digestOf(c Claim) merkle.Digest {
@@ -423,26 +430,7 @@ func (j *judge) open(ctx context.Context, p Party, op int, c Claim) ([]dispute.N
 // verifyInputs checks that opened are operator op's inputs, in order,
 // each matching the agreed hash in c.
 func (j *judge) verifyInputs(op int, opened []dispute.NamedTensor, c Claim) (map[string]opgraph.Tensor, error) {
-	o := &j.g.ops[op]
-	if len(opened) != len(o.Inputs) {
-		return nil, fmt.Errorf("%w: %s has %d inputs, %d opened", ErrBadOpening, o.Name, len(o.Inputs), len(opened))
-	}
-	in := make(map[string]opgraph.Tensor, len(opened))
-	for k, name := range o.Inputs {
-		if opened[k].Name != name {
-			return nil, fmt.Errorf("%w: %s input %d is %s, opened %q", ErrBadOpening, o.Name, k, name, opened[k].Name)
-		}
-		i := j.g.index(name)
-		h, err := j.hash(i, opened[k].Tensor)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadOpening, err)
-		}
-		if h != c.Hashes[i] {
-			return nil, fmt.Errorf("%w: %s does not match its agreed hash", ErrBadOpening, name)
-		}
-		in[name] = opened[k].Tensor
-	}
-	return in, nil
+	return dispute.CheckOpening(&j.g.ops[op], opened, c.Hashes, j.hashAt, ErrBadOpening)
 }
 
 // recompute runs operator op once on verified inputs and compares its
@@ -458,15 +446,9 @@ func (j *judge) recompute(op int, in map[string]opgraph.Tensor, sc, vc Claim) (V
 		// valid pass produces; an honest party never signs them.
 		return decide(false, false)
 	}
-	sOK, vOK := true, true
-	for _, name := range o.Outputs {
-		i := j.g.index(name)
-		h, err := j.hash(i, out[name])
-		if err != nil {
-			return Verdict{}, fmt.Errorf("inferdispute: recompute %s: %w", o.Name, err)
-		}
-		sOK = sOK && sc.Hashes[i] == h
-		vOK = vOK && vc.Hashes[i] == h
+	sOK, vOK, err := dispute.MatchOutputs(o, out, sc.Hashes, vc.Hashes, j.hashAt)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("inferdispute: recompute %s: %w", o.Name, err)
 	}
 	return decide(sOK, vOK)
 }
