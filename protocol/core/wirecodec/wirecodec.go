@@ -159,31 +159,35 @@ func (d *Decoder) Raw(n int) []byte {
 // Uvarint reads a minimal unsigned varint.
 func (d *Decoder) Uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.Fail("bad varint")
+	if !d.varint(n, len(binary.AppendUvarint(nil, v))) {
 		return 0
 	}
-	if n != len(binary.AppendUvarint(nil, v)) {
-		d.Fail("non-minimal varint")
-		return 0
-	}
-	d.b = d.b[n:]
 	return v
 }
 
 // Varint reads a minimal signed varint.
 func (d *Decoder) Varint() int64 {
 	v, n := binary.Varint(d.b)
+	if !d.varint(n, len(binary.AppendVarint(nil, v))) {
+		return 0
+	}
+	return v
+}
+
+// varint consumes a varint read in n bytes (n ≤ 0: none could be read)
+// whose minimal encoding takes minimal bytes; it reports whether it was
+// sound.
+func (d *Decoder) varint(n, minimal int) bool {
 	if n <= 0 {
 		d.Fail("bad varint")
-		return 0
+		return false
 	}
-	if n != len(binary.AppendVarint(nil, v)) {
+	if n != minimal {
 		d.Fail("non-minimal varint")
-		return 0
+		return false
 	}
 	d.b = d.b[n:]
-	return v
+	return true
 }
 
 // Count reads a count of at most max items of at least minBytes each.
