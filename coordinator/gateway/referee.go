@@ -33,7 +33,8 @@ import (
 // paid a bounty) and it is banned from routing.
 // The verifier loses: its verdict is refused, its bond slashed (a share to
 // the accused solver) and it gets no more receipts to check. Both lose
-// (both claims are off the spec): both are slashed. Each slash is once per
+// (both claims are off the spec): both are slashed, and neither is paid
+// from the other's slash (the platform takes both). Each slash is once per
 // request by its transfer ID.
 
 // Events of the referee.
@@ -145,9 +146,15 @@ func (g *Gateway) dispute(m *Model, req *inference.Request, rec *inference.Recor
 	why := res.why
 	g.log.Info(EventDisputePlayed, "request", req.ID, "verdict", res.verdict, "op", res.op, "op_work", res.opWork, "pass_work", res.passWork, "why", why)
 	loser := res.loser
+	// When both lose, neither is paid from the other's slash: the
+	// platform takes both.
+	bountyTo, shareTo := vparty, party
+	if loser == dispute.LoserBoth {
+		bountyTo, shareTo = "", ""
+	}
 	if loser == dispute.LoserSolver || loser == dispute.LoserBoth {
 		g.router.Ban(solver)
-		sl, err := g.svc.SlashInference(ctx, req.ID, party, client, vparty, costMicroUSD)
+		sl, err := g.svc.SlashInference(ctx, req.ID, party, client, bountyTo, costMicroUSD)
 		if err != nil {
 			g.log.Error(EventSettleFailed, "request", req.ID, "err", err.Error())
 		}
@@ -161,7 +168,7 @@ func (g *Gateway) dispute(m *Model, req *inference.Request, rec *inference.Recor
 	}
 	if loser == dispute.LoserVerifier || loser == dispute.LoserBoth {
 		s.verifiers.Ban(v)
-		sl, err := g.svc.SlashFalseVerdict(ctx, req.ID, vparty, party)
+		sl, err := g.svc.SlashFalseVerdict(ctx, req.ID, vparty, shareTo)
 		if err != nil {
 			g.log.Error(EventSettleFailed, "request", req.ID, "err", err.Error())
 		}

@@ -161,10 +161,14 @@ type InferenceSlash struct {
 // the client gets the request's cost back (refundMicroUSD), the verifier
 // Policy.BountyPPM of the rest, the platform what remains — one linked
 // chain, once per request (a second call is a no-op and reports nothing
-// moved).
+// moved). With verifier "" (the referee found the accusing verifier wrong
+// too: both lose) nobody earns a bounty and the platform takes the rest.
 func (s *Service) SlashInference(ctx context.Context, req, solver, client, verifier string, refundMicroUSD int64) (InferenceSlash, error) {
 	bond := AccountRef{Kind: KindSolverBond, Party: solver}
 	refs := []AccountRef{bond, {Kind: KindClientFunds, Party: client}, {Kind: KindVerifierEarnings, Party: verifier}, {Kind: KindPlatformFees}}
+	if verifier == "" {
+		refs[2] = refs[3] // no bounty: its (zero) share names the platform
+	}
 	for _, r := range refs {
 		if err := r.Validate(); err != nil {
 			return InferenceSlash{}, err
@@ -192,7 +196,9 @@ func (s *Service) SlashInference(ctx context.Context, req, solver, client, verif
 	sl.SlashedMicroUSD = max(amount, 0)
 	sl.RefundMicroUSD = min(refundMicroUSD, sl.SlashedMicroUSD)
 	rest := sl.SlashedMicroUSD - sl.RefundMicroUSD
-	sl.BountyMicroUSD = mulPPM(rest, s.cfg.policy.BountyPPM)
+	if verifier != "" {
+		sl.BountyMicroUSD = mulPPM(rest, s.cfg.policy.BountyPPM)
+	}
 	sl.PlatformMicroUSD = rest - sl.BountyMicroUSD
 	var ts []ledger.Transfer
 	for _, p := range []struct {
@@ -235,10 +241,15 @@ type FalseVerdictSlash struct {
 // verifier's bond for its fraud verdict on request req, which the
 // referee's re-run refuted (SPEC.md §21.4): Policy.BountyPPM of it to the
 // solver it accused, the rest to the platform — one linked chain, once
-// per request (a second call is a no-op and reports nothing moved).
+// per request (a second call is a no-op and reports nothing moved). With
+// solver "" (the referee found the accused solver wrong too: both lose)
+// the platform takes it all.
 func (s *Service) SlashFalseVerdict(ctx context.Context, req, verifier, solver string) (FalseVerdictSlash, error) {
 	bond := AccountRef{Kind: KindVerifierBond, Party: verifier}
 	refs := []AccountRef{bond, {Kind: KindSolverEarnings, Party: solver}, {Kind: KindPlatformFees}}
+	if solver == "" {
+		refs[1] = refs[2] // no share: its (zero) transfer names the platform
+	}
 	for _, r := range refs {
 		if err := r.Validate(); err != nil {
 			return FalseVerdictSlash{}, err
@@ -263,7 +274,9 @@ func (s *Service) SlashFalseVerdict(ctx context.Context, req, verifier, solver s
 	}
 	var sl FalseVerdictSlash
 	sl.SlashedMicroUSD = max(min(a.Balances.AvailableMicroUSD(), s.cfg.policy.VerifierBondMicroUSD), 0)
-	sl.SolverMicroUSD = mulPPM(sl.SlashedMicroUSD, s.cfg.policy.BountyPPM)
+	if solver != "" {
+		sl.SolverMicroUSD = mulPPM(sl.SlashedMicroUSD, s.cfg.policy.BountyPPM)
+	}
 	sl.PlatformMicroUSD = sl.SlashedMicroUSD - sl.SolverMicroUSD
 	var ts []ledger.Transfer
 	for _, p := range []struct {

@@ -155,3 +155,36 @@ func TestSlashFalseVerdict(t *testing.T) {
 	}
 	noErr(t, s.CheckLedger(ctx))
 }
+
+// TestSlashBothLose: when the referee finds the solver and its accuser
+// both wrong, each bond is slashed and neither party is paid from the
+// other's: the client gets its cost back, the platform the rest.
+func TestSlashBothLose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, led, _ := newMemService(t)
+	must(s.RecordDeposit(ctx, Deposit{Account: AccountRef{Kind: KindSolverBond, Party: "s1"}, AmountMicroUSD: 25_000_000, BankRef: "b1"}))
+	must(s.RecordDeposit(ctx, Deposit{Account: AccountRef{Kind: KindVerifierBond, Party: "v1"}, AmountMicroUSD: 30_000_000, BankRef: "vb1"}))
+	platform := balance(t, led, AccountRef{Kind: KindPlatformFees})
+	sl, err := s.SlashInference(ctx, "req-5", "s1", "acme", "", 1_000)
+	noErr(t, err)
+	min := DefaultPolicy().MinBondMicroUSD
+	if sl.SlashedMicroUSD != min || sl.RefundMicroUSD != 1_000 || sl.BountyMicroUSD != 0 || sl.PlatformMicroUSD != min-1_000 {
+		t.Fatalf("solver slash without a bounty %+v", sl)
+	}
+	vs, err := s.SlashFalseVerdict(ctx, "req-5", "v1", "")
+	noErr(t, err)
+	vb := DefaultPolicy().VerifierBondMicroUSD
+	if vs.SlashedMicroUSD != vb || vs.SolverMicroUSD != 0 || vs.PlatformMicroUSD != vb {
+		t.Fatalf("verifier slash without a share %+v", vs)
+	}
+	for _, a := range []AccountRef{{Kind: KindVerifierEarnings, Party: "v1"}, {Kind: KindSolverEarnings, Party: "s1"}} {
+		if got := balance(t, led, a); got != 0 {
+			t.Fatalf("%v was paid %d from the other loser's slash", a, got)
+		}
+	}
+	if got := balance(t, led, AccountRef{Kind: KindPlatformFees}) - platform; got != min-1_000+vb {
+		t.Fatalf("the platform got %d, want %d", got, min-1_000+vb)
+	}
+	noErr(t, s.CheckLedger(ctx))
+}
