@@ -5,6 +5,7 @@ package vulkan
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -237,6 +238,22 @@ type DeviceOption func(*deviceConfig)
 type deviceConfig struct {
 	index   int
 	gpuOnly bool
+	dot     int // 0: BELUGA_VULKAN_DOT decides; 1 on; -1 off
+}
+
+// WithIntegerDot forces the MLP products onto the integer dot-product
+// path (on: Open fails on a device without VK_KHR_shader_integer_dot_product)
+// or onto plain int32 multiply-adds (off). Without it the environment
+// variable BELUGA_VULKAN_DOT (1 or 0) decides, and unset, the dot path
+// runs wherever the device has it. Both paths give the same sums bit for
+// bit (shaders/gemm.comp), so the digest never depends on the choice.
+func WithIntegerDot(on bool) DeviceOption {
+	return func(c *deviceConfig) {
+		c.dot = -1
+		if on {
+			c.dot = 1
+		}
+	}
 }
 
 // WithDeviceIndex picks the device at index i of Devices().
@@ -261,6 +278,7 @@ type Device struct {
 	mem      *physicalDeviceMemoryProperties
 	fence    uintptr
 	pipes    map[string]*pipeline // built once, shared by trainers
+	dot      bool                 // shaderIntegerDotProduct enabled: the MLP products may use it
 	closed   bool
 	lastNano atomic.Int64 // when the last submission finished (Unix ns)
 }
@@ -311,6 +329,21 @@ func Open(opts ...DeviceOption) (*Device, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNoDevice, strings.Join(why, "; "))
 	}
 	d := &Device{in: in, info: in.infos[pick], physical: in.physicals[pick]}
+	if c.dot == 0 {
+		switch os.Getenv("BELUGA_VULKAN_DOT") {
+		case "1":
+			c.dot = 1
+		case "0":
+			c.dot = -1
+		}
+	}
+	switch {
+	case c.dot == 1 && !d.info.IntegerDotProduct:
+		in.destroy()
+		return nil, fmt.Errorf("%w: the integer dot-product path was asked for, but %s lacks %s", ErrUnsupported, d.info.Name, integerDotName)
+	case c.dot >= 0:
+		d.dot = d.info.IntegerDotProduct
+	}
 	if err := d.create(in.extensions[pick]); err != nil {
 		d.Close()
 		return nil, err
@@ -332,7 +365,12 @@ func (d *Device) create(exts []string) error {
 	if slices.Contains(exts, portabilitySubsetName) {
 		enabled = append(enabled, portabilitySubsetName) // required where present (MoltenVK)
 	}
-	dci := &deviceCreateInfo{sType: stDeviceCreateInfo, queueCreateInfoCount: 1, pQueueCreateInfos: unsafe.Pointer(qci),
+	var next unsafe.Pointer
+	if d.dot {
+		enabled = append(enabled, integerDotName)
+		next = unsafe.Pointer(&integerDotFeatures{sType: stIntegerDotFeatures, shaderIntegerDotProduct: 1})
+	}
+	dci := &deviceCreateInfo{sType: stDeviceCreateInfo, pNext: next, queueCreateInfoCount: 1, pQueueCreateInfos: unsafe.Pointer(qci),
 		enabledExtensionCount: uint32(len(enabled)), ppEnabledExtensionNames: cstrings(enabled), pEnabledFeatures: unsafe.Pointer(feats)}
 	if err := check("vkCreateDevice", call(in.fn.createDevice, d.physical, uintptr(unsafe.Pointer(dci)), 0, uintptr(unsafe.Pointer(&d.handle)))); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"unsafe"
 
 	"github.com/beluga-compute/beluga/spec"
@@ -77,6 +78,22 @@ type Trainer struct {
 	stepIdx            *recorder
 
 	tile uint32 // config.tile
+	dot  bool   // the products run the integer dot-product path
+}
+
+// IntegerDot reports whether the trainer's products run on the device's
+// packed 4×8-bit integer dot products (shaders/gemm.comp, DOT) rather
+// than plain int32 multiply-adds: the device has and enabled
+// shaderIntegerDotProduct (WithIntegerDot, BELUGA_VULKAN_DOT) and every
+// operand fits 16 bits. The sums, hence the digests, are the same.
+func (t *Trainer) IntegerDot() bool { return t.dot }
+
+// dotOperands reports whether every product operand (inputs, including
+// the feature bytes, activations, weights and gradients) lies in
+// [-2^15, 2^15), the range in which the dot path's 8-bit split is exact;
+// SPEC.md §3 (bits ≤ 15) makes it so for every valid spec.
+func dotOperands(p spec.Plan) bool {
+	return max(p.WMax, p.AMax, p.GMax, 255) < 1<<15
 }
 
 // gpuLayer is one linear layer's device buffers.
@@ -239,8 +256,13 @@ var shaderLayouts = map[string]struct {
 
 func (t *Trainer) record() error {
 	pipes := map[string]*pipeline{}
-	for name := range shaderLayouts {
-		p, err := t.dev.pipeline(name)
+	t.dot = t.dev.dot && dotOperands(t.p)
+	for name, l := range shaderLayouts {
+		shaderName := name
+		if t.dot && strings.HasPrefix(name, "gemm_") {
+			shaderName += "_dot" // the same bindings and push constants
+		}
+		p, err := t.dev.layoutPipeline(shaderName, l.bindings, l.push)
 		if err != nil {
 			return err
 		}

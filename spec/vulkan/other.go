@@ -25,6 +25,9 @@ func WithDeviceIndex(i int) DeviceOption { return func() {} }
 // GPUOnly refuses devices that are not a GPU.
 func GPUOnly() DeviceOption { return func() {} }
 
+// WithIntegerDot forces the integer dot-product path on or off.
+func WithIntegerDot(on bool) DeviceOption { return func() {} }
+
 // Device is an open Vulkan device: never on this platform.
 type Device struct{}
 
@@ -75,6 +78,10 @@ func (t *Trainer) Step(x [][]uint8, y []uint8) (int64, error) { return 0, errPla
 
 // Resident reports whether the training set is on the device: never.
 func (t *Trainer) Resident() bool { return false }
+
+// IntegerDot reports whether the products run on integer dot products:
+// never.
+func (t *Trainer) IntegerDot() bool { return false }
 
 // StepIndices fails on this platform.
 func (t *Trainer) StepIndices(idx []int) (int64, error) { return 0, errPlatform }

@@ -219,6 +219,19 @@ type deviceQueueCreateInfo struct {
 	pQueuePriorities unsafe.Pointer
 }
 
+// integerDotFeatures is VkPhysicalDeviceShaderIntegerDotProductFeatures,
+// chained to deviceCreateInfo to enable shaderIntegerDotProduct.
+type integerDotFeatures struct {
+	sType                   uint32
+	pNext                   unsafe.Pointer
+	shaderIntegerDotProduct uint32
+}
+
+const (
+	stIntegerDotFeatures = 1000280000
+	integerDotName       = "VK_KHR_shader_integer_dot_product"
+)
+
 type deviceCreateInfo struct {
 	sType                   uint32
 	pNext                   unsafe.Pointer

@@ -34,6 +34,37 @@ layout(push_constant) uniform PC {
 // MODE_DX:  p0 relu (0/1), p1 peak index.
 // MODE_DW:  p0 split (0/1: atomicAdd).
 
+#if defined(DOT)
+// The integer dot-product path (SPV_KHR_integer_dot_product, through
+// GL_EXT_spirv_intrinsics: this glslc has no GL_EXT_integer_dot_product),
+// taken only when every operand is in [-2^15, 2^15) (mlp.go checks the
+// spec's bounds). Each operand splits as x = hi·2^8 + lo with
+// hi = x >> 8 (arithmetic) in [-128, 127] and lo = x & 255 in [0, 255]:
+// the identity holds for every int32 x, and hi fits a signed byte for
+// x in [-2^15, 2^15). Then for four k at a time
+//   Σ a·b = 2^16·Σ ah·bh + 2^8·(Σ ah·bl + Σ bh·al) + Σ al·bl,
+// the four sums being packed 4×8-bit dot products (signed, mixed, mixed,
+// unsigned: |each| ≤ 4·2^14 = 2^16, exact in int32). The shifts and adds
+// wrap modulo 2^32 like the int32 path's multiply-adds, so acc stays
+// congruent to the exact sum modulo 2^32; SPEC.md §10 bounds that sum
+// (and every partial sum) by 2^31 − 1, so acc equals it bit for bit.
+#extension GL_EXT_spirv_intrinsics : require
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot4(uint a, uint b, spirv_literal int packed4x8);
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4452)
+int sudot4(uint signedA, uint unsignedB, spirv_literal int packed4x8);
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4451)
+uint udot4(uint a, uint b, spirv_literal int packed4x8);
+
+// split4 packs the high bytes (x >> 8, signed) and low bytes (x & 255) of
+// four operands.
+void split4(ivec4 x, out uint hi, out uint lo) {
+    uvec4 h = uvec4(x >> 8) & 255u, l = uvec4(x) & 255u;
+    hi = h.x | (h.y << 8) | (h.z << 16) | (h.w << 24);
+    lo = l.x | (l.y << 8) | (l.z << 16) | (l.w << 24);
+}
+#endif
+
 #ifndef TILE
 #define TILE 64
 #endif
@@ -67,6 +98,25 @@ void main() {
             Bs[kb][nn >> 2][nn & 3u] = (gn < pc.N && gkb < kEnd) ? b[gkb * pc.bRow + gn * pc.bCol] : 0;
         }
         barrier();
+#if defined(DOT)
+        [[unroll]] for (uint kk = 0u; kk < TK; kk += 4u) {
+            uint ah[R], al[R], bh[R], bl[R];
+            [[unroll]] for (uint h = 0u; h < G; h++) {
+                ivec4 a0 = As[kk][ty + 16u * h], a1 = As[kk + 1u][ty + 16u * h];
+                ivec4 a2 = As[kk + 2u][ty + 16u * h], a3 = As[kk + 3u][ty + 16u * h];
+                ivec4 b0 = Bs[kk][tx + 16u * h], b1 = Bs[kk + 1u][tx + 16u * h];
+                ivec4 b2 = Bs[kk + 2u][tx + 16u * h], b3 = Bs[kk + 3u][tx + 16u * h];
+                [[unroll]] for (uint q = 0u; q < 4u; q++) {
+                    split4(ivec4(a0[q], a1[q], a2[q], a3[q]), ah[4u * h + q], al[4u * h + q]);
+                    split4(ivec4(b0[q], b1[q], b2[q], b3[q]), bh[4u * h + q], bl[4u * h + q]);
+                }
+            }
+            [[unroll]] for (uint i = 0u; i < R; i++)
+                [[unroll]] for (uint j = 0u; j < R; j++)
+                    acc[i][j] += (sdot4(ah[i], bh[j], 0) << 16) + ((sudot4(ah[i], bl[j], 0) + sudot4(bh[j], al[i], 0)) << 8) +
+                                 int(udot4(al[i], bl[j], 0));
+        }
+#else
         [[unroll]] for (uint kk = 0u; kk < TK; kk++) {
             ivec4 av[G], bv[G];
             [[unroll]] for (uint h = 0u; h < G; h++) {
@@ -76,6 +126,7 @@ void main() {
             [[unroll]] for (uint i = 0u; i < R; i++)
                 [[unroll]] for (uint j = 0u; j < R; j++) acc[i][j] += av[i >> 2][i & 3u] * bv[j >> 2][j & 3u];
         }
+#endif
         barrier();
     }
 #if defined(MODE_DX)

@@ -21,5 +21,8 @@ for m in fwd dx dw; do
   M=$(echo "$m" | tr a-z A-Z)
   glslc $flags -DMODE_$M gemm.comp -o "$out/gemm_$m.spv" & pids="$pids $!"
   glslc $flags -DMODE_$M -DTILE=128 gemm.comp -o "$out/gemm_${m}_big.spv" & pids="$pids $!"
+  # The integer dot-product variants (devices with shaderIntegerDotProduct).
+  glslc $flags -DMODE_$M -DDOT gemm.comp -o "$out/gemm_${m}_dot.spv" & pids="$pids $!"
+  glslc $flags -DMODE_$M -DDOT -DTILE=128 gemm.comp -o "$out/gemm_${m}_big_dot.spv" & pids="$pids $!"
 done
 for p in $pids; do wait "$p"; done
