@@ -156,6 +156,13 @@ func (in *instance) describe(index int, pd uintptr) (DeviceInfo, []string) {
 	info.Extensions = len(exts)
 	info.IntegerDotProduct = slices.Contains(exts, "VK_KHR_shader_integer_dot_product")
 	info.CooperativeMatrix = slices.Contains(exts, "VK_KHR_cooperative_matrix")
+	if props2 := in.lookup("vkGetPhysicalDeviceProperties2"); info.IntegerDotProduct && props2 != 0 {
+		dp := &integerDotProperties{sType: stIntegerDotProperties}
+		p2 := &physicalDeviceProperties2{sType: stPhysicalDeviceProperties2, pNext: unsafe.Pointer(dp)}
+		call(props2, pd, uintptr(unsafe.Pointer(p2)))
+		a := dp.accelerated
+		info.IntegerDotAccelerated = a[3] != 0 && a[4] != 0 && a[5] != 0
+	}
 	switch {
 	case !info.ShaderInt64:
 		info.Unusable = "no shaderInt64 (the backend needs 64-bit integers in shaders)"
@@ -245,7 +252,9 @@ type deviceConfig struct {
 // path (on: Open fails on a device without VK_KHR_shader_integer_dot_product)
 // or onto plain int32 multiply-adds (off). Without it the environment
 // variable BELUGA_VULKAN_DOT (1 or 0) decides, and unset, the dot path
-// runs wherever the device has it. Both paths give the same sums bit for
+// runs where the device reports its packed 4×8-bit dot products as
+// accelerated (DeviceInfo.IntegerDotAccelerated; not lavapipe, which
+// emulates them slower than the int32 multiply-adds). Both paths give the same sums bit for
 // bit (shaders/gemm.comp), so the digest never depends on the choice.
 func WithIntegerDot(on bool) DeviceOption {
 	return func(c *deviceConfig) {
@@ -341,8 +350,10 @@ func Open(opts ...DeviceOption) (*Device, error) {
 	case c.dot == 1 && !d.info.IntegerDotProduct:
 		in.destroy()
 		return nil, fmt.Errorf("%w: the integer dot-product path was asked for, but %s lacks %s", ErrUnsupported, d.info.Name, integerDotName)
-	case c.dot >= 0:
-		d.dot = d.info.IntegerDotProduct
+	case c.dot == 1:
+		d.dot = true
+	case c.dot == 0:
+		d.dot = d.info.IntegerDotAccelerated
 	}
 	if err := d.create(in.extensions[pick]); err != nil {
 		d.Close()

@@ -22,7 +22,11 @@ type DeviceInfo struct {
 	DeviceLocalBytes      uint64 // summed device-local heaps
 	Extensions            int    // device extensions offered
 	IntegerDotProduct     bool   // VK_KHR_shader_integer_dot_product
-	CooperativeMatrix     bool   // VK_KHR_cooperative_matrix
+	// IntegerDotAccelerated: the device reports its packed 4×8-bit
+	// (signed, unsigned and mixed) dot products as accelerated, so the
+	// MLP products use them by default (WithIntegerDot).
+	IntegerDotAccelerated bool
+	CooperativeMatrix     bool // VK_KHR_cooperative_matrix
 	// Unusable says why the backend cannot run on the device ("" if it
 	// can).
 	Unusable string

@@ -23,6 +23,9 @@ func TestLayouts(t *testing.T) {
 		{"VkWriteDescriptorSet", unsafe.Sizeof(writeDescriptorSet{}), 64},
 		{"VkPhysicalDeviceMemoryProperties", unsafe.Sizeof(physicalDeviceMemoryProperties{}), 520},
 		{"VkBufferCreateInfo", unsafe.Sizeof(bufferCreateInfo{}), 56},
+		{"VkPhysicalDeviceProperties2", unsafe.Sizeof(physicalDeviceProperties2{}), 840},
+		{"VkPhysicalDeviceShaderIntegerDotProductProperties", unsafe.Sizeof(integerDotProperties{}), 136},
+		{"VkPhysicalDeviceShaderIntegerDotProductFeatures", unsafe.Sizeof(integerDotFeatures{}), 24},
 		{"limits.maxComputeSharedMemorySize", unsafe.Offsetof(physicalDeviceLimits{}.maxComputeSharedMemorySize), 216},
 		{"limits.minStorageBufferOffsetAlignment", unsafe.Offsetof(physicalDeviceLimits{}.minStorageBufferOffsetAlignment), 328},
 	} {

@@ -3,6 +3,7 @@ package vulkan_test
 import (
 	"encoding/hex"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"testing"
 
@@ -19,10 +20,24 @@ import (
 // multiply-adds (WithIntegerDot(false)) and once on the packed 4×8-bit
 // integer dot products (WithIntegerDot(true), where the device has
 // VK_KHR_shader_integer_dot_product, as lavapipe does), give the same
-// loss and state digest after every step; the dot path really ran.
+// loss and state digest after every step; the dot path really ran. By
+// default the dot path runs only where the device calls it accelerated.
 func TestIntegerDotPaths(t *testing.T) {
 	t.Parallel()
 	info := device(t).Info()
+	t.Logf("%v: integer dot product %v, accelerated %v", info, info.IntegerDotProduct, info.IntegerDotAccelerated)
+	{
+		s := spectest.Random(rand.New(rand.NewPCG(14, 10)), 8, 4)
+		tr, err := vulkan.New(s, s.Init(), vulkan.WithDevice(device(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		def := tr.IntegerDot()
+		tr.Close()
+		if _, set := os.LookupEnv("BELUGA_VULKAN_DOT"); !set && def != info.IntegerDotAccelerated {
+			t.Fatalf("by default the dot path ran: %v; the device calls it accelerated: %v", def, info.IntegerDotAccelerated)
+		}
+	}
 	off, err := vulkan.Open(vulkan.WithIntegerDot(false))
 	if err != nil {
 		t.Fatal(err)

@@ -227,9 +227,28 @@ type integerDotFeatures struct {
 	shaderIntegerDotProduct uint32
 }
 
+// integerDotProperties is VkPhysicalDeviceShaderIntegerDotProductProperties,
+// chained to physicalDeviceProperties2: 30 VkBool32 "accelerated" flags,
+// [3], [4] and [5] those of the packed 4×8-bit unsigned, signed and
+// mixed-signedness dot products.
+type integerDotProperties struct {
+	sType       uint32
+	pNext       unsafe.Pointer
+	accelerated [30]uint32
+}
+
+// physicalDeviceProperties2 is VkPhysicalDeviceProperties2.
+type physicalDeviceProperties2 struct {
+	sType      uint32
+	pNext      unsafe.Pointer
+	properties physicalDeviceProperties
+}
+
 const (
-	stIntegerDotFeatures = 1000280000
-	integerDotName       = "VK_KHR_shader_integer_dot_product"
+	stIntegerDotFeatures        = 1000280000
+	stIntegerDotProperties      = 1000280001
+	stPhysicalDeviceProperties2 = 1000059001
+	integerDotName              = "VK_KHR_shader_integer_dot_product"
 )
 
 type deviceCreateInfo struct {
