@@ -68,6 +68,7 @@ func TestIntegerDotPaths(t *testing.T) {
 		specs = append(specs, spectest.Random(r, 40, 37))
 	}
 	specs = append(specs, spectest.Random(r, 150, 300))
+	specs = append(specs, fullRangeSpecs(r, 8)...)
 	for i, s := range specs {
 		t.Run("random"+strconv.Itoa(i), func(t *testing.T) {
 			t.Parallel()
@@ -112,4 +113,23 @@ func sameOnBothPaths(t *testing.T, off, on *vulkan.Device, s *spec.Spec, ds *dat
 				s.Name, s.Model.Layers, s.BatchSize, step, got[0].loss, got[0].digest, got[1].loss, got[1].digest)
 		}
 	}
+}
+
+// fullRangeSpecs draws n valid specs whose gradients have 15 bits (the
+// loss gradient reaches −32767: the high byte −128), and whose activations
+// and weights have 13–15, so the dot path's byte split runs on operands
+// up to the int16 range that spectest.Random (≤ 12 bits) leaves out.
+func fullRangeSpecs(r *rand.Rand, n int) []*spec.Spec {
+	var out []*spec.Spec
+	for len(out) < n {
+		s := spectest.Random(r, 6, 8)
+		s.Numeric.GradBits = 15
+		s.Numeric.ActBits, s.Numeric.ActFrac = 13+r.IntN(3), r.IntN(6)
+		s.Numeric.WeightBits, s.Numeric.WeightFrac = 13+r.IntN(3), 10+r.IntN(5)
+		s.Numeric.MasterFrac = s.Numeric.WeightFrac + 8 + r.IntN(6)
+		if s.Validate() == nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }
