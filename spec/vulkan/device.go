@@ -248,14 +248,16 @@ type deviceConfig struct {
 	dot     int // 0: BELUGA_VULKAN_DOT decides; 1 on; -1 off
 }
 
-// WithIntegerDot forces the MLP products onto the integer dot-product
-// path (on: Open fails on a device without VK_KHR_shader_integer_dot_product)
-// or onto plain int32 multiply-adds (off). Without it the environment
-// variable BELUGA_VULKAN_DOT (1 or 0) decides, and unset, the dot path
-// runs where the device reports its packed 4×8-bit dot products as
-// accelerated (DeviceInfo.IntegerDotAccelerated; not lavapipe, which
-// emulates them slower than the int32 multiply-adds). Both paths give the same sums bit for
-// bit (shaders/gemm.comp), so the digest never depends on the choice.
+// WithIntegerDot forces the products (MLP and GPT) onto the integer
+// dot-product path (on: Open fails on a device without
+// VK_KHR_shader_integer_dot_product) or onto plain int32 multiply-adds
+// (off). Without it the environment variable BELUGA_VULKAN_DOT (1 or 0)
+// decides, and unset, the dot path runs where the device reports its
+// packed 4×8-bit dot products as accelerated
+// (DeviceInfo.IntegerDotAccelerated; not lavapipe, which emulates them
+// slower than the int32 multiply-adds). Both paths give the same sums bit
+// for bit (shaders/gemm.comp, shaders/dot.glsl), so the digest never
+// depends on the choice.
 func WithIntegerDot(on bool) DeviceOption {
 	return func(c *deviceConfig) {
 		c.dot = -1

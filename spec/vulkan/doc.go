@@ -59,12 +59,12 @@
 // CPU); GPUOnly refuses CPU devices such as Mesa's lavapipe, the device
 // tests and CI run on. A device needs shaderInt64, a compute queue, 16 KiB
 // of shared memory, 256-invocation workgroups and 6 storage buffers per
-// shader; DeviceInfo.Unusable says what one lacks. The MLP products run
-// on packed 4×8-bit integer dot products (VK_KHR_shader_integer_dot_product;
-// each int16 operand split into a signed high and an unsigned low byte,
-// exact: shaders/gemm.comp) where the device reports them accelerated, and
-// on plain int32 multiply-adds elsewhere; WithIntegerDot or
-// BELUGA_VULKAN_DOT=1/0 forces either path, and both give the same bits.
-// The GPT products always run on int32 multiply-adds, and the
-// cooperative-matrix extension is reported but not used yet.
+// shader; DeviceInfo.Unusable says what one lacks. The MLP and GPT
+// products run on packed 4×8-bit integer dot products
+// (VK_KHR_shader_integer_dot_product; each operand split into a signed
+// high and an unsigned low byte, exact: shaders/gemm.comp, shaders/dot.glsl)
+// where the device reports them accelerated, and on plain int32
+// multiply-adds elsewhere; WithIntegerDot or BELUGA_VULKAN_DOT=1/0 forces
+// either path, and both give the same bits. The cooperative-matrix
+// extension is reported but not used yet.
 package vulkan

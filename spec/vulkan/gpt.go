@@ -98,6 +98,11 @@ func (t *GPTTrainer) Device() DeviceInfo { return t.dev.Info() }
 // Config returns the trainer's configuration.
 func (t *GPTTrainer) Config() gpt.Config { return t.c }
 
+// IntegerDot reports whether the trainer's products run on the device's
+// packed 4×8-bit integer dot products (shaders/dot.glsl) rather than
+// int32 multiply-adds (WithIntegerDot, BELUGA_VULKAN_DOT): the same bits.
+func (t *GPTTrainer) IntegerDot() bool { return t.dev.dot }
+
 // build creates the buffers and records the command buffers.
 func (t *GPTTrainer) build() error {
 	d := t.dev

@@ -19,6 +19,10 @@ func (t *GPTTrainer) Device() DeviceInfo { return DeviceInfo{} }
 // Config returns the zero configuration.
 func (t *GPTTrainer) Config() gpt.Config { return gpt.Config{} }
 
+// IntegerDot reports whether the products run on integer dot products:
+// never.
+func (t *GPTTrainer) IntegerDot() bool { return false }
+
 // State returns the state.
 func (t *GPTTrainer) State() *gpt.State { return t.st }
 

@@ -121,8 +121,13 @@ func (k *gptKit) elems(name string) int {
 }
 
 // pipe returns the pipeline of shaders/<shader>.spv with bindings storage
-// buffers and pushBytes of push constants, built once per device.
+// buffers and pushBytes of push constants, built once per device. The
+// products (gpt_f_gemm, gpt_b_gemm) take their integer dot-product
+// variant (shaders/dot.glsl: the same bits) where the device enabled it.
 func (k *gptKit) pipe(shader string, bindings int, pushBytes uint32) (*pipeline, error) {
+	if k.dev.dot && (shader == "gpt_f_gemm" || shader == "gpt_b_gemm") {
+		shader += "_dot"
+	}
 	return k.dev.layoutPipeline(shader, bindings, pushBytes)
 }
 

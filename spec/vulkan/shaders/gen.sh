@@ -17,6 +17,10 @@ for s in gpt_*.comp; do
   [ -e "$s" ] || continue
   glslc $flags "$s" -o "$out/${s%.comp}.spv" & pids="$pids $!"
 done
+# Their integer dot-product variants (shaderIntegerDotProduct; dot.glsl).
+for s in gpt_f_gemm gpt_b_gemm; do
+  glslc $flags -DDOT "$s.comp" -o "$out/${s}_dot.spv" & pids="$pids $!"
+done
 for m in fwd dx dw; do
   M=$(echo "$m" | tr a-z A-Z)
   glslc $flags -DMODE_$M gemm.comp -o "$out/gemm_$m.spv" & pids="$pids $!"

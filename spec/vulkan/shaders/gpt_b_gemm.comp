@@ -2,6 +2,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "gpt_bwd.glsl"
 #extension GL_EXT_control_flow_attributes : require
+#if defined(DOT)
+#include "dot.glsl"
+#endif
 // The products of a product's backward (SPEC.md §20.13): C = A·B with
 // C [M, N] row-major, B [K, N] row-major at B[bOff ..], and A [M, K]
 // row-major (aTrans 0, dx = gq·Wq) or stored transposed as [K, M]
@@ -61,6 +64,18 @@ void main() {
                 barrier();
                 int part[4][4]; // 16 products: below 2^28
                 [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) part[i][j] = 0;
+#if defined(DOT)
+                [[unroll]] for (uint q = 0u; q < 4u; q++) {
+                    uvec2 av[4], bv[4];
+                    [[unroll]] for (uint i = 0u; i < 4u; i++) {
+                        av[i] = split4(ta[ty + 16u * i][q]);
+                        bv[i] = split4(tb[tx + 16u * i][q]);
+                    }
+                    [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) {
+                        part[i][j] += dotSplit(av[i], bv[j]);
+                    }
+                }
+#else
                 [[unroll]] for (uint q = 0u; q < 4u; q++) {
                     ivec4 av[4], bv[4];
                     [[unroll]] for (uint i = 0u; i < 4u; i++) {
@@ -72,6 +87,7 @@ void main() {
                         part[i][j] += p.x + p.y + p.z + p.w;
                     }
                 }
+#endif
                 [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) acc[i][j] += int64_t(part[i][j]);
                 barrier();
             }

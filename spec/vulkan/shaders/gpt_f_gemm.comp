@@ -2,6 +2,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "gpt_common.glsl"
 #extension GL_EXT_control_flow_attributes : require
+#if defined(DOT)
+#include "dot.glsl"
+#endif
 // C = A·Wᵀ (gptref's matmulT) of A [rows, k] and W [outs, k], both
 // quantised operands (|v| < 2^12: 16 products fit int32), summed in int64
 // (exact: SPEC.md §20.16 bounds every sum) — order-free, so the tiling
@@ -46,6 +49,18 @@ void main() {
             barrier();
             int part[4][4]; // 16 products of b-bit operands: < 2^28
             [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) part[i][j] = 0;
+#if defined(DOT)
+            [[unroll]] for (uint q = 0u; q < 4u; q++) {
+                uvec2 av[4], wv[4];
+                [[unroll]] for (uint i = 0u; i < 4u; i++) {
+                    av[i] = split4(ta[ty + 16u * i][q]);
+                    wv[i] = split4(tw[tx + 16u * i][q]);
+                }
+                [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) {
+                    part[i][j] += dotSplit(av[i], wv[j]);
+                }
+            }
+#else
             [[unroll]] for (uint q = 0u; q < 4u; q++) {
                 ivec4 av[4], wv[4];
                 [[unroll]] for (uint i = 0u; i < 4u; i++) {
@@ -57,6 +72,7 @@ void main() {
                     part[i][j] += p.x + p.y + p.z + p.w;
                 }
             }
+#endif
             [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) acc[i][j] += int64_t(part[i][j]);
             barrier();
         }
