@@ -131,11 +131,12 @@ func Train(ctx context.Context, cfg TrainConfig) ([]Row, error) {
 			return nil, err
 		}
 		ms, err := timeSteps(ctx, s, ds, v.Step, v.Steps, VulkanConfig{Steps: cfg.Steps, Warmup: cfg.Warmup, Repeats: cfg.Repeats})
+		impl := vulkanImpl(v.IntegerDot())
 		v.Close()
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, Row{Impl: "beluga vulkan int32 (" + cfg.Vulkan.Info().Name + ")", StepMillis: ms, GMACs: float64(macs) / ms / 1e6})
+		rows = append(rows, Row{Impl: impl + " (" + cfg.Vulkan.Info().Name + ")", StepMillis: ms, GMACs: float64(macs) / ms / 1e6})
 	}
 	if cfg.Python != "" {
 		peer, err := timeTorch(ctx, cfg)

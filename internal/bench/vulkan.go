@@ -226,6 +226,7 @@ func TimeVulkan(ctx context.Context, d *vulkan.Device, cfg VulkanConfig) ([]Vulk
 			step = v.Step
 		}
 		ms, err := timeSteps(ctx, s, ds, step, v.Steps, cfg)
+		impl := vulkanImpl(v.IntegerDot())
 		v.Close()
 		if err != nil {
 			return nil, err
@@ -234,7 +235,7 @@ func TimeVulkan(ctx context.Context, d *vulkan.Device, cfg VulkanConfig) ([]Vulk
 		if n := NarrowedNote(s); n != "" {
 			note += "; " + n
 		}
-		rows = append(rows, VulkanRow{Batch: b, Impl: "beluga vulkan int32", StepMillis: ms, Note: note})
+		rows = append(rows, VulkanRow{Batch: b, Impl: impl, StepMillis: ms, Note: note})
 		e, err := engine.New(s, s.Init(), engine.WithThreads(threads))
 		if err != nil {
 			return nil, err
@@ -377,4 +378,13 @@ func PrintDevices(w io.Writer, infos []vulkan.DeviceInfo) {
 			i.VendorID, i.DeviceID, i.DriverVersion, i.ShaderInt64, i.DeviceLocalBytes>>20, i.MaxStorageBufferRange>>20, i.MaxSharedMemory>>10, i.MaxWorkGroupCount)
 		fmt.Fprintf(w, "  %d extensions; integer dot product %v; cooperative matrix %v\n", i.Extensions, i.IntegerDotProduct, i.CooperativeMatrix)
 	}
+}
+
+// vulkanImpl names the Vulkan rows by the products' path: packed 4×8-bit
+// integer dot products, or plain int32 multiply-adds.
+func vulkanImpl(dot bool) string {
+	if dot {
+		return "beluga vulkan int8 dot"
+	}
+	return "beluga vulkan int32"
 }
