@@ -151,6 +151,11 @@ timeout 480 "$bin" bench vulkan "${gpu_only[@]}" --vectors spec/testdata/vectors
   --gpt-vectors spec/testdata/gptvectors --gpt-random "${GPT_RANDOM:-20}" --gpt-check-steps 3 \
   --batches "${BATCHES:-64,1024,8192}" --steps "${STEPS:-50}" --repeats 3 "${peer[@]}"
 
+echo "== the other product path: the same conformance with the dot path forced off (or on), digests again the CPU's"
+other=0; grep -q "integer dot: accelerated" <<<"$list" || other=1
+BELUGA_VULKAN_DOT=$other timeout 300 "$bin" bench vulkan "${gpu_only[@]}" --no-time --vectors spec/testdata/vectors --random 10 --check-steps 3 \
+  --gpt-vectors spec/testdata/gptvectors --gpt-random 5 --gpt-check-steps 3 --batches 64 || { echo "gpu-check: BELUGA_VULKAN_DOT=$other differs" >&2; exit 1; }
+
 echo "== GPT example step time: Vulkan vs CPU engine (every core)"
 timeout 300 "$bin" bench train --model gpt --no-learn --no-peer --gpt-time-steps "${GPT_STEPS:-5}" \
   --threads "$(nproc)" --backend "$gpu_backend"

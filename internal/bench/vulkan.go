@@ -376,7 +376,11 @@ func PrintDevices(w io.Writer, infos []vulkan.DeviceInfo) {
 		fmt.Fprintf(w, "device %d: %s\n", i.Index, i)
 		fmt.Fprintf(w, "  vendor 0x%04x device 0x%04x driver 0x%08x; shaderInt64 %v; %d MiB device-local; storage buffer range %d MiB; shared memory %d KiB; workgroups %v\n",
 			i.VendorID, i.DeviceID, i.DriverVersion, i.ShaderInt64, i.DeviceLocalBytes>>20, i.MaxStorageBufferRange>>20, i.MaxSharedMemory>>10, i.MaxWorkGroupCount)
-		fmt.Fprintf(w, "  %d extensions; integer dot product %v; cooperative matrix %v\n", i.Extensions, i.IntegerDotProduct, i.CooperativeMatrix)
+		dot := fmt.Sprint(i.IntegerDotProduct)
+		if i.IntegerDotAccelerated {
+			dot = "accelerated" // the products' default path (spec/vulkan)
+		}
+		fmt.Fprintf(w, "  %d extensions; integer dot: %s; cooperative matrix %v\n", i.Extensions, dot, i.CooperativeMatrix)
 	}
 }
 
