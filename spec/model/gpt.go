@@ -68,6 +68,20 @@ type gptRunner struct {
 }
 
 func newGPTRunner(s *spec.Spec, d *Data, st *spec.State, o options) (*gptRunner, error) {
+	r, err := gptRunnerOf(s, d, st)
+	if err != nil {
+		return nil, err
+	}
+	if r.tr, err = gpt.NewTrainer(r.c, o.kernel, o.threads); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// gptRunnerOf is what every GPT runner shares: the configuration, the
+// split, the windows and st loaded as a gpt.State. The caller adds the
+// trainer that computes the steps.
+func gptRunnerOf(s *spec.Spec, d *Data, st *spec.State) (*gptRunner, error) {
 	c, err := s.GPT()
 	if err != nil {
 		return nil, err
@@ -80,11 +94,7 @@ func newGPTRunner(s *spec.Spec, d *Data, st *spec.State, o options) (*gptRunner,
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	tr, err := gpt.NewTrainer(c, o.kernel, o.threads)
-	if err != nil {
-		return nil, err
-	}
-	r := &gptRunner{c: c, tr: tr, text: d.Text, nTrain: split.Train, st: st, gs: gs,
+	r := &gptRunner{c: c, text: d.Text, nTrain: split.Train, st: st, gs: gs,
 		val: dataset.ValWindows(split.Train, split.Val, c.Context, s.Data.Text.EvalWindows)}
 	if err := r.load(); err != nil {
 		return nil, err

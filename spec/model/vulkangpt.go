@@ -1,8 +1,6 @@
 package model
 
 import (
-	"fmt"
-
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/dataset"
 	"github.com/beluga-compute/beluga/spec/vulkan"
@@ -20,21 +18,8 @@ type vulkanGPTRunner struct {
 }
 
 func newVulkanGPTRunner(s *spec.Spec, d *Data, st *spec.State, o options) (*vulkanGPTRunner, error) {
-	c, err := s.GPT()
+	g, err := gptRunnerOf(s, d, st)
 	if err != nil {
-		return nil, err
-	}
-	split, err := s.TextSplit()
-	if err != nil {
-		return nil, err
-	}
-	gs, err := spec.GPTFromState(c, st) // checks every tensor
-	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	g := &gptRunner{c: c, text: d.Text, nTrain: split.Train, st: st, gs: gs,
-		val: dataset.ValWindows(split.Train, split.Val, c.Context, s.Data.Text.EvalWindows)}
-	if err := g.load(); err != nil {
 		return nil, err
 	}
 	var opts []vulkan.Option
@@ -44,7 +29,7 @@ func newVulkanGPTRunner(s *spec.Spec, d *Data, st *spec.State, o options) (*vulk
 	case o.backend == BackendAuto:
 		opts = append(opts, vulkan.WithDeviceOptions(vulkan.GPUOnly()))
 	}
-	vt, err := vulkan.NewGPT(c, gs, opts...)
+	vt, err := vulkan.NewGPT(g.c, g.gs, opts...)
 	if err != nil {
 		return nil, err
 	}
