@@ -30,6 +30,7 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/kernel"
+	"github.com/beluga-compute/beluga/spec/merkle"
 	"github.com/beluga-compute/beluga/spec/opgraph"
 )
 
@@ -111,21 +112,7 @@ func TestDisputePlaysTheGame(t *testing.T) {
 	oc.Seed++
 	ost := oc.Init()
 
-	svc, err := service.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
-	ev := &events{}
-	gh, _ := testHost(t)
-	g := New(svc, nil, gh, slog.New(ev))
-	if err := svc.Store().PutRaw(specKey(job.String()), canon); err != nil {
-		t.Fatal(err)
-	}
-	m := Model{ID: "tiny", Digest: fmt.Sprintf("%x", digest[:]), Job: job.String(), Context: c.Context, InputMicroUSDPer1K: 1, OutputMicroUSDPer1K: 1}
-	if _, err := g.cat.publish(m); err != nil {
-		t.Fatal(err)
-	}
+	g, gh, ev, m := refereeGateway(t, job, canon, digest, "tiny", c.Context)
 	sh, sk := testHost(t)
 	vh, _ := testHost(t)
 	hh, _ := testHost(t) // an honest verifier
@@ -288,21 +275,7 @@ func TestGPT2VerdictsPlayTheGame(t *testing.T) {
 	h := commit.Hasher{Threads: 1}
 	digest := h.StateDigest(job, spec.GPTTensors(c, st))
 
-	svc, err := service.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
-	ev := &events{}
-	gh, _ := testHost(t)
-	g := New(svc, nil, gh, slog.New(ev))
-	if err := svc.Store().PutRaw(specKey(job.String()), canon); err != nil {
-		t.Fatal(err)
-	}
-	m := Model{ID: "imported", Digest: fmt.Sprintf("%x", digest[:]), Job: job.String(), Context: c.Context, InputMicroUSDPer1K: 1, OutputMicroUSDPer1K: 1}
-	if _, err := g.cat.publish(m); err != nil {
-		t.Fatal(err)
-	}
+	g, gh, ev, m := refereeGateway(t, job, canon, digest, "imported", c.Context)
 	sh, sk := testHost(t) // an honest solver
 	ch, ck := testHost(t) // a solver serving other biases
 	hv, _ := testHost(t)  // an honest verifier
@@ -408,4 +381,27 @@ func TestGPT2VerdictsPlayTheGame(t *testing.T) {
 	if g.Slashed(join.PartyID(wire.RoleSolver, sh.ID())) || !g.Slashed(join.PartyID(wire.RoleVerifier, lv.ID())) {
 		t.Fatal("the honest solver was slashed, or the lying verifier was not")
 	}
+}
+
+// refereeGateway is a gateway on a fresh service with the model id
+// (weights digest, trained by job whose canonical spec is canon)
+// published: the referee's side of the dispute tests.
+func refereeGateway(t *testing.T, job spec.JobID, canon []byte, digest merkle.Digest, id string, contextLen int) (*Gateway, host.Host, *events, Model) {
+	t.Helper()
+	svc, err := service.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	ev := &events{}
+	gh, _ := testHost(t)
+	g := New(svc, nil, gh, slog.New(ev))
+	if err := svc.Store().PutRaw(specKey(job.String()), canon); err != nil {
+		t.Fatal(err)
+	}
+	m := Model{ID: id, Digest: fmt.Sprintf("%x", digest[:]), Job: job.String(), Context: contextLen, InputMicroUSDPer1K: 1, OutputMicroUSDPer1K: 1}
+	if _, err := g.cat.publish(m); err != nil {
+		t.Fatal(err)
+	}
+	return g, gh, ev, m
 }
