@@ -287,18 +287,7 @@ func TestHonestSolverNeverSlashed(t *testing.T) {
 	for k, o := range ops {
 		t.Run(o.Name, func(t *testing.T) {
 			t.Parallel()
-			liar := honest(t, pub, cs, inferdispute.WithTamper(func(g *inferdispute.Graph, op int, out map[string]opgraph.Tensor) {
-				if op == k {
-					v := out[o.Outputs[0]]
-					v.Data[0] ^= 1
-					if info := g.Layout().Tensors; v.Data[0] > maxOf(info, o.Outputs[0]) {
-						v.Data[0] -= 2
-					}
-				}
-				if r, ok := out[inferdispute.RootTensor]; ok && op != k {
-					r.Data[0] ^= 1 // accuse: another root than the receipt's
-				}
-			}))
+			liar := honest(t, pub, cs, lieAt(k, o))
 			res := play(t, pub, cs, honest(t, pub, cs), liar)
 			if res.Verdict.Loser != dispute.LoserVerifier {
 				t.Fatalf("an honest solver lost: %v %s", res.Verdict, res.Forfeit)
@@ -365,4 +354,22 @@ func TestBothLie(t *testing.T) {
 	if res.Verdict != (inferdispute.Verdict{Loser: dispute.LoserBoth, Reason: inferdispute.ReasonOp}) || res.Cost.Op != "head" || res.Cost.OpsRun != 1 {
 		t.Fatalf("%v, %d operators (%s)", res.Verdict, res.Cost.OpsRun, res.Cost.Op)
 	}
+}
+
+// lieAt makes a verifier claim one wrong output of operator k (o) — the
+// first value of its first output, flipped within its range — and accuse
+// the receipt with another root.
+func lieAt(k int, o opgraph.OpInfo) inferdispute.ReplayerOption {
+	return inferdispute.WithTamper(func(g *inferdispute.Graph, op int, out map[string]opgraph.Tensor) {
+		if op == k {
+			v := out[o.Outputs[0]]
+			v.Data[0] ^= 1
+			if info := g.Layout().Tensors; v.Data[0] > maxOf(info, o.Outputs[0]) {
+				v.Data[0] -= 2
+			}
+		}
+		if r, ok := out[inferdispute.RootTensor]; ok && op != k {
+			r.Data[0] ^= 1 // accuse: another root than the receipt's
+		}
+	})
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/kernel"
-	"github.com/beluga-compute/beluga/spec/opgraph"
 )
 
 // gpt2Model is a checkpoint of a model of GPT-2 blocks (SPEC.md §22), as
@@ -135,18 +134,7 @@ func TestGPT2HonestSolverNeverSlashed(t *testing.T) {
 		kinds = append(kinds, o.Name)
 		t.Run(o.Name, func(t *testing.T) {
 			t.Parallel()
-			liar := honest(t, pub, cs, inferdispute.WithTamper(func(g *inferdispute.Graph, op int, out map[string]opgraph.Tensor) {
-				if op == k {
-					v := out[o.Outputs[0]]
-					v.Data[0] ^= 1
-					if info := g.Layout().Tensors; v.Data[0] > maxOf(info, o.Outputs[0]) {
-						v.Data[0] -= 2
-					}
-				}
-				if r, ok := out[inferdispute.RootTensor]; ok && op != k {
-					r.Data[0] ^= 1 // accuse: another root than the receipt's
-				}
-			}))
+			liar := honest(t, pub, cs, lieAt(k, o))
 			res := play(t, pub, cs, honest(t, pub, cs), liar)
 			if res.Verdict.Loser != dispute.LoserVerifier || res.Verdict.Reason != inferdispute.ReasonOp {
 				t.Fatalf("verdict %v (%s), want the verifier's lie at %s recomputed", res.Verdict, res.Forfeit, o.Name)
