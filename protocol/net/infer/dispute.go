@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -266,48 +265,4 @@ func (p *DisputeParty) Open(ctx context.Context, name string) (opgraph.Tensor, e
 		return opgraph.Tensor{}, err
 	}
 	return inferdispute.UnmarshalTensor(b)
-}
-
-// writeBigFrame is WriteFrame without MaxFrame: the dispute's frames carry
-// a record or a tensor, bounded by their readers' limits.
-func writeBigFrame(w io.Writer, typ byte, payload []byte) error {
-	hdr := binary.AppendUvarint([]byte{typ}, uint64(len(payload)))
-	if _, err := w.Write(hdr); err != nil {
-		return err
-	}
-	_, err := w.Write(payload)
-	return err
-}
-
-// readBigFrame is ReadFrame with the limit max.
-func readBigFrame(r *bufio.Reader, max int, want ...byte) (byte, []byte, error) {
-	typ, err := r.ReadByte()
-	if err != nil {
-		return 0, nil, err
-	}
-	ok := false
-	for _, w := range want {
-		ok = ok || w == typ
-	}
-	if !ok {
-		return 0, nil, fmt.Errorf("%w: type %q, want one of %q", ErrFrame, typ, want)
-	}
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%w: length: %v", ErrFrame, noEOF(err))
-	}
-	if n > uint64(max) {
-		return 0, nil, fmt.Errorf("%w: payload of %d bytes, at most %d", ErrFrame, n, max)
-	}
-	// Grow as bytes arrive: a peer announcing a large frame must send it.
-	var buf []byte
-	for uint64(len(buf)) < n {
-		chunk := min(n-uint64(len(buf)), 1<<20)
-		start := len(buf)
-		buf = append(buf, make([]byte, chunk)...)
-		if _, err := io.ReadFull(r, buf[start:]); err != nil {
-			return 0, nil, fmt.Errorf("%w: payload: %v", ErrFrame, noEOF(err))
-		}
-	}
-	return typ, buf, nil
 }

@@ -34,6 +34,18 @@ func WriteFrame(w io.Writer, typ byte, payload []byte) error {
 	if len(payload) > MaxFrame {
 		return fmt.Errorf("%w: payload of %d bytes, at most %d", ErrFrame, len(payload), MaxFrame)
 	}
+	return writeBigFrame(w, typ, payload)
+}
+
+// ReadFrame reads one frame of one of the types in want. io.EOF: the
+// stream ended cleanly before a frame.
+func ReadFrame(r *bufio.Reader, want ...byte) (byte, []byte, error) {
+	return readBigFrame(r, MaxFrame, want...)
+}
+
+// writeBigFrame is WriteFrame without MaxFrame: the dispute's frames carry
+// a record or a tensor, bounded by their readers' limits.
+func writeBigFrame(w io.Writer, typ byte, payload []byte) error {
 	hdr := binary.AppendUvarint([]byte{typ}, uint64(len(payload)))
 	if _, err := w.Write(hdr); err != nil {
 		return err
@@ -42,9 +54,9 @@ func WriteFrame(w io.Writer, typ byte, payload []byte) error {
 	return err
 }
 
-// ReadFrame reads one frame of one of the types in want. io.EOF: the
-// stream ended cleanly before a frame.
-func ReadFrame(r *bufio.Reader, want ...byte) (byte, []byte, error) {
+// readBigFrame is ReadFrame with the limit max (the dispute's frames carry
+// a record or a tensor).
+func readBigFrame(r *bufio.Reader, max int, want ...byte) (byte, []byte, error) {
 	typ, err := r.ReadByte()
 	if err != nil {
 		return 0, nil, err
@@ -60,14 +72,20 @@ func ReadFrame(r *bufio.Reader, want ...byte) (byte, []byte, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: length: %v", ErrFrame, noEOF(err))
 	}
-	if n > MaxFrame {
-		return 0, nil, fmt.Errorf("%w: payload of %d bytes, at most %d", ErrFrame, n, MaxFrame)
+	if n > uint64(max) {
+		return 0, nil, fmt.Errorf("%w: payload of %d bytes, at most %d", ErrFrame, n, max)
 	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
-		return 0, nil, fmt.Errorf("%w: payload: %v", ErrFrame, noEOF(err))
+	// Grow as bytes arrive: a peer announcing a large frame must send it.
+	buf := make([]byte, 0, min(n, 1<<20))
+	for uint64(len(buf)) < n {
+		chunk := min(n-uint64(len(buf)), 1<<20)
+		start := len(buf)
+		buf = append(buf, make([]byte, chunk)...)
+		if _, err := io.ReadFull(r, buf[start:]); err != nil {
+			return 0, nil, fmt.Errorf("%w: payload: %v", ErrFrame, noEOF(err))
+		}
 	}
-	return typ, p, nil
+	return typ, buf, nil
 }
 
 func noEOF(err error) error {
