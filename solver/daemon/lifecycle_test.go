@@ -103,10 +103,13 @@ func TestFinishedRunsAreDropped(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("no trace commitment")
 		}
-		// The run is marked finished right after its commitment.
-		for deadline := time.Now().Add(5 * time.Second); d.Runs() > 1; time.Sleep(10 * time.Millisecond) {
+		// The run is marked finished, and the daemon idle again, right
+		// after the coordinator acknowledges its commitment (which this
+		// test sees just before the acknowledgement reaches the daemon):
+		// the next job is offered only then, or it is declined as busy.
+		for deadline := time.Now().Add(5 * time.Second); d.Runs() > 1 || !d.idle(); time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				break
+				t.Fatal("the daemon is not idle 5 s after the trace commitment")
 			}
 		}
 		last = id
@@ -122,6 +125,14 @@ func TestFinishedRunsAreDropped(t *testing.T) {
 	if n := d.Runs(); n != 0 {
 		t.Fatalf("%d runs held past RunTTL", n)
 	}
+}
+
+// idle reports whether the daemon holds no job (what the coordinator's
+// next assignment needs).
+func (d *Daemon) idle() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.job == (spec.JobID{})
 }
 
 // TestConfidentialCheckpointsAreNeverServed: a confidential job's

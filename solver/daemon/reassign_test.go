@@ -42,12 +42,9 @@ func TestSameJobAgainAfterItEnded(t *testing.T) {
 		}
 		// Wait until the run is marked finished, so that the next
 		// assignment is not the job still running.
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			d.mu.Lock()
-			idle := d.job == [32]byte{}
-			d.mu.Unlock()
-			if idle || time.Now().After(deadline) {
-				break
+		for deadline := time.Now().Add(5 * time.Second); !d.idle(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the daemon is not idle 5 s after the trace commitment", round)
 			}
 		}
 	}
