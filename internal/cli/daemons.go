@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
@@ -64,6 +65,10 @@ func runDaemon(ctx context.Context, log *slog.Logger, what string, close func() 
 	log.Info(what + " stopped")
 	return nil
 }
+
+// solverTestFlags add flags to `beluga solver` that only test builds have
+// (cheat.go, under the belugacheat build tag): the product binary has none.
+var solverTestFlags []func(*pflag.FlagSet, *solverd.Config)
 
 func newSolverCmd() *cobra.Command {
 	var cfg solverd.Config
@@ -133,6 +138,9 @@ be reached at start is retried with backoff.`,
 				cfg.Backend = "cpu (" + kernel.Best().Name() + ")"
 			}
 			cfg.Logger = daemonLogger(c.OutOrStdout(), logJSON)
+			if ch := cfg.CheatForTesting; ch != nil {
+				cfg.Logger.Warn("test build: this solver cheats", "from_step", ch.From)
+			}
 			cfg.Logger.Info("hardware: " + probe.Describe())
 			cfg.Logger.Info("backend: "+chosen.Describe, "backend", cfg.Backend)
 			if !noIdle {
@@ -204,6 +212,9 @@ be reached at start is retried with backoff.`,
 	f.StringArrayVar(&serveDirs, "serve-model", nil, "serve inference with the GPT in this run directory (its newest checkpoint; repeatable)")
 	f.StringArrayVar(&serveIDs, "serve-model-id", nil, "serve inference with this published model (its ID or digest), its weights fetched from the peers serving it and checked against the digest (repeatable)")
 	f.IntVar(&inferenceSlots, "inference-slots", 2, "inference requests served at once")
+	for _, add := range solverTestFlags {
+		add(f, &cfg)
+	}
 	cmd.AddCommand(newPartyStatusCmd(wire.RoleSolver, "beluga-solver"))
 	cmd.AddCommand(newSignupCmd(wire.RoleSolver, "beluga-solver")) // internal/cli/signup.go
 	return cmd

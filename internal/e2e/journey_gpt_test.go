@@ -61,8 +61,19 @@ func gptNetwork(t *testing.T, extra ...string) (j *journey, solver, verifier *da
 // flags.
 func network(t *testing.T, solverExtra, verifierExtra []string) (j *journey, solver, verifier *daemon) {
 	t.Helper()
+	return networkWith(t, "", solverExtra, verifierExtra)
+}
+
+// networkWith is network with the solver run from a binary built with
+// solverTags ("" for the one every other process runs).
+func networkWith(t *testing.T, solverTags string, solverExtra, verifierExtra []string) (j *journey, solver, verifier *daemon) {
+	t.Helper()
 	dir := t.TempDir()
 	j = &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
+	solverBin := j.bin
+	if solverTags != "" {
+		solverBin = buildTagged(t, dir, "beluga-"+strings.ReplaceAll(solverTags, ",", "-"), solverTags)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("process logs are in %s", dir)
@@ -78,7 +89,11 @@ func network(t *testing.T, solverExtra, verifierExtra []string) (j *journey, sol
 		if role == "solver" {
 			d.args = append(d.args, "--no-idle-check", "--ask", "0.02")
 		}
-		d.p = start(t, dir, name, j.bin, nil, d.args...)
+		bin := j.bin
+		if role == "solver" {
+			bin = solverBin
+		}
+		d.p = start(t, dir, name, bin, nil, d.args...)
 		d.party = d.p.wait(reParty, 60*time.Second)[1]
 		return d
 	}

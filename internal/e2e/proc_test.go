@@ -21,11 +21,18 @@ import (
 // buildBeluga builds cmd/beluga once into dir and returns its path.
 func buildBeluga(t *testing.T, dir string) string {
 	t.Helper()
-	bin := filepath.Join(dir, "beluga")
+	return buildTagged(t, dir, "beluga", "")
+}
+
+// buildTagged builds cmd/beluga with the build tags (comma-separated; ""
+// for none) into dir/name and returns its path.
+func buildTagged(t *testing.T, dir, name, tags string) string {
+	t.Helper()
+	bin := filepath.Join(dir, name)
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/beluga")
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, "./cmd/beluga")
 	cmd.Dir = filepath.Join("..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

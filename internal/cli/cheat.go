@@ -1,0 +1,46 @@
+//go:build belugacheat
+
+package cli
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/pflag"
+
+	solverd "github.com/beluga-compute/beluga/solver/daemon"
+)
+
+// This file is compiled only into test builds (go build -tags
+// belugacheat). It gives `beluga solver` a --cheat-from-step flag that
+// makes the daemon a cheating solver (solverd.Config.CheatForTesting), so
+// that the end-to-end tests can start a real lying solver as its own
+// process and watch the network catch it. The product binary has no such
+// flag.
+
+func init() {
+	solverTestFlags = append(solverTestFlags, func(f *pflag.FlagSet, cfg *solverd.Config) {
+		f.Var(cheatFlag{cfg}, "cheat-from-step", "TEST BUILD ONLY: corrupt the training state from this step on (a dispute then shows the fault)")
+	})
+}
+
+// cheatFlag sets cfg.CheatForTesting from a step number.
+type cheatFlag struct{ cfg *solverd.Config }
+
+func (c cheatFlag) String() string {
+	if c.cfg == nil || c.cfg.CheatForTesting == nil {
+		return ""
+	}
+	return strconv.FormatInt(c.cfg.CheatForTesting.From, 10)
+}
+
+func (c cheatFlag) Set(v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a step number, got %q", v)
+	}
+	c.cfg.CheatForTesting = &solverd.Cheat{From: n}
+	return nil
+}
+
+func (cheatFlag) Type() string { return "step" }
