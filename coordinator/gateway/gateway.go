@@ -70,7 +70,7 @@ func New(svc *service.Service, keys *auth.Keys, h host.Host, log *slog.Logger) *
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{svc: svc, keys: keys, h: h, router: NewRouter(h, log), cat: &catalog{st: svc.Store()}, log: log, mux: http.NewServeMux()}
-	g.ver.verifiers = newRouterOn(h, infer.VerifierAnnounceProtocol, log)
+	g.ver.verifiers = newRouterOn(h, infer.VerifierAnnounceProtocol, "verifier", log)
 	g.ver.slashed = map[string]bool{}
 	g.ver.ratePPM.Store(DefaultRatePPM)
 	g.mux.HandleFunc("GET /v1/models", g.listModels)

@@ -19,11 +19,13 @@ import (
 // Router tracks which solvers serve which models, from their
 // announcements, and picks one for a request.
 type Router struct {
-	log     *slog.Logger
-	mu      sync.Mutex
-	solvers map[peer.ID]*solverState
-	gen     map[peer.ID]int // announce stream generation, so an old stream's end does not drop a new one
-	banned  map[peer.ID]bool
+	log          *slog.Logger
+	role         string // "solver" or "verifier": the peers it routes to
+	joined, left string // its log events
+	mu           sync.Mutex
+	solvers      map[peer.ID]*solverState
+	gen          map[peer.ID]int // announce stream generation, so an old stream's end does not drop a new one
+	banned       map[peer.ID]bool
 }
 
 type solverState struct {
@@ -38,20 +40,27 @@ type solverState struct {
 const (
 	EventSolverJoined = "inference solver announced" // Info: "solver", "models", "slots"
 	EventSolverLeft   = "inference solver gone"      // Info: "solver"
+	// The sampler's router of verifiers logs the same for them.
+	EventVerifierJoined = "inference verifier announced" // Info: "verifier", "models", "slots"
+	EventVerifierLeft   = "inference verifier gone"      // Info: "verifier"
 )
 
 // NewRouter returns a router taking solvers' announcements on h.
 func NewRouter(h host.Host, log *slog.Logger) *Router {
-	return newRouterOn(h, infer.AnnounceProtocol, log)
+	return newRouterOn(h, infer.AnnounceProtocol, "solver", log)
 }
 
-// newRouterOn returns a router taking announcements on protocol pid (the
-// solvers' or the verifiers').
-func newRouterOn(h host.Host, pid string, log *slog.Logger) *Router {
+// newRouterOn returns a router taking announcements on protocol pid from
+// peers of role ("solver" or "verifier": what its log events name).
+func newRouterOn(h host.Host, pid, role string, log *slog.Logger) *Router {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Router{log: log, solvers: map[peer.ID]*solverState{}, gen: map[peer.ID]int{}, banned: map[peer.ID]bool{}}
+	r := &Router{log: log, role: role, joined: EventSolverJoined, left: EventSolverLeft,
+		solvers: map[peer.ID]*solverState{}, gen: map[peer.ID]int{}, banned: map[peer.ID]bool{}}
+	if role == "verifier" {
+		r.joined, r.left = EventVerifierJoined, EventVerifierLeft
+	}
 	h.SetStreamHandler(protocol.ID(pid), r.handle)
 	return r
 }
@@ -102,14 +111,14 @@ func (r *Router) handle(s network.Stream) {
 		st.models, st.slots, st.busy = models, a.Slots, a.Busy
 		r.mu.Unlock()
 		if first {
-			r.log.Info(EventSolverJoined, "solver", p.String(), "models", len(models), "slots", a.Slots)
+			r.log.Info(r.joined, r.role, p.String(), "models", len(models), "slots", a.Slots)
 			first = false
 		}
 	}
 	r.mu.Lock()
 	if r.gen[p] == gen {
 		delete(r.solvers, p)
-		r.log.Info(EventSolverLeft, "solver", p.String())
+		r.log.Info(r.left, r.role, p.String())
 	}
 	r.mu.Unlock()
 }

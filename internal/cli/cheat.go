@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/beluga-compute/beluga/protocol/core/inference"
 	solverd "github.com/beluga-compute/beluga/solver/daemon"
 )
 
@@ -15,12 +16,15 @@ import (
 // belugacheat). It gives `beluga solver` a --cheat-from-step flag that
 // makes the daemon a cheating solver (solverd.Config.CheatForTesting), so
 // that the end-to-end tests can start a real lying solver as its own
-// process and watch the network catch it. The product binary has no such
-// flag.
+// process and watch the network catch it, and a --cheat-inference flag
+// that makes its inference server change a byte of every answer it signs
+// (inferenceTamperForTesting). The product binary has neither flag.
 
 func init() {
 	solverTestFlags = append(solverTestFlags, func(f *pflag.FlagSet, cfg *solverd.Config) {
 		f.Var(cheatFlag{cfg}, "cheat-from-step", "TEST BUILD ONLY: corrupt the training state from this step on (a dispute then shows the fault)")
+		f.Var(tamperFlag{}, "cheat-inference", "TEST BUILD ONLY: change a byte of every inference answer before signing it")
+		f.Lookup("cheat-inference").NoOptDefVal = "true"
 	})
 }
 
@@ -44,3 +48,26 @@ func (c cheatFlag) Set(v string) error {
 }
 
 func (cheatFlag) Type() string { return "step" }
+
+// tamperFlag sets inferenceTamperForTesting when true.
+type tamperFlag struct{}
+
+func (tamperFlag) String() string { return strconv.FormatBool(inferenceTamperForTesting != nil) }
+
+func (tamperFlag) Set(v string) error {
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	inferenceTamperForTesting = nil
+	if on {
+		inferenceTamperForTesting = func(_ *inference.Request, res *inference.Result) {
+			if len(res.Output) > 0 {
+				res.Output[len(res.Output)/2] ^= 0x20
+			}
+		}
+	}
+	return nil
+}
+
+func (tamperFlag) Type() string { return "bool" }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/beluga-compute/beluga/internal/devnet"
+	"github.com/beluga-compute/beluga/protocol/core/inference"
 	"github.com/beluga-compute/beluga/protocol/net/infer"
 	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
@@ -94,6 +95,11 @@ output. Clients then see it in GET /v1/models.`,
 	return cmd
 }
 
+// inferenceTamperForTesting, set only in test builds (cheat.go, under the
+// belugacheat build tag), rewrites every answer the solver's inference
+// server signs: a cheating solver for the end-to-end tests.
+var inferenceTamperForTesting func(*inference.Request, *inference.Result)
+
 // serveModels starts answering inference requests for the GPT runs in
 // dirs (each the run directory of a trained model) and the published
 // models ids (IDs or digests, fetched from the peers holding them) on n,
@@ -120,6 +126,10 @@ func serveModels(ctx context.Context, n *p2p.Node, key crypto.PrivKey, coordAddr
 		return nil, err
 	}
 	srv.Restrict(coord) // requests and dispute queries come from the coordinator alone
+	if inferenceTamperForTesting != nil {
+		srv.SetTamper(inferenceTamperForTesting)
+		log.Warn("test build: this solver tampers with every inference answer it signs")
+	}
 	actx, cancel := context.WithCancel(ctx)
 	go srv.Announce(actx, coord)
 	log.Info("serving inference", "models", strings.Join(names, ","), "slots", slots)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -144,5 +145,138 @@ func TestJourneyCheater(t *testing.T) {
 	}
 	if vp.EarningsMicroUSD != bounty || vp.BondHeldMicroUSD != 0 || vp.BondMicroUSD != 100_000_000 {
 		t.Fatalf("the verifier that caught it: %+v; want its %d µ$ bounty earned and its whole bond free", vp, bounty)
+	}
+}
+
+// TestInferenceCheater is the gateway catching a solver that signs false
+// answers, every party its own process: the only solver serving the
+// published model is a test build (-tags belugacheat, --cheat-inference)
+// that changes a byte of every answer before signing it. The client gets
+// its completion and receipt; the verifier process recomputes the receipt
+// and claims fraud; the coordinator plays the dispute with the two over
+// libp2p and rules against the solver: the client's funds are back where
+// they were, the cheater's bond is slashed by what the coordinator logs,
+// the verifier earns its bounty, and the cheater is banned (the model has
+// no solver left; the next request is refused and charges nothing). The
+// receipt, checked offline with `beluga verify-inference`, fails too.
+func TestInferenceCheater(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary as separate processes with a cheating inference solver (~30 s)")
+	}
+	const corpus = "/usr/share/games/fortunes"
+	if _, err := os.Stat(filepath.Join(corpus, "fortunes")); err != nil {
+		t.Skipf("the fortunes corpus is not installed (apt-get install fortunes): %v", err)
+	}
+	dir := t.TempDir()
+	j := &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
+	cheatBin := buildTagged(t, dir, "beluga-cheat", "belugacheat")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("process logs are in %s", dir)
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("a7", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// One trained model; the solver and the verifier each hold a copy.
+	runS, runV := filepath.Join(dir, "run-solver"), filepath.Join(dir, "run-verifier")
+	run(t, j.bin, nil, "train", "--example", "gpt", "--steps", "3", "--out", runS, "--quiet")
+	if out, err := exec.Command("cp", "-r", runS, runV).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	j.coordinator("--inference-verify-ppm", "1000000") // every receipt checked
+	run(t, j.bin, []string{"BELUGA_COORDINATOR=" + j.http}, "model", "publish", "--api-key", j.opKey, "--run", runS,
+		"--id", "fortunes-gpt", "--input-price", "1000", "--output-price", "2000")
+	cheater := start(t, dir, "cheater", cheatBin, nil, "solver", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "cheater"),
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-idle-check", "--serve-model", runS, "--cheat-inference")
+	cheaterParty := cheater.wait(reParty, 60*time.Second)[1]
+	cheater.wait(regexp.MustCompile(`tampers with every inference answer`), 60*time.Second)
+	verifier := start(t, dir, "verifier", j.bin, nil, "verifier", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "verifier"),
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--verify-model", runV)
+	verifierParty := verifier.wait(reParty, 60*time.Second)[1]
+	j.operator("deposit", "--account", "solver_bond:"+cheaterParty, "--usd", "20", "--bank-ref", "wire-cheater-bond")
+	clientKey := strings.TrimSpace(j.operator("key", "--role", "client", "--subject", "acme"))
+	j.operator("deposit", "--account", "client:acme", "--usd", "1", "--bank-ref", "wire-acme-1")
+	base := j.http + "/v1"
+	solvers := func() int {
+		var models struct {
+			Data []struct {
+				ID      string `json:"id"`
+				Solvers int    `json:"solvers"`
+			} `json:"data"`
+		}
+		httpJSON(t, "GET", base+"/models", clientKey, nil, &models)
+		for _, m := range models.Data {
+			if m.ID == "fortunes-gpt" {
+				return m.Solvers
+			}
+		}
+		return 0
+	}
+	until(t, 30*time.Second, "the cheater announced fortunes-gpt", func() bool { return solvers() == 1 })
+	// A receipt sampled while no verifier holds the model goes unchecked:
+	// the request waits for the verifier's announcement.
+	j.coord.wait(regexp.MustCompile(`inference verifier announced`), 60*time.Second)
+	funds := func() int64 {
+		var me struct {
+			Funds int64 `json:"funds_micro_usd"`
+		}
+		httpJSON(t, "GET", base+"/me", clientKey, nil, &me)
+		return me.Funds
+	}
+	before := funds()
+
+	req := map[string]any{"model": "fortunes-gpt", "prompt": "Q: Who checks the checkers?\nA:", "max_tokens": 40, "temperature": 0.7, "seed": 11}
+	var c completion
+	if st, _ := httpJSON(t, "POST", base+"/completions", clientKey, req, &c); st != 200 || c.Receipt == "" {
+		t.Fatalf("completion: %d %+v", st, c)
+	}
+	slashed := j.coord.wait(regexp.MustCompile(`inference solver slashed.*solver=`+cheaterParty+`.*request=(\S+).*slashed_micro_usd=(\d+) refund_micro_usd=(\d+)`), 60*time.Second)
+	if slashed[1] != c.ID {
+		t.Fatalf("the cheater was slashed for request %s, want %s", slashed[1], c.ID)
+	}
+	slash, _ := strconv.ParseInt(slashed[2], 10, 64)
+	if slash <= 0 {
+		t.Fatalf("the cheater was slashed %s µ$", slashed[2])
+	}
+
+	// The client can see it too: the receipt does not verify offline.
+	var rec json.RawMessage
+	if st, _ := httpJSON(t, "GET", base+"/receipts/"+c.Receipt, clientKey, nil, &rec); st != 200 {
+		t.Fatalf("receipt: %d %s", st, rec)
+	}
+	recFile := filepath.Join(dir, "receipt.json")
+	if err := os.WriteFile(recFile, rec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runErr(j.bin, nil, "verify-inference", recFile, "--run", runV); err == nil {
+		t.Fatalf("a tampered answer's receipt verified offline:\n%s", out)
+	}
+
+	// Money: the client is whole, the cheater's bond paid for it, the
+	// verifier earned its bounty.
+	until(t, 10*time.Second, "the client refunded", func() bool { return funds() == before })
+	var sp, vp partyMoney
+	if code, _ := httpJSON(t, http.MethodGet, j.http+"/v1/parties/"+cheaterParty+"?role=solver", j.opKey, nil, &sp); code != http.StatusOK {
+		t.Fatalf("GET /v1/parties/%s: %d", cheaterParty, code)
+	}
+	if code, _ := httpJSON(t, http.MethodGet, j.http+"/v1/parties/"+verifierParty+"?role=verifier", j.opKey, nil, &vp); code != http.StatusOK {
+		t.Fatalf("GET /v1/parties/%s: %d", verifierParty, code)
+	}
+	if sp.BondMicroUSD != 20_000_000-slash {
+		t.Fatalf("the cheater's bond after a %d µ$ slash: %+v, want %d", slash, sp, 20_000_000-slash)
+	}
+	if vp.EarningsMicroUSD <= 0 {
+		t.Fatalf("the verifier that proved the fraud earned nothing: %+v", vp)
+	}
+
+	// Banned: the model has no solver, and a request is refused, free.
+	until(t, 10*time.Second, "the cheater banned from fortunes-gpt", func() bool { return solvers() == 0 })
+	var e completion
+	if st, _ := httpJSON(t, "POST", base+"/completions", clientKey, req, &e); st == 200 || e.Error == nil {
+		t.Fatalf("a request to a model whose only solver is banned: %d %+v", st, e)
+	}
+	if got := funds(); got != before {
+		t.Fatalf("the refused request changed the funds: %d → %d", before, got)
 	}
 }
