@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,9 @@ const (
 	// EventSlashed: a solver proven to cheat was slashed and banned
 	// (Warn): "solver", "request", "slashed_micro_usd", "refund_micro_usd".
 	EventSlashed = "inference solver slashed"
+	// EventUnchecked: a sampled receipt no verifier checked within
+	// VerifyWait (Warn): "receipt", "why".
+	EventUnchecked = "inference receipt unchecked"
 )
 
 // DefaultRatePPM is the planner's rate for the target: a solver
@@ -93,6 +97,16 @@ func (s *sampler) draw() bool {
 	return int64(binary.LittleEndian.Uint64(b[:])%plan.PPM) < s.ratePPM.Load()
 }
 
+// VerifyWait is how long a sampled receipt waits for a verifier that
+// holds its model and answers: a receipt sampled while none is announced
+// (a verifier restarting, none online yet) is checked when one comes,
+// and a verifier that fails to answer is passed over for another. Only
+// after VerifyWait is the receipt counted unchecked (EventUnchecked).
+const VerifyWait = 2 * time.Minute
+
+// verifyPoll is how often a waiting receipt looks for a verifier again.
+const verifyPoll = 250 * time.Millisecond
+
 // maybeVerify samples one answered request.
 func (g *Gateway) maybeVerify(m *Model, req *inference.Request, rec *inference.Record, solver peer.ID, client string, costMicroUSD int64) {
 	s := &g.ver
@@ -105,18 +119,9 @@ func (g *Gateway) maybeVerify(m *Model, req *inference.Request, rec *inference.R
 		s.mu.Lock()
 		s.stats.Sampled++
 		s.mu.Unlock()
-		v, done, ok := s.verifiers.Pick(req.Model, nil)
-		if !ok {
-			s.mu.Lock()
-			s.stats.Unchecked++
-			s.mu.Unlock()
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		vd, err := infer.RequestVerdict(ctx, g.h, v, rec.Marshal())
-		done(0)
-		if err != nil || vd.Receipt != rec.ID {
+		v, vd, why := g.verdict(req, rec)
+		if vd == nil {
+			g.log.Warn(EventUnchecked, "receipt", rec.ID, "why", why)
 			s.mu.Lock()
 			s.stats.Unchecked++
 			s.mu.Unlock()
@@ -136,4 +141,34 @@ func (g *Gateway) maybeVerify(m *Model, req *inference.Request, rec *inference.R
 			s.mu.Unlock()
 		}
 	}()
+}
+
+// verdict asks verifiers holding req's model to check rec until one
+// answers, waiting up to VerifyWait for one to be there; without an
+// answer it returns nil and why.
+func (g *Gateway) verdict(req *inference.Request, rec *inference.Record) (peer.ID, *infer.Verdict, string) {
+	tried := map[peer.ID]bool{}
+	why := "no verifier holds the model"
+	for deadline := time.Now().Add(VerifyWait); ; time.Sleep(verifyPoll) {
+		v, done, ok := g.ver.verifiers.Pick(req.Model, tried)
+		if !ok {
+			if time.Now().After(deadline) {
+				return "", nil, why
+			}
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		vd, err := infer.RequestVerdict(ctx, g.h, v, rec.Marshal())
+		cancel()
+		done(0)
+		if err == nil && vd.Receipt == rec.ID {
+			return v, vd, ""
+		}
+		tried[v] = true
+		if err == nil {
+			err = fmt.Errorf("it answered for receipt %s", vd.Receipt)
+		}
+		why = fmt.Sprintf("verifier %s did not check it: %v", v, err)
+		g.log.Warn("inference verifier failed", "receipt", rec.ID, "verifier", v.String(), "err", err.Error())
+	}
 }

@@ -64,6 +64,7 @@ type partyMoney struct {
 // its bond slashed, the client's escrow is refunded and the slash paid
 // to it, the verifier earns its bounty, and the cheater earns nothing.
 func TestJourneyCheater(t *testing.T) {
+	t.Parallel() // with TestInferenceCheater: both mostly wait on the network
 	if testing.Short() {
 		t.Skip("starts the real binary as separate processes with a cheating solver (~30 s)")
 	}
@@ -152,14 +153,16 @@ func TestJourneyCheater(t *testing.T) {
 // answers, every party its own process: the only solver serving the
 // published model is a test build (-tags belugacheat, --cheat-inference)
 // that changes a byte of every answer before signing it. The client gets
-// its completion and receipt; the verifier process recomputes the receipt
-// and claims fraud; the coordinator plays the dispute with the two over
+// its completion and receipt; the verifier process, started only after
+// the answer (a sampled receipt waits for a verifier), recomputes the
+// receipt and claims fraud; the coordinator plays the dispute with the two over
 // libp2p and rules against the solver: the client's funds are back where
 // they were, the cheater's bond is slashed by what the coordinator logs,
 // the verifier earns its bounty, and the cheater is banned (the model has
 // no solver left; the next request is refused and charges nothing). The
 // receipt, checked offline with `beluga verify-inference`, fails too.
 func TestInferenceCheater(t *testing.T) {
+	t.Parallel() // with TestJourneyCheater
 	if testing.Short() {
 		t.Skip("starts the real binary as separate processes with a cheating inference solver (~30 s)")
 	}
@@ -191,9 +194,6 @@ func TestInferenceCheater(t *testing.T) {
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-idle-check", "--serve-model", runS, "--cheat-inference")
 	cheaterParty := cheater.wait(reParty, 60*time.Second)[1]
 	cheater.wait(regexp.MustCompile(`tampers with every inference answer`), 60*time.Second)
-	verifier := start(t, dir, "verifier", j.bin, nil, "verifier", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "verifier"),
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--verify-model", runV)
-	verifierParty := verifier.wait(reParty, 60*time.Second)[1]
 	j.operator("deposit", "--account", "solver_bond:"+cheaterParty, "--usd", "20", "--bank-ref", "wire-cheater-bond")
 	clientKey := strings.TrimSpace(j.operator("key", "--role", "client", "--subject", "acme"))
 	j.operator("deposit", "--account", "client:acme", "--usd", "1", "--bank-ref", "wire-acme-1")
@@ -214,9 +214,6 @@ func TestInferenceCheater(t *testing.T) {
 		return 0
 	}
 	until(t, 30*time.Second, "the cheater announced fortunes-gpt", func() bool { return solvers() == 1 })
-	// A receipt sampled while no verifier holds the model goes unchecked:
-	// the request waits for the verifier's announcement.
-	j.coord.wait(regexp.MustCompile(`inference verifier announced`), 60*time.Second)
 	funds := func() int64 {
 		var me struct {
 			Funds int64 `json:"funds_micro_usd"`
@@ -231,6 +228,10 @@ func TestInferenceCheater(t *testing.T) {
 	if st, _ := httpJSON(t, "POST", base+"/completions", clientKey, req, &c); st != 200 || c.Receipt == "" {
 		t.Fatalf("completion: %d %+v", st, c)
 	}
+	// The verifier starts only now: the sampled receipt waits for it.
+	verifier := start(t, dir, "verifier", j.bin, nil, "verifier", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "verifier"),
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--verify-model", runV)
+	verifierParty := verifier.wait(reParty, 60*time.Second)[1]
 	slashed := j.coord.wait(regexp.MustCompile(`inference solver slashed.*solver=`+cheaterParty+`.*request=(\S+).*slashed_micro_usd=(\d+) refund_micro_usd=(\d+)`), 60*time.Second)
 	if slashed[1] != c.ID {
 		t.Fatalf("the cheater was slashed for request %s, want %s", slashed[1], c.ID)
