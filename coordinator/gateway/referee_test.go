@@ -88,26 +88,7 @@ func testHost(t *testing.T) (host.Host, crypto.PrivKey) {
 func TestDisputePlaysTheGame(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := spec.ExampleGPT()
-	s.Model.Layers = s.Model.Layers[:2]
-	s.Model.Layers[0].Context, s.Model.Layers[0].Dim = 32, 16
-	s.Model.Layers[1].Heads, s.Model.Layers[1].FF = 2, 32
-	s.Model.Layers = append(s.Model.Layers, spec.Layer{Op: spec.OpRMSNorm}, spec.Layer{Op: spec.OpLinear, Out: gpt.Vocab})
-	c, err := s.GPT()
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, err := s.ID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	canon, err := s.Canonical()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := c.Init()
-	h := commit.Hasher{Threads: 1}
-	digest := h.StateDigest(job, spec.GPTTensors(c, st))
+	c, st, job, canon, digest := tinyModel(t)
 	oc := c
 	oc.Seed++
 	ost := oc.Init()
@@ -381,6 +362,33 @@ func TestGPT2VerdictsPlayTheGame(t *testing.T) {
 	if g.Slashed(join.PartyID(wire.RoleSolver, sh.ID())) || !g.Slashed(join.PartyID(wire.RoleVerifier, lv.ID())) {
 		t.Fatal("the honest solver was slashed, or the lying verifier was not")
 	}
+}
+
+// tinyModel is a one-layer GPT (d16, context 32) at its initial state:
+// its config and state, the job that trains it (and that job's canonical
+// spec) and its state digest.
+func tinyModel(t *testing.T) (gpt.Config, *gpt.State, spec.JobID, []byte, merkle.Digest) {
+	t.Helper()
+	s := spec.ExampleGPT()
+	s.Model.Layers = s.Model.Layers[:2]
+	s.Model.Layers[0].Context, s.Model.Layers[0].Dim = 32, 16
+	s.Model.Layers[1].Heads, s.Model.Layers[1].FF = 2, 32
+	s.Model.Layers = append(s.Model.Layers, spec.Layer{Op: spec.OpRMSNorm}, spec.Layer{Op: spec.OpLinear, Out: gpt.Vocab})
+	c, err := s.GPT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := s.ID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err := s.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := c.Init()
+	h := commit.Hasher{Threads: 1}
+	return c, st, job, canon, h.StateDigest(job, spec.GPTTensors(c, st))
 }
 
 // refereeGateway is a gateway on a fresh service with the model id
