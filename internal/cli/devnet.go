@@ -58,7 +58,7 @@ spends about a minute on it).`,
 			}
 			cfg.Backend = b
 			if inference { // internal/cli/model.go
-				return runInferenceDevnet(c, inferenceRequests, jsonOut)
+				return runInferenceDevnet(c, inferenceRequests, b, jsonOut)
 			}
 			ctx := c.Context()
 			if cfg.Console != "" {
@@ -94,7 +94,8 @@ spends about a minute on it).`,
 	f.BoolVar(&inference, "inference", false, "run verified inference instead: train and publish a GPT, honest and cheating solvers, a verifier, a burst through the OpenAI-compatible gateway (JSON: requests, receipts_verified, cheater_slashed, billed_micro_usd, ledger_balanced)")
 	f.IntVar(&inferenceRequests, "requests", 48, "with --inference: the requests of the burst")
 	f.StringVar(&backendName, "backend", "auto", "where the solvers train, MLP or GPT: cpu, vulkan (a Vulkan device, lavapipe included) "+
-		"or auto (a Vulkan GPU if one works, else the CPU); the verifiers replay on the CPU, and each solver's backend is printed (--json: solvers, backends)")
+		"or auto (a Vulkan GPU if one works, else the CPU); the verifiers replay on the CPU, and each solver's backend is printed (--json: solvers, backends); "+
+		"with --inference, where the two models are trained (inference itself runs on the CPU engine)")
 	return cmd
 }
 

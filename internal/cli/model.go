@@ -22,6 +22,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/net/p2p"
 	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/model"
 )
 
 func newModelCmd() *cobra.Command {
@@ -137,8 +138,8 @@ func serveModels(ctx context.Context, n *p2p.Node, key crypto.PrivKey, coordAddr
 }
 
 // runInferenceDevnet runs `beluga devnet --inference`.
-func runInferenceDevnet(c *cobra.Command, requests int, jsonOut bool) error {
-	cfg := devnet.InferenceConfig{Requests: requests}
+func runInferenceDevnet(c *cobra.Command, requests int, backend model.Backend, jsonOut bool) error {
+	cfg := devnet.InferenceConfig{Requests: requests, Backend: backend}
 	if !jsonOut {
 		cfg.Out = c.OutOrStdout()
 	}

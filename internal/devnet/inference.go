@@ -33,6 +33,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
+	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/model"
 )
 
@@ -43,6 +44,10 @@ type InferenceConfig struct {
 	Requests int
 	// Out receives the timeline (nil: nothing).
 	Out io.Writer
+	// Backend trains the two models (default auto); the solvers and the
+	// verifier serve and check them with the CPU engine, the one
+	// inference runs on.
+	Backend model.Backend
 }
 
 // InferenceResult is what RunInference ends with (one JSON object).
@@ -107,6 +112,15 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 	defer os.RemoveAll(tmp)
 
 	// Two models, trained here.
+	chosen, err := model.ResolveBackend(cfg.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("devnet: backend %s: %w", cfg.Backend, err)
+	}
+	defer chosen.Close()
+	trainedOn := "cpu (" + kernel.Best().Name() + ")"
+	if chosen.Device != nil {
+		trainedOn = "vulkan (" + chosen.Device.Info().Name + ")"
+	}
 	corpus := gptCorpus()
 	var models []*rundir.Model
 	for i, steps := range []int64{30, 10} {
@@ -119,7 +133,7 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 			return nil, err
 		}
 		dir := filepath.Join(tmp, fmt.Sprintf("model%d", i))
-		if _, err := trainer.Run(ctx, s, data, trainer.Options{OutDir: dir}); err != nil {
+		if _, err := trainer.Run(ctx, s, data, trainer.Options{OutDir: dir, Model: chosen.Options()}); err != nil {
 			return nil, err
 		}
 		m, err := rundir.OpenModel(ctx, dir, nil)
@@ -127,7 +141,7 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 			return nil, err
 		}
 		models = append(models, m)
-		say("trained model %d: %s, final digest %x", i+1, describe(s), m.Digest[:8])
+		say("trained model %d on %s: %s, final digest %x", i+1, trainedOn, describe(s), m.Digest[:8])
 	}
 
 	// The coordinator.
