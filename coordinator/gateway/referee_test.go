@@ -229,18 +229,7 @@ func TestGPT2VerdictsPlayTheGame(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := spec.ServedGPT2("imported", 16, 8, 1, 2, 16, 12)
-	c, err := s.GPT()
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, err := s.ID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	canon, err := s.Canonical()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, job, canon := modelOf(t, s)
 	withVectors := func(a int32) *gpt.State {
 		st := c.Init()
 		for p, pr := range c.Params() {
@@ -374,6 +363,16 @@ func tinyModel(t *testing.T) (gpt.Config, *gpt.State, spec.JobID, []byte, merkle
 	s.Model.Layers[0].Context, s.Model.Layers[0].Dim = 32, 16
 	s.Model.Layers[1].Heads, s.Model.Layers[1].FF = 2, 32
 	s.Model.Layers = append(s.Model.Layers, spec.Layer{Op: spec.OpRMSNorm}, spec.Layer{Op: spec.OpLinear, Out: gpt.Vocab})
+	c, job, canon := modelOf(t, s)
+	st := c.Init()
+	h := commit.Hasher{Threads: 1}
+	return c, st, job, canon, h.StateDigest(job, spec.GPTTensors(c, st))
+}
+
+// modelOf is the GPT of spec s, the job that trains it and its canonical
+// spec.
+func modelOf(t *testing.T, s *spec.Spec) (gpt.Config, spec.JobID, []byte) {
+	t.Helper()
 	c, err := s.GPT()
 	if err != nil {
 		t.Fatal(err)
@@ -386,9 +385,7 @@ func tinyModel(t *testing.T) (gpt.Config, *gpt.State, spec.JobID, []byte, merkle
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := c.Init()
-	h := commit.Hasher{Threads: 1}
-	return c, st, job, canon, h.StateDigest(job, spec.GPTTensors(c, st))
+	return c, job, canon
 }
 
 // refereeGateway is a gateway on a fresh service with the model id
