@@ -90,16 +90,8 @@ func startInferenceNet(t *testing.T) *inferenceNet {
 	if _, err := os.Stat(filepath.Join(corpus, "fortunes")); err != nil {
 		t.Skipf("the fortunes corpus is not installed (apt-get install fortunes): %v", err)
 	}
-	dir := t.TempDir()
-	j := &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("process logs are in %s", dir)
-		}
-	})
-	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("ef", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	j := newJourney(t)
+	dir := j.dir
 	// Two trained models: the one published, and another.
 	runA, runB := filepath.Join(dir, "runA"), filepath.Join(dir, "runB")
 	run(t, j.bin, nil, "train", "--example", "gpt", "--steps", "3", "--out", runA, "--quiet")

@@ -170,17 +170,9 @@ func TestInferenceCheater(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(corpus, "fortunes")); err != nil {
 		t.Skipf("the fortunes corpus is not installed (apt-get install fortunes): %v", err)
 	}
-	dir := t.TempDir()
-	j := &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
+	j := newJourney(t)
+	dir := j.dir
 	cheatBin := buildTagged(t, dir, "beluga-cheat", "belugacheat")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("process logs are in %s", dir)
-		}
-	})
-	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("a7", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	// One trained model; the solver and the verifier each hold a copy.
 	runS, runV := filepath.Join(dir, "run-solver"), filepath.Join(dir, "run-verifier")
 	run(t, j.bin, nil, "train", "--example", "gpt", "--steps", "3", "--out", runS, "--quiet")

@@ -68,19 +68,11 @@ func network(t *testing.T, solverExtra, verifierExtra []string) (j *journey, sol
 // solverTags ("" for the one every other process runs).
 func networkWith(t *testing.T, solverTags string, solverExtra, verifierExtra []string) (j *journey, solver, verifier *daemon) {
 	t.Helper()
-	dir := t.TempDir()
-	j = &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
+	j = newJourney(t)
+	dir := j.dir
 	solverBin := j.bin
 	if solverTags != "" {
 		solverBin = buildTagged(t, dir, "beluga-"+strings.ReplaceAll(solverTags, ",", "-"), solverTags)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("process logs are in %s", dir)
-		}
-	})
-	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
 	}
 	j.coordinator()
 	spawn := func(role, name string, extra []string) *daemon {

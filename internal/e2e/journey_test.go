@@ -54,6 +54,30 @@ func (j *journey) coordinator(extra ...string) {
 	j.http = j.coord.wait(reHTTP, 60*time.Second)[1]
 }
 
+// newJourney is a journey in a fresh directory (kept after the test
+// with BELUGA_E2E_KEEP=1, and named in the log of a failed test): the
+// binary built there, two free ports for the coordinator and the vault
+// key that seals bank details at rest. No process runs yet.
+func newJourney(t *testing.T) *journey {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Getenv("BELUGA_E2E_KEEP") == "1" {
+		var err error
+		if dir, err = os.MkdirTemp("", "beluga-e2e-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("process logs are in %s (kept with BELUGA_E2E_KEEP=1)", dir)
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
+}
+
 // operator runs `beluga operator args…` with the operator's key.
 func (j *journey) operator(args ...string) string {
 	j.t.Helper()
@@ -116,23 +140,8 @@ func TestJourney(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary as separate processes (~1 min)")
 	}
-	dir := t.TempDir()
-	if os.Getenv("BELUGA_E2E_KEEP") == "1" {
-		var err error
-		if dir, err = os.MkdirTemp("", "beluga-e2e-"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	j := &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
-	defer func() {
-		if t.Failed() {
-			t.Logf("process logs are in %s (kept with BELUGA_E2E_KEEP=1)", dir)
-		}
-	}()
-	// Operator: the vault key that seals bank details, then the coordinator.
-	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	j := newJourney(t)
+	dir := j.dir
 	j.coordinator()
 
 	// Solvers and the verifier, each its own process with its own key.

@@ -23,11 +23,8 @@ func TestInferenceWeightsP2P(t *testing.T) {
 	if _, err := os.Stat("/usr/share/games/fortunes/fortunes"); err != nil {
 		t.Skipf("the fortunes corpus is not installed (apt-get install fortunes): %v", err)
 	}
-	dir := t.TempDir()
-	j := &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
-	if err := os.WriteFile(filepath.Join(dir, "vault.key"), []byte(strings.Repeat("ef", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	j := newJourney(t)
+	dir := j.dir
 	runA := filepath.Join(dir, "runA")
 	run(t, j.bin, nil, "train", "--example", "gpt", "--steps", "3", "--out", runA, "--quiet")
 	j.coordinator("--inference-verify-ppm", "1000000")
