@@ -223,7 +223,7 @@ be reached at start is retried with backoff.`,
 func newVerifierCmd() *cobra.Command {
 	var cfg verifierd.Config
 	var api partyAPI
-	var listen, keyFile, httpAddr, dir string
+	var listen, keyFile, httpAddr, dir, backendName string
 	var behindNAT, logJSON bool
 	var verifyDirs, verifyIDs []string // inference: internal/cli/model.go
 	cmd := &cobra.Command{
@@ -237,6 +237,10 @@ func newVerifierCmd() *cobra.Command {
 			if _, err := join.Coordinator(cfg.Coordinator); err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
+			backend, err := model.ParseBackend(backendName)
+			if err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--backend: %w", err)}
+			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			keyFile = keyPath(keyFile, dir)
@@ -245,6 +249,15 @@ func newVerifierCmd() *cobra.Command {
 				return fmt.Errorf("the identity key %s: %w", keyFile, err)
 			}
 			cfg.Logger = daemonLogger(c.OutOrStdout(), logJSON)
+			// Replays run where --backend says; the digests are the same
+			// on every backend, so the solver's backend does not matter.
+			chosen, err := model.ResolveBackend(backend)
+			if err != nil {
+				return fmt.Errorf("--backend %s: %w", backend, err)
+			}
+			defer chosen.Close()
+			cfg.Model = chosen.Options()
+			cfg.Logger.Info("backend: "+chosen.Describe, "replays_on", chosen.Backend)
 			n, err := p2p.New(ctx, netOptions(key, listen, cfg.Coordinator, behindNAT, cfg.Logger)...)
 			if err != nil {
 				return err
@@ -281,6 +294,8 @@ func newVerifierCmd() *cobra.Command {
 	f.StringVar(&cfg.TextFile, "text", "", "corpus file of GPT jobs whose data source is \"text\" (checked against each job's root and size; a job naming another corpus fetches it from the coordinator)")
 	f.StringVar(&listen, "listen", daemonListen, listenHelp)
 	f.StringVar(&httpAddr, "http", "", httpHelp)
+	f.StringVar(&backendName, "backend", "auto", "where audits replay steps: cpu, vulkan (a Vulkan device, lavapipe included) "+
+		"or auto (a Vulkan GPU if one works and can take the job, else the CPU); the digests, and so the verdicts, never change")
 	f.StringVar(&dir, "dir", "beluga-verifier", "work directory (holds the identity key and the text corpora fetched from the coordinator)")
 	f.StringVar(&keyFile, "key", "", "libp2p identity key file, created if absent (default: peer.key in --dir)")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON lines (one per event) instead of human-readable lines")

@@ -8,6 +8,7 @@ package rundir
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -108,6 +109,9 @@ func Replay(ctx context.Context, s *spec.Spec, data *model.Data, st *spec.State,
 	r, err := model.NewRunner(s, data, st, opts...)
 	if err != nil {
 		return nil, err
+	}
+	if c, ok := r.(io.Closer); ok {
+		defer c.Close() // a Vulkan runner's device buffers (its State is the host's copy)
 	}
 	for r.State().Step < to {
 		if err := ctx.Err(); err != nil {

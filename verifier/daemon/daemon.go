@@ -82,6 +82,10 @@ type Config struct {
 	CorpusDir string
 	// Logger receives the daemon's events (default: discarded).
 	Logger *slog.Logger
+	// Model configures the replays: the backend (a Vulkan device), the
+	// kernel, the threads. The digests never depend on it, so a verifier
+	// on any backend audits a solver on any other.
+	Model []model.Option
 	// SilentForTesting makes the daemon accept audit tasks and never report
 	// (the fault test of a verifier that goes silent).
 	SilentForTesting bool
@@ -521,7 +525,7 @@ func (d *Daemon) audit(ctx context.Context, id spec.JobID, s *spec.Spec, t *wire
 	defer d.reported(tk)
 	sol := &netSolver{n: d.n, spec: s, job: id, trace: tr, data: data, holders: append([]peer.ID{t.Solver}, t.Providers...),
 		fetch: exchange.Options{Grant: t.Grant, Logger: d.log}, local: d.replica}
-	rep, err := audit.Run(ctx, audit.Config{Spec: s, Data: data, Beacon: t.Beacon, Solver: t.Solver.String()}, sol)
+	rep, err := audit.Run(ctx, audit.Config{Spec: s, Data: data, Beacon: t.Beacon, Solver: t.Solver.String(), Model: d.cfg.Model}, sol)
 	if err != nil {
 		return err
 	}
