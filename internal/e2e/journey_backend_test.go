@@ -81,7 +81,7 @@ func TestJourneyCrossBackend(t *testing.T) {
 	}
 	requireVulkan(t)
 	begin := time.Now()
-	j, solver, verifier := network(t, []string{"--backend", "vulkan"}, nil)
+	j, solver, verifier := network(t, []string{"--backend", "vulkan"}, []string{"--backend", "cpu"}) // the verifier on the CPU even where a GPU is
 	device := solver.p.wait(reVulkanBackend, 30*time.Second)[1]
 	t.Logf("solver trains on %s", device)
 
