@@ -34,6 +34,9 @@ const (
 	// EventUnchecked: a sampled receipt no verifier checked within
 	// VerifyWait (Warn): "receipt", "why".
 	EventUnchecked = "inference receipt unchecked"
+	// EventVerifierFailed: a verifier asked to check a receipt did not
+	// (Warn): "receipt", "verifier", "err"; the next one is asked.
+	EventVerifierFailed = "inference verifier failed"
 )
 
 // DefaultRatePPM is the planner's rate for the target: a solver
@@ -169,6 +172,6 @@ func (g *Gateway) verdict(req *inference.Request, rec *inference.Record) (peer.I
 			err = fmt.Errorf("it answered for receipt %s", vd.Receipt)
 		}
 		why = fmt.Sprintf("verifier %s did not check it: %v", v, err)
-		g.log.Warn("inference verifier failed", "receipt", rec.ID, "verifier", v.String(), "err", err.Error())
+		g.log.Warn(EventVerifierFailed, "receipt", rec.ID, "verifier", v.String(), "err", err.Error())
 	}
 }

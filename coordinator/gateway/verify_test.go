@@ -75,7 +75,7 @@ func TestVerdictWaitsAndPassesOver(t *testing.T) {
 	if v != honest.ID() || vd.Verdict != infer.VerdictPass || vd.Receipt != rec.ID {
 		t.Fatalf("verdict %+v from %s, want a pass from the honest verifier %s", vd, v, honest.ID())
 	}
-	if e := ev.last("inference verifier failed"); e == nil || e["verifier"] != broken.ID().String() {
+	if e := ev.last(EventVerifierFailed); e == nil || e["verifier"] != broken.ID().String() {
 		t.Fatalf("no event for the verifier that failed: %v", e)
 	}
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/beluga-compute/beluga/solver/gpu"
 	"github.com/beluga-compute/beluga/solver/idle"
 	"github.com/beluga-compute/beluga/spec/dataset"
-	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/model"
 	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
 )
@@ -124,18 +123,14 @@ be reached at start is retried with backoff.`,
 			}
 			defer chosen.Close()
 			cfg.Model = chosen.Options()
-			cfg.Backend, cfg.GPUName = chosen.Describe, probe.Name()
+			cfg.GPUName = probe.Name()
 			if len(probe.Devices) > 0 {
 				cfg.GPUMemoryBytes = probe.Devices[0].MemoryBytes
 			}
-			if chosen.Device != nil {
+			cfg.Backend = chosen.Name()
+			if chosen.Device != nil && cfg.GPUName == "" {
 				info := chosen.Device.Info()
-				cfg.Backend = "vulkan (" + info.Name + ")"
-				if cfg.GPUName == "" {
-					cfg.GPUName, cfg.GPUMemoryBytes = info.Name, info.DeviceLocalBytes
-				}
-			} else {
-				cfg.Backend = "cpu (" + kernel.Best().Name() + ")"
+				cfg.GPUName, cfg.GPUMemoryBytes = info.Name, info.DeviceLocalBytes
 			}
 			cfg.Logger = daemonLogger(c.OutOrStdout(), logJSON)
 			if ch := cfg.CheatForTesting; ch != nil {

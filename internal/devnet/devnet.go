@@ -47,7 +47,6 @@ import (
 	"github.com/beluga-compute/beluga/solver/idle"
 	"github.com/beluga-compute/beluga/spec"
 	"github.com/beluga-compute/beluga/spec/catalog"
-	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/model"
 	verifierd "github.com/beluga-compute/beluga/verifier/daemon"
 )
@@ -321,10 +320,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("devnet: backend %s: %w", cfg.Backend, err)
 	}
 	defer chosen.Close()
-	backend := "cpu (" + kernel.Best().Name() + ")"
-	if chosen.Device != nil {
-		backend = "vulkan (" + chosen.Device.Info().Name + ")"
-	}
+	backend := chosen.Name()
 	type solverSpec struct {
 		ask   int64
 		cheat *solverd.Cheat

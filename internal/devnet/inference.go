@@ -33,7 +33,6 @@ import (
 	"github.com/beluga-compute/beluga/protocol/rundir"
 	"github.com/beluga-compute/beluga/solver/trainer"
 	"github.com/beluga-compute/beluga/spec"
-	"github.com/beluga-compute/beluga/spec/kernel"
 	"github.com/beluga-compute/beluga/spec/model"
 )
 
@@ -117,10 +116,6 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 		return nil, fmt.Errorf("devnet: backend %s: %w", cfg.Backend, err)
 	}
 	defer chosen.Close()
-	trainedOn := "cpu (" + kernel.Best().Name() + ")"
-	if chosen.Device != nil {
-		trainedOn = "vulkan (" + chosen.Device.Info().Name + ")"
-	}
 	corpus := gptCorpus()
 	var models []*rundir.Model
 	for i, steps := range []int64{30, 10} {
@@ -141,7 +136,7 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 			return nil, err
 		}
 		models = append(models, m)
-		say("trained model %d on %s: %s, final digest %x", i+1, trainedOn, describe(s), m.Digest[:8])
+		say("trained model %d on %s: %s, final digest %x", i+1, chosen.Name(), describe(s), m.Digest[:8])
 	}
 
 	// The coordinator.
@@ -289,11 +284,19 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 	// as referee, plays the dispute game (the liar's own pass agrees with
 	// the receipt, so it accuses nothing), refuses the verdict and
 	// slashes the liar; then the honest verifier takes over.
+	// A first request the cheating solver answered is a true fraud even
+	// to the liar (the solver loses that dispute): ask again, until the
+	// liar has accused an honest answer.
 	cd.Gateway.SetVerifyRate(plan.PPM)
-	if ok, _ := burstRequest(ctx, base, clientKey, 1000); !ok {
-		return nil, errors.New("the request the lying verifier checks failed")
+	for i := 0; !cd.Gateway.Slashed(liar); i++ {
+		if i == 8 {
+			return nil, errors.New("the lying verifier was not refused in 8 requests")
+		}
+		if ok, _ := burstRequest(ctx, base, clientKey, 1000+i); !ok {
+			return nil, errors.New("a request the lying verifier checks failed")
+		}
+		cd.Gateway.WaitVerifications()
 	}
-	cd.Gateway.WaitVerifications()
 	cd.Gateway.SetVerifyRate(rate)
 	announceHonest()
 	for deadline := time.Now().Add(30 * time.Second); cd.Gateway.VerifiersOf(m1.Digest) != 1; time.Sleep(50 * time.Millisecond) {

@@ -97,6 +97,15 @@ func (c Chosen) Options() []Option {
 	return []Option{WithBackend(c.Backend)}
 }
 
+// Name is the backend as solvers report it and the coordinator records
+// it: "vulkan (<device name>)" or "cpu (<kernel>)".
+func (c Chosen) Name() string {
+	if c.Device != nil {
+		return "vulkan (" + c.Device.Info().Name + ")"
+	}
+	return "cpu (" + kernel.Best().Name() + ")"
+}
+
 // Close closes the chosen device, if any.
 func (c Chosen) Close() error {
 	if c.Device != nil {
