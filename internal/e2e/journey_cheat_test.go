@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beluga-compute/beluga/spec/vulkan"
 )
 
 // cheatReport is what the test reads of a cheater's audit report.
@@ -55,7 +57,8 @@ type partyMoney struct {
 }
 
 // TestJourneyCheater is the network catching a lying solver, every party
-// its own process: the solver runs a test build of the binary (-tags
+// its own process (the verifier replaying on Vulkan where there is a
+// device): the solver runs a test build of the binary (-tags
 // belugacheat) that corrupts its training state from step 5 on and lies
 // about it in the dispute; the verifier's replay finds the mismatch, the
 // coordinator referees the dispute between the two processes over libp2p
@@ -69,7 +72,16 @@ func TestJourneyCheater(t *testing.T) {
 		t.Skip("starts the real binary as separate processes with a cheating solver (~30 s)")
 	}
 	const cheatFrom = 5
-	j, solver, verifier := networkWith(t, "belugacheat", []string{"--cheat-from-step", strconv.Itoa(cheatFrom)}, nil)
+	// The verifier replays on Vulkan where there is a device (lavapipe in
+	// CI): a GPU verifier catches a CPU solver's lie.
+	var verifierExtra []string
+	if devs, err := vulkan.Devices(); (err == nil && len(devs) > 0) || os.Getenv("BELUGA_REQUIRE_VULKAN") == "1" {
+		verifierExtra = []string{"--backend", "vulkan"}
+	}
+	j, solver, verifier := networkWith(t, "belugacheat", []string{"--cheat-from-step", strconv.Itoa(cheatFrom)}, verifierExtra)
+	if verifierExtra != nil {
+		verifier.p.wait(regexp.MustCompile(`backend: vulkan`), 30*time.Second)
+	}
 	solver.p.wait(regexp.MustCompile(`this solver cheats`), 30*time.Second)
 
 	specFile := filepath.Join(j.dir, "mlp.json")
