@@ -326,7 +326,9 @@ func TestOpenAPIDocumentsEveryStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	gsrv := httptest.NewServer(gateway.New(e.svc, e.keys, h, nil).Wrap(e.server))
+	gw := gateway.New(e.svc, e.keys, h, nil)
+	defer gw.Close()
+	gsrv := httptest.NewServer(gw.Wrap(e.server))
 	defer gsrv.Close()
 	base := gsrv.URL
 	n := 0

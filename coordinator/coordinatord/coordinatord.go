@@ -205,6 +205,9 @@ func (c *Coordinator) Handler() http.Handler {
 func (c *Coordinator) Close() error {
 	var errs []error
 	c.stopPayouts()
+	if c.Gateway != nil {
+		c.Gateway.Close() // the receipts it has not checked stay stored
+	}
 	if c.Node != nil {
 		errs = append(errs, c.Node.Close())
 	}

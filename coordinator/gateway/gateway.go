@@ -73,6 +73,7 @@ func New(svc *service.Service, keys *auth.Keys, h host.Host, log *slog.Logger) *
 	g.ver.verifiers = newRouterOn(h, infer.VerifierAnnounceProtocol, "verifier", log)
 	g.ver.slashed = map[string]bool{}
 	g.ver.ratePPM.Store(DefaultRatePPM)
+	g.startSampler()
 	g.mux.HandleFunc("GET /v1/models", g.listModels)
 	g.mux.HandleFunc("GET /v1/models/{id}", g.getModel)
 	g.mux.HandleFunc("POST /v1/models", g.publishModel)

@@ -126,16 +126,19 @@ func (g *Gateway) judge(ctx context.Context, m *Model, rec *inference.Record, so
 }
 
 // dispute settles a fraud verdict of verifier v on the request solver
-// answered for client.
-func (g *Gateway) dispute(m *Model, req *inference.Request, rec *inference.Record, solver, v peer.ID, client string, costMicroUSD int64, vd *infer.Verdict) {
+// answered for client; it gives up when parent ends (Close).
+func (g *Gateway) dispute(parent context.Context, m *Model, req *inference.Request, rec *inference.Record, solver, v peer.ID, client string, costMicroUSD int64, vd *infer.Verdict) {
 	s := &g.ver
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(parent, 2*time.Minute)
 	defer cancel()
 	s.mu.Lock()
 	s.stats.Disputes++
 	s.mu.Unlock()
 	party, vparty := join.PartyID(wire.RoleSolver, solver), join.PartyID(wire.RoleVerifier, v)
 	res, err := g.judge(ctx, m, rec, solver, v, vd)
+	if err != nil && parent.Err() != nil {
+		return // stopped (Close): the next run plays it again
+	}
 	if err != nil {
 		g.log.Error(EventDisputeUnresolved, "request", req.ID, "verifier", vparty, "err", err.Error())
 		s.mu.Lock()

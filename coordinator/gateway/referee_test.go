@@ -128,7 +128,7 @@ func TestDisputePlaysTheGame(t *testing.T) {
 	}
 	solver, verifier := join.PartyID(wire.RoleSolver, sh.ID()), join.PartyID(wire.RoleVerifier, vh.ID())
 	vd := &infer.Verdict{Receipt: rc.ID(), Verdict: infer.VerdictFraud, Position: 0}
-	g.dispute(&m, req, inference.NewRecord("tiny", req, res.Output, rc), sh.ID(), vh.ID(), "client", 10, vd)
+	g.dispute(ctx, &m, req, inference.NewRecord("tiny", req, res.Output, rc), sh.ID(), vh.ID(), "client", 10, vd)
 	if e := ev.last(EventDisputePlayed); e == nil || e["verdict"] != "verifier loses (inconsistent claim)" {
 		t.Fatalf("an honest answer accused: event %v", e)
 	}
@@ -144,7 +144,7 @@ func TestDisputePlaysTheGame(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := inference.NewRecord("tiny", req, res.Output, rc)
-	g.dispute(&m, req, rec, sh.ID(), hh.ID(), "client", 10, vd)
+	g.dispute(ctx, &m, req, rec, sh.ID(), hh.ID(), "client", 10, vd)
 	if e := ev.last(EventDisputePlayed); e == nil || e["verdict"] != "solver loses (inconsistent claim)" {
 		t.Fatalf("a tampered answer: event %v", e)
 	}
@@ -152,7 +152,7 @@ func TestDisputePlaysTheGame(t *testing.T) {
 		t.Fatal("the cheating solver was not slashed, or the honest verifier was")
 	}
 	// Accused by the liar too: both claims are off, both lose.
-	g.dispute(&m, req, rec, sh.ID(), vh.ID(), "client", 10, vd)
+	g.dispute(ctx, &m, req, rec, sh.ID(), vh.ID(), "client", 10, vd)
 	if e := ev.last(EventDisputePlayed); e == nil || e["verdict"] != "both loses (inconsistent claim)" {
 		t.Fatalf("a tampered answer accused by the liar: event %v", e)
 	}
@@ -319,7 +319,7 @@ func TestGPT2VerdictsPlayTheGame(t *testing.T) {
 		}
 	})
 	cheater := join.PartyID(wire.RoleSolver, ch.ID())
-	g.dispute(&m, req, inference.NewRecord("imported", req, cres.Output, crc), ch.ID(), hv.ID(), "client", 10, vd)
+	g.dispute(ctx, &m, req, inference.NewRecord("imported", req, cres.Output, crc), ch.ID(), hv.ID(), "client", 10, vd)
 	if e := ev.last(EventDisputePlayed); e == nil || e["verdict"] != "solver loses (operator recomputed)" || e["op"] != "head" {
 		t.Fatalf("a solver serving other biases: event %v", e)
 	}
@@ -344,7 +344,7 @@ func TestGPT2VerdictsPlayTheGame(t *testing.T) {
 			v.Data[0] ^= 1 // accuse: another root than the receipt's
 		}
 	})
-	g.dispute(&m, req, inference.NewRecord("imported", req, res.Output, rc), sh.ID(), lv.ID(), "client", 10, vd)
+	g.dispute(ctx, &m, req, inference.NewRecord("imported", req, res.Output, rc), sh.ID(), lv.ID(), "client", 10, vd)
 	if e := ev.last(EventDisputePlayed); e == nil || e["verdict"] != "verifier loses (operator recomputed)" || e["op"] != "0.gelu" {
 		t.Fatalf("an honest answer accused by a liar: event %v", e)
 	}
@@ -401,12 +401,19 @@ func refereeGateway(t *testing.T, job spec.JobID, canon []byte, digest merkle.Di
 	ev := &events{}
 	gh, _ := testHost(t)
 	g := New(svc, nil, gh, slog.New(ev))
-	if err := svc.Store().PutRaw(specKey(job.String()), canon); err != nil {
+	t.Cleanup(g.Close)
+	return g, gh, ev, publishModel(t, g, job, canon, digest, id, contextLen)
+}
+
+// publishModel publishes the model id on g (as refereeGateway says).
+func publishModel(t *testing.T, g *Gateway, job spec.JobID, canon []byte, digest merkle.Digest, id string, contextLen int) Model {
+	t.Helper()
+	if err := g.svc.Store().PutRaw(specKey(job.String()), canon); err != nil {
 		t.Fatal(err)
 	}
 	m := Model{ID: id, Digest: fmt.Sprintf("%x", digest[:]), Job: job.String(), Context: contextLen, InputMicroUSDPer1K: 1, OutputMicroUSDPer1K: 1}
 	if _, err := g.cat.publish(m); err != nil {
 		t.Fatal(err)
 	}
-	return g, gh, ev, m
+	return m
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -19,7 +21,9 @@ import (
 // Verification sampling (SPEC.md §21.4). Each answered request is sent to
 // a verifier holding the model with probability RatePPM, drawn from
 // crypto/rand after the solver's receipt arrived (the solver cannot know
-// which of its answers are checked). A fraud verdict goes to the referee
+// which of its answers are checked). A sampled receipt is stored until it
+// is checked (pendingKey), so neither a burst nor a restart drops it. A
+// fraud verdict goes to the referee
 // (referee.go), which slashes the solver only when the dispute game confirms
 // it, and otherwise slashes the verifier.
 
@@ -65,10 +69,21 @@ type VerifyStats struct {
 type sampler struct {
 	ratePPM   atomic.Int64
 	verifiers *Router
-	wg        sync.WaitGroup
-	mu        sync.Mutex
-	stats     VerifyStats
-	slashed   map[string]bool // solver and verifier parties slashed
+	// max bounds the checks in flight (MaxChecking).
+	max int
+	// wake nudges the dispatcher: a receipt was sampled or a check ended.
+	wake chan struct{}
+	// stop ends the dispatcher and the checks; done is closed when the
+	// dispatcher has returned, after which checks.Wait waits for them.
+	stop   context.CancelFunc
+	done   chan struct{}
+	checks sync.WaitGroup
+	closed sync.Once
+
+	mu       sync.Mutex
+	checking map[string]bool // pending keys being checked
+	stats    VerifyStats
+	slashed  map[string]bool // solver and verifier parties slashed
 }
 
 // SetVerifyRate sets the share of requests verified, in millionths
@@ -90,8 +105,42 @@ func (g *Gateway) Slashed(party string) bool {
 	return g.ver.slashed[party]
 }
 
-// WaitVerifications waits for the verifications in flight.
-func (g *Gateway) WaitVerifications() { g.ver.wg.Wait() }
+// WaitVerifications waits until every sampled receipt is checked or
+// counted unchecked: none stored, none in flight. After Close it returns
+// at once (the receipts left wait for the next run).
+func (g *Gateway) WaitVerifications() {
+	s := &g.ver
+	for {
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		s.mu.Lock()
+		busy := len(s.checking) > 0
+		s.mu.Unlock()
+		if !busy {
+			var any bool
+			err := g.svc.Store().ScanRaw(pendingPrefix, func(string, []byte) error { any = true; return errFull })
+			if !any && (err == nil || errors.Is(err, errFull)) {
+				return
+			}
+		}
+		s.nudge()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Close stops checking sampled receipts and waits for the checks in
+// flight to return. A receipt not yet checked stays in the store, and
+// the next run with the same data directory checks it.
+func (g *Gateway) Close() {
+	g.ver.closed.Do(func() {
+		g.ver.stop()
+		<-g.ver.done
+		g.ver.checks.Wait()
+	})
+}
 
 // draw reports whether to verify one request.
 func (s *sampler) draw() bool {
@@ -110,49 +159,224 @@ const VerifyWait = 2 * time.Minute
 // verifyPoll is how often a waiting receipt looks for a verifier again.
 const verifyPoll = 250 * time.Millisecond
 
-// maybeVerify samples one answered request.
+// MaxChecking bounds the sampled receipts checked at once. Each check
+// waits up to VerifyWait for a verifier; the receipts sampled beyond it
+// wait in the store, oldest first, so a burst while no verifier is
+// online costs disk, not goroutines.
+const MaxChecking = 64
+
+// Sampled receipts are kept in the coordinator's store from the moment
+// they are drawn until they are checked or counted unchecked, each under
+// pendingKey: the checks survive a restart (the next run checks what the
+// last had not), and the solver that answered cannot escape a check by
+// the coordinator's restart.
+const pendingPrefix = "infer-check/"
+
+// pendingKey orders the sampled receipts by when they were drawn.
+func pendingKey(sampled time.Time, receipt string) string {
+	return fmt.Sprintf("%s%020d/%s", pendingPrefix, sampled.UnixNano(), receipt)
+}
+
+// pendingCheck is a sampled receipt not yet checked: what the check, and
+// the dispute a fraud verdict starts, need.
+type pendingCheck struct {
+	Model  string          `json:"model"`  // the catalog's model ID
+	Record json.RawMessage `json:"record"` // the inference.Record
+	Solver string          `json:"solver"` // the answering solver's peer ID
+	Client string          `json:"client"`
+	Cost   int64           `json:"cost_micro_usd"`
+}
+
+// errFull stops a scan of the pending checks.
+var errFull = errors.New("gateway: enough checks in flight")
+
+// startSampler starts the dispatcher of the sampled receipts, which
+// first takes up those a previous run left.
+func (g *Gateway) startSampler() {
+	s := &g.ver
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan struct{})
+	s.wake = make(chan struct{}, 1)
+	s.checking = map[string]bool{}
+	if s.max == 0 {
+		s.max = MaxChecking
+	}
+	go g.dispatch(ctx)
+}
+
+func (s *sampler) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch starts the checks of the stored sampled receipts, at most
+// s.max at once, when one is sampled, when one ends, and every few
+// seconds (a store that failed a scan is tried again).
+func (g *Gateway) dispatch(ctx context.Context) {
+	s := &g.ver
+	defer close(s.done)
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		g.startChecks(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// startChecks starts a check of each stored sampled receipt not being
+// checked, oldest first, while there is room.
+func (g *Gateway) startChecks(ctx context.Context) {
+	s := &g.ver
+	err := g.svc.Store().ScanRaw(pendingPrefix, func(key string, _ []byte) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.checking) >= s.max {
+			return errFull
+		}
+		if !s.checking[key] {
+			s.checking[key] = true
+			s.checks.Add(1)
+			go g.check(ctx, key)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFull) && ctx.Err() == nil {
+		g.log.Error("inference checks not read", "err", err.Error())
+	}
+}
+
+// maybeVerify samples one answered request: a sampled receipt is stored
+// for the dispatcher to check.
 func (g *Gateway) maybeVerify(m *Model, req *inference.Request, rec *inference.Record, solver peer.ID, client string, costMicroUSD int64) {
 	s := &g.ver
 	if !s.draw() {
 		return
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.mu.Lock()
+	s.stats.Sampled++
+	s.mu.Unlock()
+	p, _ := json.Marshal(pendingCheck{Model: m.ID, Record: rec.Marshal(), Solver: solver.String(), Client: client, Cost: costMicroUSD})
+	if err := g.svc.Store().PutRaw(pendingKey(time.Now(), rec.ID), p); err != nil {
+		g.log.Warn(EventUnchecked, "receipt", rec.ID, "why", "not stored for a check: "+err.Error())
 		s.mu.Lock()
-		s.stats.Sampled++
+		s.stats.Unchecked++
 		s.mu.Unlock()
-		v, vd, why := g.verdict(req, rec)
-		if vd == nil {
-			g.log.Warn(EventUnchecked, "receipt", rec.ID, "why", why)
-			s.mu.Lock()
-			s.stats.Unchecked++
-			s.mu.Unlock()
-			return
+		return
+	}
+	s.nudge()
+}
+
+// check checks the stored sampled receipt under key and disputes a fraud
+// verdict; then it removes the receipt from the store, unless ctx ended
+// first (Close: the next run checks it again; a slash already made is
+// not made twice, by its transfer ID).
+func (g *Gateway) check(ctx context.Context, key string) {
+	s := &g.ver
+	// The scan that found key read a snapshot: a check that ended since
+	// removed it (before it left s.checking), so it is read again.
+	val, ok, err := g.svc.Store().GetRaw(key)
+	keep, failed := !ok || ctx.Err() != nil, err != nil
+	defer func() {
+		if !keep && ctx.Err() == nil {
+			if err := g.svc.Store().DeleteRaw(key); err != nil {
+				g.log.Error("inference check not removed", "key", key, "err", err.Error())
+			}
 		}
-		g.log.Info(EventVerified, "receipt", rec.ID, "verdict", vd.Verdict, "verifier", v.String(), "check_us", vd.CheckMicros)
-		switch vd.Verdict {
-		case infer.VerdictPass:
-			s.mu.Lock()
-			s.stats.Passed++
-			s.mu.Unlock()
-		case infer.VerdictFraud:
-			g.dispute(m, req, rec, solver, v, client, costMicroUSD, vd)
-		default:
-			s.mu.Lock()
-			s.stats.Unchecked++
-			s.mu.Unlock()
+		s.mu.Lock()
+		delete(s.checking, key)
+		s.mu.Unlock()
+		s.checks.Done()
+		if !failed {
+			s.nudge()
 		}
 	}()
+	if failed {
+		keep = true // the store failed: tried again by the next tick's scan
+		g.log.Error("inference check not read", "key", key, "err", err.Error())
+		return
+	}
+	if !ok {
+		return
+	}
+	unchecked := func(receipt, why string) {
+		g.log.Warn(EventUnchecked, "receipt", receipt, "why", why)
+		s.mu.Lock()
+		s.stats.Unchecked++
+		s.mu.Unlock()
+	}
+	var p pendingCheck
+	var rec inference.Record
+	var req *inference.Request
+	if err = json.Unmarshal(val, &p); err == nil {
+		if req, _, _, err = inference.DecodeRecord(p.Record); err == nil {
+			err = json.Unmarshal(p.Record, &rec)
+		}
+	}
+	if err != nil {
+		unchecked(key, "stored check unreadable: "+err.Error())
+		return
+	}
+	solver, err := peer.Decode(p.Solver)
+	if err != nil {
+		unchecked(rec.ID, "stored solver: "+err.Error())
+		return
+	}
+	m, ok, err := g.cat.get(p.Model)
+	if err != nil {
+		keep, failed = true, true // tried again by the next tick's scan
+		g.log.Error("inference check's model not read", "receipt", rec.ID, "err", err.Error())
+		return
+	}
+	if !ok {
+		unchecked(rec.ID, fmt.Sprintf("model %q is not published", p.Model))
+		return
+	}
+	v, vd, why := g.verdict(ctx, req, &rec)
+	if ctx.Err() != nil {
+		return
+	}
+	if vd == nil {
+		unchecked(rec.ID, why)
+		return
+	}
+	g.log.Info(EventVerified, "receipt", rec.ID, "verdict", vd.Verdict, "verifier", v.String(), "check_us", vd.CheckMicros)
+	switch vd.Verdict {
+	case infer.VerdictPass:
+		s.mu.Lock()
+		s.stats.Passed++
+		s.mu.Unlock()
+	case infer.VerdictFraud:
+		g.dispute(ctx, m, req, &rec, solver, v, p.Client, p.Cost, vd)
+	default:
+		unchecked(rec.ID, fmt.Sprintf("verifier %s answered verdict %q", v, vd.Verdict))
+	}
 }
 
 // verdict asks verifiers holding req's model to check rec until one
-// answers, waiting up to VerifyWait for one to be there; without an
-// answer it returns nil and why.
-func (g *Gateway) verdict(req *inference.Request, rec *inference.Record) (peer.ID, *infer.Verdict, string) {
+// answers, waiting up to VerifyWait (from now) for one to be there;
+// without an answer it returns nil and why.
+func (g *Gateway) verdict(ctx context.Context, req *inference.Request, rec *inference.Record) (peer.ID, *infer.Verdict, string) {
 	tried := map[peer.ID]bool{}
 	why := "no verifier holds the model"
-	for deadline := time.Now().Add(VerifyWait); ; time.Sleep(verifyPoll) {
+	deadline := time.Now().Add(VerifyWait)
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return "", nil, "stopped"
+			case <-time.After(verifyPoll):
+			}
+		}
 		v, done, ok := g.ver.verifiers.Pick(req.Model, tried)
 		if !ok {
 			if time.Now().After(deadline) {
@@ -160,12 +384,15 @@ func (g *Gateway) verdict(req *inference.Request, rec *inference.Record) (peer.I
 			}
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		vd, err := infer.RequestVerdict(ctx, g.h, v, rec.Marshal())
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		vd, err := infer.RequestVerdict(cctx, g.h, v, rec.Marshal())
 		cancel()
 		done(0)
 		if err == nil && vd.Receipt == rec.ID {
 			return v, vd, ""
+		}
+		if ctx.Err() != nil {
+			return "", nil, "stopped"
 		}
 		tried[v] = true
 		if err == nil {

@@ -3,11 +3,17 @@ package gateway
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/beluga-compute/beluga/coordinator/service"
+	"github.com/beluga-compute/beluga/protocol/core/plan"
+	"github.com/beluga-compute/beluga/spec/merkle"
 
 	"github.com/beluga-compute/beluga/protocol/core/inference"
 	"github.com/beluga-compute/beluga/protocol/net/infer"
@@ -47,13 +53,32 @@ func TestVerdictWaitsAndPassesOver(t *testing.T) {
 		}
 	}
 
-	// An honest answer and its receipt.
 	_, sk := testHost(t) // the solver's key
+	req, rec := honestAnswer(t, c, st, digest, sk, 1)
+	honest, _ := testHost(t)
+	startHonest := verifier(honest)
+	time.AfterFunc(500*time.Millisecond, startHonest)
+	v, vd, why := g.verdict(ctx, req, rec)
+	if vd == nil {
+		t.Fatalf("no verdict: %s", why)
+	}
+	if v != honest.ID() || vd.Verdict != infer.VerdictPass || vd.Receipt != rec.ID {
+		t.Fatalf("verdict %+v from %s, want a pass from the honest verifier %s", vd, v, honest.ID())
+	}
+	if e := ev.last(EventVerifierFailed); e == nil || e["verifier"] != broken.ID().String() {
+		t.Fatalf("no event for the verifier that failed: %v", e)
+	}
+}
+
+// honestAnswer is request "r<seed>" for the model (c, st) answered
+// honestly, and its record signed with the solver's key sk.
+func honestAnswer(t *testing.T, c gpt.Config, st *gpt.State, digest merkle.Digest, sk crypto.PrivKey, seed uint64) (*inference.Request, *inference.Record) {
+	t.Helper()
 	gen, err := gpt.NewGenerator(c, st, kernel.Best(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := &inference.Request{ID: "r1", Model: digest, Prompt: []byte("abc"), MaxTokens: 8, Seed: 1, Temperature: 65536}
+	req := &inference.Request{ID: fmt.Sprintf("r%d", seed), Model: digest, Prompt: []byte("abc"), MaxTokens: 8, Seed: seed, Temperature: 65536}
 	res, err := inference.Generate(gen, req, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -63,19 +88,96 @@ func TestVerdictWaitsAndPassesOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := inference.NewRecord("tiny", req, res.Output, rc)
+	return req, inference.NewRecord("tiny", req, res.Output, rc)
+}
 
-	honest, _ := testHost(t)
-	startHonest := verifier(honest)
-	time.AfterFunc(500*time.Millisecond, startHonest)
-	v, vd, why := g.verdict(req, rec)
-	if vd == nil {
-		t.Fatalf("no verdict: %s", why)
+// TestSampledReceiptsSurviveRestart: receipts sampled while no verifier
+// is online wait in the store, at most max of them checked at once; the
+// coordinator stops before any is checked, and its next run (the same
+// data directory, a new host) checks every one when a verifier comes.
+func TestSampledReceiptsSurviveRestart(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, st, job, canon, digest := tinyModel(t)
+	dir := t.TempDir()
+	open := func() (*Gateway, host.Host, *service.Service) {
+		svc, err := service.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := testHost(t)
+		g := New(svc, nil, h, nil)
+		g.SetVerifyRate(plan.PPM)
+		return g, h, svc
 	}
-	if v != honest.ID() || vd.Verdict != infer.VerdictPass || vd.Receipt != rec.ID {
-		t.Fatalf("verdict %+v from %s, want a pass from the honest verifier %s", vd, v, honest.ID())
+	pending := func(svc *service.Service) int {
+		n := 0
+		if err := svc.Store().ScanRaw(pendingPrefix, func(string, []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
-	if e := ev.last(EventVerifierFailed); e == nil || e["verifier"] != broken.ID().String() {
-		t.Fatalf("no event for the verifier that failed: %v", e)
+
+	g, _, svc := open()
+	m := publishModel(t, g, job, canon, digest, "tiny", c.Context)
+	const max, n = 2, 5
+	g.ver.mu.Lock()
+	g.ver.max = max
+	g.ver.mu.Unlock()
+	sh, sk := testHost(t)
+	for i := range n {
+		req, rec := honestAnswer(t, c, st, digest, sk, uint64(i+1))
+		g.maybeVerify(&m, req, rec, sh.ID(), "client", 10)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		g.ver.mu.Lock()
+		busy := len(g.ver.checking)
+		g.ver.mu.Unlock()
+		if busy > max {
+			t.Fatalf("%d checks at once, at most %d", busy, max)
+		}
+		if busy == max {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d checks started, want %d", busy, max)
+		}
+	}
+	g.Close()
+	if got := pending(svc); got != n {
+		t.Fatalf("%d sampled receipts stored after Close, want %d", got, n)
+	}
+	if vs := g.VerifyStats(); vs.Sampled != n || vs.Unchecked != 0 || vs.Passed != 0 {
+		t.Fatalf("first run: %+v", vs)
+	}
+	if err := svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	g2, gh2, svc2 := open()
+	defer svc2.Close()
+	defer g2.Close()
+	vh, _ := testHost(t)
+	if err := gh2.Connect(ctx, peer.AddrInfo{ID: vh.ID(), Addrs: vh.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := infer.NewVerifierServer(vh, []infer.Model{{Digest: digest, Config: c, State: st}}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go v.Announce(ctx, gh2.ID())
+	done := make(chan struct{})
+	go func() { g2.WaitVerifications(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the restarted gateway did not check the stored receipts: %+v", g2.VerifyStats())
+	}
+	if vs := g2.VerifyStats(); vs.Passed != n || vs.Unchecked != 0 {
+		t.Fatalf("restarted: %+v, want %d passes", vs, n)
+	}
+	if got := pending(svc2); got != 0 {
+		t.Fatalf("%d sampled receipts still stored", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,9 +166,10 @@ func TestJourneyCheater(t *testing.T) {
 // answers, every party its own process: the only solver serving the
 // published model is a test build (-tags belugacheat, --cheat-inference)
 // that changes a byte of every answer before signing it. The client gets
-// its completion and receipt; the verifier process, started only after
-// the answer (a sampled receipt waits for a verifier), recomputes the
-// receipt and claims fraud; the coordinator plays the dispute with the two over
+// its completion and receipt. The coordinator then restarts, no verifier
+// having checked the sampled receipt (it is kept in the coordinator's
+// store until checked); the verifier process, started only after the
+// restart, recomputes the receipt and claims fraud; the coordinator plays the dispute with the two over
 // libp2p and rules against the solver: the client's funds are back where
 // they were, the cheater's bond is slashed by what the coordinator logs,
 // the verifier earns its bounty, and the cheater is banned (the model has
@@ -232,7 +234,11 @@ func TestInferenceCheater(t *testing.T) {
 	if st, _ := httpJSON(t, "POST", base+"/completions", clientKey, req, &c); st != 200 || c.Receipt == "" {
 		t.Fatalf("completion: %d %+v", st, c)
 	}
-	// The verifier starts only now: the sampled receipt waits for it.
+	// The coordinator restarts with no verifier online; the verifier
+	// starts only after that: the sampled receipt waits for it, stored.
+	j.coord.stop(syscall.SIGTERM)
+	j.coordinator("--inference-verify-ppm", "1000000")
+	until(t, 30*time.Second, "the cheater announced fortunes-gpt to the restarted coordinator", func() bool { return solvers() == 1 })
 	verifier := start(t, dir, "verifier", j.bin, nil, "verifier", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "verifier"),
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--verify-model", runV)
 	verifierParty := verifier.wait(reParty, 60*time.Second)[1]
