@@ -35,4 +35,7 @@
 // the request retried on another — generation is deterministic, so bytes
 // already streamed to the client are regenerated identically and not
 // sent twice. With no solver free the answer is 429 with Retry-After.
+// Only solvers whose free bond covers the minimum are routed to, and only
+// enrolled, bonded verifiers check receipts; a party that lost an
+// inference dispute is banned, durably (standing.go).
 package gateway

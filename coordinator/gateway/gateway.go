@@ -69,9 +69,9 @@ func New(svc *service.Service, keys *auth.Keys, h host.Host, log *slog.Logger) *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{svc: svc, keys: keys, h: h, router: NewRouter(h, log), cat: &catalog{st: svc.Store()}, log: log, mux: http.NewServeMux()}
-	g.ver.verifiers = newRouterOn(h, infer.VerifierAnnounceProtocol, "verifier", log)
-	g.ver.slashed = map[string]bool{}
+	g := &Gateway{svc: svc, keys: keys, h: h, cat: &catalog{st: svc.Store()}, log: log, mux: http.NewServeMux()}
+	g.router = newRouterOn(h, infer.AnnounceProtocol, "solver", log, func(p peer.ID) string { return g.standing(wire.RoleSolver, p) })
+	g.ver.verifiers = newRouterOn(h, infer.VerifierAnnounceProtocol, "verifier", log, func(p peer.ID) string { return g.standing(wire.RoleVerifier, p) })
 	g.ver.ratePPM.Store(DefaultRatePPM)
 	g.startSampler()
 	g.mux.HandleFunc("GET /v1/models", g.listModels)

@@ -157,6 +157,7 @@ func (g *Gateway) dispute(parent context.Context, m *Model, req *inference.Reque
 	}
 	if loser == dispute.LoserSolver || loser == dispute.LoserBoth {
 		g.router.Ban(solver)
+		g.ban(party, req.ID, why)
 		sl, err := g.svc.SlashInference(ctx, req.ID, party, client, bountyTo, costMicroUSD)
 		if err != nil {
 			g.log.Error(EventSettleFailed, "request", req.ID, "err", err.Error())
@@ -166,11 +167,11 @@ func (g *Gateway) dispute(parent context.Context, m *Model, req *inference.Reque
 		s.stats.Frauds++
 		s.stats.Slashed += sl.SlashedMicroUSD
 		s.stats.Refunded += sl.RefundMicroUSD
-		s.slashed[party] = true
 		s.mu.Unlock()
 	}
 	if loser == dispute.LoserVerifier || loser == dispute.LoserBoth {
 		s.verifiers.Ban(v)
+		g.ban(vparty, req.ID, why)
 		sl, err := g.svc.SlashFalseVerdict(ctx, req.ID, vparty, shareTo)
 		if err != nil {
 			g.log.Error(EventSettleFailed, "request", req.ID, "err", err.Error())
@@ -179,7 +180,6 @@ func (g *Gateway) dispute(parent context.Context, m *Model, req *inference.Reque
 		s.mu.Lock()
 		s.stats.Refused++
 		s.stats.VerifierSlashed += sl.SlashedMicroUSD
-		s.slashed[vparty] = true
 		s.mu.Unlock()
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -20,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/service"
 	"github.com/beluga-compute/beluga/protocol/core/commit"
 	"github.com/beluga-compute/beluga/protocol/core/inferdispute"
@@ -416,4 +418,23 @@ func publishModel(t *testing.T, g *Gateway, job spec.JobID, canon []byte, digest
 		t.Fatal(err)
 	}
 	return m
+}
+
+// bonded gives peer p of role the bond that admits it (and enrols a
+// verifier), as an operator would.
+func bonded(t *testing.T, g *Gateway, role wire.Role, p peer.ID) {
+	t.Helper()
+	ctx := context.Background()
+	party := join.PartyID(role, p)
+	kind := service.KindSolverBond
+	if role == wire.RoleVerifier {
+		kind = service.KindVerifierBond
+		if _, _, err := auth.NewKeys(g.svc.Store(), rand.Reader, time.Now).Issue(ctx, party, auth.RoleVerifier, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := g.svc.RecordDeposit(ctx, service.Deposit{Account: service.AccountRef{Kind: kind, Party: party},
+		AmountMicroUSD: 100_000_000, BankRef: "bond-" + party}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -26,6 +26,10 @@ type Router struct {
 	solvers      map[peer.ID]*solverState
 	gen          map[peer.ID]int // announce stream generation, so an old stream's end does not drop a new one
 	banned       map[peer.ID]bool
+	// admit, if set, says why a peer may not be routed to ("" admits
+	// it); refused is the event logged when it says no.
+	admit   func(peer.ID) string
+	refused string
 }
 
 type solverState struct {
@@ -40,26 +44,32 @@ type solverState struct {
 const (
 	EventSolverJoined = "inference solver announced" // Info: "solver", "models", "slots"
 	EventSolverLeft   = "inference solver gone"      // Info: "solver"
+	// EventSolverRefused: an announcing solver is not routed to (Warn):
+	// "solver", "why" (no bond, banned); logged when the reason changes.
+	EventSolverRefused = "inference solver refused"
 	// The sampler's router of verifiers logs the same for them.
-	EventVerifierJoined = "inference verifier announced" // Info: "verifier", "models", "slots"
-	EventVerifierLeft   = "inference verifier gone"      // Info: "verifier"
+	EventVerifierJoined  = "inference verifier announced" // Info: "verifier", "models", "slots"
+	EventVerifierLeft    = "inference verifier gone"      // Info: "verifier"
+	EventVerifierRefused = "inference verifier refused"   // Warn: "verifier", "why"
 )
 
-// NewRouter returns a router taking solvers' announcements on h.
-func NewRouter(h host.Host, log *slog.Logger) *Router {
-	return newRouterOn(h, infer.AnnounceProtocol, "solver", log)
-}
+// AdmitEvery is how often an admitted peer's standing (its bond, its
+// enrolment, a ban) is read again; a refused peer's is read at each of
+// its announcements, so a bond that arrives counts within
+// infer.AnnounceEvery.
+const AdmitEvery = 30 * time.Second
 
 // newRouterOn returns a router taking announcements on protocol pid from
-// peers of role ("solver" or "verifier": what its log events name).
-func newRouterOn(h host.Host, pid, role string, log *slog.Logger) *Router {
+// peers of role ("solver" or "verifier": what its log events name),
+// routing to those admit admits (nil: all).
+func newRouterOn(h host.Host, pid, role string, log *slog.Logger, admit func(peer.ID) string) *Router {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Router{log: log, role: role, joined: EventSolverJoined, left: EventSolverLeft,
-		solvers: map[peer.ID]*solverState{}, gen: map[peer.ID]int{}, banned: map[peer.ID]bool{}}
+	r := &Router{log: log, role: role, joined: EventSolverJoined, left: EventSolverLeft, refused: EventSolverRefused,
+		solvers: map[peer.ID]*solverState{}, gen: map[peer.ID]int{}, banned: map[peer.ID]bool{}, admit: admit}
 	if role == "verifier" {
-		r.joined, r.left = EventVerifierJoined, EventVerifierLeft
+		r.joined, r.left, r.refused = EventVerifierJoined, EventVerifierLeft, EventVerifierRefused
 	}
 	h.SetStreamHandler(protocol.ID(pid), r.handle)
 	return r
@@ -83,6 +93,8 @@ func (r *Router) handle(s network.Stream) {
 	r.mu.Unlock()
 	br := bufio.NewReader(s)
 	first := true
+	var why string      // why p is refused, "" if admitted
+	var read time.Time // when why was read
 	for {
 		s.SetReadDeadline(time.Now().Add(3 * infer.AnnounceEvery))
 		_, payload, err := infer.ReadFrame(br, infer.FrameAnnounce)
@@ -93,6 +105,13 @@ func (r *Router) handle(s network.Stream) {
 		if err != nil {
 			break
 		}
+		if r.admit != nil && (read.IsZero() || why != "" || time.Since(read) >= AdmitEvery) {
+			w := r.admit(p)
+			if w != "" && w != why {
+				r.log.Warn(r.refused, r.role, p.String(), "why", w)
+			}
+			why, read = w, time.Now()
+		}
 		models := map[merkle.Digest]int{}
 		for _, m := range a.Models {
 			d, _ := infer.ParseDigest(m.Digest)
@@ -102,6 +121,15 @@ func (r *Router) handle(s network.Stream) {
 		if r.banned[p] {
 			r.mu.Unlock()
 			break
+		}
+		if why != "" {
+			if r.gen[p] == gen && r.solvers[p] != nil {
+				delete(r.solvers, p)
+				r.log.Info(r.left, r.role, p.String())
+			}
+			r.mu.Unlock()
+			first = true
+			continue
 		}
 		st := r.solvers[p]
 		if st == nil {
@@ -116,7 +144,7 @@ func (r *Router) handle(s network.Stream) {
 		}
 	}
 	r.mu.Lock()
-	if r.gen[p] == gen {
+	if r.gen[p] == gen && r.solvers[p] != nil {
 		delete(r.solvers, p)
 		r.log.Info(r.left, r.role, p.String())
 	}

@@ -83,7 +83,6 @@ type sampler struct {
 	mu       sync.Mutex
 	checking map[string]bool // pending keys being checked
 	stats    VerifyStats
-	slashed  map[string]bool // solver and verifier parties slashed
 }
 
 // SetVerifyRate sets the share of requests verified, in millionths
@@ -97,12 +96,12 @@ func (g *Gateway) VerifyStats() VerifyStats {
 	return g.ver.stats
 }
 
-// Slashed reports whether the party was slashed: a solver for a fraud
-// the referee confirmed, a verifier for a verdict it refuted.
+// Slashed reports whether the party was slashed and banned: a solver
+// for a fraud the referee confirmed, a verifier for a verdict it refuted
+// (by this run or an earlier one).
 func (g *Gateway) Slashed(party string) bool {
-	g.ver.mu.Lock()
-	defer g.ver.mu.Unlock()
-	return g.ver.slashed[party]
+	why, _ := g.banned(party)
+	return why != ""
 }
 
 // WaitVerifications waits until every sampled receipt is checked or

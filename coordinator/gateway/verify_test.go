@@ -17,6 +17,7 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/core/inference"
 	"github.com/beluga-compute/beluga/protocol/net/infer"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/kernel"
 )
@@ -42,6 +43,7 @@ func TestVerdictWaitsAndPassesOver(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		bonded(t, g, wire.RoleVerifier, h.ID())
 		return func() { go v.Announce(ctx, gh.ID()) }
 	}
 	broken, _ := testHost(t)
@@ -166,6 +168,7 @@ func TestSampledReceiptsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bonded(t, g2, wire.RoleVerifier, vh.ID())
 	go v.Announce(ctx, gh2.ID())
 	done := make(chan struct{})
 	go func() { g2.WaitVerifications(); close(done) }()

@@ -78,6 +78,28 @@ type PayoutQuote struct {
 // policy's minimum bond (a job's bond is at least that).
 func (s *Service) SolverMinBond() int64 { return s.cfg.policy.MinBondMicroUSD }
 
+// FreeBond returns the bond of party in role free to lock (0 for a party
+// the ledger has never seen) and the least free bond that gets it work
+// (PartyStatus.MinBondMicroUSD), without Party's scan of the jobs.
+func (s *Service) FreeBond(ctx context.Context, party string, role PartyRole) (free, min int64, err error) {
+	if err := CheckPartyID(party); err != nil {
+		return 0, 0, err
+	}
+	bond, _, err := role.accounts(party)
+	if err != nil {
+		return 0, 0, err
+	}
+	min = s.cfg.policy.MinBondMicroUSD
+	if role == PartyVerifier {
+		min = s.cfg.policy.VerifierBondMicroUSD
+	}
+	b, err := s.balances(ctx, bond)
+	if err != nil {
+		return 0, 0, err
+	}
+	return b.AvailableMicroUSD(), min, nil
+}
+
 // Party returns the status of a solver's or verifier's party; a party the
 // ledger has never seen has zero balances and no jobs (it is not an
 // error: a new daemon asks before its first deposit).

@@ -230,19 +230,24 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 				wg.Add(1)
 				go func() { defer wg.Done(); v.Announce(actx, cn.ID()) }()
 			}
+			// Enrolled and bonded, as the gateway asks of a verifier.
+			vparty := join.PartyID(wire.RoleVerifier, n.ID())
+			if _, _, err := cd.Keys.Issue(ctx, vparty, auth.RoleVerifier, 0); err != nil {
+				return nil, err
+			}
+			if _, err := cd.Service.RecordDeposit(ctx, service.Deposit{Account: service.AccountRef{Kind: service.KindVerifierBond, Party: vparty},
+				AmountMicroUSD: 20_000_000, BankRef: "devnet-verifier-bond-" + vparty}); err != nil {
+				return nil, err
+			}
 			if r.cheat {
-				liar = join.PartyID(wire.RoleVerifier, n.ID())
-				if _, err := cd.Service.RecordDeposit(ctx, service.Deposit{Account: service.AccountRef{Kind: service.KindVerifierBond, Party: liar},
-					AmountMicroUSD: 20_000_000, BankRef: "devnet-liar-bond"}); err != nil {
-					return nil, err
-				}
+				liar = vparty
 				lie(n)
 				announce()
-				say("%s %s claims fraud at byte 0 of every receipt (bond $20)", r.name, liar)
+				say("%s %s claims fraud at byte 0 of every receipt (enrolled, bond $20)", r.name, liar)
 				continue
 			}
 			announceHonest = announce
-			say("%s %s checks devnet-gpt", r.name, join.PartyID(wire.RoleVerifier, n.ID()))
+			say("%s %s checks devnet-gpt (enrolled, bond $20)", r.name, vparty)
 			continue
 		}
 		party := join.PartyID(wire.RoleSolver, n.ID())

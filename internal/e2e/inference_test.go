@@ -112,9 +112,15 @@ func startInferenceNet(t *testing.T) *inferenceNet {
 			"--listen", "/ip4/127.0.0.1/tcp/0", "--no-idle-check", "--serve-model", model, "--inference-slots", "2")
 	}
 	solvers := []*proc{spawn("solver1", runA), spawn("solver2", runA2)}
-	spawn("solver3", runB)
-	start(t, dir, "verifier", j.bin, nil, "verifier", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "verifier"),
+	solver3 := spawn("solver3", runB)
+	verifier := start(t, dir, "verifier", j.bin, nil, "verifier", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "verifier"),
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--verify-model", runA3)
+	// Only bonded solvers are routed requests, only enrolled and bonded
+	// verifiers check them.
+	for _, p := range append(solvers, solver3) {
+		j.enrol(p, "solver", "20")
+	}
+	j.enrol(verifier, "verifier", "20")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("coordinator:\n%s\nsolver1:\n%s", j.coord.output(), solvers[0].output())

@@ -198,9 +198,8 @@ func TestInferenceCheater(t *testing.T) {
 		"--id", "fortunes-gpt", "--input-price", "1000", "--output-price", "2000")
 	cheater := start(t, dir, "cheater", cheatBin, nil, "solver", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "cheater"),
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-idle-check", "--serve-model", runS, "--cheat-inference")
-	cheaterParty := cheater.wait(reParty, 60*time.Second)[1]
+	cheaterParty := j.enrol(cheater, "solver", "20")
 	cheater.wait(regexp.MustCompile(`tampers with every inference answer`), 60*time.Second)
-	j.operator("deposit", "--account", "solver_bond:"+cheaterParty, "--usd", "20", "--bank-ref", "wire-cheater-bond")
 	clientKey := strings.TrimSpace(j.operator("key", "--role", "client", "--subject", "acme"))
 	j.operator("deposit", "--account", "client:acme", "--usd", "1", "--bank-ref", "wire-acme-1")
 	base := j.http + "/v1"
@@ -241,7 +240,7 @@ func TestInferenceCheater(t *testing.T) {
 	until(t, 30*time.Second, "the cheater announced fortunes-gpt to the restarted coordinator", func() bool { return solvers() == 1 })
 	verifier := start(t, dir, "verifier", j.bin, nil, "verifier", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "verifier"),
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--verify-model", runV)
-	verifierParty := verifier.wait(reParty, 60*time.Second)[1]
+	verifierParty := j.enrol(verifier, "verifier", "20")
 	slashed := j.coord.wait(regexp.MustCompile(`inference solver slashed.*solver=`+cheaterParty+`.*request=(\S+).*slashed_micro_usd=(\d+) refund_micro_usd=(\d+)`), 60*time.Second)
 	if slashed[1] != c.ID {
 		t.Fatalf("the cheater was slashed for request %s, want %s", slashed[1], c.ID)

@@ -78,6 +78,15 @@ func newJourney(t *testing.T) *journey {
 	return &journey{t: t, bin: buildBeluga(t, dir), dir: dir, httpPort: freePort(t), p2pPort: freePort(t)}
 }
 
+// enrol does what an operator does for a new solver or verifier process
+// p: an API key for its party and a $usd bond; it returns the party.
+func (j *journey) enrol(p *proc, role, usd string) string {
+	party := p.wait(reParty, 60*time.Second)[1]
+	j.operator("key", "--role", role, "--subject", party)
+	j.operator("deposit", "--account", role+"_bond:"+party, "--usd", usd, "--bank-ref", "wire-"+role+"-"+party)
+	return party
+}
+
 // operator runs `beluga operator args…` with the operator's key.
 func (j *journey) operator(args ...string) string {
 	j.t.Helper()

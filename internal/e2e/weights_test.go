@@ -50,11 +50,14 @@ func TestInferenceWeightsP2P(t *testing.T) {
 		return start(t, dir, name, j.bin, nil, args...)
 	}
 	s1 := solver("solver1", "--serve-model", runA)
+	j.enrol(s1, "solver", "20")
 	until(t, 30*time.Second, "solver1 announced", serving(1))
 
 	s2 := solver("solver2", "--serve-model-id", "fortunes-gpt")
 	ver := start(t, dir, "verifier", j.bin, nil, "verifier", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "verifier"),
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--verify-model-id", "fortunes-gpt")
+	j.enrol(s2, "solver", "20")
+	j.enrol(ver, "verifier", "20")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("coordinator:\n%s\nsolver2:\n%s\nverifier:\n%s", j.coord.output(), s2.output(), ver.output())
