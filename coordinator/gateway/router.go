@@ -93,7 +93,7 @@ func (r *Router) handle(s network.Stream) {
 	r.mu.Unlock()
 	br := bufio.NewReader(s)
 	first := true
-	var why string      // why p is refused, "" if admitted
+	var why string     // why p is refused, "" if admitted
 	var read time.Time // when why was read
 	for {
 		s.SetReadDeadline(time.Now().Add(3 * infer.AnnounceEvery))
