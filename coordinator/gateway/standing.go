@@ -69,28 +69,12 @@ func (g *Gateway) standing(role wire.Role, p peer.ID) string {
 		return why
 	}
 	pr := service.PartySolver
-	var why []string
 	if role == wire.RoleVerifier {
 		pr = service.PartyVerifier
-		ok, err := g.svc.Enrolled(ctx, party)
-		if err != nil {
-			return unknown(err)
-		}
-		if !ok {
-			why = append(why, fmt.Sprintf("party %s is not enrolled: an API key of the verifier role for it enrols it (beluga operator key --role verifier --subject %s)", party, party))
-		}
 	}
-	free, least, err := g.svc.FreeBond(ctx, party, pr)
+	f, err := g.svc.Shortfall(ctx, party, pr)
 	if err != nil {
 		return unknown(err)
 	}
-	if free < least {
-		why = append(why, fmt.Sprintf("free bond %s below %s: the operator deposits the rest to account %s_bond:%s", dollars(free), dollars(least), pr, party))
-	}
-	return strings.Join(why, "; ")
-}
-
-// dollars formats micro-dollars for people ("$10.00").
-func dollars(micro int64) string {
-	return fmt.Sprintf("$%d.%02d", micro/1_000_000, micro%1_000_000/10_000)
+	return strings.Join(f.Reasons(), "; ")
 }

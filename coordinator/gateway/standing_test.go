@@ -72,7 +72,7 @@ func TestOnlyBondedPeersServe(t *testing.T) {
 	solver()
 	waitFor(t, "the unbonded solver's refusal", func() bool { return refusal(EventSolverRefused, sh.ID()) != "" })
 	party := join.PartyID(wire.RoleSolver, sh.ID())
-	if why := refusal(EventSolverRefused, sh.ID()); !strings.Contains(why, "free bond $0.00 below $10.00") || !strings.Contains(why, "solver_bond:"+party) {
+	if why := refusal(EventSolverRefused, sh.ID()); !strings.Contains(why, "no bond: the operator deposits at least $10.00 to account solver_bond:"+party) {
 		t.Fatalf("the unbonded solver's refusal says %q", why)
 	}
 	if n := g.Router().Serving(digest); n != 0 {
@@ -86,7 +86,7 @@ func TestOnlyBondedPeersServe(t *testing.T) {
 	verifier := announcer(t, vh, gh, infer.VerifierAnnounceProtocol, digest)
 	verifier()
 	waitFor(t, "the unenrolled verifier's refusal", func() bool { return refusal(EventVerifierRefused, vh.ID()) != "" })
-	if why := refusal(EventVerifierRefused, vh.ID()); !strings.Contains(why, "not enrolled") || !strings.Contains(why, "free bond $0.00 below $20.00") {
+	if why := refusal(EventVerifierRefused, vh.ID()); !strings.Contains(why, "not enrolled") || !strings.Contains(why, "at least $20.00 to account verifier_bond:") {
 		t.Fatalf("the unenrolled verifier's refusal says %q", why)
 	}
 	bonded(t, g, wire.RoleVerifier, vh.ID())

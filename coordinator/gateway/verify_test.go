@@ -33,19 +33,7 @@ func TestVerdictWaitsAndPassesOver(t *testing.T) {
 	defer cancel()
 	c, st, job, canon, digest := tinyModel(t)
 	g, gh, ev, _ := refereeGateway(t, job, canon, digest, "tiny", c.Context)
-	// verifier serves checks of the model on h; start announces it.
-	verifier := func(h host.Host) (start func()) {
-		t.Helper()
-		if err := gh.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
-			t.Fatal(err)
-		}
-		v, err := infer.NewVerifierServer(h, []infer.Model{{Digest: digest, Config: c, State: st}}, 1, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bonded(t, g, wire.RoleVerifier, h.ID())
-		return func() { go v.Announce(ctx, gh.ID()) }
-	}
+	verifier := func(h host.Host) (start func()) { return checker(ctx, t, g, gh, h, c, st, digest) }
 	broken, _ := testHost(t)
 	verifier(broken)()
 	broken.RemoveStreamHandler(infer.VerifyProtocol)
@@ -70,6 +58,22 @@ func TestVerdictWaitsAndPassesOver(t *testing.T) {
 	if e := ev.last(EventVerifierFailed); e == nil || e["verifier"] != broken.ID().String() {
 		t.Fatalf("no event for the verifier that failed: %v", e)
 	}
+}
+
+// checker makes h an honest verifier of model (c, st) for gateway g on
+// host gh, connected, enrolled and bonded; start announces it (until ctx
+// ends).
+func checker(ctx context.Context, t *testing.T, g *Gateway, gh, h host.Host, c gpt.Config, st *gpt.State, digest merkle.Digest) (start func()) {
+	t.Helper()
+	if err := gh.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := infer.NewVerifierServer(h, []infer.Model{{Digest: digest, Config: c, State: st}}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bonded(t, g, wire.RoleVerifier, h.ID())
+	return func() { go v.Announce(ctx, gh.ID()) }
 }
 
 // honestAnswer is request "r<seed>" for the model (c, st) answered
@@ -161,15 +165,7 @@ func TestSampledReceiptsSurviveRestart(t *testing.T) {
 	defer svc2.Close()
 	defer g2.Close()
 	vh, _ := testHost(t)
-	if err := gh2.Connect(ctx, peer.AddrInfo{ID: vh.ID(), Addrs: vh.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	v, err := infer.NewVerifierServer(vh, []infer.Model{{Digest: digest, Config: c, State: st}}, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bonded(t, g2, wire.RoleVerifier, vh.ID())
-	go v.Announce(ctx, gh2.ID())
+	checker(ctx, t, g2, gh2, vh, c, st, digest)()
 	done := make(chan struct{})
 	go func() { g2.WaitVerifications(); close(done) }()
 	select {

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
@@ -79,11 +78,6 @@ func (c *Node) peerOfParty(party string) (peer.ID, bool) {
 	return "", false
 }
 
-// usd formats micro-dollars as dollars for people ("$10.00", "$0.25").
-func usd(microUSD int64) string {
-	return fmt.Sprintf("$%d.%02d", microUSD/1_000_000, microUSD%1_000_000/10_000)
-}
-
 // notice says why a peer of party in role gets no work, or "": a solver
 // without the minimum free bond, a verifier not enrolled or below its
 // bond. needsBond is the solver's case.
@@ -91,31 +85,17 @@ func (c *Node) notice(ctx context.Context, role wire.Role, party string) (notice
 	var r service.PartyRole = service.PartySolver
 	if role == wire.RoleVerifier {
 		r = service.PartyVerifier
-		if enrolled, err = c.svc.Enrolled(ctx, party); err != nil {
-			return "", false, false, err
-		}
 	}
-	st, err := c.svc.Party(ctx, party, r)
+	f, err := c.svc.Shortfall(ctx, party, r)
 	if err != nil {
 		return "", false, false, err
 	}
-	var why []string
-	if role == wire.RoleVerifier && !enrolled {
-		why = append(why, fmt.Sprintf("not enrolled: an API key of the verifier role for party %s enrols it (beluga verifier signup, or the operator's beluga operator key)", party))
-	}
-	if st.BondMicroUSD < st.MinBondMicroUSD {
-		needsBond = true
-		what := "no bond"
-		if st.BondMicroUSD > 0 {
-			what = "bond " + usd(st.BondMicroUSD) + " below " + usd(st.MinBondMicroUSD)
-		}
-		why = append(why, fmt.Sprintf("%s: the operator deposits at least %s to account %s_bond:%s (work starts when it arrives)",
-			what, usd(st.MinBondMicroUSD-st.BondMicroUSD), r, party))
-	}
+	enrolled = role == wire.RoleVerifier && !f.NotEnrolled
+	why := f.Reasons()
 	if len(why) == 0 {
-		return "", needsBond, enrolled, nil
+		return "", f.NeedsBond(), enrolled, nil
 	}
-	return "no work for party " + party + " yet: " + strings.Join(why, "; "), needsBond, enrolled, nil
+	return "no work for party " + party + " yet: " + strings.Join(why, "; "), f.NeedsBond(), enrolled, nil
 }
 
 // hello registers a solver or verifier. It answers why the peer gets no

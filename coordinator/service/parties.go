@@ -78,26 +78,70 @@ type PayoutQuote struct {
 // policy's minimum bond (a job's bond is at least that).
 func (s *Service) SolverMinBond() int64 { return s.cfg.policy.MinBondMicroUSD }
 
-// FreeBond returns the bond of party in role free to lock (0 for a party
-// the ledger has never seen) and the least free bond that gets it work
-// (PartyStatus.MinBondMicroUSD), without Party's scan of the jobs.
-func (s *Service) FreeBond(ctx context.Context, party string, role PartyRole) (free, min int64, err error) {
+// Shortfall is what a solver or verifier lacks to be given work.
+type Shortfall struct {
+	Party string
+	Role  PartyRole
+	// NotEnrolled: a verifier without an API key of the verifier role
+	// for its party.
+	NotEnrolled bool
+	// BondMicroUSD is the bond free to lock, MinBondMicroUSD the least
+	// that gets the party work (PartyStatus's).
+	BondMicroUSD, MinBondMicroUSD int64
+}
+
+// NeedsBond reports whether the free bond is below the minimum.
+func (f Shortfall) NeedsBond() bool { return f.BondMicroUSD < f.MinBondMicroUSD }
+
+// Reasons says in words what the party lacks and what an operator does
+// about it; none when it lacks nothing.
+func (f Shortfall) Reasons() []string {
+	var why []string
+	if f.NotEnrolled {
+		why = append(why, fmt.Sprintf("not enrolled: an API key of the verifier role for party %s enrols it (beluga verifier signup, or the operator's beluga operator key)", f.Party))
+	}
+	if f.NeedsBond() {
+		what := "no bond"
+		if f.BondMicroUSD > 0 {
+			what = "bond " + dollars(f.BondMicroUSD) + " below " + dollars(f.MinBondMicroUSD)
+		}
+		why = append(why, fmt.Sprintf("%s: the operator deposits at least %s to account %s_bond:%s (work starts when it arrives)",
+			what, dollars(f.MinBondMicroUSD-f.BondMicroUSD), f.Role, f.Party))
+	}
+	return why
+}
+
+// dollars formats micro-dollars for people ("$10.00", "$0.25").
+func dollars(microUSD int64) string {
+	return fmt.Sprintf("$%d.%02d", microUSD/1_000_000, microUSD%1_000_000/10_000)
+}
+
+// Shortfall returns what party in role lacks to be given work: a free
+// bond of at least the minimum and, for a verifier, enrolment. It reads
+// two balances (and a verifier's keys), not Party's jobs.
+func (s *Service) Shortfall(ctx context.Context, party string, role PartyRole) (Shortfall, error) {
 	if err := CheckPartyID(party); err != nil {
-		return 0, 0, err
+		return Shortfall{}, err
 	}
 	bond, _, err := role.accounts(party)
 	if err != nil {
-		return 0, 0, err
+		return Shortfall{}, err
 	}
-	min = s.cfg.policy.MinBondMicroUSD
+	f := Shortfall{Party: party, Role: role, MinBondMicroUSD: s.cfg.policy.MinBondMicroUSD}
 	if role == PartyVerifier {
-		min = s.cfg.policy.VerifierBondMicroUSD
+		f.MinBondMicroUSD = s.cfg.policy.VerifierBondMicroUSD
+		enrolled, err := s.Enrolled(ctx, party)
+		if err != nil {
+			return Shortfall{}, err
+		}
+		f.NotEnrolled = !enrolled
 	}
 	b, err := s.balances(ctx, bond)
 	if err != nil {
-		return 0, 0, err
+		return Shortfall{}, err
 	}
-	return b.AvailableMicroUSD(), min, nil
+	f.BondMicroUSD = b.AvailableMicroUSD()
+	return f, nil
 }
 
 // Party returns the status of a solver's or verifier's party; a party the
