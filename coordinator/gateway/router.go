@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/binary"
 	"log/slog"
 	"sort"
 	"sync"
@@ -30,6 +32,10 @@ type Router struct {
 	// it); refused is the event logged when it says no.
 	admit   func(peer.ID) string
 	refused string
+	// uniform: Pick draws among the peers with room at random (the
+	// verifiers: a verifier announcing many slots must not get every
+	// check, or one colluding with a solver could pass all its frauds).
+	uniform bool
 }
 
 type solverState struct {
@@ -70,6 +76,7 @@ func newRouterOn(h host.Host, pid, role string, log *slog.Logger, admit func(pee
 		solvers: map[peer.ID]*solverState{}, gen: map[peer.ID]int{}, banned: map[peer.ID]bool{}, admit: admit}
 	if role == "verifier" {
 		r.joined, r.left, r.refused = EventVerifierJoined, EventVerifierLeft, EventVerifierRefused
+		r.uniform = true
 	}
 	h.SetStreamHandler(protocol.ID(pid), r.handle)
 	return r
@@ -166,7 +173,8 @@ func (r *Router) Serving(model merkle.Digest) int {
 
 // Pick chooses a solver serving model with a free slot, not in skip: the
 // most free slots first, then the lowest time to first byte, then the
-// peer ID (deterministic). It counts the request in flight on it; the
+// peer ID (deterministic); a verifier router draws one of them uniformly
+// at random instead (the uniform field). It counts the request in flight on it; the
 // caller calls done with the time to first byte (0: none) when the call
 // ends. ok is false when no solver has room.
 func (r *Router) Pick(model merkle.Digest, skip map[peer.ID]bool) (p peer.ID, done func(ttfb time.Duration), ok bool) {
@@ -199,6 +207,11 @@ func (r *Router) Pick(model merkle.Digest, skip map[peer.ID]bool) (p peer.ID, do
 		return cs[i].id < cs[j].id
 	})
 	id := cs[0].id
+	if r.uniform {
+		var b [8]byte
+		rand.Read(b[:]) // crypto/rand: a peer cannot predict which checks it gets
+		id = cs[binary.LittleEndian.Uint64(b[:])%uint64(len(cs))].id
+	}
 	r.solvers[id].inflight++
 	r.solvers[id].busy++ // until its next announcement says otherwise
 	return id, func(ttfb time.Duration) {

@@ -20,8 +20,8 @@ import (
 
 // announcer opens an announce stream (protocol pid) from h to the
 // gateway's host gh; each call of the returned function sends one
-// announcement of model digest.
-func announcer(t *testing.T, h, gh host.Host, pid string, digest merkle.Digest) func() {
+// announcement of model digest with slots free.
+func announcer(t *testing.T, h, gh host.Host, pid string, digest merkle.Digest, slots int) func() {
 	t.Helper()
 	ctx := context.Background()
 	if err := h.Connect(ctx, peer.AddrInfo{ID: gh.ID(), Addrs: gh.Addrs()}); err != nil {
@@ -33,7 +33,7 @@ func announcer(t *testing.T, h, gh host.Host, pid string, digest merkle.Digest) 
 	}
 	t.Cleanup(func() { st.Reset() })
 	return func() {
-		a := &infer.Announce{Models: []infer.AnnouncedModel{{Digest: fmt.Sprintf("%x", digest[:]), Context: 32}}, Slots: 1}
+		a := &infer.Announce{Models: []infer.AnnouncedModel{{Digest: fmt.Sprintf("%x", digest[:]), Context: 32}}, Slots: slots}
 		if err := infer.WriteFrame(st, infer.FrameAnnounce, a.Encode()); err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestOnlyBondedPeersServe(t *testing.T) {
 	}
 
 	sh, _ := testHost(t)
-	solver := announcer(t, sh, gh, infer.AnnounceProtocol, digest)
+	solver := announcer(t, sh, gh, infer.AnnounceProtocol, digest, 1)
 	solver()
 	waitFor(t, "the unbonded solver's refusal", func() bool { return refusal(EventSolverRefused, sh.ID()) != "" })
 	party := join.PartyID(wire.RoleSolver, sh.ID())
@@ -83,7 +83,7 @@ func TestOnlyBondedPeersServe(t *testing.T) {
 	waitFor(t, "the bonded solver routed to", func() bool { return g.Router().Serving(digest) == 1 })
 
 	vh, _ := testHost(t)
-	verifier := announcer(t, vh, gh, infer.VerifierAnnounceProtocol, digest)
+	verifier := announcer(t, vh, gh, infer.VerifierAnnounceProtocol, digest, 1)
 	verifier()
 	waitFor(t, "the unenrolled verifier's refusal", func() bool { return refusal(EventVerifierRefused, vh.ID()) != "" })
 	if why := refusal(EventVerifierRefused, vh.ID()); !strings.Contains(why, "not enrolled") || !strings.Contains(why, "at least $20.00 to account verifier_bond:") {
@@ -103,7 +103,7 @@ func TestOnlyBondedPeersServe(t *testing.T) {
 	gh2, _ := testHost(t)
 	g2 := New(g.svc, nil, gh2, slog.New(ev2))
 	t.Cleanup(g2.Close)
-	again := announcer(t, sh, gh2, infer.AnnounceProtocol, digest)
+	again := announcer(t, sh, gh2, infer.AnnounceProtocol, digest, 1)
 	again()
 	waitFor(t, "the banned solver's refusal after a restart", func() bool {
 		e := ev2.last(EventSolverRefused)
@@ -111,5 +111,38 @@ func TestOnlyBondedPeersServe(t *testing.T) {
 	})
 	if g2.Router().Serving(digest) != 0 {
 		t.Fatal("a restarted gateway routes to a banned solver")
+	}
+}
+
+// TestVerifierPickIsUniform: a verifier announcing the most slots does
+// not get every check (one colluding with a cheating solver would pass
+// all its frauds): checks are drawn uniformly among the verifiers with
+// room. Of 400 checks between a verifier announcing 1024 slots and one
+// announcing 512 (most-free-first gives the first all 400), each gets at
+// least 30% (a fair draw falls outside that with probability < 10⁻¹⁵).
+func TestVerifierPickIsUniform(t *testing.T) {
+	t.Parallel()
+	_, _, job, canon, digest := tinyModel(t)
+	g, gh, _, _ := refereeGateway(t, job, canon, digest, "tiny", 32)
+	hosts := make([]host.Host, 2)
+	for i, slots := range []int{1024, 512} {
+		hosts[i], _ = testHost(t)
+		bonded(t, g, wire.RoleVerifier, hosts[i].ID())
+		announcer(t, hosts[i], gh, infer.VerifierAnnounceProtocol, digest, slots)()
+	}
+	waitFor(t, "both verifiers", func() bool { return g.VerifiersOf(digest) == 2 })
+	got := map[peer.ID]int{}
+	for range 400 {
+		p, done, ok := g.ver.verifiers.Pick(digest, nil)
+		if !ok {
+			t.Fatal("no verifier picked")
+		}
+		done(0)
+		got[p]++
+	}
+	for _, h := range hosts {
+		if got[h.ID()] < 120 {
+			t.Fatalf("picks %v: %s got %d of 400", got, h.ID(), got[h.ID()])
+		}
 	}
 }
