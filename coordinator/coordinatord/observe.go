@@ -14,8 +14,9 @@ import (
 // observability is what the API's /healthz and /metrics report of the
 // parts assembled here, with a libp2p host: the node's readiness check
 // ("node": it runs) and the metrics beluga_p2p_peers (connected libp2p
-// peers) and beluga_node_peers{role,busy} (the solvers and verifiers the
-// node knows). Without a host the API reports the service alone.
+// peers), beluga_node_peers{role,busy} (the solvers and verifiers the
+// node knows) and the inference gateway's (inferenceMetrics). Without a
+// host the API reports the service alone.
 func (c *Coordinator) observability(h *p2p.Node) []api.Option {
 	if h == nil {
 		return nil
@@ -26,7 +27,7 @@ func (c *Coordinator) observability(h *p2p.Node) []api.Option {
 	}, func() float64 { return float64(len(h.Host.Network().Peers())) })
 	return []api.Option{
 		api.WithHealthCheck("node", c.nodeRunning),
-		api.WithCollectors(peers, &nodePeers{c: c}),
+		api.WithCollectors(peers, &nodePeers{c: c}, &inferenceMetrics{c: c}),
 	}
 }
 
@@ -72,4 +73,43 @@ func (p *nodePeers) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(nodePeersDesc, prometheus.GaugeValue, float64(n), k.role, k.busy)
 	}
+}
+
+var (
+	inferenceReceiptsDesc = prometheus.NewDesc(api.MetricsNamespace+"_inference_receipts_total",
+		"Inference receipts sampled for a check since the coordinator started, and how the checks ended: "+
+			"passed, fraud (the solver lost the dispute), verdict_refused (the verifier lost it), unchecked.",
+		[]string{"outcome"}, nil)
+	inferenceWaitingDesc = prometheus.NewDesc(api.MetricsNamespace+"_inference_checks_waiting",
+		"Sampled inference receipts stored and not yet checked (a restart keeps them).", nil, nil)
+	inferencePeersDesc = prometheus.NewDesc(api.MetricsNamespace+"_inference_peers",
+		"Solvers routed inference requests and verifiers sent receipts now (bonded, enrolled, not banned).", []string{"role"}, nil)
+)
+
+// inferenceMetrics reports the inference gateway's sampler and routing
+// when scraped.
+type inferenceMetrics struct{ c *Coordinator }
+
+func (m *inferenceMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- inferenceReceiptsDesc
+	ch <- inferenceWaitingDesc
+	ch <- inferencePeersDesc
+}
+
+func (m *inferenceMetrics) Collect(ch chan<- prometheus.Metric) {
+	g := m.c.Gateway
+	if g == nil {
+		return
+	}
+	vs := g.VerifyStats()
+	for outcome, n := range map[string]int64{"sampled": vs.Sampled, "passed": vs.Passed, "fraud": vs.Frauds,
+		"verdict_refused": vs.Refused, "unchecked": vs.Unchecked} {
+		ch <- prometheus.MustNewConstMetric(inferenceReceiptsDesc, prometheus.CounterValue, float64(n), outcome)
+	}
+	if n, err := g.Waiting(); err == nil {
+		ch <- prometheus.MustNewConstMetric(inferenceWaitingDesc, prometheus.GaugeValue, float64(n))
+	}
+	solvers, verifiers := g.Peers()
+	ch <- prometheus.MustNewConstMetric(inferencePeersDesc, prometheus.GaugeValue, float64(solvers), "solver")
+	ch <- prometheus.MustNewConstMetric(inferencePeersDesc, prometheus.GaugeValue, float64(verifiers), "verifier")
 }

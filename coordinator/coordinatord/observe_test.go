@@ -15,7 +15,8 @@ import (
 
 // TestHealthzAndMetricsServed: the assembled coordinator serves /healthz
 // with the ledger's and the node's checks, and /metrics (to the operator)
-// with the libp2p peers and the node's registry beside the API's own;
+// with the libp2p peers, the node's registry and the inference gateway's
+// receipts and peers beside the API's own;
 // when the node stops, /healthz says so.
 func TestHealthzAndMetricsServed(t *testing.T) {
 	t.Parallel()
@@ -64,7 +65,8 @@ func TestHealthzAndMetricsServed(t *testing.T) {
 		t.Fatalf("healthz: %d %s", code, body)
 	}
 	code, body = get("/metrics", key)
-	for _, want := range []string{"beluga_p2p_peers 0", `beluga_node_peers{busy="false",role="solver"} 0`, `beluga_check_up{check="node"} 1`, "beluga_jobs{"} {
+	for _, want := range []string{"beluga_p2p_peers 0", `beluga_node_peers{busy="false",role="solver"} 0`, `beluga_check_up{check="node"} 1`, "beluga_jobs{",
+		`beluga_inference_receipts_total{outcome="fraud"} 0`, "beluga_inference_checks_waiting 0", `beluga_inference_peers{role="verifier"} 0`} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("metrics (%d) lack %s", code, want)
 		}

@@ -158,6 +158,13 @@ func (r *Router) handle(s network.Stream) {
 	r.mu.Unlock()
 }
 
+// Len reports how many peers are routed to now (any model).
+func (r *Router) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.solvers)
+}
+
 // Serving reports how many solvers serve model now.
 func (r *Router) Serving(model merkle.Digest) int {
 	r.mu.Lock()

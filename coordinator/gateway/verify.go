@@ -130,6 +130,18 @@ func (g *Gateway) WaitVerifications() {
 	}
 }
 
+// Waiting reports how many sampled receipts are stored and not yet
+// checked or counted unchecked (those being checked included).
+func (g *Gateway) Waiting() (int, error) {
+	n := 0
+	err := g.svc.Store().ScanRaw(pendingPrefix, func(string, []byte) error { n++; return nil })
+	return n, err
+}
+
+// Peers reports how many solvers are routed requests and how many
+// verifiers are sent receipts now.
+func (g *Gateway) Peers() (solvers, verifiers int) { return g.router.Len(), g.ver.verifiers.Len() }
+
 // Close stops checking sampled receipts and waits for the checks in
 // flight to return. A receipt not yet checked stays in the store, and
 // the next run with the same data directory checks it.
