@@ -73,6 +73,7 @@ func New(svc *service.Service, keys *auth.Keys, h host.Host, log *slog.Logger) *
 	g.router = newRouterOn(h, infer.AnnounceProtocol, "solver", log, func(p peer.ID) string { return g.standing(wire.RoleSolver, p) })
 	g.ver.verifiers = newRouterOn(h, infer.VerifierAnnounceProtocol, "verifier", log, func(p peer.ID) string { return g.standing(wire.RoleVerifier, p) })
 	g.ver.ratePPM.Store(DefaultRatePPM)
+	g.ver.secondPPM.Store(DefaultSecondOpinionPPM)
 	g.startSampler()
 	g.mux.HandleFunc("GET /v1/models", g.listModels)
 	g.mux.HandleFunc("GET /v1/models/{id}", g.getModel)

@@ -126,8 +126,9 @@ func (g *Gateway) judge(ctx context.Context, m *Model, rec *inference.Record, so
 }
 
 // dispute settles a fraud verdict of verifier v on the request solver
-// answered for client; it gives up when parent ends (Close).
-func (g *Gateway) dispute(parent context.Context, m *Model, req *inference.Request, rec *inference.Record, solver, v peer.ID, client string, costMicroUSD int64, vd *infer.Verdict) {
+// answered for client and returns who lost (0: unresolved); it gives up
+// when parent ends (Close).
+func (g *Gateway) dispute(parent context.Context, m *Model, req *inference.Request, rec *inference.Record, solver, v peer.ID, client string, costMicroUSD int64, vd *infer.Verdict) dispute.Loser {
 	s := &g.ver
 	ctx, cancel := context.WithTimeout(parent, 2*time.Minute)
 	defer cancel()
@@ -137,14 +138,14 @@ func (g *Gateway) dispute(parent context.Context, m *Model, req *inference.Reque
 	party, vparty := join.PartyID(wire.RoleSolver, solver), join.PartyID(wire.RoleVerifier, v)
 	res, err := g.judge(ctx, m, rec, solver, v, vd)
 	if err != nil && parent.Err() != nil {
-		return // stopped (Close): the next run plays it again
+		return 0 // stopped (Close): the next run plays it again
 	}
 	if err != nil {
 		g.log.Error(EventDisputeUnresolved, "request", req.ID, "verifier", vparty, "err", err.Error())
 		s.mu.Lock()
 		s.stats.Unresolved++
 		s.mu.Unlock()
-		return
+		return 0
 	}
 	why := res.why
 	g.log.Info(EventDisputePlayed, "request", req.ID, "verdict", res.verdict, "op", res.op, "op_work", res.opWork, "pass_work", res.passWork, "why", why)
@@ -182,6 +183,7 @@ func (g *Gateway) dispute(parent context.Context, m *Model, req *inference.Reque
 		s.stats.VerifierSlashed += sl.SlashedMicroUSD
 		s.mu.Unlock()
 	}
+	return loser
 }
 
 // VerifiersOf reports how many verifiers check model now (a banned one

@@ -13,9 +13,12 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/beluga-compute/beluga/protocol/core/dispute"
 	"github.com/beluga-compute/beluga/protocol/core/inference"
 	"github.com/beluga-compute/beluga/protocol/core/plan"
 	"github.com/beluga-compute/beluga/protocol/net/infer"
+	"github.com/beluga-compute/beluga/protocol/net/join"
+	"github.com/beluga-compute/beluga/protocol/net/wire"
 )
 
 // Verification sampling (SPEC.md §21.4). Each answered request is sent to
@@ -41,6 +44,11 @@ const (
 	// EventVerifierFailed: a verifier asked to check a receipt did not
 	// (Warn): "receipt", "verifier", "err"; the next one is asked.
 	EventVerifierFailed = "inference verifier failed"
+	// EventPassRefuted: a verifier passed a receipt that a second
+	// verifier's fraud verdict and the dispute game proved fraudulent; it
+	// is slashed and banned (Warn): "verifier", "request",
+	// "verifier_slashed_micro_usd".
+	EventPassRefuted = "inference pass refuted"
 )
 
 // DefaultRatePPM is the planner's rate for the issue's target: a solver
@@ -64,10 +72,16 @@ type VerifyStats struct {
 	Refused         int64 `json:"verdicts_refused"`
 	Unresolved      int64 `json:"disputes_unresolved"`
 	VerifierSlashed int64 `json:"verifier_slashed_micro_usd"`
+	// SecondOpinions counts passed receipts checked again by another
+	// verifier; PassesRefuted those the game then proved fraudulent (the
+	// verifier that passed it slashed).
+	SecondOpinions int64 `json:"second_opinions"`
+	PassesRefuted  int64 `json:"passes_refuted"`
 }
 
 type sampler struct {
 	ratePPM   atomic.Int64
+	secondPPM atomic.Int64
 	verifiers *Router
 	// max bounds the checks in flight (MaxChecking).
 	max int
@@ -153,11 +167,26 @@ func (g *Gateway) Close() {
 	})
 }
 
-// draw reports whether to verify one request.
-func (s *sampler) draw() bool {
+// draw reports, from crypto/rand, whether an event of probability ppm
+// millionths happens.
+func draw(ppm int64) bool {
 	var b [8]byte
 	rand.Read(b[:])
-	return int64(binary.LittleEndian.Uint64(b[:])%plan.PPM) < s.ratePPM.Load()
+	return int64(binary.LittleEndian.Uint64(b[:])%plan.PPM) < ppm
+}
+
+// DefaultSecondOpinionPPM is the share of passed receipts sent to a
+// second verifier (10%). One verifier's pass is not the end of it: a
+// verifier colluding with a solver, or one that passes without checking,
+// is caught on the receipts it passes that are frauds with this
+// probability each, and then loses its bond (SlashFalsePass) — while an
+// honest verifier's pass never can be refuted, the check being exact.
+const DefaultSecondOpinionPPM = 100_000
+
+// SetSecondOpinionRate sets the share of passed receipts checked again
+// by another verifier, in millionths (default DefaultSecondOpinionPPM).
+func (g *Gateway) SetSecondOpinionRate(ppm int64) {
+	g.ver.secondPPM.Store(min(max(ppm, 0), plan.PPM))
 }
 
 // VerifyWait is how long a sampled receipt waits for a verifier that
@@ -270,7 +299,7 @@ func (g *Gateway) startChecks(ctx context.Context) {
 // for the dispatcher to check.
 func (g *Gateway) maybeVerify(m *Model, req *inference.Request, rec *inference.Record, solver peer.ID, client string, costMicroUSD int64) {
 	s := &g.ver
-	if !s.draw() {
+	if !draw(s.ratePPM.Load()) {
 		return
 	}
 	s.mu.Lock()
@@ -366,6 +395,9 @@ func (g *Gateway) check(ctx context.Context, key string) {
 		s.mu.Lock()
 		s.stats.Passed++
 		s.mu.Unlock()
+		if draw(s.secondPPM.Load()) {
+			g.secondOpinion(ctx, m, req, &rec, solver, v, p.Client, p.Cost)
+		}
 	case infer.VerdictFraud:
 		g.dispute(ctx, m, req, &rec, solver, v, p.Client, p.Cost, vd)
 	default:
@@ -395,21 +427,71 @@ func (g *Gateway) verdict(ctx context.Context, req *inference.Request, rec *infe
 			}
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		vd, err := infer.RequestVerdict(cctx, g.h, v, rec.Marshal())
-		cancel()
-		done(0)
-		if err == nil && vd.Receipt == rec.ID {
+		vd, err := g.ask(ctx, v, done, rec)
+		if err == nil {
 			return v, vd, ""
 		}
 		if ctx.Err() != nil {
 			return "", nil, "stopped"
 		}
 		tried[v] = true
-		if err == nil {
-			err = fmt.Errorf("it answered for receipt %s", vd.Receipt)
-		}
 		why = fmt.Sprintf("verifier %s did not check it: %v", v, err)
-		g.log.Warn(EventVerifierFailed, "receipt", rec.ID, "verifier", v.String(), "err", err.Error())
 	}
+}
+
+// ask has verifier v (picked, done its release) check rec.
+func (g *Gateway) ask(ctx context.Context, v peer.ID, done func(time.Duration), rec *inference.Record) (*infer.Verdict, error) {
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	vd, err := infer.RequestVerdict(cctx, g.h, v, rec.Marshal())
+	cancel()
+	done(0)
+	if err == nil && vd.Receipt != rec.ID {
+		err = fmt.Errorf("it answered for receipt %s", vd.Receipt)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			g.log.Warn(EventVerifierFailed, "receipt", rec.ID, "verifier", v.String(), "err", err.Error())
+		}
+		return nil, err
+	}
+	return vd, nil
+}
+
+// secondOpinion has a verifier other than first, which passed rec, check
+// it again, if one holds the model and has room now. A fraud verdict is
+// disputed as any; when the game proves the solver cheated, first passed
+// a fraud — it did not run the exact check, or covers for the solver —
+// and its bond is slashed and it is banned.
+func (g *Gateway) secondOpinion(ctx context.Context, m *Model, req *inference.Request, rec *inference.Record, solver, first peer.ID, client string, costMicroUSD int64) {
+	s := &g.ver
+	v, done, ok := s.verifiers.Pick(req.Model, map[peer.ID]bool{first: true})
+	if !ok {
+		return
+	}
+	vd, err := g.ask(ctx, v, done, rec)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.stats.SecondOpinions++
+	s.mu.Unlock()
+	g.log.Info(EventVerified, "receipt", rec.ID, "verdict", vd.Verdict, "verifier", v.String(), "check_us", vd.CheckMicros, "second_opinion", true)
+	if vd.Verdict != infer.VerdictFraud {
+		return
+	}
+	if loser := g.dispute(ctx, m, req, rec, solver, v, client, costMicroUSD, vd); loser != dispute.LoserSolver && loser != dispute.LoserBoth {
+		return
+	}
+	vparty := join.PartyID(wire.RoleVerifier, first)
+	s.verifiers.Ban(first)
+	g.ban(vparty, req.ID, "passed a receipt the dispute game proved fraudulent")
+	sl, err := g.svc.SlashFalsePass(ctx, req.ID, vparty)
+	if err != nil {
+		g.log.Error(EventSettleFailed, "request", req.ID, "err", err.Error())
+	}
+	g.log.Warn(EventPassRefuted, "verifier", vparty, "request", req.ID, "verifier_slashed_micro_usd", sl.SlashedMicroUSD)
+	s.mu.Lock()
+	s.stats.PassesRefuted++
+	s.stats.VerifierSlashed += sl.SlashedMicroUSD
+	s.mu.Unlock()
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/beluga-compute/beluga/protocol/core/inference"
 	"github.com/beluga-compute/beluga/protocol/net/infer"
+	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
 	"github.com/beluga-compute/beluga/spec/gpt"
 	"github.com/beluga-compute/beluga/spec/kernel"
@@ -178,5 +179,81 @@ func TestSampledReceiptsSurviveRestart(t *testing.T) {
 	}
 	if got := pending(svc2); got != 0 {
 		t.Fatalf("%d sampled receipts still stored", got)
+	}
+}
+
+// TestSecondOpinionSlashesAFalsePass: a receipt a verifier passed goes to
+// another verifier. An honest answer passed twice slashes nobody. A
+// tampered answer passed by a verifier covering for the solver is
+// refuted: the second verifier's fraud verdict wins the dispute game, the
+// solver is slashed, and the verifier that passed it loses its bond and
+// is banned.
+func TestSecondOpinionSlashesAFalsePass(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, st, job, canon, digest := tinyModel(t)
+	g, gh, ev, m := refereeGateway(t, job, canon, digest, "tiny", c.Context)
+	sh, sk := testHost(t)
+	ch, _ := testHost(t) // the colluder
+	hh, _ := testHost(t) // an honest verifier
+	for _, h := range []host.Host{sh, ch} {
+		if err := gh.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := infer.NewServer(sh, sk, []infer.Model{{Digest: digest, Config: c, State: st}}, 1, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	bonded(t, g, wire.RoleSolver, sh.ID())
+	cv, err := infer.NewVerifierServer(ch, []infer.Model{{Digest: digest, Config: c, State: st}}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv.SetTamper(func(vd *infer.Verdict) { vd.Verdict = infer.VerdictPass }) // passes whatever it finds
+	bonded(t, g, wire.RoleVerifier, ch.ID())
+	checker(ctx, t, g, gh, hh, c, st, digest)()
+	waitFor(t, "the honest verifier", func() bool { return g.VerifiersOf(digest) == 1 })
+	solver, colluder := join.PartyID(wire.RoleSolver, sh.ID()), join.PartyID(wire.RoleVerifier, ch.ID())
+
+	req, rec := honestAnswer(t, c, st, digest, sk, 1)
+	g.secondOpinion(ctx, &m, req, rec, sh.ID(), ch.ID(), "client", 10)
+	if vs := g.VerifyStats(); vs.SecondOpinions != 1 || vs.Disputes != 0 || g.Slashed(colluder) || g.Slashed(solver) {
+		t.Fatalf("an honest answer's second opinion: %+v", vs)
+	}
+
+	// The solver signs a changed byte; the colluder passed it.
+	gen, err := gpt.NewGenerator(c, st, kernel.Best(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = &inference.Request{ID: "r2", Model: digest, Prompt: []byte("abc"), MaxTokens: 8, Seed: 2, Temperature: 65536}
+	res, err := inference.Generate(gen, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Output[3] ^= 0x20
+	raw, _ := sk.Raw()
+	rc, err := inference.NewReceipt(req, res, ed25519.NewKeyFromSeed(raw[:ed25519.SeedSize]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.secondOpinion(ctx, &m, req, inference.NewRecord("tiny", req, res.Output, rc), sh.ID(), ch.ID(), "client", 10)
+	e := ev.last(EventPassRefuted)
+	if e == nil || e["verifier"] != colluder || e["request"] != "r2" {
+		t.Fatalf("no refuted pass for the colluder: %v", e)
+	}
+	if !g.Slashed(colluder) || !g.Slashed(solver) {
+		t.Fatal("the colluder or the cheating solver was not slashed")
+	}
+	f, err := g.svc.Shortfall(ctx, colluder, service.PartyVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(100_000_000) - f.MinBondMicroUSD; f.BondMicroUSD != want {
+		t.Fatalf("the colluder's bond is %d, want %d", f.BondMicroUSD, want)
+	}
+	if vs := g.VerifyStats(); vs.SecondOpinions != 2 || vs.Frauds != 1 || vs.PassesRefuted != 1 {
+		t.Fatalf("stats %+v", vs)
 	}
 }

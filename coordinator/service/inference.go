@@ -151,9 +151,12 @@ const CodeInferenceSlash uint16 = 303
 // InferenceSlash is what SlashInference moved.
 type InferenceSlash struct {
 	SlashedMicroUSD  int64 // taken from the solver's bond
-	RefundMicroUSD   int64 // to the client
+	RefundMicroUSD   int64 // to the client (bond and clawback)
 	BountyMicroUSD   int64 // to the verifier that proved the fraud
 	PlatformMicroUSD int64 // the rest
+	// ClawbackMicroUSD is the part of the refund taken back from the
+	// solver's unpaid earnings, when its bond did not cover it.
+	ClawbackMicroUSD int64
 }
 
 // SlashInference takes up to the policy's minimum bond from solver's bond
@@ -163,9 +166,13 @@ type InferenceSlash struct {
 // chain, once per request (a second call is a no-op and reports nothing
 // moved). With verifier "" (the referee found the accusing verifier wrong
 // too: both lose) nobody earns a bounty and the platform takes the rest.
+// A bond that cannot refund the client (a cheater's earlier frauds took
+// it) is made up from the solver's unpaid earnings — what it was paid for
+// answers like this one — as far as they go.
 func (s *Service) SlashInference(ctx context.Context, req, solver, client, verifier string, refundMicroUSD int64) (InferenceSlash, error) {
 	bond := AccountRef{Kind: KindSolverBond, Party: solver}
-	refs := []AccountRef{bond, {Kind: KindClientFunds, Party: client}, {Kind: KindVerifierEarnings, Party: verifier}, {Kind: KindPlatformFees}}
+	earnings := AccountRef{Kind: KindSolverEarnings, Party: solver}
+	refs := []AccountRef{bond, {Kind: KindClientFunds, Party: client}, {Kind: KindVerifierEarnings, Party: verifier}, {Kind: KindPlatformFees}, earnings}
 	if verifier == "" {
 		refs[2] = refs[3] // no bounty: its (zero) share names the platform
 	}
@@ -179,7 +186,7 @@ func (s *Service) SlashInference(ctx context.Context, req, solver, client, verif
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, what := range []string{"refund", "bounty", "platform"} {
+	for _, what := range []string{"refund", "bounty", "platform", "clawback"} {
 		if _, err := s.led.Transfer(ctx, ledger.DeriveTransferID("inference", req, "slash", what)); err == nil {
 			return InferenceSlash{}, nil // already slashed for this request
 		}
@@ -200,16 +207,25 @@ func (s *Service) SlashInference(ctx context.Context, req, solver, client, verif
 		sl.BountyMicroUSD = mulPPM(rest, s.cfg.policy.BountyPPM)
 	}
 	sl.PlatformMicroUSD = rest - sl.BountyMicroUSD
+	if short := refundMicroUSD - sl.RefundMicroUSD; short > 0 {
+		e, err := s.balances(ctx, earnings)
+		if err != nil {
+			return InferenceSlash{}, fmt.Errorf("slash request %s: %w", req, err)
+		}
+		sl.ClawbackMicroUSD = max(min(short, e.AvailableMicroUSD()), 0)
+		sl.RefundMicroUSD += sl.ClawbackMicroUSD
+	}
 	var ts []ledger.Transfer
 	for _, p := range []struct {
-		what   string
-		to     AccountRef
-		amount int64
-	}{{"refund", refs[1], sl.RefundMicroUSD}, {"bounty", refs[2], sl.BountyMicroUSD}, {"platform", refs[3], sl.PlatformMicroUSD}} {
+		what     string
+		from, to AccountRef
+		amount   int64
+	}{{"refund", bond, refs[1], sl.RefundMicroUSD - sl.ClawbackMicroUSD}, {"bounty", bond, refs[2], sl.BountyMicroUSD},
+		{"platform", bond, refs[3], sl.PlatformMicroUSD}, {"clawback", earnings, refs[1], sl.ClawbackMicroUSD}} {
 		if p.amount <= 0 {
 			continue
 		}
-		t := ledger.Transfer{ID: ledger.DeriveTransferID("inference", req, "slash", p.what), DebitAccountID: bond.ID(), CreditAccountID: p.to.ID(),
+		t := ledger.Transfer{ID: ledger.DeriveTransferID("inference", req, "slash", p.what), DebitAccountID: p.from.ID(), CreditAccountID: p.to.ID(),
 			AmountMicroUSD: p.amount, Ledger: ledger.LedgerUSD, Code: CodeInferenceSlash}
 		copy(t.UserData[:], req)
 		ts = append(ts, t)
@@ -245,6 +261,26 @@ type FalseVerdictSlash struct {
 // solver "" (the referee found the accused solver wrong too: both lose)
 // the platform takes it all.
 func (s *Service) SlashFalseVerdict(ctx context.Context, req, verifier, solver string) (FalseVerdictSlash, error) {
+	return s.slashVerifier(ctx, req, verifier, solver, "false-verdict", CodeInferenceFalseVerdict)
+}
+
+// CodeInferenceFalsePass is the transfer code of a verifier bond slashed
+// for passing a receipt the referee then proved fraudulent.
+const CodeInferenceFalsePass uint16 = 305
+
+// SlashFalsePass takes up to Policy.VerifierBondMicroUSD from verifier's
+// bond, all to the platform, for passing request req's receipt, which a
+// second verifier's fraud verdict and the referee's game then proved
+// fraudulent (the check of SPEC.md §21.4 is exact: a verifier that ran it
+// could not have passed it). Once per request, as SlashFalseVerdict.
+func (s *Service) SlashFalsePass(ctx context.Context, req, verifier string) (FalseVerdictSlash, error) {
+	return s.slashVerifier(ctx, req, verifier, "", "false-pass", CodeInferenceFalsePass)
+}
+
+// slashVerifier is SlashFalseVerdict and SlashFalsePass: the slash of
+// verifier's bond for request req, tagged tag in its transfer IDs (once
+// per request and tag), a share to solver unless "".
+func (s *Service) slashVerifier(ctx context.Context, req, verifier, solver, tag string, code uint16) (FalseVerdictSlash, error) {
 	bond := AccountRef{Kind: KindVerifierBond, Party: verifier}
 	refs := []AccountRef{bond, {Kind: KindSolverEarnings, Party: solver}, {Kind: KindPlatformFees}}
 	if solver == "" {
@@ -261,7 +297,7 @@ func (s *Service) SlashFalseVerdict(ctx context.Context, req, verifier, solver s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, what := range []string{"solver", "platform"} {
-		if _, err := s.led.Transfer(ctx, ledger.DeriveTransferID("inference", req, "false-verdict", what)); err == nil {
+		if _, err := s.led.Transfer(ctx, ledger.DeriveTransferID("inference", req, tag, what)); err == nil {
 			return FalseVerdictSlash{}, nil // already slashed for this request
 		}
 	}
@@ -287,8 +323,8 @@ func (s *Service) SlashFalseVerdict(ctx context.Context, req, verifier, solver s
 		if p.amount <= 0 {
 			continue
 		}
-		t := ledger.Transfer{ID: ledger.DeriveTransferID("inference", req, "false-verdict", p.what), DebitAccountID: bond.ID(), CreditAccountID: p.to.ID(),
-			AmountMicroUSD: p.amount, Ledger: ledger.LedgerUSD, Code: CodeInferenceFalseVerdict}
+		t := ledger.Transfer{ID: ledger.DeriveTransferID("inference", req, tag, p.what), DebitAccountID: bond.ID(), CreditAccountID: p.to.ID(),
+			AmountMicroUSD: p.amount, Ledger: ledger.LedgerUSD, Code: code}
 		copy(t.UserData[:], req)
 		ts = append(ts, t)
 	}

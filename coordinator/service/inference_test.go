@@ -112,8 +112,53 @@ func TestSlashInference(t *testing.T) {
 	}
 	none, err := s.SlashInference(ctx, "req-10", "s2", "acme", "v1", 10)
 	noErr(t, err)
-	if none.SlashedMicroUSD != 0 {
-		t.Fatalf("an empty bond slashed %+v", none)
+	if none.SlashedMicroUSD != 0 || none.RefundMicroUSD != 0 {
+		t.Fatalf("an empty bond, no earnings: %+v", none)
+	}
+	noErr(t, s.CheckLedger(ctx))
+}
+
+// TestSlashClawsBackEarnings: a cheater whose bond its earlier frauds
+// took still refunds the client, from the earnings it was paid for its
+// answers (unpaid yet), as far as they go; the ledger balances.
+func TestSlashClawsBackEarnings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, led, _ := newMemService(t)
+	min := DefaultPolicy().MinBondMicroUSD
+	must(s.RecordDeposit(ctx, Deposit{Account: AccountRef{Kind: KindSolverBond, Party: "s1"}, AmountMicroUSD: min, BankRef: "b1"}))
+	must(s.RecordDeposit(ctx, Deposit{Account: AccountRef{Kind: KindClientFunds, Party: "acme"}, AmountMicroUSD: 1_000_000, BankRef: "c1"}))
+	for _, req := range []string{"r1", "r2"} { // two answers paid
+		noErr(t, s.HoldInference(ctx, "acme", req, 3_000))
+		noErr(t, s.SettleInference(ctx, req, "s1", 3_000))
+	}
+	earned := balance(t, led, AccountRef{Kind: KindSolverEarnings, Party: "s1"})
+	client := balance(t, led, AccountRef{Kind: KindClientFunds, Party: "acme"})
+	first, err := s.SlashInference(ctx, "r1", "s1", "acme", "v1", 3_000)
+	noErr(t, err)
+	if first.SlashedMicroUSD != min || first.RefundMicroUSD != 3_000 || first.ClawbackMicroUSD != 0 {
+		t.Fatalf("first fraud %+v", first)
+	}
+	second, err := s.SlashInference(ctx, "r2", "s1", "acme", "v1", 3_000)
+	noErr(t, err)
+	if second.SlashedMicroUSD != 0 || second.RefundMicroUSD != 3_000 || second.ClawbackMicroUSD != 3_000 {
+		t.Fatalf("second fraud, the bond gone: %+v", second)
+	}
+	if got := balance(t, led, AccountRef{Kind: KindClientFunds, Party: "acme"}); got != client+6_000 {
+		t.Fatalf("client has %d, want %d", got, client+6_000)
+	}
+	if got := balance(t, led, AccountRef{Kind: KindSolverEarnings, Party: "s1"}); got != earned-3_000 {
+		t.Fatalf("cheater's earnings %d, want %d", got, earned-3_000)
+	}
+	again, err := s.SlashInference(ctx, "r2", "s1", "acme", "v1", 3_000)
+	noErr(t, err)
+	if again.RefundMicroUSD != 0 {
+		t.Fatalf("a clawback twice: %+v", again)
+	}
+	third, err := s.SlashInference(ctx, "r3", "s1", "acme", "v1", 1_000_000) // more than is left
+	noErr(t, err)
+	if third.ClawbackMicroUSD != earned-3_000 {
+		t.Fatalf("a refund beyond the earnings: %+v", third)
 	}
 	noErr(t, s.CheckLedger(ctx))
 }
@@ -152,6 +197,39 @@ func TestSlashFalseVerdict(t *testing.T) {
 	}
 	if _, err := s.SlashFalseVerdict(ctx, "", "v1", "s1"); err == nil {
 		t.Fatal("a slash for no request")
+	}
+	noErr(t, s.CheckLedger(ctx))
+}
+
+// TestSlashFalsePass: a verifier that passed a receipt later proven
+// fraudulent loses up to the verifier bond, all to the platform, once per
+// request, apart from a false-verdict slash of another verifier on the
+// same request; the ledger balances.
+func TestSlashFalsePass(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, led, _ := newMemService(t)
+	must(s.RecordDeposit(ctx, Deposit{Account: AccountRef{Kind: KindVerifierBond, Party: "v1"}, AmountMicroUSD: 30_000_000, BankRef: "vb1"}))
+	must(s.RecordDeposit(ctx, Deposit{Account: AccountRef{Kind: KindVerifierBond, Party: "v2"}, AmountMicroUSD: 30_000_000, BankRef: "vb2"}))
+	platform := balance(t, led, AccountRef{Kind: KindPlatformFees})
+	vb := DefaultPolicy().VerifierBondMicroUSD
+	sl, err := s.SlashFalsePass(ctx, "req-7", "v1")
+	noErr(t, err)
+	if sl.SlashedMicroUSD != vb || sl.SolverMicroUSD != 0 || sl.PlatformMicroUSD != vb {
+		t.Fatalf("slash %+v", sl)
+	}
+	again, err := s.SlashFalsePass(ctx, "req-7", "v1")
+	noErr(t, err)
+	if again.SlashedMicroUSD != 0 || balance(t, led, AccountRef{Kind: KindVerifierBond, Party: "v1"}) != 30_000_000-vb {
+		t.Fatalf("second slash of one pass moved money: %+v", again)
+	}
+	other, err := s.SlashFalseVerdict(ctx, "req-7", "v2", "s1")
+	noErr(t, err)
+	if other.SlashedMicroUSD != vb {
+		t.Fatalf("a false verdict on the same request after a false pass: %+v", other)
+	}
+	if got := balance(t, led, AccountRef{Kind: KindPlatformFees}) - platform; got != vb+other.PlatformMicroUSD {
+		t.Fatalf("the platform got %d", got)
 	}
 	noErr(t, s.CheckLedger(ctx))
 }

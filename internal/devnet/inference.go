@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/coordinatord"
@@ -241,7 +239,7 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 			}
 			if r.cheat {
 				liar = vparty
-				lie(n)
+				v.SetTamper(func(vd *infer.Verdict) { vd.Verdict, vd.Detail, vd.Position = infer.VerdictFraud, "made up", 0 })
 				announce()
 				say("%s %s claims fraud at byte 0 of every receipt (enrolled, bond $20)", r.name, liar)
 				continue
@@ -433,25 +431,3 @@ func burstRequest(ctx context.Context, base, key string, i int) (ok, streamed bo
 	return false, streamed
 }
 
-// lie makes n a lying verifier: it answers every receipt it is sent with
-// a fraud verdict blaming output byte 0, whatever the receipt says.
-func lie(n *p2p.Node) {
-	n.Host.SetStreamHandler(protocol.ID(infer.VerifyProtocol), func(st network.Stream) {
-		defer st.Close()
-		_, p, err := infer.ReadFrame(bufio.NewReader(st), infer.FrameRecord)
-		if err != nil {
-			st.Reset()
-			return
-		}
-		_, _, rc, err := inference.DecodeRecord(p)
-		if err != nil {
-			st.Reset()
-			return
-		}
-		b, _ := json.Marshal(infer.Verdict{Receipt: rc.ID(), Verdict: infer.VerdictFraud, Detail: "made up", Position: 0})
-		w := bufio.NewWriter(st)
-		if infer.WriteFrame(w, infer.FrameVerdict, b) != nil || w.Flush() != nil {
-			st.Reset()
-		}
-	})
-}

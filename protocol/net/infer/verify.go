@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -71,6 +72,20 @@ type VerifierServer struct {
 	ctxs map[merkle.Digest]int
 	gate gate
 	disp *DisputeServer
+	// tamper rewrites each verdict before it is sent (SetTamper).
+	tamper atomic.Pointer[func(*Verdict)]
+}
+
+// SetTamper makes the verifier rewrite every verdict with f before
+// answering (nil: honest again). It is how tests and the devnet build a
+// lying verifier (one that accuses honest answers, or one that passes
+// frauds); an honest verifier never calls it.
+func (v *VerifierServer) SetTamper(f func(*Verdict)) {
+	if f == nil {
+		v.tamper.Store(nil)
+		return
+	}
+	v.tamper.Store(&f)
 }
 
 // Restrict makes v (and its dispute answers) serve only peer p, the
@@ -168,6 +183,9 @@ func (v *VerifierServer) handle(st network.Stream) {
 		return
 	}
 	vd := v.Check(p)
+	if f := v.tamper.Load(); f != nil {
+		(*f)(&vd)
+	}
 	v.log.Info("inference receipt checked", "receipt", vd.Receipt, "verdict", vd.Verdict, "us", vd.CheckMicros)
 	b, _ := json.Marshal(vd)
 	w := bufio.NewWriter(st)
