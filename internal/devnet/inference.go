@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/beluga-compute/beluga/coordinator/auth"
 	"github.com/beluga-compute/beluga/coordinator/coordinatord"
 	"github.com/beluga-compute/beluga/coordinator/service"
@@ -430,4 +429,3 @@ func burstRequest(ctx context.Context, base, key string, i int) (ok, streamed bo
 	}
 	return false, streamed
 }
-
