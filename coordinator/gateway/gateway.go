@@ -560,6 +560,9 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 	if err := g.svc.Store().PutRaw(receiptKey(rec.ID), ent); err != nil {
 		g.log.Error("inference receipt not stored", "request", id, "err", err.Error())
 	}
+	// Sampled (and stored for its check) before the client hears back:
+	// an answer the client has is one the sampler has seen.
+	g.maybeVerify(m, req, rec, solver, p.Subject, cost)
 	text := inference.Text(ans.Output, ans.Receipt.Finish, req.Stop)
 	usage := map[string]int{"prompt_tokens": len(req.Prompt), "completion_tokens": len(ans.Output), "total_tokens": len(req.Prompt) + len(ans.Output)}
 	finish := ans.Receipt.Finish.String()
@@ -579,7 +582,6 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 	}
 	logDone(http.StatusOK, "solver", party, "attempts", attempts, "prompt_tokens", len(req.Prompt), "completion_tokens", len(ans.Output),
 		"cost_micro_usd", cost, "receipt", rec.ID, "ttfb_ms", ttfb.Milliseconds())
-	g.maybeVerify(m, req, rec, solver, p.Subject, cost)
 	if g.OnReceipt != nil {
 		g.OnReceipt(m, req, ans.Output, ans.Receipt)
 	}

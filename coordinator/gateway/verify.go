@@ -381,7 +381,7 @@ func (g *Gateway) check(ctx context.Context, key string) {
 		unchecked(rec.ID, fmt.Sprintf("model %q is not published", p.Model))
 		return
 	}
-	v, vd, why := g.verdict(ctx, req, &rec)
+	v, vd, why := g.verdict(ctx, req, &rec, "", VerifyWait)
 	if ctx.Err() != nil {
 		return
 	}
@@ -405,13 +405,17 @@ func (g *Gateway) check(ctx context.Context, key string) {
 	}
 }
 
-// verdict asks verifiers holding req's model to check rec until one
-// answers, waiting up to VerifyWait (from now) for one to be there;
-// without an answer it returns nil and why.
-func (g *Gateway) verdict(ctx context.Context, req *inference.Request, rec *inference.Record) (peer.ID, *infer.Verdict, string) {
+// verdict asks verifiers holding req's model, but not exclude, to check
+// rec until one answers, waiting up to wait (from now) for one to be
+// there; without an answer it returns nil and why.
+func (g *Gateway) verdict(ctx context.Context, req *inference.Request, rec *inference.Record, exclude peer.ID, wait time.Duration) (peer.ID, *infer.Verdict, string) {
 	tried := map[peer.ID]bool{}
 	why := "no verifier holds the model"
-	deadline := time.Now().Add(VerifyWait)
+	if exclude != "" {
+		tried[exclude] = true
+		why = "no other verifier holds the model"
+	}
+	deadline := time.Now().Add(wait)
 	for first := true; ; first = false {
 		if !first {
 			select {
@@ -457,19 +461,22 @@ func (g *Gateway) ask(ctx context.Context, v peer.ID, done func(time.Duration), 
 	return vd, nil
 }
 
+// SecondOpinionWait is how long a passed receipt drawn for a second
+// opinion waits for another verifier holding the model.
+const SecondOpinionWait = time.Minute
+
 // secondOpinion has a verifier other than first, which passed rec, check
-// it again, if one holds the model and has room now. A fraud verdict is
+// it again, waiting up to SecondOpinionWait for one. A fraud verdict is
 // disputed as any; when the game proves the solver cheated, first passed
 // a fraud — it did not run the exact check, or covers for the solver —
 // and its bond is slashed and it is banned.
 func (g *Gateway) secondOpinion(ctx context.Context, m *Model, req *inference.Request, rec *inference.Record, solver, first peer.ID, client string, costMicroUSD int64) {
 	s := &g.ver
-	v, done, ok := s.verifiers.Pick(req.Model, map[peer.ID]bool{first: true})
-	if !ok {
-		return
-	}
-	vd, err := g.ask(ctx, v, done, rec)
-	if err != nil {
+	v, vd, why := g.verdict(ctx, req, rec, first, SecondOpinionWait)
+	if vd == nil {
+		if ctx.Err() == nil {
+			g.log.Info("inference second opinion not had", "receipt", rec.ID, "why", why)
+		}
 		return
 	}
 	s.mu.Lock()

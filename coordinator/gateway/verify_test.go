@@ -49,7 +49,7 @@ func TestVerdictWaitsAndPassesOver(t *testing.T) {
 	honest, _ := testHost(t)
 	startHonest := verifier(honest)
 	time.AfterFunc(500*time.Millisecond, startHonest)
-	v, vd, why := g.verdict(ctx, req, rec)
+	v, vd, why := g.verdict(ctx, req, rec, "", VerifyWait)
 	if vd == nil {
 		t.Fatalf("no verdict: %s", why)
 	}
@@ -116,6 +116,7 @@ func TestSampledReceiptsSurviveRestart(t *testing.T) {
 		h, _ := testHost(t)
 		g := New(svc, nil, h, nil)
 		g.SetVerifyRate(plan.PPM)
+		g.SetSecondOpinionRate(0) // one verifier: no second one to wait for
 		return g, h, svc
 	}
 	pending := func(svc *service.Service) int {

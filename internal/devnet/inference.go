@@ -170,6 +170,9 @@ func RunInference(ctx context.Context, cfg InferenceConfig) (*InferenceResult, e
 		return nil, err
 	}
 	cd.Gateway.SetVerifyRate(rate)
+	// One honest verifier once the liar is banned: no second opinion to
+	// be had (the gateway tests and e2e show second opinions).
+	cd.Gateway.SetSecondOpinionRate(0)
 	say("coordinator: gateway on %s; verification rate %d ppm (1%% cheating caught with 99%% over %d requests)", base, rate, cfg.Requests)
 
 	// Publish model 1; fund the client; bond the solvers.
