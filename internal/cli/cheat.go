@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/beluga-compute/beluga/protocol/core/inference"
+	"github.com/beluga-compute/beluga/protocol/net/infer"
 	solverd "github.com/beluga-compute/beluga/solver/daemon"
 )
 
@@ -18,7 +19,10 @@ import (
 // that the end-to-end tests can start a real lying solver as its own
 // process and watch the network catch it, and a --cheat-inference flag
 // that makes its inference server change a byte of every answer it signs
-// (inferenceTamperForTesting). The product binary has neither flag.
+// (inferenceTamperForTesting); `beluga verifier` a --cheat-pass flag that
+// makes its inference checker pass every receipt whatever it finds
+// (verdictTamperForTesting): a verifier covering for a solver. The
+// product binary has none of these flags.
 
 func init() {
 	solverTestFlags = append(solverTestFlags, func(f *pflag.FlagSet, cfg *solverd.Config) {
@@ -26,7 +30,30 @@ func init() {
 		f.Var(tamperFlag{}, "cheat-inference", "TEST BUILD ONLY: change a byte of every inference answer before signing it")
 		f.Lookup("cheat-inference").NoOptDefVal = "true"
 	})
+	verifierTestFlags = append(verifierTestFlags, func(f *pflag.FlagSet) {
+		f.Var(passFlag{}, "cheat-pass", "TEST BUILD ONLY: pass every inference receipt, whatever the check finds")
+		f.Lookup("cheat-pass").NoOptDefVal = "true"
+	})
 }
+
+// passFlag sets verdictTamperForTesting when true.
+type passFlag struct{}
+
+func (passFlag) String() string { return strconv.FormatBool(verdictTamperForTesting != nil) }
+
+func (passFlag) Set(v string) error {
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	verdictTamperForTesting = nil
+	if on {
+		verdictTamperForTesting = func(vd *infer.Verdict) { vd.Verdict, vd.Detail, vd.Position = infer.VerdictPass, "", -1 }
+	}
+	return nil
+}
+
+func (passFlag) Type() string { return "bool" }
 
 // cheatFlag sets cfg.CheatForTesting from a step number.
 type cheatFlag struct{ cfg *solverd.Config }

@@ -5,16 +5,22 @@ import (
 	"testing"
 )
 
-// TestCheatFlagsOnlyInTestBuilds: `beluga solver` has the cheating flags
-// only when built with -tags belugacheat (the e2e cheater tests' build);
-// the product binary has none.
+// TestCheatFlagsOnlyInTestBuilds: `beluga solver` and `beluga verifier`
+// have the cheating flags only when built with -tags belugacheat (the e2e
+// cheater tests' build); the product binary has none of them.
 func TestCheatFlagsOnlyInTestBuilds(t *testing.T) {
-	code, out, errs := run(t, "solver", "--help")
-	if code != 0 {
-		t.Fatalf("solver --help: exit %d: %s", code, errs)
-	}
-	has := strings.Contains(out, "--cheat-from-step") && strings.Contains(out, "--cheat-inference")
-	if has != cheatBuild {
-		t.Fatalf("solver --help lists the cheating flags: %v, in a build with belugacheat: %v\n%s", has, cheatBuild, out)
+	for cmd, flags := range map[string][]string{
+		"solver":   {"--cheat-from-step", "--cheat-inference"},
+		"verifier": {"--cheat-pass"},
+	} {
+		code, out, errs := run(t, cmd, "--help")
+		if code != 0 {
+			t.Fatalf("%s --help: exit %d: %s", cmd, code, errs)
+		}
+		for _, f := range flags {
+			if has := strings.Contains(out, f); has != cheatBuild {
+				t.Errorf("%s --help lists %s: %v, in a build with belugacheat: %v", cmd, f, has, cheatBuild)
+			}
+		}
 	}
 }

@@ -33,6 +33,7 @@ func newCoordinatorCmd() *cobra.Command {
 	var nodeCfg node.Config
 	var clockAhead time.Duration
 	var verifyPPM int64 // inference: the share of requests verified
+	var secondPPM int64 // inference: the share of passed receipts checked again
 	var minPayout, funding string
 	var signup bool
 	cmd := &cobra.Command{
@@ -110,6 +111,9 @@ nobody. The ACH originator flags are needed for payout files.`,
 			if c.Gateway != nil && verifyPPM >= 0 {
 				c.Gateway.SetVerifyRate(verifyPPM)
 			}
+			if c.Gateway != nil && secondPPM >= 0 {
+				c.Gateway.SetSecondOpinionRate(secondPPM)
+			}
 			if key, err := c.Bootstrap(ctx); err != nil {
 				return err
 			} else if key != "" {
@@ -134,6 +138,7 @@ nobody. The ACH originator flags are needed for payout files.`,
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data", "beluga-coordinator", "data directory (badger ledger and state)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8700", "listen address")
+	f.Int64Var(&secondPPM, "inference-second-opinion-ppm", gateway.DefaultSecondOpinionPPM, "share of passed inference receipts sent to a second verifier, in millionths (a verifier that passed a fraud loses its bond)")
 	f.Int64Var(&verifyPPM, "inference-verify-ppm", gateway.DefaultRatePPM, "share of inference requests a verifier re-checks, in millionths (default: the planner's rate catching 1% cheating with 99% over 10,000 requests a day)")
 	f.DurationVar(&nodeCfg.JobTimeout, "job-timeout", node.DefaultJobTimeout, "a job not over this long after posting expires: escrow refunded, bonds released")
 	f.DurationVar(&nodeCfg.AuditTimeout, "audit-timeout", node.DefaultAuditTimeout, "a verifier that has not reported by then loses the audit to another")

@@ -65,9 +65,13 @@ func runDaemon(ctx context.Context, log *slog.Logger, what string, close func() 
 	return nil
 }
 
-// solverTestFlags add flags to `beluga solver` that only test builds have
-// (cheat.go, under the belugacheat build tag): the product binary has none.
-var solverTestFlags []func(*pflag.FlagSet, *solverd.Config)
+// solverTestFlags and verifierTestFlags add flags to `beluga solver` and
+// `beluga verifier` that only test builds have (cheat.go, under the
+// belugacheat build tag): the product binary has none.
+var (
+	solverTestFlags   []func(*pflag.FlagSet, *solverd.Config)
+	verifierTestFlags []func(*pflag.FlagSet)
+)
 
 func newSolverCmd() *cobra.Command {
 	var cfg solverd.Config
@@ -299,6 +303,9 @@ func newVerifierCmd() *cobra.Command {
 	f.Var(keyringFlag{&cfg.Keys}, "zk-keys", "key cache with the tile circuits' verifying keys: take confidential audits")
 	f.StringArrayVar(&verifyDirs, "verify-model", nil, "check sampled inference receipts of the GPT in this run directory (its newest checkpoint; repeatable)")
 	f.StringArrayVar(&verifyIDs, "verify-model-id", nil, "check sampled inference receipts of this published model (its ID or digest), its weights fetched from the peers serving it (repeatable)")
+	for _, add := range verifierTestFlags {
+		add(f)
+	}
 	cmd.AddCommand(newPartyStatusCmd(wire.RoleVerifier, "beluga-verifier"))
 	cmd.AddCommand(newSignupCmd(wire.RoleVerifier, "beluga-verifier")) // internal/cli/signup.go
 	return cmd

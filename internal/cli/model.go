@@ -101,6 +101,11 @@ output. Clients then see it in GET /v1/models.`,
 // server signs: a cheating solver for the end-to-end tests.
 var inferenceTamperForTesting func(*inference.Request, *inference.Result)
 
+// verdictTamperForTesting, set only in test builds (cheat.go), rewrites
+// every verdict the verifier's inference checker sends: a lying verifier
+// for the end-to-end tests.
+var verdictTamperForTesting func(*infer.Verdict)
+
 // serveModels starts answering inference requests for the GPT runs in
 // dirs (each the run directory of a trained model) and the published
 // models ids (IDs or digests, fetched from the peers holding them) on n,
@@ -177,6 +182,10 @@ func verifyModels(ctx context.Context, n *p2p.Node, coordAddr string, dirs, ids 
 		return nil, err
 	}
 	v.Restrict(coord) // tasks and dispute queries come from the coordinator alone
+	if verdictTamperForTesting != nil {
+		log.Warn("TEST BUILD: this verifier rewrites every inference verdict it sends")
+		v.SetTamper(verdictTamperForTesting)
+	}
 	actx, cancel := context.WithCancel(ctx)
 	go v.Announce(actx, coord)
 	log.Info("checking inference receipts", "models", len(models))

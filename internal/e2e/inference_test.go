@@ -16,6 +16,20 @@ import (
 	"time"
 )
 
+// httpText GETs url with the bearer key and returns the status and body.
+func httpText(t *testing.T, url, key string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
+}
+
 // httpJSON sends a request to the gateway and decodes the JSON answer
 // into out (when not nil); it returns the status.
 func httpJSON(t *testing.T, method, url, key string, body any, out any) (int, http.Header) {

@@ -162,6 +162,109 @@ func TestJourneyCheater(t *testing.T) {
 	}
 }
 
+// cheatNet is a coordinator (its flags extra) serving a published GPT,
+// fortunes-gpt, whose only solver is a test build (-tags belugacheat,
+// --cheat-inference) that changes a byte of every answer before signing
+// it, bonded $20; a client acme with $1; and copies of the model's run
+// for verifiers.
+type cheatNet struct {
+	*journey
+	cheatBin     string
+	run          string // the model's run directory (the cheater's)
+	clientKey    string
+	base         string // the gateway, …/v1
+	cheaterParty string
+}
+
+func newCheatNet(t *testing.T, extra ...string) *cheatNet {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts the real binary as separate processes with a cheating inference solver (~30 s)")
+	}
+	const corpus = "/usr/share/games/fortunes"
+	if _, err := os.Stat(filepath.Join(corpus, "fortunes")); err != nil {
+		t.Skipf("the fortunes corpus is not installed (apt-get install fortunes): %v", err)
+	}
+	n := &cheatNet{journey: newJourney(t)}
+	n.cheatBin = buildTagged(t, n.dir, "beluga-cheat", "belugacheat")
+	n.run = filepath.Join(n.dir, "run-solver")
+	run(t, n.bin, nil, "train", "--example", "gpt", "--steps", "3", "--out", n.run, "--quiet")
+	n.coordinator(append([]string{"--inference-verify-ppm", "1000000"}, extra...)...) // every receipt checked
+	run(t, n.bin, []string{"BELUGA_COORDINATOR=" + n.http}, "model", "publish", "--api-key", n.opKey, "--run", n.run,
+		"--id", "fortunes-gpt", "--input-price", "1000", "--output-price", "2000")
+	cheater := start(t, n.dir, "cheater", n.cheatBin, nil, "solver", "--coordinator", n.p2pAddr, "--dir", filepath.Join(n.dir, "cheater"),
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-idle-check", "--serve-model", n.run, "--cheat-inference")
+	n.cheaterParty = n.enrol(cheater, "solver", "20")
+	cheater.wait(regexp.MustCompile(`tampers with every inference answer`), 60*time.Second)
+	n.clientKey = strings.TrimSpace(n.operator("key", "--role", "client", "--subject", "acme"))
+	n.operator("deposit", "--account", "client:acme", "--usd", "1", "--bank-ref", "wire-acme-1")
+	n.base = n.http + "/v1"
+	until(t, 30*time.Second, "the cheater announced fortunes-gpt", func() bool { return n.solvers() == 1 })
+	return n
+}
+
+// verifier starts a verifier process name (from bin, with extra flags)
+// checking a copy of the model, enrolled and bonded $20; it returns the
+// process and its party.
+func (n *cheatNet) verifier(name, bin string, extra ...string) (*proc, string) {
+	t := n.t
+	t.Helper()
+	runV := filepath.Join(n.dir, "run-"+name)
+	if out, err := exec.Command("cp", "-r", n.run, runV).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	p := start(t, n.dir, name, bin, nil, append([]string{"verifier", "--coordinator", n.p2pAddr, "--dir", filepath.Join(n.dir, name),
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--verify-model", runV}, extra...)...)
+	return p, n.enrol(p, "verifier", "20")
+}
+
+// solvers is how many solvers serve fortunes-gpt, as GET /v1/models says.
+func (n *cheatNet) solvers() int {
+	var models struct {
+		Data []struct {
+			ID      string `json:"id"`
+			Solvers int    `json:"solvers"`
+		} `json:"data"`
+	}
+	httpJSON(n.t, "GET", n.base+"/models", n.clientKey, nil, &models)
+	for _, m := range models.Data {
+		if m.ID == "fortunes-gpt" {
+			return m.Solvers
+		}
+	}
+	return 0
+}
+
+// funds is the client's funds.
+func (n *cheatNet) funds() int64 {
+	var me struct {
+		Funds int64 `json:"funds_micro_usd"`
+	}
+	httpJSON(n.t, "GET", n.base+"/me", n.clientKey, nil, &me)
+	return me.Funds
+}
+
+// party reads a solver's or verifier's money.
+func (n *cheatNet) party(party, role string) partyMoney {
+	var m partyMoney
+	if code, _ := httpJSON(n.t, http.MethodGet, n.http+"/v1/parties/"+party+"?role="+role, n.opKey, nil, &m); code != http.StatusOK {
+		n.t.Fatalf("GET /v1/parties/%s: %d", party, code)
+	}
+	return m
+}
+
+// complete sends the test's completion request and wants an answer with
+// a receipt.
+func (n *cheatNet) complete() completion {
+	var c completion
+	if st, _ := httpJSON(n.t, "POST", n.base+"/completions", n.clientKey, cheatRequest, &c); st != 200 || c.Receipt == "" {
+		n.t.Fatalf("completion: %d %+v", st, c)
+	}
+	return c
+}
+
+var cheatRequest = map[string]any{"model": "fortunes-gpt", "prompt": "Q: Who checks the checkers?\nA:", "max_tokens": 40, "temperature": 0.7, "seed": 11}
+
 // TestInferenceCheater is the gateway catching a solver that signs false
 // answers, every party its own process: the only solver serving the
 // published model is a test build (-tags belugacheat, --cheat-inference)
@@ -176,72 +279,17 @@ func TestJourneyCheater(t *testing.T) {
 // no solver left; the next request is refused and charges nothing). The
 // receipt, checked offline with `beluga verify-inference`, fails too.
 func TestInferenceCheater(t *testing.T) {
-	t.Parallel() // with TestJourneyCheater
-	if testing.Short() {
-		t.Skip("starts the real binary as separate processes with a cheating inference solver (~30 s)")
-	}
-	const corpus = "/usr/share/games/fortunes"
-	if _, err := os.Stat(filepath.Join(corpus, "fortunes")); err != nil {
-		t.Skipf("the fortunes corpus is not installed (apt-get install fortunes): %v", err)
-	}
-	j := newJourney(t)
-	dir := j.dir
-	cheatBin := buildTagged(t, dir, "beluga-cheat", "belugacheat")
-	// One trained model; the solver and the verifier each hold a copy.
-	runS, runV := filepath.Join(dir, "run-solver"), filepath.Join(dir, "run-verifier")
-	run(t, j.bin, nil, "train", "--example", "gpt", "--steps", "3", "--out", runS, "--quiet")
-	if out, err := exec.Command("cp", "-r", runS, runV).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v %s", err, out)
-	}
-	j.coordinator("--inference-verify-ppm", "1000000") // every receipt checked
-	run(t, j.bin, []string{"BELUGA_COORDINATOR=" + j.http}, "model", "publish", "--api-key", j.opKey, "--run", runS,
-		"--id", "fortunes-gpt", "--input-price", "1000", "--output-price", "2000")
-	cheater := start(t, dir, "cheater", cheatBin, nil, "solver", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "cheater"),
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-idle-check", "--serve-model", runS, "--cheat-inference")
-	cheaterParty := j.enrol(cheater, "solver", "20")
-	cheater.wait(regexp.MustCompile(`tampers with every inference answer`), 60*time.Second)
-	clientKey := strings.TrimSpace(j.operator("key", "--role", "client", "--subject", "acme"))
-	j.operator("deposit", "--account", "client:acme", "--usd", "1", "--bank-ref", "wire-acme-1")
-	base := j.http + "/v1"
-	solvers := func() int {
-		var models struct {
-			Data []struct {
-				ID      string `json:"id"`
-				Solvers int    `json:"solvers"`
-			} `json:"data"`
-		}
-		httpJSON(t, "GET", base+"/models", clientKey, nil, &models)
-		for _, m := range models.Data {
-			if m.ID == "fortunes-gpt" {
-				return m.Solvers
-			}
-		}
-		return 0
-	}
-	until(t, 30*time.Second, "the cheater announced fortunes-gpt", func() bool { return solvers() == 1 })
-	funds := func() int64 {
-		var me struct {
-			Funds int64 `json:"funds_micro_usd"`
-		}
-		httpJSON(t, "GET", base+"/me", clientKey, nil, &me)
-		return me.Funds
-	}
-	before := funds()
-
-	req := map[string]any{"model": "fortunes-gpt", "prompt": "Q: Who checks the checkers?\nA:", "max_tokens": 40, "temperature": 0.7, "seed": 11}
-	var c completion
-	if st, _ := httpJSON(t, "POST", base+"/completions", clientKey, req, &c); st != 200 || c.Receipt == "" {
-		t.Fatalf("completion: %d %+v", st, c)
-	}
+	t.Parallel() // with the other cheater tests
+	n := newCheatNet(t)
+	before := n.funds()
+	c := n.complete()
 	// The coordinator restarts with no verifier online; the verifier
 	// starts only after that: the sampled receipt waits for it, stored.
-	j.coord.stop(syscall.SIGTERM)
-	j.coordinator("--inference-verify-ppm", "1000000")
-	until(t, 30*time.Second, "the cheater announced fortunes-gpt to the restarted coordinator", func() bool { return solvers() == 1 })
-	verifier := start(t, dir, "verifier", j.bin, nil, "verifier", "--coordinator", j.p2pAddr, "--dir", filepath.Join(dir, "verifier"),
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--verify-model", runV)
-	verifierParty := j.enrol(verifier, "verifier", "20")
-	slashed := j.coord.wait(regexp.MustCompile(`inference solver slashed.*solver=`+cheaterParty+`.*request=(\S+).*slashed_micro_usd=(\d+) refund_micro_usd=(\d+)`), 60*time.Second)
+	n.coord.stop(syscall.SIGTERM)
+	n.coordinator("--inference-verify-ppm", "1000000")
+	until(t, 30*time.Second, "the cheater announced fortunes-gpt to the restarted coordinator", func() bool { return n.solvers() == 1 })
+	_, verifierParty := n.verifier("verifier", n.bin)
+	slashed := n.coord.wait(regexp.MustCompile(`inference solver slashed.*solver=`+n.cheaterParty+`.*request=(\S+).*slashed_micro_usd=(\d+) refund_micro_usd=(\d+)`), 60*time.Second)
 	if slashed[1] != c.ID {
 		t.Fatalf("the cheater was slashed for request %s, want %s", slashed[1], c.ID)
 	}
@@ -252,41 +300,73 @@ func TestInferenceCheater(t *testing.T) {
 
 	// The client can see it too: the receipt does not verify offline.
 	var rec json.RawMessage
-	if st, _ := httpJSON(t, "GET", base+"/receipts/"+c.Receipt, clientKey, nil, &rec); st != 200 {
+	if st, _ := httpJSON(t, "GET", n.base+"/receipts/"+c.Receipt, n.clientKey, nil, &rec); st != 200 {
 		t.Fatalf("receipt: %d %s", st, rec)
 	}
-	recFile := filepath.Join(dir, "receipt.json")
+	recFile := filepath.Join(n.dir, "receipt.json")
 	if err := os.WriteFile(recFile, rec, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runErr(j.bin, nil, "verify-inference", recFile, "--run", runV); err == nil {
+	if out, err := runErr(n.bin, nil, "verify-inference", recFile, "--run", n.run); err == nil {
 		t.Fatalf("a tampered answer's receipt verified offline:\n%s", out)
 	}
 
 	// Money: the client is whole, the cheater's bond paid for it, the
 	// verifier earned its bounty.
-	until(t, 10*time.Second, "the client refunded", func() bool { return funds() == before })
-	var sp, vp partyMoney
-	if code, _ := httpJSON(t, http.MethodGet, j.http+"/v1/parties/"+cheaterParty+"?role=solver", j.opKey, nil, &sp); code != http.StatusOK {
-		t.Fatalf("GET /v1/parties/%s: %d", cheaterParty, code)
-	}
-	if code, _ := httpJSON(t, http.MethodGet, j.http+"/v1/parties/"+verifierParty+"?role=verifier", j.opKey, nil, &vp); code != http.StatusOK {
-		t.Fatalf("GET /v1/parties/%s: %d", verifierParty, code)
-	}
-	if sp.BondMicroUSD != 20_000_000-slash {
+	until(t, 10*time.Second, "the client refunded", func() bool { return n.funds() == before })
+	if sp := n.party(n.cheaterParty, "solver"); sp.BondMicroUSD != 20_000_000-slash {
 		t.Fatalf("the cheater's bond after a %d µ$ slash: %+v, want %d", slash, sp, 20_000_000-slash)
 	}
-	if vp.EarningsMicroUSD <= 0 {
+	if vp := n.party(verifierParty, "verifier"); vp.EarningsMicroUSD <= 0 {
 		t.Fatalf("the verifier that proved the fraud earned nothing: %+v", vp)
 	}
 
 	// Banned: the model has no solver, and a request is refused, free.
-	until(t, 10*time.Second, "the cheater banned from fortunes-gpt", func() bool { return solvers() == 0 })
+	until(t, 10*time.Second, "the cheater banned from fortunes-gpt", func() bool { return n.solvers() == 0 })
 	var e completion
-	if st, _ := httpJSON(t, "POST", base+"/completions", clientKey, req, &e); st == 200 || e.Error == nil {
+	if st, _ := httpJSON(t, "POST", n.base+"/completions", n.clientKey, cheatRequest, &e); st == 200 || e.Error == nil {
 		t.Fatalf("a request to a model whose only solver is banned: %d %+v", st, e)
 	}
-	if got := funds(); got != before {
+	if got := n.funds(); got != before {
 		t.Fatalf("the refused request changed the funds: %d → %d", before, got)
+	}
+}
+
+// TestInferenceColluder is a second opinion catching a verifier that
+// covers for a cheating solver, every party its own process: the only
+// verifier online when the cheater answers is a test build
+// (--cheat-pass) that passes every receipt. With every passed receipt
+// drawn for a second opinion (--inference-second-opinion-ppm 1000000),
+// the receipt waits for another verifier; an honest one, started then,
+// claims fraud, the dispute game proves it, and the coordinator slashes
+// the solver and the colluder (its whole verifier bond) and bans both:
+// GET /metrics shows one fraud and one verifier left.
+func TestInferenceColluder(t *testing.T) {
+	t.Parallel() // with the other cheater tests
+	n := newCheatNet(t, "--inference-second-opinion-ppm", "1000000")
+	colluder, colluderParty := n.verifier("colluder", n.cheatBin, "--cheat-pass")
+	colluder.wait(regexp.MustCompile(`rewrites every inference verdict`), 60*time.Second)
+	n.coord.wait(regexp.MustCompile(`inference verifier announced`), 30*time.Second)
+	before := n.funds()
+	c := n.complete()
+	n.coord.wait(regexp.MustCompile(`inference receipt verified.*receipt=`+c.Receipt+`.*verdict=pass`), 60*time.Second)
+	_, honestParty := n.verifier("honest", n.bin)
+	refuted := n.coord.wait(regexp.MustCompile(`inference pass refuted.*verifier=(\S+) request=(\S+) verifier_slashed_micro_usd=(\d+)`), 90*time.Second)
+	if refuted[1] != colluderParty || refuted[2] != c.ID {
+		t.Fatalf("pass refuted: %q, want the colluder %s on request %s", refuted[0], colluderParty, c.ID)
+	}
+	n.coord.wait(regexp.MustCompile(`inference solver slashed.*solver=`+n.cheaterParty+`.*request=`+c.ID), 10*time.Second)
+	until(t, 10*time.Second, "the client refunded", func() bool { return n.funds() == before })
+	if vp := n.party(colluderParty, "verifier"); vp.BondMicroUSD != 0 || vp.EarningsMicroUSD != 0 {
+		t.Fatalf("the colluder after its slash: %+v, want its $20 bond gone, nothing earned", vp)
+	}
+	if vp := n.party(honestParty, "verifier"); vp.EarningsMicroUSD <= 0 || vp.BondMicroUSD != 20_000_000 {
+		t.Fatalf("the honest verifier: %+v, want a bounty and its bond whole", vp)
+	}
+	_, metrics := httpText(t, n.http+"/metrics", n.opKey)
+	for _, want := range []string{`beluga_inference_receipts_total{outcome="fraud"} 1`, `beluga_inference_peers{role="verifier"} 1`, `beluga_inference_peers{role="solver"} 0`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
