@@ -181,9 +181,9 @@ func (r *Router) Serving(model merkle.Digest) int {
 // Pick chooses a solver serving model with a free slot, not in skip: the
 // most free slots first, then the lowest time to first byte, then the
 // peer ID (deterministic); a verifier router draws one of them uniformly
-// at random instead (the uniform field). It counts the request in flight on it; the
-// caller calls done with the time to first byte (0: none) when the call
-// ends. ok is false when no solver has room.
+// at random instead (the uniform field). It counts the request in flight
+// on it; the caller calls done with the time to first byte (0: none)
+// when the call ends. ok is false when no solver has room.
 func (r *Router) Pick(model merkle.Digest, skip map[peer.ID]bool) (p peer.ID, done func(ttfb time.Duration), ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -21,8 +21,9 @@ import (
 // would leave a cheated client unpaid. A verifier checks receipts only
 // when enrolled (an API key of the verifier role for its party) and its
 // free bond covers the verifier's bond: a refuted verdict is slashed from
-// it. A party that lost an inference dispute is banned for good, in the
-// store, so a restarted coordinator refuses it too.
+// it. A party that lost an inference dispute, or a verifier that passed a
+// receipt the game proved fraudulent, is banned for good, in the store,
+// so a restarted coordinator refuses it too.
 
 // banPrefix keys the banned parties.
 const banPrefix = "infer-ban/"
@@ -52,7 +53,7 @@ func (g *Gateway) banned(party string) (string, error) {
 	if err := json.Unmarshal(raw, &b); err != nil {
 		return "", fmt.Errorf("ban of %s: %w", party, err)
 	}
-	return fmt.Sprintf("banned: lost the dispute of request %s (%s)", b.Request, b.Why), nil
+	return fmt.Sprintf("banned over request %s: %s", b.Request, b.Why), nil
 }
 
 // standing says why peer p of role may not serve (a solver) or check (a

@@ -107,7 +107,7 @@ func TestOnlyBondedPeersServe(t *testing.T) {
 	again()
 	waitFor(t, "the banned solver's refusal after a restart", func() bool {
 		e := ev2.last(EventSolverRefused)
-		return e != nil && strings.Contains(e["why"], "banned: lost the dispute of request r1")
+		return e != nil && strings.Contains(e["why"], "banned over request r1: solver loses")
 	})
 	if g2.Router().Serving(digest) != 0 {
 		t.Fatal("a restarted gateway routes to a banned solver")

@@ -118,7 +118,7 @@ func dollars(microUSD int64) string {
 
 // Shortfall returns what party in role lacks to be given work: a free
 // bond of at least the minimum and, for a verifier, enrolment. It reads
-// two balances (and a verifier's keys), not Party's jobs.
+// the bond's balance (and a verifier's keys), not Party's jobs.
 func (s *Service) Shortfall(ctx context.Context, party string, role PartyRole) (Shortfall, error) {
 	if err := CheckPartyID(party); err != nil {
 		return Shortfall{}, err
