@@ -133,9 +133,9 @@ func (g *Gateway) WaitVerifications() {
 		busy := len(s.checking) > 0
 		s.mu.Unlock()
 		if !busy {
-			var any bool
-			err := g.svc.Store().ScanRaw(pendingPrefix, func(string, []byte) error { any = true; return errFull })
-			if !any && (err == nil || errors.Is(err, errFull)) {
+			var found bool
+			err := g.svc.Store().ScanRaw(pendingPrefix, func(string, []byte) error { found = true; return errFull })
+			if !found && (err == nil || errors.Is(err, errFull)) {
 				return
 			}
 		}
