@@ -360,7 +360,14 @@ func TestGPT2VerdictsPlayTheGame(t *testing.T) {
 // spec) and its state digest.
 func tinyModel(t *testing.T) (gpt.Config, *gpt.State, spec.JobID, []byte, merkle.Digest) {
 	t.Helper()
+	return tinyModelSeeded(t, spec.ExampleGPT().Seed)
+}
+
+// tinyModelSeeded is tinyModel initialised from seed: another model.
+func tinyModelSeeded(t *testing.T, seed uint64) (gpt.Config, *gpt.State, spec.JobID, []byte, merkle.Digest) {
+	t.Helper()
 	s := spec.ExampleGPT()
+	s.Seed = seed
 	s.Model.Layers = s.Model.Layers[:2]
 	s.Model.Layers[0].Context, s.Model.Layers[0].Dim = 32, 16
 	s.Model.Layers[1].Heads, s.Model.Layers[1].FF = 2, 32

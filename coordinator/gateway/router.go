@@ -36,6 +36,9 @@ type Router struct {
 	// verifiers: a verifier announcing many slots must not get every
 	// check, or one colluding with a solver could pass all its frauds).
 	uniform bool
+	// onJoin, if set, is called (without the lock) when a peer is
+	// admitted and announced: the sampler's dispatcher wakes for it.
+	onJoin func()
 }
 
 type solverState struct {
@@ -148,6 +151,9 @@ func (r *Router) handle(s network.Stream) {
 		if first {
 			r.log.Info(r.joined, r.role, p.String(), "models", len(models), "slots", a.Slots)
 			first = false
+			if r.onJoin != nil {
+				r.onJoin()
+			}
 		}
 	}
 	r.mu.Lock()
@@ -156,6 +162,36 @@ func (r *Router) handle(s network.Stream) {
 		r.log.Info(r.left, r.role, p.String())
 	}
 	r.mu.Unlock()
+}
+
+// cand is a peer Pick may choose.
+type cand struct {
+	id   peer.ID
+	free int
+	ttfb float64
+}
+
+// candidatesLocked lists the peers serving model with a free slot, not in
+// skip.
+func (r *Router) candidatesLocked(model merkle.Digest, skip map[peer.ID]bool) []cand {
+	var cs []cand
+	for id, s := range r.solvers {
+		if _, serves := s.models[model]; !serves || skip[id] {
+			continue
+		}
+		if free := s.slots - max(s.busy, s.inflight); free > 0 {
+			cs = append(cs, cand{id, free, s.ttfbMs})
+		}
+	}
+	return cs
+}
+
+// Available reports whether Pick would find a peer for model now, not
+// skip.
+func (r *Router) Available(model merkle.Digest, skip peer.ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.candidatesLocked(model, map[peer.ID]bool{skip: true})) > 0
 }
 
 // Len reports how many peers are routed to now (any model).
@@ -187,20 +223,7 @@ func (r *Router) Serving(model merkle.Digest) int {
 func (r *Router) Pick(model merkle.Digest, skip map[peer.ID]bool) (p peer.ID, done func(ttfb time.Duration), ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	type cand struct {
-		id   peer.ID
-		free int
-		ttfb float64
-	}
-	var cs []cand
-	for id, s := range r.solvers {
-		if _, serves := s.models[model]; !serves || skip[id] {
-			continue
-		}
-		if free := s.slots - max(s.busy, s.inflight); free > 0 {
-			cs = append(cs, cand{id, free, s.ttfbMs})
-		}
-	}
+	cs := r.candidatesLocked(model, skip)
 	if len(cs) == 0 {
 		return "", nil, false
 	}

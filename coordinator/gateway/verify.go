@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/beluga-compute/beluga/protocol/net/infer"
 	"github.com/beluga-compute/beluga/protocol/net/join"
 	"github.com/beluga-compute/beluga/protocol/net/wire"
+	"github.com/beluga-compute/beluga/spec/merkle"
 )
 
 // Verification sampling (SPEC.md §21.4). Each answered request is sent to
@@ -94,8 +97,10 @@ type sampler struct {
 	checks sync.WaitGroup
 	closed sync.Once
 
+	started time.Time // when this run's sampler started (deadline)
+
 	mu       sync.Mutex
-	checking map[string]bool // pending keys being checked
+	checking map[string]bool // pending keys being checked (or expired)
 	stats    VerifyStats
 }
 
@@ -134,7 +139,7 @@ func (g *Gateway) WaitVerifications() {
 		s.mu.Unlock()
 		if !busy {
 			var found bool
-			err := g.svc.Store().ScanRaw(pendingPrefix, func(string, []byte) error { found = true; return errFull })
+			err := g.svc.Store().ScanKeys(pendingPrefix, func(string) error { found = true; return errFull })
 			if !found && (err == nil || errors.Is(err, errFull)) {
 				return
 			}
@@ -148,7 +153,7 @@ func (g *Gateway) WaitVerifications() {
 // checked or counted unchecked (those being checked included).
 func (g *Gateway) Waiting() (int, error) {
 	n := 0
-	err := g.svc.Store().ScanRaw(pendingPrefix, func(string, []byte) error { n++; return nil })
+	err := g.svc.Store().ScanKeys(pendingPrefix, func(string) error { n++; return nil })
 	return n, err
 }
 
@@ -199,22 +204,77 @@ const VerifyWait = 2 * time.Minute
 // verifyPoll is how often a waiting receipt looks for a verifier again.
 const verifyPoll = 250 * time.Millisecond
 
-// MaxChecking bounds the sampled receipts checked at once. Each check
-// waits up to VerifyWait for a verifier; the receipts sampled beyond it
-// wait in the store, oldest first, so a burst while no verifier is
-// online costs disk, not goroutines.
+// MaxChecking bounds the sampled receipts checked at once. A check
+// starts only when a verifier for its model has room, so receipts whose
+// model has no verifier online wait in the store, not in a check: they
+// cost disk, and do not hold up the checks of other models.
 const MaxChecking = 64
 
 // Sampled receipts are kept in the coordinator's store from the moment
 // they are drawn until they are checked or counted unchecked, each under
 // pendingKey: the checks survive a restart (the next run checks what the
 // last had not), and the solver that answered cannot escape a check by
-// the coordinator's restart.
+// the coordinator's restart. A receipt drawn for a second opinion is
+// stored again, naming the verifier that passed it.
 const pendingPrefix = "infer-check/"
 
-// pendingKey orders the sampled receipts by when they were drawn.
-func pendingKey(sampled time.Time, receipt string) string {
-	return fmt.Sprintf("%s%020d/%s", pendingPrefix, sampled.UnixNano(), receipt)
+// pendingRef is what a stored check's key says: when it was drawn, the
+// model, the receipt, and the verifier it must not go to (a second
+// opinion's first verifier; "" for a first check).
+type pendingRef struct {
+	sampled time.Time
+	model   merkle.Digest
+	receipt string
+	exclude peer.ID
+}
+
+// key orders the stored checks by when they were drawn; the dispatcher
+// reads the rest from it without the value.
+func (r pendingRef) key() string {
+	ex := "-"
+	if r.exclude != "" {
+		ex = r.exclude.String()
+	}
+	return fmt.Sprintf("%s%020d/%x/%s/%s", pendingPrefix, r.sampled.UnixNano(), r.model[:], r.receipt, ex)
+}
+
+// parsePendingKey is key's inverse.
+func parsePendingKey(key string) (pendingRef, error) {
+	f := strings.Split(strings.TrimPrefix(key, pendingPrefix), "/")
+	if len(f) != 4 {
+		return pendingRef{}, fmt.Errorf("stored check key %q", key)
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return pendingRef{}, fmt.Errorf("stored check key %q: %w", key, err)
+	}
+	d, err := infer.ParseDigest(f[1])
+	if err != nil {
+		return pendingRef{}, fmt.Errorf("stored check key %q: %w", key, err)
+	}
+	r := pendingRef{sampled: time.Unix(0, ns), model: d, receipt: f[2]}
+	if f[3] != "-" {
+		if r.exclude, err = peer.Decode(f[3]); err != nil {
+			return pendingRef{}, fmt.Errorf("stored check key %q: %w", key, err)
+		}
+	}
+	return r, nil
+}
+
+// deadline is when a stored check without a verifier is given up:
+// VerifyWait (SecondOpinionWait for a second opinion) after it was drawn,
+// or after this run started, whichever is later (verifiers reconnect to
+// a restarted coordinator).
+func (g *Gateway) deadline(r pendingRef) time.Time {
+	wait := VerifyWait
+	if r.exclude != "" {
+		wait = SecondOpinionWait
+	}
+	from := r.sampled
+	if from.Before(g.ver.started) {
+		from = g.ver.started
+	}
+	return from.Add(wait)
 }
 
 // pendingCheck is a sampled receipt not yet checked: what the check, and
@@ -238,9 +298,11 @@ func (g *Gateway) startSampler() {
 	s.stop, s.done = cancel, make(chan struct{})
 	s.wake = make(chan struct{}, 1)
 	s.checking = map[string]bool{}
+	s.started = time.Now()
 	if s.max == 0 {
 		s.max = MaxChecking
 	}
+	s.verifiers.onJoin = s.nudge
 	go g.dispatch(ctx)
 }
 
@@ -252,12 +314,13 @@ func (s *sampler) nudge() {
 }
 
 // dispatch starts the checks of the stored sampled receipts, at most
-// s.max at once, when one is sampled, when one ends, and every few
-// seconds (a store that failed a scan is tried again).
+// s.max at once, when one is sampled, when one ends, when a verifier
+// joins, and every few seconds (a verifier with room again, a deadline
+// passed, a store that failed a scan).
 func (g *Gateway) dispatch(ctx context.Context) {
 	s := &g.ver
 	defer close(s.done)
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		g.startChecks(ctx)
@@ -270,29 +333,73 @@ func (g *Gateway) dispatch(ctx context.Context) {
 	}
 }
 
-// startChecks starts a check of each stored sampled receipt not being
-// checked, oldest first, while there is room.
+// startChecks goes through the stored checks, oldest first: it starts
+// each one not being checked whose model has a verifier with room, while
+// there is room here, and gives up those past their deadline with none.
 func (g *Gateway) startChecks(ctx context.Context) {
 	s := &g.ver
-	err := g.svc.Store().ScanRaw(pendingPrefix, func(key string, _ []byte) error {
+	now := time.Now()
+	var expired []pendingRef
+	var bad []string
+	err := g.svc.Store().ScanKeys(pendingPrefix, func(key string) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		r, err := parsePendingKey(key)
+		if err != nil {
+			g.log.Error("inference check dropped", "err", err.Error())
+			bad = append(bad, key)
+			return nil
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if s.checking[key] {
+			return nil
+		}
+		if !s.verifiers.Available(r.model, r.exclude) {
+			if now.After(g.deadline(r)) {
+				s.checking[key] = true // until expire removes it
+				expired = append(expired, r)
+			}
+			return nil
+		}
 		if len(s.checking) >= s.max {
 			return errFull
 		}
-		if !s.checking[key] {
-			s.checking[key] = true
-			s.checks.Add(1)
-			go g.check(ctx, key)
-		}
+		s.checking[key] = true
+		s.checks.Add(1)
+		go g.check(ctx, r)
 		return nil
 	})
 	if err != nil && !errors.Is(err, errFull) && ctx.Err() == nil {
 		g.log.Error("inference checks not read", "err", err.Error())
 	}
+	for _, k := range bad {
+		g.svc.Store().DeleteRaw(k)
+	}
+	for _, r := range expired {
+		g.expire(r)
+	}
+}
+
+// expire gives up the stored check r: no verifier came by its deadline.
+func (g *Gateway) expire(r pendingRef) {
+	s := &g.ver
+	key := r.key()
+	if err := g.svc.Store().DeleteRaw(key); err != nil {
+		g.log.Error("inference check not removed", "key", key, "err", err.Error())
+	}
+	if r.exclude != "" {
+		g.log.Info("inference second opinion not had", "receipt", r.receipt, "why", "no other verifier holds the model")
+	} else {
+		g.log.Warn(EventUnchecked, "receipt", r.receipt, "why", "no verifier holds the model")
+	}
+	s.mu.Lock()
+	delete(s.checking, key)
+	if r.exclude == "" {
+		s.stats.Unchecked++
+	}
+	s.mu.Unlock()
 }
 
 // maybeVerify samples one answered request: a sampled receipt is stored
@@ -306,7 +413,7 @@ func (g *Gateway) maybeVerify(m *Model, req *inference.Request, rec *inference.R
 	s.stats.Sampled++
 	s.mu.Unlock()
 	p, _ := json.Marshal(pendingCheck{Model: m.ID, Record: rec.Marshal(), Solver: solver.String(), Client: client, Cost: costMicroUSD})
-	if err := g.svc.Store().PutRaw(pendingKey(time.Now(), rec.ID), p); err != nil {
+	if err := g.svc.Store().PutRaw(pendingRef{sampled: time.Now(), model: req.Model, receipt: rec.ID}.key(), p); err != nil {
 		g.log.Warn(EventUnchecked, "receipt", rec.ID, "why", "not stored for a check: "+err.Error())
 		s.mu.Lock()
 		s.stats.Unchecked++
@@ -316,12 +423,13 @@ func (g *Gateway) maybeVerify(m *Model, req *inference.Request, rec *inference.R
 	s.nudge()
 }
 
-// check checks the stored sampled receipt under key and disputes a fraud
-// verdict; then it removes the receipt from the store, unless ctx ended
-// first (Close: the next run checks it again; a slash already made is
-// not made twice, by its transfer ID).
-func (g *Gateway) check(ctx context.Context, key string) {
+// check checks the stored sampled receipt r — a first check, or a second
+// opinion on a pass — and disputes a fraud verdict; then it removes r
+// from the store, unless ctx ended first (Close: the next run checks it
+// again; a slash already made is not made twice, by its transfer ID).
+func (g *Gateway) check(ctx context.Context, r pendingRef) {
 	s := &g.ver
+	key := r.key()
 	// The scan that found key read a snapshot: a check that ended since
 	// removed it (before it left s.checking), so it is read again.
 	val, ok, err := g.svc.Store().GetRaw(key)
@@ -348,8 +456,8 @@ func (g *Gateway) check(ctx context.Context, key string) {
 	if !ok {
 		return
 	}
-	unchecked := func(receipt, why string) {
-		g.log.Warn(EventUnchecked, "receipt", receipt, "why", why)
+	unchecked := func(why string) {
+		g.log.Warn(EventUnchecked, "receipt", r.receipt, "why", why)
 		s.mu.Lock()
 		s.stats.Unchecked++
 		s.mu.Unlock()
@@ -363,12 +471,12 @@ func (g *Gateway) check(ctx context.Context, key string) {
 		}
 	}
 	if err != nil {
-		unchecked(key, "stored check unreadable: "+err.Error())
+		unchecked("stored check unreadable: " + err.Error())
 		return
 	}
 	solver, err := peer.Decode(p.Solver)
 	if err != nil {
-		unchecked(rec.ID, "stored solver: "+err.Error())
+		unchecked("stored solver: " + err.Error())
 		return
 	}
 	m, ok, err := g.cat.get(p.Model)
@@ -378,15 +486,19 @@ func (g *Gateway) check(ctx context.Context, key string) {
 		return
 	}
 	if !ok {
-		unchecked(rec.ID, fmt.Sprintf("model %q is not published", p.Model))
+		unchecked(fmt.Sprintf("model %q is not published", p.Model))
 		return
 	}
-	v, vd, why := g.verdict(ctx, req, &rec, "", VerifyWait)
+	if r.exclude != "" {
+		g.secondOpinion(ctx, r, m, req, &rec, solver, &p)
+		return
+	}
+	v, vd, why := g.verdict(ctx, req, &rec, "", time.Until(g.deadline(r)))
 	if ctx.Err() != nil {
 		return
 	}
 	if vd == nil {
-		unchecked(rec.ID, why)
+		unchecked(why)
 		return
 	}
 	g.log.Info(EventVerified, "receipt", rec.ID, "verdict", vd.Verdict, "verifier", v.String(), "check_us", vd.CheckMicros)
@@ -396,12 +508,16 @@ func (g *Gateway) check(ctx context.Context, key string) {
 		s.stats.Passed++
 		s.mu.Unlock()
 		if draw(s.secondPPM.Load()) {
-			g.secondOpinion(ctx, m, req, &rec, solver, v, p.Client, p.Cost)
+			// Stored again for another verifier than v.
+			second := pendingRef{sampled: time.Now(), model: r.model, receipt: r.receipt, exclude: v}
+			if err := g.svc.Store().PutRaw(second.key(), val); err != nil {
+				g.log.Error("inference second opinion not stored", "receipt", rec.ID, "err", err.Error())
+			}
 		}
 	case infer.VerdictFraud:
 		g.dispute(ctx, m, req, &rec, solver, v, p.Client, p.Cost, vd)
 	default:
-		unchecked(rec.ID, fmt.Sprintf("verifier %s answered verdict %q", v, vd.Verdict))
+		unchecked(fmt.Sprintf("verifier %s answered verdict %q", v, vd.Verdict))
 	}
 }
 
@@ -465,14 +581,15 @@ func (g *Gateway) ask(ctx context.Context, v peer.ID, done func(time.Duration), 
 // opinion waits for another verifier holding the model.
 const SecondOpinionWait = time.Minute
 
-// secondOpinion has a verifier other than first, which passed rec, check
-// it again, waiting up to SecondOpinionWait for one. A fraud verdict is
-// disputed as any; when the game proves the solver cheated, first passed
-// a fraud — it did not run the exact check, or covers for the solver —
-// and its bond is slashed and it is banned.
-func (g *Gateway) secondOpinion(ctx context.Context, m *Model, req *inference.Request, rec *inference.Record, solver, first peer.ID, client string, costMicroUSD int64) {
+// secondOpinion has a verifier other than r.exclude, which passed the
+// receipt, check it again. A fraud verdict is disputed as any; when the
+// game proves the solver cheated, the first verifier passed a fraud — it
+// did not run the exact check, or covers for the solver — and its bond
+// is slashed and it is banned.
+func (g *Gateway) secondOpinion(ctx context.Context, r pendingRef, m *Model, req *inference.Request, rec *inference.Record, solver peer.ID, p *pendingCheck) {
 	s := &g.ver
-	v, vd, why := g.verdict(ctx, req, rec, first, SecondOpinionWait)
+	first := r.exclude
+	v, vd, why := g.verdict(ctx, req, rec, first, time.Until(g.deadline(r)))
 	if vd == nil {
 		if ctx.Err() == nil {
 			g.log.Info("inference second opinion not had", "receipt", rec.ID, "why", why)
@@ -486,7 +603,7 @@ func (g *Gateway) secondOpinion(ctx context.Context, m *Model, req *inference.Re
 	if vd.Verdict != infer.VerdictFraud {
 		return
 	}
-	if loser := g.dispute(ctx, m, req, rec, solver, v, client, costMicroUSD, vd); loser != dispute.LoserSolver && loser != dispute.LoserBoth {
+	if loser := g.dispute(ctx, m, req, rec, solver, v, p.Client, p.Cost, vd); loser != dispute.LoserSolver && loser != dispute.LoserBoth {
 		return
 	}
 	vparty := join.PartyID(wire.RoleVerifier, first)

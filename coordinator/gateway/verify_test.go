@@ -99,15 +99,19 @@ func honestAnswer(t *testing.T, c gpt.Config, st *gpt.State, digest merkle.Diges
 }
 
 // TestSampledReceiptsSurviveRestart: receipts sampled while no verifier
-// is online wait in the store, at most max of them checked at once; the
-// coordinator stops before any is checked, and its next run (the same
-// data directory, a new host) checks every one when a verifier comes.
+// holds their model wait in the store without holding a check (another
+// model's receipt, whose verifier is online, is checked meanwhile); the
+// coordinator stops, and its next run (the same data directory, a new
+// host) checks every one when a verifier comes, never more than max at
+// once.
 func TestSampledReceiptsSurviveRestart(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c, st, job, canon, digest := tinyModel(t)
+	cb, stb, jobb, canonb, digestb := tinyModelSeeded(t, 99)
 	dir := t.TempDir()
+	const max, n = 2, 5
 	open := func() (*Gateway, host.Host, *service.Service) {
 		svc, err := service.Open(ctx, dir)
 		if err != nil {
@@ -116,47 +120,46 @@ func TestSampledReceiptsSurviveRestart(t *testing.T) {
 		h, _ := testHost(t)
 		g := New(svc, nil, h, nil)
 		g.SetVerifyRate(plan.PPM)
-		g.SetSecondOpinionRate(0) // one verifier: no second one to wait for
+		g.SetSecondOpinionRate(0) // one verifier per model: no second one
+		g.ver.mu.Lock()
+		g.ver.max = max
+		g.ver.mu.Unlock()
 		return g, h, svc
 	}
 	pending := func(svc *service.Service) int {
 		n := 0
-		if err := svc.Store().ScanRaw(pendingPrefix, func(string, []byte) error { n++; return nil }); err != nil {
+		if err := svc.Store().ScanKeys(pendingPrefix, func(string) error { n++; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
+	inFlight := func(g *Gateway) int {
+		g.ver.mu.Lock()
+		defer g.ver.mu.Unlock()
+		return len(g.ver.checking)
+	}
 
-	g, _, svc := open()
+	g, gh, svc := open()
 	m := publishModel(t, g, job, canon, digest, "tiny", c.Context)
-	const max, n = 2, 5
-	g.ver.mu.Lock()
-	g.ver.max = max
-	g.ver.mu.Unlock()
+	mb := publishModel(t, g, jobb, canonb, digestb, "other", cb.Context)
+	checker(ctx, t, g, gh, func() host.Host { h, _ := testHost(t); return h }(), cb, stb, digestb)()
+	waitFor(t, "the other model's verifier", func() bool { return g.VerifiersOf(digestb) == 1 })
 	sh, sk := testHost(t)
 	for i := range n {
 		req, rec := honestAnswer(t, c, st, digest, sk, uint64(i+1))
 		g.maybeVerify(&m, req, rec, sh.ID(), "client", 10)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		g.ver.mu.Lock()
-		busy := len(g.ver.checking)
-		g.ver.mu.Unlock()
-		if busy > max {
-			t.Fatalf("%d checks at once, at most %d", busy, max)
-		}
-		if busy == max {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d checks started, want %d", busy, max)
-		}
+	req, rec := honestAnswer(t, cb, stb, digestb, sk, 1)
+	g.maybeVerify(&mb, req, rec, sh.ID(), "client", 10)
+	waitFor(t, "the other model's receipt checked", func() bool { return g.VerifyStats().Passed == 1 })
+	if busy := inFlight(g); busy != 0 {
+		t.Fatalf("%d checks in flight for receipts no verifier can check", busy)
 	}
 	g.Close()
 	if got := pending(svc); got != n {
 		t.Fatalf("%d sampled receipts stored after Close, want %d", got, n)
 	}
-	if vs := g.VerifyStats(); vs.Sampled != n || vs.Unchecked != 0 || vs.Passed != 0 {
+	if vs := g.VerifyStats(); vs.Sampled != n+1 || vs.Unchecked != 0 || vs.Passed != 1 {
 		t.Fatalf("first run: %+v", vs)
 	}
 	if err := svc.Close(); err != nil {
@@ -166,14 +169,23 @@ func TestSampledReceiptsSurviveRestart(t *testing.T) {
 	g2, gh2, svc2 := open()
 	defer svc2.Close()
 	defer g2.Close()
-	vh, _ := testHost(t)
-	checker(ctx, t, g2, gh2, vh, c, st, digest)()
+	checker(ctx, t, g2, gh2, func() host.Host { h, _ := testHost(t); return h }(), c, st, digest)()
 	done := make(chan struct{})
 	go func() { g2.WaitVerifications(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the restarted gateway did not check the stored receipts: %+v", g2.VerifyStats())
+	for most := 0; ; time.Sleep(time.Millisecond) {
+		if busy := inFlight(g2); busy > most {
+			if most = busy; most > max {
+				t.Fatalf("%d checks at once, at most %d", most, max)
+			}
+		}
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the restarted gateway did not check the stored receipts: %+v", g2.VerifyStats())
+		default:
+			continue
+		}
+		break
 	}
 	if vs := g2.VerifyStats(); vs.Passed != n || vs.Unchecked != 0 {
 		t.Fatalf("restarted: %+v, want %d passes", vs, n)
@@ -218,7 +230,11 @@ func TestSecondOpinionSlashesAFalsePass(t *testing.T) {
 	solver, colluder := join.PartyID(wire.RoleSolver, sh.ID()), join.PartyID(wire.RoleVerifier, ch.ID())
 
 	req, rec := honestAnswer(t, c, st, digest, sk, 1)
-	g.secondOpinion(ctx, &m, req, rec, sh.ID(), ch.ID(), "client", 10)
+	second := func(req *inference.Request, rec *inference.Record) {
+		r := pendingRef{sampled: time.Now(), model: digest, receipt: rec.ID, exclude: ch.ID()}
+		g.secondOpinion(ctx, r, &m, req, rec, sh.ID(), &pendingCheck{Client: "client", Cost: 10})
+	}
+	second(req, rec)
 	if vs := g.VerifyStats(); vs.SecondOpinions != 1 || vs.Disputes != 0 || g.Slashed(colluder) || g.Slashed(solver) {
 		t.Fatalf("an honest answer's second opinion: %+v", vs)
 	}
@@ -239,7 +255,7 @@ func TestSecondOpinionSlashesAFalsePass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.secondOpinion(ctx, &m, req, inference.NewRecord("tiny", req, res.Output, rc), sh.ID(), ch.ID(), "client", 10)
+	second(req, inference.NewRecord("tiny", req, res.Output, rc))
 	e := ev.last(EventPassRefuted)
 	if e == nil || e["verifier"] != colluder || e["request"] != "r2" {
 		t.Fatalf("no refuted pass for the colluder: %v", e)

@@ -85,6 +85,21 @@ func (s *Store) ScanRaw(prefix string, fn func(key string, val []byte) error) er
 	return s.scan(prefix, fn)
 }
 
+// ScanKeys calls fn with every key under prefix, in key order, without
+// reading the values, until fn returns an error, which ScanKeys returns.
+func (s *Store) ScanKeys(prefix string, fn func(key string) error) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := fn(string(it.Item().Key())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func (s *Store) get(key string, v any) (bool, error) {
 	b, ok, err := s.GetRaw(key)
 	if err != nil || !ok {
