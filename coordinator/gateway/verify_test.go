@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,5 +273,32 @@ func TestSecondOpinionSlashesAFalsePass(t *testing.T) {
 	}
 	if vs := g.VerifyStats(); vs.SecondOpinions != 2 || vs.Frauds != 1 || vs.PassesRefuted != 1 {
 		t.Fatalf("stats %+v", vs)
+	}
+}
+
+// TestPendingKeyRoundTrip: a stored check's key gives back what the
+// dispatcher reads from it, with and without a verifier to avoid, and
+// the keys of one model sort by when they were drawn.
+func TestPendingKeyRoundTrip(t *testing.T) {
+	h, _ := testHost(t)
+	var d merkle.Digest
+	d[0], d[31] = 0xab, 0x01
+	for _, r := range []pendingRef{
+		{sampled: time.Unix(1_700_000_000, 5), model: d, receipt: "r1"},
+		{sampled: time.Unix(1_700_000_001, 0), model: d, receipt: "r2", exclude: h.ID()},
+	} {
+		got, err := parsePendingKey(r.key())
+		if err != nil || !got.sampled.Equal(r.sampled) || got.model != r.model || got.receipt != r.receipt || got.exclude != r.exclude {
+			t.Fatalf("%s parsed to %+v, %v", r.key(), got, err)
+		}
+	}
+	early, late := pendingRef{sampled: time.Unix(9, 0), model: d, receipt: "b"}, pendingRef{sampled: time.Unix(10, 0), model: d, receipt: "a"}
+	if early.key() >= late.key() {
+		t.Fatalf("%s sorts after %s", early.key(), late.key())
+	}
+	for _, bad := range []string{pendingPrefix + "x", pendingPrefix + "1/zz/r/-", pendingPrefix + "1/" + strings.Repeat("ab", 32) + "/r/nope"} {
+		if _, err := parsePendingKey(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
 	}
 }
