@@ -82,6 +82,13 @@ func checker(ctx context.Context, t *testing.T, g *Gateway, gh, h host.Host, c g
 // honestly, and its record signed with the solver's key sk.
 func honestAnswer(t *testing.T, c gpt.Config, st *gpt.State, digest merkle.Digest, sk crypto.PrivKey, seed uint64) (*inference.Request, *inference.Record) {
 	t.Helper()
+	return signedAnswer(t, c, st, digest, sk, seed, false)
+}
+
+// signedAnswer is honestAnswer, or with tamper a byte of the answer
+// changed before the solver signs it (a cheating solver).
+func signedAnswer(t *testing.T, c gpt.Config, st *gpt.State, digest merkle.Digest, sk crypto.PrivKey, seed uint64, tamper bool) (*inference.Request, *inference.Record) {
+	t.Helper()
 	gen, err := gpt.NewGenerator(c, st, kernel.Best(), 1)
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +97,9 @@ func honestAnswer(t *testing.T, c gpt.Config, st *gpt.State, digest merkle.Diges
 	res, err := inference.Generate(gen, req, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tamper {
+		res.Output[len(res.Output)/2] ^= 0x20
 	}
 	raw, _ := sk.Raw()
 	rc, err := inference.NewReceipt(req, res, ed25519.NewKeyFromSeed(raw[:ed25519.SeedSize]))
@@ -241,24 +251,10 @@ func TestSecondOpinionSlashesAFalsePass(t *testing.T) {
 	}
 
 	// The solver signs a changed byte; the colluder passed it.
-	gen, err := gpt.NewGenerator(c, st, kernel.Best(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req = &inference.Request{ID: "r2", Model: digest, Prompt: []byte("abc"), MaxTokens: 8, Seed: 2, Temperature: 65536}
-	res, err := inference.Generate(gen, req, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Output[3] ^= 0x20
-	raw, _ := sk.Raw()
-	rc, err := inference.NewReceipt(req, res, ed25519.NewKeyFromSeed(raw[:ed25519.SeedSize]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	second(req, inference.NewRecord("tiny", req, res.Output, rc))
+	req, rec = signedAnswer(t, c, st, digest, sk, 2, true)
+	second(req, rec)
 	e := ev.last(EventPassRefuted)
-	if e == nil || e["verifier"] != colluder || e["request"] != "r2" {
+	if e == nil || e["verifier"] != colluder || e["request"] != req.ID {
 		t.Fatalf("no refuted pass for the colluder: %v", e)
 	}
 	if !g.Slashed(colluder) || !g.Slashed(solver) {

@@ -79,12 +79,6 @@ func (s *Store) PutRawTTL(key string, val []byte, ttl time.Duration) error {
 // DeleteRaw removes key, durably; a missing key is no error.
 func (s *Store) DeleteRaw(key string) error { return s.del(key) }
 
-// ScanRaw calls fn with every key under prefix and its value, in key
-// order, until fn returns an error, which ScanRaw returns.
-func (s *Store) ScanRaw(prefix string, fn func(key string, val []byte) error) error {
-	return s.scan(prefix, fn)
-}
-
 // ScanKeys calls fn with every key under prefix, in key order, without
 // reading the values, until fn returns an error, which ScanKeys returns.
 func (s *Store) ScanKeys(prefix string, fn func(key string) error) error {

@@ -140,17 +140,8 @@ func TestJourneyCrossBackend(t *testing.T) {
 
 		// The signed audit report: verified, every audit a replay (on the
 		// verifier's CPU) that matched each sampled segment.
-		reportFile := filepath.Join(dir, job.name+"-report.json")
-		j.client("report", posted.ID, "-o", reportFile)
-		run(t, j.bin, nil, "report", "verify", reportFile, "--coordinator-key", j.p2pAddr)
-		b, err := os.ReadFile(reportFile)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var rep crossReport
-		if err := json.Unmarshal(b, &rep); err != nil {
-			t.Fatalf("%s: report: %v", job.name, err)
-		}
+		j.report(posted.ID, job.name+"-report.json", &rep)
 		if rep.Outcome.State != "settled" || len(rep.Disputes) != 0 || len(rep.Slashes) != 0 || len(rep.Audits) == 0 {
 			t.Fatalf("%s report: outcome %+v, %d disputes, %d slashes, %d audits", job.name, rep.Outcome, len(rep.Disputes), len(rep.Slashes), len(rep.Audits))
 		}

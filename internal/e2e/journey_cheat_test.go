@@ -99,17 +99,8 @@ func TestJourneyCheater(t *testing.T) {
 		t.Fatalf("job watch: %v, want the job to end adjudicated_cheat:\n%s\nsolver:\n%s\nverifier:\n%s", err, out, solver.p.output(), verifier.p.output())
 	}
 
-	reportFile := filepath.Join(j.dir, "report.json")
-	j.client("report", posted.ID, "-o", reportFile)
-	run(t, j.bin, nil, "report", "verify", reportFile, "--coordinator-key", j.p2pAddr)
-	b, err := os.ReadFile(reportFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rep cheatReport
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatalf("report: %v", err)
-	}
+	j.report(posted.ID, "report.json", &rep)
 	if rep.Outcome.State != "adjudicated_cheat" || len(rep.Solvers) != 1 || rep.Solvers[0].Party != solver.party {
 		t.Fatalf("report: outcome %s, solvers %+v; want adjudicated_cheat, run by %s", rep.Outcome.State, rep.Solvers, solver.party)
 	}

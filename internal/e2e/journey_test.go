@@ -87,6 +87,24 @@ func (j *journey) enrol(p *proc, role, usd string) string {
 	return party
 }
 
+// report downloads job id's signed audit report to name in the journey's
+// directory, checks it offline against the coordinator's key with
+// `beluga report verify`, and decodes it into into.
+func (j *journey) report(id, name string, into any) {
+	t := j.t
+	t.Helper()
+	file := filepath.Join(j.dir, name)
+	j.client("report", id, "-o", file)
+	run(t, j.bin, nil, "report", "verify", file, "--coordinator-key", j.p2pAddr)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		t.Fatalf("report %s: %v", name, err)
+	}
+}
+
 // operator runs `beluga operator args…` with the operator's key.
 func (j *journey) operator(args ...string) string {
 	j.t.Helper()

@@ -33,15 +33,7 @@ func TestGPTIntegerDotPaths(t *testing.T) {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			t.Parallel()
 			r := rand.New(rand.NewPCG(22, uint64(i)))
-			c := gpt.RandomConfig(r)
-			st := c.Init()
-			if i%3 == 2 {
-				for _, w := range st.W {
-					for j := range w {
-						w[j] = int32(r.Uint32())
-					}
-				}
-			}
+			c, st := randomGPT(r, i%3 == 2)
 			var trs [2]*vulkan.GPTTrainer
 			for k, d := range devs {
 				v, err := vulkan.NewGPT(c, st.Clone(), vulkan.WithDevice(d))

@@ -83,15 +83,7 @@ func TestGPTMatchesCPU(t *testing.T) {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			t.Parallel()
 			r := rand.New(rand.NewPCG(20, uint64(i)))
-			c := gpt.RandomConfig(r)
-			st := c.Init()
-			if i%3 == 2 {
-				for _, w := range st.W {
-					for j := range w {
-						w[j] = int32(r.Uint32())
-					}
-				}
-			}
+			c, st := randomGPT(r, i%3 == 2)
 			compareGPT(t, c, st, 3, r)
 		})
 	}
@@ -308,4 +300,20 @@ func TestGPTVectors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// randomGPT is a random small GPT configuration at its initial state or,
+// wild, with weights anywhere in int32 (saturating the residual stream,
+// the clamps and the quantised operands).
+func randomGPT(r *rand.Rand, wild bool) (gpt.Config, *gpt.State) {
+	c := gpt.RandomConfig(r)
+	st := c.Init()
+	if wild {
+		for _, w := range st.W {
+			for j := range w {
+				w[j] = int32(r.Uint32())
+			}
+		}
+	}
+	return c, st
 }
